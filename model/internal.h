@@ -1,0 +1,194 @@
+/*
+ * internal.h — model/'s private vocabulary: feature maps, the activation arena,
+ * the tensor ops and the detection stages. Only model/ sources and the tests that
+ * check model/ stage by stage include it.
+ *
+ * Conventions: batch size is always 1; feature maps are CHW float32, contiguous.
+ * Boxes are float[4] = x1, y1, x2, y2 in pixels, no "+1" anywhere. Every stage
+ * follows torchvision 0.14's arithmetic as described in
+ * shared/reference/torchvision-fasterrcnn.md (section numbers in comments).
+ * Ops take const inputs and caller-provided outputs and assert their shapes.
+ */
+#ifndef VDETECT_MODEL_INTERNAL_H
+#define VDETECT_MODEL_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Always-on invariant check (bugs assert; the world returns errors). */
+#define MODEL_ASSERT(cond)                                                         \
+    do {                                                                           \
+        if (!(cond)) {                                                             \
+            fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #cond); \
+            abort();                                                               \
+        }                                                                          \
+    } while (0)
+
+/* ---- feature maps ------------------------------------------------------- */
+
+struct fmap {
+    float *d;       /* c * h * w floats, CHW; owned by whoever allocated it */
+    int c, h, w;
+};
+
+static inline size_t fmap_numel(const struct fmap *f) { return (size_t)f->c * f->h * f->w; }
+
+/* ---- arena -------------------------------------------------------------- */
+
+/*
+ * Bump allocator for activations. arena_reset() rewinds it; if the last pass
+ * needed more than the first block held, reset() replaces the blocks by one
+ * block of the high-water size, so a repeated input size allocates nothing.
+ * Allocations are 64-byte aligned. Out of memory aborts (activations are
+ * bounded by the input size, which the caller checks).
+ */
+struct arena_block;
+struct arena {
+    struct arena_block *head;   /* current block; older ones chained behind */
+    size_t used;                /* bytes used in head */
+    size_t total;               /* bytes used this pass, all blocks */
+    size_t high;                /* high-water mark over passes */
+};
+
+void arena_init(struct arena *a);
+void *arena_alloc(struct arena *a, size_t bytes);
+float *arena_floats(struct arena *a, size_t n);
+int *arena_ints(struct arena *a, size_t n);
+struct fmap arena_fmap(struct arena *a, int c, int h, int w);
+void arena_reset(struct arena *a);
+void arena_release(struct arena *a);
+
+/* ---- GEMM and convolution (ops.c) -------------------------------------- */
+
+/* C[m,n] = A[m,k] * B[k,n] (+ C if accumulate), row-major. The one GEMM wrapper. */
+void gemm(int m, int n, int k, const float *A, const float *B, float *C, int accumulate);
+/* C[m,n] = A[m,k] * B[n,k]^T  (Linear: y = x W^T) */
+void gemm_nt(int m, int n, int k, const float *A, const float *B, float *C);
+
+enum act { ACT_NONE, ACT_RELU, ACT_HARDSWISH };
+
+/* A convolution whose BatchNorm (if any) is folded in at load. */
+struct conv {
+    int cin, cout, k, stride, pad, groups;
+    const float *w;   /* [cout, cin/groups, k, k] */
+    const float *b;   /* [cout] or NULL */
+    enum act act;     /* applied after bias */
+};
+
+void conv_out_size(const struct conv *cv, int h, int w, int *oh, int *ow);
+/* torch.nn.Conv2d (+ folded BN + activation). out must be sized by conv_out_size.
+ * Uses im2col + gemm for dense convs (none for 1x1 stride 1), direct loops for
+ * depthwise. scratch supplies the im2col buffer. */
+void conv_forward(const struct conv *cv, const struct fmap *in, struct fmap *out, struct arena *scratch);
+
+void act_inplace(float *x, size_t n, enum act a);
+/* y = x + r, then optional ReLU (residual add) */
+void add_inplace(float *x, const float *r, size_t n, int relu);
+/* F.max_pool2d(k, stride, pad), floor mode; padding never wins */
+void maxpool_forward(const struct fmap *in, struct fmap *out, int k, int stride, int pad);
+void maxpool_out_size(int h, int w, int k, int stride, int pad, int *oh, int *ow);
+/* F.interpolate(mode="nearest", size=(oh, ow)) added into out: out += up(in) */
+void upsample_nearest_add(const struct fmap *in, struct fmap *out);
+/* F.linear: y[m, out] = x[m, in] W[out, in]^T + b, optional ReLU */
+void linear_forward(const float *x, int m, int in, const float *W, const float *b, int out,
+                    float *y, int relu);
+/* Squeeze-excitation (MobileNetV3): x *= hardsigmoid(fc2(relu(fc1(mean_hw(x))))) */
+void se_forward(struct fmap *x, const float *w1, const float *b1, int sq, const float *w2,
+                const float *b2, float *scratch /* c + sq floats */);
+
+/* ---- transform (transform.c, §1) ---------------------------------------- */
+
+/* The resized (unpadded) size for an h x w input: §1.3's f32 rule. */
+void transform_resized_size(int h, int w, float min_size, float max_size, int *oh, int *ow);
+/* RGB24 (stride bytes per row) → CHW f32: x = fl(u8 / 255), then (x - mean) / std. */
+void transform_normalize(const uint8_t *rgb, int stride, int h, int w, const float mean[3],
+                         const float std[3], float *out);
+/* torch upsample_bilinear2d(align_corners=False, antialias=False), exact FMA pattern.
+ * in [c, ih, iw] → out [c, oh, ow]; out rows may be strided: out_stride_w floats per
+ * row, out_stride_c floats per channel (to write straight into the padded tensor). */
+void transform_resize_bilinear(const float *in, int c, int ih, int iw, float *out, int oh,
+                               int ow, int out_stride_w, size_t out_stride_c);
+/* transform.postprocess: boxes from the resized (rh x rw) to the original (h x w) size. */
+void transform_rescale_boxes(float *boxes, int n, int rh, int rw, int h, int w);
+
+/* ---- anchors (anchors.c, §2) -------------------------------------------- */
+
+/* Cell anchors of one level, ratio-major: base[(i * nsizes + j) * 4 ...]. */
+void anchors_cell(const float *sizes, int nsizes, const float *ratios, int nratios, float *base);
+/* All anchors of one level: out[((y * gw + x) * A + a) * 4 ...]. */
+void anchors_grid(const float *base, int A, int gh, int gw, int stride_h, int stride_w, float *out);
+
+/* ---- box coding and NMS (boxes.c, nms.c, sort.c; §3.3, §4) -------------- */
+
+/* BoxCoder.decode of n boxes: ref[i], code[i] → out[i]; weights (wx, wy, ww, wh).
+ * code_stride: floats between successive codes (4 for packed). */
+void box_decode(const float *ref, const float *codes, int n, size_t code_stride,
+                const float weights[4], float *out);
+void box_clip(float *boxes, int n, int h, int w);
+
+/* torch CPU Tensor.sort(descending=True) order (libstdc++ introsort on
+ * (value, index) pairs): writes the permutation to idx[n]. */
+void torch_sort_desc(const float *v, int n, int *idx);
+/* torch CPU topk(k, largest, sorted) indices (partial_sort or nth_element+sort
+ * as torch 1.13 chooses); idx[k]. */
+void torch_topk(const float *v, int n, int k, int *idx);
+
+/* torchvision.ops.nms: returns the number kept, keep[] in keep order. */
+int nms(const float *boxes, const float *scores, int n, double thresh, int *keep,
+        struct arena *scratch);
+/* torchvision.ops.batched_nms with the CPU path selection (§4.2). */
+int batched_nms(const float *boxes, const float *scores, const int *idxs, int n, double thresh,
+                int *keep, struct arena *scratch);
+
+/* ---- RPN (rpn.c, §3) ------------------------------------------------------ */
+
+/* permute_and_flatten of one level's head outputs: logits [A, h, w] → obj[(y*w+x)*A+a],
+ * deltas [4A, h, w] → del[((y*w+x)*A+a)*4+k]. */
+void rpn_flatten(const struct fmap *logits, const struct fmap *deltas, int A, float *obj,
+                 float *del);
+
+struct rpn_params {
+    int pre_nms_top_n, post_nms_top_n;
+    float nms_thresh, score_thresh;
+};
+
+/* filter_proposals (§3.4): decoded boxes [N, 4] and logits [N] over nlevels levels
+ * of level_counts[] anchors each → at most post_nms_top_n proposals and sigmoid
+ * scores, sorted by descending score. img_h, img_w: resized size. Returns P. */
+int rpn_filter_proposals(const float *decoded, const float *logits, const int *level_counts,
+                         int nlevels, int img_h, int img_w, const struct rpn_params *p,
+                         float *out_boxes, float *out_scores, struct arena *scratch);
+
+/* ---- RoI pooling (roi_align.c, §5) --------------------------------------- */
+
+/* _infer_scale: 2 ** round(log2(feat_h / img_h)). */
+float roi_infer_scale(int feat_h, int img_h);
+/* LevelMapper: level index per box (0 .. k_max - k_min). */
+void roi_levels(const float *boxes, int n, int k_min, int k_max, int *levels);
+/* roi_align(aligned=False) of n boxes on one map → out[n][c][out_size][out_size]. */
+void roi_align(const struct fmap *f, float scale, const float *boxes, int n, int out_size,
+               int sampling_ratio, float *out);
+/* MultiScaleRoIAlign: maps[0..nmaps) with scales; boxes with a level that has no
+ * map get zeros (§5.3). out[n][c][out_size][out_size]. */
+void multiscale_roi_align(const struct fmap *maps, const float *scales, int nmaps, int k_min,
+                          int k_max, const float *boxes, int n, int out_size, int sampling_ratio,
+                          float *out, struct arena *scratch);
+
+/* ---- box head postprocess (roi_heads.c, §6.2) ---------------------------- */
+
+struct box_params {
+    float score_thresh, nms_thresh;
+    int detections_per_img;
+};
+
+/* postprocess_detections: proposals [P, 4], class_logits [P, K], box_regression
+ * [P, 4K] → at most detections_per_img boxes (resized coordinates), scores and
+ * labels, sorted by descending score. Returns D. */
+int box_postprocess(const float *proposals, int P, const float *class_logits,
+                    const float *box_regression, int K, int img_h, int img_w,
+                    const struct box_params *p, float *out_boxes, float *out_scores,
+                    int *out_labels, struct arena *scratch);
+
+#endif

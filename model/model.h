@@ -1,0 +1,104 @@
+/*
+ * model.h — the detector as a library: torchvision's Faster R-CNN in C.
+ *
+ * The only public header of model/. It knows nothing of video or SDL: callers
+ * hand it packed RGB24 images of any size and get torchvision's detections back,
+ * boxes in the original image's pixels, sorted by descending score.
+ *
+ * Lifetime: model_load() returns an object the caller owns and frees with
+ * model_free(). One model must not be used by two threads at once; separate
+ * models are independent. model_detect() allocates nothing once it has seen an
+ * input size (its activation arena is sized by the first frame of each size).
+ *
+ * Errors: fallible functions return 0 or a negative code and print one line
+ * naming the problem to stderr ("checkpoint x.pth: ..."). Nothing here exits.
+ */
+#ifndef VDETECT_MODEL_H
+#define VDETECT_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct model;
+
+/* Where the weights come from and how to build around them. */
+struct model_options {
+    const char *weights;      /* .pth (zip or legacy) or self-describing model file */
+    const char *arch;         /* torchvision builder name; NULL: from the file/keys */
+    const char *const *sets;  /* "NAME=VALUE" overrides (--set), NULL-terminated or NULL */
+    int threads;              /* BLAS threads; <= 0: leave the library default */
+};
+
+/* Packed RGB24 image borrowed for the duration of one model_detect() call. */
+struct model_image {
+    const uint8_t *rgb;       /* row-major, 3 bytes per pixel, R G B */
+    int width, height;        /* pixels, both >= 1 */
+    int stride;               /* bytes from one row to the next, >= 3 * width */
+};
+
+struct model_detection {
+    float box[4];             /* x1, y1, x2, y2 in original-image pixels */
+    float score;              /* softmax probability of label */
+    int label;                /* class index, 1..num_classes-1 (0 is background) */
+};
+
+/* Wall time of each stage of the last model_detect(), in milliseconds. */
+struct model_timing {
+    double preprocess;        /* normalise, resize, pad */
+    double backbone;          /* body up to the FPN inputs */
+    double fpn;
+    double rpn_head;          /* RPN convs on every level */
+    double rpn_proposals;     /* anchors, decode, top-k, NMS */
+    double roi_align;         /* MultiScaleRoIAlign */
+    double box_head;          /* box head MLP + predictor */
+    double postprocess;       /* softmax, decode, per-class NMS, rescale */
+    double total;
+};
+
+/* Resolved torchvision inference parameters (names as torchvision's kwargs). */
+struct model_params {
+    float min_size, max_size;
+    float image_mean[3], image_std[3];
+    int rpn_pre_nms_top_n_test, rpn_post_nms_top_n_test;
+    float rpn_nms_thresh, rpn_score_thresh;
+    float box_score_thresh, box_nms_thresh;
+    int box_detections_per_img;
+    float bn_eps;             /* backbone BatchNorm epsilon (not stored in checkpoints) */
+};
+
+int model_load(struct model **out, const struct model_options *opt);
+void model_free(struct model **m);
+
+/* Run the whole torchvision path on one image. Writes at most max detections
+ * into dets (which may be NULL when max is 0) and their count to *n. The
+ * detections are those torchvision returns (box_score_thresh applies; no
+ * further filtering). Returns 0, or a negative code on bad input. */
+int model_detect(struct model *m, const struct model_image *img,
+                 struct model_detection *dets, int max, int *n);
+
+/* Timing of the last model_detect(). */
+const struct model_timing *model_last_timing(const struct model *m);
+
+/* Facts about the loaded model; pointers stay valid until model_free(). */
+const char *model_arch(const struct model *m);          /* e.g. "fasterrcnn_resnet50_fpn" */
+int model_num_classes(const struct model *m);           /* including background */
+const char *model_class_name(const struct model *m, int label); /* NULL if none known */
+const struct model_params *model_get_params(const struct model *m);
+int64_t model_param_count(const struct model *m);
+/* Multiply-adds x 2 of one forward pass on an input of width x height, with
+ * the configured post-NMS proposal count; fills the resized size too. */
+double model_gflops(const struct model *m, int width, int height, int *resized_w, int *resized_h);
+void model_resized_size(const struct model *m, int width, int height, int *rw, int *rh);
+
+/* Replace class names (e.g. from --labels). names[0] is background. Copies. */
+int model_set_class_names(struct model *m, const char *const *names, int count);
+
+/* Apply one "NAME=VALUE" override after loading. Returns -1 with a message
+ * for an unknown name or a bad value. */
+int model_set(struct model *m, const char *assignment);
+
+/* The 91-entry COCO category list torchvision uses ("__background__", "person",
+ * ..., with "N/A" for unused ids). */
+extern const char *const model_coco_names[91];
+
+#endif
