@@ -96,3 +96,17 @@ void arena_release(struct arena *a)
     blocks_free(a->head);
     memset(a, 0, sizeof *a);
 }
+
+struct arena_mark arena_mark(const struct arena *a)
+{
+    struct arena_mark m = { a->head, a->used, a->total };
+    return m;
+}
+
+void arena_rewind(struct arena *a, struct arena_mark m)
+{
+    if (a->head == m.head && m.used <= a->used) {
+        a->used = m.used;
+        a->total = m.total;
+    }
+}

@@ -59,6 +59,11 @@ int *arena_ints(struct arena *a, size_t n);
 struct fmap arena_fmap(struct arena *a, int c, int h, int w);
 void arena_reset(struct arena *a);
 void arena_release(struct arena *a);
+/* Temporary allocations: arena_rewind() gives back everything allocated since
+ * arena_mark() (if no new block was chained meanwhile; otherwise it keeps it). */
+struct arena_mark { struct arena_block *head; size_t used, total; };
+struct arena_mark arena_mark(const struct arena *a);
+void arena_rewind(struct arena *a, struct arena_mark m);
 
 /* ---- GEMM and convolution (ops.c) -------------------------------------- */
 
@@ -151,7 +156,8 @@ void rpn_flatten(const struct fmap *logits, const struct fmap *deltas, int A, fl
 
 struct rpn_params {
     int pre_nms_top_n, post_nms_top_n;
-    float nms_thresh, score_thresh;
+    double nms_thresh;        /* torchvision passes a Python float: compared in double */
+    float score_thresh;
 };
 
 /* filter_proposals (§3.4): decoded boxes [N, 4] and logits [N] over nlevels levels
@@ -179,7 +185,8 @@ void multiscale_roi_align(const struct fmap *maps, const float *scales, int nmap
 /* ---- box head postprocess (roi_heads.c, §6.2) ---------------------------- */
 
 struct box_params {
-    float score_thresh, nms_thresh;
+    float score_thresh;
+    double nms_thresh;        /* compared in double, like torchvision's */
     int detections_per_img;
 };
 

@@ -60,8 +60,10 @@ struct model_params {
     float min_size, max_size;
     float image_mean[3], image_std[3];
     int rpn_pre_nms_top_n_test, rpn_post_nms_top_n_test;
-    float rpn_nms_thresh, rpn_score_thresh;
-    float box_score_thresh, box_nms_thresh;
+    double rpn_nms_thresh;    /* NMS IoU thresholds compare in double, as torchvision's */
+    float rpn_score_thresh;
+    float box_score_thresh;
+    double box_nms_thresh;
     int box_detections_per_img;
     float bn_eps;             /* backbone BatchNorm epsilon (not stored in checkpoints) */
 };
@@ -96,6 +98,14 @@ int model_set_class_names(struct model *m, const char *const *names, int count);
 /* Apply one "NAME=VALUE" override after loading. Returns -1 with a message
  * for an unknown name or a bad value. */
 int model_set(struct model *m, const char *assignment);
+
+/* Call first thing in main(). If the OpenBLAS build does not recognise this
+ * CPU and fell back to its generic kernels, re-executes the program once with
+ * OPENBLAS_CORETYPE set from the CPU's flags (a user's own setting wins).
+ * Returns only when no re-exec happened. */
+void model_prepare_blas(char **argv);
+/* The OpenBLAS kernel set in use, e.g. "Cooperlake". */
+const char *model_blas_core(void);
 
 /* The 91-entry COCO category list torchvision uses ("__background__", "person",
  * ..., with "N/A" for unused ids). */

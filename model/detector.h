@@ -1,0 +1,44 @@
+/*
+ * detector.h — the loaded detector's insides (private to model/ and its
+ * stage-by-stage tests): spec, bound modules, the activation arena and the
+ * per-input-size caches.
+ */
+#ifndef VDETECT_MODEL_DETECTOR_H
+#define VDETECT_MODEL_DETECTOR_H
+
+#include "net.h"
+
+struct model {
+    struct spec spec;
+    struct ckpt *ck;              /* owns (maps) the weights the modules point into */
+    struct arena store;           /* folded / fused weights, kept until free */
+    struct arena arena;           /* activations, rewound every detect */
+    struct backbone bb;
+    struct rpn_head rpn;
+    struct box_head box;
+    int64_t params;
+    char **names;                 /* num_classes entries or NULL; owned */
+    struct model_timing timing;
+
+    /* anchors for one padded input size (recomputed when it changes) */
+    int anchor_hp, anchor_wp;
+    int grid_h[NET_MAX_LEVELS], grid_w[NET_MAX_LEVELS];
+    int level_counts[NET_MAX_LEVELS];
+    int n_anchors;
+    float *anchors;               /* n_anchors x 4, malloc'd */
+
+    /* MultiScaleRoIAlign scales, set on the first call as torchvision does */
+    int scales_ready;
+    float roi_scales[NET_MAX_LEVELS];
+    int k_min, k_max;
+};
+
+/* The backbone + FPN maps of a preprocessed [3, Hp, Wp] image; returns the count. */
+int detector_features(struct model *m, struct run *r, const struct fmap *img, struct fmap *body,
+                      struct fmap *feats);
+/* Anchors for the feature maps of a padded image (cached). */
+void detector_anchors(struct model *m, const struct fmap *feats, int nfeat, int hp, int wp);
+/* MultiScaleRoIAlign scales from the first call's sizes. */
+void detector_roi_scales(struct model *m, const struct fmap *feats, int resized_h);
+
+#endif

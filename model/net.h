@@ -1,0 +1,161 @@
+/*
+ * net.h — the network side of model/: the architecture spec (every
+ * hyperparameter, filled from a preset and --set), the weight binder, and the
+ * modules (backbones, FPN, RPN head, box head) with their build and forward
+ * functions. Private to model/.
+ *
+ * A module is built once from the checkpoint by key name (BatchNorm folded into
+ * the preceding conv) and then run with a struct run, which supplies the
+ * activation arena and, for cost estimates, a dry mode that only counts
+ * multiply-adds.
+ */
+#ifndef VDETECT_MODEL_NET_H
+#define VDETECT_MODEL_NET_H
+
+#include "ckpt.h"
+#include "internal.h"
+#include "model.h"
+
+#define NET_MAX_LEVELS 8
+#define NET_MAX_VGG 64
+
+enum backbone_kind { BACKBONE_RESNET, BACKBONE_MOBILENET_V3_LARGE, BACKBONE_VGG };
+
+/* Everything that describes one detector. Presets fill it; --set edits params. */
+struct spec {
+    char arch[64];
+    enum backbone_kind backbone;
+
+    /* ResNet: blocks per layer, Bottleneck (1) or BasicBlock (0), groups and
+     * width per group; FPN on layers returned[0..n_returned) (1-based). */
+    int resnet_blocks[4];
+    int bottleneck, groups, width_per_group;
+    int returned[4], n_returned;
+
+    /* VGG features: cfg entries are channel counts, 0 for a max-pool ('M');
+     * vgg_bn adds BatchNorm after each conv. FPN taps the module indices
+     * vgg_return[0..n) of the Sequential (torchvision numbering). */
+    int vgg_cfg[NET_MAX_VGG], vgg_cfg_len, vgg_bn;
+    int vgg_return[NET_MAX_LEVELS], n_vgg_return;
+
+    int fpn_out;              /* FPN channels (256) */
+    int pool_level;           /* LastLevelMaxPool adds a 'pool' map */
+
+    /* Anchors per RPN level (one entry per feature map, 'pool' included). */
+    int n_levels;
+    float anchor_sizes[NET_MAX_LEVELS][8];
+    int n_sizes[NET_MAX_LEVELS];
+    float aspect_ratios[NET_MAX_LEVELS][8];
+    int n_ratios[NET_MAX_LEVELS];
+
+    int roi_maps;             /* maps pooled by MultiScaleRoIAlign ('0'..'3' present) */
+    int roi_out, roi_sampling;/* 7, 2 */
+    int representation;       /* TwoMLPHead width (1024) */
+    int num_classes;          /* from the weights */
+
+    struct model_params p;
+};
+
+int spec_preset(struct spec *s, const char *arch);  /* -1 + message if unknown */
+const char *const *spec_preset_names(void);          /* NULL-terminated */
+int spec_set(struct spec *s, const char *assignment); /* --set NAME=VALUE */
+/* Guess the preset from the checkpoint's keys and file name; NULL if it can't. */
+const char *spec_guess_arch(const struct ckpt *ck, const char *path);
+
+/* ---- weight binding ----------------------------------------------------------- */
+
+struct binder {
+    const struct ckpt *ck;
+    const char *path;         /* for messages */
+    const char *arch;         /* for messages */
+    unsigned char *used;      /* one flag per checkpoint tensor */
+    struct arena *store;      /* permanent storage for folded weights */
+    float bn_eps;
+    int64_t params;           /* parameters bound (before folding) */
+    int failed;               /* an error has been printed */
+};
+
+/* The tensor named key with exactly the given shape, or NULL after printing
+ * "checkpoint PATH: key K: expected [..], found [..]" (or "missing key"). */
+const float *bind_tensor(struct binder *b, const char *key, int ndim, const int64_t *shape);
+/* Conv at prefix ("backbone.body.conv1") with optional BatchNorm at bn_prefix
+ * folded in. has_bias: the conv itself has a bias key. */
+int bind_conv(struct binder *b, struct conv *cv, const char *prefix, const char *bn_prefix,
+              int cin, int cout, int k, int stride, int pad, int groups, int has_bias,
+              enum act act);
+/* Linear [out, in] + bias at prefix. */
+int bind_linear(struct binder *b, const float **w, const float **bias, const char *prefix,
+                int in, int out);
+/* After everything is bound: error naming unexpected keys. */
+int bind_finish(struct binder *b);
+
+/* ---- running ------------------------------------------------------------------- */
+
+struct run {
+    struct arena *arena;
+    int dry;                  /* only sizes and multiply-adds, no arithmetic */
+    double macs;              /* multiply-adds counted */
+};
+
+/* conv into a new arena map */
+struct fmap run_conv(struct run *r, const struct conv *cv, const struct fmap *in);
+
+/* ---- backbone + FPN ------------------------------------------------------------- */
+
+
+struct backbone {
+    enum backbone_kind kind;
+    void *impl;               /* kind-specific module */
+    int n_out;                /* body outputs (FPN inputs) */
+    int out_channels[NET_MAX_LEVELS];
+    /* FPN */
+    struct conv inner[NET_MAX_LEVELS], layer[NET_MAX_LEVELS];
+    int fpn_out, pool_level;
+};
+
+int backbone_build(struct backbone *bb, const struct spec *s, struct binder *b);
+void backbone_free(struct backbone *bb);
+/* Body: writes n_out maps to out[]; stem (optional) gets the first conv block's
+ * output for stage tests. */
+void backbone_body(const struct backbone *bb, struct run *r, const struct fmap *img,
+                   struct fmap *out, struct fmap *stem);
+/* FPN over the body outputs → n_out (+1 with pool) maps. Returns the count. */
+int backbone_fpn(const struct backbone *bb, struct run *r, const struct fmap *body,
+                 struct fmap *out);
+
+int resnet_build(struct backbone *bb, const struct spec *s, struct binder *b);
+void resnet_free(void *impl);
+void resnet_body(const struct backbone *bb, struct run *r, const struct fmap *img,
+                 struct fmap *out, struct fmap *stem);
+int mobilenet_build(struct backbone *bb, const struct spec *s, struct binder *b);
+void mobilenet_body(const struct backbone *bb, struct run *r, const struct fmap *img,
+                    struct fmap *out, struct fmap *stem);
+int vgg_build(struct backbone *bb, const struct spec *s, struct binder *b);
+void vgg_body(const struct backbone *bb, struct run *r, const struct fmap *img,
+              struct fmap *out, struct fmap *stem);
+
+/* ---- heads ----------------------------------------------------------------------- */
+
+struct rpn_head {
+    struct conv conv;         /* 3x3 + ReLU */
+    struct conv pred;         /* cls_logits and bbox_pred fused: A + 4A outputs */
+    int A;
+};
+
+int rpn_head_build(struct rpn_head *h, const struct spec *s, struct binder *b);
+/* logits [A, h, w] and deltas [4A, h, w] for one level */
+void rpn_head_forward(const struct rpn_head *h, struct run *r, const struct fmap *f,
+                      struct fmap *logits, struct fmap *deltas);
+
+struct box_head {
+    const float *fc6_w, *fc6_b, *fc7_w, *fc7_b;
+    float *pred_w, *pred_b;   /* cls_score and bbox_pred fused: K + 4K outputs */
+    int in, rep, K;
+};
+
+int box_head_build(struct box_head *h, const struct spec *s, struct binder *b);
+/* pooled [P, in] → features [P, rep], logits [P, K], regression [P, 4K] */
+void box_head_forward(const struct box_head *h, struct run *r, const float *pooled, int P,
+                      float *features, float *logits, float *regression);
+
+#endif

@@ -1,0 +1,323 @@
+/*
+ * ops.c — the dense tensor ops of the forward pass: GEMM, convolution (im2col +
+ * GEMM, 1x1 as a plain GEMM, depthwise as direct loops), activations, pooling,
+ * nearest upsampling, linear layers and squeeze-excitation.
+ *
+ * Every op is a plain function on CHW float32 maps with a caller-provided output.
+ * All GEMM goes through gemm_ex() so BLAS is called from one place.
+ */
+#include "internal.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+/* Keep the im2col buffer below this many floats by tiling over output rows. */
+#define IM2COL_MAX_FLOATS ((size_t)8 << 20)
+
+static void gemm_ex(int m, int n, int k, const float *A, int lda, const float *B, int ldb,
+                    float *C, int ldc, int accumulate, int trans_b)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0f,
+                A, lda, B, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
+}
+
+void gemm(int m, int n, int k, const float *A, const float *B, float *C, int accumulate)
+{
+    gemm_ex(m, n, k, A, k, B, n, C, n, accumulate, 0);
+}
+
+void gemm_nt(int m, int n, int k, const float *A, const float *B, float *C)
+{
+    gemm_ex(m, n, k, A, k, B, k, C, n, 0, 1);
+}
+
+/* ---- activations ----------------------------------------------------------- */
+
+static inline float hardswish(float x)
+{
+    /* torch: x * min(max(x + 3, 0), 6) / 6 with a true division */
+    float c = x + 3.0f;
+    c = c < 0.0f ? 0.0f : (c > 6.0f ? 6.0f : c);
+    return (x * c) / 6.0f;
+}
+
+void act_inplace(float *x, size_t n, enum act a)
+{
+    switch (a) {
+    case ACT_NONE:
+        break;
+    case ACT_RELU:
+        for (size_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        break;
+    case ACT_HARDSWISH:
+        for (size_t i = 0; i < n; i++) x[i] = hardswish(x[i]);
+        break;
+    }
+}
+
+void add_inplace(float *x, const float *r, size_t n, int relu)
+{
+    if (relu) {
+        for (size_t i = 0; i < n; i++) {
+            float v = x[i] + r[i];
+            x[i] = v > 0.0f ? v : 0.0f;
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) x[i] += r[i];
+    }
+}
+
+/* Bias then activation over [c, hw]. */
+static void bias_act(float *y, int c, size_t hw, const float *b, enum act a)
+{
+    for (int o = 0; o < c; o++) {
+        float *row = y + (size_t)o * hw;
+        if (b) {
+            float bv = b[o];
+            for (size_t i = 0; i < hw; i++) row[i] += bv;
+        }
+        act_inplace(row, hw, a);
+    }
+}
+
+/* ---- convolution ------------------------------------------------------------ */
+
+void conv_out_size(const struct conv *cv, int h, int w, int *oh, int *ow)
+{
+    *oh = (h + 2 * cv->pad - cv->k) / cv->stride + 1;
+    *ow = (w + 2 * cv->pad - cv->k) / cv->stride + 1;
+}
+
+/* Rows [y0, y1) of the im2col matrix of channels [c0, c0 + cn) of in:
+ * col[(ci * k + ky) * k + kx][(y - y0) * ow + x]. */
+static void im2col_rows(const struct fmap *in, int c0, int cn, int k, int stride, int pad,
+                        int ow, int y0, int y1, float *col)
+{
+    size_t ncols = (size_t)(y1 - y0) * ow;
+    for (int ci = 0; ci < cn; ci++) {
+        const float *src = in->d + (size_t)(c0 + ci) * in->h * in->w;
+        for (int ky = 0; ky < k; ky++) {
+            for (int kx = 0; kx < k; kx++) {
+                float *dst = col + ((size_t)(ci * k + ky) * k + kx) * ncols;
+                for (int y = y0; y < y1; y++) {
+                    int iy = y * stride - pad + ky;
+                    float *d = dst + (size_t)(y - y0) * ow;
+                    if (iy < 0 || iy >= in->h) {
+                        memset(d, 0, sizeof(float) * ow);
+                        continue;
+                    }
+                    const float *s = src + (size_t)iy * in->w;
+                    if (stride == 1) {
+                        int x_lo = pad - kx;            /* first x with ix >= 0 */
+                        int x_hi = in->w + pad - kx;    /* first x with ix >= w */
+                        if (x_lo < 0) x_lo = 0;
+                        if (x_hi > ow) x_hi = ow;
+                        int x = 0;
+                        for (; x < x_lo && x < ow; x++) d[x] = 0.0f;
+                        if (x_hi > x_lo) {
+                            memcpy(d + x_lo, s + x_lo - pad + kx, sizeof(float) * (x_hi - x_lo));
+                            x = x_hi;
+                        }
+                        for (; x < ow; x++) d[x] = 0.0f;
+                    } else {
+                        for (int x = 0; x < ow; x++) {
+                            int ix = x * stride - pad + kx;
+                            d[x] = (ix >= 0 && ix < in->w) ? s[ix] : 0.0f;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Depthwise conv (groups == cin == cout): direct loops, one channel at a time. */
+static void conv_depthwise(const struct conv *cv, const struct fmap *in, struct fmap *out)
+{
+    int k = cv->k, s = cv->stride, p = cv->pad;
+    for (int c = 0; c < cv->cout; c++) {
+        const float *src = in->d + (size_t)c * in->h * in->w;
+        const float *wk = cv->w + (size_t)c * k * k;
+        float *dst = out->d + (size_t)c * out->h * out->w;
+        float bias = cv->b ? cv->b[c] : 0.0f;
+        for (int oy = 0; oy < out->h; oy++) {
+            float *drow = dst + (size_t)oy * out->w;
+            for (int ox = 0; ox < out->w; ox++) drow[ox] = 0.0f;
+            for (int ky = 0; ky < k; ky++) {
+                int iy = oy * s - p + ky;
+                if (iy < 0 || iy >= in->h) continue;
+                const float *srow = src + (size_t)iy * in->w;
+                for (int kx = 0; kx < k; kx++) {
+                    float wv = wk[ky * k + kx];
+                    /* ox range with 0 <= ox*s - p + kx < in->w */
+                    int lo = p - kx > 0 ? (p - kx + s - 1) / s : 0;
+                    int hi = (in->w - 1 + p - kx) / s; /* inclusive */
+                    if (in->w - 1 + p - kx < 0) continue;
+                    if (hi > out->w - 1) hi = out->w - 1;
+                    if (s == 1) {
+                        const float *sp = srow - p + kx;
+                        for (int ox = lo; ox <= hi; ox++) drow[ox] += wv * sp[ox];
+                    } else {
+                        for (int ox = lo; ox <= hi; ox++) drow[ox] += wv * srow[ox * s - p + kx];
+                    }
+                }
+            }
+            for (int ox = 0; ox < out->w; ox++) drow[ox] += bias;
+        }
+        act_inplace(dst, (size_t)out->h * out->w, cv->act);
+    }
+}
+
+void conv_forward(const struct conv *cv, const struct fmap *in, struct fmap *out,
+                  struct arena *scratch)
+{
+    int oh, ow;
+    conv_out_size(cv, in->h, in->w, &oh, &ow);
+    MODEL_ASSERT(in->c == cv->cin && out->c == cv->cout && out->h == oh && out->w == ow);
+    MODEL_ASSERT(cv->groups >= 1 && cv->cin % cv->groups == 0 && cv->cout % cv->groups == 0);
+
+    if (cv->groups == cv->cin && cv->groups == cv->cout && cv->groups > 1) {
+        conv_depthwise(cv, in, out);
+        return;
+    }
+    int g = cv->groups, cin_g = cv->cin / g, cout_g = cv->cout / g;
+    int kk = cin_g * cv->k * cv->k;
+    size_t ohw = (size_t)oh * ow;
+
+    if (cv->k == 1 && cv->stride == 1 && cv->pad == 0) {
+        for (int gi = 0; gi < g; gi++)
+            gemm_ex(cout_g, (int)ohw, kk, cv->w + (size_t)gi * cout_g * kk, kk,
+                    in->d + (size_t)gi * cin_g * ohw, (int)ohw, out->d + (size_t)gi * cout_g * ohw,
+                    (int)ohw, 0, 0);
+    } else {
+        /* tile over output rows so the im2col buffer stays bounded */
+        int rows = (int)(IM2COL_MAX_FLOATS / ((size_t)kk * ow));
+        if (rows < 1) rows = 1;
+        if (rows > oh) rows = oh;
+        struct arena_mark mark = arena_mark(scratch);
+        float *col = arena_floats(scratch, (size_t)kk * rows * ow);
+        for (int gi = 0; gi < g; gi++) {
+            for (int y0 = 0; y0 < oh; y0 += rows) {
+                int y1 = y0 + rows < oh ? y0 + rows : oh;
+                int n = (y1 - y0) * ow;
+                im2col_rows(in, gi * cin_g, cin_g, cv->k, cv->stride, cv->pad, ow, y0, y1, col);
+                gemm_ex(cout_g, n, kk, cv->w + (size_t)gi * cout_g * kk, kk, col, n,
+                        out->d + (size_t)gi * cout_g * ohw + (size_t)y0 * ow, (int)ohw, 0, 0);
+            }
+        }
+        arena_rewind(scratch, mark);
+    }
+    bias_act(out->d, cv->cout, ohw, cv->b, cv->act);
+}
+
+/* ---- pooling and resampling ------------------------------------------------------ */
+
+void maxpool_out_size(int h, int w, int k, int stride, int pad, int *oh, int *ow)
+{
+    *oh = (h + 2 * pad - k) / stride + 1;
+    *ow = (w + 2 * pad - k) / stride + 1;
+}
+
+void maxpool_forward(const struct fmap *in, struct fmap *out, int k, int stride, int pad)
+{
+    int oh, ow;
+    maxpool_out_size(in->h, in->w, k, stride, pad, &oh, &ow);
+    MODEL_ASSERT(out->c == in->c && out->h == oh && out->w == ow);
+    for (int c = 0; c < in->c; c++) {
+        const float *src = in->d + (size_t)c * in->h * in->w;
+        float *dst = out->d + (size_t)c * oh * ow;
+        for (int oy = 0; oy < oh; oy++) {
+            for (int ox = 0; ox < ow; ox++) {
+                float m = -INFINITY;
+                for (int ky = 0; ky < k; ky++) {
+                    int iy = oy * stride - pad + ky;
+                    if (iy < 0 || iy >= in->h) continue;
+                    for (int kx = 0; kx < k; kx++) {
+                        int ix = ox * stride - pad + kx;
+                        if (ix < 0 || ix >= in->w) continue;
+                        float v = src[(size_t)iy * in->w + ix];
+                        if (v > m || isnan(v)) m = v;
+                    }
+                }
+                dst[(size_t)oy * ow + ox] = m;
+            }
+        }
+    }
+}
+
+/* torch "nearest": src = floor(dst * f32(in / out)), clamped; exact 2x uses dst >> 1 */
+static void nearest_index(int in, int out, int *idx)
+{
+    float scale = (float)in / (float)out;
+    for (int d = 0; d < out; d++) {
+        int s;
+        if (in == out) s = d;
+        else if (out == 2 * in) s = d >> 1;
+        else {
+            s = (int)floorf((float)d * scale);
+            if (s > in - 1) s = in - 1;
+        }
+        idx[d] = s;
+    }
+}
+
+void upsample_nearest_add(const struct fmap *in, struct fmap *out)
+{
+    MODEL_ASSERT(in->c == out->c);
+    int ys[out->h > 0 ? out->h : 1], xs[out->w > 0 ? out->w : 1];
+    nearest_index(in->h, out->h, ys);
+    nearest_index(in->w, out->w, xs);
+    for (int c = 0; c < out->c; c++) {
+        const float *src = in->d + (size_t)c * in->h * in->w;
+        float *dst = out->d + (size_t)c * out->h * out->w;
+        for (int y = 0; y < out->h; y++) {
+            const float *srow = src + (size_t)ys[y] * in->w;
+            float *drow = dst + (size_t)y * out->w;
+            for (int x = 0; x < out->w; x++) drow[x] += srow[xs[x]];
+        }
+    }
+}
+
+/* ---- fully connected and SE -------------------------------------------------------- */
+
+void linear_forward(const float *x, int m, int in, const float *W, const float *b, int out,
+                    float *y, int relu)
+{
+    gemm_nt(m, out, in, x, W, y);
+    for (int i = 0; i < m; i++) {
+        float *row = y + (size_t)i * out;
+        if (b)
+            for (int o = 0; o < out; o++) row[o] += b[o];
+        if (relu)
+            for (int o = 0; o < out; o++) row[o] = row[o] > 0.0f ? row[o] : 0.0f;
+    }
+}
+
+void se_forward(struct fmap *x, const float *w1, const float *b1, int sq, const float *w2,
+                const float *b2, float *scratch)
+{
+    int c = x->c;
+    size_t hw = (size_t)x->h * x->w;
+    float *mean = scratch, *hid = scratch + c;
+    for (int i = 0; i < c; i++) {
+        const float *p = x->d + (size_t)i * hw;
+        float s = 0.0f;
+        for (size_t j = 0; j < hw; j++) s += p[j];
+        mean[i] = s / (float)hw;
+    }
+    for (int j = 0; j < sq; j++) {
+        float s = b1[j];
+        for (int i = 0; i < c; i++) s += w1[(size_t)j * c + i] * mean[i];
+        hid[j] = s > 0.0f ? s : 0.0f;
+    }
+    for (int i = 0; i < c; i++) {
+        float s = b2[i];
+        for (int j = 0; j < sq; j++) s += w2[(size_t)i * sq + j] * hid[j];
+        float g = s + 3.0f;
+        g = g < 0.0f ? 0.0f : (g > 6.0f ? 6.0f : g);
+        g = g / 6.0f;
+        float *p = x->d + (size_t)i * hw;
+        for (size_t k = 0; k < hw; k++) p[k] *= g;
+    }
+}

@@ -1,0 +1,120 @@
+/*
+ * roi_heads.c — RoIHeads.postprocess_detections for one image (spec §6.2):
+ * softmax, class-specific decode, clip, background removal, score threshold,
+ * remove-small, per-class batched NMS and the detections_per_img cut.
+ *
+ * The softmax reproduces torch 1.13's AVX2 _vec_softmax_lastdim bit for bit:
+ * SLEEF's expf8_u10 (with its FMAs), the eight-lane sum with a shuffle-tree
+ * finish (a plain left-to-right sum below eight classes) and a multiply by the
+ * reciprocal of the sum. Checked against torch.softmax / torch.exp; the only
+ * remaining difference from torchvision is box_decode's exp (boxes.c).
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+/* 2^q as a float, for q in the normal exponent range (SLEEF vpow2i) */
+static inline float pow2i(int q)
+{
+    uint32_t bits = (uint32_t)(q + 0x7f) << 23;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* SLEEF xexpf (u10), the lanes of Sleef_expf8_u10 that torch's Vectorized<float>::exp
+ * calls; vmla is a fused multiply-add there, hence fmaf. */
+static float sleef_expf(float d)
+{
+    if (isnan(d)) return d;
+    if (d < -104.0f) return 0.0f;
+    if (100.0f < d) return INFINITY;
+    int q = (int)nearbyintf(d * 1.442695040888963407359924681001892137426645954152985934135449406931f);
+    float s = fmaf((float)q, -0.693145751953125f, d);
+    s = fmaf((float)q, -1.428606765330187045e-06f, s);
+    float u = 0.000198527617612853646278381f;
+    u = fmaf(u, s, 0.00139304355252534151077271f);
+    u = fmaf(u, s, 0.00833336077630519866943359f);
+    u = fmaf(u, s, 0.0416664853692054748535156f);
+    u = fmaf(u, s, 0.166666671633720397949219f);
+    u = fmaf(u, s, 0.5f);
+    u = 1.0f + fmaf(s * s, u, s);
+    return u * pow2i(q >> 1) * pow2i(q - (q >> 1));
+}
+
+/* F.softmax(x[K], -1) as torch's vectorised last-dim kernel computes it. */
+static void softmax_row(const float *x, int K, float *out)
+{
+    float m = x[0];   /* vec::maximum propagates NaN */
+    for (int k = 1; k < K && !isnan(m); k++)
+        if (isnan(x[k]) || x[k] > m) m = x[k];
+    for (int k = 0; k < K; k++) out[k] = sleef_expf(x[k] - m);
+
+    float sum;
+    if (K < 8) {
+        sum = out[0];
+        for (int k = 1; k < K; k++) sum += out[k];
+    } else {
+        float acc[8];
+        for (int l = 0; l < 8; l++) acc[l] = out[l];
+        int d = 8;
+        for (; d < K - K % 8; d += 8)
+            for (int l = 0; l < 8; l++) acc[l] += out[d + l];
+        for (int l = 0; l < K - d; l++) acc[l] += out[d + l];
+        /* permute2f128, shuffle 0x4E, shuffle 0xB1 */
+        sum = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+    }
+    const float inv = 1.0f / sum;
+    for (int k = 0; k < K; k++) out[k] *= inv;
+}
+
+/* roi_heads.postprocess_detections for one image; see internal.h. */
+int box_postprocess(const float *proposals, int P, const float *class_logits,
+                    const float *box_regression, int K, int img_h, int img_w,
+                    const struct box_params *p, float *out_boxes, float *out_scores,
+                    int *out_labels, struct arena *scratch)
+{
+    MODEL_ASSERT(P >= 0 && K >= 1 && p && scratch);
+    MODEL_ASSERT(p->detections_per_img >= 0);
+    if (P == 0 || K == 1) return 0;
+
+    static const float weights[4] = { 10.0f, 10.0f, 5.0f, 5.0f };
+    const float min_size = 1e-2f;
+    const struct arena_mark mark = arena_mark(scratch);
+    const size_t cap = (size_t)P * (K - 1);
+    float *cb = arena_floats(scratch, cap * 4);
+    float *cs = arena_floats(scratch, cap);
+    int *cl = arena_ints(scratch, cap);
+    float *prob = arena_floats(scratch, (size_t)K);
+
+    /* Candidates in flatten order (proposal-major, class-minor). Decode and clip
+     * are elementwise, so only the boxes that survive the score test need them;
+     * the survivors get exactly the values the full [P, K, 4] decode would give. */
+    int n = 0;
+    for (int i = 0; i < P; i++) {
+        softmax_row(class_logits + (size_t)i * K, K, prob);
+        for (int k = 1; k < K; k++) {
+            if (!(prob[k] > p->score_thresh)) continue;
+            float *b = cb + (size_t)4 * n;
+            box_decode(proposals + (size_t)4 * i, box_regression + ((size_t)i * K + k) * 4, 1, 4,
+                       weights, b);
+            box_clip(b, 1, img_h, img_w);
+            if (!((b[2] - b[0]) >= min_size && (b[3] - b[1]) >= min_size)) continue;
+            cs[n] = prob[k];
+            cl[n] = k;
+            n++;
+        }
+    }
+
+    int *keep = arena_ints(scratch, (size_t)n + 1);
+    int nk = batched_nms(cb, cs, cl, n, (double)p->nms_thresh, keep, scratch);
+    int d = nk < p->detections_per_img ? nk : p->detections_per_img;
+    for (int i = 0; i < d; i++) {
+        memcpy(out_boxes + (size_t)4 * i, cb + (size_t)4 * keep[i], 4 * sizeof(float));
+        out_scores[i] = cs[keep[i]];
+        out_labels[i] = cl[keep[i]];
+    }
+    arena_rewind(scratch, mark);
+    return d;
+}
