@@ -125,6 +125,11 @@ void anchors_cell(const float *sizes, int nsizes, const float *ratios, int nrati
 /* All anchors of one level: out[((y * gw + x) * A + a) * 4 ...]. */
 void anchors_grid(const float *base, int A, int gh, int gw, int stride_h, int stride_w, float *out);
 
+/* ---- math ---------------------------------------------------------------- */
+
+/* exp as torch's vectorised CPU kernels compute it (SLEEF u10, bit-exact). */
+float torch_expf(float x);
+
 /* ---- box coding and NMS (boxes.c, nms.c, sort.c; §3.3, §4) -------------- */
 
 /* BoxCoder.decode of n boxes: ref[i], code[i] → out[i]; weights (wx, wy, ww, wh).
@@ -138,7 +143,7 @@ void box_clip(float *boxes, int n, int h, int w);
 void torch_sort_desc(const float *v, int n, int *idx);
 /* torch CPU topk(k, largest, sorted) indices (partial_sort or nth_element+sort
  * as torch 1.13 chooses); idx[k]. */
-void torch_topk(const float *v, int n, int k, int *idx);
+void torch_topk(const float *v, int n, int k, int *idx, struct arena *scratch);
 
 /* torchvision.ops.nms: returns the number kept, keep[] in keep order. */
 int nms(const float *boxes, const float *scores, int n, double thresh, int *keep,

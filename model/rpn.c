@@ -73,7 +73,7 @@ int rpn_filter_proposals(const float *decoded, const float *logits, const int *l
         int n = level_counts[l];
         int k = n < p->pre_nms_top_n ? n : p->pre_nms_top_n;
         if (k > 0) {
-            torch_topk(logits + off, n, k, idx + m);
+            torch_topk(logits + off, n, k, idx + m, scratch);
             for (int j = m; j < m + k; j++) {
                 idx[j] += (int)off;
                 lvl[j] = l;
@@ -88,7 +88,7 @@ int rpn_filter_proposals(const float *decoded, const float *logits, const int *l
     int kept = 0;
     for (int j = 0; j < m; j++) {
         int i = idx[j];
-        float s = 1.0f / (1.0f + expf(-logits[i]));
+        float s = 1.0f / (1.0f + torch_expf(-logits[i]));
         float *b = boxes + 4 * (size_t)kept;
         for (int c = 0; c < 4; c++) b[c] = decoded[4 * (size_t)i + c];
         box_clip(b, 1, img_h, img_w);

@@ -251,7 +251,7 @@ static void topk_partial_sort(const float *v, int n, int k, int *idx)
 }
 
 /* torch.topk(v, k, largest=True, sorted=True)[1] on CPU (torch 1.13 topk_impl_loop) */
-void torch_topk(const float *v, int n, int k, int *idx)
+void torch_topk(const float *v, int n, int k, int *idx, struct arena *scratch)
 {
     MODEL_ASSERT(n >= 0 && k >= 0 && k <= n);
     if (k == 0) return;
@@ -259,15 +259,14 @@ void torch_topk(const float *v, int n, int k, int *idx)
         topk_partial_sort(v, n, k, idx);
         return;
     }
-    /* nth_element needs the whole permutation. TODO(header): take scratch from
-     * the caller (struct arena *) instead of malloc; see the report. */
-    int *work = k == n ? idx : malloc((size_t)n * sizeof *work);
-    MODEL_ASSERT(work);
+    /* nth_element needs the whole permutation */
+    struct arena_mark mark = arena_mark(scratch);
+    int *work = k == n ? idx : arena_ints(scratch, (size_t)n);
     for (int i = 0; i < n; i++) work[i] = i;
     stl_nth_element(v, work, work + k - 1, work + n);
     stl_sort(v, work, work + k - 1);
     if (work != idx) {
         for (int i = 0; i < k; i++) idx[i] = work[i];
-        free(work);
     }
+    arena_rewind(scratch, mark);
 }

@@ -90,6 +90,8 @@ static int same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
 
 /* ---- hand-derived cases ---------------------------------------------------- */
 
+static struct arena sort_scratch;
+
 static void test_sort_hand(void)
 {
     /* n <= 16: std::sort is only __insertion_sort, which is stable for a strict
@@ -105,7 +107,7 @@ static void test_sort_hand(void)
      * below its threshold, so insertion sort → the first of the tied maxima. */
     const float t[3] = { 2.0f, 5.0f, 5.0f };
     int k1;
-    torch_topk(t, 3, 1, &k1);
+    torch_topk(t, 3, 1, &k1, &sort_scratch);
     CHECK(k1 == 1, "topk k=1 tie: %d", k1);
 
     /* partial_sort path (k*64 <= n): 128 equal values, k = 2. make_heap's
@@ -115,7 +117,7 @@ static void test_sort_hand(void)
     float eq[128];
     for (int i = 0; i < 128; i++) eq[i] = 3.0f;
     int k2[2];
-    torch_topk(eq, 128, 2, k2);
+    torch_topk(eq, 128, 2, k2, &sort_scratch);
     CHECK(k2[0] == 0 && k2[1] == 1, "topk partial_sort ties: %d %d", k2[0], k2[1]);
 }
 
@@ -179,7 +181,7 @@ static void test_sort_fixture(void)
             bad_sort++;
             fprintf(stderr, "sort case %d (n=%d) differs\n", c, nk[0]);
         }
-        torch_topk(v, nk[0], nk[1], got);
+        torch_topk(v, nk[0], nk[1], got, &sort_scratch);
         if (memcmp(got, wt, sizeof(int) * nk[1]) != 0) {
             bad_topk++;
             fprintf(stderr, "topk case %d (n=%d k=%d) differs\n", c, nk[0], nk[1]);
@@ -400,6 +402,7 @@ int main(void)
 {
     struct arena a;
     arena_init(&a);
+    arena_init(&sort_scratch);
     test_sort_hand();
     test_nms_hand(&a);
     test_levels_hand();
