@@ -7,7 +7,7 @@
 
 PKGS     := libavformat libavcodec libavdevice libavfilter libavutil libswscale libswresample sdl2 SDL2_ttf openblas
 BUILD    ?= build
-OPT      ?= -O2 -g -march=native
+OPT      ?= -O3 -g -march=native
 CFLAGS   ?=
 CFLAGS   += -std=c11 -Wall -Wextra $(OPT) -ffp-contract=off -pthread -D_GNU_SOURCE
 CFLAGS   += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

@@ -77,6 +77,7 @@ int bind_conv(struct binder *b, struct conv *cv, const char *prefix, const char 
         bn[i] = bind_tensor(b, key, 1, vshape);
     }
     if (b->failed) return -1;
+    b->params -= 2 * (int64_t)cout;   /* running statistics are buffers, not parameters */
 
     size_t per = (size_t)(cin / groups) * k * k;
     float *fw = arena_floats(b->store, per * cout);

@@ -38,7 +38,8 @@ static inline float hardswish(float x)
 {
     /* torch: x * min(max(x + 3, 0), 6) / 6 with a true division */
     float c = x + 3.0f;
-    c = c < 0.0f ? 0.0f : (c > 6.0f ? 6.0f : c);
+    c = c < 0.0f ? 0.0f : c;      /* compare-selects (not fminf/fmaxf) vectorise */
+    c = c > 6.0f ? 6.0f : c;      /* and keep NaN as NaN, like torch */
     return (x * c) / 6.0f;
 }
 
@@ -48,7 +49,7 @@ void act_inplace(float *x, size_t n, enum act a)
     case ACT_NONE:
         break;
     case ACT_RELU:
-        for (size_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        for (size_t i = 0; i < n; i++) x[i] = x[i] < 0.0f ? 0.0f : x[i];
         break;
     case ACT_HARDSWISH:
         for (size_t i = 0; i < n; i++) x[i] = hardswish(x[i]);
@@ -132,41 +133,60 @@ static void im2col_rows(const struct fmap *in, int c0, int cn, int k, int stride
     }
 }
 
-/* Depthwise conv (groups == cin == cout): direct loops, one channel at a time. */
-static void conv_depthwise(const struct conv *cv, const struct fmap *in, struct fmap *out)
+/* Depthwise conv (groups == cin == cout): direct loops, one channel at a time.
+ * Each channel is first copied into a zero-bordered buffer (stride 2: split
+ * into even and odd columns) so the inner loops are plain contiguous FMAs-free
+ * multiply-adds the compiler vectorises. */
+static void conv_depthwise(const struct conv *cv, const struct fmap *in, struct fmap *out,
+                           struct arena *scratch)
 {
     int k = cv->k, s = cv->stride, p = cv->pad;
+    MODEL_ASSERT(s == 1 || s == 2);
+    int ph = in->h + 2 * p, pw = in->w + 2 * p;
+    int half = (pw + 1) / 2;                 /* columns per parity plane (stride 2) */
+    int rowlen = s == 1 ? pw : half;
+    struct arena_mark mark = arena_mark(scratch);
+    float *pad = arena_floats(scratch, (size_t)ph * rowlen * s);
+    float *acc = arena_floats(scratch, (size_t)out->w);
+    memset(pad, 0, sizeof(float) * (size_t)ph * rowlen * s);
+
     for (int c = 0; c < cv->cout; c++) {
         const float *src = in->d + (size_t)c * in->h * in->w;
         const float *wk = cv->w + (size_t)c * k * k;
         float *dst = out->d + (size_t)c * out->h * out->w;
         float bias = cv->b ? cv->b[c] : 0.0f;
-        for (int oy = 0; oy < out->h; oy++) {
-            float *drow = dst + (size_t)oy * out->w;
-            for (int ox = 0; ox < out->w; ox++) drow[ox] = 0.0f;
-            for (int ky = 0; ky < k; ky++) {
-                int iy = oy * s - p + ky;
-                if (iy < 0 || iy >= in->h) continue;
-                const float *srow = src + (size_t)iy * in->w;
-                for (int kx = 0; kx < k; kx++) {
-                    float wv = wk[ky * k + kx];
-                    /* ox range with 0 <= ox*s - p + kx < in->w */
-                    int lo = p - kx > 0 ? (p - kx + s - 1) / s : 0;
-                    int hi = (in->w - 1 + p - kx) / s; /* inclusive */
-                    if (in->w - 1 + p - kx < 0) continue;
-                    if (hi > out->w - 1) hi = out->w - 1;
-                    if (s == 1) {
-                        const float *sp = srow - p + kx;
-                        for (int ox = lo; ox <= hi; ox++) drow[ox] += wv * sp[ox];
-                    } else {
-                        for (int ox = lo; ox <= hi; ox++) drow[ox] += wv * srow[ox * s - p + kx];
-                    }
+        /* fill the interior; the zero border stays from the memset */
+        for (int y = 0; y < in->h; y++) {
+            const float *srow = src + (size_t)y * in->w;
+            if (s == 1) {
+                memcpy(pad + (size_t)(y + p) * pw + p, srow, sizeof(float) * in->w);
+            } else {
+                float *even = pad + (size_t)(y + p) * 2 * half, *odd = even + half;
+                for (int x = 0; x < in->w; x++) {
+                    int px = x + p;
+                    (px & 1 ? odd : even)[px >> 1] = srow[x];
                 }
             }
-            for (int ox = 0; ox < out->w; ox++) drow[ox] += bias;
+        }
+        for (int oy = 0; oy < out->h; oy++) {
+            float *restrict a = acc;
+            for (int ox = 0; ox < out->w; ox++) a[ox] = 0.0f;
+            for (int ky = 0; ky < k; ky++) {
+                int r = oy * s + ky;
+                for (int kx = 0; kx < k; kx++) {
+                    float wv = wk[ky * k + kx];
+                    const float *restrict row;
+                    if (s == 1) row = pad + (size_t)r * pw + kx;
+                    else row = pad + (size_t)r * 2 * half + (kx & 1 ? half : 0) + (kx >> 1);
+                    for (int ox = 0; ox < out->w; ox++) a[ox] += wv * row[ox];
+                }
+            }
+            float *drow = dst + (size_t)oy * out->w;
+            for (int ox = 0; ox < out->w; ox++) drow[ox] = a[ox] + bias;
         }
         act_inplace(dst, (size_t)out->h * out->w, cv->act);
     }
+    arena_rewind(scratch, mark);
 }
 
 void conv_forward(const struct conv *cv, const struct fmap *in, struct fmap *out,
@@ -178,7 +198,7 @@ void conv_forward(const struct conv *cv, const struct fmap *in, struct fmap *out
     MODEL_ASSERT(cv->groups >= 1 && cv->cin % cv->groups == 0 && cv->cout % cv->groups == 0);
 
     if (cv->groups == cv->cin && cv->groups == cv->cout && cv->groups > 1) {
-        conv_depthwise(cv, in, out);
+        conv_depthwise(cv, in, out, scratch);
         return;
     }
     int g = cv->groups, cin_g = cv->cin / g, cout_g = cv->cout / g;

@@ -1,0 +1,218 @@
+/*
+ * cli_detect.c — `vdetect detect [model] IMAGE... [--json FILE|-]`: still
+ * images in, one JSON Lines object per image out (DESIGN §6).
+ *
+ * stdout carries nothing but the JSON Lines (when they go there), so it can
+ * be piped into jq or a script. Errors go to stderr, one line each; a failing
+ * image is skipped, the others are still processed, and the exit status is 1.
+ * When stderr is a terminal, a short human summary per image goes there too
+ * (-q turns it off).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../video/video.h"
+#include "app.h"
+
+static const char detect_help[] =
+    "Usage: vdetect detect [model options] IMAGE... [--json FILE|-]\n"
+    "\n"
+    "Detect objects in still images (PNG, JPEG, BMP, PPM, WebP, TIFF, ...; EXIF\n"
+    "orientation is applied) and write one JSON object per image (JSON Lines):\n"
+    "  {\"image\": \"a.png\", \"width\": W, \"height\": H, \"detections\": [{\"box\": [x1, y1,\n"
+    "   x2, y2], \"label\": 1, \"name\": \"person\", \"score\": 0.98}, ...]}\n"
+    "Boxes are in pixels of the upright image, exactly as torchvision returns them;\n"
+    "detections are sorted by descending score; \"name\" is null for unnamed classes.\n"
+    "\n"
+    "Options:\n"
+    "  --json FILE|-       write the JSON Lines to FILE (default -: standard output)\n"
+    "  -q, --quiet         no per-image summary on stderr (only shown on a terminal)\n"
+    "  -h, --help          show this help\n"
+    "  --                  everything after is an IMAGE\n"
+    "\n"
+    "%s"
+    "\n"
+    "An image that cannot be read is reported on stderr and skipped; the exit\n"
+    "status is then 1.\n";
+
+/* One image's JSON line. */
+static void write_json(FILE *out, const struct cli_model *cm, const char *image, int w, int h,
+                       const struct model_detection *dets, int n)
+{
+    fputs("{\"image\": ", out);
+    json_string(out, image);
+    fprintf(out, ", \"width\": %d, \"height\": %d, \"detections\": [", w, h);
+    int first = 1;
+    for (int i = 0; i < n; i++) {
+        const struct model_detection *d = &dets[i];
+        if (!cli_model_keep(cm, d))
+            continue;
+        fputs(first ? "{\"box\": [" : ", {\"box\": [", out);
+        first = 0;
+        for (int k = 0; k < 4; k++) {
+            if (k)
+                fputs(", ", out);
+            json_float(out, d->box[k]);
+        }
+        fprintf(out, "], \"label\": %d, \"name\": ", d->label);
+        json_string(out, cli_model_class_name(cm, d->label));
+        fputs(", \"score\": ", out);
+        json_float(out, d->score);
+        fputc('}', out);
+    }
+    fputs("]}\n", out);
+}
+
+/* "a.png: 640x480, 2 detections (person 0.98, dog 0.61) in 84 ms" */
+static void print_summary(const struct cli_model *cm, const char *image, int w, int h,
+                          const struct model_detection *dets, int n)
+{
+    int kept = 0;
+    for (int i = 0; i < n; i++)
+        kept += cli_model_keep(cm, &dets[i]);
+    fprintf(stderr, "%s: %dx%d, %d detection%s", image, w, h, kept, kept == 1 ? "" : "s");
+    int shown = 0;
+    for (int i = 0; i < n && shown < 5; i++) {
+        if (!cli_model_keep(cm, &dets[i]))
+            continue;
+        const char *name = cli_model_class_name(cm, dets[i].label);
+        fprintf(stderr, "%s", shown ? ", " : " (");
+        if (name)
+            fprintf(stderr, "%s", name);
+        else
+            fprintf(stderr, "#%d", dets[i].label);
+        fprintf(stderr, " %.2f", dets[i].score);
+        shown++;
+    }
+    if (shown)
+        fprintf(stderr, "%s)", kept > shown ? ", ..." : "");
+    const struct model_timing *t = model_last_timing(cm->model);
+    if (t)
+        fprintf(stderr, " in %.0f ms", t->total);
+    fputc('\n', stderr);
+}
+
+int cmd_detect(int argc, char **argv)
+{
+    const char *cmd = "detect";
+    struct cli_model cm;
+    const char *json_path = "-";
+    int quiet = 0, nimages = 0, status = APP_OK, only_images = 0;
+    const char **images = calloc((size_t)argc + 1, sizeof *images);
+    FILE *out = NULL;
+    struct model_detection *dets = NULL;
+
+    cli_model_init(&cm, argc);
+    if (!images) {
+        fprintf(stderr, "vdetect %s: out of memory\n", cmd);
+        status = APP_FAIL;
+        goto done;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int r;
+        if (only_images || a[0] != '-' || !strcmp(a, "-")) {
+            images[nimages++] = a;
+            continue;
+        }
+        if (!strcmp(a, "--")) {
+            only_images = 1;
+            continue;
+        }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            printf(detect_help, cli_model_help);
+            goto done;
+        }
+        if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            quiet = 1;
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--json", &json_path)) != 0) {
+            if (r < 0) {
+                status = APP_USAGE;
+                goto done;
+            }
+            if (!*json_path) {
+                status = app_usage_error(cmd, "--json: empty file name");
+                goto done;
+            }
+            continue;
+        }
+        r = cli_model_parse(&cm, cmd, argc, argv, &i);
+        if (r < 0) {
+            status = APP_USAGE;
+            goto done;
+        }
+        if (r == 0) {
+            status = app_usage_error(cmd, "unknown option '%s'", a);
+            goto done;
+        }
+    }
+    if (nimages == 0) {
+        status = app_usage_error(cmd, "no IMAGE given");
+        goto done;
+    }
+
+    /* Open the output first: a bad path fails before a slow model load. */
+    if (!strcmp(json_path, "-")) {
+        out = stdout;
+    } else if (!(out = fopen(json_path, "w"))) {
+        fprintf(stderr, "json %s: ", json_path);
+        perror(NULL);
+        status = APP_FAIL;
+        goto done;
+    }
+
+    status = cli_model_load(&cm, cmd);
+    if (status != APP_OK)
+        goto done;
+
+    const struct model_params *p = model_get_params(cm.model);
+    int max = p && p->box_detections_per_img > 0 ? p->box_detections_per_img : 1000;
+    dets = malloc((size_t)max * sizeof *dets);
+    if (!dets) {
+        fprintf(stderr, "vdetect %s: out of memory\n", cmd);
+        status = APP_FAIL;
+        goto done;
+    }
+    int summary = !quiet && isatty(STDERR_FILENO);
+
+    for (int k = 0; k < nimages; k++) {
+        uint8_t *rgb = NULL;
+        int w, h, n = 0;
+        if (video_load_image(images[k], &rgb, &w, &h) < 0) {
+            status = APP_FAIL;
+            continue;
+        }
+        struct model_image img = { .rgb = rgb, .width = w, .height = h, .stride = 3 * w };
+        int r = model_detect(cm.model, &img, dets, max, &n);
+        free(rgb);
+        if (r < 0) {
+            fprintf(stderr, "image %s: detection failed\n", images[k]);
+            status = APP_FAIL;
+            continue;
+        }
+        if (n > max)
+            n = max;
+        write_json(out, &cm, images[k], w, h, dets, n);
+        if (fflush(out) != 0 || ferror(out)) {
+            fprintf(stderr, "json %s: write error\n", out == stdout ? "-" : json_path);
+            status = APP_FAIL;
+            break;
+        }
+        if (summary)
+            print_summary(&cm, images[k], w, h, dets, n);
+    }
+
+done:
+    if (out && out != stdout && fclose(out) != 0 && status == APP_OK) {
+        fprintf(stderr, "json %s: write error\n", json_path);
+        status = APP_FAIL;
+    }
+    free(dets);
+    free(images);
+    cli_model_free(&cm);
+    return status;
+}

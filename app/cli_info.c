@@ -1,0 +1,264 @@
+/*
+ * cli_info.c — `vdetect info [model] [--size WxH] [--json FILE|-]`: what a
+ * model is (architecture, parameter count, classes), the torchvision
+ * inference parameters it resolved to (after --set), and what one image of a
+ * given size costs (the size the transform resizes it to, and GFLOPs).
+ *
+ * The text goes to stdout; --json writes the same facts as one JSON object
+ * (to stdout instead of the text with "-").
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+
+static const char info_help[] =
+    "Usage: vdetect info [model options] [--size WxH] [--json FILE|-]\n"
+    "\n"
+    "Show a model's architecture, parameter count, classes, its resolved torchvision\n"
+    "inference parameters (min_size, max_size, image_mean, image_std,\n"
+    "rpn_pre_nms_top_n_test, rpn_post_nms_top_n_test, rpn_nms_thresh,\n"
+    "rpn_score_thresh, box_score_thresh, box_nms_thresh, box_detections_per_img,\n"
+    "bn_eps) and the cost of one image: the size it is resized to and GFLOPs.\n"
+    "\n"
+    "Options:\n"
+    "  --size WxH          input image size for the cost (default 640x480)\n"
+    "  --json FILE|-       also write the facts as one JSON object to FILE; with -,\n"
+    "                      to standard output instead of the text\n"
+    "  -h, --help          show this help\n"
+    "\n"
+    "%s";
+
+#define INFO_NAMES_SHOWN 8
+
+static int parse_size(const char *cmd, const char *s, int *w, int *h)
+{
+    char *end = NULL;
+    long a = strtol(s, &end, 10), b;
+    if (end == s || (*end != 'x' && *end != 'X'))
+        goto bad;
+    const char *t = end + 1;
+    b = strtol(t, &end, 10);
+    if (end == t || *end != '\0')
+        goto bad;
+    if (a < 1 || b < 1 || a > 16384 || b > 16384)
+        return app_usage_error(cmd, "--size: %s is out of range (1..16384 each side)", s), -1;
+    *w = (int)a;
+    *h = (int)b;
+    return 0;
+bad:
+    return app_usage_error(cmd, "--size: expected WxH such as 640x480, got '%s'", s), -1;
+}
+
+/* A number in its shortest round-trip form, float or double as the field is
+ * declared in model.h (some thresholds are double, as in torchvision). */
+#define put_float(f, v) _Generic((v), float: json_float, default: json_double)(f, v)
+
+static void put_floats3(FILE *f, const float v[3], const char *sep)
+{
+    for (int i = 0; i < 3; i++) {
+        if (i)
+            fputs(sep, f);
+        put_float(f, v[i]);
+    }
+}
+
+static void print_text(const struct cli_model *cm, int w, int h, int rw, int rh, double gflops)
+{
+    struct model *m = cm->model;
+    const struct model_params *p = model_get_params(m);
+    int nc = model_num_classes(m);
+    int64_t np = model_param_count(m);
+
+    printf("weights        %s\n", cm->weights_path);
+    printf("architecture   %s\n", model_arch(m) ? model_arch(m) : "(unknown)");
+    printf("parameters     %lld (%.2f M)\n", (long long)np, np / 1e6);
+    printf("classes        %d including background", nc);
+    int shown = 0, named = 0;
+    for (int l = 1; l < nc; l++)
+        named += cli_model_class_name(cm, l) != NULL;
+    if (named) {
+        fputs(":", stdout);
+        for (int l = 1; l < nc && shown < INFO_NAMES_SHOWN; l++, shown++) {
+            const char *name = cli_model_class_name(cm, l);
+            printf("%s %d=%s", shown ? "," : "", l, name ? name : "(none)");
+        }
+        if (nc - 1 > shown)
+            printf(", ... (%d more)", nc - 1 - shown);
+    } else {
+        fputs(" (no names; give --labels FILE)", stdout);
+    }
+    fputc('\n', stdout);
+
+    if (p) {
+        printf("inference parameters (torchvision names; change with --set NAME=VALUE):\n");
+        printf("  %-24s ", "min_size"); put_float(stdout, p->min_size); fputc('\n', stdout);
+        printf("  %-24s ", "max_size"); put_float(stdout, p->max_size); fputc('\n', stdout);
+        printf("  %-24s ", "image_mean"); put_floats3(stdout, p->image_mean, ","); fputc('\n', stdout);
+        printf("  %-24s ", "image_std"); put_floats3(stdout, p->image_std, ","); fputc('\n', stdout);
+        printf("  %-24s %d\n", "rpn_pre_nms_top_n_test", p->rpn_pre_nms_top_n_test);
+        printf("  %-24s %d\n", "rpn_post_nms_top_n_test", p->rpn_post_nms_top_n_test);
+        printf("  %-24s ", "rpn_nms_thresh"); put_float(stdout, p->rpn_nms_thresh); fputc('\n', stdout);
+        printf("  %-24s ", "rpn_score_thresh"); put_float(stdout, p->rpn_score_thresh); fputc('\n', stdout);
+        printf("  %-24s ", "box_score_thresh"); put_float(stdout, p->box_score_thresh); fputc('\n', stdout);
+        printf("  %-24s ", "box_nms_thresh"); put_float(stdout, p->box_nms_thresh); fputc('\n', stdout);
+        printf("  %-24s %d\n", "box_detections_per_img", p->box_detections_per_img);
+        printf("  %-24s ", "bn_eps"); put_float(stdout, p->bn_eps); fputc('\n', stdout);
+    }
+
+    printf("output filter  score >= %g", cm->score_thresh);
+    if (cm->keep_class) {
+        fputs(", classes", stdout);
+        int first = 1;
+        for (int l = 1; l < nc; l++) {
+            if (!cm->keep_class[l])
+                continue;
+            const char *name = cli_model_class_name(cm, l);
+            printf("%s %d", first ? "" : ",", l);
+            if (name)
+                printf("=%s", name);
+            first = 0;
+        }
+    } else {
+        fputs(", all classes", stdout);
+    }
+    fputc('\n', stdout);
+    printf("threads        %d\n", cm->threads);
+    printf("cost           %dx%d input -> resized to %dx%d, %.2f GFLOPs per image\n", w, h, rw,
+           rh, gflops);
+}
+
+static void print_json(FILE *f, const struct cli_model *cm, int w, int h, int rw, int rh,
+                       double gflops)
+{
+    struct model *m = cm->model;
+    const struct model_params *p = model_get_params(m);
+    int nc = model_num_classes(m);
+
+    fputs("{\"weights\": ", f);
+    json_string(f, cm->weights_path);
+    fputs(", \"arch\": ", f);
+    json_string(f, model_arch(m));
+    fprintf(f, ", \"parameters\": %lld, \"num_classes\": %d, \"class_names\": [",
+            (long long)model_param_count(m), nc);
+    for (int l = 0; l < nc; l++) {
+        if (l)
+            fputs(", ", f);
+        json_string(f, cli_model_class_name(cm, l));
+    }
+    fputs("], \"params\": ", f);
+    if (p) {
+        fputs("{\"min_size\": ", f); put_float(f, p->min_size);
+        fputs(", \"max_size\": ", f); put_float(f, p->max_size);
+        fputs(", \"image_mean\": [", f); put_floats3(f, p->image_mean, ", ");
+        fputs("], \"image_std\": [", f); put_floats3(f, p->image_std, ", ");
+        fprintf(f, "], \"rpn_pre_nms_top_n_test\": %d", p->rpn_pre_nms_top_n_test);
+        fprintf(f, ", \"rpn_post_nms_top_n_test\": %d", p->rpn_post_nms_top_n_test);
+        fputs(", \"rpn_nms_thresh\": ", f); put_float(f, p->rpn_nms_thresh);
+        fputs(", \"rpn_score_thresh\": ", f); put_float(f, p->rpn_score_thresh);
+        fputs(", \"box_score_thresh\": ", f); put_float(f, p->box_score_thresh);
+        fputs(", \"box_nms_thresh\": ", f); put_float(f, p->box_nms_thresh);
+        fprintf(f, ", \"box_detections_per_img\": %d", p->box_detections_per_img);
+        fputs(", \"bn_eps\": ", f); put_float(f, p->bn_eps);
+        fputs("}", f);
+    } else {
+        fputs("null", f);
+    }
+    fputs(", \"score_thresh\": ", f);
+    json_double(f, cm->score_thresh);
+    fputs(", \"classes\": ", f);
+    if (cm->keep_class) {
+        fputc('[', f);
+        int first = 1;
+        for (int l = 1; l < nc; l++) {
+            if (cm->keep_class[l]) {
+                fprintf(f, "%s%d", first ? "" : ", ", l);
+                first = 0;
+            }
+        }
+        fputc(']', f);
+    } else {
+        fputs("null", f);
+    }
+    fprintf(f, ", \"threads\": %d, \"input_size\": [%d, %d], \"resized_size\": [%d, %d], "
+               "\"gflops\": ",
+            cm->threads, w, h, rw, rh);
+    json_double(f, gflops);
+    fputs("}\n", f);
+}
+
+int cmd_info(int argc, char **argv)
+{
+    const char *cmd = "info";
+    struct cli_model cm;
+    const char *json_path = NULL, *size = "640x480";
+    int status = APP_OK, w = 640, h = 480;
+    FILE *jf = NULL;
+
+    cli_model_init(&cm, argc);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int r;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            printf(info_help, cli_model_help);
+            goto done;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--size", &size)) != 0) {
+            if (r < 0 || parse_size(cmd, size, &w, &h) < 0) {
+                status = APP_USAGE;
+                goto done;
+            }
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--json", &json_path)) != 0) {
+            if (r < 0) {
+                status = APP_USAGE;
+                goto done;
+            }
+            if (!*json_path) {
+                status = app_usage_error(cmd, "--json: empty file name");
+                goto done;
+            }
+            continue;
+        }
+        r = cli_model_parse(&cm, cmd, argc, argv, &i);
+        if (r < 0) {
+            status = APP_USAGE;
+            goto done;
+        }
+        if (r == 0) {
+            status = a[0] == '-' ? app_usage_error(cmd, "unknown option '%s'", a)
+                                 : app_usage_error(cmd, "unexpected argument '%s'", a);
+            goto done;
+        }
+    }
+
+    if (json_path && strcmp(json_path, "-") && !(jf = fopen(json_path, "w"))) {
+        fprintf(stderr, "json %s: ", json_path);
+        perror(NULL);
+        status = APP_FAIL;
+        goto done;
+    }
+    status = cli_model_load(&cm, cmd);
+    if (status != APP_OK)
+        goto done;
+
+    int rw = 0, rh = 0;
+    double gflops = model_gflops(cm.model, w, h, &rw, &rh);
+    if (json_path && !strcmp(json_path, "-")) {
+        print_json(stdout, &cm, w, h, rw, rh, gflops);
+    } else {
+        print_text(&cm, w, h, rw, rh, gflops);
+        if (jf)
+            print_json(jf, &cm, w, h, rw, rh, gflops);
+    }
+
+done:
+    if (jf && fclose(jf) != 0 && status == APP_OK) {
+        fprintf(stderr, "json %s: write error\n", json_path);
+        status = APP_FAIL;
+    }
+    cli_model_free(&cm);
+    return status;
+}

@@ -1,0 +1,474 @@
+/*
+ * cli_model.c — the [model] options every command shares (DESIGN §5), loading
+ * the model they describe, and the output filter they set; also the generic
+ * option-scanning helpers of app.h.
+ *
+ * --labels FILE: one class name per line, UTF-8, as torchvision lists them:
+ * line 1 is the background class ("__background__"), line k+1 names label k.
+ * A file with one line fewer than the model's num_classes is taken to hold
+ * only the non-background names (label 1 first), as most label files do.
+ * Trailing blank lines are ignored; a blank line inside gives that label no
+ * name (JSON null). Any other count is an error naming both numbers.
+ *
+ * --classes a,b,3: keep only these labels, by name (exact, else
+ * case-insensitive; every label with that name) or by numeric id.
+ *
+ * --score-thresh X: keep detections with score >= X. It filters what the model
+ * returned; the model's own cut-off is --set box_score_thresh=...
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app.h"
+
+#define DEMO_MODEL "assets/demo.vdm"
+#define MAX_LABELS 100000
+
+/* The --set names of DESIGN §4, checked here so that a misspelt name is a
+ * usage error (exit 2) before a slow model load; values are the model's to
+ * check. */
+static const char *const set_names[] = {
+    "min_size", "max_size", "image_mean", "image_std", "rpn_pre_nms_top_n_test",
+    "rpn_post_nms_top_n_test", "rpn_nms_thresh", "rpn_score_thresh", "box_score_thresh",
+    "box_nms_thresh", "box_detections_per_img", "bn_eps",
+};
+
+const char cli_model_help[] =
+    "Model options:\n"
+    "  --weights FILE      checkpoint: torchvision .pth (zip or legacy) or a vdetect\n"
+    "                      model file (default: the shipped demo model " DEMO_MODEL ")\n"
+    "  --arch NAME         torchvision builder: fasterrcnn_resnet50_fpn,\n"
+    "                      fasterrcnn_resnet50_fpn_v2, fasterrcnn_mobilenet_v3_large_fpn,\n"
+    "                      fasterrcnn_mobilenet_v3_large_320_fpn, fasterrcnn_vgg16_fpn\n"
+    "                      (default: from the model file)\n"
+    "  --labels FILE       class names, one per line; __background__ first, or\n"
+    "                      num_classes-1 lines without it\n"
+    "  --set NAME=VALUE    torchvision inference parameter, repeatable: min_size,\n"
+    "                      max_size, image_mean, image_std, rpn_pre_nms_top_n_test,\n"
+    "                      rpn_post_nms_top_n_test, rpn_nms_thresh, rpn_score_thresh,\n"
+    "                      box_score_thresh, box_nms_thresh, box_detections_per_img,\n"
+    "                      bn_eps\n"
+    "  --score-thresh X    output only detections with score >= X (default 0.5; the\n"
+    "                      model's own cut-off is --set box_score_thresh)\n"
+    "  --classes A,B,...   output only these classes (names or ids)\n"
+    "  --threads N         BLAS threads (default: the number of online CPUs)\n";
+
+/* ---- generic option helpers ---------------------------------------------- */
+
+int app_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "vdetect%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nsee vdetect%s%s --help\n", cmd ? " " : "", cmd ? cmd : "");
+    return APP_USAGE;
+}
+
+int app_opt_value(const char *cmd, int argc, char **argv, int *i, const char *name,
+                  const char **value)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) != 0)
+        return 0;
+    if (a[n] == '=') {
+        *value = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0')
+        return 0;
+    if (*i + 1 >= argc) {
+        app_usage_error(cmd, "option %s needs a value", name);
+        return -1;
+    }
+    *value = argv[++*i];
+    return 1;
+}
+
+int app_parse_float(const char *cmd, const char *opt, const char *s, double lo, double hi,
+                    double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v)) {
+        app_usage_error(cmd, "%s: '%s' is not a number", opt, s);
+        return -1;
+    }
+    if (v < lo || v > hi) {
+        app_usage_error(cmd, "%s: %s is out of range [%g, %g]", opt, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int app_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || errno == ERANGE) {
+        app_usage_error(cmd, "%s: '%s' is not an integer", opt, s);
+        return -1;
+    }
+    if (v < lo || v > hi) {
+        app_usage_error(cmd, "%s: %s is out of range [%ld, %ld]", opt, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* ---- [model] options ----------------------------------------------------- */
+
+void cli_model_init(struct cli_model *cm, int argc)
+{
+    memset(cm, 0, sizeof *cm);
+    cm->score_thresh = 0.5;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    cm->threads = n > 0 ? (int)n : 1;
+    /* at most one --set per argument, plus the terminating NULL */
+    cm->sets = calloc((size_t)(argc > 0 ? argc : 0) + 1, sizeof *cm->sets);
+}
+
+int cli_model_parse(struct cli_model *cm, const char *cmd, int argc, char **argv, int *i)
+{
+    const char *v;
+    int r;
+    if ((r = app_opt_value(cmd, argc, argv, i, "--weights", &v)) != 0) {
+        if (r > 0 && !*v)
+            return app_usage_error(cmd, "--weights: empty file name"), -1;
+        cm->weights = v;
+        return r;
+    }
+    if ((r = app_opt_value(cmd, argc, argv, i, "--arch", &v)) != 0) {
+        if (r > 0 && !*v)
+            return app_usage_error(cmd, "--arch: empty name"), -1;
+        cm->arch = v;
+        return r;
+    }
+    if ((r = app_opt_value(cmd, argc, argv, i, "--labels", &v)) != 0) {
+        if (r > 0 && !*v)
+            return app_usage_error(cmd, "--labels: empty file name"), -1;
+        cm->labels = v;
+        return r;
+    }
+    if ((r = app_opt_value(cmd, argc, argv, i, "--set", &v)) != 0) {
+        if (r < 0)
+            return r;
+        const char *eq = strchr(v, '=');
+        if (!eq || eq == v)
+            return app_usage_error(cmd, "--set: expected NAME=VALUE, got '%s'", v), -1;
+        size_t k = 0, nn = sizeof set_names / sizeof set_names[0];
+        while (k < nn && (strlen(set_names[k]) != (size_t)(eq - v) ||
+                          strncmp(set_names[k], v, (size_t)(eq - v))))
+            k++;
+        if (k == nn)
+            return app_usage_error(cmd, "--set: unknown parameter '%.*s' (see the list below "
+                                        "--set in the help)", (int)(eq - v), v), -1;
+        if (!eq[1])
+            return app_usage_error(cmd, "--set %s: empty value", v), -1;
+        if (!cm->sets)
+            return app_usage_error(cmd, "out of memory"), -1;
+        cm->sets[cm->nsets++] = v;
+        cm->sets[cm->nsets] = NULL;
+        return 1;
+    }
+    if ((r = app_opt_value(cmd, argc, argv, i, "--score-thresh", &v)) != 0) {
+        if (r < 0 || app_parse_float(cmd, "--score-thresh", v, 0.0, 1.0, &cm->score_thresh) < 0)
+            return -1;
+        return 1;
+    }
+    if ((r = app_opt_value(cmd, argc, argv, i, "--classes", &v)) != 0) {
+        if (r > 0 && !*v)
+            return app_usage_error(cmd, "--classes: empty list"), -1;
+        cm->classes = v;
+        return r;
+    }
+    if ((r = app_opt_value(cmd, argc, argv, i, "--threads", &v)) != 0) {
+        long n;
+        if (r < 0 || app_parse_int(cmd, "--threads", v, 1, 1024, &n) < 0)
+            return -1;
+        cm->threads = (int)n;
+        return 1;
+    }
+    return 0;
+}
+
+/* dir/rel if it is a regular file (malloc()ed), else NULL. */
+static char *file_in(const char *dir, const char *rel)
+{
+    char *p = NULL;
+    struct stat st;
+    if (asprintf(&p, "%s/%s", dir, rel) < 0)
+        return NULL;
+    if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
+        return p;
+    free(p);
+    return NULL;
+}
+
+/* An asset shipped with vdetect: next to the executable (the build tree or an
+ * install prefix), else in the current directory. */
+static char *find_asset(const char *rel)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            char *p = file_in(slash == exe ? "/" : exe, rel);
+            if (p)
+                return p;
+        }
+    }
+    return file_in(".", rel);
+}
+
+static void strip_line(char *s)
+{
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' ||
+                     s[n - 1] == '\t'))
+        s[--n] = '\0';
+}
+
+/* Read --labels into cm->names, matched to the model's class count. */
+static int load_labels(struct cli_model *cm)
+{
+    const char *path = cm->labels;
+    int nc = model_num_classes(cm->model);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "labels %s: %s\n", path, strerror(errno));
+        return APP_FAIL;
+    }
+    char **lines = NULL, *line = NULL;
+    size_t cap = 0, nlines = 0, lcap = 0;
+    ssize_t len;
+    int ret = APP_FAIL;
+    while ((len = getline(&line, &lcap, f)) >= 0) {
+        if (memchr(line, '\0', (size_t)len)) {
+            fprintf(stderr, "labels %s: line %zu contains a NUL byte (not a text file?)\n",
+                    path, nlines + 1);
+            goto done;
+        }
+        strip_line(line);
+        char *s = line;
+        if (nlines == 0 && !strncmp(s, "\xef\xbb\xbf", 3))
+            s += 3; /* UTF-8 byte-order mark */
+        if (nlines >= MAX_LABELS) {
+            fprintf(stderr, "labels %s: more than %d lines\n", path, MAX_LABELS);
+            goto done;
+        }
+        if (nlines == cap) {
+            size_t ncap = cap ? 2 * cap : 128;
+            char **nl = realloc(lines, ncap * sizeof *nl);
+            if (!nl)
+                goto oom;
+            lines = nl;
+            cap = ncap;
+        }
+        if (!(lines[nlines] = strdup(s)))
+            goto oom;
+        nlines++;
+    }
+    if (ferror(f)) {
+        fprintf(stderr, "labels %s: %s\n", path, strerror(errno));
+        goto done;
+    }
+    while (nlines > 0 && lines[nlines - 1][0] == '\0')
+        free(lines[--nlines]);
+
+    if (nlines == (size_t)nc - 1) {
+        /* only the foreground names: put the background in front */
+        if (nlines == cap) {
+            char **nl = realloc(lines, (cap + 1) * sizeof *nl);
+            if (!nl)
+                goto oom;
+            lines = nl;
+            cap++;
+        }
+        memmove(lines + 1, lines, nlines * sizeof *lines);
+        if (!(lines[0] = strdup("__background__")))
+            goto oom;
+        nlines++;
+    } else if (nlines != (size_t)nc) {
+        fprintf(stderr,
+                "labels %s: %zu names, but the model has %d classes (expected %d lines with "
+                "__background__ first, or %d without)\n",
+                path, nlines, nc, nc, nc - 1);
+        goto done;
+    }
+    if (model_set_class_names(cm->model, (const char *const *)lines, (int)nlines) < 0)
+        goto done;
+    cm->names = lines;
+    cm->nnames = (int)nlines;
+    lines = NULL;
+    nlines = 0;
+    ret = APP_OK;
+    goto done;
+oom:
+    fprintf(stderr, "labels %s: out of memory\n", path);
+done:
+    for (size_t i = 0; i < nlines; i++)
+        free(lines[i]);
+    free(lines);
+    free(line);
+    fclose(f);
+    return ret;
+}
+
+/* Resolve --classes into cm->keep_class. */
+static int resolve_classes(struct cli_model *cm, const char *cmd)
+{
+    int nc = model_num_classes(cm->model);
+    char *list = strdup(cm->classes), *save = NULL;
+    cm->keep_class = calloc((size_t)(nc > 0 ? nc : 1), 1);
+    if (!list || !cm->keep_class) {
+        free(list);
+        fprintf(stderr, "vdetect %s: out of memory\n", cmd);
+        return APP_FAIL;
+    }
+    int ret = APP_OK;
+    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ' || *tok == '\t')
+            tok++;
+        strip_line(tok);
+        if (!*tok) {
+            ret = app_usage_error(cmd, "--classes: empty entry in '%s'", cm->classes);
+            break;
+        }
+        char *end = NULL;
+        long id = strtol(tok, &end, 10);
+        if (*end == '\0' && end != tok) {
+            if (id < 1 || id >= nc) {
+                ret = app_usage_error(cmd, "--classes: id %s is out of range 1..%d", tok,
+                                      nc - 1);
+                break;
+            }
+            cm->keep_class[id] = 1;
+            continue;
+        }
+        int found = 0;
+        for (int pass = 0; pass < 2 && !found; pass++) {
+            for (int l = 1; l < nc; l++) {
+                const char *name = cli_model_class_name(cm, l);
+                if (name && (pass ? !strcasecmp(name, tok) : !strcmp(name, tok))) {
+                    cm->keep_class[l] = 1;
+                    found = 1;
+                }
+            }
+        }
+        if (!found) {
+            ret = app_usage_error(cmd,
+                                  "--classes: no class named '%s' (vdetect info lists them)",
+                                  tok);
+            break;
+        }
+    }
+    free(list);
+    return ret;
+}
+
+int cli_model_load(struct cli_model *cm, const char *cmd)
+{
+    struct stat st;
+    if (!cm->sets) {
+        fprintf(stderr, "vdetect %s: out of memory\n", cmd);
+        return APP_FAIL;
+    }
+    if (cm->weights) {
+        if (stat(cm->weights, &st) != 0) {
+            fprintf(stderr, "weights %s: %s\n", cm->weights, strerror(errno));
+            return APP_FAIL;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "weights %s: %s\n", cm->weights, strerror(EISDIR));
+            return APP_FAIL;
+        }
+        cm->weights_path = strdup(cm->weights);
+    } else {
+        cm->weights_path = find_asset(DEMO_MODEL);
+        if (!cm->weights_path) {
+            fprintf(stderr, "vdetect %s: no --weights given and the demo model " DEMO_MODEL
+                            " is not present\n",
+                    cmd);
+            return APP_FAIL;
+        }
+    }
+    if (!cm->weights_path) {
+        fprintf(stderr, "vdetect %s: out of memory\n", cmd);
+        return APP_FAIL;
+    }
+
+    struct model_options opt = {
+        .weights = cm->weights_path,
+        .arch = cm->arch,
+        .sets = cm->nsets ? cm->sets : NULL,
+        .threads = cm->threads,
+    };
+    if (model_load(&cm->model, &opt) < 0)
+        return APP_FAIL;
+    if (model_num_classes(cm->model) < 2) {
+        fprintf(stderr, "weights %s: the model has no object classes\n", cm->weights_path);
+        return APP_FAIL;
+    }
+    if (cm->labels) {
+        int r = load_labels(cm);
+        if (r != APP_OK)
+            return r;
+    }
+    if (cm->classes)
+        return resolve_classes(cm, cmd);
+    return APP_OK;
+}
+
+void cli_model_free(struct cli_model *cm)
+{
+    model_free(&cm->model);
+    for (int i = 0; i < cm->nnames; i++)
+        free(cm->names[i]);
+    free(cm->names);
+    free(cm->keep_class);
+    free(cm->weights_path);
+    free(cm->sets);
+    memset(cm, 0, sizeof *cm);
+}
+
+const char *cli_model_class_name(const struct cli_model *cm, int label)
+{
+    const char *name = NULL;
+    if (cm->names) {
+        if (label >= 0 && label < cm->nnames)
+            name = cm->names[label];
+    } else if (cm->model) {
+        name = model_class_name(cm->model, label);
+    }
+    return name && *name ? name : NULL;
+}
+
+int cli_model_keep(const struct cli_model *cm, const struct model_detection *d)
+{
+    if (!(d->score >= (float)cm->score_thresh))
+        return 0;
+    if (cm->keep_class) {
+        int nc = model_num_classes(cm->model);
+        if (d->label < 0 || d->label >= nc || !cm->keep_class[d->label])
+            return 0;
+    }
+    return 1;
+}

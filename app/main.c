@@ -1,0 +1,122 @@
+/*
+ * main.c — the vdetect command line: global options, dispatch to a command,
+ * and the only place the process exits.
+ *
+ * Exit status (DESIGN §5): 0 success, 1 runtime failure, 2 bad usage, 130
+ * interrupted. Commands return it; main() only adds the checks that stdout
+ * was written completely.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../video/video.h"
+#include "app.h"
+#include "../model/model.h"
+
+static const char usage_text[] =
+    "vdetect - torchvision Faster R-CNN object detection on images and video, in C\n"
+    "\n"
+    "Usage: vdetect COMMAND [options]\n"
+    "\n"
+    "Commands:\n"
+    "  detect     still images -> detections as JSON Lines\n"
+    "  info       a model's architecture, parameters, classes and cost\n"
+    "  view       live window on a webcam, file or URL            (coming; not in this build)\n"
+    "  annotate   draw detections into a video file, with --json  (coming; not in this build)\n"
+    "  bench      per-stage times, frame rate and latency         (coming; not in this build)\n"
+    "\n"
+    "Options:\n"
+    "  -h, --help      show this help; 'vdetect COMMAND --help' shows a command's options\n"
+    "  --version       show the version and the FFmpeg libraries in use\n"
+    "\n"
+    "Environment:\n"
+    "  VDETECT_FFMPEG_LOG=LEVEL   FFmpeg's own messages: quiet (default), error, warning,\n"
+    "                             info, verbose, debug\n"
+    "\n"
+    "Exit status: 0 success, 1 runtime failure, 2 bad usage, 130 interrupted.\n";
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv); /* NULL: not in this build yet */
+};
+
+static const struct command commands[] = {
+    { "detect", cmd_detect },
+    { "info", cmd_info },
+    { "view", NULL },
+    { "annotate", NULL },
+    { "bench", NULL },
+};
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
+
+/* Run a command, or say it is not there yet. */
+static int run_command(const struct command *c, int argc, char **argv)
+{
+    if (!c->run) {
+        fprintf(stderr, "vdetect %s: not implemented yet in this build\n", c->name);
+        return APP_USAGE;
+    }
+    return c->run(argc, argv);
+}
+
+static int finish_stdout(int status)
+{
+    /* A full disk or closed pipe must not look like success. */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "vdetect: error writing to standard output\n");
+        return status ? status : APP_FAIL;
+    }
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    model_prepare_blas(argv);   /* may re-exec once with OPENBLAS_CORETYPE set */
+    const char *level = getenv("VDETECT_FFMPEG_LOG");
+    if (video_set_log_level(level && *level ? level : NULL) < 0) {
+        fprintf(stderr, "vdetect: VDETECT_FFMPEG_LOG: unknown level '%s', using quiet\n", level);
+        video_set_log_level(NULL);
+    }
+
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return APP_USAGE;
+    }
+    const char *a = argv[1];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        fputs(usage_text, stdout);
+        return finish_stdout(APP_OK);
+    }
+    if (!strcmp(a, "--version")) {
+        printf("vdetect %s (%s)\n", VDETECT_VERSION, video_library_versions());
+        return finish_stdout(APP_OK);
+    }
+    if (!strcmp(a, "help")) {
+        /* "vdetect help CMD" is "vdetect CMD --help" */
+        if (argc < 3) {
+            fputs(usage_text, stdout);
+            return finish_stdout(APP_OK);
+        }
+        const struct command *c = find_command(argv[2]);
+        if (!c)
+            return app_usage_error(NULL, "unknown command '%s'", argv[2]);
+        char help[] = "--help";
+        char *hargv[] = { argv[2], help, NULL };
+        return finish_stdout(run_command(c, 2, hargv));
+    }
+    if (a[0] == '-')
+        return app_usage_error(NULL, "unknown option '%s' (options follow the command)", a);
+
+    const struct command *c = find_command(a);
+    if (!c)
+        return app_usage_error(NULL, "unknown command '%s'", a);
+    return finish_stdout(run_command(c, argc - 1, argv + 1));
+}

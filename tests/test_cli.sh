@@ -1,0 +1,403 @@
+#!/bin/sh
+# test_cli.sh — the vdetect command line as users and scripts see it (DESIGN §5,
+# §6): exit statuses, one-line errors, help texts, detect's JSON Lines and its
+# parity with torchvision's detections, and clean failures on corrupt
+# checkpoints and images.
+#
+# Run from the repository root (tests/run.sh does). Environment:
+#   VDETECT_BIN        the binary (default ./vdetect)
+#   VDETECT_FIXTURES   fixtures of tests/gen_*.py (default tests/fixtures); the
+#                      checks that need parity/mnv3_320_photo are skipped, and
+#                      counted as skipped, while it does not exist
+#   PYTHON             python3 with numpy (default /usr/bin/python3)
+# Ends with "test_cli: N passed, N failed, N skipped"; exits 1 if any failed.
+
+# $M (the model options) is split into words on purpose.
+# shellcheck disable=SC2086,SC2013
+set -u
+
+BIN=${VDETECT_BIN:-./vdetect}
+FIX=${VDETECT_FIXTURES:-tests/fixtures}
+PY=${PYTHON:-/usr/bin/python3}
+PAR="$FIX/parity/mnv3_320_photo"
+ARCH=fasterrcnn_mobilenet_v3_large_320_fpn
+
+pass=0 fail=0 skip=0
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/vdetect-cli.XXXXXX") || exit 1
+trap 'rm -rf "$TMP"' EXIT
+trap 'exit 130' INT TERM
+
+summary() {
+    echo "test_cli: $pass passed, $fail failed, $skip skipped"
+    [ "$fail" -eq 0 ]
+    exit $?
+}
+
+ok() { pass=$((pass + 1)); }
+bad() {
+    fail=$((fail + 1))
+    echo "FAIL: $*"
+    if [ -s "$TMP/err" ]; then sed 's/^/    stderr| /' "$TMP/err" | head -n 5; fi
+}
+skipped() { skip=$((skip + 1)); echo "SKIP: $*"; }
+
+case "$BIN" in */*) ;; *) BIN="./$BIN" ;; esac
+if [ ! -x "$BIN" ]; then
+    echo "FAIL: no executable $BIN (build it with make)"
+    fail=1
+    summary
+fi
+BIN_ABS=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+
+# run ARGS...: runs vdetect, leaving $rc, $TMP/out and $TMP/err.
+run() {
+    "$BIN" "$@" >"$TMP/out" 2>"$TMP/err" </dev/null
+    rc=$?
+}
+lines() { wc -l <"$1" | tr -d ' '; }
+
+# expect NAME RC: exit status is RC
+expect() {
+    if [ "$rc" -eq "$2" ]; then ok; else bad "$1: exit status $rc, expected $2"; fi
+}
+# expect_usage NAME: exit 2, nothing on stdout, the help hint on stderr
+expect_usage() {
+    if [ "$rc" -eq 2 ] && [ ! -s "$TMP/out" ] && grep -q 'see vdetect.*--help' "$TMP/err"; then
+        ok
+    else
+        bad "$1: exit $rc (want 2), stdout $(lines "$TMP/out") lines (want 0), hint on stderr?"
+    fi
+}
+# expect_fail1 NAME [REGEX]: exit 1, exactly one line on stderr (matching REGEX), no crash
+expect_fail1() {
+    n=$(lines "$TMP/err")
+    if [ "$rc" -eq 1 ] && [ "$n" -eq 1 ] && { [ $# -lt 2 ] || grep -Eq -- "$2" "$TMP/err"; }; then
+        ok
+    else
+        bad "$1: exit $rc (want 1), $n stderr lines (want 1${2:+ matching /$2/})"
+    fi
+}
+# expect_no_crash NAME: no signal death (status < 128)
+expect_no_crash() {
+    if [ "$rc" -lt 128 ]; then ok; else bad "$1: died with status $rc"; fi
+}
+
+# An image that loads, so that a failure below can only be the model's.
+HAVE_FFMPEG=0
+IMG=tests/data/street.png
+if command -v ffmpeg >/dev/null 2>&1 &&
+   ffmpeg -v error -y -f lavfi -i testsrc=s=320x240 -frames:v 1 "$TMP/img.png" </dev/null; then
+    HAVE_FFMPEG=1
+    IMG="$TMP/img.png"
+fi
+[ -f "$IMG" ] || IMG=x.png
+
+# ---- usage errors (exit 2) -----------------------------------------------
+run
+if [ "$rc" -eq 2 ]; then ok; else bad "no arguments: exit $rc, want 2"; fi
+run frobnicate;                        expect_usage "unknown command"
+run --frobnicate;                      expect_usage "unknown global option"
+run detect --frobnicate x.png;         expect_usage "detect: unknown option"
+run info --frobnicate;                 expect_usage "info: unknown option"
+run info stray;                        expect_usage "info: stray argument"
+run detect;                            expect_usage "detect: no image"
+run detect x.png --weights;            expect_usage "detect: --weights without value"
+run detect x.png --json;               expect_usage "detect: --json without value"
+run info --size;                       expect_usage "info: --size without value"
+run detect --score-thresh abc x.png;   expect_usage "detect: --score-thresh abc"
+run detect --score-thresh 1.5 x.png;   expect_usage "detect: --score-thresh out of range"
+run detect --score-thresh nan x.png;   expect_usage "detect: --score-thresh nan"
+run detect --threads 0 x.png;          expect_usage "detect: --threads 0"
+run detect --threads 2x x.png;         expect_usage "detect: --threads 2x"
+run info --size 640;                   expect_usage "info: --size 640"
+run info --size 0x480;                 expect_usage "info: --size 0x480"
+run detect --set min_size x.png;       expect_usage "detect: --set without ="
+run detect --set no_such_param=1 x.png; expect_usage "detect: --set unknown name"
+for c in view annotate bench; do
+    run "$c" x.mp4
+    if [ "$rc" -eq 2 ] && grep -q "not implemented" "$TMP/err"; then ok; else bad "$c: not-implemented message and exit 2"; fi
+done
+
+# ---- help and version (exit 0, stdout) --------------------------------------
+for h in --help -h help; do
+    run "$h"
+    if [ "$rc" -eq 0 ] && grep -q detect "$TMP/out" && grep -q info "$TMP/out"; then ok; else bad "vdetect $h"; fi
+done
+for c in detect info; do
+    for h in --help -h; do
+        run "$c" "$h"
+        miss=""
+        for o in --weights --arch --labels --set --score-thresh --classes --threads; do
+            grep -q -- "$o" "$TMP/out" || miss="$miss $o"
+        done
+        [ "$c" = detect ] && { grep -q -- "--json" "$TMP/out" || miss="$miss --json"; }
+        [ "$c" = info ] && { grep -q -- "--size" "$TMP/out" || miss="$miss --size"; }
+        if [ "$rc" -eq 0 ] && [ -z "$miss" ]; then ok; else bad "$c $h: exit $rc, missing:$miss"; fi
+    done
+done
+run --version
+if [ "$rc" -eq 0 ] && grep -Eq '^vdetect [0-9]+\.[0-9]+' "$TMP/out"; then ok; else bad "--version"; fi
+
+# ---- model loading failures (exit 1, one line) ------------------------------
+run detect --weights "$TMP/nope.pth" x.png;  expect_fail1 "missing weights" "nope\.pth"
+run info --weights "$TMP/nope.pth";          expect_fail1 "info: missing weights" "nope\.pth"
+run detect --weights "$TMP" x.png;           expect_fail1 "weights is a directory"
+if [ -e "$(dirname "$BIN_ABS")/assets/demo.vdm" ]; then
+    skipped "no --weights without the demo model (assets/demo.vdm exists)"
+else
+    (cd "$TMP" && "$BIN_ABS" detect x.png >"$TMP/out" 2>"$TMP/err" </dev/null)
+    rc=$?
+    expect_fail1 "no --weights, no demo model" "demo\.vdm"
+fi
+
+# checkpoints that are not: these need only the binary
+head -c 4096 /dev/urandom >"$TMP/garbage.pth"
+: >"$TMP/empty.pth"
+printf 'this is not a checkpoint\n' >"$TMP/text.pth"
+printf 'PK\003\004' >"$TMP/zipmagic.pth"; head -c 300 /dev/urandom >>"$TMP/zipmagic.pth"
+for f in garbage empty text zipmagic; do
+    run detect --weights "$TMP/$f.pth" --arch $ARCH "$IMG"
+    expect_fail1 "corrupt checkpoint ($f)" "$f\.pth"
+    expect_no_crash "corrupt checkpoint ($f)"
+done
+if [ "$HAVE_FFMPEG" = 1 ]; then
+    cp "$TMP/img.png" "$TMP/image.pth"
+    run detect --weights "$TMP/image.pth" --arch $ARCH "$IMG"
+    expect_fail1 "an image renamed .pth" "image\.pth"
+    expect_no_crash "an image renamed .pth"
+else
+    skipped "image renamed .pth (no ffmpeg)"
+fi
+
+# ---- with a real checkpoint ---------------------------------------------------
+if [ ! -f "$PAR/model_zip.pth" ]; then
+    skipped "parity, corrupt checkpoints, images, JSON format, labels, info: no $PAR/model_zip.pth"
+    summary
+fi
+
+# --set overrides the fixture was made with ("sets k=v k=v" or "sets -")
+SETS=""
+for kv in $(sed -n 's/^sets[[:space:]]*//p' "$PAR/meta.txt"); do
+    [ "$kv" = "-" ] || SETS="$SETS --set $kv"
+done
+M="--weights $PAR/model_zip.pth --arch $ARCH$SETS"
+
+# corrupt versions of the real checkpoint
+size=$(wc -c <"$PAR/model_zip.pth" | tr -d ' ')
+head -c $((size / 2)) "$PAR/model_zip.pth" >"$TMP/half.pth"
+head -c 1000 "$PAR/model_zip.pth" >"$TMP/head.pth"
+# garbage in the middle: the zip directory stays intact, the data does not
+{ head -c $((size / 3)) "$PAR/model_zip.pth"; head -c 5000 /dev/urandom
+  tail -c +$((size / 3 + 5001)) "$PAR/model_zip.pth"; } >"$TMP/garbled.pth"
+for f in half head; do
+    run detect --weights "$TMP/$f.pth" --arch $ARCH "$PAR/image.png"
+    expect_fail1 "truncated checkpoint ($f)" "$f\.pth"
+    expect_no_crash "truncated checkpoint ($f)"
+done
+# zip CRCs may or may not be checked: either a clean error or a normal run
+run detect --weights "$TMP/garbled.pth" --arch $ARCH "$PAR/image.png"
+expect_no_crash "checkpoint with garbage inside"
+if [ "$rc" -ne 0 ]; then expect_fail1 "checkpoint with garbage inside" "garbled\.pth"; fi
+run detect --weights "$PAR/model_zip.pth" --arch fasterrcnn_resnet50_fpn "$PAR/image.png"
+expect_fail1 "wrong architecture for the checkpoint" "model_zip\.pth|fasterrcnn_resnet50_fpn|key|shape"
+expect_no_crash "wrong architecture for the checkpoint"
+run detect --weights "$PAR/model_zip.pth" --arch no_such_arch "$PAR/image.png"
+if [ "$rc" -eq 1 ] || [ "$rc" -eq 2 ]; then ok; else bad "unknown --arch: exit $rc, want 1 or 2"; fi
+
+# parity with torchvision: everything the model returns, compared with detections.json
+cat >"$TMP/parity.py" <<'EOF'
+# End-to-end criterion of shared/reference/torchvision-fasterrcnn.md §10.2, as
+# tests/test_parity_model.c applies it: every torchvision detection with score
+# >= 0.3 should have a CLI detection of the same label with IoU >= 0.99 and
+# |dscore| <= 1e-3; at least 99% must, the rest only as near-ties (|dscore| <
+# 1e-6 with an overlapping box) or at the 100-detection cut.
+import json, sys
+ours = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+ref = json.load(open(sys.argv[2]))
+assert len(ours) == 1, f"{len(ours)} JSON lines, want 1"
+o = ours[0]
+assert (o["width"], o["height"]) == (ref["width"], ref["height"]), "image size differs"
+T = 0.3
+def iou(p, q):
+    iw = max(0.0, min(p[2], q[2]) - max(p[0], q[0])); ih = max(0.0, min(p[3], q[3]) - max(p[1], q[1]))
+    u = (p[2]-p[0])*(p[3]-p[1]) + (q[2]-q[0])*(q[3]-q[1]) - iw*ih
+    return iw*ih/u if u > 0 else 0.0
+def hit(x, r):
+    return x["label"] == r["label"] and iou(x["box"], r["box"]) >= 0.99 and abs(x["score"] - r["score"]) <= 1e-3
+R, C = ref["detections"], o["detections"]
+a, b = [x for x in C if x["score"] >= T], [r for r in R if r["score"] >= T]
+near = lambda d: sum(abs(x["score"] - T) <= 1e-3 for x in d)
+if abs(len(a) - len(b)) > near(C) + near(R):
+    sys.exit(f"{len(a)} detections with score >= {T}, torchvision has {len(b)}")
+matched = excused = 0; first_miss = None
+for i, r in enumerate(R):
+    if r["score"] < T: continue
+    if any(hit(x, r) for x in C): matched += 1; continue
+    first_miss = first_miss or r
+    if i >= 99 or any(k != i and abs(q["score"] - r["score"]) < 1e-6 and iou(q["box"], r["box"]) > 0 for k, q in enumerate(R)):
+        excused += 1
+extra = sum(1 for x in a if not any(hit(x, r) for r in R))
+msg = f"{matched}/{len(b)} torchvision detections >= {T} matched, {excused} tie-excused, {extra} unmatched CLI"
+if len(b) and matched < 0.99 * len(b): sys.exit(msg + f"; first miss {first_miss}")
+if extra > excused: sys.exit(msg)
+for x in C:
+    r = next((r for r in R if hit(x, r)), None)
+    if r and x["name"] is not None and x["name"] != r["name"]:
+        sys.exit(f"name {x['name']!r} vs torchvision {r['name']!r}")
+s = [x["score"] for x in C]
+assert s == sorted(s, reverse=True), "not sorted by descending score"
+print("parity: " + msg)
+EOF
+# shellcheck disable=SC2086
+run detect $M --score-thresh 0 "$PAR/image.png" --json -
+if [ "$rc" -eq 0 ] && "$PY" "$TMP/parity.py" "$TMP/out" "$PAR/detections.json" >"$TMP/py" 2>&1; then
+    ok
+else
+    bad "parity with torchvision (exit $rc): $(tail -n 1 "$TMP/py" 2>/dev/null | cut -c1-300)"
+fi
+cp "$TMP/out" "$TMP/all.jsonl"
+
+# the format of DESIGN §6, the filters, and --json FILE
+cat >"$TMP/format.py" <<'EOF'
+import json, sys
+path, thresh = sys.argv[1], float(sys.argv[2])
+classes = set(int(c) for c in sys.argv[3].split(",")) if len(sys.argv) > 3 and sys.argv[3] else None
+want_n = int(sys.argv[4]) if len(sys.argv) > 4 else None
+raw = open(path, encoding="utf-8").read()
+objs = [json.loads(l) for l in raw.splitlines()]
+if want_n is not None: assert len(objs) == want_n, f"{len(objs)} lines, want {want_n}"
+for o in objs:
+    assert list(o) == ["image", "width", "height", "detections"], f"keys {list(o)}"
+    assert isinstance(o["width"], int) and isinstance(o["height"], int)
+    last = 2.0
+    for d in o["detections"]:
+        assert list(d) == ["box", "label", "name", "score"], f"keys {list(d)}"
+        assert len(d["box"]) == 4 and all(isinstance(v, (int, float)) for v in d["box"])
+        assert isinstance(d["label"], int) and d["label"] >= 1
+        assert d["name"] is None or isinstance(d["name"], str)
+        assert d["score"] >= thresh, f"score {d['score']} < {thresh}"
+        assert d["score"] <= last, "not sorted"; last = d["score"]
+        if classes is not None: assert d["label"] in classes, f"label {d['label']} not asked for"
+print("ok")
+EOF
+fmt() { "$PY" "$TMP/format.py" "$@" >"$TMP/py" 2>&1; }
+
+run detect $M "$PAR/image.png"
+if [ "$rc" -eq 0 ] && [ ! -s "$TMP/err" ] && fmt "$TMP/out" 0.5 "" 1; then ok; else bad "default output: format, --score-thresh 0.5 default: $(tail -n 1 "$TMP/py")"; fi
+lab=$("$PY" -c 'import json,sys; d=json.loads(open(sys.argv[1]).readline())["detections"]; print(d[0]["label"] if d else "")' "$TMP/all.jsonl" 2>/dev/null)
+if [ -n "$lab" ]; then
+    run detect $M --score-thresh 0.1 --classes "$lab" "$PAR/image.png"
+    if [ "$rc" -eq 0 ] && fmt "$TMP/out" 0.1 "$lab" 1; then ok; else bad "--classes $lab: $(tail -n 1 "$TMP/py")"; fi
+    name=$("$PY" -c 'import json,sys; d=json.loads(open(sys.argv[1]).readline())["detections"]; print(d[0]["name"] or "")' "$TMP/all.jsonl" 2>/dev/null)
+    if [ -n "$name" ]; then
+        run detect $M --score-thresh 0.1 --classes "$name" "$PAR/image.png"
+        if [ "$rc" -eq 0 ] && fmt "$TMP/out" 0.1 "" 1 && grep -q "\"name\": \"$name\"" "$TMP/out"; then ok; else bad "--classes $name"; fi
+    else
+        skipped "--classes by name: the model names no classes"
+    fi
+else
+    skipped "--classes: no detections on the fixture image"
+fi
+run detect $M --classes no_such_class_name "$PAR/image.png"; expect_usage "--classes with an unknown name"
+run detect $M --score-thresh 0.2 "$PAR/image.png" --json "$TMP/out.jsonl"
+if [ "$rc" -eq 0 ] && [ ! -s "$TMP/out" ] && fmt "$TMP/out.jsonl" 0.2 "" 1; then ok; else bad "--json FILE"; fi
+run detect $M "$PAR/image.png" --json "$TMP/no/such/dir/x.jsonl"; expect_fail1 "--json into a missing directory"
+
+# images: good, missing, not an image, corrupt, truncated, rotated
+if [ "$HAVE_FFMPEG" = 1 ]; then
+    I="$TMP/img"
+    ffmpeg -v error -y -f lavfi -i testsrc=s=320x240 -frames:v 1 "$I.jpg" </dev/null
+    ffmpeg -v error -y -f lavfi -i testsrc=s=320x240 -frames:v 1 "$I.bmp" </dev/null
+    ffmpeg -v error -y -f lavfi -i testsrc=s=320x240 -frames:v 1 "$I.webp" </dev/null 2>/dev/null
+    s=$(wc -c <"$I.png" | tr -d ' '); head -c $((s / 2)) "$I.png" >"$TMP/trunc.png"
+    s=$(wc -c <"$I.jpg" | tr -d ' '); head -c $((s / 2)) "$I.jpg" >"$TMP/trunc.jpg"
+    s=$(wc -c <"$I.bmp" | tr -d ' '); head -c $((s / 2)) "$I.bmp" >"$TMP/trunc.bmp"
+    head -c 20 "$I.png" >"$TMP/stub.png"
+    { head -c 100 "$I.png"; head -c 3000 /dev/urandom; tail -c +3101 "$I.png"; } >"$TMP/garbled.png"
+    head -c 5000 /dev/urandom >"$TMP/random.jpg"
+    printf 'hello\n' >"$TMP/text.png"
+    : >"$TMP/empty.png"
+    ffmpeg -v error -y -f lavfi -i sine=d=0.2 "$TMP/audio.wav" </dev/null
+    mkdir -p "$TMP/dir.png"
+
+    for f in "$I.png" "$I.jpg" "$I.bmp"; do
+        run detect $M "$f"
+        if [ "$rc" -eq 0 ] && fmt "$TMP/out" 0.5 "" 1 && grep -q '"width": 320, "height": 240' "$TMP/out"; then ok; else bad "detect on $(basename "$f")"; fi
+    done
+    if [ -s "$I.webp" ]; then
+        run detect $M "$I.webp"; expect "detect on webp" 0
+    else
+        skipped "webp (this ffmpeg cannot write it)"
+    fi
+    for f in "$TMP/missing.png" "$TMP/trunc.png" "$TMP/trunc.jpg" "$TMP/trunc.bmp" "$TMP/stub.png" \
+             "$TMP/garbled.png" "$TMP/random.jpg" "$TMP/text.png" "$TMP/empty.png" \
+             "$TMP/audio.wav" "$TMP/dir.png"; do
+        run detect $M "$f"
+        b=$(basename "$f")
+        expect_fail1 "bad image $b" "^image .*$b: "
+        expect_no_crash "bad image $b"
+        [ -s "$TMP/out" ] && bad "bad image $b: something on stdout"
+    done
+    # one bad image among good ones: the good ones are still written, exit 1
+    run detect $M "$I.png" "$TMP/trunc.png" "$I.jpg"
+    if [ "$rc" -eq 1 ] && [ "$(lines "$TMP/err")" -eq 1 ] && fmt "$TMP/out" 0.5 "" 2; then ok; else bad "good, bad, good images: exit $rc"; fi
+    # a file name that needs JSON escaping and would look like a pattern/protocol to FFmpeg
+    odd="$TMP/we\"ird %d:name\\é.png"
+    cp "$I.png" "$odd"
+    run detect $M "$odd"
+    if [ "$rc" -eq 0 ] && "$PY" -c 'import json,sys; o=json.loads(open(sys.argv[1]).readline()); assert o["image"]==sys.argv[2], o["image"]' "$TMP/out" "$odd" 2>"$TMP/py"; then ok; else bad "odd file name: $(tail -n 1 "$TMP/py")"; fi
+    # EXIF orientation 6 (rotate 90 degrees clockwise): 320x240 stored, 240x320 upright
+    "$PY" - "$I.jpg" "$TMP/exif6.jpg" <<'EOF'
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+tiff = b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHIHH", 0x0112, 3, 1, 6, 0) + struct.pack("<I", 0)
+app1 = b"Exif\x00\x00" + tiff
+open(sys.argv[2], "wb").write(d[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + d[2:])
+EOF
+    run detect $M "$TMP/exif6.jpg"
+    if [ "$rc" -eq 0 ] && grep -q '"width": 240, "height": 320' "$TMP/out"; then ok; else bad "EXIF orientation 6 applied"; fi
+else
+    skipped "image inputs (no ffmpeg)"
+fi
+
+# --labels: num_classes lines, num_classes-1 lines, a wrong count
+nc=$(sed -n 's/^num_classes //p' "$PAR/meta.txt")
+if [ -n "$nc" ] && [ -n "${lab:-}" ]; then
+    { echo "__background__"; i=1; while [ $i -lt "$nc" ]; do echo "class_$i"; i=$((i + 1)); done; } >"$TMP/labels_full.txt"
+    tail -n +2 "$TMP/labels_full.txt" | awk '{ printf "%s\r\n", $0 }' >"$TMP/labels_fg.txt"  # CRLF, no background
+    head -n 3 "$TMP/labels_full.txt" >"$TMP/labels_short.txt"
+    for l in full fg; do
+        run detect $M --score-thresh 0.1 --labels "$TMP/labels_$l.txt" "$PAR/image.png"
+        if [ "$rc" -eq 0 ] && grep -q "\"label\": $lab, \"name\": \"class_$lab\"" "$TMP/out"; then ok; else bad "--labels ($l)"; fi
+    done
+    run detect $M --labels "$TMP/labels_short.txt" "$PAR/image.png"; expect_fail1 "--labels with a wrong count" "labels_short"
+    run detect $M --labels "$TMP/no_labels.txt" "$PAR/image.png";    expect_fail1 "--labels missing file" "no_labels"
+else
+    skipped "--labels (no num_classes in meta.txt or no detections)"
+fi
+
+# info
+run info $M
+if [ "$rc" -eq 0 ] && grep -q "$ARCH" "$TMP/out" && grep -q min_size "$TMP/out" && \
+   grep -q box_detections_per_img "$TMP/out" && grep -q bn_eps "$TMP/out" && grep -q GFLOPs "$TMP/out"; then
+    ok
+else
+    bad "info: exit $rc, architecture, parameters and cost in the text"
+fi
+run info $M --size 480x270 --json -
+if [ "$rc" -eq 0 ] && "$PY" - "$TMP/out" "$PAR/meta.txt" >"$TMP/py" 2>&1 <<'EOF'
+import json, sys
+o = json.load(open(sys.argv[1]))
+meta = dict(l.rstrip("\n").split(" ", 1) for l in open(sys.argv[2]) if " " in l)
+assert o["arch"] == meta["arch"], o["arch"]
+assert o["num_classes"] == int(meta["num_classes"]), o["num_classes"]
+assert o["parameters"] > 0 and o["gflops"] > 0
+assert o["resized_size"] == [int(meta["resized_w"]), int(meta["resized_h"])], o["resized_size"]
+for k in ("rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_test", "box_detections_per_img"):
+    assert o["params"][k] == int(meta[k]), (k, o["params"][k], meta[k])
+for k in ("min_size", "max_size", "rpn_nms_thresh", "rpn_score_thresh", "box_score_thresh", "box_nms_thresh"):
+    assert abs(o["params"][k] - float(meta[k])) < 1e-6, (k, o["params"][k], meta[k])
+EOF
+then ok; else bad "info --json - against meta.txt: $(tail -n 1 "$TMP/py")"; fi
+
+summary
