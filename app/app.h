@@ -26,6 +26,7 @@ enum {
 /* Commands: argv[0] is the command name; argv[1..argc-1] its arguments. */
 int cmd_detect(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Print "vdetect CMD: <message>" and the help hint; returns APP_USAGE. */
 int app_usage_error(const char *cmd, const char *fmt, ...)

@@ -144,7 +144,7 @@ void cli_model_init(struct cli_model *cm, int argc)
 
 int cli_model_parse(struct cli_model *cm, const char *cmd, int argc, char **argv, int *i)
 {
-    const char *v;
+    const char *v = NULL;
     int r;
     if ((r = app_opt_value(cmd, argc, argv, i, "--weights", &v)) != 0) {
         if (r > 0 && !*v)

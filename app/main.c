@@ -24,7 +24,7 @@ static const char usage_text[] =
     "  info       a model's architecture, parameters, classes and cost\n"
     "  view       live window on a webcam, file or URL            (coming; not in this build)\n"
     "  annotate   draw detections into a video file, with --json  (coming; not in this build)\n"
-    "  bench      per-stage times, frame rate and latency         (coming; not in this build)\n"
+    "  bench      per-stage times of the detector (--model-only)\n"
     "\n"
     "Options:\n"
     "  -h, --help      show this help; 'vdetect COMMAND --help' shows a command's options\n"
@@ -46,7 +46,7 @@ static const struct command commands[] = {
     { "info", cmd_info },
     { "view", NULL },
     { "annotate", NULL },
-    { "bench", NULL },
+    { "bench", cmd_bench },
 };
 
 static const struct command *find_command(const char *name)

@@ -1,0 +1,267 @@
+/*
+ * cli_bench.c — `vdetect bench [model] [IMAGE] --model-only`: how fast the
+ * detector itself is on this machine, stage by stage.
+ *
+ * One image (a file, or a generated picture of --size WxH) runs --warmup times
+ * untimed and then --frames times; every stage's wall time is kept per run and
+ * reported as median / p90 / p99, with the configuration that produced it
+ * (model, sizes, threads, CPU, BLAS kernels) — on stdout as a table and, with
+ * --json, in the bench report format of DESIGN §6. The pipeline mode (decode →
+ * detect → draw → encode on a video source) arrives with the pipeline.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "../video/video.h"
+#include "app.h"
+
+static const char bench_help[] =
+    "Usage: vdetect bench [model options] [IMAGE] --model-only [options]\n"
+    "\n"
+    "Time the detector alone on one image: per-stage wall times (preprocess,\n"
+    "backbone, FPN, RPN head, proposals, RoI align, box head, postprocess) as\n"
+    "median / p90 / p99 over --frames runs after --warmup untimed runs.\n"
+    "Without IMAGE a deterministic test picture of --size is generated.\n"
+    "\n"
+    "Options:\n"
+    "  --model-only        time the model alone (the only mode in this build)\n"
+    "  --size WxH          generated input size (default 640x480)\n"
+    "  --frames N          timed runs (default 10)\n"
+    "  --warmup N          untimed runs first (default 2)\n"
+    "  --json FILE|-       also write the report as JSON\n"
+    "  -h, --help          show this help\n"
+    "\n"
+    "%s";
+
+enum { ST_PRE, ST_BACKBONE, ST_FPN, ST_RPN_HEAD, ST_PROPOSALS, ST_ROI, ST_BOX_HEAD, ST_POST,
+       ST_TOTAL, ST_COUNT };
+static const char *const stage_names[ST_COUNT] = {
+    "preprocess", "backbone", "fpn", "rpn_head", "rpn_proposals", "roi_align", "box_head",
+    "postprocess", "total",
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* nearest-rank percentile of a sorted array */
+static double pct(const double *v, int n, double p)
+{
+    int i = (int)ceil(p / 100.0 * n) - 1;
+    if (i < 0) i = 0;
+    if (i >= n) i = n - 1;
+    return v[i];
+}
+
+static void cpu_model(char *buf, size_t n)
+{
+    snprintf(buf, n, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "model name", 10)) {
+            char *c = strchr(line, ':');
+            if (c) {
+                c += 2;
+                c[strcspn(c, "\n")] = 0;
+                snprintf(buf, n, "%s", c);
+            }
+            break;
+        }
+    }
+    fclose(f);
+}
+
+/* A deterministic picture with edges and texture (flat input makes every
+ * anchor tie, which is not what a camera sees). */
+static uint8_t *make_picture(int w, int h)
+{
+    uint8_t *p = malloc((size_t)w * h * 3);
+    if (!p) return NULL;
+    uint32_t s = 12345;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            s = s * 1664525u + 1013904223u;
+            int noise = (int)(s >> 27) - 16;
+            int block = ((x / 48) ^ (y / 40)) & 1;
+            uint8_t *px = p + ((size_t)y * w + x) * 3;
+            int r = x * 255 / w, g = y * 255 / h, b = block ? 200 : 40;
+            px[0] = (uint8_t)(r + noise < 0 ? 0 : r + noise > 255 ? 255 : r + noise);
+            px[1] = (uint8_t)(g + noise < 0 ? 0 : g + noise > 255 ? 255 : g + noise);
+            px[2] = (uint8_t)b;
+        }
+    return p;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    const char *cmd = "bench";
+    struct cli_model cm;
+    const char *json_path = NULL, *image = NULL, *v;
+    long frames = 10, warmup = 2;
+    int w = 640, h = 480, status = APP_OK, model_only = 0;
+    uint8_t *rgb = NULL;
+    double *times[ST_COUNT] = { 0 };
+    FILE *jf = NULL;
+
+    cli_model_init(&cm, argc);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int r;
+        if (a[0] != '-') {
+            if (image) {
+                status = app_usage_error(cmd, "more than one IMAGE/SOURCE given");
+                goto done;
+            }
+            image = a;
+            continue;
+        }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            printf(bench_help, cli_model_help);
+            goto done;
+        }
+        if (!strcmp(a, "--model-only")) {
+            model_only = 1;
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--json", &json_path)) != 0) {
+            if (r < 0) { status = APP_USAGE; goto done; }
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--frames", &v)) != 0) {
+            if (r < 0 || app_parse_int(cmd, "--frames", v, 1, 100000, &frames)) {
+                status = APP_USAGE;
+                goto done;
+            }
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--warmup", &v)) != 0) {
+            if (r < 0 || app_parse_int(cmd, "--warmup", v, 0, 100000, &warmup)) {
+                status = APP_USAGE;
+                goto done;
+            }
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--size", &v)) != 0) {
+            char x;
+            if (r < 0 || sscanf(v, "%d%c%d", &w, &x, &h) != 3 || (x != 'x' && x != 'X') ||
+                w < 1 || h < 1 || w > 16384 || h > 16384) {
+                status = r < 0 ? APP_USAGE : app_usage_error(cmd, "--size: expected WxH, got '%s'", v);
+                goto done;
+            }
+            continue;
+        }
+        r = cli_model_parse(&cm, cmd, argc, argv, &i);
+        if (r < 0) { status = APP_USAGE; goto done; }
+        if (r == 0) { status = app_usage_error(cmd, "unknown option '%s'", a); goto done; }
+    }
+    if (!model_only && image) {
+        /* a video SOURCE means the pipeline benchmark, which needs the pipeline */
+        const char *dot = strrchr(image, '.');
+        int still = dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") ||
+                            !strcasecmp(dot, ".jpeg") || !strcasecmp(dot, ".bmp") ||
+                            !strcasecmp(dot, ".ppm") || !strcasecmp(dot, ".webp"));
+        if (!still) {
+            fprintf(stderr, "vdetect bench: pipeline benchmarks on a video source are not in this "
+                    "build yet; use --model-only with an image\n");
+            status = APP_USAGE;
+            goto done;
+        }
+    }
+    if (json_path && strcmp(json_path, "-") && !(jf = fopen(json_path, "w"))) {
+        fprintf(stderr, "json %s: ", json_path);
+        perror(NULL);
+        status = APP_FAIL;
+        goto done;
+    }
+    if (image) {
+        if (video_load_image(image, &rgb, &w, &h) < 0) { status = APP_FAIL; goto done; }
+    } else if (!(rgb = make_picture(w, h))) {
+        status = APP_FAIL;
+        goto done;
+    }
+    if ((status = cli_model_load(&cm, cmd)) != APP_OK) goto done;
+
+    for (int s = 0; s < ST_COUNT; s++)
+        if (!(times[s] = calloc((size_t)frames, sizeof(double)))) { status = APP_FAIL; goto done; }
+    struct model_image img = { rgb, w, h, 3 * w };
+    struct model_detection dets[1000];
+    int nd = 0;
+    for (long i = 0; i < warmup + frames; i++) {
+        if (model_detect(cm.model, &img, dets, 1000, &nd) < 0) { status = APP_FAIL; goto done; }
+        if (i < warmup) continue;
+        const struct model_timing *t = model_last_timing(cm.model);
+        const double vals[ST_COUNT] = { t->preprocess, t->backbone, t->fpn, t->rpn_head,
+                                        t->rpn_proposals, t->roi_align, t->box_head,
+                                        t->postprocess, t->total };
+        for (int s = 0; s < ST_COUNT; s++) times[s][i - warmup] = vals[s];
+    }
+    double stat[ST_COUNT][3], mean_total = 0;
+    for (long i = 0; i < frames; i++) mean_total += times[ST_TOTAL][i];
+    mean_total /= (double)frames;
+    for (int s = 0; s < ST_COUNT; s++) {
+        qsort(times[s], (size_t)frames, sizeof(double), cmp_double);
+        stat[s][0] = pct(times[s], (int)frames, 50);
+        stat[s][1] = pct(times[s], (int)frames, 90);
+        stat[s][2] = pct(times[s], (int)frames, 99);
+    }
+    int rw, rh;
+    model_resized_size(cm.model, w, h, &rw, &rh);
+    double gflops = model_gflops(cm.model, w, h, NULL, NULL);
+    char cpu[256];
+    cpu_model(cpu, sizeof cpu);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double rss_mb = ru.ru_maxrss / 1024.0;
+
+    printf("model        %s (%s)\n", model_arch(cm.model), cm.weights_path);
+    printf("input        %dx%d%s -> resized %dx%d, %.2f GFLOPs\n", w, h, image ? "" : " generated",
+           rw, rh, gflops);
+    printf("machine      %s, BLAS %s, %d thread%s\n", cpu, model_blas_core(), cm.threads,
+           cm.threads == 1 ? "" : "s");
+    printf("runs         %ld timed after %ld warm-up; %d detections\n", frames, warmup, nd);
+    printf("%-14s %10s %10s %10s\n", "stage (ms)", "median", "p90", "p99");
+    for (int s = 0; s < ST_COUNT; s++)
+        printf("%-14s %10.2f %10.2f %10.2f\n", stage_names[s], stat[s][0], stat[s][1], stat[s][2]);
+    printf("throughput   %.2f images/s (mean %.2f ms), %.1f GFLOP/s; peak RSS %.0f MB\n",
+           1000.0 / mean_total, mean_total, gflops / (mean_total / 1000.0), rss_mb);
+
+    if (json_path) {
+        FILE *o = jf ? jf : stdout;
+        fprintf(o, "{\"mode\": \"model-only\", \"config\": {\"model\": ");
+        json_string(o, model_arch(cm.model));
+        fprintf(o, ", \"weights\": ");
+        json_string(o, cm.weights_path);
+        fprintf(o, ", \"input\": [%d, %d], \"resized\": [%d, %d], \"generated_input\": %s, "
+                "\"gflops\": %.3f, \"threads\": %d, \"cpu\": ", w, h, rw, rh,
+                image ? "false" : "true", gflops, cm.threads);
+        json_string(o, cpu);
+        fprintf(o, ", \"blas_core\": ");
+        json_string(o, model_blas_core());
+        fprintf(o, ", \"vdetect_version\": \"%s\", \"frames\": %ld, \"warmup\": %ld}, "
+                "\"stages_ms\": {", VDETECT_VERSION, frames, warmup);
+        for (int s = 0; s < ST_COUNT; s++)
+            fprintf(o, "%s\"%s\": {\"median\": %.4f, \"p90\": %.4f, \"p99\": %.4f}",
+                    s ? ", " : "", stage_names[s], stat[s][0], stat[s][1], stat[s][2]);
+        fprintf(o, "}, \"throughput\": {\"detect_fps\": %.4f, \"mean_ms\": %.4f}, "
+                "\"detections\": %d, \"peak_rss_mb\": %.1f}\n", 1000.0 / mean_total, mean_total,
+                nd, rss_mb);
+        if (fflush(o) || ferror(o)) {
+            fprintf(stderr, "json %s: write error\n", json_path);
+            status = APP_FAIL;
+        }
+    }
+done:
+    if (jf && fclose(jf) && status == APP_OK) status = APP_FAIL;
+    for (int s = 0; s < ST_COUNT; s++) free(times[s]);
+    free(rgb);
+    cli_model_free(&cm);
+    return status;
+}
