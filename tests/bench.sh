@@ -1,0 +1,68 @@
+#!/bin/sh
+# bench.sh — `make bench`: vdetect against PyTorch (torchvision 0.14, Debian's
+# torch) on the same model, weights, input image and thread count, in one run.
+# Prints a table with the ratio and writes it to build/bench.md.
+#
+# Weights: the seeded checkpoints of the parity fixtures (generated if
+# missing). Input: tests/data/street.png scaled to 640x480.
+# Environment: BENCH_THREADS (default "1 2"), BENCH_PRESETS (default all).
+set -eu
+PYTHON=${PYTHON:-/usr/bin/python3}
+FIX=${VDETECT_FIXTURES:-tests/fixtures}
+BIN=${VDETECT_BIN:-./vdetect}
+THREADS=${BENCH_THREADS:-1 2}
+PRESETS=${BENCH_PRESETS:-mnv3_320 mnv3 r50 vgg16}
+out=build/bench.md
+mkdir -p build
+
+if [ ! -f "$FIX/parity/.stamp" ]; then
+    echo "== generating the seeded checkpoints (torchvision)"
+    "$PYTHON" tests/gen_parity.py "$FIX/parity" && touch "$FIX/parity/.stamp"
+fi
+img=build/bench-640x480.png
+"$PYTHON" -c "
+from PIL import Image
+Image.open('tests/data/street.png').convert('RGB').resize((640, 480), Image.BILINEAR).save('$img')"
+
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
+{
+    echo "Machine: $cpu, $(nproc) cores; $(date -u +%Y-%m-%d)."
+    echo "Input: 640x480 image; seeded checkpoints from tests/gen_parity.py; medians."
+    echo
+    echo "| model | input → resized | threads | vdetect ms | PyTorch ms | PyTorch / vdetect |"
+    echo "|---|---|---|---|---|---|"
+} > "$out"
+
+for p in $PRESETS; do
+    case $p in
+        mnv3_320) arch=fasterrcnn_mobilenet_v3_large_320_fpn; case_dir=mnv3_320_photo; sets=""; n=20 ;;
+        mnv3)     arch=fasterrcnn_mobilenet_v3_large_fpn; case_dir=mnv3_photo; sets=""; n=6 ;;
+        r50)      arch=fasterrcnn_resnet50_fpn; case_dir=r50_photo; sets="min_size=480 max_size=640"; n=4 ;;
+        vgg16)    arch=fasterrcnn_vgg16_fpn; case_dir=vgg16_photo; sets="min_size=480 max_size=640"; n=2 ;;
+        *) echo "unknown preset $p" >&2; exit 2 ;;
+    esac
+    w="$FIX/parity/$case_dir/model_zip.pth"
+    cset=""; pset=""
+    for s in $sets; do cset="$cset --set $s"; pset="$pset --set $s"; done
+    for t in $THREADS; do
+        echo "== $arch, $t thread(s)" >&2
+        # shellcheck disable=SC2086
+        "$BIN" bench --model-only --arch "$arch" --weights "$w" $cset --threads "$t" \
+            --frames "$n" --warmup 1 "$img" --json build/bench-c.json > build/bench-c.txt
+        cat build/bench-c.txt >&2
+        # shellcheck disable=SC2086
+        "$PYTHON" tests/bench_torch.py --arch "$arch" --weights "$w" $pset --threads "$t" \
+            --frames "$n" --warmup 1 --image "$img" > build/bench-t.json
+        "$PYTHON" - "$arch" "$t" >> "$out" <<'PY'
+import json, sys
+c = json.load(open("build/bench-c.json"))
+t = json.load(open("build/bench-t.json"))
+cm, tm = c["stages_ms"]["total"]["median"], t["median_ms"]
+size = "%dx%d → %dx%d" % (*c["config"]["input"], *c["config"]["resized"])
+print("| %s | %s | %s | %.1f | %.1f | %.2f× |" % (sys.argv[1], size, sys.argv[2], cm, tm, tm / cm))
+PY
+        tail -n 1 "$out" >&2
+    done
+done
+echo
+cat "$out"

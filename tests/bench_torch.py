@@ -1,0 +1,72 @@
+#!/usr/bin/python3
+"""bench_torch.py — time torchvision on the same model, weights, input and
+thread count as `vdetect bench --model-only`, for `make bench`.
+
+usage: bench_torch.py --arch ARCH --weights FILE --image PNG --threads N
+                      [--frames N] [--warmup N] [--set NAME=VALUE ...]
+Prints one JSON object: median / p90 wall time of model([x]) in ms and the
+number of detections.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gen_parity import build_model  # noqa: E402  (the checkpoint layouts live there)
+
+
+def parse_sets(items):
+    out = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        out[name] = float(value) if "." in value or "e" in value else int(value)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--arch", required=True)
+    ap.add_argument("--weights", required=True)
+    ap.add_argument("--image", required=True)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--frames", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--set", action="append", default=[])
+    a = ap.parse_args()
+
+    torch.set_num_threads(a.threads)
+    sets = parse_sets(a.set)
+    eps = sets.pop("bn_eps", None)
+    model, _ = build_model(a.arch, sets)
+    model.load_state_dict(torch.load(a.weights, map_location="cpu"))
+    if eps is not None:
+        for m in model.modules():
+            if hasattr(m, "eps"):
+                m.eps = eps
+    model.eval()
+    with Image.open(a.image) as im:
+        u8 = np.array(im.convert("RGB"), dtype=np.uint8)
+    x = torch.from_numpy(u8).permute(2, 0, 1).contiguous().float() / 255
+    times = []
+    with torch.no_grad():
+        for i in range(a.warmup + a.frames):
+            t = time.perf_counter()
+            out = model([x])[0]
+            dt = (time.perf_counter() - t) * 1000
+            if i >= a.warmup:
+                times.append(dt)
+    times.sort()
+    p90 = times[min(len(times) - 1, int(np.ceil(0.9 * len(times))) - 1)]
+    print(json.dumps({"median_ms": float(np.median(times)), "p90_ms": p90,
+                      "threads": a.threads, "detections": int(out["boxes"].shape[0]),
+                      "torch": torch.__version__}))
+
+
+if __name__ == "__main__":
+    main()
