@@ -148,13 +148,6 @@ void model_resized_size(const struct model *m, int width, int height, int *rw, i
 
 /* ---- stages -------------------------------------------------------------------------- */
 
-int detector_features(struct model *m, struct run *r, const struct fmap *img, struct fmap *body,
-                      struct fmap *feats)
-{
-    backbone_body(&m->bb, r, img, body, NULL);
-    return backbone_fpn(&m->bb, r, body, feats);
-}
-
 void detector_anchors(struct model *m, const struct fmap *feats, int nfeat, int hp, int wp)
 {
     int same = m->anchors && m->anchor_hp == hp && m->anchor_wp == wp;
@@ -197,10 +190,9 @@ void detector_roi_scales(struct model *m, const struct fmap *feats, int resized_
     m->scales_ready = 1;
 }
 
-int model_detect(struct model *m, const struct model_image *img, struct model_detection *dets,
-                 int max, int *n)
+int detector_preprocess(struct model *m, const struct model_image *img, struct fmap *x,
+                        int *rh, int *rw)
 {
-    *n = 0;
     if (!img || !img->rgb || img->width < 1 || img->height < 1 || img->width > MAX_INPUT_SIDE ||
         img->height > MAX_INPUT_SIDE || img->stride < 3 * img->width) {
         fprintf(stderr, "model: bad input image (%dx%d, stride %d)\n", img ? img->width : 0,
@@ -208,33 +200,26 @@ int model_detect(struct model *m, const struct model_image *img, struct model_de
         return -1;
     }
     const struct spec *s = &m->spec;
-    struct model_timing *tm = &m->timing;
-    memset(tm, 0, sizeof *tm);
-    arena_reset(&m->arena);
-    struct run r = { .arena = &m->arena };
-    int H = img->height, W = img->width, rh, rw;
-    double t0 = now_ms(), t;
-
-    /* transform: normalise, resize, zero-pad to a multiple of 32 */
-    transform_resized_size(H, W, s->p.min_size, s->p.max_size, &rh, &rw);
-    int hp = (rh + 31) / 32 * 32, wp = (rw + 31) / 32 * 32;
+    int H = img->height, W = img->width;
+    transform_resized_size(H, W, s->p.min_size, s->p.max_size, rh, rw);
+    int hp = (*rh + 31) / 32 * 32, wp = (*rw + 31) / 32 * 32;
+    *x = arena_fmap(&m->arena, 3, hp, wp);
+    memset(x->d, 0, sizeof(float) * fmap_numel(x));
+    struct arena_mark mk2 = arena_mark(&m->arena);
     float *norm = arena_floats(&m->arena, (size_t)3 * H * W);
     transform_normalize(img->rgb, img->stride, H, W, s->p.image_mean, s->p.image_std, norm);
-    struct fmap x = arena_fmap(&m->arena, 3, hp, wp);
-    memset(x.d, 0, sizeof(float) * fmap_numel(&x));
-    transform_resize_bilinear(norm, 3, H, W, x.d, rh, rw, wp, (size_t)hp * wp);
-    tm->preprocess = (t = now_ms()) - t0;
+    transform_resize_bilinear(norm, 3, H, W, x->d, *rh, *rw, wp, (size_t)hp * wp);
+    arena_rewind(&m->arena, mk2);   /* the unpadded copy is not needed any more */
+    return 0;
+}
 
-    /* backbone + FPN */
-    struct fmap body[NET_MAX_LEVELS], feats[NET_MAX_LEVELS];
-    backbone_body(&m->bb, &r, &x, body, NULL);
-    tm->backbone = now_ms() - t;
-    t = now_ms();
-    int nfeat = backbone_fpn(&m->bb, &r, body, feats);
-    tm->fpn = now_ms() - t;
-
+int detector_proposals(struct model *m, struct run *r, const struct fmap *feats, int nfeat,
+                       int hp, int wp, int rh, int rw, float **props, float **pscores)
+{
+    const struct spec *s = &m->spec;
+    struct model_timing *tm = &m->timing;
+    double t = now_ms();
     /* RPN head on every level, flattened in (y, x, a) order */
-    t = now_ms();
     detector_anchors(m, feats, nfeat, hp, wp);
     int N = m->n_anchors;
     float *obj = arena_floats(&m->arena, (size_t)N);
@@ -242,29 +227,39 @@ int model_detect(struct model *m, const struct model_image *img, struct model_de
     for (int l = 0, off = 0; l < nfeat; l++) {
         struct fmap lg, dl;
         struct arena_mark mk = arena_mark(&m->arena);
-        rpn_head_forward(&m->rpn, &r, &feats[l], &lg, &dl);
+        rpn_head_forward(&m->rpn, r, &feats[l], &lg, &dl);
         rpn_flatten(&lg, &dl, m->rpn.A, obj + off, del + (size_t)off * 4);
         arena_rewind(&m->arena, mk);
         off += m->level_counts[l];
     }
     tm->rpn_head = now_ms() - t;
 
-    /* proposals */
     t = now_ms();
     static const float rpn_w[4] = { 1.0f, 1.0f, 1.0f, 1.0f };
     float *decoded = arena_floats(&m->arena, (size_t)N * 4);
     box_decode(m->anchors, del, N, 4, rpn_w, decoded);
     int post = s->p.rpn_post_nms_top_n_test;
-    float *props = arena_floats(&m->arena, (size_t)post * 4 + 4);
-    float *pscores = arena_floats(&m->arena, (size_t)post + 1);
+    *props = arena_floats(&m->arena, (size_t)post * 4 + 4);
+    *pscores = arena_floats(&m->arena, (size_t)post + 1);
     struct rpn_params rp = { s->p.rpn_pre_nms_top_n_test, post, s->p.rpn_nms_thresh,
                              s->p.rpn_score_thresh };
-    int P = rpn_filter_proposals(decoded, obj, m->level_counts, nfeat, rh, rw, &rp, props, pscores,
-                                 &m->arena);
+    int P = rpn_filter_proposals(decoded, obj, m->level_counts, nfeat, rh, rw, &rp, *props,
+                                 *pscores, &m->arena);
     tm->rpn_proposals = now_ms() - t;
+    m->last_props = *props;
+    m->last_pscores = *pscores;
+    m->last_P = P;
+    return P;
+}
+
+int detector_heads(struct model *m, struct run *r, const struct fmap *feats, const float *props,
+                   int P, int rh, int rw, int H, int W, struct model_detection *dets, int max)
+{
+    const struct spec *s = &m->spec;
+    struct model_timing *tm = &m->timing;
 
     /* MultiScaleRoIAlign */
-    t = now_ms();
+    double t = now_ms();
     detector_roi_scales(m, feats, rh);
     int C = s->fpn_out, ro = s->roi_out;
     float *pooled = arena_floats(&m->arena, (size_t)(P > 0 ? P : 1) * C * ro * ro);
@@ -279,7 +274,7 @@ int model_detect(struct model *m, const struct model_image *img, struct model_de
     float *feat = arena_floats(&m->arena, (size_t)Pn * m->box.rep);
     float *logits = arena_floats(&m->arena, (size_t)Pn * K);
     float *reg = arena_floats(&m->arena, (size_t)Pn * 4 * K);
-    box_head_forward(&m->box, &r, pooled, P, feat, logits, reg);
+    box_head_forward(&m->box, r, pooled, P, feat, logits, reg);
     tm->box_head = now_ms() - t;
 
     /* postprocess_detections + transform.postprocess */
@@ -294,13 +289,41 @@ int model_detect(struct model *m, const struct model_image *img, struct model_de
                             &m->arena);
     }
     transform_rescale_boxes(boxes, D, rh, rw, H, W);
-    for (int i = 0; i < D && i < max; i++) {
+    int n = D < max ? D : max;
+    for (int i = 0; i < n; i++) {
         memcpy(dets[i].box, boxes + (size_t)i * 4, sizeof dets[i].box);
         dets[i].score = scores[i];
         dets[i].label = labels[i];
     }
-    *n = D < max ? D : max;
     tm->postprocess = now_ms() - t;
+    return n;
+}
+
+int model_detect(struct model *m, const struct model_image *img, struct model_detection *dets,
+                 int max, int *n)
+{
+    *n = 0;
+    struct model_timing *tm = &m->timing;
+    memset(tm, 0, sizeof *tm);
+    arena_reset(&m->arena);
+    struct run r = { .arena = &m->arena };
+    double t0 = now_ms(), t;
+
+    struct fmap x;
+    int rh, rw;
+    if (detector_preprocess(m, img, &x, &rh, &rw)) return -1;
+    tm->preprocess = (t = now_ms()) - t0;
+
+    struct fmap body[NET_MAX_LEVELS], feats[NET_MAX_LEVELS];
+    backbone_body(&m->bb, &r, &x, body, NULL);
+    tm->backbone = now_ms() - t;
+    t = now_ms();
+    int nfeat = backbone_fpn(&m->bb, &r, body, feats);
+    tm->fpn = now_ms() - t;
+
+    float *props, *pscores;
+    int P = detector_proposals(m, &r, feats, nfeat, x.h, x.w, rh, rw, &props, &pscores);
+    *n = detector_heads(m, &r, feats, props, P, rh, rw, img->height, img->width, dets, max);
     tm->total = now_ms() - t0;
     return 0;
 }

@@ -31,11 +31,24 @@ struct model {
     int scales_ready;
     float roi_scales[NET_MAX_LEVELS];
     int k_min, k_max;
+
+    /* the last detect's RPN proposals (resized coordinates) and scores, in the
+     * arena: valid until the next detect; for stage-by-stage tests */
+    const float *last_props, *last_pscores;
+    int last_P;
 };
 
-/* The backbone + FPN maps of a preprocessed [3, Hp, Wp] image; returns the count. */
-int detector_features(struct model *m, struct run *r, const struct fmap *img, struct fmap *body,
-                      struct fmap *feats);
+/* Stages of model_detect, for it and for stage-by-stage tests; all allocate
+ * from m->arena and fill m->timing. */
+/* Normalise, resize and zero-pad img into x [3, Hp, Wp]; resized size out. */
+int detector_preprocess(struct model *m, const struct model_image *img, struct fmap *x,
+                        int *rh, int *rw);
+/* RPN head, anchors, decode, filter_proposals → P proposals (resized coords). */
+int detector_proposals(struct model *m, struct run *r, const struct fmap *feats, int nfeat,
+                       int hp, int wp, int rh, int rw, float **props, float **pscores);
+/* MultiScaleRoIAlign, box head, postprocess, rescale to H x W → at most max. */
+int detector_heads(struct model *m, struct run *r, const struct fmap *feats, const float *props,
+                   int P, int rh, int rw, int H, int W, struct model_detection *dets, int max);
 /* Anchors for the feature maps of a padded image (cached). */
 void detector_anchors(struct model *m, const struct fmap *feats, int nfeat, int hp, int wp);
 /* MultiScaleRoIAlign scales from the first call's sizes. */

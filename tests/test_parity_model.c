@@ -10,6 +10,15 @@
  *   - the RPN head on torchvision's FPN maps, and the anchors,
  *   - the box head and predictor on torchvision's pooled RoIs,
  *   - the whole path from the RGB image to detections (model_detect).
+ *
+ * End to end, random weights make near-ties (flat regions and the zero padding
+ * give anchors whose objectness differs by < 1e-6), and which of two tied,
+ * overlapping proposals survives NMS then depends on 1-ulp differences. So:
+ * C's proposals must equal torchvision's except for entries in a near-tie
+ * group, their NMS knock-on, and the resulting shift at the top-n cut; if they
+ * are identical, C's detections must match torchvision's (§10.2); if they
+ * differ by such tie-breaks, C's own image → features → heads path is run on
+ * torchvision's proposals and must match instead.
  */
 #include "../model/detector.h"
 #include "check.h"
@@ -68,9 +77,87 @@ static float iou(const float *a, const float *b)
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter);
 }
 
+/* Equal up to the drift of end-to-end features (~1e-3 px; tiny boxes make an
+ * IoU test too strict). */
+static int same_box(const float *a, const float *b)
+{
+    for (int k = 0; k < 4; k++)
+        if (fabsf(a[k] - b[k]) > 1e-2f + 1e-5f * fabsf(b[k])) return iou(a, b) >= 0.999f;
+    return 1;
+}
+
+/* §10.2's detection match: same label, |dscore| <= 1e-3, IoU >= 0.99 — or,
+ * for degenerate boxes (random regressions make zero-height ones, where IoU
+ * is 0/0), every coordinate within 0.05 px. */
+static int det_match(const struct model_detection *d, const float *box, float score,
+                     int64_t label)
+{
+    if (d->label != label || fabsf(d->score - score) > 1e-3f) return 0;
+    if (iou(d->box, box) >= 0.99f) return 1;
+    for (int k = 0; k < 4; k++)
+        if (fabsf(d->box[k] - box[k]) > 0.05f) return 0;
+    return 1;
+}
+
+/* Proposals present in one list but not the other (no box with IoU >= 0.999
+ * and |dscore| <= 1e-5): flagged in diff_a / diff_b. Returns how many of them
+ * are not part of a near-tie (another proposal of the same list within 1e-6)
+ * — the only kind of difference that may not be excused. */
+static int proposal_diff(const float *a, const float *sa, int na, const float *b,
+                         const float *sb, int nb, unsigned char *diff_a, unsigned char *diff_b)
+{
+    int untied = 0, tied[2] = { 0, 0 };
+    /* pass 0/1 flag the differences and count those in near-tie groups; pass
+     * 2/3 judge the rest: each tie flip may push one entry across the top-n
+     * cut, so differences within the last (tie flips) places are excused too */
+    for (int pass = 0; pass < 4; pass++) {
+        int side = pass & 1;
+        const float *x = side ? b : a, *sx = side ? sb : sa, *y = side ? a : b;
+        const float *sy = side ? sa : sb;
+        int nx = side ? nb : na, ny = side ? na : nb;
+        unsigned char *d = side ? diff_b : diff_a;
+        int flips = tied[0] > tied[1] ? tied[0] : tied[1];
+        for (int i = 0; i < nx; i++) {
+            if (pass < 2) {
+                int hit = 0;
+                for (int j = 0; j < ny && !hit; j++)
+                    hit = fabsf(sx[i] - sy[j]) <= 1e-5f && same_box(x + 4 * i, y + 4 * j);
+                d[i] = !hit;
+            }
+            if (!d[i]) continue;
+            int near = 0;
+            for (int k = 0; k < nx && !near; k++)
+                near = k != i && fabsf(sx[k] - sx[i]) < 1e-6f;
+            /* knock-on of a flip: the other list kept a higher-scoring box this
+             * one overlaps beyond the NMS threshold, and that box is itself a
+             * difference (so it was suppressed here by the tie-break) */
+            const unsigned char *dy = side ? diff_a : diff_b;
+            for (int j = 0; pass >= 2 && j < ny && !near; j++)
+                near = dy[j] && sy[j] > sx[i] && iou(x + 4 * i, y + 4 * j) > 0.7f;
+            if (pass < 2) tied[side] += near;
+            else if (!near && i < nx - flips - 1) {
+                untied++;
+                printf("    %s proposal %d (score %.7f box %.1f,%.1f,%.1f,%.1f) differs, no near-tie\n",
+                       side ? "C" : "torchvision", i, sx[i], x[4 * i], x[4 * i + 1], x[4 * i + 2],
+                       x[4 * i + 3]);
+            }
+        }
+    }
+    return untied;
+}
+
+/* torchvision's and C's proposals and scores, and which of them differ */
+struct props_cmp {
+    const float *tb, *ts, *cb, *cs;
+    int tn, cn;
+    unsigned char *tdiff, *cdiff;
+};
+
 /* §10.2 end-to-end rule: every reference detection with score >= 0.3 has a C
- * detection of the same label with IoU >= 0.99 and |dscore| <= 1e-3, except
- * near-ties (|dscore| < 1e-6 with an overlapping box) and the 100-cut. */
+ * detection of the same label with IoU >= 0.99 and |dscore| <= 1e-3. Misses are
+ * excused only where the difference traces back to exact or near ties: in the
+ * detections themselves: |dscore| < 1e-6 with an overlapping box, or the
+ * 100-cut. (Ties among the RPN proposals are dealt with before: see run_case.) */
 static void check_detections(const char *cs, const struct model_detection *d, int nd,
                              const float *rb, const float *rs, const int64_t *rl, int nr,
                              int maxdet)
@@ -81,8 +168,7 @@ static void check_detections(const char *cs, const struct model_detection *d, in
         considered++;
         int hit = 0;
         for (int j = 0; j < nd && !hit; j++)
-            hit = d[j].label == rl[i] && iou(d[j].box, rb + 4 * i) >= 0.99f &&
-                  fabsf(d[j].score - rs[i]) <= 1e-3f;
+            hit = det_match(&d[j], rb + 4 * i, rs[i], rl[i]);
         if (hit) { matched++; continue; }
         int tie = i >= maxdet - 1;
         for (int k = 0; k < nr && !tie; k++)
@@ -92,20 +178,29 @@ static void check_detections(const char *cs, const struct model_detection *d, in
                    "has no C match", cs, i, (long long)rl[i], rs[i], rb[4 * i], rb[4 * i + 1],
                    rb[4 * i + 2], rb[4 * i + 3]);
     }
-    int extra = 0;
+    int extra = 0, extra_excused = 0;
     for (int j = 0; j < nd; j++) {
         if (d[j].score < 0.3f) continue;
         int hit = 0;
         for (int i = 0; i < nr && !hit; i++)
-            hit = d[j].label == rl[i] && iou(d[j].box, rb + 4 * i) >= 0.99f &&
-                  fabsf(d[j].score - rs[i]) <= 1e-3f;
-        extra += !hit;
+            hit = det_match(&d[j], rb + 4 * i, rs[i], rl[i]);
+        if (hit) continue;
+        int tie = j >= maxdet - 1;
+        for (int k = 0; k < nd && !tie; k++)
+            tie = k != j && fabsf(d[k].score - d[j].score) < 1e-6f && iou(d[k].box, d[j].box) > 0;
+        if (tie) {
+            extra_excused++;
+        } else {
+            extra++;
+            CHECK(0, "%s: C detection %d (label %d score %.6f box %.1f,%.1f,%.1f,%.1f) has no "
+                  "torchvision match", cs, j, d[j].label, d[j].score, d[j].box[0], d[j].box[1],
+                  d[j].box[2], d[j].box[3]);
+        }
     }
-    printf("  %-14s detections: %d C, %d torchvision; >=0.3: %d/%d matched, %d tie-excused, "
-           "%d unmatched C\n", cs, nd, nr, matched, considered, excused, extra);
-    CHECK(considered == 0 || matched >= 0.99 * considered, "%s: only %d of %d matched", cs,
-          matched, considered);
-    CHECK(extra <= excused, "%s: %d C detections >= 0.3 have no torchvision match", cs, extra);
+    printf("  %-14s detections: %d C, %d torchvision; >=0.3: %d/%d matched, %d + %d tie-excused, "
+           "%d unexplained C\n", cs, nd, nr, matched, considered, excused, extra_excused, extra);
+    CHECK(matched + excused == considered, "%s: %d of %d torchvision detections unexplained", cs,
+          considered - matched - excused, considered);
 }
 
 static void run_case(const char *name)
@@ -228,8 +323,44 @@ static void run_case(const char *name)
             struct model_detection dets[1000];
             int nd = 0;
             CHECK(model_detect(m, &im, dets, 1000, &nd) == 0, "%s: model_detect", cs);
-            check_detections(cs, dets, nd, npy_f32(&db), npy_f32(&ds), npy_i64(&dl),
-                             (int)ds.numel, m->spec.p.box_detections_per_img);
+            struct npy tp = { 0 }, tps = { 0 };
+            load(dir, "proposals", &tp);
+            load(dir, "proposal_scores", &tps);
+            struct props_cmp pc = { npy_f32(&tp), npy_f32(&tps), m->last_props, m->last_pscores,
+                                    (int)tps.numel, m->last_P, NULL, NULL };
+            pc.tdiff = calloc((size_t)pc.tn + 1, 1);
+            pc.cdiff = calloc((size_t)pc.cn + 1, 1);
+            int untied = proposal_diff(pc.tb, pc.ts, pc.tn, pc.cb, pc.cs, pc.cn, pc.tdiff, pc.cdiff);
+            int ndiff = 0;
+            for (int i = 0; i < pc.tn; i++) ndiff += pc.tdiff[i];
+            printf("  %-14s proposals: %d C, %d torchvision, %d differ (%d not in a near-tie)\n",
+                   cs, pc.cn, pc.tn, ndiff, untied);
+            CHECK(untied == 0, "%s: %d proposals differ without a near-tie", cs, untied);
+            if (!ndiff) {
+                check_detections(cs, dets, nd, npy_f32(&db), npy_f32(&ds), npy_i64(&dl),
+                                 (int)ds.numel, m->spec.p.box_detections_per_img);
+            } else {
+                /* The proposals differ by tie-breaks only: run C's own image →
+                 * features → heads path on torchvision's proposals, which must
+                 * then give torchvision's detections with no excuses. */
+                struct run r = { .arena = &m->arena };
+                struct fmap x, body[NET_MAX_LEVELS], feats[NET_MAX_LEVELS];
+                int rh, rw;
+                arena_reset(&m->arena);
+                detector_preprocess(m, &im, &x, &rh, &rw);
+                backbone_body(&m->bb, &r, &x, body, NULL);
+                backbone_fpn(&m->bb, &r, body, feats);
+                nd = detector_heads(m, &r, feats, pc.tb, pc.tn, rh, rw, im.height, im.width,
+                                    dets, 1000);
+                char cs2[96];
+                snprintf(cs2, sizeof cs2, "%s+tv-proposals", cs);
+                check_detections(cs2, dets, nd, npy_f32(&db), npy_f32(&ds), npy_i64(&dl),
+                                 (int)ds.numel, m->spec.p.box_detections_per_img);
+            }
+            free(pc.tdiff);
+            free(pc.cdiff);
+            npy_free(&tp);
+            npy_free(&tps);
             printf("  %-14s model_detect %.0f ms\n", cs, model_last_timing(m)->total);
         } else {
             CHECK(0, "%s: end-to-end dumps missing", cs);
@@ -247,6 +378,7 @@ static int cmp_str(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
+    model_prepare_blas(argv);   /* the same BLAS kernels as vdetect itself */
     const char *fx = getenv("VDETECT_FIXTURES");
     snprintf(root, sizeof root, "%s/parity", fx ? fx : "tests/fixtures");
     char *names[64];
