@@ -3,7 +3,8 @@
 #   make run        install missing packages, build, run the demo
 #   make test       install missing packages, build, run every test
 #   make bench      vdetect vs PyTorch on the same model, input and threads
-#   make asan / make tsan   sanitizer builds of the tests (build-asan/, build-tsan/)
+#   make asan / make tsan   sanitizer builds of vdetect and the tests (build-asan/, build-tsan/)
+#   make check-asan         the parser and unit tests under AddressSanitizer + UBSan
 
 PKGS     := libavformat libavcodec libavdevice libavfilter libavutil libswscale libswresample sdl2 SDL2_ttf openblas
 BUILD    ?= build
@@ -16,6 +17,7 @@ CFLAGS   += -Werror
 endif
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 PYTHON   ?= /usr/bin/python3
+BIN      ?= vdetect
 
 MODEL_SRC  := $(wildcard model/*.c)
 VIDEO_SRC  := $(wildcard video/*.c)
@@ -33,10 +35,10 @@ LIB_OBJ    := $(MODEL_OBJ) $(VIDEO_OBJ) $(RENDER_OBJ) $(filter-out $(BUILD)/app/
 TEST_SUPPORT_OBJ := $(call obj,$(TEST_SUPPORT_SRC))
 TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: all run test bench deps test-deps asan tsan clean tests
-all: vdetect
+.PHONY: all run test bench deps test-deps asan tsan check-asan clean tests
+all: $(BIN)
 
-vdetect: $(APP_OBJ) $(LIB_OBJ)
+$(BIN): $(APP_OBJ) $(LIB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $(sort $^) $(LDLIBS)
 
 $(BUILD)/%.o: %.c
@@ -46,7 +48,7 @@ $(BUILD)/%.o: %.c
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-tests: vdetect $(TEST_BIN)
+tests: $(BIN) $(TEST_BIN)
 
 deps:
 	@scripts/deps.sh build
@@ -55,22 +57,34 @@ test-deps:
 	@scripts/deps.sh test
 
 run: deps
-	@$(MAKE) --no-print-directory vdetect
+	@$(MAKE) --no-print-directory $(BIN)
 	@scripts/run-demo.sh
 
 test: test-deps
 	@$(MAKE) --no-print-directory tests
-	@BUILD=$(BUILD) PYTHON=$(PYTHON) tests/run.sh
+	@$(MAKE) --no-print-directory BUILD=build-asan BIN=build-asan/vdetect OPT="$(ASAN_OPT)" \
+	    $(addprefix build-asan/tests/,$(ASAN_TESTS))
+	@BUILD=$(BUILD) PYTHON=$(PYTHON) EXTRA_TESTS="$(addprefix build-asan/tests/,$(ASAN_TESTS))" \
+	    tests/run.sh
 
 bench: test-deps
-	@$(MAKE) --no-print-directory vdetect
+	@$(MAKE) --no-print-directory $(BIN)
 	@PYTHON=$(PYTHON) tests/bench.sh
 
+ASAN_OPT := -O1 -g -march=native -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ASAN_TESTS := test_ckpt test_npy test_video_image test_stages_a test_stages_b
+
 asan:
-	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" tests
+	@$(MAKE) --no-print-directory BUILD=build-asan BIN=build-asan/vdetect OPT="$(ASAN_OPT)" tests
 
 tsan:
-	@$(MAKE) --no-print-directory BUILD=build-tsan OPT="-O1 -g -fsanitize=thread" tests
+	@$(MAKE) --no-print-directory BUILD=build-tsan BIN=build-tsan/vdetect OPT="-O1 -g -march=native -fsanitize=thread" tests
+
+# The parsers and stage kernels under ASan/UBSan (make test runs them too).
+check-asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan BIN=build-asan/vdetect OPT="$(ASAN_OPT)" \
+	    $(addprefix build-asan/tests/,$(ASAN_TESTS))
+	@ONLY=1 EXTRA_TESTS="$(addprefix build-asan/tests/,$(ASAN_TESTS))" PYTHON=$(PYTHON) tests/run.sh
 
 clean:
 	rm -rf build build-asan build-tsan vdetect

@@ -29,7 +29,11 @@ for gen in tests/gen_*.py; do
 done
 
 passed=0; failed=0; log=$(mktemp)
-for t in "$BUILD"/tests/test_* tests/test_*.sh; do
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+if [ "${ONLY:-0}" = 1 ]; then set -- ${EXTRA_TESTS:-}
+else set -- "$BUILD"/tests/test_* tests/test_*.sh ${EXTRA_TESTS:-}; fi
+for t in "$@"; do
     [ -x "$t" ] || continue
     case "$t" in *.o|*.d) continue;; esac
     echo "== $t"
