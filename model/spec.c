@@ -122,16 +122,6 @@ int spec_preset(struct spec *s, const char *arch)
 
 /* ---- --set ------------------------------------------------------------------- */
 
-static int parse_float(const char *v, float *out)
-{
-    char *end;
-    errno = 0;
-    double d = strtod(v, &end);
-    if (end == v || *end || errno || !isfinite(d)) return -1;
-    *out = (float)d;
-    return 0;
-}
-
 static int parse_double(const char *v, double *out)
 {
     char *end;
@@ -139,6 +129,14 @@ static int parse_double(const char *v, double *out)
     double d = strtod(v, &end);
     if (end == v || *end || errno || !isfinite(d)) return -1;
     *out = d;
+    return 0;
+}
+
+static int parse_float(const char *v, float *out)
+{
+    double d;
+    if (parse_double(v, &d)) return -1;
+    *out = (float)d;
     return 0;
 }
 
