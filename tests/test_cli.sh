@@ -263,6 +263,37 @@ else
 fi
 cp "$TMP/out" "$TMP/all.jsonl"
 
+# the same weights as users' files carry them: the legacy format, a training
+# checkpoint ({'model': ..., 'optimizer': ..., 'args': Namespace, 'epoch'}),
+# DataParallel's "module." prefix, pre-0.13 key names, float64 tensors — every
+# one must give exactly the same detections
+if "$PY" - "$PAR/model_zip.pth" "$TMP" >"$TMP/py" 2>&1 <<'EOF'
+import argparse, collections, sys, torch
+sd = torch.load(sys.argv[1], map_location="cpu")
+out = sys.argv[2]
+torch.save({"model": sd, "optimizer": {"state": {}, "param_groups": [{"lr": 0.02, "params": [0]}]},
+            "args": argparse.Namespace(lr=0.02, epochs=26), "epoch": 25}, out + "/train_ckpt.pth")
+dp = collections.OrderedDict(("module." + k, v) for k, v in sd.items())
+torch.save(dp, out + "/dataparallel.pth", _use_new_zipfile_serialization=False)
+old = collections.OrderedDict()
+for k, v in sd.items():
+    k = k.replace("rpn.head.conv.0.0.", "rpn.head.conv.")
+    for b in ("inner_blocks", "layer_blocks"):
+        for i in range(8):
+            k = k.replace("backbone.fpn.%s.%d.0." % (b, i), "backbone.fpn.%s.%d." % (b, i))
+    old[k] = v
+torch.save(old, out + "/old_keys.pth")
+torch.save(collections.OrderedDict((k, v.double()) for k, v in sd.items()), out + "/f64.pth")
+EOF
+then
+    for f in train_ckpt dataparallel old_keys f64; do
+        run detect --weights "$TMP/$f.pth" --arch $ARCH$SETS --score-thresh 0 "$PAR/image.png" --json -
+        if [ "$rc" -eq 0 ] && cmp -s "$TMP/out" "$TMP/all.jsonl"; then ok; else bad "$f.pth: exit $rc or other detections"; fi
+    done
+else
+    bad "writing checkpoint variants with torch: $(tail -n 1 "$TMP/py")"
+fi
+
 # the format of DESIGN §6, the filters, and --json FILE
 cat >"$TMP/format.py" <<'EOF'
 import json, sys
