@@ -179,7 +179,7 @@ struct vm {
 
 static int vm_fail(struct vm *m, const char *fmt, const char *detail)
 {
-    char msg[200];
+    char msg[320];          /* fmt (< 100) + detail (< 200): never truncated */
     snprintf(msg, sizeof(msg), fmt, detail);
     return ck_fail(m->L, -EINVAL, "%s: %s (opcode %s 0x%02x at offset %zu)", m->what, msg,
                    op_name(m->op), m->op, m->op_at);
