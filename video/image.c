@@ -63,7 +63,7 @@ static int image_fail(const char *path, const char *what, int err)
         fprintf(stderr, "image %s: %s%s%s\n", path, what ? what : "", what ? ": " : "",
                 av_err2str(err));
     else
-        fprintf(stderr, "image %s: %s\n", path, what);
+        fprintf(stderr, "image %s: %s\n", path, what ? what : "unreadable");
     return err ? err : AVERROR_INVALIDDATA;
 }
 
