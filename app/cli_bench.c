@@ -33,6 +33,7 @@ static const char bench_help[] =
     "  --frames N          timed runs (default 10)\n"
     "  --warmup N          untimed runs first (default 2)\n"
     "  --json FILE|-       also write the report as JSON\n"
+    "  --plot FILE.svg     draw time per run and the per-stage breakdown\n"
     "  -h, --help          show this help\n"
     "\n"
     "%s";
@@ -104,7 +105,7 @@ int cmd_bench(int argc, char **argv)
 {
     const char *cmd = "bench";
     struct cli_model cm;
-    const char *json_path = NULL, *image = NULL, *v;
+    const char *json_path = NULL, *plot_path = NULL, *image = NULL, *v;
     long frames = 10, warmup = 2;
     int w = 640, h = 480, status = APP_OK, model_only = 0;
     uint8_t *rgb = NULL;
@@ -132,6 +133,10 @@ int cmd_bench(int argc, char **argv)
             continue;
         }
         if ((r = app_opt_value(cmd, argc, argv, &i, "--json", &json_path)) != 0) {
+            if (r < 0) { status = APP_USAGE; goto done; }
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--plot", &plot_path)) != 0) {
             if (r < 0) { status = APP_USAGE; goto done; }
             continue;
         }
@@ -202,6 +207,24 @@ int cmd_bench(int argc, char **argv)
                                         t->rpn_proposals, t->roi_align, t->box_head,
                                         t->postprocess, t->total };
         for (int s = 0; s < ST_COUNT; s++) times[s][i - warmup] = vals[s];
+    }
+    if (plot_path) {
+        /* before the sort below: the series in run order */
+        struct plot_series ser = { "detector wall time per run", times[ST_TOTAL], (int)frames };
+        struct plot_stage st[ST_TOTAL];
+        for (int s = 0; s < ST_TOTAL; s++) {
+            double *tmp = malloc(sizeof(double) * (size_t)frames);
+            if (!tmp) { status = APP_FAIL; goto done; }
+            memcpy(tmp, times[s], sizeof(double) * (size_t)frames);
+            qsort(tmp, (size_t)frames, sizeof(double), cmp_double);
+            st[s].name = stage_names[s];
+            st[s].ms = pct(tmp, (int)frames, 50);
+            free(tmp);
+        }
+        char title[256];
+        snprintf(title, sizeof title, "vdetect bench --model-only: %s, %dx%d, %d thread%s",
+                 model_arch(cm.model), w, h, cm.threads, cm.threads == 1 ? "" : "s");
+        if (plot_write_svg(plot_path, title, &ser, 1, st, ST_TOTAL)) status = APP_FAIL;
     }
     double stat[ST_COUNT][3], mean_total = 0;
     for (long i = 0; i < frames; i++) mean_total += times[ST_TOTAL][i];
