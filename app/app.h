@@ -86,6 +86,16 @@ int cli_model_keep(const struct cli_model *cm, const struct model_detection *d);
 /* The help text of the [model] options, for each command's --help. */
 extern const char cli_model_help[];
 
+/* ---- SVG plots (plot.c) -------------------------------------------------- */
+
+struct plot_series { const char *name; const double *ms; int n; };  /* per frame, ms */
+struct plot_stage { const char *name; double ms; };
+
+/* Latency per frame and the per-stage breakdown, as one SVG file. 0 or -1
+ * with a message. */
+int plot_write_svg(const char *path, const char *title, const struct plot_series *series,
+                   int nseries, const struct plot_stage *stages, int nstages);
+
 /* ---- JSON writing (json.c) ----------------------------------------------- */
 
 /* s as a JSON string with quotes; invalid UTF-8 bytes become U+FFFD. NULL → null. */
