@@ -35,6 +35,9 @@ LIB_OBJ    := $(MODEL_OBJ) $(VIDEO_OBJ) $(RENDER_OBJ) $(filter-out $(BUILD)/app/
 TEST_SUPPORT_OBJ := $(call obj,$(TEST_SUPPORT_SRC))
 TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
+# keep the test objects between builds (they are intermediates of the test binaries)
+.SECONDARY:
+
 .PHONY: all run test bench deps test-deps asan tsan check-asan clean tests
 all: $(BIN)
 
