@@ -1,0 +1,538 @@
+/*
+ * window.c — the live window (render.h: render_window_*): SDL2 video on the
+ * main thread, a streaming RGB24 texture for the drawn frame shown
+ * letterboxed at any window size, the HUD and help panels drawn at window
+ * resolution on top, keys mapped to render events, and screenshots of the
+ * last presented frame.
+ *
+ * The frame arrives already drawn (render_draw), so the window adds only what
+ * belongs to the window: HUD and help. Panels are composed in small RGB24
+ * buffers with the same text code and uploaded as translucent textures.
+ * Allocation happens only when the frame, window or panel size changes.
+ */
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <SDL.h>
+
+#include "internal.h"
+
+/* A translucent text panel: composed in buf (RGB24), shown through tex. */
+struct panel {
+    SDL_Texture *tex;        /* streaming RGB24, tw x th (may exceed what is used) */
+    int tw, th;
+    uint8_t *buf;            /* 3 * tw * th bytes */
+};
+
+struct render_window {
+    SDL_Window *win;
+    SDL_Renderer *ren;
+    SDL_Texture *tex;        /* the frame: streaming RGB24, tex_w x tex_h */
+    int tex_w, tex_h;
+    uint8_t *last;           /* copy of the last frame presented, packed (stride 3*w) */
+    int last_w, last_h;
+    char *font_path;         /* owned; monospace if one was found */
+    struct render_font font; /* HUD/help text, sized for the window height */
+    struct panel hud, help;
+    Uint32 wake_type;        /* SDL user event type for render_window_wake */
+    atomic_int wake_pending; /* a wake event is queued and not yet polled */
+    int fullscreen;
+};
+
+static atomic_int window_open_count;
+
+static int driver_is_headless(const char *d)
+{
+    return d && (strcasecmp(d, "dummy") == 0 || strcasecmp(d, "offscreen") == 0);
+}
+
+static int allow_offscreen(void)
+{
+    const char *e = getenv("VDETECT_ALLOW_OFFSCREEN");
+    return e && strcmp(e, "1") == 0;
+}
+
+static void sdl_video_quit(void)
+{
+    SDL_QuitSubSystem(SDL_INIT_VIDEO);
+    if (SDL_WasInit(SDL_INIT_EVERYTHING) == 0)
+        SDL_Quit();
+}
+
+static void panel_free(struct panel *p)
+{
+    if (p->tex)
+        SDL_DestroyTexture(p->tex);
+    free(p->buf);
+    memset(p, 0, sizeof *p);
+}
+
+void render_window_close(struct render_window **pwin)
+{
+    if (!pwin || !*pwin)
+        return;
+    struct render_window *win = *pwin;
+    panel_free(&win->hud);
+    panel_free(&win->help);
+    if (win->tex)
+        SDL_DestroyTexture(win->tex);
+    if (win->ren)
+        SDL_DestroyRenderer(win->ren);
+    if (win->win)
+        SDL_DestroyWindow(win->win);
+    render_font_close(&win->font);
+    free(win->font_path);
+    free(win->last);
+    free(win);
+    *pwin = NULL;
+    render_ttf_quit();
+    sdl_video_quit();
+    atomic_fetch_sub(&window_open_count, 1);
+}
+
+static int hud_px_for(int out_h)
+{
+    int px = (int)lround(out_h / 42.0);
+    return px < 12 ? 12 : px > 28 ? 28 : px;
+}
+
+int render_window_open(struct render_window **out, const char *title, int w, int h)
+{
+    *out = NULL;
+    if (w <= 0 || h <= 0) {
+        fprintf(stderr, "render: window size %dx%d\n", w, h);
+        return RENDER_ERR;
+    }
+    /* Headless drivers "work" but show nothing: that is no display, unless
+     * asked for (tests, CI). Checked before SDL_Init so it is instant. */
+    const char *drv = getenv("SDL_VIDEODRIVER");
+    if (driver_is_headless(drv) && !allow_offscreen())
+        return RENDER_NO_DISPLAY;
+#if defined(__unix__) && !defined(__APPLE__) && !defined(__ANDROID__)
+    /* Neither X11 nor Wayland: don't let SDL probe (libwayland prints
+     * XDG_RUNTIME_DIR complaints). A Linux console (KMS/DRM) still works
+     * when asked for explicitly with SDL_VIDEODRIVER=kmsdrm. */
+    const char *x = getenv("DISPLAY"), *wl = getenv("WAYLAND_DISPLAY");
+    int has_x = x && *x, has_wl = wl && *wl;
+    if ((!drv || !*drv) && !has_x && !has_wl)
+        return RENDER_NO_DISPLAY;
+    /* Only the one that is configured: a dead X server then fails without
+     * SDL going on to probe Wayland (and printing about it). */
+    if ((!drv || !*drv) && has_x != has_wl)
+        SDL_SetHintWithPriority(SDL_HINT_VIDEODRIVER, has_x ? "x11" : "wayland",
+                                SDL_HINT_DEFAULT);
+#endif
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&window_open_count, &expected, 1)) {
+        fprintf(stderr, "render: only one window at a time\n");
+        return RENDER_ERR;
+    }
+    if (SDL_InitSubSystem(SDL_INIT_VIDEO) < 0) {
+        sdl_video_quit(); /* clears our hint when SDL is otherwise unused */
+        atomic_fetch_sub(&window_open_count, 1);
+        return RENDER_NO_DISPLAY;
+    }
+    int offscreen = driver_is_headless(SDL_GetCurrentVideoDriver());
+    if (offscreen && !allow_offscreen()) {
+        sdl_video_quit();
+        atomic_fetch_sub(&window_open_count, 1);
+        return RENDER_NO_DISPLAY;
+    }
+    if (offscreen) /* the window surface in memory, not a GL texture (env overrides) */
+        SDL_SetHintWithPriority(SDL_HINT_FRAMEBUFFER_ACCELERATION, "0", SDL_HINT_DEFAULT);
+    if (render_ttf_init() < 0) {
+        sdl_video_quit();
+        atomic_fetch_sub(&window_open_count, 1);
+        return RENDER_ERR;
+    }
+
+    /* From here on render_window_close undoes everything. */
+    struct render_window *win = calloc(1, sizeof *win);
+    if (!win) {
+        fprintf(stderr, "render: out of memory\n");
+        render_ttf_quit();
+        sdl_video_quit();
+        atomic_fetch_sub(&window_open_count, 1);
+        return RENDER_ERR;
+    }
+    int rc = RENDER_ERR;
+    win->font_path = render_font_find(1);
+    if (!win->font_path) {
+        rc = RENDER_NO_FONT;
+        goto fail;
+    }
+    if ((rc = render_font_open(&win->font, win->font_path, hud_px_for(h))) < 0)
+        goto fail;
+    rc = RENDER_ERR;
+
+    /* Fit a large frame on the screen, keeping its aspect. */
+    SDL_Rect usable;
+    if (SDL_GetDisplayUsableBounds(0, &usable) == 0 && usable.w > 0 && usable.h > 0) {
+        double s = fmin(0.95 * usable.w / w, 0.90 * usable.h / h);
+        if (s < 1.0) {
+            w = (int)(w * s) > 1 ? (int)(w * s) : 1;
+            h = (int)(h * s) > 1 ? (int)(h * s) : 1;
+        }
+    }
+    win->win = SDL_CreateWindow(title ? title : "vdetect", SDL_WINDOWPOS_CENTERED,
+                                SDL_WINDOWPOS_CENTERED, w, h,
+                                SDL_WINDOW_RESIZABLE | SDL_WINDOW_ALLOW_HIGHDPI);
+    if (!win->win) {
+        fprintf(stderr, "render: create window: %s\n", SDL_GetError());
+        goto fail;
+    }
+    SDL_SetWindowMinimumSize(win->win, 64, 48);
+    if (offscreen) {
+        /* Nothing to accelerate for: plain memory, deterministic read-back,
+         * and no Mesa threads under the sanitizers. */
+        win->ren = SDL_CreateRenderer(win->win, -1, SDL_RENDERER_SOFTWARE);
+    } else {
+        win->ren = SDL_CreateRenderer(win->win, -1,
+                                      SDL_RENDERER_ACCELERATED | SDL_RENDERER_PRESENTVSYNC);
+    }
+    if (!win->ren)
+        win->ren = SDL_CreateRenderer(win->win, -1, 0);
+    if (!win->ren) {
+        fprintf(stderr, "render: create renderer: %s\n", SDL_GetError());
+        goto fail;
+    }
+    win->wake_type = SDL_RegisterEvents(1);
+    if (win->wake_type == (Uint32)-1) {
+        fprintf(stderr, "render: no SDL user event left\n");
+        goto fail;
+    }
+    SDL_SetRenderDrawColor(win->ren, 0, 0, 0, 255);
+    SDL_RenderClear(win->ren);
+    SDL_RenderPresent(win->ren);
+    *out = win;
+    return 0;
+
+fail:
+    render_window_close(&win);
+    return rc;
+}
+
+/* ---- presenting ---------------------------------------------------------- */
+
+static int ensure_texture(SDL_Renderer *ren, SDL_Texture **tex, int *tw, int *th, int w, int h)
+{
+    if (*tex && *tw == w && *th == h)
+        return 0;
+    if (*tex)
+        SDL_DestroyTexture(*tex);
+    *tex = SDL_CreateTexture(ren, SDL_PIXELFORMAT_RGB24, SDL_TEXTUREACCESS_STREAMING, w, h);
+    if (!*tex) {
+        *tw = *th = 0;
+        fprintf(stderr, "render: texture %dx%d: %s\n", w, h, SDL_GetError());
+        return RENDER_ERR;
+    }
+    *tw = w;
+    *th = h;
+    return 0;
+}
+
+/* Compose lines into a panel of the needed size and draw it at (x, y) in
+ * output pixels; x or y < 0 centres it on that axis. */
+static int draw_panel(struct render_window *win, struct panel *p, const char *const *lines,
+                      int n, int x, int y, int out_w, int out_h)
+{
+    struct render_font *f = &win->font;
+    int pad = f->px / 2 + 2;
+    int pw = 0;
+    for (int i = 0; i < n; i++) {
+        int lw = render_text_width(f, lines[i]);
+        pw = lw > pw ? lw : pw;
+    }
+    pw += 2 * pad;
+    int ph = n * f->height + 2 * pad;
+    if (pw > p->tw || ph > p->th) {
+        int tw = pw > p->tw ? pw : p->tw, th = ph > p->th ? ph : p->th;
+        uint8_t *buf = realloc(p->buf, 3 * (size_t)tw * (size_t)th);
+        if (!buf) {
+            fprintf(stderr, "render: out of memory\n");
+            return RENDER_ERR;
+        }
+        p->buf = buf;
+        int ow = p->tw, oh = p->th;
+        if (ensure_texture(win->ren, &p->tex, &ow, &oh, tw, th) < 0) {
+            p->tw = p->th = 0;
+            return RENDER_ERR;
+        }
+        p->tw = tw;
+        p->th = th;
+        SDL_SetTextureBlendMode(p->tex, SDL_BLENDMODE_BLEND);
+        SDL_SetTextureAlphaMod(p->tex, 200);
+    }
+    static const uint8_t bg[3] = {16, 16, 20}, fg[3] = {240, 240, 240};
+    render_fill(p->buf, pw, ph, 3 * pw, 0, 0, pw, ph, bg);
+    for (int i = 0; i < n; i++)
+        render_text_draw(f, p->buf, pw, ph, 3 * pw, pad, pad + i * f->height, lines[i], fg);
+    SDL_Rect src = {0, 0, pw, ph};
+    if (SDL_UpdateTexture(p->tex, &src, p->buf, 3 * pw) < 0) {
+        fprintf(stderr, "render: upload panel: %s\n", SDL_GetError());
+        return RENDER_ERR;
+    }
+    SDL_Rect dst = {x < 0 ? (out_w - pw) / 2 : x, y < 0 ? (out_h - ph) / 2 : y, pw, ph};
+    SDL_RenderCopy(win->ren, p->tex, &src, &dst);
+    return 0;
+}
+
+static const char *fmt_val(char *buf, size_t n, double v, const char *fmt)
+{
+    if (v < 0 || !isfinite(v))
+        snprintf(buf, n, "-");
+    else
+        snprintf(buf, n, fmt, v);
+    return buf;
+}
+
+static int draw_hud(struct render_window *win, const struct render_hud *hud, int out_w,
+                    int out_h)
+{
+    char l[9][64], v[6][24];
+    const char *lines[9];
+    int n = 0;
+    snprintf(l[n++], 64, "source  %s fps", fmt_val(v[0], 24, hud->source_fps, "%5.1f"));
+    snprintf(l[n++], 64, "detect  %s fps", fmt_val(v[1], 24, hud->detect_fps, "%5.1f"));
+    snprintf(l[n++], 64, "display %s fps", fmt_val(v[2], 24, hud->display_fps, "%5.1f"));
+    snprintf(l[n++], 64, "dropped %lld", (long long)(hud->dropped < 0 ? 0 : hud->dropped));
+    snprintf(l[n++], 64, "age     %s ms", fmt_val(v[3], 24, hud->result_age_ms, "%5.0f"));
+    snprintf(l[n++], 64, "latency %s ms", fmt_val(v[4], 24, hud->latency_ms, "%5.0f"));
+    snprintf(l[n++], 64, "thresh  %s%s", fmt_val(v[5], 24, hud->score_thresh, "%.2f"),
+             hud->paused ? "  PAUSED" : "");
+    if (hud->status && hud->status[0])
+        snprintf(l[n++], 64, "%s", hud->status);
+    snprintf(l[n++], 64, "? help");
+    for (int i = 0; i < n; i++)
+        lines[i] = l[i];
+    int m = win->font.px / 2;
+    return draw_panel(win, &win->hud, lines, n, m, m, out_w, out_h);
+}
+
+static int draw_help(struct render_window *win, int out_w, int out_h)
+{
+    static const char *const lines[] = {
+        "vdetect keys",
+        "",
+        "q, Esc   quit",
+        "space    pause / resume",
+        "+ / -    score threshold up / down",
+        "l        labels on / off",
+        "b        boxes on / off",
+        "h        HUD on / off",
+        "s        screenshot (PNG)",
+        "f        fullscreen",
+        "?        this help",
+    };
+    return draw_panel(win, &win->help, lines, (int)(sizeof lines / sizeof lines[0]), -1, -1,
+                      out_w, out_h);
+}
+
+int render_window_present(struct render_window *win, const uint8_t *rgb, int w, int h,
+                          int stride, const struct render_hud *hud)
+{
+    if (rgb) {
+        if (w <= 0 || h <= 0 || stride < 3 * w) {
+            fprintf(stderr, "render: present: bad frame %dx%d stride %d\n", w, h, stride);
+            return RENDER_ERR;
+        }
+        if (ensure_texture(win->ren, &win->tex, &win->tex_w, &win->tex_h, w, h) < 0)
+            return RENDER_ERR;
+        if (w != win->last_w || h != win->last_h) {
+            uint8_t *p = realloc(win->last, 3 * (size_t)w * (size_t)h);
+            if (!p) {
+                fprintf(stderr, "render: out of memory\n");
+                return RENDER_ERR;
+            }
+            win->last = p;
+            win->last_w = w;
+            win->last_h = h;
+        }
+        for (int y = 0; y < h; y++)
+            memcpy(win->last + 3 * (size_t)w * (size_t)y, rgb + (size_t)stride * (size_t)y,
+                   3 * (size_t)w);
+        if (SDL_UpdateTexture(win->tex, NULL, win->last, 3 * w) < 0) {
+            fprintf(stderr, "render: upload frame: %s\n", SDL_GetError());
+            return RENDER_ERR;
+        }
+    }
+
+    int ow = 0, oh = 0;
+    if (SDL_GetRendererOutputSize(win->ren, &ow, &oh) < 0 || ow <= 0 || oh <= 0)
+        SDL_GetWindowSize(win->win, &ow, &oh);
+    SDL_SetRenderDrawColor(win->ren, 0, 0, 0, 255);
+    SDL_RenderClear(win->ren);
+    if (win->tex && win->last) {
+        /* Letterbox: the largest rectangle of the frame's aspect that fits. */
+        double s = fmin((double)ow / win->tex_w, (double)oh / win->tex_h);
+        int dw = (int)lround(win->tex_w * s), dh = (int)lround(win->tex_h * s);
+        SDL_Rect dst = {(ow - dw) / 2, (oh - dh) / 2, dw, dh};
+        SDL_RenderCopy(win->ren, win->tex, NULL, &dst);
+    }
+    if (hud && (hud->show_hud || hud->show_help)) {
+        int px = hud_px_for(oh);
+        if (px != win->font.px) {
+            render_font_close(&win->font);
+            if (render_font_open(&win->font, win->font_path, px) < 0)
+                return RENDER_ERR;
+        }
+        if (hud->show_hud && draw_hud(win, hud, ow, oh) < 0)
+            return RENDER_ERR;
+        if (hud->show_help && draw_help(win, ow, oh) < 0)
+            return RENDER_ERR;
+    }
+    SDL_RenderPresent(win->ren);
+    return 0;
+}
+
+/* ---- events -------------------------------------------------------------- */
+
+static enum render_event_type map_key(struct render_window *win, const SDL_KeyboardEvent *k)
+{
+    SDL_Keycode sym = k->keysym.sym;
+    Uint16 mod = k->keysym.mod;
+    if (mod & (KMOD_CTRL | KMOD_ALT | KMOD_GUI))
+        return RENDER_EV_NONE; /* leave shortcuts of the desktop alone */
+    /* Threshold keys repeat when held; toggles act once per press. */
+    switch (sym) {
+    case SDLK_PLUS:
+    case SDLK_EQUALS:
+    case SDLK_KP_PLUS:
+        return RENDER_EV_THRESH_UP;
+    case SDLK_MINUS:
+    case SDLK_KP_MINUS:
+        return RENDER_EV_THRESH_DOWN;
+    default:
+        break;
+    }
+    if (k->repeat)
+        return RENDER_EV_NONE;
+    switch (sym) {
+    case SDLK_q:
+    case SDLK_ESCAPE:
+        return RENDER_EV_QUIT;
+    case SDLK_SPACE:
+        return RENDER_EV_PAUSE;
+    case SDLK_l:
+        return RENDER_EV_TOGGLE_LABELS;
+    case SDLK_b:
+        return RENDER_EV_TOGGLE_BOXES;
+    case SDLK_h:
+        return RENDER_EV_TOGGLE_HUD;
+    case SDLK_s:
+        return RENDER_EV_SCREENSHOT;
+    case SDLK_f:
+        render_window_toggle_fullscreen(win);
+        return RENDER_EV_FULLSCREEN;
+    case SDLK_QUESTION:
+    case SDLK_F1:
+        return RENDER_EV_HELP;
+    case SDLK_SLASH:
+        return (mod & KMOD_SHIFT) ? RENDER_EV_HELP : RENDER_EV_NONE;
+    default:
+        return RENDER_EV_NONE;
+    }
+}
+
+static enum render_event_type map_event(struct render_window *win, const SDL_Event *e)
+{
+    switch (e->type) {
+    case SDL_QUIT:
+        return RENDER_EV_QUIT;
+    case SDL_WINDOWEVENT:
+        switch (e->window.event) {
+        case SDL_WINDOWEVENT_CLOSE:
+            return RENDER_EV_QUIT;
+        case SDL_WINDOWEVENT_EXPOSED:
+        case SDL_WINDOWEVENT_SIZE_CHANGED:
+        case SDL_WINDOWEVENT_RESTORED:
+            return RENDER_EV_REDRAW;
+        default:
+            return RENDER_EV_NONE;
+        }
+    case SDL_KEYDOWN:
+        return map_key(win, &e->key);
+    default:
+        if (e->type == win->wake_type) {
+            atomic_store(&win->wake_pending, 0);
+            return RENDER_EV_WAKE;
+        }
+        return RENDER_EV_NONE;
+    }
+}
+
+int render_window_poll(struct render_window *win, struct render_event *ev)
+{
+    SDL_Event e;
+    while (SDL_PollEvent(&e)) {
+        enum render_event_type t = map_event(win, &e);
+        if (t != RENDER_EV_NONE) {
+            ev->type = t;
+            return 1;
+        }
+    }
+    ev->type = RENDER_EV_NONE;
+    return 0;
+}
+
+int render_window_wait(struct render_window *win, struct render_event *ev, int timeout_ms)
+{
+    Uint64 start = SDL_GetTicks64();
+    for (;;) {
+        if (render_window_poll(win, ev))
+            return 1;
+        int left = -1;
+        if (timeout_ms >= 0) {
+            Uint64 spent = SDL_GetTicks64() - start;
+            if (spent >= (Uint64)timeout_ms)
+                return 0;
+            left = (int)((Uint64)timeout_ms - spent);
+        }
+        /* NULL: wait without taking the event; the poll above maps it (and
+         * swallows unmapped ones, so loop until a mapped one or time out). */
+        int got = left < 0 ? SDL_WaitEvent(NULL) : SDL_WaitEventTimeout(NULL, left);
+        if (!got && left < 0)
+            return 0; /* SDL error while waiting forever: don't spin */
+    }
+}
+
+void render_window_wake(struct render_window *win)
+{
+    if (atomic_exchange(&win->wake_pending, 1))
+        return; /* one queued wake is enough */
+    SDL_Event e;
+    memset(&e, 0, sizeof e);
+    e.type = win->wake_type;
+    if (SDL_PushEvent(&e) != 1)
+        atomic_store(&win->wake_pending, 0);
+}
+
+int render_window_toggle_fullscreen(struct render_window *win)
+{
+    int on = !win->fullscreen;
+    if (SDL_SetWindowFullscreen(win->win, on ? SDL_WINDOW_FULLSCREEN_DESKTOP : 0) < 0) {
+        fprintf(stderr, "render: fullscreen: %s\n", SDL_GetError());
+        return RENDER_ERR;
+    }
+    win->fullscreen = on;
+    SDL_ShowCursor(on ? SDL_DISABLE : SDL_ENABLE);
+    return 0;
+}
+
+int render_window_is_fullscreen(const struct render_window *win)
+{
+    return win->fullscreen;
+}
+
+int render_window_screenshot(struct render_window *win, const char *png_path)
+{
+    if (!win->last) {
+        fprintf(stderr, "render: screenshot %s: nothing shown yet\n", png_path);
+        return RENDER_ERR;
+    }
+    return render_png_write(png_path, win->last, win->last_w, win->last_h, 3 * win->last_w);
+}

@@ -1,0 +1,909 @@
+/*
+ * test_render.c — render/: the PNG writer (checked by our own strict reader
+ * and by ffmpeg), class colours, render_draw's pixels (boxes exactly at the
+ * documented coordinates in the class colour, everything else untouched,
+ * labels with text inside a filled rectangle, clipping of hostile boxes, the
+ * stamp, concurrent drawing), and the window under SDL's offscreen driver
+ * (no-display detection time, red stays red through present and screenshot,
+ * letterboxing, key mapping, wake-ups from another thread).
+ *
+ * Headless: the window part sets SDL_VIDEODRIVER=offscreen (software
+ * renderer) unless VDETECT_TEST_X11=1 asks to use the current display
+ * (tests/test_render_x11.sh runs this binary under xvfb-run that way).
+ */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <SDL.h>
+
+#include "../render/render.h"
+#include "check.h"
+
+static char tmpdir[] = "/tmp/test_render.XXXXXX";
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* ---- a strict reader for the PNGs render_png_write makes ----------------- */
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint32_t crc32_of(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+    }
+    return c ^ 0xFFFFFFFFu;
+}
+
+static uint8_t *read_all(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 16, len = 0;
+    uint8_t *buf = malloc(cap);
+    size_t k;
+    while (buf && (k = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += k;
+        if (len == cap) {
+            uint8_t *nb = realloc(buf, cap *= 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+            }
+            buf = nb;
+        }
+    }
+    fclose(f);
+    *n = len;
+    return buf;
+}
+
+/* Decode an 8-bit RGB, non-interlaced PNG made of stored deflate blocks and
+ * filter-0 rows into packed RGB24. Checks every CRC, the Adler-32 and all
+ * lengths; returns NULL (with a reason) on anything unexpected. */
+static uint8_t *png_read_stored(const char *path, int *w, int *h, const char **why)
+{
+    size_t n;
+    uint8_t *f = read_all(path, &n);
+    uint8_t *z = NULL, *out = NULL;
+    size_t zn = 0;
+    *why = "cannot read";
+    if (!f)
+        return NULL;
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+    *why = "bad signature";
+    if (n < 8 || memcmp(f, sig, 8))
+        goto done;
+    size_t pos = 8;
+    int seen_end = 0;
+    *w = *h = 0;
+    z = malloc(n);
+    while (pos + 12 <= n && !seen_end) {
+        uint32_t len = get32(f + pos);
+        *why = "chunk overruns file";
+        if (len > n - pos - 12)
+            goto done;
+        const uint8_t *type = f + pos + 4, *data = f + pos + 8;
+        *why = "bad CRC";
+        if (crc32_of(type, len + 4) != get32(data + len))
+            goto done;
+        if (!memcmp(type, "IHDR", 4)) {
+            *why = "bad IHDR";
+            if (len != 13 || data[8] != 8 || data[9] != 2 || data[10] || data[11] || data[12])
+                goto done;
+            *w = (int)get32(data);
+            *h = (int)get32(data + 4);
+        } else if (!memcmp(type, "IDAT", 4)) {
+            memcpy(z + zn, data, len);
+            zn += len;
+        } else if (!memcmp(type, "IEND", 4)) {
+            seen_end = 1;
+        }
+        pos += 12 + len;
+    }
+    *why = "no IEND or trailing bytes";
+    if (!seen_end || pos != n || *w <= 0 || *h <= 0)
+        goto done;
+    *why = "bad zlib header";
+    if (zn < 6 || z[0] != 0x78 || ((z[0] << 8) | z[1]) % 31 != 0)
+        goto done;
+    size_t rawn = (size_t)(3 * *w + 1) * (size_t)*h, got = 0, zp = 2;
+    uint8_t *raw = malloc(rawn);
+    int final = 0;
+    while (!final) {
+        *why = "bad stored block";
+        if (zp + 5 > zn || (z[zp] & 6) != 0) {
+            free(raw);
+            goto done;
+        }
+        final = z[zp] & 1;
+        unsigned len = z[zp + 1] | z[zp + 2] << 8, nlen = z[zp + 3] | z[zp + 4] << 8;
+        zp += 5;
+        if ((len ^ 0xFFFF) != nlen || zp + len > zn || got + len > rawn) {
+            free(raw);
+            goto done;
+        }
+        memcpy(raw + got, z + zp, len);
+        got += len;
+        zp += len;
+    }
+    uint32_t a = 1, b = 0;
+    for (size_t i = 0; i < got; i++) {
+        a = (a + raw[i]) % 65521;
+        b = (b + a) % 65521;
+    }
+    *why = "bad length or Adler-32";
+    if (got != rawn || zp + 4 != zn || get32(z + zp) != (b << 16 | a)) {
+        free(raw);
+        goto done;
+    }
+    out = malloc(3 * (size_t)*w * (size_t)*h);
+    for (int y = 0; y < *h; y++) {
+        const uint8_t *row = raw + (size_t)y * (3 * (size_t)*w + 1);
+        *why = "non-zero filter";
+        if (row[0] != 0) {
+            free(out);
+            out = NULL;
+            free(raw);
+            goto done;
+        }
+        memcpy(out + 3 * (size_t)*w * (size_t)y, row + 1, 3 * (size_t)*w);
+    }
+    free(raw);
+    *why = NULL;
+done:
+    free(z);
+    free(f);
+    return out;
+}
+
+/* ffmpeg's own decoding of a PNG as rgb24 bytes; NULL if ffmpeg is missing. */
+static uint8_t *ffmpeg_decode(const char *path, size_t expect, size_t *got)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "ffmpeg -nostdin -v error -i '%s' -f rawvideo -pix_fmt rgb24 - 2>/dev/null", path);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return NULL;
+    uint8_t *buf = malloc(expect + 16);
+    *got = fread(buf, 1, expect + 16, p);
+    int rc = pclose(p);
+    if (rc != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static int have_ffmpeg(void)
+{
+    return system("ffmpeg -version >/dev/null 2>&1") == 0;
+}
+
+static void test_png(void)
+{
+    int sizes[][2] = {{1, 1}, {37, 23}, {200, 150}, {640, 480}};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        int w = sizes[s][0], h = sizes[s][1], stride = 3 * w + 7;
+        uint8_t *img = malloc((size_t)stride * h);
+        uint32_t r = 12345u + (uint32_t)s;
+        for (size_t i = 0; i < (size_t)stride * h; i++) {
+            r = r * 1664525u + 1013904223u;
+            img[i] = (uint8_t)(r >> 24);
+        }
+        char path[256];
+        snprintf(path, sizeof path, "%s/img%zu.png", tmpdir, s);
+        CHECK(render_png_write(path, img, w, h, stride) == 0, "png write %dx%d", w, h);
+        int rw, rh;
+        const char *why;
+        uint8_t *back = png_read_stored(path, &rw, &rh, &why);
+        CHECK(back != NULL, "png %dx%d reads back: %s", w, h, why ? why : "");
+        int same = back && rw == w && rh == h;
+        for (int y = 0; same && y < h; y++)
+            same = !memcmp(back + 3 * (size_t)w * y, img + (size_t)stride * y, 3 * (size_t)w);
+        CHECK(same, "png %dx%d: pixels round-trip exactly", w, h);
+        free(back);
+        if (have_ffmpeg()) {
+            size_t got = 0, expect = 3 * (size_t)w * h;
+            uint8_t *ff = ffmpeg_decode(path, expect, &got);
+            CHECK(ff && got == expect, "ffmpeg decodes png %dx%d (%zu of %zu bytes)", w, h,
+                  got, expect);
+            int eq = ff && got == expect;
+            for (int y = 0; eq && y < h; y++)
+                eq = !memcmp(ff + 3 * (size_t)w * y, img + (size_t)stride * y, 3 * (size_t)w);
+            CHECK(eq, "ffmpeg's decoding of png %dx%d equals the input bytes", w, h);
+            free(ff);
+        }
+        free(img);
+    }
+    uint8_t px[3] = {1, 2, 3};
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/no/such/dir/x.png", tmpdir);
+    fprintf(stderr, "(expected error follows)\n");
+    CHECK(render_png_write(bad, px, 1, 1, 3) == RENDER_ERR, "unwritable png path fails");
+    CHECK(access(bad, F_OK) != 0, "no file left behind");
+    CHECK(render_png_write(bad, px, 0, 1, 3) == RENDER_ERR, "empty image refused");
+}
+
+/* ---- colours ------------------------------------------------------------- */
+
+static int dist2(const uint8_t a[3], const uint8_t b[3])
+{
+    int d = 0;
+    for (int k = 0; k < 3; k++)
+        d += (a[k] - b[k]) * (a[k] - b[k]);
+    return d;
+}
+
+static void test_colors(void)
+{
+    uint8_t c[100][3], again[3];
+    for (int i = 0; i < 100; i++)
+        render_class_color(i, c[i]);
+    render_class_color(17, again);
+    CHECK(!memcmp(again, c[17], 3), "colour of a class is stable");
+    int min_near = 1 << 30, min_all = 1 << 30;
+    for (int i = 0; i < 100; i++)
+        for (int j = i + 1; j < 100; j++) {
+            int d = dist2(c[i], c[j]);
+            if (j - i <= 3 && d < min_near) min_near = d;
+            if (d < min_all) min_all = d;
+        }
+    CHECK(min_near > 80 * 80, "neighbouring classes far apart (min distance %.0f)",
+          sqrt(min_near));
+    CHECK(min_all > 0, "100 classes, 100 different colours");
+    uint8_t neg[3];
+    render_class_color(-5, neg);
+    CHECK(1, "negative label gives a colour");
+}
+
+/* ---- drawing ------------------------------------------------------------- */
+
+/* A frame with a gradient so "unchanged" means something; stride padded. */
+static uint8_t *make_frame(int w, int h, int stride)
+{
+    (void)w; /* the padding gets the pattern too */
+    uint8_t *f = malloc((size_t)stride * h);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < stride; x++)
+            f[(size_t)y * stride + x] = (uint8_t)((x * 7 + y * 3) & 0x7F);
+    return f;
+}
+
+static const uint8_t *px_at(const uint8_t *f, int stride, int x, int y)
+{
+    return f + (size_t)y * stride + 3 * (size_t)x;
+}
+
+static void test_draw_boxes(struct render_style *st)
+{
+    int w = 320, h = 240, stride = 3 * w + 5;
+    uint8_t *f = make_frame(w, h, stride), *orig = make_frame(w, h, stride);
+    struct render_det d = {50.3f, 60.7f, 150.2f, 140.9f, 3, 0.9f, "cat"};
+    struct render_draw_options o;
+    render_draw_options_init(&o);
+    o.show_labels = 0;
+    CHECK(render_draw(st, f, w, h, stride, &d, 1, &o) == 0, "draw one box");
+    uint8_t col[3];
+    render_class_color(3, col);
+    /* documented: outer edges floor(x1), floor(y1), ceil(x2)-1, ceil(y2)-1;
+     * thickness max(2, h/240) = 2 inward */
+    int x0 = 50, y0 = 60, x1 = 150, y1 = 140, t = 2, bad_line = 0, bad_other = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int in = x >= x0 && x <= x1 && y >= y0 && y <= y1;
+            int inner = x >= x0 + t && x <= x1 - t && y >= y0 + t && y <= y1 - t;
+            const uint8_t *p = px_at(f, stride, x, y), *q = px_at(orig, stride, x, y);
+            if (in && !inner)
+                bad_line += memcmp(p, col, 3) != 0;
+            else
+                bad_other += memcmp(p, q, 3) != 0;
+        }
+    CHECK(bad_line == 0, "box line pixels all in the class colour (%d wrong)", bad_line);
+    CHECK(bad_other == 0, "pixels off the box untouched (%d changed)", bad_other);
+    int pad_ok = 1;
+    for (int y = 0; y < h; y++)
+        pad_ok &= !memcmp(f + (size_t)y * stride + 3 * w, orig + (size_t)y * stride + 3 * w, 5);
+    CHECK(pad_ok, "stride padding untouched");
+
+    /* min_score and show_boxes filter */
+    memcpy(f, orig, (size_t)stride * h);
+    o.min_score = 0.95f;
+    render_draw(st, f, w, h, stride, &d, 1, &o);
+    CHECK(!memcmp(f, orig, (size_t)stride * h), "a box under min_score is not drawn");
+    o.min_score = 0;
+    o.show_boxes = 0;
+    render_draw(st, f, w, h, stride, &d, 1, &o);
+    CHECK(!memcmp(f, orig, (size_t)stride * h), "show_boxes=0 draws nothing");
+
+    /* thickness scales with the frame: 1080p → 4 px */
+    int W = 1920, H = 1080;
+    uint8_t *big = make_frame(W, H, 3 * W);
+    struct render_det bd = {100, 100, 400, 300, 1, 0.5f, NULL};
+    render_draw_options_init(&o);
+    o.show_labels = 0;
+    render_draw(st, big, W, H, 3 * W, &bd, 1, &o);
+    render_class_color(1, col);
+    CHECK(!memcmp(px_at(big, 3 * W, 200, 103), col, 3) &&
+              memcmp(px_at(big, 3 * W, 200, 104), col, 3) != 0,
+          "1080p box line is 4 px thick");
+    free(big);
+    free(f);
+    free(orig);
+}
+
+static void test_draw_labels(struct render_style *st)
+{
+    int w = 320, h = 240, stride = 3 * w;
+    uint8_t *f = make_frame(w, h, stride), *orig = make_frame(w, h, stride);
+    struct render_det d = {100, 100, 200, 180, 2, 0.87f, "person"};
+    struct render_draw_options o;
+    render_draw_options_init(&o);
+    CHECK(render_draw(st, f, w, h, stride, &d, 1, &o) == 0, "draw a labelled box");
+    uint8_t col[3], tc[3];
+    render_class_color(2, col);
+    /* the label: changed pixels outside the box */
+    int lx0 = w, ly0 = h, lx1 = -1, ly1 = -1;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            if (x >= 100 && x <= 199 && y >= 100 && y <= 179)
+                continue;
+            if (memcmp(px_at(f, stride, x, y), px_at(orig, stride, x, y), 3)) {
+                if (x < lx0) lx0 = x;
+                if (x > lx1) lx1 = x;
+                if (y < ly0) ly0 = y;
+                if (y > ly1) ly1 = y;
+            }
+        }
+    CHECK(lx1 >= 0, "label drawn outside the box");
+    CHECK(lx0 == 100 && ly1 == 99, "label sits on the box's top-left (x0 %d, bottom %d)", lx0,
+          ly1);
+    CHECK(ly0 > 99 - 40 && ly1 - ly0 >= 8, "label height sane (%d..%d)", ly0, ly1);
+    CHECK(lx1 - lx0 > 40 && lx1 < w, "label wide enough for 'person 0.87' (%d)", lx1 - lx0);
+    int bg = 0, text = 0, other = 0;
+    /* text colour: black or white by contrast */
+    int black = 0.299 * col[0] + 0.587 * col[1] + 0.114 * col[2] > 128;
+    tc[0] = tc[1] = tc[2] = black ? 0 : 255;
+    for (int y = ly0; y <= ly1; y++)
+        for (int x = lx0; x <= lx1; x++) {
+            const uint8_t *p = px_at(f, stride, x, y);
+            if (!memcmp(p, col, 3))
+                bg++;
+            else if (dist2(p, tc) < dist2(p, col))
+                text++;
+            else
+                other++;
+        }
+    int area = (lx1 - lx0 + 1) * (ly1 - ly0 + 1);
+    CHECK(bg > area / 2, "label background in the class colour (%d of %d)", bg, area);
+    CHECK(text > 30, "text pixels inside the label (%d)", text);
+    CHECK(bg + text + other == area, "label rectangle fully painted");
+    /* nothing outside box ∪ label changed */
+    int stray = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int inbox = x >= 100 && x <= 199 && y >= 100 && y <= 179;
+            int inlab = x >= lx0 && x <= lx1 && y >= ly0 && y <= ly1;
+            if (!inbox && !inlab)
+                stray += memcmp(px_at(f, stride, x, y), px_at(orig, stride, x, y), 3) != 0;
+        }
+    CHECK(stray == 0, "no pixels changed outside box and label (%d)", stray);
+
+    /* box at the top: the label moves inside the box */
+    memcpy(f, orig, (size_t)stride * h);
+    struct render_det top = {10, 0, 120, 60, 2, 0.5f, "x"};
+    render_draw(st, f, w, h, stride, &top, 1, &o);
+    CHECK(!memcmp(px_at(f, stride, 12, 5), col, 3) ||
+              memcmp(px_at(f, stride, 12, 5), px_at(orig, stride, 12, 5), 3),
+          "label at the top is drawn inside the box");
+    /* a NULL name shows "class N" and does not crash; UTF-8 name too */
+    struct render_det u[2] = {{20, 120, 100, 200, 7, 0.25f, NULL},
+                              {150, 120, 300, 200, 8, 0.99f, "caf\xc3\xa9 \xe2\x98\x83 \xff"}};
+    CHECK(render_draw(st, f, w, h, stride, u, 2, &o) == 0, "NULL and UTF-8 names draw");
+    free(f);
+    free(orig);
+}
+
+static void test_draw_clipping(struct render_style *st)
+{
+    int w = 64, h = 48, stride = 3 * w;
+    uint8_t *f = make_frame(w, h, stride), *orig = make_frame(w, h, stride);
+    struct render_det d[] = {
+        {-20, -20, 30, 30, 1, 0.9f, "left-top"},
+        {40, 30, 200, 200, 2, 0.9f, "right-bottom"},
+        {-100, -100, -50, -50, 3, 0.9f, "outside"},
+        {1000, 1000, 2000, 2000, 4, 0.9f, "far"},
+        {NAN, 0, 10, 10, 5, 0.9f, "nan"},
+        {0, 0, INFINITY, 10, 6, 0.9f, "inf"},
+        {-1e30f, -1e30f, 1e30f, 1e30f, 7, 0.9f, "huge"},
+        {30, 30, 10, 10, 8, 0.9f, "inverted"},
+        {5, 5, 5, 5, 9, 0.9f, "empty"},
+        {62.5f, 46.5f, 63.9f, 47.9f, 10, 0.9f, "corner"},
+    };
+    struct render_draw_options o;
+    render_draw_options_init(&o);
+    o.stamp = "frame 123456789 00:01:02.345 long stamp that overflows a tiny frame";
+    CHECK(render_draw(st, f, w, h, stride, d, (int)(sizeof d / sizeof d[0]), &o) == 0,
+          "hostile boxes draw without error");
+    /* the far box at -100..-50 leaves its neighbourhood alone, right-bottom
+     * box's right edge is outside so column 63 at row 40 is unchanged */
+    uint8_t c2[3];
+    render_class_color(2, c2);
+    CHECK(!memcmp(px_at(f, stride, 50, 30), c2, 3), "clipped box keeps its top line");
+    CHECK(render_draw(st, f, 1, 1, 3, d, 1, &o) == 0, "1x1 frame");
+    CHECK(render_draw(st, f, w, h, 3 * w - 1, d, 1, &o) == RENDER_ERR, "stride too small refused");
+    CHECK(render_draw(st, f, w, h, stride, NULL, 0, NULL) == 0, "no detections, default options");
+    free(f);
+    free(orig);
+}
+
+static void test_stamp(struct render_style *st)
+{
+    int w = 320, h = 240, stride = 3 * w;
+    uint8_t *f = make_frame(w, h, stride), *orig = make_frame(w, h, stride);
+    struct render_draw_options o;
+    render_draw_options_init(&o);
+    o.stamp = "#42 00:00:01.400";
+    render_draw(st, f, w, h, stride, NULL, 0, &o);
+    int changed_bl = 0, changed_else = 0;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int diff = memcmp(px_at(f, stride, x, y), px_at(orig, stride, x, y), 3) != 0;
+            if (x < w / 2 && y >= h - 30)
+                changed_bl += diff;
+            else
+                changed_else += diff;
+        }
+    CHECK(changed_bl > 200, "stamp drawn in the bottom-left (%d px)", changed_bl);
+    CHECK(changed_else == 0, "stamp touches nothing else (%d px)", changed_else);
+    free(f);
+    free(orig);
+}
+
+struct draw_job {
+    struct render_style *st;
+    int h;                   /* frame height (different sizes reopen the font) */
+    uint8_t *out;
+    int rc;
+};
+
+static void *draw_thread(void *arg)
+{
+    struct draw_job *j = arg;
+    int w = j->h * 4 / 3;
+    struct render_det d[3] = {{10, 20, 100, 90, 1, 0.9f, "a"},
+                              {50, 60, 200, 150, 2, 0.8f, "b"},
+                              {5, 5, 30, 30, 3, 0.7f, "c"}};
+    struct render_draw_options o;
+    render_draw_options_init(&o);
+    o.stamp = "stamp";
+    for (int i = 0; i < 20 && j->rc == 0; i++) {
+        memset(j->out, 0, 3 * (size_t)w * j->h);
+        j->rc = render_draw(j->st, j->out, w, j->h, 3 * w, d, 3, &o);
+    }
+    return NULL;
+}
+
+static void test_threads(struct render_style *st)
+{
+    struct draw_job j[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        j[i].st = st;
+        j[i].h = i % 2 ? 240 : 480;
+        j[i].out = malloc(3 * (size_t)(j[i].h * 4 / 3) * j[i].h);
+        j[i].rc = 0;
+        pthread_create(&t[i], NULL, draw_thread, &j[i]);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    CHECK(j[0].rc == 0 && j[1].rc == 0 && j[2].rc == 0 && j[3].rc == 0,
+          "concurrent render_draw on one style");
+    CHECK(!memcmp(j[0].out, j[2].out, 3 * 640 * 480) && !memcmp(j[1].out, j[3].out, 3 * 320 * 240),
+          "concurrent draws give the same pixels");
+    for (int i = 0; i < 4; i++)
+        free(j[i].out);
+}
+
+/* ---- the window ----------------------------------------------------------- */
+
+static void restore_env(const char *name, const char *saved)
+{
+    if (saved)
+        setenv(name, saved, 1);
+    else
+        unsetenv(name);
+}
+
+static char *dup_env(const char *name)
+{
+    const char *v = getenv(name);
+    return v ? strdup(v) : NULL;
+}
+
+static void test_no_display(void)
+{
+    char *disp = dup_env("DISPLAY"), *way = dup_env("WAYLAND_DISPLAY"),
+         *drv = dup_env("SDL_VIDEODRIVER"), *allow = dup_env("VDETECT_ALLOW_OFFSCREEN");
+    unsetenv("DISPLAY");
+    unsetenv("WAYLAND_DISPLAY");
+    unsetenv("SDL_VIDEODRIVER");
+    unsetenv("VDETECT_ALLOW_OFFSCREEN");
+    struct render_window *win = NULL;
+    double t0 = now_s();
+    int rc = render_window_open(&win, "t", 320, 240);
+    double dt = now_s() - t0;
+    if (rc == 0) {
+        /* a console display (e.g. KMS) is a display: nothing to test here */
+        printf("note: a display was found without X11/Wayland; no-display check skipped\n");
+        render_window_close(&win);
+    } else {
+        CHECK(rc == RENDER_NO_DISPLAY, "no DISPLAY/WAYLAND_DISPLAY → RENDER_NO_DISPLAY (%d)", rc);
+        CHECK(win == NULL, "no window handed out");
+    }
+    CHECK(dt < 1.0, "no-display answer within 1 s (%.3f s)", dt);
+    setenv("SDL_VIDEODRIVER", "dummy", 1);
+    t0 = now_s();
+    CHECK(render_window_open(&win, "t", 320, 240) == RENDER_NO_DISPLAY,
+          "SDL_VIDEODRIVER=dummy → RENDER_NO_DISPLAY");
+    setenv("SDL_VIDEODRIVER", "offscreen", 1);
+    CHECK(render_window_open(&win, "t", 320, 240) == RENDER_NO_DISPLAY,
+          "SDL_VIDEODRIVER=offscreen without VDETECT_ALLOW_OFFSCREEN → RENDER_NO_DISPLAY");
+    CHECK(now_s() - t0 < 1.0, "headless drivers answered within 1 s");
+    CHECK(SDL_WasInit(SDL_INIT_VIDEO) == 0, "SDL video left uninitialised after no-display");
+    restore_env("DISPLAY", disp);
+    restore_env("WAYLAND_DISPLAY", way);
+    restore_env("SDL_VIDEODRIVER", drv);
+    restore_env("VDETECT_ALLOW_OFFSCREEN", allow);
+    free(disp);
+    free(way);
+    free(drv);
+    free(allow);
+}
+
+static SDL_Window *find_sdl_window(void)
+{
+    for (Uint32 id = 1; id < 64; id++) {
+        SDL_Window *w = SDL_GetWindowFromID(id);
+        if (w)
+            return w;
+    }
+    return NULL;
+}
+
+/* Read the window's current back buffer (software renderer: what was
+ * presented last). */
+static uint8_t *read_window(int *w, int *h)
+{
+    SDL_Window *sw = find_sdl_window();
+    SDL_Renderer *r = sw ? SDL_GetRenderer(sw) : NULL;
+    if (!r || SDL_GetRendererOutputSize(r, w, h) < 0)
+        return NULL;
+    uint8_t *buf = malloc(3 * (size_t)*w * *h);
+    if (SDL_RenderReadPixels(r, NULL, SDL_PIXELFORMAT_RGB24, buf, 3 * *w) < 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static void push_key(SDL_Keycode sym, Uint16 mod, int repeat)
+{
+    SDL_Event e;
+    memset(&e, 0, sizeof e);
+    e.type = SDL_KEYDOWN;
+    e.key.state = SDL_PRESSED;
+    e.key.repeat = (Uint8)repeat;
+    e.key.keysym.sym = sym;
+    e.key.keysym.scancode = SDL_GetScancodeFromKey(sym);
+    e.key.keysym.mod = mod;
+    SDL_Window *sw = find_sdl_window();
+    e.key.windowID = sw ? SDL_GetWindowID(sw) : 0;
+    SDL_PushEvent(&e);
+}
+
+/* The next mapped event. SDL 2.26's SDL_PollEvent stops at a sentinel it
+ * leaves once per pump, so "0" means "none this round": poll a few times. */
+static enum render_event_type next_event(struct render_window *win)
+{
+    struct render_event ev;
+    for (int i = 0; i < 3; i++)
+        if (render_window_poll(win, &ev))
+            return ev.type;
+    return RENDER_EV_NONE;
+}
+
+static void drain(struct render_window *win)
+{
+    while (next_event(win) != RENDER_EV_NONE) {
+    }
+}
+
+static void test_keys(struct render_window *win)
+{
+    drain(win);
+    struct {
+        SDL_Keycode sym;
+        Uint16 mod;
+        enum render_event_type want;
+        const char *name;
+    } k[] = {
+        {SDLK_q, 0, RENDER_EV_QUIT, "q"},
+        {SDLK_ESCAPE, 0, RENDER_EV_QUIT, "Esc"},
+        {SDLK_SPACE, 0, RENDER_EV_PAUSE, "space"},
+        {SDLK_PLUS, KMOD_LSHIFT, RENDER_EV_THRESH_UP, "+"},
+        {SDLK_EQUALS, 0, RENDER_EV_THRESH_UP, "="},
+        {SDLK_EQUALS, KMOD_LSHIFT, RENDER_EV_THRESH_UP, "shift+= (+ on US keyboards)"},
+        {SDLK_KP_PLUS, 0, RENDER_EV_THRESH_UP, "keypad +"},
+        {SDLK_MINUS, 0, RENDER_EV_THRESH_DOWN, "-"},
+        {SDLK_KP_MINUS, 0, RENDER_EV_THRESH_DOWN, "keypad -"},
+        {SDLK_l, 0, RENDER_EV_TOGGLE_LABELS, "l"},
+        {SDLK_b, 0, RENDER_EV_TOGGLE_BOXES, "b"},
+        {SDLK_h, 0, RENDER_EV_TOGGLE_HUD, "h"},
+        {SDLK_s, 0, RENDER_EV_SCREENSHOT, "s"},
+        {SDLK_QUESTION, KMOD_LSHIFT, RENDER_EV_HELP, "?"},
+        {SDLK_SLASH, KMOD_RSHIFT, RENDER_EV_HELP, "shift+/ (? on US keyboards)"},
+        {SDLK_F1, 0, RENDER_EV_HELP, "F1"},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        push_key(k[i].sym, k[i].mod, 0);
+        enum render_event_type got = next_event(win);
+        CHECK(got == k[i].want, "key %s → event %d (got %d)", k[i].name, k[i].want, got);
+    }
+    /* ignored: plain '/', other keys, Ctrl+q, auto-repeat of toggles */
+    push_key(SDLK_SLASH, 0, 0);
+    push_key(SDLK_x, 0, 0);
+    push_key(SDLK_q, KMOD_LCTRL, 0);
+    push_key(SDLK_l, 0, 1);
+    CHECK(next_event(win) == RENDER_EV_NONE, "/, x, Ctrl+q and repeated l give no event");
+    push_key(SDLK_PLUS, 0, 1);
+    CHECK(next_event(win) == RENDER_EV_THRESH_UP, "held + repeats");
+
+    /* window close and SDL_QUIT */
+    SDL_Event e;
+    memset(&e, 0, sizeof e);
+    e.type = SDL_WINDOWEVENT;
+    e.window.event = SDL_WINDOWEVENT_CLOSE;
+    SDL_PushEvent(&e);
+    CHECK(next_event(win) == RENDER_EV_QUIT, "window close → QUIT");
+    memset(&e, 0, sizeof e);
+    e.type = SDL_QUIT;
+    SDL_PushEvent(&e);
+    CHECK(next_event(win) == RENDER_EV_QUIT, "SDL_QUIT → QUIT");
+
+    /* f toggles fullscreen itself */
+    drain(win);
+    int fs = render_window_is_fullscreen(win);
+    push_key(SDLK_f, 0, 0);
+    CHECK(next_event(win) == RENDER_EV_FULLSCREEN, "f → FULLSCREEN");
+    CHECK(render_window_is_fullscreen(win) != fs, "f toggled fullscreen");
+    CHECK(render_window_toggle_fullscreen(win) == 0 && render_window_is_fullscreen(win) == fs,
+          "toggle back");
+    drain(win);
+}
+
+static void *wake_thread(void *arg)
+{
+    usleep(50 * 1000);
+    render_window_wake(arg);
+    render_window_wake(arg); /* coalesced */
+    return NULL;
+}
+
+static void test_wait_wake(struct render_window *win)
+{
+    drain(win);
+    struct render_event ev;
+    double t0 = now_s();
+    int got = render_window_wait(win, &ev, 100);
+    double dt = now_s() - t0;
+    CHECK(got == 0 && dt >= 0.09 && dt < 0.5, "wait times out after ~100 ms (%d, %.3f s)", got,
+          dt);
+    pthread_t t;
+    pthread_create(&t, NULL, wake_thread, win);
+    t0 = now_s();
+    got = render_window_wait(win, &ev, 2000);
+    dt = now_s() - t0;
+    pthread_join(t, NULL);
+    CHECK(got == 1 && ev.type == RENDER_EV_WAKE, "wake from another thread (%d, %d)", got,
+          ev.type);
+    CHECK(dt < 1.0, "woken promptly (%.3f s)", dt);
+    CHECK(render_window_poll(win, &ev) == 0 || ev.type != RENDER_EV_WAKE, "two wakes coalesced");
+    drain(win);
+}
+
+static void test_window(struct render_style *st)
+{
+    int x11 = getenv("VDETECT_TEST_X11") && !strcmp(getenv("VDETECT_TEST_X11"), "1");
+    if (!x11) {
+        setenv("SDL_VIDEODRIVER", "offscreen", 1);
+        setenv("VDETECT_ALLOW_OFFSCREEN", "1", 1);
+    }
+    /* software: RenderReadPixels after present is defined there (the
+     * window picks it itself under offscreen; X11 needs telling) */
+    if (x11) {
+        setenv("SDL_RENDER_DRIVER", "software", 1);
+        setenv("SDL_FRAMEBUFFER_ACCELERATION", "0", 1); /* XShm, not a GL texture */
+    }
+    struct render_window *win = NULL;
+    double t0 = now_s();
+    int rc = render_window_open(&win, "test_render", 320, 240);
+    CHECK(rc == 0 && win, "window opens (%s driver, rc %d, %.2f s)", x11 ? "x11" : "offscreen",
+          rc, now_s() - t0);
+    if (rc != 0)
+        return;
+    struct render_window *second = NULL;
+    fprintf(stderr, "(expected error follows)\n");
+    CHECK(render_window_open(&second, "x", 10, 10) == RENDER_ERR && !second,
+          "a second window is refused");
+
+    char shot[300];
+    snprintf(shot, sizeof shot, "%s/shot.png", tmpdir);
+    fprintf(stderr, "(expected error follows)\n");
+    CHECK(render_window_screenshot(win, shot) == RENDER_ERR, "screenshot before any frame fails");
+
+    /* red stays red: present → window pixels and present → screenshot → PNG */
+    int w = 320, h = 240, stride = 3 * w + 9;
+    uint8_t *red = malloc((size_t)stride * h);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            uint8_t *p = red + (size_t)y * stride + 3 * x;
+            p[0] = 255, p[1] = 0, p[2] = 0;
+        }
+    struct render_hud hud = {29.97, 3.2, 29.9, 12, 310, 45, 0.5f, 0, 1, 1, "display: all"};
+    CHECK(render_window_present(win, red, w, h, stride, &hud) == 0, "present with HUD and help");
+    hud.show_hud = hud.show_help = 0;
+    CHECK(render_window_present(win, red, w, h, stride, &hud) == 0, "present plain");
+    SDL_Window *sw = find_sdl_window();
+    int ww = 0, wh = 0;
+    uint8_t *pix = read_window(&ww, &wh);
+    CHECK(pix != NULL, "window pixels readable");
+    if (pix) {
+        int bad = 0;
+        for (int i = 0; i < ww * wh; i++)
+            bad += pix[3 * i] != 255 || pix[3 * i + 1] != 0 || pix[3 * i + 2] != 0;
+        CHECK(bad == 0, "window shows pure red (255,0,0) everywhere (%d of %d px off)", bad,
+              ww * wh);
+        free(pix);
+    }
+    CHECK(render_window_screenshot(win, shot) == 0, "screenshot");
+    int rw, rh;
+    const char *why;
+    uint8_t *back = png_read_stored(shot, &rw, &rh, &why);
+    CHECK(back && rw == w && rh == h, "screenshot is the frame at frame resolution (%dx%d)", rw,
+          rh);
+    int bad = !back;
+    for (int i = 0; back && i < rw * rh; i++)
+        bad += back[3 * i] != 255 || back[3 * i + 1] != 0 || back[3 * i + 2] != 0;
+    CHECK(bad == 0, "screenshot pixels stay (255,0,0)");
+    free(back);
+
+    /* a drawn box lands at its coordinates in the screenshot */
+    uint8_t *frame = make_frame(w, h, 3 * w);
+    struct render_det d = {40, 50, 120, 130, 4, 0.9f, "dog"};
+    render_draw(st, frame, w, h, 3 * w, &d, 1, NULL);
+    render_window_present(win, frame, w, h, 3 * w, NULL);
+    render_window_screenshot(win, shot);
+    back = png_read_stored(shot, &rw, &rh, &why);
+    CHECK(back && !memcmp(back, frame, 3 * (size_t)w * h),
+          "screenshot equals the drawn frame byte for byte");
+    free(back);
+
+    /* letterboxing: a 4:3 frame in a square window, then in a wide one */
+    SDL_SetWindowSize(sw, 400, 400);
+    drain(win);
+    render_window_present(win, red, w, h, stride, NULL);
+    pix = read_window(&ww, &wh);
+    if (pix && ww == 400 && wh == 400) {
+        const uint8_t *top = pix + 3 * (10 * 400 + 200), *mid = pix + 3 * (200 * 400 + 200),
+                      *bot = pix + 3 * (390 * 400 + 200);
+        CHECK(top[0] == 0 && bot[0] == 0 && mid[0] == 255 && mid[1] == 0,
+              "square window: black bars top and bottom, red frame in the middle");
+        CHECK(pix[3 * (51 * 400 + 0)] == 255 && pix[3 * (348 * 400 + 399)] == 255 &&
+                  pix[3 * (48 * 400 + 200)] == 0 && pix[3 * (351 * 400 + 200)] == 0,
+              "frame scaled to 400x300 at y=50");
+    } else {
+        CHECK(0, "window resized to 400x400 (got %dx%d)", ww, wh);
+    }
+    free(pix);
+    SDL_SetWindowSize(sw, 800, 300);
+    drain(win);
+    render_window_present(win, NULL, 0, 0, 0, NULL); /* re-show the last frame */
+    pix = read_window(&ww, &wh);
+    if (pix && ww == 800 && wh == 300) {
+        CHECK(pix[3 * (150 * 800 + 100)] == 0 && pix[3 * (150 * 800 + 700)] == 0 &&
+                  pix[3 * (150 * 800 + 400)] == 255 && pix[3 * (150 * 800 + 201)] == 255 &&
+                  pix[3 * (150 * 800 + 598)] == 255,
+              "wide window: bars left and right, frame 400 px wide in the middle");
+    } else {
+        CHECK(0, "window resized to 800x300 (got %dx%d)", ww, wh);
+    }
+    free(pix);
+
+    /* a size change of the frame reallocates the texture */
+    int w2 = 160, h2 = 90;
+    uint8_t *small = malloc(3 * (size_t)w2 * h2);
+    for (int i = 0; i < w2 * h2; i++)
+        small[3 * i] = 0, small[3 * i + 1] = 0, small[3 * i + 2] = 255;
+    hud.show_hud = 1;
+    hud.paused = 1;
+    hud.source_fps = -1;
+    CHECK(render_window_present(win, small, w2, h2, 3 * w2, &hud) == 0, "present a new size");
+    render_window_screenshot(win, shot);
+    back = png_read_stored(shot, &rw, &rh, &why);
+    CHECK(back && rw == w2 && rh == h2 && back[0] == 0 && back[2] == 255,
+          "screenshot follows the new frame size, blue stays blue");
+    free(back);
+    free(small);
+
+    test_keys(win);
+    test_wait_wake(win);
+
+    render_window_close(&win);
+    CHECK(win == NULL, "close nulls the pointer");
+    render_window_close(&win);
+    render_window_close(NULL);
+    CHECK(1, "close twice and close(NULL) are safe");
+    /* and a window can be opened again */
+    rc = render_window_open(&win, "again", 64, 48);
+    CHECK(rc == 0, "reopen after close");
+    render_window_close(&win);
+    free(frame);
+    free(red);
+}
+
+int main(void)
+{
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_png();
+    test_colors();
+
+    struct render_style *st = NULL;
+    fprintf(stderr, "(expected error follows)\n");
+    CHECK(render_style_open(&st, "/nonexistent/font.ttf") == RENDER_NO_FONT && !st,
+          "missing font → RENDER_NO_FONT");
+    int rc = render_style_open(&st, NULL);
+    CHECK(rc == 0 && st, "style opens with a system font (rc %d)", rc);
+    if (st) {
+        test_draw_boxes(st);
+        test_draw_labels(st);
+        test_draw_clipping(st);
+        test_stamp(st);
+        test_threads(st);
+    }
+    test_no_display();
+    if (st)
+        test_window(st);
+    render_style_close(&st);
+    CHECK(st == NULL, "style close nulls");
+    render_style_close(&st);
+
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+    return check_summary("test_render");
+}
