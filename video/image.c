@@ -2,20 +2,13 @@
  * image.c — still images: open with libavformat, decode the first picture with
  * libavcodec, convert to packed RGB24 with libswscale and turn it upright.
  *
- * Colour: the source's range (full-range JPEG "YUVJ" formats, or any frame
- * flagged AVCOL_RANGE_JPEG) and matrix (frame->colorspace; BT.601 when
- * unspecified, as JPEG and swscale assume) are passed to swscale explicitly,
- * because sws_setColorspaceDetails() would otherwise override what swscale
- * infers from a YUVJ format.
- *
- * Orientation: a display matrix (frame side data, else stream side data) or,
- * failing that, the EXIF Orientation tag the JPEG/WebP decoders put in the
- * frame's metadata. All eight EXIF orientations (rotations by multiples of 90
- * degrees, with or without a mirror) are applied; other angles are ignored.
+ * Colour and orientation are convert.c's (the one RGB path of video/): range
+ * and matrix honoured, display matrix or EXIF Orientation applied.
  *
  * Also owns FFmpeg's log level and the library-version string of video.h.
  */
 #include "video.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -30,33 +23,6 @@
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 
-/* Largest picture accepted, in pixels (a 16k x 16k image is 768 MiB of RGB). */
-#define IMAGE_MAX_PIXELS ((int64_t)16384 * 16384)
-
-/*
- * One of the eight axis-aligned orientations. A source pixel (x, y) lands at
- * display position (a*x + c*y, b*x + d*y), shifted into the picture — the
- * row-vector convention of FFmpeg's display matrix, with y pointing down.
- * Exactly one of a, c is non-zero and exactly one of b, d.
- */
-struct orient {
-    int a, b, c, d;
-};
-
-static const struct orient ORIENT_IDENTITY = { 1, 0, 0, 1 };
-
-/* EXIF Orientation 1..8 (TIFF tag 0x0112) → how to turn the stored picture. */
-static const struct orient ORIENT_EXIF[9] = {
-    [1] = { 1, 0, 0, 1 },   /* as stored */
-    [2] = { -1, 0, 0, 1 },  /* mirrored left-right */
-    [3] = { -1, 0, 0, -1 }, /* rotated 180 */
-    [4] = { 1, 0, 0, -1 },  /* mirrored top-bottom */
-    [5] = { 0, 1, 1, 0 },   /* transposed */
-    [6] = { 0, 1, -1, 0 },  /* needs 90 degrees clockwise */
-    [7] = { 0, -1, -1, 0 }, /* transversed */
-    [8] = { 0, -1, 1, 0 },  /* needs 90 degrees counter-clockwise */
-};
-
 static int image_fail(const char *path, const char *what, int err)
 {
     if (err)
@@ -67,172 +33,37 @@ static int image_fail(const char *path, const char *what, int err)
     return err ? err : AVERROR_INVALIDDATA;
 }
 
-/* Round a 16.16 (or 2.30 for the last column, unused here) matrix entry to -1, 0, 1;
- * 2 when it is none of them (a non-right angle or a scale). */
-static int unit_of(int32_t v)
-{
-    double x = v / 65536.0;
-    if (x > -0.01 && x < 0.01)
-        return 0;
-    if (x > 0.99 && x < 1.01)
-        return 1;
-    if (x < -0.99 && x > -1.01)
-        return -1;
-    return 2;
-}
-
-/* Display matrix → orientation; 0 on success, -1 if it is not a signed
- * permutation (arbitrary angle, scaling): then the picture stays as stored. */
-static int orient_from_matrix(const int32_t m[9], struct orient *o)
-{
-    struct orient r = { unit_of(m[0]), unit_of(m[1]), unit_of(m[3]), unit_of(m[4]) };
-    int straight = r.a && r.d && !r.b && !r.c && r.a != 2 && r.d != 2;
-    int turned = r.b && r.c && !r.a && !r.d && r.b != 2 && r.c != 2;
-    if (!straight && !turned)
-        return -1;
-    *o = r;
-    return 0;
-}
-
-static const int32_t *stream_display_matrix(const AVStream *st)
-{
-#if LIBAVCODEC_VERSION_INT >= AV_VERSION_INT(60, 30, 100)
-    const AVPacketSideData *sd = av_packet_side_data_get(st->codecpar->coded_side_data,
-                                                         st->codecpar->nb_coded_side_data,
-                                                         AV_PKT_DATA_DISPLAYMATRIX);
-    return sd && sd->size >= 9 * sizeof(int32_t) ? (const int32_t *)sd->data : NULL;
-#else
-    size_t size = 0;
-    const uint8_t *sd = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, &size);
-    return sd && size >= 9 * sizeof(int32_t) ? (const int32_t *)sd : NULL;
-#endif
-}
-
-/* How the decoded frame must be turned to be upright. */
-static struct orient frame_orientation(const AVFrame *f, const AVStream *st)
-{
-    struct orient o = ORIENT_IDENTITY;
-    const AVFrameSideData *sd = av_frame_get_side_data(f, AV_FRAME_DATA_DISPLAYMATRIX);
-    const int32_t *m = sd && sd->size >= 9 * sizeof(int32_t) ? (const int32_t *)sd->data : NULL;
-    if (!m)
-        m = stream_display_matrix(st);
-    if (m) {
-        if (orient_from_matrix(m, &o) < 0)
-            o = ORIENT_IDENTITY;
-        return o;
-    }
-    const AVDictionaryEntry *e = av_dict_get(f->metadata, "Orientation", NULL, 0);
-    if (e) {
-        char *end = NULL;
-        long v = strtol(e->value, &end, 10);
-        if (end != e->value && v >= 1 && v <= 8)
-            o = ORIENT_EXIF[v];
-    }
-    return o;
-}
-
-static int is_yuvj(enum AVPixelFormat f)
-{
-    return f == AV_PIX_FMT_YUVJ420P || f == AV_PIX_FMT_YUVJ422P || f == AV_PIX_FMT_YUVJ444P ||
-           f == AV_PIX_FMT_YUVJ440P || f == AV_PIX_FMT_YUVJ411P;
-}
-
-/*
- * Convert f to packed RGB24 in a temporary frame, then copy it turned by o into
- * a malloc()ed buffer of (*w) x (*h) pixels. Returns 0 or a negative code with
- * the message printed.
- */
+/* Convert f turned by o into a malloc()ed buffer of (*ow) x (*oh) pixels.
+ * Returns 0 or a negative code with the message printed. */
 static int frame_to_rgb(const char *path, const AVFrame *f, struct orient o, uint8_t **out,
                         int *ow, int *oh)
 {
-    enum AVPixelFormat fmt = f->format;
-    const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(fmt);
-    int w = f->width, h = f->height, ret;
+    const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(f->format);
+    int w = f->width, h = f->height;
     if (!desc || w <= 0 || h <= 0)
         return image_fail(path, "decoder returned no picture", 0);
-    if ((int64_t)w * h > IMAGE_MAX_PIXELS) {
-        fprintf(stderr, "image %s: %dx%d is too large (at most %lld pixels)\n", path, w, h,
-                (long long)IMAGE_MAX_PIXELS);
-        return AVERROR(ERANGE);
-    }
-
-    AVFrame *rgb = av_frame_alloc();
-    struct SwsContext *sws = NULL;
-    uint8_t *buf = NULL;
-    if (!rgb) {
-        ret = AVERROR(ENOMEM);
-        goto fail;
-    }
-    rgb->format = AV_PIX_FMT_RGB24;
-    rgb->width = w;
-    rgb->height = h;
-    if ((ret = av_frame_get_buffer(rgb, 0)) < 0)
-        goto fail;
-
-    sws = sws_getContext(w, h, fmt, w, h, AV_PIX_FMT_RGB24,
-                         SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, NULL, NULL, NULL);
-    if (!sws) {
-        fprintf(stderr, "image %s: cannot convert pixel format %s to RGB\n", path, desc->name);
-        ret = AVERROR(ENOSYS);
-        goto fail;
-    }
-    if (!(desc->flags & AV_PIX_FMT_FLAG_RGB) && !(desc->flags & AV_PIX_FMT_FLAG_PAL)) {
-        /* YUV or gray: say explicitly which range and matrix the samples use.
-         * Gray is full range unless flagged otherwise (swscale's own default). */
-        int gray = desc->nb_components <= 2;
-        int full = is_yuvj(fmt) || f->color_range == AVCOL_RANGE_JPEG ||
-                   (gray && f->color_range != AVCOL_RANGE_MPEG);
-        const int *coef = sws_getCoefficients(f->colorspace); /* unknown → BT.601 */
-        int *inv, *tbl, src_range, dst_range, bri, con, sat;
-        if (sws_getColorspaceDetails(sws, &inv, &src_range, &tbl, &dst_range, &bri, &con,
-                                     &sat) >= 0)
-            sws_setColorspaceDetails(sws, coef, full, tbl, 1, bri, con, sat);
-    }
-    ret = sws_scale(sws, (const uint8_t *const *)f->data, f->linesize, 0, h, rgb->data,
-                    rgb->linesize);
-    if (ret != h) {
-        ret = ret < 0 ? ret : AVERROR(EINVAL);
-        goto fail;
-    }
-
-    int dw = o.a ? w : h, dh = o.a ? h : w;
-    buf = malloc((size_t)dw * dh * 3);
-    if (!buf) {
-        ret = AVERROR(ENOMEM);
-        goto fail;
-    }
-    /* Destination of source (x, y): (a x + c y + sx, b x + d y + sy); the shifts
-     * bring the negative coordinates of a mirrored axis back into the picture. */
-    int sx = (o.a < 0 ? w - 1 : 0) + (o.c < 0 ? h - 1 : 0);
-    int sy = (o.b < 0 ? w - 1 : 0) + (o.d < 0 ? h - 1 : 0);
-    for (int y = 0; y < h; y++) {
-        const uint8_t *src = rgb->data[0] + (size_t)y * rgb->linesize[0];
-        if (o.a == 1 && o.d == 1) {
-            memcpy(buf + (size_t)y * dw * 3, src, (size_t)w * 3);
-            continue;
-        }
-        for (int x = 0; x < w; x++) {
-            int X = o.a * x + o.c * y + sx, Y = o.b * x + o.d * y + sy;
-            uint8_t *d = buf + ((size_t)Y * dw + X) * 3;
-            d[0] = src[3 * x];
-            d[1] = src[3 * x + 1];
-            d[2] = src[3 * x + 2];
-        }
+    int dw = orient_swaps(o) ? h : w, dh = orient_swaps(o) ? w : h;
+    uint8_t *buf = malloc((size_t)dw * dh * 3);
+    if (!buf)
+        return image_fail(path, NULL, AVERROR(ENOMEM));
+    struct rgb_converter conv = { 0 };
+    int ret = rgb_convert(&conv, f, o, buf);
+    rgb_converter_free(&conv);
+    if (ret < 0) {
+        free(buf);
+        if (ret == AVERROR(ENOSYS))
+            fprintf(stderr, "image %s: cannot convert pixel format %s to RGB\n", path,
+                    desc->name);
+        else if (ret == AVERROR(ERANGE))
+            fprintf(stderr, "image %s: %dx%d is too large\n", path, w, h);
+        else
+            image_fail(path, "conversion to RGB failed", ret);
+        return ret;
     }
     *out = buf;
     *ow = dw;
     *oh = dh;
-    sws_freeContext(sws);
-    av_frame_free(&rgb);
     return 0;
-
-fail:
-    if (ret < 0 && ret != AVERROR(ENOSYS))
-        image_fail(path, "conversion to RGB failed", ret);
-    free(buf);
-    sws_freeContext(sws);
-    av_frame_free(&rgb);
-    return ret;
 }
 
 int video_load_image(const char *path, uint8_t **rgb, int *width, int *height)
@@ -359,7 +190,7 @@ int video_load_image(const char *path, uint8_t **rgb, int *width, int *height)
         goto done;
     }
 
-    ret = frame_to_rgb(path, frame, frame_orientation(frame, st), rgb, width, height);
+    ret = frame_to_rgb(path, frame, orient_of_frame(frame, st), rgb, width, height);
 
 done:
     av_frame_free(&frame);

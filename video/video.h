@@ -2,11 +2,13 @@
  * video.h — the public header of video/: everything vdetect reads from or
  * writes to media files through FFmpeg.
  *
- * Scope. video/ owns FFmpeg input (still images now; files, URLs, V4L2 devices
- * through libavdevice and lavfi graphs later), the colour conversion to packed
- * RGB24 (one libswscale path that honours the source's colour range and
- * matrix), and, in later sessions, the decode thread, the fixed frame pool and
- * the encoder/muxer for annotated output. It knows nothing of the model or SDL.
+ * Scope. video/ owns FFmpeg input (still images; files, URLs, V4L2 devices
+ * through libavdevice and lavfi graphs), the colour conversion to packed RGB24
+ * (one libswscale path that honours the source's colour range and matrix, and
+ * the rotation stored with the picture), the fixed frame pool and the
+ * encoder/muxer for annotated output (with audio and subtitle stream copy).
+ * It knows nothing of the model, SDL or threads other than its own locks:
+ * the pipeline (app/) calls video_read() from its decode thread.
  *
  * Errors: fallible functions return 0 or a negative code (an AVERROR where
  * FFmpeg gave one) and have already printed one line naming the problem to
@@ -16,6 +18,224 @@
 #define VDETECT_VIDEO_H
 
 #include <stdint.h>
+#include <stdio.h>
+
+/* ---------------------------------------------------------------- frames -- */
+
+/*
+ * One decoded picture, upright, packed RGB24 (R G B bytes, row-major, stride
+ * exactly 3 * width, no padding). Plain data: the pool owns rgb; a frame
+ * moves between threads by pointer.
+ */
+struct video_frame {
+    uint8_t *rgb;        /* width * height * 3 bytes, 64-byte aligned, pool-owned */
+    int width, height;   /* pixels, fixed by the pool */
+    int64_t index;       /* 0-based count of frames video_read() returned */
+    int64_t pts;         /* presentation time in the stream's time base
+                            (video_info.time_base_*); VIDEO_NOPTS if none */
+    double pts_sec;      /* (pts - stream start) in seconds; NAN if no pts */
+    int64_t duration;    /* in the stream's time base; 0 if unknown */
+    double capture_time; /* CLOCK_MONOTONIC seconds when video_read() got it from
+                            the decoder (video_now() gives the same clock) */
+};
+
+#define VIDEO_NOPTS INT64_MIN /* == AV_NOPTS_VALUE */
+
+/* CLOCK_MONOTONIC in seconds: the clock of video_frame.capture_time. */
+double video_now(void);
+
+/* ------------------------------------------------------------ frame pool -- */
+
+/*
+ * A fixed set of frames allocated once by video_pool_open(); nothing is
+ * allocated afterwards. get/put are thread-safe (one mutex); a frame from
+ * the pool goes back to the same pool exactly once.
+ */
+struct video_pool;
+
+/* count >= 1 frames of width x height. 0 or a negative code (printed). */
+int video_pool_open(struct video_pool **out, int count, int width, int height);
+/* A free frame, or NULL when none is free right now (never blocks). */
+struct video_frame *video_pool_get(struct video_pool *p);
+/* A free frame, waiting until one is put back; NULL once video_pool_stop() ran. */
+struct video_frame *video_pool_get_wait(struct video_pool *p);
+/* Return f (from this pool, not already free: asserted). Wakes one waiter. */
+void video_pool_put(struct video_pool *p, struct video_frame *f);
+/* Wake every video_pool_get_wait() caller, now and later, with NULL. */
+void video_pool_stop(struct video_pool *p);
+/* Frames currently free (a snapshot, for statistics and tests). */
+int video_pool_free_count(struct video_pool *p);
+/* Free the pool and every frame; all frames must be back (asserted). NULL-safe. */
+void video_pool_close(struct video_pool **p);
+
+/* --------------------------------------------------------------- sources -- */
+
+struct video_source;
+
+struct video_source_options {
+    /* A file path, a URL (rtsp://, rtmp://, http(s)://, udp://, srt://, ...;
+     * RTSP goes over TCP), "/dev/videoN", "webcam" (= /dev/video0),
+     * "webcam:N" (= /dev/videoN), or "lavfi:GRAPH" (libavfilter source graph,
+     * e.g. "lavfi:testsrc2=size=640x480:rate=30"). Required. */
+    const char *input;
+    /* Device options (V4L2), NULL for the device's default: pixel format
+     * ("mjpeg", "yuyv422", ...), "WxH", frames per second ("30", "30000/1001"). */
+    const char *input_format;
+    const char *video_size;
+    const char *framerate;
+    /* Pacing of video_read() to the source's timestamps, like ffmpeg -re.
+     *  0: default — lavfi graphs are paced (they are live sources), files are
+     *     not (decoded as fast as the caller reads);
+     *  1: pace files too (simulates a live source);
+     * -1: never pace (lavfi as fast as it computes, for benchmarks).
+     * Devices and network streams arrive at their own pace either way. */
+    int realtime;
+    /* Network streams: seconds without data before video_read() fails
+     * (0: 5 s). Also bounds video_open() for URLs. */
+    double timeout;
+};
+
+struct video_info {
+    int width, height;   /* upright picture, after rotation */
+    double fps;          /* average frame rate, 0 if unknown */
+    int live;            /* 1: camera, network stream or lavfi graph: the
+                            pipeline drops the oldest frame when behind;
+                            0: a file: back-pressure, nothing dropped */
+    int64_t nb_frames;   /* frame count from the container, 0 if unknown */
+    double duration;     /* seconds, 0 if unknown */
+    int rotation;        /* degrees clockwise the stored picture was turned to
+                            be upright: 0, 90, 180 or 270 (a phone's portrait
+                            clip, ffprobe "rotation=-90", gives 90) */
+    int mirrored;        /* 1 if a mirror was applied too (rare) */
+    const char *codec;   /* decoder name, e.g. "h264" */
+    const char *format;  /* demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2" */
+    int time_base_num, time_base_den; /* unit of video_frame.pts/duration */
+    int sar_num, sar_den;             /* pixel aspect of the upright picture,
+                                         0/1 if unknown */
+};
+
+#define VIDEO_EOF 1
+
+/*
+ * Open opt->input, find its best video stream, open the decoder and decode
+ * the first frame (so video_info is exact; it is handed out by the first
+ * video_read()). Registers libavdevice on first use. Returns 0 with *out set,
+ * or a negative code with "video INPUT: reason" printed and *out NULL.
+ * Not a file with video: "no video stream"; missing file: "No such file or
+ * directory"; a URL that does not answer within opt->timeout: "Connection
+ * timed out" (or the protocol's own error).
+ */
+int video_open(struct video_source **out, const struct video_source_options *opt);
+
+/* Valid until video_close(); constant after video_open(). */
+const struct video_info *video_source_info(const struct video_source *s);
+
+/*
+ * Decode the next video frame into f (f->rgb from a pool of the source's
+ * width x height; asserted), converted to RGB24 and turned upright; fills
+ * every field of f. Returns 0; VIDEO_EOF once the input ended and the decoder
+ * is drained; or a negative code with one line printed — a stream that stops
+ * sending (timeout), a read error, a resolution change mid-stream (not
+ * supported yet: AVERROR_INPUT_CHANGED), a decoder failure. A file that
+ * ends with damage (truncated, or packets the decoder refused) returns
+ * AVERROR_INVALIDDATA at its end instead of VIDEO_EOF; live sources skip
+ * damaged packets with a one-time note. After
+ * video_interrupt() it returns AVERROR_EXIT (no message) promptly. Call from
+ * one thread at a time.
+ *
+ * Non-video packets of the streams a writer copies (video_writer_open) are
+ * queued inside the source as a side effect; see video_writer_write().
+ */
+int video_read(struct video_source *s, struct video_frame *f);
+
+/*
+ * Make a blocked or future video_read()/video_open() return AVERROR_EXIT
+ * promptly (pacing sleeps, network reads; a V4L2 read returns with the next
+ * camera frame). Async-signal-safe and thread-safe: callable from a signal
+ * handler. NULL-safe.
+ */
+void video_interrupt(struct video_source *s);
+
+/* Close and free; NULL-safe, sets *s to NULL. No writer may still use it. */
+void video_close(struct video_source **s);
+
+/*
+ * --list-devices: one line per V4L2 capture device, "/dev/video0  NAME
+ * (driver, bus)". Returns the number of devices (0 prints "no video devices
+ * found" to out), or a negative code.
+ */
+int video_list_devices(FILE *out);
+
+/*
+ * --list-formats: the pixel formats, frame sizes and frame rates of device
+ * ("/dev/videoN", "webcam", "webcam:N"). 0 or a negative code with
+ * "video DEVICE: reason" printed to stderr.
+ */
+int video_list_formats(const char *device, FILE *out);
+
+/* ---------------------------------------------------------------- writer -- */
+
+/*
+ * The annotated-output encoder/muxer. Every field zero gives the defaults.
+ */
+struct video_writer_options {
+    const char *codec; /* encoder name ("libx264", "libx265", "mpeg4", ...);
+                          NULL: libx264, else another H.264 encoder, else mpeg4
+                          (with a one-line note on stderr) */
+    double crf;        /* x264/x265 constant rate factor; <= 0: 23 */
+    int64_t bitrate;   /* bits per second; > 0 replaces crf (and is the only
+                          rate control for encoders without crf); 0: for
+                          encoders without crf, a rate from the picture size */
+    int no_copy;       /* 1: video only; 0: copy the source's audio and
+                          subtitle streams (stream copy, no re-encode) */
+};
+
+struct video_writer;
+
+/*
+ * Create path (container from its extension: .mp4 .m4v .mov .mkv .webm .avi
+ * .ts ...; an unknown one is an error) for frames of src: same upright
+ * width x height and pixel aspect, the source's video time base, its audio and
+ * subtitle streams (those the container accepts; a note for each skipped).
+ *
+ * Orientation: frames are written upright as video_read() returned them and
+ * NO rotation metadata is written — the file displays like the input in every
+ * player (also those that ignore rotation tags), and the drawn boxes and the
+ * JSON coordinates refer to the same pixels.
+ *
+ * From this call on, src keeps the packets of the copied streams that
+ * video_read() demuxes (only one writer per source). Returns 0, or a negative
+ * code with "video PATH: reason" printed, no file left behind.
+ */
+int video_writer_open(struct video_writer **out, const char *path,
+                      const struct video_source *src, const struct video_writer_options *opt);
+
+/*
+ * Write the copied-stream packets due before f (those with dts at or before
+ * f's time), then encode f (RGB24, the source's size) with its original pts,
+ * so timestamps and durations are the input's (variable frame rate safe).
+ * Frames must come in the order video_read() returned them; a frame whose pts
+ * does not increase is given the next tick. 0 or a negative code (printed).
+ * Call from one thread (not necessarily video_read()'s).
+ */
+int video_writer_write(struct video_writer *w, const struct video_frame *f);
+
+/*
+ * Finish: flush the encoder, write the remaining copied packets (all of them
+ * if the source reached its end; otherwise those up to the end of the last
+ * frame written, so an interrupted run keeps audio and video the same
+ * length), write the trailer and close the file. A writer that never got a
+ * frame removes its file and returns an error. Returns 0 or a negative code
+ * (printed); NULL-safe; sets *w to NULL. Always leaves a playable file when
+ * it returns 0 — call it on Ctrl-C too.
+ */
+int video_writer_close(struct video_writer **w);
+
+/* Error path: close without finishing and delete the file. NULL-safe. */
+void video_writer_abort(struct video_writer **w);
+
+/* Frames encoded so far. */
+int64_t video_writer_frames(const struct video_writer *w);
 
 /*
  * Decode the still image at path (PNG, JPEG, BMP, PPM/PGM, WebP, TIFF, GIF, ...:

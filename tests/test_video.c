@@ -1,0 +1,848 @@
+/*
+ * test_video.c — video/ sources, frame pool and writer on media generated at
+ * test time with the ffmpeg CLI into a temporary directory: frame counts and
+ * pts against ffprobe, VFR, rotation, odd sizes, colour range, damaged and
+ * missing inputs, lavfi live sources, the writer round trip (timestamps,
+ * audio stream copy, playability), failure cleanup, and the pool under
+ * contention.
+ */
+#include "check.h"
+#include "../video/video.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[64];
+
+static const char *path_of(const char *name)
+{
+    static char buf[8][256];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return rc == -1 ? -1 : WEXITSTATUS(rc);
+}
+
+/* Run a command, return its stdout (malloc'ed, NUL-terminated) or NULL. */
+static char *capture(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *capture(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    size_t r;
+    while (buf && (r = fread(buf + n, 1, cap - n - 1, p)) > 0) {
+        n += r;
+        if (cap - n < 2) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+            }
+            buf = nb;
+        }
+    }
+    if (pclose(p) != 0) {
+        free(buf);
+        return NULL;
+    }
+    if (buf)
+        buf[n] = 0;
+    return buf;
+}
+
+/* ffprobe's video frame pts in seconds (best effort timestamp); count returned. */
+static int probe_pts(const char *file, double *out, int max)
+{
+    char *s = capture("ffprobe -v error -select_streams v:0 -show_entries "
+                      "frame=best_effort_timestamp_time -of csv=p=0 '%s'",
+                      file);
+    if (!s)
+        return -1;
+    int n = 0;
+    for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n")) {
+        if (!*line || *line == ',')
+            continue;
+        if (n < max)
+            out[n] = strtod(line, NULL);
+        n++;
+    }
+    free(s);
+    return n;
+}
+
+static double probe_double(const char *entries, const char *sel, const char *file)
+{
+    char *s = capture("ffprobe -v error %s -show_entries %s -of csv=p=0 '%s'", sel, entries, file);
+    char *end = s;
+    double v = s ? strtod(s, &end) : NAN;
+    if (!s || end == s)
+        v = NAN; /* "N/A" */
+    free(s);
+    return v;
+}
+
+/* A video stream's duration: the stream's (mp4), else its DURATION tag (mkv). */
+static double probe_video_duration(const char *file)
+{
+    double d = probe_double("stream=duration", "-select_streams v:0", file);
+    if (!isnan(d))
+        return d;
+    char *s = capture("ffprobe -v error -select_streams v:0 -show_entries stream_tags=DURATION "
+                      "-of csv=p=0 '%s'", file);
+    int hh, mm;
+    double ss;
+    if (s && sscanf(s, "%d:%d:%lf", &hh, &mm, &ss) == 3)
+        d = hh * 3600.0 + mm * 60 + ss;
+    free(s);
+    return d;
+}
+
+static char *probe_str(const char *entries, const char *sel, const char *file)
+{
+    char *s = capture("ffprobe -v error %s -show_entries %s -of csv=p=0 '%s'", sel, entries, file);
+    if (s)
+        s[strcspn(s, "\r\n")] = 0;
+    return s;
+}
+
+/* Time covered by a stream's packets: max(pts + duration) - min(pts), s. */
+static double probe_span(const char *file, const char *stream)
+{
+    char *s = capture("ffprobe -v error -select_streams %s -show_entries "
+                      "packet=pts_time,duration_time -of csv=p=0 '%s'",
+                      stream, file);
+    if (!s)
+        return NAN;
+    double lo = INFINITY, hi = -INFINITY;
+    for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n")) {
+        char *end;
+        double p = strtod(line, &end);
+        if (end == line)
+            continue;
+        double d = *end == ',' ? strtod(end + 1, NULL) : 0;
+        if (p < lo)
+            lo = p;
+        if (p + d > hi)
+            hi = p + d;
+    }
+    free(s);
+    return hi > lo ? hi - lo : NAN;
+}
+
+struct read_result {
+    int n, err, w, h;
+    double pts[512];
+    struct video_info info; /* codec/format pointers cleared: they die with the source */
+    char codec[32];
+    double rgb0[3]; /* mean colour of the first frame */
+};
+
+/* Read every frame of input; optionally write them to out. */
+static int read_all(const char *input, const char *out, struct read_result *r,
+                    const struct video_writer_options *wo)
+{
+    memset(r, 0, sizeof *r);
+    struct video_source *s = NULL;
+    struct video_source_options o = { .input = input };
+    r->err = video_open(&s, &o);
+    if (r->err < 0)
+        return r->err;
+    r->info = *video_source_info(s);
+    snprintf(r->codec, sizeof r->codec, "%s", r->info.codec);
+    r->info.codec = r->info.format = NULL;
+    r->w = r->info.width;
+    r->h = r->info.height;
+    struct video_pool *pool = NULL;
+    struct video_writer *w = NULL;
+    if (video_pool_open(&pool, 2, r->w, r->h) < 0) {
+        video_close(&s);
+        return r->err = -1;
+    }
+    if (out && (r->err = video_writer_open(&w, out, s, wo)) < 0)
+        goto done;
+    for (;;) {
+        struct video_frame *f = video_pool_get(pool);
+        int ret = video_read(s, f);
+        if (ret == 0) {
+            if (r->n == 0) {
+                for (int c = 0; c < 3; c++) {
+                    double sum = 0;
+                    for (int i = 0; i < r->w * r->h; i++)
+                        sum += f->rgb[3 * i + c];
+                    r->rgb0[c] = sum / (r->w * r->h);
+                }
+            }
+            if (f->index != r->n)
+                r->err = -100;
+            if (r->n < 512)
+                r->pts[r->n] = f->pts == VIDEO_NOPTS
+                                   ? NAN
+                                   : f->pts * (double)r->info.time_base_num / r->info.time_base_den;
+            r->n++;
+            if (w && (ret = video_writer_write(w, f)) < 0)
+                r->err = ret;
+        }
+        video_pool_put(pool, f);
+        if (ret == VIDEO_EOF)
+            break;
+        if (ret < 0) {
+            r->err = ret;
+            break;
+        }
+        if (r->err)
+            break;
+    }
+    if (w) {
+        int ret = video_writer_close(&w);
+        if (!r->err)
+            r->err = ret;
+    }
+done:
+    video_writer_abort(&w);
+    video_pool_close(&pool);
+    video_close(&s);
+    return r->err;
+}
+
+static int exists(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0;
+}
+
+static void check_pts_equal(const char *what, const char *file, const struct read_result *r)
+{
+    static double ref[1024];
+    int n = probe_pts(file, ref, 1024);
+    CHECK(n == r->n, "%s: %d frames read, ffprobe says %d", what, r->n, n);
+    int bad = 0;
+    for (int i = 0; i < n && i < r->n && i < 512; i++)
+        if (!(fabs(ref[i] - r->pts[i]) < 1e-4)) {
+            if (!bad)
+                fprintf(stderr, "%s: frame %d pts %.6f, ffprobe %.6f\n", what, i, r->pts[i],
+                        ref[i]);
+            bad++;
+        }
+    CHECK(bad == 0, "%s: %d frames with pts unlike ffprobe's", what, bad);
+}
+
+/* ---- sources ---- */
+
+static void test_basic(void)
+{
+    struct read_result r;
+    const char *f = path_of("av.mp4");
+    CHECK(read_all(f, NULL, &r, NULL) == VIDEO_EOF || r.err == 0, "read av.mp4: %d", r.err);
+    CHECK(r.w == 160 && r.h == 120, "av.mp4 size %dx%d", r.w, r.h);
+    CHECK(r.n == 50, "av.mp4: %d frames", r.n);
+    CHECK(fabs(r.info.fps - 25) < 1e-6, "fps %g", r.info.fps);
+    CHECK(r.info.live == 0 && r.info.rotation == 0, "live %d rot %d", r.info.live,
+          r.info.rotation);
+    CHECK(r.info.nb_frames == 50, "nb_frames %lld", (long long)r.info.nb_frames);
+    CHECK(fabs(r.info.duration - 2.0) < 0.05, "duration %g", r.info.duration);
+    CHECK(!strcmp(r.codec, "h264"), "codec %s", r.codec);
+    check_pts_equal("av.mp4", f, &r);
+
+    /* realtime = 1 paces a file like ffmpeg -re: 10 frames at 25 fps */
+    struct video_source *s = NULL;
+    struct video_source_options o = { .input = f, .realtime = 1 };
+    if (video_open(&s, &o) == 0) {
+        struct video_pool *pool = NULL;
+        video_pool_open(&pool, 1, 160, 120);
+        struct video_frame *fr = video_pool_get(pool);
+        double t0 = video_now();
+        for (int i = 0; i < 11; i++)
+            video_read(s, fr);
+        double dt = video_now() - t0;
+        CHECK(dt > 0.38 && dt < 0.8, "realtime file: 10 frame intervals in %.3f s", dt);
+        video_pool_put(pool, fr);
+        video_pool_close(&pool);
+        video_close(&s);
+    }
+
+    f = path_of("vfr.mkv");
+    read_all(f, NULL, &r, NULL);
+    CHECK(r.err == 0 && r.n == 50, "vfr.mkv: err %d, %d frames", r.err, r.n);
+    check_pts_equal("vfr.mkv", f, &r);
+
+    f = path_of("odd.mkv");
+    read_all(f, NULL, &r, NULL);
+    CHECK(r.err == 0 && r.w == 333 && r.h == 247 && r.n == 10, "odd.mkv: err %d %dx%d n %d",
+          r.err, r.w, r.h, r.n);
+}
+
+/* Mean absolute difference between our first frame and ffmpeg's own
+ * (auto-rotated) RGB decode of it. */
+static double diff_with_ffmpeg(const char *file, int *w, int *h)
+{
+    struct video_source *s = NULL;
+    struct video_source_options o = { .input = file };
+    if (video_open(&s, &o) < 0)
+        return 1e9;
+    *w = video_source_info(s)->width;
+    *h = video_source_info(s)->height;
+    struct video_pool *pool = NULL;
+    video_pool_open(&pool, 1, *w, *h);
+    struct video_frame *f = video_pool_get(pool);
+    double d = 1e9;
+    size_t n = (size_t)*w * *h * 3;
+    uint8_t *ref = malloc(n);
+    const char *raw = path_of("ref.rgb");
+    if (video_read(s, f) == 0 &&
+        sh("ffmpeg -v error -y -i '%s' -frames:v 1 -f rawvideo -pix_fmt rgb24 '%s'", file,
+           raw) == 0) {
+        FILE *fp = fopen(raw, "rb");
+        if (fp && fread(ref, 1, n, fp) == n) {
+            double sum = 0;
+            for (size_t i = 0; i < n; i++)
+                sum += abs((int)ref[i] - (int)f->rgb[i]);
+            d = sum / n;
+        }
+        if (fp)
+            fclose(fp);
+    }
+    free(ref);
+    video_pool_put(pool, f);
+    video_pool_close(&pool);
+    video_close(&s);
+    return d;
+}
+
+/* First frame of file as RGB (malloc'ed), or NULL. */
+static uint8_t *first_frame(const char *file, int *w, int *h, int *rotation)
+{
+    struct video_source *s = NULL;
+    struct video_source_options o = { .input = file };
+    if (video_open(&s, &o) < 0)
+        return NULL;
+    *w = video_source_info(s)->width;
+    *h = video_source_info(s)->height;
+    *rotation = video_source_info(s)->rotation;
+    struct video_pool *pool = NULL;
+    video_pool_open(&pool, 1, *w, *h);
+    struct video_frame *f = video_pool_get(pool);
+    uint8_t *rgb = malloc((size_t)*w * *h * 3);
+    if (video_read(s, f) == 0)
+        memcpy(rgb, f->rgb, (size_t)*w * *h * 3);
+    else
+        rgb = (free(rgb), NULL);
+    video_pool_put(pool, f);
+    video_pool_close(&pool);
+    video_close(&s);
+    return rgb;
+}
+
+/* Is b (bw x bh) exactly a turned clockwise by deg? */
+static int is_turned(const uint8_t *a, int aw, int ah, const uint8_t *b, int bw, int bh, int deg)
+{
+    if ((deg % 180 ? ah : aw) != bw || (deg % 180 ? aw : ah) != bh)
+        return 0;
+    for (int y = 0; y < ah; y++)
+        for (int x = 0; x < aw; x++) {
+            int X = deg == 90 ? ah - 1 - y : deg == 270 ? y : deg == 180 ? aw - 1 - x : x;
+            int Y = deg == 90 ? x : deg == 270 ? aw - 1 - x : deg == 180 ? ah - 1 - y : y;
+            if (memcmp(a + ((size_t)y * aw + x) * 3, b + ((size_t)Y * bw + X) * 3, 3))
+                return 0;
+        }
+    return 1;
+}
+
+static void test_rotation(void)
+{
+    /* ffprobe's "rotation=90" (display matrix turning counter-clockwise, as
+     * ffmpeg 5.1 writes for -metadata rotate=90) is shown by turning the
+     * picture 90 degrees counter-clockwise = 270 clockwise; phone portrait
+     * video (rotation=-90) is the 90 clockwise case. */
+    int w0, h0, r0, w, h, r;
+    uint8_t *base = first_frame(path_of("base.mp4"), &w0, &h0, &r0);
+    uint8_t *rot = first_frame(path_of("rot.mp4"), &w, &h, &r);
+    CHECK(base && rot && w == 120 && h == 160, "rotated clip comes out %dx%d, want 120x160", w, h);
+    CHECK(r == 270, "rot.mp4: rotation %d, want 270", r);
+    CHECK(base && rot && is_turned(base, w0, h0, rot, w, h, 270), "rot.mp4 = base turned 270");
+    free(rot);
+    rot = first_frame(path_of("rot270.mp4"), &w, &h, &r);
+    CHECK(r == 90, "rot270.mp4: rotation %d, want 90", r);
+    CHECK(base && rot && is_turned(base, w0, h0, rot, w, h, 90), "rot270.mp4 = base turned 90");
+    free(rot);
+    free(base);
+    /* and the same orientation as ffmpeg's own autorotation (conversion
+     * details differ a little: ffmpeg's default scaler flags) */
+    double d = diff_with_ffmpeg(path_of("rot.mp4"), &w, &h);
+    CHECK(w == 120 && h == 160 && d < 8, "rot.mp4 vs ffmpeg autorotated: %.2f per sample", d);
+    d = diff_with_ffmpeg(path_of("rot270.mp4"), &w, &h);
+    CHECK(w == 120 && h == 160 && d < 8, "rot270.mp4 vs ffmpeg autorotated: %.2f", d);
+}
+
+static void test_colour(void)
+{
+    static const char *names[] = { "red_tv.mkv", "red_pc.mkv", "red_709.mkv" };
+    for (int i = 0; i < 3; i++) {
+        struct read_result r;
+        read_all(path_of(names[i]), NULL, &r, NULL);
+        CHECK(r.err == 0 && r.n > 0, "%s: err %d", names[i], r.err);
+        CHECK(fabs(r.rgb0[0] - 255) < 4 && r.rgb0[1] < 4 && r.rgb0[2] < 4,
+              "%s: red came out as (%.1f, %.1f, %.1f)", names[i], r.rgb0[0], r.rgb0[1],
+              r.rgb0[2]);
+    }
+}
+
+/* video_open(input) fails, printing exactly one line that contains want. */
+static void expect_open_error(const char *input, const char *want)
+{
+    struct video_source *s = (struct video_source *)1;
+    struct video_source_options o = { .input = input };
+    const char *log = path_of("stderr.txt");
+    fflush(stderr);
+    int saved = dup(2), fd = open(log, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+    dup2(fd, 2);
+    close(fd);
+    int ret = video_open(&s, &o);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char msg[512] = "";
+    FILE *fp = fopen(log, "r");
+    size_t n = fp ? fread(msg, 1, sizeof msg - 1, fp) : 0;
+    msg[n] = 0;
+    if (fp)
+        fclose(fp);
+    CHECK(ret < 0 && s == NULL, "%s: video_open returned %d", input, ret);
+    int lines = 0;
+    for (char *c = msg; *c; c++)
+        lines += *c == '\n';
+    CHECK(lines == 1 && !strncmp(msg, "video ", 6) && (!want || strstr(msg, want)),
+          "%s: message \"%s\" (want one line with \"%s\")", input, msg, want ? want : "");
+}
+
+static void test_bad_inputs(void)
+{
+    expect_open_error(path_of("missing.mp4"), "No such file");
+    expect_open_error(path_of("garbage.mp4"), "not a video");
+    expect_open_error(path_of("trunc.mp4"), "not a video");
+    expect_open_error(path_of("audio.m4a"), "no video stream");
+    expect_open_error("/dev/video0", "No such file");
+    expect_open_error("webcam:7", "No such file");
+    expect_open_error("lavfi:nosuchfilter", NULL);
+    expect_open_error(dir, "Is a directory");
+    FILE *null = fopen("/dev/null", "w");
+    CHECK(video_list_devices(null) >= 0, "list devices works without devices");
+    if (access("/dev/video0", F_OK) != 0)
+        CHECK(video_list_formats("webcam", null) < 0, "list formats of a missing device fails");
+    fclose(null);
+    expect_open_error("webcam:x", "bad device name");
+
+    /* A truncated file: either refuses to open or ends in an error. */
+    struct read_result r;
+    int ret = read_all(path_of("trunc_fs.mp4"), NULL, &r, NULL);
+    CHECK(ret < 0, "truncated faststart mp4: %d after %d frames", ret, r.n);
+}
+
+static void test_lavfi(void)
+{
+    struct video_source *s = NULL;
+    struct video_source_options o = { .input = "lavfi:testsrc2=size=64x48:rate=50" };
+    CHECK(video_open(&s, &o) == 0, "lavfi open");
+    if (!s)
+        return;
+    const struct video_info *vi = video_source_info(s);
+    CHECK(vi->live == 1 && vi->width == 64 && vi->height == 48, "lavfi live %d %dx%d", vi->live,
+          vi->width, vi->height);
+    struct video_pool *pool = NULL;
+    video_pool_open(&pool, 1, 64, 48);
+    struct video_frame *f = video_pool_get(pool);
+    double t0 = video_now();
+    int ok = 1;
+    for (int i = 0; i < 10 && ok; i++)
+        ok = video_read(s, f) == 0 && f->index == i && fabs(f->pts_sec - i * 0.02) < 1e-6;
+    double dt = video_now() - t0;
+    CHECK(ok, "lavfi frames in order");
+    CHECK(dt > 0.15 && dt < 0.6, "lavfi paced to 50 fps: 10 frames in %.3f s", dt);
+    /* an interrupt makes the (paced) read return at once */
+    video_interrupt(s);
+    t0 = video_now();
+    CHECK(video_read(s, f) < 0, "read after interrupt fails");
+    CHECK(video_now() - t0 < 0.1, "interrupt is prompt");
+    video_pool_put(pool, f);
+    video_pool_close(&pool);
+    video_close(&s);
+    video_close(&s); /* twice is fine */
+
+    /* realtime = -1: as fast as it computes */
+    o.realtime = -1;
+    CHECK(video_open(&s, &o) == 0, "lavfi open unpaced");
+    video_pool_open(&pool, 1, 64, 48);
+    f = video_pool_get(pool);
+    t0 = video_now();
+    for (int i = 0; i < 50; i++)
+        video_read(s, f);
+    CHECK(video_now() - t0 < 0.9, "unpaced lavfi: 50 frames in %.3f s", video_now() - t0);
+    video_pool_put(pool, f);
+    video_pool_close(&pool);
+    video_close(&s);
+}
+
+/* A network stream that stops must end within the timeout, not hang. */
+static void test_stalled_stream(void)
+{
+    struct video_source *s = NULL;
+    struct video_source_options o = { .input = "tcp://127.0.0.1:1", .timeout = 1 };
+    double t0 = video_now();
+    CHECK(video_open(&s, &o) < 0, "nothing listening: open fails");
+    CHECK(video_now() - t0 < 3, "refused connection reported in %.1f s", video_now() - t0);
+
+    /* A live MPEG-TS over UDP that sends 2 s of video, then stops. */
+    int port = 20000 + (int)(getpid() % 20000);
+    char url[64];
+    snprintf(url, sizeof url, "udp://127.0.0.1:%d", port);
+    sh("ffmpeg -nostdin -v error -re -f lavfi -i testsrc2=s=64x48:r=25:d=2 -c:v mpeg2video "
+       "-g 5 -f mpegts '%s?pkt_size=1316' >/dev/null 2>&1 &", url);
+    o.input = url;
+    t0 = video_now();
+    if (video_open(&s, &o) < 0) {
+        CHECK(0, "open %s", url);
+        return;
+    }
+    CHECK(video_source_info(s)->live == 1, "udp stream is live");
+    struct video_pool *pool = NULL;
+    video_pool_open(&pool, 1, video_source_info(s)->width, video_source_info(s)->height);
+    struct video_frame *f = video_pool_get(pool);
+    int n = 0, ret;
+    while ((ret = video_read(s, f)) == 0)
+        n++;
+    double dt = video_now() - t0;
+    CHECK(n > 10, "udp: %d frames before the stream stopped", n);
+    CHECK(ret < 0 && dt < 2 + 1 + 2.5, "udp: ended with %d after %.1f s", ret, dt);
+    video_pool_put(pool, f);
+    video_pool_close(&pool);
+    video_close(&s);
+}
+
+/* ---- writer ---- */
+
+/* start_tol: how far the audio start may move (a cross-container copy from
+ * MP4 keeps the AAC priming packet MP4 marks as discarded: one frame early). */
+static void test_writer_roundtrip(const char *in_name, const char *out_name, double start_tol)
+{
+    const char *in = path_of(in_name), *out = path_of(out_name);
+    struct read_result r;
+    int ret = read_all(in, out, &r, NULL);
+    CHECK(ret == 0 || ret == VIDEO_EOF, "%s → %s: %d", in_name, out_name, ret);
+    check_pts_equal(out_name, out, &r);
+    double d_in = probe_video_duration(in), d_out = probe_video_duration(out);
+    CHECK(fabs(d_in - d_out) < 0.002, "%s: video lasts %.4f s, input %.4f s", out_name, d_out,
+          d_in);
+    char *ca = probe_str("stream=codec_name", "-select_streams a:0", in);
+    char *cb = probe_str("stream=codec_name", "-select_streams a:0", out);
+    if (ca && *ca) {
+        CHECK(cb && !strcmp(ca, cb), "%s: audio codec %s, input %s", out_name, cb ? cb : "-",
+              ca);
+        /* audio duration from its packets: last pts + duration - first pts */
+        char *pa = capture("ffprobe -v error -select_streams a:0 -show_entries "
+                           "packet=pts_time -of csv=p=0 '%s' | grep -c '^-*[0-9]'", in);
+        char *pb = capture("ffprobe -v error -select_streams a:0 -show_entries "
+                           "packet=pts_time -of csv=p=0 '%s' | grep -c '^-*[0-9]'", out);
+        CHECK(pa && pb && atoi(pa) == atoi(pb), "%s: %s audio packets, input %s", out_name,
+              pb ? pb : "-", pa ? pa : "-");
+        free(pa);
+        free(pb);
+        double a_in = probe_span(in, "a:0"), a_out = probe_span(out, "a:0");
+        CHECK(fabs(a_in - a_out) < 0.025, "%s: audio lasts %.4f s, input %.4f s", out_name,
+              a_out, a_in);
+        double s_in = probe_double("stream=start_time", "-select_streams a:0", in);
+        double s_out = probe_double("stream=start_time", "-select_streams a:0", out);
+        CHECK(fabs(s_in - s_out) <= start_tol + 0.0011, "%s: audio starts at %.4f s, input %.4f s", out_name,
+              s_out, s_in);
+    }
+    free(ca);
+    free(cb);
+    char *err = capture("ffmpeg -v error -i '%s' -f null - 2>&1", out);
+    CHECK(err && !*err, "%s plays with errors: %s", out_name, err ? err : "(ffmpeg failed)");
+    free(err);
+}
+
+static void test_writer_rotation(void)
+{
+    const char *out = path_of("rot_out.mp4");
+    struct read_result r;
+    read_all(path_of("rot.mp4"), out, &r, NULL);
+    CHECK(r.err == 0 || r.err == VIDEO_EOF, "rot.mp4 → rot_out.mp4: %d", r.err);
+    char *s = probe_str("stream=width,height", "-select_streams v:0", out);
+    CHECK(s && !strcmp(s, "120,160"), "rotated output stored as %s, want upright 120,160", s);
+    free(s);
+    s = capture("ffprobe -v error -select_streams v:0 -show_entries stream_side_data "
+                "-of csv=p=0 '%s'", out);
+    CHECK(s && !strstr(s, "Display Matrix"), "upright output has no rotation: %s", s);
+    free(s);
+    int w, h;
+    double d = diff_with_ffmpeg(out, &w, &h);
+    CHECK(w == 120 && h == 160 && d < 8, "output displays like the input (diff %.2f)", d);
+    int w1, h1, r1;
+    uint8_t *a = first_frame(path_of("rot.mp4"), &w, &h, &r1);
+    uint8_t *b = first_frame(out, &w1, &h1, &r1);
+    double sum = 0;
+    for (int i = 0; a && b && w == w1 && h == h1 && i < w * h * 3; i++)
+        sum += abs((int)a[i] - (int)b[i]);
+    CHECK(a && b && w == w1 && h == h1 && r1 == 0 && sum / (w * h * 3) < 6,
+          "written frame matches the decoded one (%.2f per sample, rotation %d)",
+          sum / (w * h * 3), r1);
+    free(a);
+    free(b);
+}
+
+static void test_writer_errors(void)
+{
+    struct video_source *s = NULL;
+    struct video_source_options o = { .input = path_of("av.mkv") };
+    if (video_open(&s, &o) < 0) {
+        CHECK(0, "open av.mkv");
+        return;
+    }
+    struct video_writer *w = NULL;
+    const char *bad = path_of("no/such/dir/out.mp4");
+    CHECK(video_writer_open(&w, bad, s, NULL) < 0 && !w, "unwritable path fails");
+    CHECK(!exists(bad), "no file left");
+    sh("mkdir -p '%s/ro' && chmod 555 '%s/ro'", dir, dir);
+    const char *ro = path_of("ro/out.mp4");
+    if (geteuid() != 0) {
+        CHECK(video_writer_open(&w, ro, s, NULL) < 0 && !w, "read-only dir fails");
+        CHECK(!exists(ro), "no file left in read-only dir");
+    }
+    const char *unk = path_of("out.xyz");
+    CHECK(video_writer_open(&w, unk, s, NULL) < 0 && !exists(unk), "unknown extension fails");
+    struct video_writer_options wo = { .codec = "nosuchcodec" };
+    const char *nc = path_of("nc.mp4");
+    CHECK(video_writer_open(&w, nc, s, &wo) < 0 && !exists(nc), "unknown codec fails");
+    CHECK(video_writer_open(&w, path_of("av.mkv"), s, NULL) < 0, "refuses to overwrite input");
+    CHECK(exists(path_of("av.mkv")), "input still there");
+    /* opened, then closed without frames: no file */
+    const char *empty = path_of("empty.mkv");
+    CHECK(video_writer_open(&w, empty, s, NULL) == 0, "open empty.mkv");
+    CHECK(video_writer_close(&w) < 0 && !exists(empty), "no frames: error, file removed");
+    /* a second writer on a source is refused while one is attached */
+    struct video_writer *w2 = NULL;
+    CHECK(video_writer_open(&w, path_of("one.mkv"), s, NULL) == 0, "open one.mkv");
+    CHECK(video_writer_open(&w2, path_of("two.mkv"), s, NULL) < 0 && !exists(path_of("two.mkv")),
+          "second writer refused");
+    video_writer_abort(&w);
+    CHECK(!exists(path_of("one.mkv")), "abort removes the file");
+    video_close(&s);
+}
+
+/* Stop early (like Ctrl-C): the file must be whole, audio no longer than video. */
+static void test_writer_interrupted(void)
+{
+    struct video_source *s = NULL;
+    struct video_source_options o = { .input = path_of("av.mp4") };
+    if (video_open(&s, &o) < 0)
+        return;
+    struct video_pool *pool = NULL;
+    video_pool_open(&pool, 4, 160, 120);
+    struct video_writer *w = NULL;
+    const char *out = path_of("part.mp4");
+    CHECK(video_writer_open(&w, out, s, NULL) == 0, "open part.mp4");
+    struct video_frame *fr[4];
+    for (int i = 0; i < 4; i++)
+        fr[i] = video_pool_get(pool);
+    /* the decode side runs ahead by 4 frames, like a queue would */
+    int got = 0;
+    for (int i = 0; i < 4; i++)
+        got += video_read(s, fr[i]) == 0;
+    for (int n = 0; n < 20; n++) {
+        video_writer_write(w, fr[n % 4]);
+        video_read(s, fr[n % 4]);
+    }
+    CHECK(got == 4 && video_writer_close(&w) == 0, "close after 20 frames");
+    for (int i = 0; i < 4; i++)
+        video_pool_put(pool, fr[i]);
+    video_pool_close(&pool);
+    video_close(&s);
+    double pts[64];
+    CHECK(probe_pts(out, pts, 64) == 20, "20 frames in the stopped file");
+    double va = probe_double("stream=duration", "-select_streams v:0", out);
+    double au = probe_double("stream=duration", "-select_streams a:0", out);
+    CHECK(fabs(va - 0.8) < 0.002, "video duration %.3f", va);
+    CHECK(au > 0.7 && au < 0.8 + 0.03, "audio duration %.3f stops with the video", au);
+    char *err = capture("ffmpeg -v error -i '%s' -f null - 2>&1", out);
+    CHECK(err && !*err, "stopped file plays: %s", err ? err : "(ffmpeg failed)");
+    free(err);
+}
+
+/* ---- pool ---- */
+
+#define POOL_THREADS 4
+#define POOL_ROUNDS 20000
+
+static struct video_pool *tpool;
+
+static void *pool_worker(void *arg)
+{
+    uintptr_t id = (uintptr_t)arg;
+    long bad = 0;
+    for (int i = 0; i < POOL_ROUNDS; i++) {
+        struct video_frame *f = (i & 1) ? video_pool_get_wait(tpool) : video_pool_get(tpool);
+        if (!f)
+            continue;
+        f->index = id; /* owner mark: nobody else may hold it now */
+        f->rgb[0] = (uint8_t)id;
+        if (f->index != (int64_t)id || f->rgb[0] != (uint8_t)id)
+            bad++;
+        video_pool_put(tpool, f);
+    }
+    return (void *)bad;
+}
+
+static void *stopper_wait(void *arg)
+{
+    (void)arg;
+    return video_pool_get_wait(tpool);
+}
+
+static void test_pool(void)
+{
+    CHECK(video_pool_open(&tpool, 3, 32, 16) == 0, "pool open");
+    struct video_frame *a = video_pool_get(tpool), *b = video_pool_get(tpool),
+                       *c = video_pool_get(tpool);
+    CHECK(a && b && c && !video_pool_get(tpool), "three frames, then empty");
+    CHECK(((uintptr_t)a->rgb & 63) == 0 && a->width == 32 && a->height == 16, "aligned frames");
+    CHECK(a->rgb != b->rgb && b->rgb != c->rgb, "distinct buffers");
+    video_pool_put(tpool, a);
+    video_pool_put(tpool, b);
+    video_pool_put(tpool, c);
+    CHECK(video_pool_free_count(tpool) == 3, "all back");
+
+    pthread_t t[POOL_THREADS];
+    for (uintptr_t i = 0; i < POOL_THREADS; i++)
+        pthread_create(&t[i], NULL, pool_worker, (void *)(i + 1));
+    long bad = 0;
+    for (int i = 0; i < POOL_THREADS; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        bad += (long)r;
+    }
+    CHECK(bad == 0 && video_pool_free_count(tpool) == 3, "contention: %ld bad, %d free", bad,
+          video_pool_free_count(tpool));
+
+    /* stop wakes a waiter on an empty pool */
+    a = video_pool_get(tpool);
+    b = video_pool_get(tpool);
+    c = video_pool_get(tpool);
+    pthread_t w;
+    pthread_create(&w, NULL, stopper_wait, NULL);
+    usleep(20000);
+    video_pool_stop(tpool);
+    void *r = (void *)1;
+    pthread_join(w, &r);
+    CHECK(r == NULL, "stop wakes waiters with NULL");
+    video_pool_put(tpool, a);
+    video_pool_put(tpool, b);
+    video_pool_put(tpool, c);
+    video_pool_close(&tpool);
+    CHECK(tpool == NULL, "pool closed");
+}
+
+/* ---- media ---- */
+
+static int make_media(void)
+{
+    const char *lv = "ffmpeg -nostdin -v error -y";
+    const char *av = "-f lavfi -i testsrc2=s=160x120:r=25:d=2 -f lavfi -i sine=f=440:d=2";
+    int rc = 0;
+    rc |= sh("%s %s -c:v libx264 -preset ultrafast -c:a aac -b:a 64k -shortest '%s'", lv, av,
+             path_of("av.mp4"));
+    rc |= sh("%s %s -c:v libx264 -preset ultrafast -c:a libopus -b:a 32k '%s' 2>/dev/null || "
+             "%s %s -c:v libx264 -preset ultrafast -c:a aac '%s'",
+             lv, av, path_of("av.mkv"), lv, av, path_of("av.mkv"));
+    rc |= sh("%s -f lavfi -i testsrc2=s=160x120:r=25:d=2 -vf "
+             "\"setpts='if(lt(N,20),N*0.04,0.8+(N-20)*0.1)/TB'\" -fps_mode passthrough "
+             "-c:v libx264 -preset ultrafast '%s'",
+             lv, path_of("vfr.mkv"));
+    rc |= sh("%s -f lavfi -i testsrc=s=333x247:r=25:d=0.4 -c:v libx264 -preset ultrafast "
+             "-pix_fmt yuv444p '%s'",
+             lv, path_of("odd.mkv"));
+    rc |= sh("%s -f lavfi -i testsrc2=s=160x120:r=25:d=0.4 -c:v libx264 -preset ultrafast "
+             "'%s' && %s -i '%s' -c copy -metadata:s:v:0 rotate=90 '%s' && "
+             "%s -i '%s' -c copy -metadata:s:v:0 rotate=270 '%s'",
+             lv, path_of("base.mp4"), lv, path_of("base.mp4"), path_of("rot.mp4"), lv,
+             path_of("base.mp4"), path_of("rot270.mp4"));
+    rc |= sh("%s -f lavfi -i color=c=red:s=64x48:r=5:d=0.4 -c:v libx264 -preset ultrafast "
+             "-pix_fmt yuv420p '%s'",
+             lv, path_of("red_tv.mkv"));
+    rc |= sh("%s -f lavfi -i color=c=red:s=64x48:r=5:d=0.4 -vf scale=out_range=full "
+             "-c:v libx264 -preset ultrafast -pix_fmt yuvj420p -color_range pc '%s'",
+             lv, path_of("red_pc.mkv"));
+    rc |= sh("%s -f lavfi -i color=c=red:s=64x48:r=5:d=0.4 -vf "
+             "scale=out_color_matrix=bt709 -colorspace bt709 -c:v libx264 -preset ultrafast "
+             "-pix_fmt yuv420p '%s'",
+             lv, path_of("red_709.mkv"));
+    rc |= sh("%s -f lavfi -i sine=d=0.5 -c:a aac '%s'", lv, path_of("audio.m4a"));
+    rc |= sh("head -c 20000 /dev/urandom > '%s'", path_of("garbage.mp4"));
+    /* moov at the end, cut off; and moov first (faststart), data cut off */
+    rc |= sh("head -c 30000 '%s' > '%s'", path_of("av.mp4"), path_of("trunc.mp4"));
+    rc |= sh("%s -i '%s' -c copy -movflags +faststart '%s' && head -c 40000 '%s' > '%s'", lv,
+             path_of("av.mp4"), path_of("fs.mp4"), path_of("fs.mp4"), path_of("trunc_fs.mp4"));
+    return rc;
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/vdetect_video_XXXXXX");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    video_set_log_level(NULL);
+    int rc = make_media();
+    CHECK(rc == 0, "generating test media with the ffmpeg CLI");
+    if (rc == 0) {
+        test_basic();
+        test_rotation();
+        test_colour();
+        test_bad_inputs();
+        test_lavfi();
+        test_stalled_stream();
+        test_writer_roundtrip("av.mp4", "out.mp4", 0);
+        test_writer_roundtrip("av.mkv", "out.mkv", 0);
+        test_writer_roundtrip("vfr.mkv", "vfr_out.mkv", 0);
+        test_writer_roundtrip("av.mp4", "out_from_mp4.mkv", 1024.0 / 44100);
+        test_writer_roundtrip("odd.mkv", "odd_out.mp4", 0);
+        test_writer_rotation();
+        test_writer_errors();
+        test_writer_interrupted();
+    }
+    test_pool();
+    if (!getenv("VDETECT_KEEP_MEDIA"))
+        sh("chmod -R u+w '%s'; rm -rf '%s'", dir, dir);
+    else
+        fprintf(stderr, "media kept in %s\n", dir);
+    return check_summary("test_video");
+}

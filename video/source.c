@@ -1,0 +1,658 @@
+/*
+ * source.c — video sources: files, URLs, V4L2 devices and lavfi graphs opened
+ * with libavformat/libavdevice, decoded with libavcodec, converted to upright
+ * RGB24 by convert.c into frames the caller owns (from the pool).
+ *
+ * Owns: the demuxer and decoder, the pacing clock (-re style), the interrupt
+ * flag and its wake-up pipe, and the queue of copied-stream packets a writer
+ * takes (stream copy: video_read() demuxes every packet; those of streams a
+ * writer copies are kept here, under a mutex, until video_writer_write()
+ * takes them — so audio reaches the output in demux order and in sync).
+ *
+ * Never hangs on a network: every blocking libavformat call runs under an
+ * interrupt callback with a deadline (opt->timeout without data), and
+ * video_interrupt() trips the same callback.
+ */
+#include "video.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libavdevice/avdevice.h>
+#include <libavutil/avstring.h>
+#include <libavutil/pixdesc.h>
+
+#define SOURCE_DEFAULT_TIMEOUT 5.0 /* s without data before a stream counts as gone */
+
+struct copy_node {
+    AVPacket *pkt;
+    struct copy_node *next;
+};
+
+struct video_source {
+    char *input;   /* as the user gave it, for messages */
+    AVFormatContext *fmt;
+    AVCodecContext *dec;
+    AVStream *st;  /* the video stream */
+    int idx;       /* its index */
+    AVPacket *pkt;
+    AVFrame *frame;
+    int pending;   /* frame holds the first picture, decoded by video_open() */
+    int demux_eof; /* flush packet sent to the decoder */
+    int decode_errors;   /* packets the decoder refused */
+    int short_packets;   /* packets cut short by the end of the data (truncation) */
+    struct orient orient;
+    struct rgb_converter conv;
+    struct video_info info;
+    char codec_name[32];
+    int64_t index;     /* frames returned */
+    int64_t start_pts; /* pts_sec origin, stream tb */
+
+    /* Pacing: frame at pts p is due at pace_t0 + (p - pace_pts0) seconds. */
+    int pace;
+    double pace_t0, pace_pts0;
+
+    /* Interrupts. The deadline is the reading thread's own (set before each
+     * blocking call, read by the callback on the same thread); interrupted
+     * and the pipe are what other threads and signal handlers touch. */
+    atomic_int interrupted;
+    int wake[2];         /* pipe: video_interrupt() writes, pacing polls */
+    int network;
+    double timeout;      /* s */
+    double deadline;     /* monotonic s, 0 = none */
+
+    /* Stream copy (under lock). */
+    pthread_mutex_t lock;
+    uint8_t *copy;       /* fmt->nb_streams flags, NULL when no writer */
+    int early;           /* before the first video_read(): keep every non-video
+                            packet (video_open() demuxes some while decoding the
+                            first picture), so a writer opened next loses none */
+    struct copy_node *head, *tail;
+    int eof;             /* video_read() saw the end of input */
+};
+
+double video_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int source_fail(const char *input, const char *what, int err)
+{
+    if (err && what)
+        fprintf(stderr, "video %s: %s: %s\n", input, what, av_err2str(err));
+    else if (err)
+        fprintf(stderr, "video %s: %s\n", input, av_err2str(err));
+    else
+        fprintf(stderr, "video %s: %s\n", input, what);
+    return err ? err : AVERROR_INVALIDDATA;
+}
+
+static int interrupt_cb(void *opaque)
+{
+    struct video_source *s = opaque;
+    if (atomic_load(&s->interrupted))
+        return 1;
+    return s->deadline > 0 && video_now() > s->deadline;
+}
+
+static void arm(struct video_source *s, double seconds)
+{
+    s->deadline = s->network ? video_now() + seconds : 0;
+}
+
+/* After a call that failed with AVERROR_EXIT: why, printed unless it was
+ * video_interrupt() (the caller asked for it). */
+static int interrupted_error(struct video_source *s, int err, const char *what)
+{
+    if (atomic_load(&s->interrupted))
+        return AVERROR_EXIT;
+    if (err == AVERROR_EXIT || err == AVERROR(ETIMEDOUT) ||
+        (s->deadline > 0 && video_now() > s->deadline)) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "%s: no data for %.0f s (stream stopped?)", what, s->timeout);
+        source_fail(s->input, msg, 0);
+        return AVERROR(ETIMEDOUT);
+    }
+    return source_fail(s->input, what, err);
+}
+
+static int is_device_name(const char *in, char *dev, size_t size)
+{
+    if (!strcmp(in, "webcam")) {
+        snprintf(dev, size, "/dev/video0");
+        return 1;
+    }
+    if (!strncmp(in, "webcam:", 7)) {
+        char *end;
+        long n = strtol(in + 7, &end, 10);
+        if (end == in + 7 || *end || n < 0 || n > 255)
+            return -1;
+        snprintf(dev, size, "/dev/video%ld", n);
+        return 1;
+    }
+    if (!strncmp(in, "/dev/video", 10)) {
+        snprintf(dev, size, "%s", in);
+        return 1;
+    }
+    return 0;
+}
+
+/* Protocols whose data arrives at the sender's pace. */
+static int is_live_protocol(const char *url)
+{
+    static const char *const live[] = { "rtsp", "rtsps", "rtmp", "rtmps", "rtmpt", "rtp",
+                                        "udp",  "srt",   "tcp",  "mmsh",  "mmst",  NULL };
+    for (int i = 0; live[i]; i++) {
+        size_t n = strlen(live[i]);
+        if (!strncmp(url, live[i], n) && !strncmp(url + n, "://", 3))
+            return 1;
+    }
+    return 0;
+}
+
+void video_interrupt(struct video_source *s)
+{
+    if (!s)
+        return;
+    atomic_store(&s->interrupted, 1);
+    if (s->wake[1] >= 0) {
+        char c = 1;
+        ssize_t r = write(s->wake[1], &c, 1); /* async-signal-safe; full pipe is fine */
+        (void)r;
+    }
+}
+
+/* Sleep until monotonic time t or an interrupt. */
+static int sleep_until(struct video_source *s, double t)
+{
+    for (;;) {
+        if (atomic_load(&s->interrupted))
+            return AVERROR_EXIT;
+        double left = t - video_now();
+        if (left <= 0)
+            return 0;
+        struct pollfd p = { .fd = s->wake[0], .events = POLLIN };
+        int ms = (int)ceil(left * 1000);
+        if (poll(&p, 1, ms > 1000 ? 1000 : ms) < 0 && errno != EINTR)
+            return 0;
+    }
+}
+
+/*
+ * One step of the decode loop: the next decoded picture into s->frame.
+ * 0, VIDEO_EOF, or a negative code (printed).
+ */
+static int decode_next(struct video_source *s)
+{
+    for (;;) {
+        int ret = avcodec_receive_frame(s->dec, s->frame);
+        if (ret == 0)
+            return 0;
+        if (ret == AVERROR_EOF)
+            return VIDEO_EOF;
+        if (ret != AVERROR(EAGAIN))
+            return source_fail(s->input, "decoding failed", ret);
+        if (s->demux_eof)
+            return VIDEO_EOF;
+
+        arm(s, s->timeout);
+        ret = av_read_frame(s->fmt, s->pkt);
+        if (ret == AVERROR_EOF || (ret == AVERROR(EIO) && !s->network && s->fmt->pb &&
+                                   avio_feof(s->fmt->pb))) {
+            s->demux_eof = 1;
+            pthread_mutex_lock(&s->lock);
+            s->eof = 1;
+            pthread_mutex_unlock(&s->lock);
+            avcodec_send_packet(s->dec, NULL);
+            continue;
+        }
+        if (ret < 0) {
+            if (ret == AVERROR(EAGAIN)) /* some devices, non-blocking */
+                continue;
+            return interrupted_error(s, ret, "read error");
+        }
+        if (s->pkt->flags & AV_PKT_FLAG_CORRUPT)
+            s->short_packets++;
+        if (s->pkt->stream_index != s->idx) {
+            pthread_mutex_lock(&s->lock);
+            struct copy_node *n = NULL;
+            int keep = s->copy ? s->pkt->stream_index < (int)s->fmt->nb_streams &&
+                                     s->copy[s->pkt->stream_index]
+                               : s->early;
+            if (keep && (n = malloc(sizeof *n)) &&
+                (n->pkt = av_packet_alloc())) {
+                av_packet_move_ref(n->pkt, s->pkt);
+                n->next = NULL;
+                if (s->tail)
+                    s->tail->next = n;
+                else
+                    s->head = n;
+                s->tail = n;
+            } else if (n) {
+                free(n);
+            }
+            pthread_mutex_unlock(&s->lock);
+            av_packet_unref(s->pkt);
+            continue;
+        }
+        ret = avcodec_send_packet(s->dec, s->pkt);
+        av_packet_unref(s->pkt);
+        if (ret < 0 && ret != AVERROR(EAGAIN)) {
+            /* A damaged packet: conceal and go on, as players do; say so once. */
+            if (ret == AVERROR(ENOMEM))
+                return source_fail(s->input, "decoding failed", ret);
+            /* files report it once at the end (video_read) */
+            if (!s->decode_errors++ && s->info.live)
+                source_fail(s->input, "damaged video data (skipped)", ret);
+        }
+    }
+}
+
+static int open_decoder(struct video_source *s)
+{
+    const AVCodec *codec = NULL;
+    int idx = av_find_best_stream(s->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+    if (idx == AVERROR_DECODER_NOT_FOUND)
+        return source_fail(s->input, "no decoder for its video codec", idx);
+    if (idx < 0)
+        return source_fail(s->input, "no video stream", 0);
+    s->idx = idx;
+    s->st = s->fmt->streams[idx];
+    if (!(s->dec = avcodec_alloc_context3(codec)))
+        return source_fail(s->input, NULL, AVERROR(ENOMEM));
+    int ret = avcodec_parameters_to_context(s->dec, s->st->codecpar);
+    if (ret < 0)
+        return source_fail(s->input, NULL, ret);
+    s->dec->pkt_timebase = s->st->time_base;
+    /* One decoding thread: frame threads would delay every picture by as many
+     * frames (latency a live view cannot afford), the detector wants the
+     * cores, and single-threaded H.264 decodes 720p far faster than any CPU
+     * Faster R-CNN runs. */
+    s->dec->thread_count = 1;
+    if ((ret = avcodec_open2(s->dec, codec, NULL)) < 0)
+        return source_fail(s->input, "cannot open the video decoder", ret);
+    snprintf(s->codec_name, sizeof s->codec_name, "%s", codec->name);
+    return 0;
+}
+
+int video_open(struct video_source **out, const struct video_source_options *opt)
+{
+    struct video_source *s = NULL;
+    AVDictionary *dict = NULL;
+    const AVInputFormat *ifmt = NULL;
+    char dev[64], *url = NULL;
+    int ret, device;
+    struct stat sb;
+
+    *out = NULL;
+    if (!opt || !opt->input || !*opt->input) {
+        fprintf(stderr, "video: no input given\n");
+        return AVERROR(EINVAL);
+    }
+    const char *in = opt->input;
+    if (!(s = calloc(1, sizeof *s)) || !(s->input = av_strdup(in))) {
+        free(s);
+        fprintf(stderr, "video %s: %s\n", in, av_err2str(AVERROR(ENOMEM)));
+        return AVERROR(ENOMEM);
+    }
+    s->wake[0] = s->wake[1] = -1;
+    s->idx = -1;
+    s->start_pts = AV_NOPTS_VALUE;
+    atomic_init(&s->interrupted, 0);
+    pthread_mutex_init(&s->lock, NULL);
+    s->timeout = opt->timeout > 0 ? opt->timeout : SOURCE_DEFAULT_TIMEOUT;
+    if (pipe2(s->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+        ret = source_fail(in, "pipe", AVERROR(errno));
+        goto fail;
+    }
+
+    device = is_device_name(in, dev, sizeof dev);
+    if (device < 0) {
+        ret = source_fail(in, "bad device name (use webcam:N or /dev/videoN)", AVERROR(EINVAL));
+        goto fail;
+    }
+    if (device) {
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+        pthread_once(&once, avdevice_register_all);
+        if (stat(dev, &sb) < 0) {
+            ret = source_fail(dev, NULL, AVERROR(errno));
+            goto fail;
+        }
+        if (!(ifmt = av_find_input_format("v4l2"))) {
+            ret = source_fail(dev, "FFmpeg was built without V4L2 support", AVERROR(ENOSYS));
+            goto fail;
+        }
+        url = av_strdup(dev);
+        if (opt->input_format)
+            av_dict_set(&dict, "input_format", opt->input_format, 0);
+        if (opt->video_size)
+            av_dict_set(&dict, "video_size", opt->video_size, 0);
+        if (opt->framerate)
+            av_dict_set(&dict, "framerate", opt->framerate, 0);
+        s->info.live = 1;
+    } else if (!strncmp(in, "lavfi:", 6)) {
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+        pthread_once(&once, avdevice_register_all);
+        if (!(ifmt = av_find_input_format("lavfi"))) {
+            ret = source_fail(in, "FFmpeg was built without the lavfi device", AVERROR(ENOSYS));
+            goto fail;
+        }
+        url = av_strdup(in + 6);
+        s->info.live = 1;
+        s->pace = opt->realtime >= 0;
+    } else if (!strcmp(in, "-")) {
+        url = av_strdup("pipe:0");
+    } else if (stat(in, &sb) == 0) {
+        if (S_ISDIR(sb.st_mode)) {
+            ret = source_fail(in, NULL, AVERROR(EISDIR));
+            goto fail;
+        }
+        if (S_ISREG(sb.st_mode) && sb.st_size == 0) {
+            ret = source_fail(in, "empty file", 0);
+            goto fail;
+        }
+        /* "file:" so that a ':' in the name is not read as a protocol */
+        url = av_asprintf("file:%s", in);
+        s->pace = opt->realtime > 0;
+    } else if (strstr(in, "://")) {
+        url = av_strdup(in);
+        s->network = 1;
+        s->info.live = is_live_protocol(in);
+        char us[32];
+        snprintf(us, sizeof us, "%lld", (long long)(s->timeout * 1e6));
+        if (!strncmp(in, "rtsp", 4))
+            av_dict_set(&dict, "rtsp_transport", "tcp", 0);
+        av_dict_set(&dict, "timeout", us, 0);     /* rtsp/tcp/udp/http socket timeout */
+        av_dict_set(&dict, "rw_timeout", us, 0);  /* any protocol's reads */
+        s->pace = 0;
+    } else {
+        ret = source_fail(in, NULL, AVERROR(errno ? errno : ENOENT));
+        goto fail;
+    }
+    if (!url) {
+        ret = source_fail(in, NULL, AVERROR(ENOMEM));
+        goto fail;
+    }
+    if (!device && !s->network && !strncmp(url, "file:", 5))
+        av_dict_set(&dict, "pattern_type", "none", 0); /* image2: '%' is a name */
+
+    if (!(s->fmt = avformat_alloc_context())) {
+        ret = source_fail(in, NULL, AVERROR(ENOMEM));
+        goto fail;
+    }
+    s->fmt->interrupt_callback.callback = interrupt_cb;
+    s->fmt->interrupt_callback.opaque = s;
+    arm(s, s->timeout);
+    ret = avformat_open_input(&s->fmt, url, ifmt, &dict);
+    if (ret < 0) {
+        s->fmt = NULL; /* freed by avformat_open_input */
+        if (ret == AVERROR_INVALIDDATA)
+            source_fail(device ? dev : in, "not a video FFmpeg can read", 0);
+        else if (ret == AVERROR_EXIT || ret == AVERROR(ETIMEDOUT))
+            ret = interrupted_error(s, ret, "cannot open");
+        else
+            source_fail(device ? dev : in, NULL, ret);
+        goto fail;
+    }
+    arm(s, s->timeout + 5); /* probing may read a few seconds of stream */
+    if ((ret = avformat_find_stream_info(s->fmt, NULL)) < 0) {
+        ret = ret == AVERROR_EXIT ? interrupted_error(s, ret, "cannot read stream info")
+                                  : source_fail(in, "cannot read stream info", ret);
+        goto fail;
+    }
+    if (s->network && !s->info.live)
+        s->info.live = !s->fmt->pb || !(s->fmt->pb->seekable & AVIO_SEEKABLE_NORMAL) ||
+                       s->fmt->duration <= 0;
+    if ((ret = open_decoder(s)) < 0)
+        goto fail;
+    if (!(s->pkt = av_packet_alloc()) || !(s->frame = av_frame_alloc())) {
+        ret = source_fail(in, NULL, AVERROR(ENOMEM));
+        goto fail;
+    }
+
+    /* The first picture now, so the size, format and orientation are exact. */
+    s->early = 1;
+    ret = decode_next(s);
+    if (ret == VIDEO_EOF) {
+        ret = source_fail(in, s->decode_errors ? "no decodable video (corrupt file?)"
+                                               : "no video frames",
+                          0);
+        goto fail;
+    }
+    if (ret < 0)
+        goto fail;
+    s->pending = 1;
+
+    AVFrame *f = s->frame;
+    s->orient = orient_of_frame(f, s->st);
+    struct video_info *vi = &s->info;
+    vi->rotation = orient_degrees(s->orient, &vi->mirrored);
+    vi->width = orient_swaps(s->orient) ? f->height : f->width;
+    vi->height = orient_swaps(s->orient) ? f->width : f->height;
+    AVRational fr = s->st->avg_frame_rate;
+    if (fr.num <= 0 || fr.den <= 0)
+        fr = s->st->r_frame_rate;
+    vi->fps = fr.num > 0 && fr.den > 0 ? av_q2d(fr) : 0;
+    vi->nb_frames = s->st->nb_frames > 0 ? s->st->nb_frames : 0;
+    if (s->st->duration > 0 && s->st->duration != AV_NOPTS_VALUE)
+        vi->duration = s->st->duration * av_q2d(s->st->time_base);
+    else if (s->fmt->duration > 0)
+        vi->duration = s->fmt->duration / (double)AV_TIME_BASE;
+    vi->codec = s->codec_name;
+    vi->format = s->fmt->iformat->name;
+    vi->time_base_num = s->st->time_base.num;
+    vi->time_base_den = s->st->time_base.den;
+    AVRational sar = av_guess_sample_aspect_ratio(s->fmt, s->st, f);
+    if (sar.num > 0 && sar.den > 0 && orient_swaps(s->orient))
+        sar = (AVRational){ sar.den, sar.num };
+    vi->sar_num = sar.num > 0 && sar.den > 0 ? sar.num : 0;
+    vi->sar_den = sar.num > 0 && sar.den > 0 ? sar.den : 1;
+    s->start_pts = s->st->start_time;
+    s->deadline = 0;
+    av_dict_free(&dict);
+    av_free(url);
+    *out = s;
+    return 0;
+
+fail:
+    av_dict_free(&dict);
+    av_free(url);
+    video_close(&s);
+    return ret < 0 ? ret : AVERROR_INVALIDDATA;
+}
+
+const struct video_info *video_source_info(const struct video_source *s)
+{
+    return &s->info;
+}
+
+int video_read(struct video_source *s, struct video_frame *f)
+{
+    VIDEO_ASSERT(f && f->rgb && f->width == s->info.width && f->height == s->info.height);
+    if (atomic_load(&s->interrupted))
+        return AVERROR_EXIT;
+    int ret = 0;
+    if (s->pending) {
+        s->pending = 0;
+        pthread_mutex_lock(&s->lock);
+        int attached = s->copy != NULL;
+        s->early = 0;
+        pthread_mutex_unlock(&s->lock);
+        if (!attached)
+            source_copy_end(s); /* no writer: nobody will take them */
+    } else
+        ret = decode_next(s);
+    s->deadline = 0;
+    if (ret == VIDEO_EOF && !s->info.live && (s->short_packets || s->decode_errors)) {
+        /* A file that ends in damage is an error, not a normal end: annotating
+         * it would silently lose its tail. Concealed damage counts too. */
+        char msg[128];
+        snprintf(msg, sizeof msg, "truncated or damaged file (%d short, %d undecodable packets; "
+                 "%lld frames read)", s->short_packets, s->decode_errors, (long long)s->index);
+        source_fail(s->input, msg, 0);
+        return AVERROR_INVALIDDATA;
+    }
+    if (ret)
+        return ret == AVERROR_EXIT ? interrupted_error(s, ret, "read error") : ret;
+
+    AVFrame *fr = s->frame;
+    f->capture_time = video_now();
+    int w = orient_swaps(s->orient) ? fr->height : fr->width;
+    int h = orient_swaps(s->orient) ? fr->width : fr->height;
+    if (w != s->info.width || h != s->info.height) {
+        char msg[128];
+        snprintf(msg, sizeof msg,
+                 "picture size changed from %dx%d to %dx%d mid-stream (not supported)",
+                 s->info.width, s->info.height, w, h);
+        av_frame_unref(fr);
+        source_fail(s->input, msg, 0);
+        return AVERROR_INPUT_CHANGED;
+    }
+    ret = rgb_convert(&s->conv, fr, s->orient, f->rgb);
+    if (ret < 0) {
+        const char *name = av_get_pix_fmt_name(fr->format);
+        char msg[96];
+        snprintf(msg, sizeof msg, "cannot convert pixel format %s to RGB", name ? name : "?");
+        av_frame_unref(fr);
+        source_fail(s->input, msg, ret == AVERROR(ENOSYS) ? 0 : ret);
+        return ret;
+    }
+
+    int64_t pts = fr->best_effort_timestamp;
+    f->index = s->index++;
+    f->pts = pts == AV_NOPTS_VALUE ? VIDEO_NOPTS : pts;
+#if LIBAVUTIL_VERSION_INT >= AV_VERSION_INT(57, 30, 100)
+    f->duration = fr->duration > 0 ? fr->duration : 0;
+#else
+    f->duration = fr->pkt_duration > 0 ? fr->pkt_duration : 0;
+#endif
+    if (pts != AV_NOPTS_VALUE && s->start_pts == AV_NOPTS_VALUE)
+        s->start_pts = pts;
+    f->pts_sec = pts == AV_NOPTS_VALUE ? NAN : (pts - s->start_pts) * av_q2d(s->st->time_base);
+    av_frame_unref(fr);
+
+    if (s->pace && !isnan(f->pts_sec)) {
+        if (f->index == 0 || s->pace_t0 == 0) {
+            s->pace_t0 = video_now();
+            s->pace_pts0 = f->pts_sec;
+        } else if ((ret = sleep_until(s, s->pace_t0 + (f->pts_sec - s->pace_pts0))) < 0) {
+            return ret;
+        }
+    }
+    return 0;
+}
+
+void video_close(struct video_source **sp)
+{
+    struct video_source *s = sp ? *sp : NULL;
+    if (!s)
+        return;
+    source_copy_end(s);
+    rgb_converter_free(&s->conv);
+    av_frame_free(&s->frame);
+    av_packet_free(&s->pkt);
+    avcodec_free_context(&s->dec);
+    avformat_close_input(&s->fmt);
+    if (s->wake[0] >= 0)
+        close(s->wake[0]);
+    if (s->wake[1] >= 0)
+        close(s->wake[1]);
+    pthread_mutex_destroy(&s->lock);
+    av_free(s->input);
+    free(s);
+    *sp = NULL;
+}
+
+/* ---- stream copy ---- */
+
+const AVFormatContext *source_format(const struct video_source *s) { return s->fmt; }
+int source_video_index(const struct video_source *s) { return s->idx; }
+const char *source_input(const struct video_source *s) { return s->input; }
+
+int source_copy_begin(struct video_source *s, const uint8_t *copy)
+{
+    int ret = 0;
+    pthread_mutex_lock(&s->lock);
+    if (s->copy) {
+        ret = AVERROR(EBUSY);
+    } else if (!(s->copy = calloc(s->fmt->nb_streams ? s->fmt->nb_streams : 1, 1))) {
+        ret = AVERROR(ENOMEM);
+    } else {
+        memcpy(s->copy, copy, s->fmt->nb_streams);
+        /* drop what was kept early for streams this writer does not copy */
+        struct copy_node **link = &s->head;
+        s->tail = NULL;
+        while (*link) {
+            struct copy_node *n = *link;
+            if (!copy[n->pkt->stream_index]) {
+                *link = n->next;
+                av_packet_free(&n->pkt);
+                free(n);
+            } else {
+                s->tail = n;
+                link = &n->next;
+            }
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return ret;
+}
+
+int source_copy_pop(struct video_source *s, int all, int64_t limit, AVRational tb, AVPacket *out)
+{
+    int popped = 0;
+    pthread_mutex_lock(&s->lock);
+    struct copy_node *n = s->head;
+    if (n) {
+        AVPacket *p = n->pkt;
+        int64_t t = p->dts != AV_NOPTS_VALUE ? p->dts : p->pts;
+        AVRational ptb = s->fmt->streams[p->stream_index]->time_base;
+        if (all || t == AV_NOPTS_VALUE || av_compare_ts(t, ptb, limit, tb) <= 0) {
+            s->head = n->next;
+            if (!s->head)
+                s->tail = NULL;
+            av_packet_move_ref(out, p);
+            av_packet_free(&n->pkt);
+            free(n);
+            popped = 1;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return popped;
+}
+
+int source_copy_eof(struct video_source *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int eof = s->eof;
+    pthread_mutex_unlock(&s->lock);
+    return eof;
+}
+
+void source_copy_end(struct video_source *s)
+{
+    pthread_mutex_lock(&s->lock);
+    free(s->copy);
+    s->copy = NULL;
+    while (s->head) {
+        struct copy_node *n = s->head;
+        s->head = n->next;
+        av_packet_free(&n->pkt);
+        free(n);
+    }
+    s->tail = NULL;
+    pthread_mutex_unlock(&s->lock);
+}

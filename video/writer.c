@@ -1,0 +1,516 @@
+/*
+ * writer.c — the annotated-output encoder/muxer: RGB24 frames → swscale →
+ * video encoder → libavformat, with the source's audio and subtitle streams
+ * stream-copied from the packets the source queued (source.c).
+ *
+ * Timestamps: the encoder runs in the source video stream's time base and
+ * each frame keeps its original pts, so variable frame rates, start offsets
+ * and the duration survive; packet durations are looked up by pts from the
+ * frames sent (libavcodec 5.x does not carry them through the encoder).
+ *
+ * Orientation: frames arrive upright (video_read() applied the display
+ * matrix), so no rotation metadata is written: the output displays like the
+ * input everywhere and its pixels are the ones the detections refer to.
+ *
+ * Files: written in place; an error before the first frame (or
+ * video_writer_abort()) deletes the file, so no half-written output stays.
+ */
+#include "video.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libavutil/avstring.h>
+#include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
+
+#define DUR_RING 512 /* frames in flight inside the encoder, at most */
+
+struct video_writer {
+    char *path;
+    struct video_source *src;
+    AVFormatContext *oc;
+    AVCodecContext *enc;
+    AVStream *ost;
+    int *map;            /* source stream → output stream, -1 = not copied */
+    int64_t *ts_add;     /* per source stream, added to copied timestamps */
+    int nmap;
+    AVRational src_tb;   /* source video stream time base */
+    AVFrame *frame;      /* encoder input */
+    AVPacket *pkt;
+    struct SwsContext *sws;
+    int width, height;
+    int header_written;
+    int64_t frames;      /* frames sent to the encoder */
+    int64_t last_pts;    /* encoder tb; INT64_MIN before the first frame */
+    int64_t last_end;    /* source tb: end of the last frame (pts + duration) */
+    struct { int64_t pts, dur; } ring[DUR_RING];
+    int ring_pos;
+};
+
+static int writer_fail(const char *path, const char *what, int err)
+{
+    if (err && what)
+        fprintf(stderr, "video %s: %s: %s\n", path, what, av_err2str(err));
+    else if (err)
+        fprintf(stderr, "video %s: %s\n", path, av_err2str(err));
+    else
+        fprintf(stderr, "video %s: %s\n", path, what);
+    return err ? err : AVERROR(EINVAL);
+}
+
+/* Encoders to try, in order, for the container (NULL-terminated names). */
+static int open_encoder(struct video_writer *w, const struct video_writer_options *opt,
+                        const struct video_info *vi)
+{
+    static const char *const h264[] = { "libx264", "libopenh264", "mpeg4", NULL };
+    const char *one[2] = { opt && opt->codec ? opt->codec : NULL, NULL };
+    const char *const *names = one[0] ? one : h264;
+    const AVOutputFormat *of = w->oc->oformat;
+    int ret = AVERROR_ENCODER_NOT_FOUND;
+
+    /* A container that cannot hold H.264 (webm, ...) gets its own default. */
+    const char *native[2] = { NULL, NULL };
+    if (!one[0] && avformat_query_codec(of, AV_CODEC_ID_H264, FF_COMPLIANCE_NORMAL) == 0) {
+        const AVCodec *c = avcodec_find_encoder(of->video_codec);
+        native[0] = c ? c->name : NULL;
+        names = native;
+    }
+    for (int k = 0; names[k]; k++) {
+        const AVCodec *codec = avcodec_find_encoder_by_name(names[k]);
+        if (!codec || codec->type != AVMEDIA_TYPE_VIDEO) {
+            if (one[0]) {
+                fprintf(stderr, "video %s: no video encoder named '%s' in this FFmpeg "
+                                "(ffmpeg -encoders lists them)\n", w->path, names[k]);
+                return AVERROR_ENCODER_NOT_FOUND;
+            }
+            continue;
+        }
+        if (avformat_query_codec(of, codec->id, FF_COMPLIANCE_NORMAL) == 0) {
+            fprintf(stderr, "video %s: the %s container cannot hold %s video\n", w->path,
+                    of->name, codec->name);
+            if (one[0])
+                return AVERROR(EINVAL);
+            continue;
+        }
+        AVCodecContext *enc = avcodec_alloc_context3(codec);
+        if (!enc)
+            return AVERROR(ENOMEM);
+        enc->width = w->width;
+        enc->height = w->height;
+
+        /* 4:2:0 where the size allows (what every player decodes); odd sizes
+         * need an unsubsampled format to keep the exact resolution. */
+        const enum AVPixelFormat *fmts = codec->pix_fmts;
+        enum AVPixelFormat pf = fmts ? fmts[0] : AV_PIX_FMT_YUV420P;
+        int odd = (w->width | w->height) & 1;
+        for (int i = 0; fmts && fmts[i] != AV_PIX_FMT_NONE; i++) {
+            const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(fmts[i]);
+            if (d->comp[0].depth != 8 || (d->flags & AV_PIX_FMT_FLAG_RGB))
+                continue;
+            if (!odd && fmts[i] == AV_PIX_FMT_YUV420P) {
+                pf = fmts[i];
+                break;
+            }
+            if (odd && !d->log2_chroma_w && !d->log2_chroma_h && !(d->flags & AV_PIX_FMT_FLAG_ALPHA) &&
+                d->nb_components == 3) {
+                pf = fmts[i];
+                break;
+            }
+        }
+        enc->pix_fmt = pf;
+
+        /* Source time base, unless the codec cannot take it (MPEG-4 part 2
+         * allows at most 16 bits): then ms ticks, still variable-rate safe. */
+        enc->time_base = w->src_tb;
+        if (codec->id == AV_CODEC_ID_MPEG4 && enc->time_base.den > 65535)
+            enc->time_base = (AVRational){ 1, 1000 };
+        if (vi->fps > 0)
+            enc->framerate = av_d2q(vi->fps, 100000);
+        enc->sample_aspect_ratio = (AVRational){ vi->sar_num, vi->sar_den };
+        /* Colour: RGB becomes BT.601 (SD) or BT.709 (HD) limited range, tagged. */
+        enc->colorspace = w->height >= 720 ? AVCOL_SPC_BT709 : AVCOL_SPC_SMPTE170M;
+        enc->color_range = AVCOL_RANGE_MPEG;
+        enc->color_primaries = w->height >= 720 ? AVCOL_PRI_BT709 : AVCOL_PRI_SMPTE170M;
+        enc->color_trc = w->height >= 720 ? AVCOL_TRC_BT709 : AVCOL_TRC_SMPTE170M;
+        if (of->flags & AVFMT_GLOBALHEADER)
+            enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+
+        /* Rate: crf where the encoder has it, else a bitrate, else a fixed
+         * quantiser (MPEG-4 at q 4 looks like a decent H.264 at 2-3x size). */
+        double crf = opt && opt->crf > 0 ? opt->crf : 23;
+        int64_t br = opt ? opt->bitrate : 0;
+        if (br > 0) {
+            enc->bit_rate = br;
+        } else if (av_opt_find(enc->priv_data, "crf", NULL, 0, 0)) {
+            av_opt_set_double(enc->priv_data, "crf", crf, 0);
+        } else {
+            enc->flags |= AV_CODEC_FLAG_QSCALE;
+            enc->global_quality = FF_QP2LAMBDA * 4;
+        }
+        ret = avcodec_open2(enc, codec, NULL);
+        if (ret < 0) {
+            avcodec_free_context(&enc);
+            if (one[0])
+                return writer_fail(w->path, "cannot open the encoder", ret);
+            continue;
+        }
+        if (!one[0] && k > 0)
+            fprintf(stderr, "video %s: note: libx264 is not available; encoding with %s\n",
+                    w->path, codec->name);
+        w->enc = enc;
+        return 0;
+    }
+    fprintf(stderr, "video %s: no usable video encoder for %s (tried %s)\n", w->path, of->name,
+            names[0] ? names[0] : "none");
+    return ret;
+}
+
+static int add_copied_streams(struct video_writer *w, const struct video_writer_options *opt)
+{
+    const AVFormatContext *ic = source_format(w->src);
+    w->nmap = ic->nb_streams;
+    if (!(w->map = malloc(sizeof *w->map * (w->nmap ? w->nmap : 1))) ||
+        !(w->ts_add = calloc(w->nmap ? w->nmap : 1, sizeof *w->ts_add)))
+        return AVERROR(ENOMEM);
+    for (int i = 0; i < w->nmap; i++)
+        w->map[i] = -1;
+    if (opt && opt->no_copy)
+        return 0;
+    for (int i = 0; i < w->nmap; i++) {
+        const AVStream *ist = ic->streams[i];
+        enum AVMediaType type = ist->codecpar->codec_type;
+        if (i == source_video_index(w->src) || (ist->disposition & AV_DISPOSITION_ATTACHED_PIC))
+            continue;
+        if (type != AVMEDIA_TYPE_AUDIO && type != AVMEDIA_TYPE_SUBTITLE)
+            continue;
+        const char *cname = avcodec_get_name(ist->codecpar->codec_id);
+        if (avformat_query_codec(w->oc->oformat, ist->codecpar->codec_id,
+                                 FF_COMPLIANCE_NORMAL) == 0) {
+            fprintf(stderr, "video %s: note: not copying stream %d (%s %s): the %s container "
+                            "cannot hold it\n",
+                    w->path, i, av_get_media_type_string(type), cname, w->oc->oformat->name);
+            continue;
+        }
+        AVStream *os = avformat_new_stream(w->oc, NULL);
+        if (!os)
+            return AVERROR(ENOMEM);
+        int ret = avcodec_parameters_copy(os->codecpar, ist->codecpar);
+        if (ret < 0)
+            return ret;
+        os->codecpar->codec_tag = 0; /* the muxer picks its own tag */
+        os->time_base = ist->time_base;
+        os->disposition = ist->disposition;
+        av_dict_copy(&os->metadata, ist->metadata, 0);
+        w->map[i] = os->index;
+#if LIBAVFORMAT_VERSION_MAJOR == 59
+        /* FFmpeg 5.x's Matroska muxer writes Opus's CodecDelay header but not
+         * the matching shift of the block times, while every demuxer hands out
+         * times already reduced by it: add it back, or each copy through
+         * Matroska starts the audio one pre-skip (6.5 ms) earlier. */
+        if (ist->codecpar->codec_id == AV_CODEC_ID_OPUS && ist->codecpar->initial_padding > 0 &&
+            (!strcmp(w->oc->oformat->name, "matroska") || !strcmp(w->oc->oformat->name, "webm")))
+            w->ts_add[i] = av_rescale_q(ist->codecpar->initial_padding, (AVRational){ 1, 48000 },
+                                        ist->time_base);
+#endif
+    }
+    return 0;
+}
+
+/* The output sits where the input is: refuse before truncating it. */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+int video_writer_open(struct video_writer **out, const char *path,
+                      const struct video_source *csrc, const struct video_writer_options *opt)
+{
+    struct video_source *src = (struct video_source *)csrc; /* its copy queue is ours now */
+    const struct video_info *vi = video_source_info(src);
+    int ret, created = 0;
+    *out = NULL;
+
+    struct video_writer *w = calloc(1, sizeof *w);
+    if (!w || !(w->path = av_strdup(path))) {
+        free(w);
+        return writer_fail(path, NULL, AVERROR(ENOMEM));
+    }
+    w->src = src;
+    w->width = vi->width;
+    w->height = vi->height;
+    w->src_tb = (AVRational){ vi->time_base_num, vi->time_base_den };
+    w->last_pts = INT64_MIN;
+    w->last_end = AV_NOPTS_VALUE;
+
+    const AVOutputFormat *of = av_guess_format(NULL, path, NULL);
+    if (!of || (of->flags & AVFMT_NOFILE) || !strncmp(of->name, "image2", 6) ||
+        of->video_codec == AV_CODEC_ID_NONE) {
+        ret = writer_fail(path, "unknown or unsuitable output format (use .mp4, .mkv, .mov, "
+                                ".avi, .webm, ...)", 0);
+        goto fail;
+    }
+    if (same_file(path, source_input(src))) {
+        ret = writer_fail(path, "is the input file; refusing to overwrite it", 0);
+        goto fail;
+    }
+    if ((ret = avformat_alloc_output_context2(&w->oc, of, NULL, path)) < 0) {
+        writer_fail(path, NULL, ret);
+        goto fail;
+    }
+    if ((ret = open_encoder(w, opt, vi)) < 0)
+        goto fail;
+    if (!(w->ost = avformat_new_stream(w->oc, NULL))) {
+        ret = writer_fail(path, NULL, AVERROR(ENOMEM));
+        goto fail;
+    }
+    if ((ret = avcodec_parameters_from_context(w->ost->codecpar, w->enc)) < 0) {
+        writer_fail(path, NULL, ret);
+        goto fail;
+    }
+    w->ost->time_base = w->enc->time_base;
+    w->ost->sample_aspect_ratio = w->enc->sample_aspect_ratio;
+    if (w->enc->framerate.num > 0)
+        w->ost->avg_frame_rate = w->enc->framerate;
+    const AVFormatContext *ic = source_format(src);
+    const AVStream *ivs = ic->streams[source_video_index(src)];
+    const AVDictionaryEntry *lang = av_dict_get(ivs->metadata, "language", NULL, 0);
+    if (lang)
+        av_dict_set(&w->ost->metadata, "language", lang->value, 0);
+    if ((ret = add_copied_streams(w, opt)) < 0) {
+        writer_fail(path, NULL, ret);
+        goto fail;
+    }
+    const AVDictionaryEntry *t = av_dict_get(ic->metadata, "title", NULL, 0);
+    if (t)
+        av_dict_set(&w->oc->metadata, "title", t->value, 0);
+
+    /* Matroska would otherwise shift every timestamp when a copied audio
+     * stream starts below zero (AAC priming, Opus pre-skip); it stores such
+     * packets fine as they are, and the input's timestamps are kept. MP4 and
+     * MOV take negative times natively (edit lists). */
+    if (!strcmp(of->name, "matroska") || !strcmp(of->name, "webm"))
+        w->oc->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
+
+    if ((ret = avio_open(&w->oc->pb, path, AVIO_FLAG_WRITE)) < 0) {
+        writer_fail(path, "cannot create", ret);
+        goto fail;
+    }
+    created = 1;
+    if ((ret = avformat_write_header(w->oc, NULL)) < 0) {
+        writer_fail(path, "cannot write the header", ret);
+        goto fail;
+    }
+    w->header_written = 1;
+
+    w->frame = av_frame_alloc();
+    w->pkt = av_packet_alloc();
+    if (!w->frame || !w->pkt) {
+        ret = writer_fail(path, NULL, AVERROR(ENOMEM));
+        goto fail;
+    }
+    w->frame->format = w->enc->pix_fmt;
+    w->frame->width = w->width;
+    w->frame->height = w->height;
+    w->frame->sample_aspect_ratio = w->enc->sample_aspect_ratio;
+    w->frame->colorspace = w->enc->colorspace;
+    w->frame->color_range = w->enc->color_range;
+    w->frame->color_primaries = w->enc->color_primaries;
+    w->frame->color_trc = w->enc->color_trc;
+    if ((ret = av_frame_get_buffer(w->frame, 0)) < 0) {
+        writer_fail(path, NULL, ret);
+        goto fail;
+    }
+    w->sws = sws_getContext(w->width, w->height, AV_PIX_FMT_RGB24, w->width, w->height,
+                            w->enc->pix_fmt, SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
+                            NULL, NULL, NULL);
+    if (!w->sws) {
+        ret = writer_fail(path, "cannot convert RGB to the encoder's pixel format", 0);
+        goto fail;
+    }
+    const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(w->enc->pix_fmt);
+    if (!(d->flags & AV_PIX_FMT_FLAG_RGB))
+        sws_set_yuv(w->sws, 0, w->enc->colorspace, 0);
+
+    uint8_t *copy = calloc(w->nmap ? w->nmap : 1, 1);
+    if (!copy) {
+        ret = writer_fail(path, NULL, AVERROR(ENOMEM));
+        goto fail;
+    }
+    for (int i = 0; i < w->nmap; i++)
+        copy[i] = w->map[i] >= 0;
+    ret = source_copy_begin(src, copy);
+    free(copy);
+    if (ret < 0) {
+        writer_fail(path, "the source already has a writer", ret);
+        goto fail;
+    }
+    *out = w;
+    return 0;
+
+fail:
+    w->src = NULL; /* not attached */
+    if (created)
+        unlink(path);
+    video_writer_abort(&w);
+    return ret < 0 ? ret : AVERROR(EINVAL);
+}
+
+/* Encoder output → muxer. flush: drain to the end. */
+static int drain_encoder(struct video_writer *w)
+{
+    for (;;) {
+        int ret = avcodec_receive_packet(w->enc, w->pkt);
+        if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF)
+            return 0;
+        if (ret < 0)
+            return writer_fail(w->path, "encoding failed", ret);
+        if (w->pkt->duration <= 0) {
+            for (int i = 0; i < DUR_RING; i++)
+                if (w->ring[i].pts == w->pkt->pts && w->ring[i].dur > 0) {
+                    w->pkt->duration = w->ring[i].dur;
+                    break;
+                }
+        }
+        w->pkt->stream_index = w->ost->index;
+        av_packet_rescale_ts(w->pkt, w->enc->time_base, w->ost->time_base);
+        ret = av_interleaved_write_frame(w->oc, w->pkt);
+        if (ret < 0)
+            return writer_fail(w->path, "write error", ret);
+    }
+}
+
+/* Copied packets up to limit (source video tb), or all of them. */
+static int write_copied(struct video_writer *w, int all, int64_t limit)
+{
+    const AVFormatContext *ic = source_format(w->src);
+    AVPacket *p = w->pkt;
+    while (source_copy_pop(w->src, all, limit, w->src_tb, p)) {
+        int i = p->stream_index;
+        if (i < 0 || i >= w->nmap || w->map[i] < 0) {
+            av_packet_unref(p);
+            continue;
+        }
+        if (w->ts_add[i]) {
+            if (p->pts != AV_NOPTS_VALUE)
+                p->pts += w->ts_add[i];
+            if (p->dts != AV_NOPTS_VALUE)
+                p->dts += w->ts_add[i];
+        }
+        av_packet_rescale_ts(p, ic->streams[i]->time_base, w->oc->streams[w->map[i]]->time_base);
+        p->stream_index = w->map[i];
+        p->pos = -1;
+        int ret = av_interleaved_write_frame(w->oc, p);
+        if (ret < 0)
+            return writer_fail(w->path, "write error (copied stream)", ret);
+    }
+    return 0;
+}
+
+int video_writer_write(struct video_writer *w, const struct video_frame *f)
+{
+    VIDEO_ASSERT(f && f->rgb && f->width == w->width && f->height == w->height);
+    int64_t dur = f->duration;
+    int64_t src_pts = f->pts;
+    if (src_pts == VIDEO_NOPTS) /* no timestamps: continue from the last frame */
+        src_pts = w->last_end != AV_NOPTS_VALUE ? w->last_end : 0;
+    int64_t pts = av_rescale_q(src_pts, w->src_tb, w->enc->time_base);
+    int64_t edur = dur > 0 ? av_rescale_q(dur, w->src_tb, w->enc->time_base) : 0;
+    if (w->last_pts != INT64_MIN && pts <= w->last_pts)
+        pts = w->last_pts + 1;
+
+    int ret = write_copied(w, 0, src_pts);
+    if (ret < 0)
+        return ret;
+
+    if ((ret = av_frame_make_writable(w->frame)) < 0)
+        return writer_fail(w->path, NULL, ret);
+    const uint8_t *planes[4] = { f->rgb, NULL, NULL, NULL };
+    int strides[4] = { 3 * f->width, 0, 0, 0 };
+    sws_scale(w->sws, planes, strides, 0, f->height, w->frame->data, w->frame->linesize);
+    w->frame->pts = pts;
+    w->ring[w->ring_pos].pts = pts;
+    w->ring[w->ring_pos].dur = edur;
+    w->ring_pos = (w->ring_pos + 1) % DUR_RING;
+#if LIBAVUTIL_VERSION_INT >= AV_VERSION_INT(57, 30, 100)
+    w->frame->duration = edur;
+#else
+    w->frame->pkt_duration = edur;
+#endif
+    ret = avcodec_send_frame(w->enc, w->frame);
+    if (ret < 0)
+        return writer_fail(w->path, "encoding failed", ret);
+    w->last_pts = pts;
+    w->last_end = src_pts + (dur > 0 ? dur : 0);
+    w->frames++;
+    return drain_encoder(w);
+}
+
+int64_t video_writer_frames(const struct video_writer *w)
+{
+    return w ? w->frames : 0;
+}
+
+int video_writer_close(struct video_writer **wp)
+{
+    struct video_writer *w = wp ? *wp : NULL;
+    if (!w)
+        return 0;
+    if (!w->frames) {
+        fprintf(stderr, "video %s: no frames were written; file removed\n", w->path);
+        video_writer_abort(wp);
+        return AVERROR(ENODATA);
+    }
+    int ret = avcodec_send_frame(w->enc, NULL);
+    if (ret < 0)
+        writer_fail(w->path, "encoding failed", ret);
+    else
+        ret = drain_encoder(w);
+    if (ret >= 0)
+        ret = write_copied(w, source_copy_eof(w->src), w->last_end);
+    int tr = av_write_trailer(w->oc);
+    if (tr < 0 && ret >= 0)
+        ret = writer_fail(w->path, "cannot finish the file", tr);
+    w->header_written = 0;
+    int cl = avio_closep(&w->oc->pb);
+    if (cl < 0 && ret >= 0)
+        ret = writer_fail(w->path, "cannot close the file", cl);
+    /* Finished: nothing for abort to delete. */
+    av_freep(&w->path);
+    video_writer_abort(wp);
+    return ret < 0 ? ret : 0;
+}
+
+void video_writer_abort(struct video_writer **wp)
+{
+    struct video_writer *w = wp ? *wp : NULL;
+    if (!w)
+        return;
+    if (w->src)
+        source_copy_end(w->src);
+    if (w->oc) {
+        if (w->oc->pb) {
+            avio_closep(&w->oc->pb);
+            if (w->path)
+                unlink(w->path);
+        }
+        avformat_free_context(w->oc);
+    }
+    avcodec_free_context(&w->enc);
+    av_frame_free(&w->frame);
+    av_packet_free(&w->pkt);
+    sws_freeContext(w->sws);
+    free(w->map);
+    free(w->ts_add);
+    av_free(w->path);
+    free(w);
+    *wp = NULL;
+}
