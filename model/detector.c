@@ -59,9 +59,11 @@ int model_load(struct model **out, const struct model_options *opt)
     if (ckpt_load(opt->weights, &m->ck)) goto fail;
     const char *arch = opt->arch ? opt->arch : spec_guess_arch(m->ck, opt->weights);
     if (!arch) {
-        fprintf(stderr, "checkpoint %s: cannot tell the architecture from its keys; pass --arch "
-                "(fasterrcnn_resnet50_fpn, fasterrcnn_mobilenet_v3_large_fpn, "
-                "fasterrcnn_mobilenet_v3_large_320_fpn, fasterrcnn_vgg16_fpn)\n", opt->weights);
+        fprintf(stderr, "checkpoint %s: cannot tell the architecture from its keys; pass --arch (",
+                opt->weights);
+        for (const char *const *p = spec_preset_names(); *p; p++)
+            fprintf(stderr, "%s%s", p == spec_preset_names() ? "" : ", ", *p);
+        fprintf(stderr, ")\n");
         goto fail;
     }
     if (spec_preset(&m->spec, arch)) goto fail;

@@ -23,12 +23,17 @@ int backbone_build(struct backbone *bb, const struct spec *s, struct binder *b)
     bb->pool_level = s->pool_level;
     for (int i = 0; i < bb->n_out; i++) {
         char c[96];
+        /* v1: conv with bias; v2 (norm_layer=BatchNorm2d): conv without bias + BN */
+        char n[96];
         snprintf(c, sizeof c, "backbone.fpn.inner_blocks.%d.0", i);
-        if (bind_conv(b, &bb->inner[i], c, NULL, bb->out_channels[i], s->fpn_out, 1, 1, 0, 1, 1,
-                      ACT_NONE))
+        snprintf(n, sizeof n, "backbone.fpn.inner_blocks.%d.1", i);
+        if (bind_conv(b, &bb->inner[i], c, s->fpn_norm ? n : NULL, bb->out_channels[i],
+                      s->fpn_out, 1, 1, 0, 1, !s->fpn_norm, ACT_NONE))
             return -1;
         snprintf(c, sizeof c, "backbone.fpn.layer_blocks.%d.0", i);
-        if (bind_conv(b, &bb->layer[i], c, NULL, s->fpn_out, s->fpn_out, 3, 1, 1, 1, 1, ACT_NONE))
+        snprintf(n, sizeof n, "backbone.fpn.layer_blocks.%d.1", i);
+        if (bind_conv(b, &bb->layer[i], c, s->fpn_norm ? n : NULL, s->fpn_out, s->fpn_out, 3, 1,
+                      1, 1, !s->fpn_norm, ACT_NONE))
             return -1;
     }
     return 0;

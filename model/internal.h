@@ -69,6 +69,8 @@ void arena_rewind(struct arena *a, struct arena_mark m);
 
 /* C[m,n] = A[m,k] * B[k,n] (+ C if accumulate), row-major. The one GEMM wrapper. */
 void gemm(int m, int n, int k, const float *A, const float *B, float *C, int accumulate);
+/* The same into a wider C: row i of the result at C + i * ldc. */
+void gemm_strided(int m, int n, int k, const float *A, const float *B, float *C, int ldc);
 /* C[m,n] = A[m,k] * B[n,k]^T  (Linear: y = x W^T) */
 void gemm_nt(int m, int n, int k, const float *A, const float *B, float *C);
 

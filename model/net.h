@@ -39,7 +39,11 @@ struct spec {
     int vgg_return[NET_MAX_LEVELS], n_vgg_return;
 
     int fpn_out;              /* FPN channels (256) */
+    int fpn_norm;             /* FPN convs are conv (no bias) + BatchNorm (v2) */
     int pool_level;           /* LastLevelMaxPool adds a 'pool' map */
+    int rpn_conv_depth;       /* 3x3 conv + ReLU blocks in the RPN head (1; v2: 2) */
+    int box_head_convs;       /* FastRCNNConvFCHead: conv3x3+BN+ReLU blocks before the
+                                 one FC (v2: 4); 0 = TwoMLPHead (fc6, fc7) */
 
     /* Anchors per RPN level (one entry per feature map, 'pool' included). */
     int n_levels;
@@ -59,6 +63,11 @@ struct spec {
 int spec_preset(struct spec *s, const char *arch);  /* -1 + message if unknown */
 const char *const *spec_preset_names(void);          /* NULL-terminated */
 int spec_set(struct spec *s, const char *assignment); /* --set NAME=VALUE */
+/* A model file's architecture JSON (__metadata__["vdetect"], see spec_meta.c)
+ * → *s, and its class names (*class_names: *n_names malloc'd strings, entries
+ * may be NULL; the caller frees; NULL/0 when the file has none). -1 after
+ * printing "model metadata: FIELD: problem". num_classes is left to the weights. */
+int spec_from_metadata(struct spec *s, const char *json, char ***class_names, int *n_names);
 /* Guess the preset from the checkpoint's keys and file name; NULL if it can't. */
 const char *spec_guess_arch(const struct ckpt *ck, const char *path);
 
@@ -136,8 +145,11 @@ void vgg_body(const struct backbone *bb, struct run *r, const struct fmap *img,
 
 /* ---- heads ----------------------------------------------------------------------- */
 
+#define NET_MAX_HEAD_CONVS 8
+
 struct rpn_head {
-    struct conv conv;         /* 3x3 + ReLU */
+    struct conv conv[NET_MAX_HEAD_CONVS]; /* 3x3 + ReLU, depth of them */
+    int depth;
     struct conv pred;         /* cls_logits and bbox_pred fused: A + 4A outputs */
     int A;
 };
@@ -148,7 +160,9 @@ void rpn_head_forward(const struct rpn_head *h, struct run *r, const struct fmap
                       struct fmap *logits, struct fmap *deltas);
 
 struct box_head {
-    const float *fc6_w, *fc6_b, *fc7_w, *fc7_b;
+    struct conv convs[NET_MAX_HEAD_CONVS]; /* FastRCNNConvFCHead, BN folded */
+    int nconv;
+    const float *fc6_w, *fc6_b, *fc7_w, *fc7_b; /* fc7 NULL for the conv head */
     float *pred_w, *pred_b;   /* cls_score and bbox_pred fused: K + 4K outputs */
     int in, rep, K;
 };

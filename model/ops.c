@@ -27,6 +27,11 @@ void gemm(int m, int n, int k, const float *A, const float *B, float *C, int acc
     gemm_ex(m, n, k, A, k, B, n, C, n, accumulate, 0);
 }
 
+void gemm_strided(int m, int n, int k, const float *A, const float *B, float *C, int ldc)
+{
+    gemm_ex(m, n, k, A, k, B, n, C, ldc, 0, 0);
+}
+
 void gemm_nt(int m, int n, int k, const float *A, const float *B, float *C)
 {
     gemm_ex(m, n, k, A, k, B, k, C, n, 0, 1);

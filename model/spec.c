@@ -11,6 +11,7 @@
 
 static const char *const preset_names[] = {
     "fasterrcnn_resnet50_fpn",
+    "fasterrcnn_resnet50_fpn_v2",
     "fasterrcnn_mobilenet_v3_large_fpn",
     "fasterrcnn_mobilenet_v3_large_320_fpn",
     "fasterrcnn_vgg16_fpn",
@@ -70,9 +71,10 @@ int spec_preset(struct spec *s, const char *arch)
     s->roi_out = 7;
     s->roi_sampling = 2;
     s->representation = 1024;
+    s->rpn_conv_depth = 1;
     snprintf(s->arch, sizeof s->arch, "%s", arch);
 
-    if (!strcmp(arch, "fasterrcnn_resnet50_fpn")) {
+    if (!strcmp(arch, "fasterrcnn_resnet50_fpn") || !strcmp(arch, "fasterrcnn_resnet50_fpn_v2")) {
         static const int blocks[4] = { 3, 4, 6, 3 };
         s->backbone = BACKBONE_RESNET;
         memcpy(s->resnet_blocks, blocks, sizeof blocks);
@@ -83,6 +85,13 @@ int spec_preset(struct spec *s, const char *arch)
         s->n_returned = 4;
         fpn_anchors(s, 5);
         s->roi_maps = 4;
+        if (strstr(arch, "_v2")) {
+            /* nn.BatchNorm2d (eps 1e-5) in body, FPN and box head; 2 RPN convs */
+            s->fpn_norm = 1;
+            s->rpn_conv_depth = 2;
+            s->box_head_convs = 4;
+            return 0;
+        }
         s->p.bn_eps = 0.0f;   /* overwrite_eps(model, 0.0) of the COCO_V1 weights */
         return 0;
     }
@@ -222,8 +231,11 @@ const char *spec_guess_arch(const struct ckpt *ck, const char *path)
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     if (has(ck, "backbone.body.conv1.weight") && has(ck, "backbone.body.layer3.5.conv3.weight") &&
-        !has(ck, "backbone.body.layer3.6.conv1.weight") && has(ck, "roi_heads.box_head.fc6.weight"))
-        return "fasterrcnn_resnet50_fpn";
+        !has(ck, "backbone.body.layer3.6.conv1.weight")) {
+        if (has(ck, "roi_heads.box_head.fc6.weight")) return "fasterrcnn_resnet50_fpn";
+        if (has(ck, "roi_heads.box_head.0.0.weight") && has(ck, "rpn.head.conv.1.0.weight"))
+            return "fasterrcnn_resnet50_fpn_v2";
+    }
     if (has(ck, "backbone.body.0.0.weight") && has(ck, "backbone.body.16.0.weight")) {
         if (strstr(base, "320")) return "fasterrcnn_mobilenet_v3_large_320_fpn";
         if (strstr(base, "mobilenet_v3_large_fpn")) return "fasterrcnn_mobilenet_v3_large_fpn";

@@ -53,6 +53,7 @@ PHOTO = os.path.join(HERE, "data", "street.png")
 KEYS_VGG = os.path.join(HERE, "data", "keys-vgg16_fpn_custom.txt")  # copy of the reference key list
 
 R50 = "fasterrcnn_resnet50_fpn"
+R50V2 = "fasterrcnn_resnet50_fpn_v2"
 MNV3 = "fasterrcnn_mobilenet_v3_large_fpn"
 MNV3_320 = "fasterrcnn_mobilenet_v3_large_320_fpn"
 VGG = "fasterrcnn_vgg16_fpn"
@@ -67,6 +68,7 @@ CASES = [
     ("mnv3_portrait", MNV3, 22, (300, 451), {}),
     ("r50_photo", R50, 31, "photo", {}),
     ("r50_odd", R50, 32, (500, 375), {}),
+    ("r50v2_photo", R50V2, 51, "photo", {"min_size": 400, "max_size": 720}),
     ("vgg16_photo", VGG, 41, "photo", {"min_size": 320, "max_size": 576}),
     ("vgg16_portrait", VGG, 42, (200, 300), {"min_size": 320, "max_size": 533}),
 ]
@@ -126,7 +128,12 @@ def load_photo():
 def build_model(arch, sets):
     """Build the model the way published / fine-tuned checkpoints are laid out."""
     kw = dict(sets)
-    if arch == R50:
+    if arch == R50V2:
+        # the builder as is: nn.BatchNorm2d (eps 1e-5) in body, FPN and box head
+        model = torchvision.models.detection.fasterrcnn_resnet50_fpn_v2(
+            weights=None, weights_backbone=None, num_classes=91, **kw)
+        bn_eps = 1e-5
+    elif arch == R50:
         body = torchvision.models.resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
         backbone = _resnet_fpn_extractor(body, 3)
         model = FasterRCNN(backbone, num_classes=91, **kw)
@@ -253,7 +260,7 @@ def to_np(t):
 
 
 def stem_output(arch, body, x):
-    if arch == R50:
+    if arch in (R50, R50V2):
         return body.relu(body.bn1(body.conv1(x)))
     if arch in (MNV3, MNV3_320):
         return body["0"](x)
