@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "../model/model.h"
 
@@ -27,6 +28,21 @@ enum {
 int cmd_detect(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_view(int argc, char **argv);
+int cmd_annotate(int argc, char **argv);
+
+enum { APP_INTERRUPTED = 130 };
+
+/* Always-on invariant check (STYLE rule 5): file:line and abort. */
+#define APP_ASSERT(cond)                                                          \
+    do {                                                                          \
+        if (!(cond)) {                                                            \
+            fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__,  \
+                    #cond);                                                       \
+            abort();                                                              \
+        }                                                                         \
+    } while (0)
 
 /* Print "vdetect CMD: <message>" and the help hint; returns APP_USAGE. */
 int app_usage_error(const char *cmd, const char *fmt, ...)
@@ -104,5 +120,72 @@ void json_string(FILE *f, const char *s);
 void json_float(FILE *f, float v);
 /* Same for a double (up to 17 significant digits). */
 void json_double(FILE *f, double v);
+
+/* ---- SIGINT / SIGTERM (signals.c) ----------------------------------------- */
+
+struct video_source;
+/* Install the handlers: the first signal is counted and interrupts the
+ * registered source; a second one exits the process with 130 at once.
+ * 0 or -1 (errno). Main thread, before any worker starts. */
+int signals_install(void);
+/* Put back the handlers that were there before. */
+void signals_restore(void);
+/* The source video_interrupt() is called on (NULL: none). */
+void signals_set_source(struct video_source *src);
+/* Signals received since signals_install() (0: none); and the last one. */
+int signals_pending(void);
+int signals_last(void);
+
+/* ---- bounded queue of pointers (queue.c) --------------------------------- */
+
+/*
+ * The pipeline's thread hand-off (DESIGN §2): a ring of `capacity` pointers
+ * with one mutex and two condition variables. Thread-safe: any number of
+ * pushers and poppers. The queue owns none of the items; each item pushed
+ * leaves exactly once (popped, evicted back to a pusher, or refused).
+ *
+ * Policies:
+ *   QUEUE_BLOCK        push waits while the queue is full (back-pressure: files)
+ *   QUEUE_DROP_OLDEST  push never waits: when full it evicts the oldest item,
+ *                      hands it back through *evicted for the caller to
+ *                      return to its pool, and counts a drop (live sources)
+ *
+ * queue_close() makes every later push fail with QUEUE_CLOSED (the item stays
+ * the caller's) and wakes all waiters; pops still return what is queued, then
+ * QUEUE_CLOSED once empty. Nothing blocks forever after a close.
+ */
+enum queue_policy { QUEUE_BLOCK, QUEUE_DROP_OLDEST };
+enum { QUEUE_CLOSED = -1, QUEUE_TIMEOUT = -2 };
+
+struct queue;
+
+struct queue_counts {
+    uint64_t pushed;   /* items accepted */
+    uint64_t popped;   /* items handed out by pops */
+    uint64_t dropped;  /* items evicted by DROP_OLDEST (pushed = popped + dropped + depth) */
+    int depth;         /* items queued now */
+    int peak;          /* highest depth seen */
+    int capacity;
+};
+
+/* 0, or -EINVAL (capacity < 1 / bad policy) / -ENOMEM with a message. */
+int queue_create(struct queue **q, int capacity, enum queue_policy policy);
+/* Frees the queue (not its items); accepts NULL and *q == NULL; nulls *q.
+ * No thread may be using it. */
+void queue_free(struct queue **q);
+/* 0 (queued; under DROP_OLDEST *evicted is the evicted item or NULL) or
+ * QUEUE_CLOSED (item not taken). evicted may be NULL only for QUEUE_BLOCK. */
+int queue_push(struct queue *q, void *item, void **evicted);
+/* Wait for an item: 0 with *item, or QUEUE_CLOSED when closed and empty. */
+int queue_pop(struct queue *q, void **item);
+/* As queue_pop, waiting at most timeout_ms (0: don't wait; < 0: forever);
+ * QUEUE_TIMEOUT when nothing arrived in time. */
+int queue_pop_timed(struct queue *q, void **item, int timeout_ms);
+/* Idempotent; accepts NULL. */
+void queue_close(struct queue *q);
+/* Lock-free reads of the counters (each exact; the set is a snapshot only
+ * when the queue is idle). */
+void queue_stats(const struct queue *q, struct queue_counts *c);
+int queue_depth(const struct queue *q);
 
 #endif

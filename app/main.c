@@ -22,8 +22,8 @@ static const char usage_text[] =
     "Commands:\n"
     "  detect     still images -> detections as JSON Lines\n"
     "  info       a model's architecture, parameters, classes and cost\n"
-    "  view       live window on a webcam, file or URL            (coming; not in this build)\n"
-    "  annotate   draw detections into a video file, with --json  (coming; not in this build)\n"
+    "  view       live window on a webcam, file, URL or lavfi graph\n"
+    "  annotate   draw detections into a video file, with --json / --coco\n"
     "  bench      per-stage times of the detector (--model-only)\n"
     "\n"
     "Options:\n"
@@ -44,8 +44,8 @@ struct command {
 static const struct command commands[] = {
     { "detect", cmd_detect },
     { "info", cmd_info },
-    { "view", NULL },
-    { "annotate", NULL },
+    { "view", cmd_view },
+    { "annotate", cmd_annotate },
     { "bench", cmd_bench },
 };
 

@@ -1,0 +1,534 @@
+/*
+ * cli_annotate.c — `vdetect annotate [model] SOURCE -o OUT [--json FILE]
+ * [--coco FILE] ...`: every frame of a video through the detector, drawn
+ * (render/'s off-screen drawing, the same as the window) and re-encoded with
+ * its source timestamps by video/'s writer, which also stream-copies audio.
+ *
+ * The pipeline runs with back-pressure whatever the source: no frame is
+ * dropped, so output frames = input frames and JSON lines = frames. The main
+ * thread is the consumer: draw, encode, write the data, report progress.
+ *
+ * Ctrl-C / SIGTERM: stop reading, let the queued frames through, flush the
+ * encoder and write the trailer, close the JSON arrays — a playable file and
+ * whole JSON lines — and exit 130. A second signal exits at once.
+ * Errors (unreadable or corrupt input, unwritable outputs, encoder failure):
+ * one line on stderr, exit 1, and every output file of the run removed.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "pipeline.h"
+
+static const char annotate_help[] =
+    "Usage: vdetect annotate [model options] SOURCE -o OUT [options]\n"
+    "\n"
+    "Run the detector on every frame of SOURCE (a file, URL, /dev/videoN or\n"
+    "lavfi:GRAPH) and write OUT with the detections drawn: same size, pixel aspect\n"
+    "and timestamps as the input (variable frame rate kept), the container from\n"
+    "OUT's extension (.mp4 .mkv .mov ...), audio and subtitle streams copied without\n"
+    "re-encoding. No frame is dropped: the pipeline waits for the detector.\n"
+    "\n"
+    "Options:\n"
+    "  -o, --output OUT    the annotated video (required)\n"
+    "  --json FILE         detections as JSON Lines, one line per frame:\n"
+    "                      {\"frame\": i, \"pts\": seconds, \"width\": W, \"height\": H,\n"
+    "                       \"detections\": [{\"box\": [x1, y1, x2, y2], \"label\": 1,\n"
+    "                       \"name\": \"person\", \"score\": 0.98}, ...]}\n"
+    "                      frames that hold the boxes of an earlier frame (--stride)\n"
+    "                      add \"held\": true, \"held_from\": FRAME\n"
+    "  --coco FILE         detections as COCO results: [{\"image_id\": FRAME,\n"
+    "                      \"category_id\": LABEL, \"bbox\": [x, y, w, h], \"score\": S}]\n"
+    "                      (frames the detector ran on)\n"
+    "  --no-draw           write the frames unchanged (data only)\n"
+    "  --stride N          run the detector on every Nth frame and hold its boxes\n"
+    "                      on the frames in between (default 1)\n"
+    "  --stamp             draw the frame number and time in the corner\n"
+    "  --codec NAME        video encoder (default libx264, else another H.264\n"
+    "                      encoder, else mpeg4)\n"
+    "  --crf N             constant rate factor for x264/x265 (default 23)\n"
+    "  --bitrate B         target bits per second instead (e.g. 4M, 800k)\n"
+    "  --frames N          stop after N frames (for endless sources)\n"
+    "  --queue N           frame queue length (default 2; a Ctrl-C\n"
+    "                      waits for the queued frames)\n"
+    "  --stats-json FILE   the run's figures in the bench report format\n"
+    "  --input-format F, --video-size WxH, --framerate R\n"
+    "                      passed to a capture device\n"
+    "  -q, --quiet         no progress and no summary on stderr (progress is only\n"
+    "                      shown on a terminal)\n"
+    "  -h, --help          show this help\n"
+    "\n"
+    "%s"
+    "\n"
+    "Exit status: 0 done, 1 error (all outputs removed), 2 bad usage,\n"
+    "130 interrupted (outputs finished and playable).\n";
+
+struct annotate {
+    struct cli_model cm;
+    const char *source, *out_path, *json_path, *coco_path, *stats_path;
+    struct video_source_options so;
+    struct video_writer_options wo;
+    int no_draw, stamp, quiet, queue_len;
+    long stride;
+    long long max_frames;
+
+    struct video_source *src;
+    struct video_writer *writer;
+    struct render_style *style;
+    FILE *json, *coco;
+    int coco_first;
+    struct render_det *rdets;
+    int max_dets;
+};
+
+/* "4M", "800k", "2500000" → bits per second. */
+static int parse_bitrate(const char *cmd, const char *s, int64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || !isfinite(v) || v <= 0)
+        goto bad;
+    if (*end == 'k' || *end == 'K')
+        v *= 1e3, end++;
+    else if (*end == 'M' || *end == 'm')
+        v *= 1e6, end++;
+    if (*end || v < 1000 || v > 1e10)
+        goto bad;
+    *out = (int64_t)v;
+    return 0;
+bad:
+    app_usage_error(cmd, "--bitrate: expected bits per second such as 4M or 800k, got '%s'", s);
+    return -1;
+}
+
+static void write_dets_json(FILE *o, const struct cli_model *cm,
+                            const struct model_detection *d, int n)
+{
+    fputs("[", o);
+    int first = 1;
+    for (int i = 0; i < n; i++) {
+        if (!cli_model_keep(cm, &d[i]))
+            continue;
+        fputs(first ? "{\"box\": [" : ", {\"box\": [", o);
+        first = 0;
+        for (int k = 0; k < 4; k++) {
+            if (k)
+                fputs(", ", o);
+            json_float(o, d[i].box[k]);
+        }
+        fprintf(o, "], \"label\": %d, \"name\": ", d[i].label);
+        json_string(o, cli_model_class_name(cm, d[i].label));
+        fputs(", \"score\": ", o);
+        json_float(o, d[i].score);
+        fputc('}', o);
+    }
+    fputs("]", o);
+}
+
+/* One frame's JSON line, flushed whole so an interrupted run ends on a line. */
+static int write_json_line(struct annotate *a, const struct pipe_frame *f)
+{
+    FILE *o = a->json;
+    const struct video_frame *vf = f->vf;
+    fprintf(o, "{\"frame\": %lld, \"pts\": ", (long long)vf->index);
+    json_double(o, vf->pts_sec);
+    fprintf(o, ", \"width\": %d, \"height\": %d, \"detections\": ", vf->width, vf->height);
+    write_dets_json(o, &a->cm, f->dets, f->ndets);
+    if (f->dets_kind == PIPE_DETS_HELD)
+        fprintf(o, ", \"held\": true, \"held_from\": %lld", (long long)f->dets_frame);
+    fputs("}\n", o);
+    if (fflush(o) != 0 || ferror(o)) {
+        fprintf(stderr, "json %s: write error: %s\n", a->json_path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int write_coco(struct annotate *a, const struct pipe_frame *f)
+{
+    if (f->dets_kind != PIPE_DETS_OWN)
+        return 0;
+    FILE *o = a->coco;
+    for (int i = 0; i < f->ndets; i++) {
+        const struct model_detection *d = &f->dets[i];
+        if (!cli_model_keep(&a->cm, d))
+            continue;
+        fprintf(o, "%s\n{\"image_id\": %lld, \"category_id\": %d, \"bbox\": [",
+                a->coco_first ? "" : ",", (long long)f->vf->index, d->label);
+        a->coco_first = 0;
+        json_float(o, d->box[0]);
+        fputs(", ", o);
+        json_float(o, d->box[1]);
+        fputs(", ", o);
+        json_float(o, d->box[2] - d->box[0]);
+        fputs(", ", o);
+        json_float(o, d->box[3] - d->box[1]);
+        fputs("], \"score\": ", o);
+        json_float(o, d->score);
+        fputs("}", o);
+    }
+    if (ferror(o)) {
+        fprintf(stderr, "coco %s: write error: %s\n", a->coco_path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void progress(const struct annotate *a, int64_t done, int64_t total, double t0,
+                     int final)
+{
+    double el = video_now() - t0, fps = el > 0 ? done / el : 0;
+    fprintf(stderr, "\rannotate: %lld", (long long)done);
+    if (total > 0) {
+        double pc = 100.0 * (double)done / (double)total;
+        fprintf(stderr, "/%lld frames (%.0f%%)", (long long)total, pc > 100 ? 100 : pc);
+    } else {
+        fputs(" frames", stderr);
+    }
+    fprintf(stderr, ", %.1f fps", fps);
+    if (total > 0 && fps > 0 && !final) {
+        double eta = (double)(total - done) / fps;
+        if (eta < 0)
+            eta = 0;
+        fprintf(stderr, ", ETA %d:%02d", (int)eta / 60, (int)eta % 60);
+    }
+    fputs(final ? "          \n" : "    ", stderr);
+    (void)a;
+}
+
+static int parse_args(struct annotate *a, int argc, char **argv)
+{
+    const char *cmd = "annotate", *v;
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        int r;
+        if (s[0] != '-' || !strcmp(s, "-")) {
+            if (a->source)
+                return app_usage_error(cmd, "more than one SOURCE given ('%s', '%s')",
+                                       a->source, s);
+            a->source = s;
+            continue;
+        }
+        if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
+            printf(annotate_help, cli_model_help);
+            return -1;
+        }
+        if (!strcmp(s, "--no-draw")) { a->no_draw = 1; continue; }
+        if (!strcmp(s, "--stamp")) { a->stamp = 1; continue; }
+        if (!strcmp(s, "-q") || !strcmp(s, "--quiet")) { a->quiet = 1; continue; }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "-o", &a->out_path)) != 0 ||
+            (r = app_opt_value(cmd, argc, argv, &i, "--output", &a->out_path)) != 0) {
+            if (r < 0) return APP_USAGE;
+            if (!*a->out_path) return app_usage_error(cmd, "-o: empty file name");
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--json", &a->json_path)) != 0) {
+            if (r < 0) return APP_USAGE;
+            if (!*a->json_path) return app_usage_error(cmd, "--json: empty file name");
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--coco", &a->coco_path)) != 0) {
+            if (r < 0) return APP_USAGE;
+            if (!*a->coco_path) return app_usage_error(cmd, "--coco: empty file name");
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--stats-json", &a->stats_path)) != 0) {
+            if (r < 0) return APP_USAGE;
+            if (!*a->stats_path) return app_usage_error(cmd, "--stats-json: empty file name");
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--codec", &a->wo.codec)) != 0) {
+            if (r < 0) return APP_USAGE;
+            if (!*a->wo.codec) return app_usage_error(cmd, "--codec: empty name");
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--crf", &v)) != 0) {
+            if (r < 0 || app_parse_float(cmd, "--crf", v, 0, 63, &a->wo.crf) < 0)
+                return APP_USAGE;
+            if (a->wo.crf <= 0)
+                a->wo.crf = 1e-3; /* crf 0 (lossless) is asked for, not the default */
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--bitrate", &v)) != 0) {
+            if (r < 0 || parse_bitrate(cmd, v, &a->wo.bitrate) < 0)
+                return APP_USAGE;
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--stride", &v)) != 0) {
+            if (r < 0 || app_parse_int(cmd, "--stride", v, 1, 1000000, &a->stride) < 0)
+                return APP_USAGE;
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--frames", &v)) != 0) {
+            long n;
+            if (r < 0 || app_parse_int(cmd, "--frames", v, 1, 2000000000L, &n) < 0)
+                return APP_USAGE;
+            a->max_frames = n;
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--queue", &v)) != 0) {
+            long n;
+            if (r < 0 || app_parse_int(cmd, "--queue", v, 1, 64, &n) < 0)
+                return APP_USAGE;
+            a->queue_len = (int)n;
+            continue;
+        }
+        if ((r = app_source_opt(cmd, argc, argv, &i, &a->so)) != 0) {
+            if (r < 0) return APP_USAGE;
+            continue;
+        }
+        r = cli_model_parse(&a->cm, cmd, argc, argv, &i);
+        if (r < 0) return APP_USAGE;
+        if (r == 0) return app_usage_error(cmd, "unknown option '%s'", s);
+    }
+    if (!a->source)
+        return app_usage_error(cmd, "no SOURCE given");
+    if (!a->out_path)
+        return app_usage_error(cmd, "no output given (-o OUT)");
+    if (a->wo.crf > 0 && a->wo.bitrate > 0)
+        return app_usage_error(cmd, "--crf and --bitrate exclude each other");
+    return 0;
+}
+
+static FILE *open_out(const char *kind, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        fprintf(stderr, "%s %s: %s\n", kind, path, strerror(errno));
+    return f;
+}
+
+int cmd_annotate(int argc, char **argv)
+{
+    const char *cmd = "annotate";
+    struct annotate a;
+    memset(&a, 0, sizeof a);
+    a.stride = 1;
+    a.coco_first = 1;
+    cli_model_init(&a.cm, argc);
+    int status = APP_OK, sig_installed = 0, out_created = 0, json_created = 0, coco_created = 0;
+    struct pipeline *p = NULL;
+    struct pipeline_stats *ps = NULL;
+    struct run_report *rep = NULL;
+
+    int r = parse_args(&a, argc, argv);
+    if (r != 0) {
+        status = r < 0 ? APP_OK : r; /* -1: help shown */
+        goto done;
+    }
+    if (signals_install() == 0)
+        sig_installed = 1;
+
+    a.so.input = a.source;
+    a.so.realtime = -1; /* annotate as fast as the detector goes, also lavfi */
+    if (video_open(&a.src, &a.so) < 0) {
+        status = APP_FAIL;
+        goto done;
+    }
+    signals_set_source(a.src);
+    const struct video_info *info = video_source_info(a.src);
+
+    /* outputs before the slow model load: a bad path fails at once */
+    if (video_writer_open(&a.writer, a.out_path, a.src, &a.wo) < 0) {
+        status = APP_FAIL;
+        goto done;
+    }
+    out_created = 1;
+    if ((a.json_path && !(a.json = open_out("json", a.json_path))) ||
+        (a.coco_path && !(a.coco = open_out("coco", a.coco_path)))) {
+        json_created = a.json != NULL;
+        status = APP_FAIL;
+        goto done;
+    }
+    json_created = a.json != NULL;
+    coco_created = a.coco != NULL;
+    if (a.coco)
+        fputs("[", a.coco);
+    if (!a.no_draw && render_style_open(&a.style, NULL) < 0) {
+        status = APP_FAIL;
+        goto done;
+    }
+    if ((status = cli_model_load(&a.cm, cmd)) != APP_OK)
+        goto done;
+    a.max_dets = app_max_dets(&a.cm);
+    if (!(a.rdets = calloc((size_t)a.max_dets, sizeof *a.rdets)) ||
+        !(ps = calloc(1, sizeof *ps)) || !(rep = calloc(1, sizeof *rep))) {
+        fprintf(stderr, "vdetect annotate: out of memory\n");
+        status = APP_FAIL;
+        goto done;
+    }
+    run_report_init(rep);
+
+    struct pipeline_config pc = {
+        .src = a.src,
+        .detect_ctx = a.cm.model,
+        .max_dets = a.max_dets,
+        .live = 0, /* annotate never drops: back-pressure even on a live source */
+        .queue_len = a.queue_len,
+        .stride = (int)a.stride,
+        .max_frames = a.max_frames,
+    };
+    if (signals_pending() || pipeline_start(&p, &pc) < 0) {
+        status = signals_pending() ? APP_INTERRUPTED : APP_FAIL;
+        goto done;
+    }
+
+    int show_progress = !a.quiet && isatty(STDERR_FILENO);
+    int64_t total = info->nb_frames > 0 ? info->nb_frames
+                    : info->duration > 0 && info->fps > 0
+                        ? (int64_t)llround(info->duration * info->fps) : 0;
+    if (a.max_frames > 0 && (total == 0 || a.max_frames < total))
+        total = a.max_frames;
+    double t0 = video_now(), next_progress = t0 + 0.5;
+    int stopping = 0, failed = 0;
+    char stamp[96];
+    for (;;) {
+        if (signals_pending() && !stopping) {
+            stopping = 1;
+            pipeline_stop(p, PIPE_STOP_DRAIN);
+        }
+        struct pipe_frame *f;
+        enum pipe_item it = pipeline_next(p, 200, &f);
+        if (it == PIPE_END)
+            break;
+        if (it != PIPE_RESULT)
+            continue;
+        struct video_frame *vf = f->vf;
+        double td = video_now();
+        if (a.style) {
+            int n = app_render_dets(&a.cm, f->dets, f->ndets, a.rdets, a.max_dets);
+            struct render_draw_options o;
+            render_draw_options_init(&o);
+            if (a.stamp) {
+                double t = isfinite(vf->pts_sec) ? vf->pts_sec : 0;
+                int ms = (int)llround(t * 1000);
+                snprintf(stamp, sizeof stamp, "frame %lld  %d:%02d:%02d.%03d",
+                         (long long)vf->index, ms / 3600000, ms / 60000 % 60, ms / 1000 % 60,
+                         ms % 1000);
+                o.stamp = stamp;
+            }
+            if (render_draw(a.style, vf->rgb, vf->width, vf->height, 3 * vf->width, a.rdets, n,
+                            &o) < 0)
+                failed = 1;
+        }
+        double te = video_now();
+        if (!failed && video_writer_write(a.writer, vf) < 0)
+            failed = 1;
+        double tw = video_now();
+        if (!failed && a.json && write_json_line(&a, f) < 0)
+            failed = 1;
+        if (!failed && a.coco && write_coco(&a, f) < 0)
+            failed = 1;
+        if (!failed) {
+            if (a.style)
+                lat_hist_add(&rep->draw_ms, (te - td) * 1e3);
+            lat_hist_add(&rep->output_ms, (tw - te) * 1e3);
+            lat_hist_add(&rep->capture_to_display, (tw - vf->capture_time) * 1e3);
+            if (rep->displayed++ == 0)
+                rep->t_first_display = tw;
+            rep->t_last_display = tw;
+        }
+        pipeline_release(p, f);
+        if (failed) {
+            pipeline_stop(p, PIPE_STOP_ABORT);
+            break;
+        }
+        if (show_progress && tw >= next_progress) {
+            progress(&a, rep->displayed, total, t0, 0);
+            next_progress = tw + 0.5;
+        }
+    }
+    if (pipeline_finish(p, ps) < 0)
+        failed = 1;
+    if (show_progress)
+        progress(&a, rep->displayed, total, t0, 1);
+    if (failed) {
+        status = APP_FAIL;
+        goto done;
+    }
+
+    /* finish the outputs; a failure here is an error like any other */
+    if (video_writer_close(&a.writer) < 0)
+        status = APP_FAIL;
+    if (a.coco) {
+        fputs(a.coco_first ? "]\n" : "\n]\n", a.coco);
+        FILE *c = a.coco;
+        a.coco = NULL;
+        if (fclose(c) != 0) {
+            fprintf(stderr, "coco %s: write error: %s\n", a.coco_path, strerror(errno));
+            status = APP_FAIL;
+        }
+    }
+    if (a.json) {
+        FILE *j = a.json;
+        a.json = NULL;
+        if (fclose(j) != 0) {
+            fprintf(stderr, "json %s: write error: %s\n", a.json_path, strerror(errno));
+            status = APP_FAIL;
+        }
+    }
+    rep->mode = "annotate";
+    rep->source = a.source;
+    rep->info = info;
+    rep->ps = ps;
+    rep->model = a.cm.model;
+    rep->weights = a.cm.weights_path;
+    rep->threads = a.cm.threads;
+    rep->output_stage = "encode";
+    if (a.stats_path) {
+        FILE *sf = open_out("stats-json", a.stats_path);
+        if (!sf) {
+            status = APP_FAIL;
+        } else {
+            run_report_json(sf, rep);
+            if (fclose(sf) != 0) {
+                fprintf(stderr, "stats-json %s: write error\n", a.stats_path);
+                status = APP_FAIL;
+            }
+        }
+    }
+    if (status == APP_OK && !a.quiet)
+        run_report_summary(stderr, rep);
+    if (status == APP_OK && signals_pending())
+        status = APP_INTERRUPTED;
+
+done:
+    pipeline_free(&p);
+    if (status == APP_INTERRUPTED) {
+        /* interrupted before the frames flowed: finish what exists (a writer
+         * that got no frame removes its file and says so) */
+        if (a.writer)
+            (void)video_writer_close(&a.writer);
+        if (a.coco)
+            fputs(a.coco_first ? "]\n" : "\n]\n", a.coco);
+    }
+    video_writer_abort(&a.writer); /* still open here only on an error */
+    if (a.json)
+        fclose(a.json);
+    if (a.coco)
+        fclose(a.coco);
+    if (status == APP_FAIL) {
+        /* an error: leave nothing half-written behind */
+        if (out_created)
+            unlink(a.out_path);
+        if (json_created)
+            unlink(a.json_path);
+        if (coco_created)
+            unlink(a.coco_path);
+    }
+    render_style_close(&a.style);
+    signals_set_source(NULL);
+    video_close(&a.src);
+    if (sig_installed)
+        signals_restore();
+    cli_model_free(&a.cm);
+    free(a.rdets);
+    free(ps);
+    free(rep);
+    return status;
+}

@@ -1,0 +1,562 @@
+/*
+ * cli_view.c — `vdetect view [model] [source opts] SOURCE`: the live window.
+ *
+ * The main thread is the render thread (SDL stays on it): it waits for window
+ * events, and the pipeline's workers wake it (render_window_wake) whenever
+ * they queue something for it. With --display all (the default) the decode
+ * thread hands every frame to the screen as well as to the detector, and the
+ * screen overlays the newest detections it has, showing their age; with
+ * --display detected only frames with their own detections are shown.
+ *
+ * Files are paced to their timestamps and use back-pressure (every frame is
+ * detected); live sources drop the oldest queued frame when the detector is
+ * behind, and the drops are counted and shown.
+ *
+ * Ends on q/Esc/window close (exit 0), end of input or --frames N (0), SIGINT
+ * or SIGTERM (130), or an error (1). With no display it says so and exits 2
+ * before opening anything slow.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app.h"
+#include "pipeline.h"
+
+static const char view_help[] =
+    "Usage: vdetect view [model options] [source options] [options] SOURCE\n"
+    "\n"
+    "Show SOURCE in a window with the detections drawn: a webcam (/dev/videoN,\n"
+    "webcam, webcam:N), a file, a URL (rtsp://, http://, udp://, ...) or a\n"
+    "lavfi:GRAPH. Live sources never lag: when the detector is slower than the\n"
+    "camera the oldest queued frame is dropped (and counted). Files play at their\n"
+    "own pace and every frame is detected.\n"
+    "\n"
+    "Options:\n"
+    "  --display all|detected  all: every decoded frame at the source's rate with the\n"
+    "                      newest detections and their age (default); detected:\n"
+    "                      only frames with their own detections\n"
+    "  --queue N           frame queue length (default 1 live, 2 files)\n"
+    "  --frames N          stop after N frames from the source\n"
+    "  --stats-json FILE   on exit, the run's figures in the bench report format\n"
+    "  --input-format F    capture device pixel format (mjpeg, yuyv422, ...)\n"
+    "  --video-size WxH    capture device frame size\n"
+    "  --framerate R       capture device frame rate\n"
+    "  --list-devices      list the video capture devices and exit\n"
+    "  --list-formats DEV  list a device's formats, sizes and rates and exit\n"
+    "  -q, --quiet         no summary line on exit\n"
+    "  -h, --help          show this help\n"
+    "\n"
+    "Keys: q/Esc quit, space pause, +/- score threshold, l labels, b boxes,\n"
+    "h HUD, s screenshot (vdetect-TIME.png here), f fullscreen, ? help.\n"
+    "\n"
+    "%s"
+    "\n"
+    "Exit status: 0 done, 1 error, 2 bad usage or no display, 130 interrupted.\n";
+
+enum end_reason { END_NONE, END_QUIT, END_INPUT, END_SIGNAL, END_ERROR };
+
+struct view {
+    struct cli_model cm;
+    struct video_source_options so;
+    const char *source, *stats_path;
+    int display_all, queue_len, quiet;
+    long long max_frames;
+
+    struct video_source *src;
+    struct render_window *win;
+    struct render_style *style;
+    struct pipeline *p;
+
+    /* main thread state */
+    struct model_detection *latest;   /* newest detections (copy), max_dets */
+    int nlatest, have_latest, max_dets;
+    int64_t latest_frame;
+    double latest_capture;
+    struct render_det *rdets;
+    uint8_t *canvas;                  /* display_all: private copy to draw on */
+    int paused, show_labels, show_boxes, show_hud, show_help;
+    char status[128];
+    double status_until;
+    /* HUD rates, recomputed every half second */
+    double rate_t;
+    int64_t rate_decoded, rate_detected, rate_displayed;
+    double src_fps, det_fps, disp_fps;
+    double last_age_ms, last_latency_ms;
+    struct run_report rep;
+};
+
+/* Is there any display SDL could open? Checked before anything slow, so a
+ * headless run fails in milliseconds; render_window_open() has the last word. */
+static int display_maybe_available(void)
+{
+    const char *drv = getenv("SDL_VIDEODRIVER");
+    const char *x = getenv("DISPLAY"), *wl = getenv("WAYLAND_DISPLAY");
+    int has_x = x && *x, has_wl = wl && *wl;
+    if (!drv || !*drv)
+        return has_x || has_wl;
+    if (!strcmp(drv, "x11"))
+        return has_x;
+    if (!strcmp(drv, "wayland"))
+        return has_wl;
+    if (!strcmp(drv, "dummy") || !strcmp(drv, "offscreen")) {
+        const char *allow = getenv("VDETECT_ALLOW_OFFSCREEN");
+        return allow && !strcmp(allow, "1");
+    }
+    return 1; /* kmsdrm and others: let SDL try */
+}
+
+static int no_display(void)
+{
+    fprintf(stderr, "vdetect view: no display available (DISPLAY/WAYLAND_DISPLAY not set or "
+                    "not usable); use 'vdetect annotate SOURCE -o OUT' to draw the detections "
+                    "into a file, or 'vdetect bench'\n");
+    return APP_USAGE;
+}
+
+static void wake_window(void *ctx)
+{
+    render_window_wake(ctx);
+}
+
+static void set_status(struct view *v, double secs, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_status(struct view *v, double secs, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v->status, sizeof v->status, fmt, ap);
+    va_end(ap);
+    v->status_until = video_now() + secs;
+}
+
+static void screenshot(struct view *v)
+{
+    char name[64];
+    time_t t = time(NULL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    size_t n = strftime(name, sizeof name, "vdetect-%Y%m%d-%H%M%S", &tm);
+    /* several in one second: -2, -3, ... */
+    char path[80];
+    snprintf(path, sizeof path, "%s.png", name);
+    for (int k = 2; k < 100; k++) {
+        FILE *f = fopen(path, "r");
+        if (!f)
+            break;
+        fclose(f);
+        snprintf(path, sizeof path, "%.*s-%d.png", (int)n, name, k);
+    }
+    if (render_window_screenshot(v->win, path) == 0) {
+        fprintf(stderr, "view: screenshot saved to %s\n", path);
+        set_status(v, 3, "screenshot: %s", path);
+    } else {
+        set_status(v, 3, "screenshot failed");
+    }
+}
+
+/* One event. Returns END_QUIT to stop, else END_NONE; *redraw set when the
+ * picture or HUD should be shown again. */
+static enum end_reason handle_event(struct view *v, const struct render_event *ev, int *redraw)
+{
+    switch (ev->type) {
+    case RENDER_EV_QUIT:
+        return END_QUIT;
+    case RENDER_EV_PAUSE:
+        v->paused = !v->paused;
+        set_status(v, 2, v->paused ? "paused" : "playing");
+        break;
+    case RENDER_EV_THRESH_UP:
+    case RENDER_EV_THRESH_DOWN: {
+        double t = v->cm.score_thresh + (ev->type == RENDER_EV_THRESH_UP ? 0.05 : -0.05);
+        t = round(t * 100) / 100;
+        v->cm.score_thresh = t < 0 ? 0 : t > 1 ? 1 : t;
+        set_status(v, 2, "score >= %.2f", v->cm.score_thresh);
+        break;
+    }
+    case RENDER_EV_TOGGLE_LABELS:
+        v->show_labels = !v->show_labels;
+        break;
+    case RENDER_EV_TOGGLE_BOXES:
+        v->show_boxes = !v->show_boxes;
+        break;
+    case RENDER_EV_TOGGLE_HUD:
+        v->show_hud = !v->show_hud;
+        break;
+    case RENDER_EV_HELP:
+        v->show_help = !v->show_help;
+        break;
+    case RENDER_EV_SCREENSHOT:
+        screenshot(v);
+        break;
+    case RENDER_EV_FULLSCREEN:
+    case RENDER_EV_REDRAW:
+    case RENDER_EV_WAKE:
+    case RENDER_EV_NONE:
+        break;
+    }
+    *redraw = ev->type != RENDER_EV_WAKE && ev->type != RENDER_EV_NONE;
+    return END_NONE;
+}
+
+static void fill_hud(struct view *v, struct render_hud *h)
+{
+    double now = video_now();
+    if (now - v->rate_t >= 0.5) {
+        int64_t dec = pipeline_decoded(v->p), det = pipeline_detected(v->p);
+        double dt = now - v->rate_t;
+        if (v->rate_t > 0) {
+            v->src_fps = (double)(dec - v->rate_decoded) / dt;
+            v->det_fps = (double)(det - v->rate_detected) / dt;
+            v->disp_fps = (double)(v->rep.displayed - v->rate_displayed) / dt;
+        } else {
+            v->src_fps = v->det_fps = v->disp_fps = -1;
+        }
+        v->rate_t = now;
+        v->rate_decoded = dec;
+        v->rate_detected = det;
+        v->rate_displayed = v->rep.displayed;
+    }
+    memset(h, 0, sizeof *h);
+    h->source_fps = v->src_fps;
+    h->detect_fps = v->det_fps;
+    h->display_fps = v->disp_fps;
+    h->dropped = pipeline_dropped(v->p);
+    h->result_age_ms = v->last_age_ms;
+    h->latency_ms = v->last_latency_ms;
+    h->score_thresh = (float)v->cm.score_thresh;
+    h->paused = v->paused;
+    h->show_hud = v->show_hud;
+    h->show_help = v->show_help;
+    h->status = now < v->status_until ? v->status
+                : v->display_all ? "display: all" : "display: detected";
+}
+
+/* Draw f with the detections that go with it and present it. */
+static int show_frame(struct view *v, struct pipe_frame *f)
+{
+    struct video_frame *vf = f->vf;
+    const struct model_detection *d;
+    int nd;
+    uint8_t *px;
+    if (v->display_all) {
+        /* the detector may still be reading these pixels: draw on a copy */
+        memcpy(v->canvas, vf->rgb, (size_t)vf->width * vf->height * 3);
+        px = v->canvas;
+        d = v->latest;
+        nd = v->have_latest ? v->nlatest : 0;
+        v->last_age_ms = v->have_latest ? (vf->capture_time - v->latest_capture) * 1e3 : -1;
+    } else {
+        px = vf->rgb;
+        d = f->dets;
+        nd = f->ndets;
+        v->last_age_ms = 0;
+    }
+    double t0 = video_now();
+    int n = app_render_dets(&v->cm, d, nd, v->rdets, v->max_dets);
+    struct render_draw_options o;
+    render_draw_options_init(&o);
+    o.show_boxes = v->show_boxes;
+    o.show_labels = v->show_labels;
+    if (render_draw(v->style, px, vf->width, vf->height, 3 * vf->width, v->rdets, n, &o) < 0)
+        return -1;
+    double t1 = video_now();
+    struct render_hud hud;
+    fill_hud(v, &hud);
+    hud.latency_ms = (t1 - vf->capture_time) * 1e3;
+    if (render_window_present(v->win, px, vf->width, vf->height, 3 * vf->width, &hud) < 0)
+        return -1;
+    double t2 = video_now();
+    v->last_latency_ms = (t2 - vf->capture_time) * 1e3;
+    lat_hist_add(&v->rep.draw_ms, (t1 - t0) * 1e3);
+    lat_hist_add(&v->rep.output_ms, (t2 - t1) * 1e3);
+    lat_hist_add(&v->rep.capture_to_display, v->last_latency_ms);
+    if (v->rep.displayed++ == 0)
+        v->rep.t_first_display = t2;
+    v->rep.t_last_display = t2;
+    return 0;
+}
+
+/* The render loop. */
+static enum end_reason run(struct view *v)
+{
+    double next_hud = 0;
+    for (;;) {
+        if (signals_pending())
+            return END_SIGNAL;
+        struct render_event ev;
+        int redraw = 0;
+        /* wake at least every 100 ms: the HUD ticks and signals are seen */
+        if (render_window_wait(v->win, &ev, 100) > 0) {
+            do {
+                int r = 0;
+                if (handle_event(v, &ev, &r) == END_QUIT)
+                    return END_QUIT;
+                redraw |= r;
+            } while (render_window_poll(v->win, &ev) > 0);
+        }
+        struct pipe_frame *show = NULL, *f;
+        enum pipe_item it;
+        int ended = 0;
+        while ((it = pipeline_next(v->p, 0, &f)) != PIPE_NONE) {
+            if (it == PIPE_END) {
+                ended = 1;
+                break;
+            }
+            if (it == PIPE_RESULT && f->dets_kind == PIPE_DETS_OWN) {
+                memcpy(v->latest, f->dets, (size_t)f->ndets * sizeof *f->dets);
+                v->nlatest = f->ndets;
+                v->latest_frame = f->dets_frame;
+                v->latest_capture = f->dets_capture_time;
+                v->have_latest = 1;
+            }
+            if (it == PIPE_RESULT && v->display_all) {
+                pipeline_release(v->p, f);
+                continue;
+            }
+            /* a frame to show: only the newest one is worth presenting */
+            pipeline_release(v->p, show);
+            show = f;
+        }
+        if (show && !v->paused) {
+            int r = show_frame(v, show);
+            pipeline_release(v->p, show);
+            if (r < 0)
+                return END_ERROR;
+            next_hud = video_now() + 0.1;
+        } else {
+            pipeline_release(v->p, show);
+            double now = video_now();
+            if ((redraw || now >= next_hud) && v->rep.displayed > 0) {
+                struct render_hud hud;
+                fill_hud(v, &hud);
+                if (render_window_present(v->win, NULL, 0, 0, 0, &hud) < 0)
+                    return END_ERROR;
+                next_hud = now + 0.1;
+            }
+        }
+        if (ended)
+            return END_INPUT;
+    }
+}
+
+static int parse_args(struct view *v, int argc, char **argv, int *list)
+{
+    const char *cmd = "view", *val;
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        int r;
+        if (s[0] != '-') {
+            if (v->source)
+                return app_usage_error(cmd, "more than one SOURCE given ('%s', '%s')",
+                                       v->source, s);
+            v->source = s;
+            continue;
+        }
+        if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
+            printf(view_help, cli_model_help);
+            return -1;
+        }
+        if (!strcmp(s, "-q") || !strcmp(s, "--quiet")) {
+            v->quiet = 1;
+            continue;
+        }
+        if (!strcmp(s, "--list-devices")) {
+            *list = 1;
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--list-formats", &val)) != 0) {
+            if (r < 0) return APP_USAGE;
+            *list = 2;
+            v->source = val;
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--display", &val)) != 0) {
+            if (r < 0) return APP_USAGE;
+            if (!strcmp(val, "all"))
+                v->display_all = 1;
+            else if (!strcmp(val, "detected"))
+                v->display_all = 0;
+            else
+                return app_usage_error(cmd, "--display: expected all or detected, got '%s'", val);
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--queue", &val)) != 0) {
+            long n;
+            if (r < 0 || app_parse_int(cmd, "--queue", val, 1, 64, &n) < 0)
+                return APP_USAGE;
+            v->queue_len = (int)n;
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--frames", &val)) != 0) {
+            long n;
+            if (r < 0 || app_parse_int(cmd, "--frames", val, 1, 2000000000L, &n) < 0)
+                return APP_USAGE;
+            v->max_frames = n;
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--stats-json", &v->stats_path)) != 0) {
+            if (r < 0) return APP_USAGE;
+            if (!*v->stats_path) return app_usage_error(cmd, "--stats-json: empty file name");
+            continue;
+        }
+        if ((r = app_source_opt(cmd, argc, argv, &i, &v->so)) != 0) {
+            if (r < 0) return APP_USAGE;
+            continue;
+        }
+        r = cli_model_parse(&v->cm, cmd, argc, argv, &i);
+        if (r < 0) return APP_USAGE;
+        if (r == 0) return app_usage_error(cmd, "unknown option '%s'", s);
+    }
+    if (!*list && !v->source)
+        return app_usage_error(cmd, "no SOURCE given");
+    return 0;
+}
+
+int cmd_view(int argc, char **argv)
+{
+    const char *cmd = "view";
+    struct view *v = calloc(1, sizeof *v);
+    struct pipeline_stats *ps = calloc(1, sizeof *ps);
+    int status = APP_OK, sig_installed = 0, list = 0;
+    if (!v || !ps) {
+        fprintf(stderr, "vdetect view: out of memory\n");
+        free(v);
+        free(ps);
+        return APP_FAIL;
+    }
+    cli_model_init(&v->cm, argc);
+    v->display_all = 1;
+    v->show_labels = v->show_boxes = v->show_hud = 1;
+    run_report_init(&v->rep);
+
+    int r = parse_args(v, argc, argv, &list);
+    if (r != 0) {
+        status = r < 0 ? APP_OK : r;
+        goto done;
+    }
+    if (list == 1) {
+        status = video_list_devices(stdout) < 0 ? APP_FAIL : APP_OK;
+        goto done;
+    }
+    if (list == 2) {
+        status = video_list_formats(v->source, stdout) < 0 ? APP_FAIL : APP_OK;
+        goto done;
+    }
+    if (!display_maybe_available()) {
+        status = no_display();
+        goto done;
+    }
+    if (signals_install() == 0)
+        sig_installed = 1;
+
+    v->so.input = v->source;
+    v->so.realtime = 1; /* files play at their own pace */
+    if (video_open(&v->src, &v->so) < 0) {
+        status = signals_pending() ? APP_INTERRUPTED : APP_FAIL;
+        goto done;
+    }
+    signals_set_source(v->src);
+    const struct video_info *info = video_source_info(v->src);
+
+    char title[256];
+    snprintf(title, sizeof title, "vdetect - %s", v->source);
+    r = render_window_open(&v->win, title, info->width, info->height);
+    if (r == RENDER_NO_DISPLAY) {
+        status = no_display();
+        goto done;
+    }
+    if (r < 0 || render_style_open(&v->style, NULL) < 0) {
+        status = APP_FAIL;
+        goto done;
+    }
+    if ((status = cli_model_load(&v->cm, cmd)) != APP_OK)
+        goto done;
+    if (signals_pending()) {
+        status = APP_INTERRUPTED;
+        goto done;
+    }
+    v->max_dets = app_max_dets(&v->cm);
+    v->latest = calloc((size_t)v->max_dets, sizeof *v->latest);
+    v->rdets = calloc((size_t)v->max_dets, sizeof *v->rdets);
+    v->canvas = v->display_all ? malloc((size_t)info->width * info->height * 3) : NULL;
+    if (!v->latest || !v->rdets || (v->display_all && !v->canvas)) {
+        fprintf(stderr, "vdetect view: out of memory\n");
+        status = APP_FAIL;
+        goto done;
+    }
+
+    struct pipeline_config pc = {
+        .src = v->src,
+        .detect_ctx = v->cm.model,
+        .max_dets = v->max_dets,
+        .live = info->live,
+        .queue_len = v->queue_len,
+        .display_all = v->display_all,
+        .max_frames = v->max_frames,
+        /* paced as video/ paces them with realtime = 1 */
+        .restamp_paced = !strncmp(v->source, "lavfi:", 6) ||
+                         (!info->live && !strstr(v->source, "://") && strcmp(v->source, "-")),
+        .notify = wake_window,
+        .notify_ctx = v->win,
+    };
+    if (pipeline_start(&v->p, &pc) < 0) {
+        status = APP_FAIL;
+        goto done;
+    }
+    enum end_reason why = run(v);
+    if (why != END_INPUT)
+        pipeline_stop(v->p, PIPE_STOP_ABORT);
+    int perr = pipeline_finish(v->p, ps);
+    if (why == END_SIGNAL)
+        status = APP_INTERRUPTED;
+    else if (why == END_ERROR || perr < 0)
+        status = APP_FAIL;
+
+    v->rep.mode = "view";
+    v->rep.source = v->source;
+    v->rep.info = info;
+    v->rep.ps = ps;
+    v->rep.model = v->cm.model;
+    v->rep.weights = v->cm.weights_path;
+    v->rep.threads = v->cm.threads;
+    v->rep.display = v->display_all ? "all" : "detected";
+    v->rep.output_stage = "display";
+    if (!v->quiet)
+        run_report_summary(stderr, &v->rep);
+    if (v->stats_path) {
+        FILE *f = fopen(v->stats_path, "w");
+        if (!f) {
+            fprintf(stderr, "stats-json %s: %s\n", v->stats_path, strerror(errno));
+            if (status == APP_OK)
+                status = APP_FAIL;
+        } else {
+            run_report_json(f, &v->rep);
+            if (fclose(f) != 0) {
+                fprintf(stderr, "stats-json %s: write error\n", v->stats_path);
+                if (status == APP_OK)
+                    status = APP_FAIL;
+            }
+        }
+    }
+
+done:
+    pipeline_free(&v->p);
+    render_style_close(&v->style);
+    render_window_close(&v->win);
+    signals_set_source(NULL);
+    video_close(&v->src);
+    if (sig_installed)
+        signals_restore();
+    cli_model_free(&v->cm);
+    free(v->latest);
+    free(v->rdets);
+    free(v->canvas);
+    free(v);
+    free(ps);
+    return status;
+}

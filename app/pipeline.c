@@ -1,0 +1,470 @@
+/*
+ * pipeline.c — the threads of DESIGN §2 and the policies that connect them,
+ * all in one place (pipeline.h draws the picture).
+ *
+ * Owns: the frame slots and the video_pool behind them, the four queues (free,
+ * frame, result, display), the decode and detect threads (created once,
+ * joined once) and the counters. The consumer — window, writer or null sink —
+ * is the caller's main thread, which takes items with pipeline_next() and
+ * gives them back with pipeline_release().
+ *
+ * Policies:
+ *   - frame queue: live sources DROP_OLDEST (latency stays bounded, every
+ *     eviction counted); files BLOCK (back-pressure, nothing lost);
+ *   - result queue: BLOCK — a consumer that falls behind slows the detector,
+ *     and on a live source that turns into counted drops at the frame queue;
+ *   - display queue (display_all): DROP_OLDEST for live sources (the screen
+ *     shows the newest frame), BLOCK for files;
+ *   - free queue: holds every slot not in flight; the decode thread waits on
+ *     it, so memory is fixed whatever the consumer does.
+ *
+ * Shutdown: the decode thread ends at end of input, after max_frames, on an
+ * error or when stopped (the source is interrupted so a blocked read returns);
+ * it closes the frame queue, the detect thread drains it and closes the result
+ * queue, and the consumer sees PIPE_END. PIPE_STOP_ABORT also closes the free
+ * and frame queues so nobody waits for work that will not be done.
+ */
+#include <errno.h>
+#include <libavutil/error.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "pipeline.h"
+
+enum { STOP_NONE = 0, STOP_DRAIN = 1, STOP_ABORT = 2 };
+
+const char *const pipe_stage_names[9] = {
+    "preprocess", "backbone", "fpn", "rpn_head", "rpn_proposals",
+    "roi_align", "box_head", "postprocess", "total",
+};
+
+struct pipeline {
+    struct pipeline_config c;
+    struct video_pool *pool;
+    struct pipe_frame *slots;       /* nslots, each holding one pool frame */
+    int nslots;
+    struct model_detection *det_mem; /* nslots * max_dets + max_dets (held copy) */
+
+    struct queue *freeq;            /* slots free for the decode thread */
+    struct queue *frameq;           /* decode -> detect */
+    struct queue *resultq;          /* detect -> main */
+    struct queue *displayq;         /* decode -> main (display_all); else NULL */
+
+    pthread_t decode_tid, detect_tid;
+    int decode_started, detect_started, finished;
+
+    atomic_int stop;                /* STOP_* */
+    atomic_llong decoded, detected, held, discarded;
+
+    /* Written by the decode thread only; read after it is joined. */
+    struct {
+        struct lat_hist decode_ms;
+        double t_first, t_last;
+        int interrupted, error;
+    } dec;
+    /* Written by the detect thread only; read after it is joined. */
+    struct {
+        struct lat_hist stage_ms[9];
+        struct lat_hist c2r;
+        double t_first, t_last;
+        int error;
+        int64_t errors;
+    } det;
+};
+
+static int default_detect(void *ctx, const struct model_image *img,
+                          struct model_detection *dets, int max, int *n,
+                          struct model_timing *t)
+{
+    struct model *m = ctx;
+    int r = model_detect(m, img, dets, max, n);
+    const struct model_timing *mt = model_last_timing(m);
+    if (mt)
+        *t = *mt;
+    return r;
+}
+
+static void notify(struct pipeline *p)
+{
+    if (p->c.notify)
+        p->c.notify(p->c.notify_ctx);
+}
+
+/* Drop one hold on f; the last holder returns it to the free queue (which
+ * refuses it only after an abort, when nobody needs it any more). */
+static void slot_release(struct pipeline *p, struct pipe_frame *f)
+{
+    int before = atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel);
+    APP_ASSERT(before >= 1);
+    if (before == 1)
+        queue_push(p->freeq, f, NULL);
+}
+
+static void *decode_main(void *arg)
+{
+    struct pipeline *p = arg;
+    int64_t n = 0;
+    for (;;) {
+        if (atomic_load(&p->stop) != STOP_NONE ||
+            (p->c.max_frames > 0 && n >= p->c.max_frames)) {
+            p->dec.interrupted = 1;
+            break;
+        }
+        void *it;
+        if (queue_pop(p->freeq, &it) != 0) {
+            p->dec.interrupted = 1; /* closed: aborted */
+            break;
+        }
+        struct pipe_frame *f = it;
+        double t0 = video_now();
+        int r = video_read(p->c.src, f->vf);
+        double t1 = video_now();
+        if (r != 0) {
+            queue_push(p->freeq, f, NULL);
+            if (r == VIDEO_EOF)
+                break;
+            if (r == AVERROR_EXIT || atomic_load(&p->stop) != STOP_NONE) {
+                p->dec.interrupted = 1;
+                break;
+            }
+            p->dec.error = r < 0 ? r : -EIO; /* video_read printed why */
+            break;
+        }
+        /* decode time without the pacing sleep where we know where it starts */
+        double busy = p->c.restamp_paced ? f->vf->capture_time - t0 : t1 - t0;
+        if (p->c.restamp_paced)
+            f->vf->capture_time = t1;
+        lat_hist_add(&p->dec.decode_ms, busy * 1e3);
+        if (n == 0)
+            p->dec.t_first = f->vf->capture_time;
+        p->dec.t_last = f->vf->capture_time;
+        n++;
+        atomic_store(&p->decoded, n);
+
+        f->ndets = 0;
+        f->dets_kind = PIPE_DETS_NONE;
+        f->dets_frame = -1;
+        f->t_result = 0;
+        atomic_store_explicit(&f->refs, p->displayq ? 2 : 1, memory_order_relaxed);
+        void *ev = NULL;
+        if (p->displayq) {
+            if (queue_push(p->displayq, f, &ev) != 0)
+                slot_release(p, f);
+            if (ev)
+                slot_release(p, ev);
+            notify(p);
+        }
+        ev = NULL;
+        if (queue_push(p->frameq, f, &ev) != 0) {
+            atomic_fetch_add(&p->discarded, 1);
+            slot_release(p, f);
+        }
+        if (ev)
+            slot_release(p, ev); /* counted by the queue as dropped */
+    }
+    queue_close(p->frameq);
+    if (p->displayq) {
+        queue_close(p->displayq);
+        notify(p);
+    }
+    return NULL;
+}
+
+static void *detect_main(void *arg)
+{
+    struct pipeline *p = arg;
+    pipe_detect_fn detect = p->c.detect ? p->c.detect : default_detect;
+    int max = p->c.max_dets, stride = p->c.stride > 1 ? p->c.stride : 1;
+    struct model_detection *last = p->det_mem + (size_t)p->nslots * max;
+    int nlast = 0, have_last = 0;
+    int64_t last_frame = -1, seen = 0;
+    double last_capture = 0;
+    void *it;
+    while (queue_pop(p->frameq, &it) == 0) {
+        struct pipe_frame *f = it;
+        if (atomic_load(&p->stop) == STOP_ABORT) {
+            atomic_fetch_add(&p->discarded, 1);
+            slot_release(p, f);
+            continue;
+        }
+        const struct video_frame *vf = f->vf;
+        if (stride > 1 && seen++ % stride != 0 && have_last) {
+            memcpy(f->dets, last, (size_t)nlast * sizeof *last);
+            f->ndets = nlast;
+            f->dets_kind = PIPE_DETS_HELD;
+            f->dets_frame = last_frame;
+            f->dets_capture_time = last_capture;
+            f->t_result = video_now();
+            atomic_fetch_add(&p->held, 1);
+        } else {
+            struct model_image img = { vf->rgb, vf->width, vf->height, 3 * vf->width };
+            struct model_timing t;
+            memset(&t, 0, sizeof t);
+            int n = 0;
+            int r = detect(p->c.detect_ctx, &img, f->dets, max, &n, &t);
+            if (r < 0) {
+                /* bad input the model refuses: fatal for the run */
+                fprintf(stderr, "detect: frame %lld: detection failed\n", (long long)vf->index);
+                p->det.errors++;
+                if (!p->det.error)
+                    p->det.error = r;
+                atomic_fetch_add(&p->discarded, 1);
+                slot_release(p, f);
+                pipeline_stop(p, PIPE_STOP_ABORT);
+                continue;
+            }
+            f->ndets = n < 0 ? 0 : n > max ? max : n;
+            f->dets_kind = PIPE_DETS_OWN;
+            f->dets_frame = vf->index;
+            f->dets_capture_time = vf->capture_time;
+            f->t_result = video_now();
+            const double st[9] = { t.preprocess, t.backbone, t.fpn, t.rpn_head,
+                                   t.rpn_proposals, t.roi_align, t.box_head,
+                                   t.postprocess, t.total };
+            for (int s = 0; s < 9; s++)
+                lat_hist_add(&p->det.stage_ms[s], st[s]);
+            lat_hist_add(&p->det.c2r, (f->t_result - vf->capture_time) * 1e3);
+            if (!p->det.t_first)
+                p->det.t_first = f->t_result;
+            p->det.t_last = f->t_result;
+            atomic_fetch_add(&p->detected, 1);
+            if (stride > 1) {
+                memcpy(last, f->dets, (size_t)f->ndets * sizeof *last);
+                nlast = f->ndets;
+                last_frame = f->dets_frame;
+                last_capture = f->dets_capture_time;
+                have_last = 1;
+            }
+        }
+        if (queue_push(p->resultq, f, NULL) != 0)
+            slot_release(p, f); /* consumer gone (finish): detected, not shown */
+        notify(p);
+    }
+    queue_close(p->resultq);
+    notify(p);
+    return NULL;
+}
+
+int pipeline_start(struct pipeline **out, const struct pipeline_config *c)
+{
+    *out = NULL;
+    APP_ASSERT(c->src && c->max_dets >= 1);
+    const struct video_info *info = video_source_info(c->src);
+    struct pipeline *p = calloc(1, sizeof *p);
+    if (!p) {
+        fprintf(stderr, "pipeline: out of memory\n");
+        return -ENOMEM;
+    }
+    p->c = *c;
+    if (p->c.queue_len <= 0)
+        p->c.queue_len = c->live ? 1 : 2;
+    if (p->c.stride < 1)
+        p->c.stride = 1;
+    atomic_init(&p->stop, STOP_NONE);
+    atomic_init(&p->decoded, 0);
+    atomic_init(&p->detected, 0);
+    atomic_init(&p->held, 0);
+    atomic_init(&p->discarded, 0);
+    lat_hist_init(&p->dec.decode_ms);
+    for (int s = 0; s < 9; s++)
+        lat_hist_init(&p->det.stage_ms[s]);
+    lat_hist_init(&p->det.c2r);
+
+    /* Every place a frame can be at once, plus slack so the decoder does not
+     * wait for the consumer's last release: frame queue, result queue,
+     * display queue, one in each thread's hands, two on the main thread. */
+    int rq = 2, dq = c->display_all ? 2 : 0;
+    p->nslots = p->c.queue_len + rq + dq + 2 + 2 + 1;
+    int r;
+    if ((r = video_pool_open(&p->pool, p->nslots, info->width, info->height)) < 0)
+        goto fail;
+    p->slots = calloc((size_t)p->nslots, sizeof *p->slots);
+    p->det_mem = calloc((size_t)(p->nslots + 1) * c->max_dets, sizeof *p->det_mem);
+    if (!p->slots || !p->det_mem) {
+        fprintf(stderr, "pipeline: out of memory\n");
+        r = -ENOMEM;
+        goto fail;
+    }
+    if ((r = queue_create(&p->freeq, p->nslots, QUEUE_BLOCK)) < 0 ||
+        (r = queue_create(&p->frameq, p->c.queue_len,
+                          c->live ? QUEUE_DROP_OLDEST : QUEUE_BLOCK)) < 0 ||
+        (r = queue_create(&p->resultq, rq, QUEUE_BLOCK)) < 0 ||
+        (c->display_all &&
+         (r = queue_create(&p->displayq, dq, c->live ? QUEUE_DROP_OLDEST : QUEUE_BLOCK)) < 0))
+        goto fail;
+    for (int i = 0; i < p->nslots; i++) {
+        struct pipe_frame *f = &p->slots[i];
+        f->vf = video_pool_get(p->pool);
+        APP_ASSERT(f->vf != NULL);
+        f->dets = p->det_mem + (size_t)i * c->max_dets;
+        atomic_init(&f->refs, 0);
+        queue_push(p->freeq, f, NULL);
+    }
+    if ((r = pthread_create(&p->detect_tid, NULL, detect_main, p)) != 0) {
+        fprintf(stderr, "pipeline: cannot start the detect thread: %s\n", strerror(r));
+        r = -r;
+        goto fail;
+    }
+    p->detect_started = 1;
+    if ((r = pthread_create(&p->decode_tid, NULL, decode_main, p)) != 0) {
+        fprintf(stderr, "pipeline: cannot start the decode thread: %s\n", strerror(r));
+        r = -r;
+        goto fail;
+    }
+    p->decode_started = 1;
+    *out = p;
+    return 0;
+fail:
+    pipeline_free(&p);
+    return r < 0 ? r : -EIO;
+}
+
+enum pipe_item pipeline_next(struct pipeline *p, int timeout_ms, struct pipe_frame **f)
+{
+    void *it = NULL;
+    *f = NULL;
+    if (!p->displayq) {
+        int r = queue_pop_timed(p->resultq, &it, timeout_ms);
+        if (r == QUEUE_CLOSED)
+            return PIPE_END;
+        if (r != 0)
+            return PIPE_NONE;
+        *f = it;
+        return PIPE_RESULT;
+    }
+    APP_ASSERT(timeout_ms == 0);
+    int rr = queue_pop_timed(p->resultq, &it, 0);
+    if (rr == 0) {
+        *f = it;
+        return PIPE_RESULT;
+    }
+    int rd = queue_pop_timed(p->displayq, &it, 0);
+    if (rd == 0) {
+        *f = it;
+        return PIPE_DISPLAY;
+    }
+    return rr == QUEUE_CLOSED && rd == QUEUE_CLOSED ? PIPE_END : PIPE_NONE;
+}
+
+void pipeline_release(struct pipeline *p, struct pipe_frame *f)
+{
+    if (f)
+        slot_release(p, f);
+}
+
+void pipeline_stop(struct pipeline *p, enum pipe_stop how)
+{
+    int want = how == PIPE_STOP_ABORT ? STOP_ABORT : STOP_DRAIN;
+    int cur = atomic_load(&p->stop);
+    while (cur < want && !atomic_compare_exchange_weak(&p->stop, &cur, want))
+        ;
+    video_interrupt(p->c.src);
+    if (want == STOP_ABORT) {
+        queue_close(p->freeq);
+        queue_close(p->frameq);
+    }
+}
+
+int64_t pipeline_decoded(struct pipeline *p)
+{
+    return atomic_load(&p->decoded);
+}
+
+int64_t pipeline_detected(struct pipeline *p)
+{
+    return atomic_load(&p->detected);
+}
+
+int64_t pipeline_dropped(struct pipeline *p)
+{
+    struct queue_counts qc;
+    queue_stats(p->frameq, &qc);
+    return (int64_t)qc.dropped + atomic_load(&p->discarded);
+}
+
+/* Release whatever is still queued for the consumer (after the close). */
+static void drain_consumer_side(struct pipeline *p)
+{
+    void *it;
+    while (p->resultq && queue_pop_timed(p->resultq, &it, 0) == 0)
+        slot_release(p, it);
+    if (p->displayq)
+        while (queue_pop_timed(p->displayq, &it, 0) == 0)
+            slot_release(p, it);
+}
+
+int pipeline_finish(struct pipeline *p, struct pipeline_stats *st)
+{
+    if (!p->finished) {
+        p->finished = 1;
+        if (p->decode_started || p->detect_started) {
+            pipeline_stop(p, PIPE_STOP_ABORT);
+            queue_close(p->resultq);
+            queue_close(p->displayq);
+            drain_consumer_side(p);
+        }
+        if (p->decode_started)
+            pthread_join(p->decode_tid, NULL);
+        if (p->detect_started)
+            pthread_join(p->detect_tid, NULL);
+        if (p->resultq)
+            drain_consumer_side(p);
+        for (int i = 0; p->slots && i < p->nslots; i++)
+            APP_ASSERT(atomic_load(&p->slots[i].refs) == 0); /* consumer released all */
+    }
+    if (!st)
+        return p->dec.error ? p->dec.error : p->det.error;
+    memset(st, 0, sizeof *st);
+    struct queue_counts fq;
+    queue_stats(p->frameq, &fq);
+    st->decoded = atomic_load(&p->decoded);
+    st->detected = atomic_load(&p->detected);
+    st->held = atomic_load(&p->held);
+    st->discarded = atomic_load(&p->discarded);
+    st->dropped = (int64_t)fq.dropped + st->discarded;
+    if (p->displayq) {
+        struct queue_counts dq;
+        queue_stats(p->displayq, &dq);
+        st->display_dropped = (int64_t)dq.dropped;
+    }
+    st->detect_errors = p->det.errors;
+    st->t_first_capture = p->dec.t_first;
+    st->t_last_capture = p->dec.t_last;
+    st->t_first_result = p->det.t_first;
+    st->t_last_result = p->det.t_last;
+    st->queue_len = p->c.queue_len;
+    st->frame_queue_peak = fq.peak;
+    st->live = p->c.live;
+    st->display_all = p->c.display_all;
+    st->interrupted = p->dec.interrupted;
+    st->error = p->dec.error ? p->dec.error : p->det.error;
+    st->decode_ms = p->dec.decode_ms;
+    for (int s = 0; s < 9; s++)
+        st->stage_ms[s] = p->det.stage_ms[s];
+    st->capture_to_result = p->det.c2r;
+    return st->error;
+}
+
+void pipeline_free(struct pipeline **pp)
+{
+    struct pipeline *p = pp ? *pp : NULL;
+    if (!p)
+        return;
+    pipeline_finish(p, NULL);
+    if (p->slots)
+        for (int i = 0; i < p->nslots; i++)
+            if (p->slots[i].vf)
+                video_pool_put(p->pool, p->slots[i].vf);
+    video_pool_close(&p->pool);
+    queue_free(&p->freeq);
+    queue_free(&p->frameq);
+    queue_free(&p->resultq);
+    queue_free(&p->displayq);
+    free(p->slots);
+    free(p->det_mem);
+    free(p);
+    *pp = NULL;
+}

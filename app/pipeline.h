@@ -1,0 +1,211 @@
+/*
+ * pipeline.h — app/'s private header for the video pipeline of DESIGN §2:
+ * the decode and detect threads, the queues between them and the consumer on
+ * the main thread (window, encoder or null sink), the per-frame latency
+ * figures, and the run report in the bench schema of DESIGN §6.
+ *
+ *   source ─► [decode] ─► frame queue ─► [detect] ─► result queue ─► main thread
+ *                 │         (live: DROP_OLDEST,                       (view: window,
+ *                 │          files: BLOCK)                             annotate: writer,
+ *                 └───────► display queue ───────────────────────────► bench: null)
+ *                           (only with display_all)
+ *
+ * Frames: a fixed set of pipe_frame slots, each wrapping one frame of a
+ * video_pool allocated at start; free slots wait in a free queue (the decode
+ * thread blocks on it when every frame is in flight). A slot is in exactly one
+ * place at a time, except with display_all where the decode thread hands the
+ * same slot to the detect thread and to the display side and an atomic
+ * reference count returns it when both are done. Threads share nothing
+ * mutable except through these queues and the atomic counters.
+ *
+ * Frame accounting: decoded = detected + held + dropped, exactly, where
+ * dropped counts frames evicted by the live queue plus frames still queued
+ * when the run was aborted (pipeline_stop(p, PIPE_STOP_ABORT)).
+ */
+#ifndef VDETECT_APP_PIPELINE_H
+#define VDETECT_APP_PIPELINE_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdatomic.h>
+
+#include "../model/model.h"
+#include "../render/render.h"
+#include "../video/video.h"
+#include "app.h"
+
+/* ---- latency histogram (pipeline_stats.c) -------------------------------- */
+
+/* Log-spaced bins 1% wide from 1 µs to ~3 hours: percentiles within 1%, fixed
+ * size, no allocation per sample. Owned by one thread at a time. */
+#define LAT_BINS 2400
+struct lat_hist {
+    uint64_t n;
+    double sum, min, max;     /* ms */
+    uint32_t bins[LAT_BINS];
+};
+
+void lat_hist_init(struct lat_hist *h);
+void lat_hist_add(struct lat_hist *h, double ms);
+/* p in [0, 100]: the nearest-rank percentile (its bin's upper edge, clamped to
+ * [min, max]); NAN when empty. */
+double lat_hist_pct(const struct lat_hist *h, double p);
+double lat_hist_mean(const struct lat_hist *h);
+
+/* ---- frames ---------------------------------------------------------------- */
+
+enum pipe_dets {
+    PIPE_DETS_NONE = 0,   /* no detections attached */
+    PIPE_DETS_OWN,        /* the detector ran on this frame */
+    PIPE_DETS_HELD,       /* --stride: the last detected frame's boxes, held */
+};
+
+struct pipe_frame {
+    struct video_frame *vf;        /* pixels and timestamps; from the pipeline's pool */
+    struct model_detection *dets;  /* max_dets entries, owned; valid for result items */
+    int ndets;                     /* as the model returned them (unfiltered) */
+    enum pipe_dets dets_kind;
+    int64_t dets_frame;            /* index of the frame the detections belong to */
+    double dets_capture_time;      /* its capture time (s, monotonic) */
+    double t_result;               /* when the detections were ready (s, monotonic) */
+    atomic_int refs;               /* pipeline-internal: holders of this slot */
+};
+
+/* ---- the pipeline ------------------------------------------------------------ */
+
+/* The detector as the detect thread calls it: model_detect() by default
+ * (ctx = the struct model), replaceable by tests. Fills *t with stage times. */
+typedef int (*pipe_detect_fn)(void *ctx, const struct model_image *img,
+                              struct model_detection *dets, int max, int *n,
+                              struct model_timing *t);
+
+struct pipeline_config {
+    struct video_source *src;  /* opened; only the decode thread reads it */
+    pipe_detect_fn detect;     /* NULL: model_detect on detect_ctx (a struct model *) */
+    void *detect_ctx;
+    int max_dets;              /* detections kept per frame, >= 1 */
+    int live;                  /* 1: frame queue drops the oldest; 0: back-pressure */
+    int queue_len;             /* frame queue capacity; 0: 1 live, 2 file */
+    /* The source is paced to its timestamps (lavfi, a file played in real
+     * time): video_read() stamps capture_time before its pacing sleep, so the
+     * frame's "capture" — the moment a camera would have delivered it — is
+     * when video_read() returns; set this to re-stamp it there. */
+    int restamp_paced;
+    int display_all;           /* also hand every decoded frame to the display side */
+    int stride;                /* run the detector on every stride-th frame; 0 or 1: all */
+    int64_t max_frames;        /* stop after decoding this many; 0: until the end */
+    /* Called by the worker threads after each item they queue for the main
+     * thread and when they close its queues — so a main loop waiting on
+     * something else (the window's events) wakes up. Must be thread-safe. */
+    void (*notify)(void *ctx);
+    void *notify_ctx;
+};
+
+/* Counters and distributions of a finished run (pipeline_finish()). */
+struct pipeline_stats {
+    int64_t decoded;           /* frames video_read() returned */
+    int64_t detected;          /* frames the detector ran on */
+    int64_t held;              /* --stride frames given the last detections */
+    int64_t dropped;           /* evicted by the live queue + discarded at abort */
+    int64_t discarded;         /* of dropped: still queued when aborted */
+    int64_t display_dropped;   /* display_all: frames the display queue evicted */
+    int64_t detect_errors;
+    double t_first_capture;    /* capture time of frame 0 (s, monotonic); 0 if none */
+    double t_last_capture;     /* of the last decoded frame */
+    double t_first_result, t_last_result;
+    int queue_len;             /* effective frame queue capacity */
+    int frame_queue_peak;
+    int live, display_all;
+    int interrupted;           /* the source was stopped early (signal, quit, --frames) */
+    int error;                 /* 0, or the first worker error (negative) */
+    struct lat_hist decode_ms;          /* video_read() wall time per frame */
+    struct lat_hist stage_ms[9];        /* model_timing fields in order, total last */
+    struct lat_hist capture_to_result;  /* ms, per detected frame */
+};
+
+extern const char *const pipe_stage_names[9]; /* "preprocess" ... "total" */
+
+struct pipeline;
+
+/* Allocate the pool and queues and start the two threads. 0, or a negative
+ * code with a message printed (nothing left running). */
+int pipeline_start(struct pipeline **out, const struct pipeline_config *c);
+
+enum pipe_item {
+    PIPE_NONE = 0,   /* nothing within the timeout */
+    PIPE_RESULT,     /* a frame with its detections (or held ones) */
+    PIPE_DISPLAY,    /* display_all: a just-decoded frame for the screen; its
+                        dets are not to be read (the detector may be writing them) */
+    PIPE_END,        /* the run is over: every queue closed and empty */
+};
+
+/* Main thread: the next item for the consumer, waiting up to timeout_ms (<0:
+ * forever). With display_all, results come first and timeout_ms must be 0
+ * (wait for notify instead). The caller owns *f until pipeline_release(). In
+ * PIPE_RESULT items without display_all the caller may draw into f->vf->rgb;
+ * with display_all the pixels are shared with the detector: read only. */
+enum pipe_item pipeline_next(struct pipeline *p, int timeout_ms, struct pipe_frame **f);
+void pipeline_release(struct pipeline *p, struct pipe_frame *f);
+
+enum pipe_stop {
+    PIPE_STOP_DRAIN,  /* stop reading; detect what is queued (annotate's Ctrl-C) */
+    PIPE_STOP_ABORT,  /* stop reading and discard what is queued (view's quit) */
+};
+/* Thread-safe and idempotent (ABORT may follow DRAIN). Interrupts the source. */
+void pipeline_stop(struct pipeline *p, enum pipe_stop how);
+
+/* Live counters for the HUD, from any thread. */
+int64_t pipeline_decoded(struct pipeline *p);
+int64_t pipeline_detected(struct pipeline *p);
+int64_t pipeline_dropped(struct pipeline *p);
+
+/* Stop if still running (ABORT), release what the consumer side still holds
+ * in the queues, join both threads and fill *st. Returns st->error. Call once,
+ * from the main thread, after the consumer has released every frame it held. */
+int pipeline_finish(struct pipeline *p, struct pipeline_stats *st);
+
+/* Frees everything; NULL-safe; nulls *p. Finishes first if needed. */
+void pipeline_free(struct pipeline **p);
+
+/* ---- the run report (pipeline_stats.c) ----------------------------------------- */
+
+/* What the consumer adds to the pipeline's figures for the report. */
+struct run_report {
+    const char *mode;            /* "view", "annotate", "bench-pipeline" */
+    const char *source;
+    const struct video_info *info;
+    const struct pipeline_stats *ps;
+    const struct model *model;   /* may be NULL */
+    const char *weights;
+    int threads;
+    const char *display;         /* "all", "detected", or NULL */
+    int64_t displayed;           /* frames presented / written */
+    double t_first_display, t_last_display;
+    struct lat_hist capture_to_display;
+    struct lat_hist draw_ms;     /* render_draw per frame */
+    struct lat_hist output_ms;   /* present (view) or encode+write (annotate) */
+    const char *output_stage;    /* "display" or "encode" */
+};
+
+void run_report_init(struct run_report *r);
+/* Frames per second over a span of count events; 0 if not measurable. */
+double run_rate(int64_t count, double t0, double t1);
+/* The report in the bench schema of DESIGN §6, one JSON object and a newline. */
+void run_report_json(FILE *f, const struct run_report *r);
+/* One line: frames, fps, drops, latency p99. */
+void run_report_summary(FILE *f, const struct run_report *r);
+
+/* ---- shared by view and annotate (pipeline_draw.c) ---------------------------- */
+
+/* The detections that pass --score-thresh / --classes, as render/ wants them
+ * (names point into cm; valid while it lives). Returns how many (<= max). */
+int app_render_dets(const struct cli_model *cm, const struct model_detection *d, int n,
+                    struct render_det *out, int max);
+/* --input-format / --video-size / --framerate into so: 1 consumed, 0 not
+ * one of them, -1 usage error (printed). */
+int app_source_opt(const char *cmd, int argc, char **argv, int *i,
+                   struct video_source_options *so);
+/* Detections per frame the loaded model can return. */
+int app_max_dets(const struct cli_model *cm);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * pipeline_draw.c — what view and annotate share between the pipeline and
+ * render/: turning the model's detections into render_det (after the output
+ * filter of --score-thresh and --classes), and the source options of DESIGN
+ * §5 (--input-format, --video-size, --framerate).
+ */
+#include <string.h>
+
+#include "app.h"
+#include "pipeline.h"
+
+int app_render_dets(const struct cli_model *cm, const struct model_detection *d, int n,
+                    struct render_det *out, int max)
+{
+    int k = 0;
+    for (int i = 0; i < n && k < max; i++) {
+        if (!cli_model_keep(cm, &d[i]))
+            continue;
+        out[k].x1 = d[i].box[0];
+        out[k].y1 = d[i].box[1];
+        out[k].x2 = d[i].box[2];
+        out[k].y2 = d[i].box[3];
+        out[k].label = d[i].label;
+        out[k].score = d[i].score;
+        out[k].name = cli_model_class_name(cm, d[i].label);
+        k++;
+    }
+    return k;
+}
+
+int app_source_opt(const char *cmd, int argc, char **argv, int *i,
+                   struct video_source_options *so)
+{
+    int r;
+    if ((r = app_opt_value(cmd, argc, argv, i, "--input-format", &so->input_format)) != 0)
+        return r;
+    if ((r = app_opt_value(cmd, argc, argv, i, "--video-size", &so->video_size)) != 0)
+        return r;
+    if ((r = app_opt_value(cmd, argc, argv, i, "--framerate", &so->framerate)) != 0)
+        return r;
+    return 0;
+}
+
+int app_max_dets(const struct cli_model *cm)
+{
+    const struct model_params *mp = model_get_params(cm->model);
+    return mp && mp->box_detections_per_img > 0 ? mp->box_detections_per_img : 100;
+}

@@ -1,0 +1,242 @@
+/*
+ * pipeline_stats.c — the figures of a pipeline run: a fixed-size latency
+ * histogram (percentiles without keeping every sample, so a run of hours
+ * allocates nothing), and the run report — one JSON object in the bench
+ * schema of DESIGN §6 (--stats-json) and the one-line summary on exit.
+ *
+ * Rates are measured over the span between the first and the last event of
+ * their kind (captures, results, presents), so start-up (model load, window
+ * creation) does not dilute them.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "app.h"
+#include "pipeline.h"
+
+#define LAT_MIN_MS 0.001   /* lower edge of bin 0 */
+#define LAT_STEP 1.01      /* ratio of successive bin edges */
+
+void lat_hist_init(struct lat_hist *h)
+{
+    memset(h, 0, sizeof *h);
+}
+
+void lat_hist_add(struct lat_hist *h, double ms)
+{
+    if (!(ms >= 0))  /* NaN or negative (clock skew between sources): clamp */
+        ms = 0;
+    int i = ms <= LAT_MIN_MS ? 0 : (int)(log(ms / LAT_MIN_MS) / log(LAT_STEP));
+    if (i >= LAT_BINS)
+        i = LAT_BINS - 1;
+    h->bins[i]++;
+    if (h->n == 0 || ms < h->min)
+        h->min = ms;
+    if (h->n == 0 || ms > h->max)
+        h->max = ms;
+    h->n++;
+    h->sum += ms;
+}
+
+double lat_hist_pct(const struct lat_hist *h, double p)
+{
+    if (h->n == 0)
+        return NAN;
+    uint64_t rank = (uint64_t)ceil(p / 100.0 * (double)h->n);
+    if (rank < 1)
+        rank = 1;
+    if (rank > h->n)
+        rank = h->n;
+    uint64_t cum = 0;
+    for (int i = 0; i < LAT_BINS; i++) {
+        cum += h->bins[i];
+        if (cum >= rank) {
+            double v = LAT_MIN_MS * pow(LAT_STEP, i + 1);
+            return v > h->max ? h->max : v < h->min ? h->min : v;
+        }
+    }
+    return h->max;
+}
+
+double lat_hist_mean(const struct lat_hist *h)
+{
+    return h->n ? h->sum / (double)h->n : NAN;
+}
+
+void run_report_init(struct run_report *r)
+{
+    memset(r, 0, sizeof *r);
+    lat_hist_init(&r->capture_to_display);
+    lat_hist_init(&r->draw_ms);
+    lat_hist_init(&r->output_ms);
+}
+
+double run_rate(int64_t count, double t0, double t1)
+{
+    if (count < 2 || !(t1 > t0))
+        return 0;
+    return (double)(count - 1) / (t1 - t0);
+}
+
+static void cpu_name(char *buf, size_t n)
+{
+    snprintf(buf, n, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        char *c = strchr(line, ':');
+        if (!strncmp(line, "model name", 10) && c) {
+            c += 1 + (c[1] == ' ');
+            c[strcspn(c, "\n")] = 0;
+            snprintf(buf, n, "%s", c);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+static void put_num(FILE *f, double v, int decimals)
+{
+    if (isfinite(v))
+        fprintf(f, "%.*f", decimals, v);
+    else
+        fputs("null", f);
+}
+
+static void put_stage(FILE *f, const char *name, const struct lat_hist *h, int *first)
+{
+    if (h->n == 0)
+        return;
+    fprintf(f, "%s\"%s\": {\"median\": ", *first ? "" : ", ", name);
+    put_num(f, lat_hist_pct(h, 50), 3);
+    fputs(", \"p90\": ", f);
+    put_num(f, lat_hist_pct(h, 90), 3);
+    fputs(", \"p99\": ", f);
+    put_num(f, lat_hist_pct(h, 99), 3);
+    fputs("}", f);
+    *first = 0;
+}
+
+static void put_latency(FILE *f, const struct lat_hist *h)
+{
+    static const double ps[3] = { 50, 90, 99 };
+    static const char *const pn[3] = { "p50", "p90", "p99" };
+    fputc('{', f);
+    for (int i = 0; i < 3; i++) {
+        fprintf(f, "\"%s\": ", pn[i]);
+        put_num(f, lat_hist_pct(h, ps[i]), 3);
+        fputs(", ", f);
+    }
+    fputs("\"max\": ", f);
+    put_num(f, h->n ? h->max : NAN, 3);
+    fprintf(f, ", \"samples\": %llu}", (unsigned long long)h->n);
+}
+
+static double peak_rss_mb(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return NAN;
+    return ru.ru_maxrss / 1024.0;
+}
+
+void run_report_json(FILE *f, const struct run_report *r)
+{
+    const struct pipeline_stats *ps = r->ps;
+    const struct video_info *vi = r->info;
+    char cpu[256];
+    cpu_name(cpu, sizeof cpu);
+
+    fprintf(f, "{\"mode\": ");
+    json_string(f, r->mode);
+    fprintf(f, ", \"config\": {\"model\": ");
+    json_string(f, r->model ? model_arch(r->model) : NULL);
+    fprintf(f, ", \"weights\": ");
+    json_string(f, r->weights);
+    fprintf(f, ", \"source\": ");
+    json_string(f, r->source);
+    if (vi) {
+        fprintf(f, ", \"input\": [%d, %d]", vi->width, vi->height);
+        if (r->model) {
+            int rw = 0, rh = 0;
+            model_resized_size(r->model, vi->width, vi->height, &rw, &rh);
+            fprintf(f, ", \"resized\": [%d, %d], \"gflops\": %.3f", rw, rh,
+                    model_gflops(r->model, vi->width, vi->height, NULL, NULL));
+        }
+        fprintf(f, ", \"source_nominal_fps\": ");
+        put_num(f, vi->fps, 3);
+        fprintf(f, ", \"codec\": ");
+        json_string(f, vi->codec);
+    }
+    fprintf(f, ", \"live\": %s, \"queue\": %d, \"queue_policy\": \"%s\"",
+            ps->live ? "true" : "false", ps->queue_len, ps->live ? "drop_oldest" : "block");
+    if (r->display) {
+        fprintf(f, ", \"display\": ");
+        json_string(f, r->display);
+    }
+    fprintf(f, ", \"threads\": %d, \"cpu\": ", r->threads);
+    json_string(f, cpu);
+    fprintf(f, ", \"blas_core\": ");
+    json_string(f, model_blas_core());
+    fprintf(f, ", \"vdetect_version\": \"%s\"}", VDETECT_VERSION);
+
+    fputs(", \"stages_ms\": {", f);
+    int first = 1;
+    put_stage(f, "decode", &ps->decode_ms, &first);
+    for (int s = 0; s < 9; s++)
+        put_stage(f, pipe_stage_names[s], &ps->stage_ms[s], &first);
+    put_stage(f, "draw", &r->draw_ms, &first);
+    put_stage(f, r->output_stage ? r->output_stage : "output", &r->output_ms, &first);
+    fputs("}", f);
+
+    double src_fps = run_rate(ps->decoded, ps->t_first_capture, ps->t_last_capture);
+    double det_fps = run_rate(ps->detected, ps->t_first_result, ps->t_last_result);
+    double disp_fps = run_rate(r->displayed, r->t_first_display, r->t_last_display);
+    fputs(", \"throughput\": {\"source_fps\": ", f);
+    put_num(f, src_fps, 3);
+    fputs(", \"detect_fps\": ", f);
+    put_num(f, det_fps, 3);
+    fputs(", \"display_fps\": ", f);
+    put_num(f, disp_fps, 3);
+    fputs("}, \"latency_ms\": {\"capture_to_result\": ", f);
+    put_latency(f, &ps->capture_to_result);
+    fputs(", \"capture_to_display\": ", f);
+    put_latency(f, &r->capture_to_display);
+    fprintf(f, "}, \"frames\": {\"decoded\": %lld, \"detected\": %lld, \"held\": %lld, "
+               "\"displayed\": %lld, \"dropped\": %lld, \"dropped_at_exit\": %lld, "
+               "\"display_dropped\": %lld, \"frame_queue_peak\": %d}",
+            (long long)ps->decoded, (long long)ps->detected, (long long)ps->held,
+            (long long)r->displayed, (long long)ps->dropped, (long long)ps->discarded,
+            (long long)ps->display_dropped, ps->frame_queue_peak);
+    fputs(", \"peak_rss_mb\": ", f);
+    put_num(f, peak_rss_mb(), 1);
+    fputs("}\n", f);
+}
+
+void run_report_summary(FILE *f, const struct run_report *r)
+{
+    const struct pipeline_stats *ps = r->ps;
+    double src_fps = run_rate(ps->decoded, ps->t_first_capture, ps->t_last_capture);
+    double det_fps = run_rate(ps->detected, ps->t_first_result, ps->t_last_result);
+    double disp_fps = run_rate(r->displayed, r->t_first_display, r->t_last_display);
+    fprintf(f, "%s: %lld frames: %lld detected, %lld %s, %lld dropped; "
+               "fps: source %.1f, detect %.1f, %s %.1f; latency p99: capture->result ",
+            r->mode, (long long)ps->decoded, (long long)ps->detected, (long long)r->displayed,
+            r->output_stage && !strcmp(r->output_stage, "encode") ? "written" : "displayed",
+            (long long)ps->dropped, src_fps, det_fps,
+            r->output_stage && !strcmp(r->output_stage, "encode") ? "write" : "display",
+            disp_fps);
+    if (ps->capture_to_result.n)
+        fprintf(f, "%.0f ms", lat_hist_pct(&ps->capture_to_result, 99));
+    else
+        fputs("-", f);
+    fputs(", capture->display ", f);
+    if (r->capture_to_display.n)
+        fprintf(f, "%.0f ms\n", lat_hist_pct(&r->capture_to_display, 99));
+    else
+        fputs("-\n", f);
+}

@@ -1,0 +1,280 @@
+#!/bin/sh
+# test_view.sh — `vdetect view` headless (issue 3 "Done when"): SDL's
+# offscreen driver (VDETECT_ALLOW_OFFSCREEN=1) and Xvfb stand in for a screen.
+#   - no display: exit 2 in under a second, before the model is loaded;
+#   - a live 30 fps lavfi source with a slower detector: bounded latency
+#     (capture->display p99 < detect p99 + 3 frame intervals) and exact drop
+#     accounting (decoded = detected + dropped), for --display detected and all;
+#   - a file loses no frame;
+#   - shutdown by --frames, end of input, SIGINT, SIGTERM, and the q key
+#     (Xvfb), each within a second, with DESIGN §5's exit codes;
+#   - the s key writes a screenshot in which a known red stays red.
+# VDETECT_LONG_TESTS=1 runs the live cases for 20 s instead of 5 s.
+#
+# Environment: VDETECT_BIN, VDETECT_FIXTURES (needs parity/mnv3_320_odd), PYTHON.
+# Ends with "test_view: N passed, N failed, N skipped".
+
+# shellcheck disable=SC2086
+set -u
+BIN=${VDETECT_BIN:-./vdetect}
+FIX=${VDETECT_FIXTURES:-tests/fixtures}
+PY=${PYTHON:-/usr/bin/python3}
+CKPT="$FIX/parity/mnv3_320_odd/model_zip.pth"
+M="--weights $CKPT --arch fasterrcnn_mobilenet_v3_large_320_fpn --threads 1"
+[ -f assets/demo.vdm ] && [ ! -f "$CKPT" ] && M="--weights assets/demo.vdm --threads 1"
+SECS=5
+[ "${VDETECT_LONG_TESTS:-0}" = 1 ] && SECS=20
+
+pass=0 fail=0 skip=0
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/vdetect-view.XXXXXX") || exit 1
+trap 'rm -rf "$TMP"' EXIT
+trap 'exit 130' INT TERM
+
+summary() {
+    echo "test_view: $pass passed, $fail failed, $skip skipped"
+    [ "$fail" -eq 0 ]
+    exit $?
+}
+ok() { pass=$((pass + 1)); }
+bad() {
+    fail=$((fail + 1))
+    echo "FAIL: $*"
+    if [ -s "$TMP/err" ]; then sed 's/^/    stderr| /' "$TMP/err" | head -n 5; fi
+}
+check() { name=$1; shift; if "$@"; then ok; else bad "$name"; fi; }
+skipped() { skip=$((skip + 1)); echo "SKIP: $*"; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+
+case "$BIN" in */*) ;; *) BIN="./$BIN" ;; esac
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+if [ ! -x "$BIN" ]; then
+    echo "FAIL: no executable $BIN"
+    fail=1
+    summary
+fi
+case "$CKPT" in /*) ;; *) CKPT="$(pwd)/$CKPT"; M="--weights $CKPT --arch fasterrcnn_mobilenet_v3_large_320_fpn --threads 1" ;; esac
+
+# ---- no display: exit 2 fast, before the model (a missing --weights would be 1) ------
+t0=$(now)
+env -u DISPLAY -u WAYLAND_DISPLAY -u SDL_VIDEODRIVER "$BIN" view --weights "$TMP/none.pth" \
+    "lavfi:testsrc2=rate=30" >"$TMP/out" 2>"$TMP/err" </dev/null
+rc=$?
+dt=$(elapsed "$t0" "$(now)")
+check "no display: exit 2 (got $rc)" [ "$rc" -eq 2 ]
+check "no display: in $dt s (< 1 s)" lt "$dt" 1.0
+check "no display: says so and suggests annotate/bench" \
+    sh -c "grep -qi 'no display' '$TMP/err' && grep -q annotate '$TMP/err' && grep -q bench '$TMP/err'"
+env -u DISPLAY -u WAYLAND_DISPLAY -u VDETECT_ALLOW_OFFSCREEN SDL_VIDEODRIVER=dummy "$BIN" view \
+    --weights "$TMP/none.pth" "lavfi:testsrc2" >"$TMP/out" 2>"$TMP/err" </dev/null
+check "SDL dummy driver is no display: exit 2 (got $?)" [ $? -eq 2 ]
+
+if [ ! -f "$CKPT" ] && [ ! -f assets/demo.vdm ]; then
+    skipped "the rest: no checkpoint ($CKPT)"
+    summary
+fi
+if ! command -v ffmpeg >/dev/null; then
+    skipped "the rest: no ffmpeg"
+    summary
+fi
+
+export SDL_VIDEODRIVER=offscreen VDETECT_ALLOW_OFFSCREEN=1 SDL_AUDIODRIVER=dummy
+unset DISPLAY WAYLAND_DISPLAY
+run() { "$BIN" "$@" >"$TMP/out" 2>"$TMP/err" </dev/null; rc=$?; }
+# stat FILE EXPR: a number from the --stats-json report
+stat() { "$PY" -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+# ---- --frames, summary line ----------------------------------------------------------
+run view $M --frames 20 "lavfi:testsrc2=size=320x240:rate=30"
+check "--frames 20: exit 0 (got $rc)" [ "$rc" -eq 0 ]
+check "--frames 20: one-line summary with frames, fps, drops, p99" \
+    grep -Eq '^view: 20 frames: .*dropped.*fps.*p99' "$TMP/err"
+
+# ---- live source, slower detector: bounded latency, exact drops -------------------------
+N=$((SECS * 30))
+for mode in detected all; do
+    run view $M --display $mode --frames $N --stats-json "$TMP/$mode.json" \
+        "lavfi:testsrc2=size=320x240:rate=30"
+    if [ "$rc" -ne 0 ] || [ ! -s "$TMP/$mode.json" ]; then
+        bad "live $mode: exit $rc, stats written?"
+        continue
+    fi
+    ok
+    S="$TMP/$mode.json"
+    dec=$(stat "$S" "d['frames']['decoded']"); det=$(stat "$S" "d['frames']['detected']")
+    drop=$(stat "$S" "d['frames']['dropped']"); disp=$(stat "$S" "d['frames']['displayed']")
+    det99=$(stat "$S" "d['stages_ms']['total']['p99']")
+    c2d=$(stat "$S" "d['latency_ms']['capture_to_display']['p99']")
+    c2r=$(stat "$S" "d['latency_ms']['capture_to_result']['p99']")
+    bound=$(awk -v a="$det99" 'BEGIN { print a + 3 * 1000 / 30 }')
+    echo "live $mode ${SECS}s: decoded $dec detected $det dropped $drop displayed $disp;" \
+         "detect p99 $det99 ms; p99 capture->result $c2r, capture->display $c2d ms (bound $bound)"
+    check "live $mode: decoded $dec = $N" [ "$dec" -eq "$N" ]
+    check "live $mode: decoded $dec = detected $det + dropped $drop" [ "$dec" -eq $((det + drop)) ]
+    check "live $mode: the slower detector drops frames" [ "$drop" -gt 0 ]
+    check "live $mode: capture->display p99 $c2d < $bound ms" lt "$c2d" "$bound"
+    check "live $mode: capture->result p99 $c2r < $bound ms" lt "$c2r" "$bound"
+    if [ $mode = detected ]; then
+        check "detected: shows detected frames ($disp of $det)" [ "$disp" -le "$det" ] && [ "$disp" -ge $((det - 2)) ]
+    else
+        check "all: shows (nearly) every frame ($disp of $dec)" [ "$disp" -ge $((dec * 9 / 10)) ]
+        check "all: display at source rate" \
+            awk -v a="$(stat "$S" "d['throughput']['display_fps']")" 'BEGIN { exit !(a > 27 && a < 33) }'
+    fi
+    check "live $mode: report schema" "$PY" -c "
+import json; d = json.load(open('$S'))
+for k in ('config', 'stages_ms', 'throughput', 'latency_ms', 'frames', 'peak_rss_mb'): d[k]
+for k in ('source_fps', 'detect_fps', 'display_fps'): d['throughput'][k]
+for k in ('capture_to_result', 'capture_to_display'):
+    for p in ('p50', 'p90', 'p99', 'max'): float(d['latency_ms'][k][p])
+for k in ('decoded', 'detected', 'displayed', 'dropped'): d['frames'][k]"
+done
+
+# ---- a file loses no frame ------------------------------------------------------------------
+ffmpeg -v error -y -nostdin -f lavfi -i testsrc2=s=320x240:r=25 -t 2 -c:v libx264 \
+    -pix_fmt yuv420p "$TMP/clip.mp4"
+for mode in detected all; do
+    run view $M --display $mode --stats-json "$TMP/file.json" "$TMP/clip.mp4"
+    S="$TMP/file.json"
+    check "file $mode: exit 0 at end of input (got $rc)" [ "$rc" -eq 0 ]
+    check "file $mode: 50 decoded = 50 detected, 0 dropped" \
+        [ "$(stat "$S" "d['frames']['decoded'], d['frames']['detected'], d['frames']['dropped']")" = "50 50 0" ]
+done
+
+# ---- shutdown routes --------------------------------------------------------------------------
+for sig in INT TERM; do
+    "$BIN" view $M "lavfi:testsrc2=size=320x240:rate=30" >"$TMP/out" 2>"$TMP/err" </dev/null &
+    pid=$!
+    sleep 3
+    t0=$(now)
+    kill -"$sig" "$pid"
+    wait "$pid"
+    rc=$?
+    dt=$(elapsed "$t0" "$(now)")
+    check "SIG$sig: exit 130 (got $rc)" [ "$rc" -eq 130 ]
+    check "SIG$sig: stopped in $dt s (< 1 s)" lt "$dt" 1.0
+    check "SIG$sig: summary printed" grep -q '^view: ' "$TMP/err"
+done
+# end of input: a 2 s graph ends; the run takes start-up + 2 s + under a second
+run view $M --frames 1 "lavfi:testsrc2=size=320x240:rate=30"
+t0=$(now)
+run view $M "lavfi:testsrc2=size=320x240:rate=30:duration=1"
+t1=$(now)
+run view $M "lavfi:testsrc2=size=320x240:rate=30:duration=3"
+t2=$(now)
+dt=$(awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "%.3f", (c - b) - (b - a) - 2 }')
+check "end of input: exit 0 (got $rc)" [ "$rc" -eq 0 ]
+check "end of input: ends $dt s after the last frame (< 1 s)" lt "$dt" 1.0
+
+# ---- Xvfb: a real X server, keys through XTest ---------------------------------------------
+if ! command -v xvfb-run >/dev/null; then
+    skipped "Xvfb cases: no xvfb-run"
+    summary
+fi
+cat >"$TMP/xkeys.py" <<'EOF'
+# xkeys.py KEY...: focus the window whose name starts with "vdetect" and type
+# the keys (X keysym names) through XTest; waits up to 20 s for the window.
+import ctypes, glob, sys, time
+x = ctypes.cdll.LoadLibrary("libX11.so.6")
+xt = ctypes.cdll.LoadLibrary("libXtst.so.6")
+vp, ul = ctypes.c_void_p, ctypes.c_ulong
+x.XOpenDisplay.restype = vp; x.XOpenDisplay.argtypes = [ctypes.c_char_p]
+x.XDefaultRootWindow.restype = ul; x.XDefaultRootWindow.argtypes = [vp]
+x.XQueryTree.argtypes = [vp, ul, ctypes.POINTER(ul), ctypes.POINTER(ul),
+                         ctypes.POINTER(ctypes.POINTER(ul)), ctypes.POINTER(ctypes.c_uint)]
+x.XFetchName.argtypes = [vp, ul, ctypes.POINTER(ctypes.c_char_p)]
+x.XSetInputFocus.argtypes = [vp, ul, ctypes.c_int, ul]
+x.XRaiseWindow.argtypes = [vp, ul]
+x.XStringToKeysym.restype = ul; x.XStringToKeysym.argtypes = [ctypes.c_char_p]
+x.XKeysymToKeycode.restype = ctypes.c_ubyte; x.XKeysymToKeycode.argtypes = [vp, ul]
+x.XFlush.argtypes = [vp]; x.XSync.argtypes = [vp, ctypes.c_int]
+xt.XTestFakeKeyEvent.argtypes = [vp, ctypes.c_uint, ctypes.c_int, ul]
+d = x.XOpenDisplay(None)
+assert d, "no X display"
+def find():
+    root = x.XDefaultRootWindow(d)
+    r, p, n = ul(), ul(), ctypes.c_uint()
+    ch = ctypes.POINTER(ul)()
+    if not x.XQueryTree(d, root, ctypes.byref(r), ctypes.byref(p), ctypes.byref(ch), ctypes.byref(n)):
+        return None
+    for i in range(n.value):
+        name = ctypes.c_char_p()
+        if x.XFetchName(d, ch[i], ctypes.byref(name)) and name.value and name.value.startswith(b"vdetect"):
+            return ch[i]
+    return None
+w = None
+for _ in range(200):
+    w = find()
+    if w:
+        break
+    time.sleep(0.1)
+assert w, "no vdetect window"
+time.sleep(1.0)   # let frames arrive
+def press(key):
+    x.XRaiseWindow(d, w)
+    x.XSetInputFocus(d, w, 2, 0)
+    x.XSync(d, 0)
+    time.sleep(0.1)   # let the focus change land before the key
+    kc = x.XKeysymToKeycode(d, x.XStringToKeysym(key.encode()))
+    xt.XTestFakeKeyEvent(d, kc, 1, 0); xt.XTestFakeKeyEvent(d, kc, 0, 0)
+    x.XFlush(d)
+for key in sys.argv[1:]:
+    if key.startswith("sleep="):
+        time.sleep(float(key[6:])); continue
+    # KEY@GLOB: press again (up to 5 times) until a file matching GLOB exists
+    key, _, until = key.partition("@")
+    for attempt in range(5 if until else 1):
+        press(key)
+        time.sleep(0.3)
+        for _ in range(10 if until else 0):
+            if glob.glob(until):
+                break
+            time.sleep(0.1)
+        if not until or glob.glob(until):
+            break
+print("keys sent")
+EOF
+# a clip with a pure red patch, encoded as H.264 yuv420p (range and matrix matter)
+ffmpeg -v error -y -nostdin -f lavfi -i "testsrc2=s=320x240:r=25,drawbox=x=200:y=150:w=80:h=60:color=red:t=fill" \
+    -t 20 -c:v libx264 -pix_fmt yuv420p -crf 10 "$TMP/red.mp4"
+mkdir -p "$TMP/shots"
+cat >"$TMP/xrun.sh" <<EOF
+cd "$TMP/shots"
+"$BIN" view $M --score-thresh 1 "$TMP/red.mp4" >"$TMP/out" 2>"$TMP/err" </dev/null &
+pid=\$!
+"$PY" "$TMP/xkeys.py" 's@vdetect-*.png' >"$TMP/keys.log" 2>&1
+t0=\$(date +%s.%N)
+"$PY" "$TMP/xkeys.py" q >>"$TMP/keys.log" 2>&1
+wait \$pid
+echo "\$? \$t0 \$(date +%s.%N)" >"$TMP/xrc"
+EOF
+unset SDL_VIDEODRIVER VDETECT_ALLOW_OFFSCREEN
+xvfb-run -a -s "-screen 0 1024x768x24" sh "$TMP/xrun.sh" >/dev/null 2>&1
+if [ ! -s "$TMP/xrc" ]; then
+    bad "Xvfb run did not complete ($(cat "$TMP/keys.log" 2>/dev/null | tail -n 1))"
+    summary
+fi
+read -r rc t0 t1 <"$TMP/xrc"
+# the q key comes about 1.4 s after the helper starts (window search + settle)
+dt=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a - 1.4 }')
+check "Xvfb: q quits with exit 0 (got $rc; $(tail -n 1 "$TMP/keys.log"))" [ "$rc" -eq 0 ]
+check "Xvfb: q quit took $dt s after the key (< 1 s)" lt "$dt" 1.0
+check "Xvfb: summary printed" grep -q '^view: ' "$TMP/err"
+shot=$(ls "$TMP/shots"/vdetect-*.png 2>/dev/null | head -n 1)
+check "s: screenshot vdetect-TIME.png in the working directory, with a message" \
+    sh -c "[ -n '$shot' ] && grep -q 'screenshot' '$TMP/err'"
+if [ -n "$shot" ]; then
+    ffmpeg -v error -nostdin -i "$shot" -f rawvideo -pix_fmt rgb24 "$TMP/shot.rgb"
+    px=$("$PY" -c "
+import sys
+b = open('$TMP/shot.rgb', 'rb').read()
+assert len(b) == 320 * 240 * 3, len(b)
+x, y = 240, 180
+print(*b[(y * 320 + x) * 3:(y * 320 + x) * 3 + 3])")
+    check "screenshot: full frame size, red patch stays red (got $px)" "$PY" -c "
+r, g, b = map(int, '$px'.split())
+assert r >= 245 and g <= 12 and b <= 12"
+fi
+
+summary
