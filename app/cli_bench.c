@@ -18,22 +18,39 @@
 
 #include "../video/video.h"
 #include "app.h"
+#include "pipeline.h"
 
 static const char bench_help[] =
-    "Usage: vdetect bench [model options] [IMAGE] --model-only [options]\n"
+    "Usage: vdetect bench [model options] [SOURCE] [options]\n"
+    "       vdetect bench [model options] [IMAGE] --model-only [options]\n"
     "\n"
-    "Time the detector alone on one image: per-stage wall times (preprocess,\n"
-    "backbone, FPN, RPN head, proposals, RoI align, box head, postprocess) as\n"
-    "median / p90 / p99 over --frames runs after --warmup untimed runs.\n"
-    "Without IMAGE a deterministic test picture of --size is generated.\n"
+    "Pipeline (a video SOURCE: file, URL, /dev/videoN, webcam[:N], lavfi:GRAPH):\n"
+    "decode -> detect -> draw -> encode (-o) or nothing, as view and annotate run\n"
+    "it. Reports source, decode, detect and output fps, frames dropped, capture->\n"
+    "result and capture->display latency (p50/p90/p99/max), per-stage times,\n"
+    "CPU time per frame and peak RSS. Files are read as fast as the pipeline\n"
+    "goes with back-pressure (nothing dropped) unless --realtime; live sources\n"
+    "drop the oldest frame when the detector is behind, and count it.\n"
+    "\n"
+    "Model only (--model-only, an IMAGE, or no SOURCE): one image (or a\n"
+    "generated picture of --size) run --frames times after --warmup untimed\n"
+    "runs; per-stage wall times (preprocess, backbone, FPN, RPN head,\n"
+    "proposals, RoI align, box head, postprocess) as median / p90 / p99.\n"
     "\n"
     "Options:\n"
-    "  --model-only        time the model alone (the only mode in this build)\n"
+    "  --model-only        time the model alone\n"
     "  --size WxH          generated input size (default 640x480)\n"
-    "  --frames N          timed runs (default 10)\n"
+    "  --frames N          model only: timed runs (default 10); pipeline: stop\n"
+    "                      after N decoded frames (default: the whole source)\n"
     "  --warmup N          untimed runs first (default 2)\n"
-    "  --json FILE|-       also write the report as JSON\n"
-    "  --plot FILE.svg     draw time per run and the per-stage breakdown\n"
+    "  --json FILE|-       also write the report as JSON (DESIGN 6's schema)\n"
+    "  --plot FILE.svg     draw latency per frame and the per-stage breakdown\n"
+    "  -o OUT              pipeline: encode the drawn frames to OUT (measures encode)\n"
+    "  --codec NAME, --crf N   encoder for -o\n"
+    "  --no-draw           pipeline: skip drawing\n"
+    "  --realtime          pipeline: read a file at its own frame rate (a live source)\n"
+    "  --queue N           pipeline: frame queue length\n"
+    "  --input-format F, --video-size WxH, --framerate R   device options\n"
     "  -h, --help          show this help\n"
     "\n"
     "%s";
@@ -107,7 +124,10 @@ int cmd_bench(int argc, char **argv)
     struct cli_model cm;
     const char *json_path = NULL, *plot_path = NULL, *image = NULL, *v;
     long frames = 10, warmup = 2;
-    int w = 640, h = 480, status = APP_OK, model_only = 0;
+    int w = 640, h = 480, status = APP_OK, model_only = 0, frames_given = 0;
+    struct bench_pipeline_opts po;
+    memset(&po, 0, sizeof po);
+    po.live = -1;
     uint8_t *rgb = NULL;
     double *times[ST_COUNT] = { 0 };
     FILE *jf = NULL;
@@ -132,6 +152,35 @@ int cmd_bench(int argc, char **argv)
             model_only = 1;
             continue;
         }
+        if (!strcmp(a, "--no-draw")) {
+            po.no_draw = 1;
+            continue;
+        }
+        if (!strcmp(a, "--realtime")) {
+            po.so.realtime = 1;
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "-o", &po.out)) != 0 ||
+            (r = app_opt_value(cmd, argc, argv, &i, "--codec", &po.wo.codec)) != 0) {
+            if (r < 0) { status = APP_USAGE; goto done; }
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--crf", &v)) != 0) {
+            long crf;
+            if (r < 0 || app_parse_int(cmd, "--crf", v, 0, 63, &crf)) { status = APP_USAGE; goto done; }
+            po.wo.crf = (int)crf;
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--queue", &v)) != 0) {
+            long q;
+            if (r < 0 || app_parse_int(cmd, "--queue", v, 1, 1000, &q)) { status = APP_USAGE; goto done; }
+            po.queue_len = (int)q;
+            continue;
+        }
+        if ((r = app_source_opt(cmd, argc, argv, &i, &po.so)) != 0) {
+            if (r < 0) { status = APP_USAGE; goto done; }
+            continue;
+        }
         if ((r = app_opt_value(cmd, argc, argv, &i, "--json", &json_path)) != 0) {
             if (r < 0) { status = APP_USAGE; goto done; }
             continue;
@@ -141,10 +190,11 @@ int cmd_bench(int argc, char **argv)
             continue;
         }
         if ((r = app_opt_value(cmd, argc, argv, &i, "--frames", &v)) != 0) {
-            if (r < 0 || app_parse_int(cmd, "--frames", v, 1, 100000, &frames)) {
+            if (r < 0 || app_parse_int(cmd, "--frames", v, 1, 100000000, &frames)) {
                 status = APP_USAGE;
                 goto done;
             }
+            frames_given = 1;
             continue;
         }
         if ((r = app_opt_value(cmd, argc, argv, &i, "--warmup", &v)) != 0) {
@@ -168,15 +218,19 @@ int cmd_bench(int argc, char **argv)
         if (r == 0) { status = app_usage_error(cmd, "unknown option '%s'", a); goto done; }
     }
     if (!model_only && image) {
-        /* a video SOURCE means the pipeline benchmark, which needs the pipeline */
+        /* a still image means the model alone; anything else is a video SOURCE */
         const char *dot = strrchr(image, '.');
         int still = dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") ||
                             !strcasecmp(dot, ".jpeg") || !strcasecmp(dot, ".bmp") ||
-                            !strcasecmp(dot, ".ppm") || !strcasecmp(dot, ".webp"));
+                            !strcasecmp(dot, ".ppm") || !strcasecmp(dot, ".webp") ||
+                            !strcasecmp(dot, ".tif") || !strcasecmp(dot, ".tiff"));
         if (!still) {
-            fprintf(stderr, "vdetect bench: pipeline benchmarks on a video source are not in this "
-                    "build yet; use --model-only with an image\n");
-            status = APP_USAGE;
+            po.so.input = image;
+            po.json = json_path;
+            po.plot = plot_path;
+            po.frames = frames_given ? frames : 0;
+            po.warmup = warmup;
+            status = bench_pipeline(&cm, &po);
             goto done;
         }
     }
@@ -226,9 +280,13 @@ int cmd_bench(int argc, char **argv)
                  model_arch(cm.model), w, h, cm.threads, cm.threads == 1 ? "" : "s");
         if (plot_write_svg(plot_path, title, &ser, 1, st, ST_TOTAL)) status = APP_FAIL;
     }
-    double stat[ST_COUNT][3], mean_total = 0;
-    for (long i = 0; i < frames; i++) mean_total += times[ST_TOTAL][i];
-    mean_total /= (double)frames;
+    double stat[ST_COUNT][4], mean_total = 0;
+    for (int s = 0; s < ST_COUNT; s++) {
+        stat[s][3] = 0;
+        for (long i = 0; i < frames; i++) stat[s][3] += times[s][i];
+        stat[s][3] /= (double)frames;
+    }
+    mean_total = stat[ST_TOTAL][3];
     for (int s = 0; s < ST_COUNT; s++) {
         qsort(times[s], (size_t)frames, sizeof(double), cmp_double);
         stat[s][0] = pct(times[s], (int)frames, 50);
@@ -271,8 +329,9 @@ int cmd_bench(int argc, char **argv)
         fprintf(o, ", \"vdetect_version\": \"%s\", \"frames\": %ld, \"warmup\": %ld}, "
                 "\"stages_ms\": {", VDETECT_VERSION, frames, warmup);
         for (int s = 0; s < ST_COUNT; s++)
-            fprintf(o, "%s\"%s\": {\"median\": %.4f, \"p90\": %.4f, \"p99\": %.4f}",
-                    s ? ", " : "", stage_names[s], stat[s][0], stat[s][1], stat[s][2]);
+            fprintf(o, "%s\"%s\": {\"mean\": %.4f, \"median\": %.4f, \"p90\": %.4f, "
+                    "\"p99\": %.4f}", s ? ", " : "", stage_names[s], stat[s][3], stat[s][0],
+                    stat[s][1], stat[s][2]);
         fprintf(o, "}, \"throughput\": {\"detect_fps\": %.4f, \"mean_ms\": %.4f}, "
                 "\"detections\": %d, \"peak_rss_mb\": %.1f}\n", 1000.0 / mean_total, mean_total,
                 nd, rss_mb);

@@ -185,6 +185,7 @@ struct run_report {
     struct lat_hist draw_ms;     /* render_draw per frame */
     struct lat_hist output_ms;   /* present (view) or encode+write (annotate) */
     const char *output_stage;    /* "display" or "encode" */
+    double cpu_ms_per_frame;     /* process CPU time / decoded frames; NAN if not measured */
 };
 
 void run_report_init(struct run_report *r);
@@ -194,6 +195,24 @@ double run_rate(int64_t count, double t0, double t1);
 void run_report_json(FILE *f, const struct run_report *r);
 /* One line: frames, fps, drops, latency p99. */
 void run_report_summary(FILE *f, const struct run_report *r);
+
+/* ---- the pipeline benchmark (bench_pipeline.c) ------------------------------ */
+
+struct bench_pipeline_opts {
+    struct video_source_options so;   /* input and device options; realtime */
+    struct video_writer_options wo;
+    const char *out;                  /* -o: encode to this file; NULL: null sink */
+    const char *json, *plot;          /* report files or NULL ("-": stdout for json) */
+    int64_t frames;                   /* stop after this many decoded; 0: whole source */
+    long warmup;                      /* untimed detections before the run */
+    int live;                         /* queue policy: 1 drop oldest, 0 block, -1 source's */
+    int queue_len;                    /* 0: the pipeline's default */
+    int no_draw;
+};
+
+/* Run and report; the model is loaded here (after the source opened). Returns
+ * an APP_ status. */
+int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o);
 
 /* ---- shared by view and annotate (pipeline_draw.c) ---------------------------- */
 

@@ -71,6 +71,7 @@ void run_report_init(struct run_report *r)
     lat_hist_init(&r->capture_to_display);
     lat_hist_init(&r->draw_ms);
     lat_hist_init(&r->output_ms);
+    r->cpu_ms_per_frame = NAN;
 }
 
 double run_rate(int64_t count, double t0, double t1)
@@ -111,7 +112,9 @@ static void put_stage(FILE *f, const char *name, const struct lat_hist *h, int *
 {
     if (h->n == 0)
         return;
-    fprintf(f, "%s\"%s\": {\"median\": ", *first ? "" : ", ", name);
+    fprintf(f, "%s\"%s\": {\"mean\": ", *first ? "" : ", ", name);
+    put_num(f, lat_hist_mean(h), 3);
+    fputs(", \"median\": ", f);
     put_num(f, lat_hist_pct(h, 50), 3);
     fputs(", \"p90\": ", f);
     put_num(f, lat_hist_pct(h, 90), 3);
@@ -202,6 +205,13 @@ void run_report_json(FILE *f, const struct run_report *r)
     put_num(f, det_fps, 3);
     fputs(", \"display_fps\": ", f);
     put_num(f, disp_fps, 3);
+    /* the spans the rates are measured over: rate = (count - 1) / span */
+    fputs("}, \"spans_s\": {\"source\": ", f);
+    put_num(f, ps->t_last_capture - ps->t_first_capture, 6);
+    fputs(", \"detect\": ", f);
+    put_num(f, ps->t_last_result - ps->t_first_result, 6);
+    fputs(", \"display\": ", f);
+    put_num(f, r->t_last_display - r->t_first_display, 6);
     fputs("}, \"latency_ms\": {\"capture_to_result\": ", f);
     put_latency(f, &ps->capture_to_result);
     fputs(", \"capture_to_display\": ", f);
@@ -212,6 +222,8 @@ void run_report_json(FILE *f, const struct run_report *r)
             (long long)ps->decoded, (long long)ps->detected, (long long)ps->held,
             (long long)r->displayed, (long long)ps->dropped, (long long)ps->discarded,
             (long long)ps->display_dropped, ps->frame_queue_peak);
+    fputs(", \"cpu_ms_per_frame\": ", f);
+    put_num(f, r->cpu_ms_per_frame, 3);
     fputs(", \"peak_rss_mb\": ", f);
     put_num(f, peak_rss_mb(), 1);
     fputs("}\n", f);

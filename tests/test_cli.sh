@@ -118,8 +118,7 @@ run detect --set no_such_param=1 x.png; expect_usage "detect: --set unknown name
 run annotate x.mp4;                    expect_usage "annotate: no -o"
 run annotate;                          expect_usage "annotate: no SOURCE"
 run view;                              expect_usage "view: no SOURCE"
-run bench x.mp4
-if [ "$rc" -eq 2 ] && grep -q "not in this build" "$TMP/err"; then ok; else bad "bench on a video source: exit 2 and why"; fi
+run bench x.mp4;                      expect_fail1 "bench on a missing video file" "x.mp4"
 run bench --frames 0;                  expect_usage "bench: --frames 0"
 run bench --size 12;                   expect_usage "bench: --size 12"
 
