@@ -100,7 +100,6 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
         .max_dets = max_dets,
         .live = o->live >= 0 ? o->live : info->live,
         .queue_len = o->queue_len,
-        .restamp_paced = so.realtime >= 0 && (info->live || so.realtime > 0),
         .max_frames = o->frames,
     };
     double cpu0 = cpu_seconds();

@@ -498,9 +498,6 @@ int cmd_view(int argc, char **argv)
         .queue_len = v->queue_len,
         .display_all = v->display_all,
         .max_frames = v->max_frames,
-        /* paced as video/ paces them with realtime = 1 */
-        .restamp_paced = !strncmp(v->source, "lavfi:", 6) ||
-                         (!info->live && !strstr(v->source, "://") && strcmp(v->source, "-")),
         .notify = wake_window,
         .notify_ctx = v->win,
     };

@@ -119,9 +119,7 @@ static void *decode_main(void *arg)
             break;
         }
         struct pipe_frame *f = it;
-        double t0 = video_now();
         int r = video_read(p->c.src, f->vf);
-        double t1 = video_now();
         if (r != 0) {
             queue_push(p->freeq, f, NULL);
             if (r == VIDEO_EOF)
@@ -133,11 +131,7 @@ static void *decode_main(void *arg)
             p->dec.error = r < 0 ? r : -EIO; /* video_read printed why */
             break;
         }
-        /* decode time without the pacing sleep where we know where it starts */
-        double busy = p->c.restamp_paced ? f->vf->capture_time - t0 : t1 - t0;
-        if (p->c.restamp_paced)
-            f->vf->capture_time = t1;
-        lat_hist_add(&p->dec.decode_ms, busy * 1e3);
+        lat_hist_add(&p->dec.decode_ms, f->vf->decode_time * 1e3);
         if (n == 0)
             p->dec.t_first = f->vf->capture_time;
         p->dec.t_last = f->vf->capture_time;

@@ -86,11 +86,6 @@ struct pipeline_config {
     int max_dets;              /* detections kept per frame, >= 1 */
     int live;                  /* 1: frame queue drops the oldest; 0: back-pressure */
     int queue_len;             /* frame queue capacity; 0: 1 live, 2 file */
-    /* The source is paced to its timestamps (lavfi, a file played in real
-     * time): video_read() stamps capture_time before its pacing sleep, so the
-     * frame's "capture" — the moment a camera would have delivered it — is
-     * when video_read() returns; set this to re-stamp it there. */
-    int restamp_paced;
     int display_all;           /* also hand every decoded frame to the display side */
     int stride;                /* run the detector on every stride-th frame; 0 or 1: all */
     int64_t max_frames;        /* stop after decoding this many; 0: until the end */

@@ -94,7 +94,7 @@ struct run {
     /* in */
     const char *input;
     int realtime;          /* video_source_options.realtime */
-    int live, display_all, stride, queue_len, restamp;
+    int live, display_all, stride, queue_len;
     int64_t max_frames;
     double detect_ms;
     int fail_at;           /* > 0: the detector fails on that call */
@@ -126,7 +126,6 @@ static int do_run(struct run *r)
         .display_all = r->display_all,
         .stride = r->stride,
         .max_frames = r->max_frames,
-        .restamp_paced = r->restamp,
         .notify = wake,
     };
     struct pipeline *p = NULL;
@@ -199,7 +198,7 @@ static void test_live_bounded(void)
     double secs = lng && !strcmp(lng, "1") ? 20 : 3;
     struct run r = {
         .input = "lavfi:testsrc2=size=160x120:rate=30",
-        .live = 1, .restamp = 1, .detect_ms = DETECT_MS,
+        .live = 1, .detect_ms = DETECT_MS,
         .max_frames = (int64_t)(secs * FPS),
     };
     CHECK(do_run(&r) == 0, "live: run");
@@ -248,7 +247,7 @@ static void test_display_all(void)
 {
     struct run r = {
         .input = "lavfi:testsrc2=size=160x120:rate=30",
-        .live = 1, .restamp = 1, .display_all = 1, .detect_ms = DETECT_MS, .max_frames = 45,
+        .live = 1, .display_all = 1, .detect_ms = DETECT_MS, .max_frames = 45,
     };
     CHECK(do_run(&r) == 0, "all: run");
     const struct pipeline_stats *s = &r.st;
@@ -281,7 +280,7 @@ static void test_shutdown(void)
     /* ABORT mid-run on a live source: quick, exact, every frame returned */
     struct run a = {
         .input = "lavfi:testsrc2=size=160x120:rate=30",
-        .live = 1, .restamp = 1, .detect_ms = DETECT_MS, .stop_after_s = 1.0,
+        .live = 1, .detect_ms = DETECT_MS, .stop_after_s = 1.0,
         .stop_how = PIPE_STOP_ABORT,
     };
     CHECK(do_run(&a) == 0, "abort: run");
@@ -325,7 +324,7 @@ static void test_shutdown(void)
     CHECK(signals_install() == 0, "signals installed");
     struct run s = {
         .input = "lavfi:testsrc2=size=160x120:rate=30",
-        .live = 1, .restamp = 1, .detect_ms = 20, .raise_sigint_after_results = 5,
+        .live = 1, .detect_ms = 20, .raise_sigint_after_results = 5,
     };
     CHECK(do_run(&s) == 0, "sigint: run");
     CHECK(signals_pending() == 1 && signals_last() == SIGINT, "sigint: seen once");

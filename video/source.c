@@ -484,6 +484,7 @@ int video_read(struct video_source *s, struct video_frame *f)
     VIDEO_ASSERT(f && f->rgb && f->width == s->info.width && f->height == s->info.height);
     if (atomic_load(&s->interrupted))
         return AVERROR_EXIT;
+    double t_start = video_now();
     int ret = 0;
     if (s->pending) {
         s->pending = 0;
@@ -509,7 +510,6 @@ int video_read(struct video_source *s, struct video_frame *f)
         return ret == AVERROR_EXIT ? interrupted_error(s, ret, "read error") : ret;
 
     AVFrame *fr = s->frame;
-    f->capture_time = video_now();
     int w = orient_swaps(s->orient) ? fr->height : fr->width;
     int h = orient_swaps(s->orient) ? fr->width : fr->height;
     if (w != s->info.width || h != s->info.height) {
@@ -543,6 +543,7 @@ int video_read(struct video_source *s, struct video_frame *f)
         s->start_pts = pts;
     f->pts_sec = pts == AV_NOPTS_VALUE ? NAN : (pts - s->start_pts) * av_q2d(s->st->time_base);
     av_frame_unref(fr);
+    f->decode_time = video_now() - t_start;
 
     if (s->pace && !isnan(f->pts_sec)) {
         if (f->index == 0 || s->pace_t0 == 0) {
@@ -552,6 +553,7 @@ int video_read(struct video_source *s, struct video_frame *f)
             return ret;
         }
     }
+    f->capture_time = video_now();
     return 0;
 }
 

@@ -35,8 +35,13 @@ struct video_frame {
                             (video_info.time_base_*); VIDEO_NOPTS if none */
     double pts_sec;      /* (pts - stream start) in seconds; NAN if no pts */
     int64_t duration;    /* in the stream's time base; 0 if unknown */
-    double capture_time; /* CLOCK_MONOTONIC seconds when video_read() got it from
-                            the decoder (video_now() gives the same clock) */
+    double capture_time; /* CLOCK_MONOTONIC seconds when the frame became
+                            available: when video_read() returns it — for a paced
+                            source after the pacing wait, as a camera would have
+                            delivered it (video_now() gives the same clock) */
+    double decode_time;  /* seconds video_read() spent demuxing, decoding and
+                            converting (the pacing wait excluded; a device's or
+                            stream's wait for data included) */
 };
 
 #define VIDEO_NOPTS INT64_MIN /* == AV_NOPTS_VALUE */
