@@ -25,6 +25,7 @@ static const char usage_text[] =
     "  view       live window on a webcam, file, URL or lavfi graph\n"
     "  annotate   draw detections into a video file, with --json / --coco\n"
     "  bench      per-stage times of the detector (--model-only)\n"
+    "  eval       COCO-style AP of the detector on a labelled image set\n"
     "\n"
     "Options:\n"
     "  -h, --help      show this help; 'vdetect COMMAND --help' shows a command's options\n"
@@ -47,6 +48,7 @@ static const struct command commands[] = {
     { "view", cmd_view },
     { "annotate", cmd_annotate },
     { "bench", cmd_bench },
+    { "eval", cmd_eval },
 };
 
 static const struct command *find_command(const char *name)

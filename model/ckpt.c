@@ -34,7 +34,13 @@ struct ckpt {
     int *byname;                 /* indices of t sorted by name, for ckpt_find */
     char *names;                 /* every tensor name, NUL-terminated */
     float *owned;                /* converted tensors */
+    char *meta;                  /* safetensors __metadata__: nmeta "key\0value\0" pairs */
+    int nmeta;
 };
+
+/* ckpt_safetensors.c (its declaration belongs with the other format readers in
+ * ckpt_internal.h); same contract as ck_zip_read. */
+int ck_safetensors_read(struct ck_load *L, const unsigned char *buf, size_t len, struct pv **root);
 
 static const float empty_tensor[1];
 
@@ -405,6 +411,36 @@ static int build(struct ck_load *L, const struct pv *sd, struct ckpt *c)
     return index_names(L, c);
 }
 
+/* __metadata__ of a safetensors root into c->meta. */
+static int copy_metadata(struct ck_load *L, const struct pv *root, struct ckpt *c)
+{
+    const struct pv *md = dict_get(root, "__metadata__");
+    if (!md || md->kind != PV_DICT || pv_dict_len(md) == 0)
+        return 0;
+    size_t bytes = 0;
+    for (size_t i = 0; i < md->u.seq.n; i++)
+        bytes += md->u.seq.v[i]->u.s.n + 1;
+    if (!(c->meta = malloc(bytes)))
+        return ck_fail(L, -ENOMEM, "out of memory");
+    char *p = c->meta;
+    for (size_t i = 0; i < md->u.seq.n; i++) {
+        const struct pv *s = md->u.seq.v[i];
+        if (s->kind != PV_STR || memchr(s->u.s.p, 0, s->u.s.n))
+            return ck_fail(L, -EINVAL, "__metadata__ entry holds a NUL byte");
+        memcpy(p, s->u.s.p, s->u.s.n);
+        p[s->u.s.n] = 0;
+        p += s->u.s.n + 1;
+    }
+    c->nmeta = (int)pv_dict_len(md);
+    return 0;
+}
+
+/* safetensors: a little-endian u64 header length (well below 2^40) and '{' */
+static int looks_safetensors(const unsigned char *b, size_t len)
+{
+    return len >= 9 && b[8] == '{' && !b[5] && !b[6] && !b[7];
+}
+
 /* ---- API ---------------------------------------------------------------- */
 
 static const unsigned char legacy_magic[14] = {
@@ -463,9 +499,12 @@ int ckpt_load(const char *path, struct ckpt **out)
     } else if (len >= sizeof(legacy_magic) && !memcmp(b, legacy_magic, sizeof(legacy_magic))) {
         c->format = "legacy";
         err = ck_legacy_read(&L, b, len, &root);
+    } else if (looks_safetensors(b, len)) {
+        c->format = "safetensors";
+        err = ck_safetensors_read(&L, b, len, &root);
     } else if (len >= 512 && !memcmp(b + 257, "ustar", 5)) {
         err = ck_fail(&L, -EINVAL, "a tar archive: the torch <= 0.3 checkpoint format is not supported");
-    } else if (b[0] == 0x80) {
+    } else if (b[0] == 0x80 && len >= 2 && b[1] >= 2 && b[1] <= 5) {   /* PROTO 2..5 */
         err = ck_fail(&L, -EINVAL, "a plain pickle, not a torch.save checkpoint");
     } else {
         err = ck_fail(&L, -EINVAL, "not a PyTorch checkpoint (neither zip nor legacy torch.save format)");
@@ -475,6 +514,8 @@ int ckpt_load(const char *path, struct ckpt **out)
     if ((err = find_state_dict(&L, root, &sd)))
         goto fail;
     if ((err = build(&L, sd, c)))
+        goto fail;
+    if (!strcmp(c->format, "safetensors") && (err = copy_metadata(&L, root, c)))
         goto fail;
     ck_load_release(&L);
     *out = c;
@@ -498,6 +539,7 @@ void ckpt_free(struct ckpt **pc)
     free(c->byname);
     free(c->names);
     free(c->owned);
+    free(c->meta);
     free(c);
     *pc = NULL;
 }
@@ -526,3 +568,15 @@ const struct ckpt_tensor *ckpt_find(const struct ckpt *c, const char *name)
 }
 
 const char *ckpt_format(const struct ckpt *c) { return c->format; }
+
+const char *ckpt_metadata(const struct ckpt *c, const char *key)
+{
+    const char *p = c->meta;
+    for (int i = 0; i < c->nmeta; i++) {
+        const char *v = p + strlen(p) + 1;
+        if (!strcmp(p, key))
+            return v;
+        p = v + strlen(v) + 1;
+    }
+    return NULL;
+}

@@ -52,7 +52,12 @@ int ckpt_count(const struct ckpt *c);
 const struct ckpt_tensor *ckpt_at(const struct ckpt *c, int i);  /* in file order */
 const struct ckpt_tensor *ckpt_find(const struct ckpt *c, const char *name); /* NULL if absent */
 
-/* "zip" or "legacy" */
+/* "zip", "legacy" or "safetensors" */
 const char *ckpt_format(const struct ckpt *c);
+
+/* The value of key in a safetensors file's __metadata__ (vdetect model files
+ * keep their architecture under "vdetect"), NUL-terminated; NULL when absent or
+ * for .pth files. Valid until ckpt_free(). */
+const char *ckpt_metadata(const struct ckpt *c, const char *key);
 
 #endif

@@ -43,6 +43,34 @@ void model_free(struct model **pm)
     *pm = NULL;
 }
 
+/* A self-describing model file: the spec and class names from its metadata
+ * JSON (spec_meta.c) instead of a preset; --arch, if given, must agree. */
+static int spec_from_model_file(struct model *m, const struct model_options *opt,
+                                const char *meta)
+{
+    char **names = NULL;
+    int n = 0, err = -1;
+    if (spec_from_metadata(&m->spec, meta, &names, &n))
+        return -1;
+    const struct ckpt_tensor *cls = ckpt_find(m->ck, "roi_heads.box_predictor.cls_score.weight");
+    if (opt->arch && strcmp(opt->arch, m->spec.arch)) {
+        fprintf(stderr, "checkpoint %s: --arch %s disagrees with the model file's architecture "
+                "%s (leave --arch out)\n", opt->weights, opt->arch, m->spec.arch);
+    } else if (names && cls && cls->ndim == 2 && cls->shape[0] != n) {
+        fprintf(stderr, "checkpoint %s: metadata names %d classes but the weights have %lld\n",
+                opt->weights, n, (long long)cls->shape[0]);
+    } else {
+        err = 0;
+        if (names && cls) {
+            m->spec.num_classes = n;
+            err = model_set_class_names(m, (const char *const *)names, n);
+        }
+    }
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+    return err;
+}
+
 int model_load(struct model **out, const struct model_options *opt)
 {
     *out = NULL;
@@ -57,7 +85,8 @@ int model_load(struct model **out, const struct model_options *opt)
     if (opt->threads > 0) openblas_set_num_threads(opt->threads);
 
     if (ckpt_load(opt->weights, &m->ck)) goto fail;
-    const char *arch = opt->arch ? opt->arch : spec_guess_arch(m->ck, opt->weights);
+    const char *meta = ckpt_metadata(m->ck, "vdetect");
+    const char *arch = opt->arch ? opt->arch : meta ? "" : spec_guess_arch(m->ck, opt->weights);
     if (!arch) {
         fprintf(stderr, "checkpoint %s: cannot tell the architecture from its keys; pass --arch (",
                 opt->weights);
@@ -66,7 +95,7 @@ int model_load(struct model **out, const struct model_options *opt)
         fprintf(stderr, ")\n");
         goto fail;
     }
-    if (spec_preset(&m->spec, arch)) goto fail;
+    if (meta ? spec_from_model_file(m, opt, meta) : spec_preset(&m->spec, arch)) goto fail;
     for (int i = 0; opt->sets && opt->sets[i]; i++)
         if (spec_set(&m->spec, opt->sets[i])) goto fail;
 
@@ -93,7 +122,7 @@ int model_load(struct model **out, const struct model_options *opt)
                 m->spec.n_levels);
         goto fail;
     }
-    if (m->spec.num_classes == 91) model_set_class_names(m, model_coco_names, 91);
+    if (m->spec.num_classes == 91 && !m->names) model_set_class_names(m, model_coco_names, 91);
     *out = m;
     return 0;
 fail:

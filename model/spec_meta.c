@@ -1,0 +1,457 @@
+/*
+ * spec_meta.c — the architecture of a self-describing model file: the JSON
+ * that vdetect's export script (model/py/export.py) stores under
+ * __metadata__["vdetect"], turned into a struct spec and class names.
+ *
+ * The document (version 1):
+ *   {"format": "vdetect-model", "version": 1,
+ *    "backbone": {"type": "vgg", "cfg": [64, 64, "M", ...], "batch_norm": true,
+ *                 "return_layers": [module indices of the features Sequential]},
+ *    "fpn": {"out_channels": 256, "extra": "maxpool" | "none"},
+ *    "anchors": {"sizes": [[32], ...], "aspect_ratios": [[0.5, 1.0, 2.0], ...]},
+ *    "roi": {"output_size": 7, "sampling_ratio": 2, "featmap_count": 4},
+ *    "box_head": {"representation_size": 1024},
+ *    "params": {torchvision inference kwargs, as --set names},
+ *    "classes": ["__background__", ...]}
+ * or, for a torchvision builder's layout, {"format": ..., "version": 1,
+ * "backbone": {"type": "preset", "name": "fasterrcnn_resnet50_fpn"}} with
+ * optional "params" and "classes". Sections other than backbone take the
+ * preset's (torchvision's) defaults when left out; unknown fields are errors,
+ * so a misspelt name never passes silently. Every error names the field.
+ */
+#include "json.h"
+#include "net.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define META_MAX_CLASSES 100000
+
+static int bad(const char *field, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int bad(const char *field, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "model metadata: %s: ", field);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return -1;
+}
+
+/* Only the listed member names may appear in object v (named field). */
+static int only_fields(const struct json_value *v, const char *field, const char *const *names)
+{
+    if (v->type != JSON_OBJECT)
+        return bad(field, "expected an object, found %s", json_type_name(v->type));
+    for (size_t i = 0; i < v->len; i++) {
+        int ok = 0;
+        for (int k = 0; names[k] && !ok; k++)
+            ok = !strcmp(v->members[i].key, names[k]);
+        if (!ok) {
+            char f[160];
+            snprintf(f, sizeof f, "%s%s%.60s", field, *field ? "." : "", v->members[i].key);
+            return bad(f, "unknown field");
+        }
+    }
+    return 0;
+}
+
+static int get_int(const struct json_value *o, const char *section, const char *key, int lo,
+                   int hi, int required, int *out)
+{
+    const struct json_value *v = json_get(o, key);
+    char f[128];
+    snprintf(f, sizeof f, "%s%s%s", section, *section ? "." : "", key);
+    if (!v)
+        return required ? bad(f, "missing") : 0;
+    int64_t i;
+    if (!json_as_int(v, lo, hi, &i))
+        return bad(f, "expected an integer in [%d, %d]", lo, hi);
+    *out = (int)i;
+    return 0;
+}
+
+/* An array of 1..max positive finite numbers. */
+static int get_floats(const struct json_value *v, const char *field, int max, float *out, int *n)
+{
+    if (v->type != JSON_ARRAY || v->len < 1 || v->len > (size_t)max)
+        return bad(field, "expected an array of 1 to %d numbers", max);
+    for (size_t i = 0; i < v->len; i++) {
+        const struct json_value *x = &v->items[i];
+        if (x->type != JSON_NUMBER || !(x->number > 0) || x->number > 1e6)
+            return bad(field, "entry %zu is not a positive number", i);
+        out[i] = (float)x->number;
+    }
+    *n = (int)v->len;
+    return 0;
+}
+
+/* ---- sections ---------------------------------------------------------------------- */
+
+static int read_vgg(struct spec *s, const struct json_value *bb)
+{
+    static const char *const names[] = { "type", "cfg", "batch_norm", "return_layers", NULL };
+    if (only_fields(bb, "backbone", names))
+        return -1;
+    const struct json_value *cfg = json_get(bb, "cfg"), *bn = json_get(bb, "batch_norm"),
+                            *ret = json_get(bb, "return_layers");
+    if (!cfg)
+        return bad("backbone.cfg", "missing");
+    if (cfg->type != JSON_ARRAY || cfg->len < 1 || cfg->len > NET_MAX_VGG)
+        return bad("backbone.cfg", "expected an array of 1 to %d entries", NET_MAX_VGG);
+    int modules = 0, convs = 0;
+    if (bn && bn->type != JSON_TRUE && bn->type != JSON_FALSE)
+        return bad("backbone.batch_norm", "expected true or false, found %s",
+                   json_type_name(bn->type));
+    s->vgg_bn = bn && bn->type == JSON_TRUE;
+    for (size_t i = 0; i < cfg->len; i++) {
+        const struct json_value *e = &cfg->items[i];
+        int64_t c;
+        if (e->type == JSON_STRING && !strcmp(e->str, "M")) {
+            s->vgg_cfg[i] = 0;
+            modules += 1;
+        } else if (json_as_int(e, 1, 65536, &c)) {
+            s->vgg_cfg[i] = (int)c;
+            modules += s->vgg_bn ? 3 : 2;
+            convs++;
+        } else {
+            char f[64];
+            snprintf(f, sizeof f, "backbone.cfg[%zu]", i);
+            return bad(f, "expected a channel count (1..65536) or \"M\"");
+        }
+    }
+    if (!convs)
+        return bad("backbone.cfg", "has no convolution");
+    s->vgg_cfg_len = (int)cfg->len;
+    if (!ret)
+        return bad("backbone.return_layers", "missing");
+    if (ret->type != JSON_ARRAY || ret->len < 1 || ret->len > NET_MAX_LEVELS - 1)
+        return bad("backbone.return_layers", "expected an array of 1 to %d module indices",
+                   NET_MAX_LEVELS - 1);
+    for (size_t i = 0; i < ret->len; i++) {
+        int64_t r;
+        char f[64];
+        snprintf(f, sizeof f, "backbone.return_layers[%zu]", i);
+        if (!json_as_int(&ret->items[i], 0, modules - 1, &r))
+            return bad(f, "expected a module index in [0, %d] (the features have %d modules)",
+                       modules - 1, modules);
+        if (i && r <= s->vgg_return[i - 1])
+            return bad(f, "indices must increase");
+        s->vgg_return[i] = (int)r;
+    }
+    s->n_vgg_return = (int)ret->len;
+    s->backbone = BACKBONE_VGG;
+    return 0;
+}
+
+/* "vgg_bn[8,M,24,...]/17,24,31+fpn64", or a shorter form when that does not fit. */
+static void vgg_arch_name(struct spec *s)
+{
+    char cfg[256], ret[64];
+    size_t o = 0;
+    int convs = 0;
+    for (int i = 0; i < s->vgg_cfg_len && o < sizeof cfg; i++) {
+        convs += s->vgg_cfg[i] > 0;
+        if (s->vgg_cfg[i])
+            o += (size_t)snprintf(cfg + o, sizeof cfg - o, "%s%d", i ? "," : "", s->vgg_cfg[i]);
+        else
+            o += (size_t)snprintf(cfg + o, sizeof cfg - o, "%sM", i ? "," : "");
+    }
+    o = 0;
+    for (int i = 0; i < s->n_vgg_return && o < sizeof ret; i++)
+        o += (size_t)snprintf(ret + o, sizeof ret - o, "%s%d", i ? "," : "", s->vgg_return[i]);
+    const char *bn = s->vgg_bn ? "_bn" : "";
+    char full[400];
+    int n = snprintf(full, sizeof full, "vgg%s[%s]/%s+fpn%d", bn, cfg, ret, s->fpn_out);
+    if (n < 0 || (size_t)n >= sizeof s->arch)
+        snprintf(full, sizeof full, "vgg%s(%d conv)/%.24s+fpn%d", bn, convs, ret, s->fpn_out);
+    size_t len = strlen(full) < sizeof s->arch ? strlen(full) : sizeof s->arch - 1;
+    memcpy(s->arch, full, len);
+    s->arch[len] = 0;
+}
+
+static int read_fpn(struct spec *s, const struct json_value *f)
+{
+    static const char *const names[] = { "out_channels", "extra", NULL };
+    if (!f)
+        return 0;
+    if (only_fields(f, "fpn", names) ||
+        get_int(f, "fpn", "out_channels", 1, 65536, 0, &s->fpn_out))
+        return -1;
+    const struct json_value *e = json_get(f, "extra");
+    if (e) {
+        if (e->type == JSON_STRING && !strcmp(e->str, "maxpool"))
+            s->pool_level = 1;
+        else if (e->type == JSON_STRING && !strcmp(e->str, "none"))
+            s->pool_level = 0;
+        else
+            return bad("fpn.extra", "expected \"maxpool\" or \"none\"");
+    }
+    return 0;
+}
+
+static int read_anchors(struct spec *s, const struct json_value *a, int levels)
+{
+    static const char *const names[] = { "sizes", "aspect_ratios", NULL };
+    if (!a)
+        return 0;
+    if (only_fields(a, "anchors", names))
+        return -1;
+    const struct json_value *sz = json_get(a, "sizes"), *ar = json_get(a, "aspect_ratios");
+    if (!sz || !ar)
+        return bad(!sz ? "anchors.sizes" : "anchors.aspect_ratios", "missing");
+    if (sz->type != JSON_ARRAY || ar->type != JSON_ARRAY)
+        return bad(sz->type != JSON_ARRAY ? "anchors.sizes" : "anchors.aspect_ratios",
+                   "expected an array with one entry per feature map");
+    if (sz->len != (size_t)levels || ar->len != (size_t)levels)
+        return bad(sz->len != (size_t)levels ? "anchors.sizes" : "anchors.aspect_ratios",
+                   "%zu levels, but the backbone gives %d feature maps",
+                   sz->len != (size_t)levels ? sz->len : ar->len, levels);
+    for (int l = 0; l < levels; l++) {
+        char f1[64], f2[64];
+        snprintf(f1, sizeof f1, "anchors.sizes[%d]", l);
+        snprintf(f2, sizeof f2, "anchors.aspect_ratios[%d]", l);
+        if (get_floats(&sz->items[l], f1, 8, s->anchor_sizes[l], &s->n_sizes[l]) ||
+            get_floats(&ar->items[l], f2, 8, s->aspect_ratios[l], &s->n_ratios[l]))
+            return -1;
+        int A = s->n_sizes[l] * s->n_ratios[l], A0 = s->n_sizes[0] * s->n_ratios[0];
+        if (A != A0)
+            return bad(f1, "%d anchors per location, but level 0 has %d (torchvision's RPNHead "
+                       "needs the same count on every level)", A, A0);
+    }
+    s->n_levels = levels;
+    return 0;
+}
+
+static int read_roi(struct spec *s, const struct json_value *r, int maps)
+{
+    static const char *const names[] = { "output_size", "sampling_ratio", "featmap_count", NULL };
+    if (!r)
+        return 0;
+    if (only_fields(r, "roi", names) ||
+        get_int(r, "roi", "output_size", 1, 64, 0, &s->roi_out) ||
+        get_int(r, "roi", "sampling_ratio", -1, 64, 0, &s->roi_sampling) ||
+        get_int(r, "roi", "featmap_count", 1, maps, 0, &s->roi_maps))
+        return -1;
+    return 0;
+}
+
+static int read_box_head(struct spec *s, const struct json_value *b)
+{
+    static const char *const names[] = { "representation_size", NULL };
+    if (!b)
+        return 0;
+    return only_fields(b, "box_head", names) ||
+           get_int(b, "box_head", "representation_size", 1, 65536, 0, &s->representation) ? -1 : 0;
+}
+
+enum ptype { P_FLOAT, P_DOUBLE, P_INT, P_TRIPLE };
+
+static int read_params(struct model_params *p, const struct json_value *v)
+{
+    static const struct {
+        const char *name;
+        enum ptype t;
+        size_t off;
+        double lo;          /* smallest allowed value */
+        int nonzero;
+    } tab[] = {
+        { "min_size", P_FLOAT, offsetof(struct model_params, min_size), 1, 0 },
+        { "max_size", P_FLOAT, offsetof(struct model_params, max_size), 1, 0 },
+        { "image_mean", P_TRIPLE, offsetof(struct model_params, image_mean), -1e30, 0 },
+        { "image_std", P_TRIPLE, offsetof(struct model_params, image_std), -1e30, 1 },
+        { "rpn_pre_nms_top_n_test", P_INT, offsetof(struct model_params, rpn_pre_nms_top_n_test), 1, 0 },
+        { "rpn_post_nms_top_n_test", P_INT, offsetof(struct model_params, rpn_post_nms_top_n_test), 1, 0 },
+        { "rpn_nms_thresh", P_DOUBLE, offsetof(struct model_params, rpn_nms_thresh), -1e30, 0 },
+        { "rpn_score_thresh", P_FLOAT, offsetof(struct model_params, rpn_score_thresh), -1e30, 0 },
+        { "box_score_thresh", P_FLOAT, offsetof(struct model_params, box_score_thresh), -1e30, 0 },
+        { "box_nms_thresh", P_DOUBLE, offsetof(struct model_params, box_nms_thresh), -1e30, 0 },
+        { "box_detections_per_img", P_INT, offsetof(struct model_params, box_detections_per_img), 0, 0 },
+        { "bn_eps", P_FLOAT, offsetof(struct model_params, bn_eps), 0, 0 },
+    };
+    if (!v)
+        return 0;
+    if (v->type != JSON_OBJECT)
+        return bad("params", "expected an object, found %s", json_type_name(v->type));
+    for (size_t i = 0; i < v->len; i++) {
+        const struct json_member *m = &v->members[i];
+        char f[96];
+        snprintf(f, sizeof f, "params.%.60s", m->key);
+        size_t k = 0, nt = sizeof tab / sizeof tab[0];
+        while (k < nt && strcmp(tab[k].name, m->key))
+            k++;
+        if (k == nt)
+            return bad(f, "unknown parameter");
+        char *dst = (char *)p + tab[k].off;
+        const struct json_value *x = &m->value;
+        if (tab[k].t == P_TRIPLE) {
+            if (x->type != JSON_ARRAY || x->len != 3)
+                return bad(f, "expected an array of 3 numbers");
+            for (int c = 0; c < 3; c++) {
+                const struct json_value *e = &x->items[c];
+                if (e->type != JSON_NUMBER || fabs(e->number) > 1e30 ||
+                    (tab[k].nonzero && e->number == 0))
+                    return bad(f, "entry %d is not a %snumber", c, tab[k].nonzero ? "non-zero " : "");
+                ((float *)(void *)dst)[c] = (float)e->number;
+            }
+            continue;
+        }
+        if (tab[k].t == P_INT) {
+            int64_t n;
+            if (!json_as_int(x, (int64_t)tab[k].lo, 1000000000, &n))
+                return bad(f, "expected an integer >= %g", tab[k].lo);
+            memcpy(dst, &(int){ (int)n }, sizeof(int));
+            continue;
+        }
+        if (x->type != JSON_NUMBER || x->number < tab[k].lo || fabs(x->number) > 1e30)
+            return bad(f, "expected a number%s", tab[k].lo > -1e30 ? " in range" : "");
+        if (tab[k].t == P_FLOAT)
+            memcpy(dst, &(float){ (float)x->number }, sizeof(float));
+        else
+            memcpy(dst, &x->number, sizeof(double));
+    }
+    return 0;
+}
+
+static int read_classes(const struct json_value *v, char ***names, int *n)
+{
+    if (!v)
+        return 0;
+    if (v->type != JSON_ARRAY || v->len < 2 || v->len > META_MAX_CLASSES)
+        return bad("classes", "expected an array of 2 to %d names, background first",
+                   META_MAX_CLASSES);
+    char **out = calloc(v->len, sizeof *out);
+    if (!out)
+        return bad("classes", "out of memory");
+    for (size_t i = 0; i < v->len; i++) {
+        const struct json_value *e = &v->items[i];
+        if (e->type == JSON_NULL)
+            continue;       /* an unnamed class */
+        if (e->type != JSON_STRING || !(out[i] = strdup(e->str))) {
+            for (size_t j = 0; j < i; j++)
+                free(out[j]);
+            free(out);
+            return e->type != JSON_STRING
+                       ? bad("classes", "entry %zu is %s, not a string or null", i,
+                             json_type_name(e->type))
+                       : bad("classes", "out of memory");
+        }
+    }
+    *names = out;
+    *n = (int)v->len;
+    return 0;
+}
+
+/* ---- entry point ----------------------------------------------------------------------- */
+
+int spec_from_metadata(struct spec *s, const char *json, char ***class_names, int *n_names)
+{
+    static const char *const top_names[] = { "format", "version", "name", "description",
+                                             "backbone", "fpn", "anchors", "roi", "box_head",
+                                             "params", "classes", NULL };
+    struct json_doc *doc = NULL;
+    char msg[200];
+    int err = -1;
+    *class_names = NULL;
+    *n_names = 0;
+    struct json_limits lim = json_default_limits;
+    lim.max_bytes = (size_t)1 << 20;
+    if (json_parse(json, strlen(json), &lim, &doc, msg, sizeof msg)) {
+        fprintf(stderr, "model metadata: not valid JSON: %s\n", msg);
+        return -1;
+    }
+    const struct json_value *root = json_root(doc);
+    if (only_fields(root, "", top_names))
+        goto done;
+    const struct json_value *fmt = json_get(root, "format"), *bb = json_get(root, "backbone");
+    if (!fmt || fmt->type != JSON_STRING || strcmp(fmt->str, "vdetect-model")) {
+        bad("format", "expected \"vdetect-model\"");
+        goto done;
+    }
+    int version = 0;
+    if (get_int(root, "", "version", 1, 1000000, 1, &version))
+        goto done;
+    if (version != 1) {
+        bad("version", "%d is newer than this vdetect understands (1)", version);
+        goto done;
+    }
+    if (!bb || bb->type != JSON_OBJECT) {
+        bad("backbone", bb ? "expected an object" : "missing");
+        goto done;
+    }
+    const struct json_value *type = json_get(bb, "type");
+    if (!type || type->type != JSON_STRING) {
+        bad("backbone.type", "missing (\"vgg\" or \"preset\")");
+        goto done;
+    }
+    const struct json_value *name = json_get(root, "name");
+    if (name && (name->type != JSON_STRING || !name->len || name->len >= sizeof s->arch)) {
+        bad("name", "expected a string of 1 to %zu bytes", sizeof s->arch - 1);
+        goto done;
+    }
+    const struct json_value *desc = json_get(root, "description");
+    if (desc && desc->type != JSON_STRING) {
+        bad("description", "expected a string");
+        goto done;
+    }
+
+    if (!strcmp(type->str, "preset")) {
+        static const char *const names[] = { "type", "name", NULL };
+        static const char *const not_with_preset[] = { "fpn", "anchors", "roi", "box_head" };
+        const struct json_value *pn = json_get(bb, "name");
+        if (only_fields(bb, "backbone", names))
+            goto done;
+        if (!pn || pn->type != JSON_STRING) {
+            bad("backbone.name", "missing (a torchvision builder name)");
+            goto done;
+        }
+        for (int i = 0; i < 4; i++) {
+            if (json_get(root, not_with_preset[i])) {
+                bad(not_with_preset[i], "not allowed with a preset backbone (the preset fixes it)");
+                goto done;
+            }
+        }
+        if (spec_preset(s, pn->str))
+            goto done;
+    } else if (!strcmp(type->str, "vgg")) {
+        /* start from torchvision's defaults (those of the vgg16 preset), then the file */
+        if (spec_preset(s, "fasterrcnn_vgg16_fpn"))
+            goto done;
+        if (read_vgg(s, bb) || read_fpn(s, json_get(root, "fpn")))
+            goto done;
+        int levels = s->n_vgg_return + (s->pool_level ? 1 : 0);
+        if (levels > NET_MAX_LEVELS) {
+            bad("backbone.return_layers", "too many feature maps (at most %d)", NET_MAX_LEVELS);
+            goto done;
+        }
+        s->n_levels = levels;
+        s->roi_maps = s->n_vgg_return < 4 ? s->n_vgg_return : 4;
+        if (!json_get(root, "anchors")) {
+            bad("anchors", "missing (a custom backbone has no default anchors)");
+            goto done;
+        }
+        if (read_anchors(s, json_get(root, "anchors"), levels) ||
+            read_roi(s, json_get(root, "roi"), s->n_vgg_return) ||
+            read_box_head(s, json_get(root, "box_head")))
+            goto done;
+        vgg_arch_name(s);
+    } else {
+        bad("backbone.type", "\"%.40s\" is not supported (\"vgg\" or \"preset\")", type->str);
+        goto done;
+    }
+    if (name)
+        snprintf(s->arch, sizeof s->arch, "%s", name->str);
+    if (read_params(&s->p, json_get(root, "params")) ||
+        read_classes(json_get(root, "classes"), class_names, n_names))
+        goto done;
+    err = 0;
+done:
+    json_free(&doc);
+    return err;
+}
