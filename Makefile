@@ -3,6 +3,7 @@
 #   make run        install missing packages, build, run the demo
 #   make test       install missing packages, build, run every test
 #   make bench      vdetect vs PyTorch on the same model, input and threads
+#   make weights    download torchvision's COCO checkpoints into weights/ (SHA-256 checked)
 #   make asan / make tsan   sanitizer builds of vdetect and the tests (build-asan/, build-tsan/)
 #   make check-asan         the parser and unit tests under AddressSanitizer + UBSan
 
@@ -38,7 +39,7 @@ TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 # keep the test objects between builds (they are intermediates of the test binaries)
 .SECONDARY:
 
-.PHONY: all run test bench deps test-deps asan tsan check-asan clean tests
+.PHONY: all run test bench deps test-deps asan tsan check-asan clean tests weights
 all: $(BIN)
 
 $(BIN): $(APP_OBJ) $(LIB_OBJ)
@@ -76,6 +77,9 @@ bench: test-deps
 
 ASAN_OPT := -O1 -g -march=native -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_TESTS := test_ckpt test_npy test_video_image test_stages_a test_stages_b
+
+weights:
+	@scripts/get-weights.sh
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan BIN=build-asan/vdetect OPT="$(ASAN_OPT)" tests
