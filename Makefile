@@ -6,6 +6,7 @@
 #   make weights    download torchvision's COCO checkpoints into weights/ (SHA-256 checked)
 #   make asan / make tsan   sanitizer builds of vdetect and the tests (build-asan/, build-tsan/)
 #   make check-asan         the parser and unit tests under AddressSanitizer + UBSan
+#   (make test runs those and the queue/pipeline tests under ThreadSanitizer too)
 
 PKGS     := libavformat libavcodec libavdevice libavfilter libavutil libswscale libswresample sdl2 SDL2_ttf openblas
 BUILD    ?= build
@@ -64,19 +65,24 @@ run: deps
 	@$(MAKE) --no-print-directory $(BIN)
 	@scripts/run-demo.sh
 
+SANITIZED_TESTS = $(addprefix build-asan/tests/,$(ASAN_TESTS)) $(addprefix build-tsan/tests/,$(TSAN_TESTS))
+
 test: test-deps
 	@$(MAKE) --no-print-directory tests
 	@$(MAKE) --no-print-directory BUILD=build-asan BIN=build-asan/vdetect OPT="$(ASAN_OPT)" \
 	    $(addprefix build-asan/tests/,$(ASAN_TESTS))
-	@BUILD=$(BUILD) PYTHON=$(PYTHON) EXTRA_TESTS="$(addprefix build-asan/tests/,$(ASAN_TESTS))" \
-	    tests/run.sh
+	@$(MAKE) --no-print-directory BUILD=build-tsan BIN=build-tsan/vdetect OPT="$(TSAN_OPT)" \
+	    $(addprefix build-tsan/tests/,$(TSAN_TESTS))
+	@BUILD=$(BUILD) PYTHON=$(PYTHON) EXTRA_TESTS="$(SANITIZED_TESTS)" tests/run.sh
 
 bench: test-deps
 	@$(MAKE) --no-print-directory $(BIN)
 	@PYTHON=$(PYTHON) tests/bench.sh
 
 ASAN_OPT := -O1 -g -march=native -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-ASAN_TESTS := test_ckpt test_npy test_video_image test_stages_a test_stages_b
+ASAN_TESTS := test_ckpt test_npy test_json test_video_image test_stages_a test_stages_b test_queue
+TSAN_OPT := -O1 -g -march=native -fsanitize=thread
+TSAN_TESTS := test_queue test_pipeline
 
 weights:
 	@scripts/get-weights.sh
@@ -85,7 +91,7 @@ asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan BIN=build-asan/vdetect OPT="$(ASAN_OPT)" tests
 
 tsan:
-	@$(MAKE) --no-print-directory BUILD=build-tsan BIN=build-tsan/vdetect OPT="-O1 -g -march=native -fsanitize=thread" tests
+	@$(MAKE) --no-print-directory BUILD=build-tsan BIN=build-tsan/vdetect OPT="$(TSAN_OPT)" tests
 
 # The parsers and stage kernels under ASan/UBSan (make test runs them too).
 check-asan:

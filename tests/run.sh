@@ -31,6 +31,7 @@ done
 passed=0; failed=0; log=$(mktemp)
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 if [ "${ONLY:-0}" = 1 ]; then set -- ${EXTRA_TESTS:-}
 else set -- "$BUILD"/tests/test_* tests/test_*.sh ${EXTRA_TESTS:-}; fi
 for t in "$@"; do
