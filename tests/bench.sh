@@ -5,7 +5,11 @@
 #
 # Weights: the seeded checkpoints of the parity fixtures (generated if
 # missing). Input: tests/data/street.png scaled to 640x480.
-# Environment: BENCH_THREADS (default "1 2"), BENCH_PRESETS (default all).
+# Where Node.js and the npm registry are available it also times ONNX Runtime
+# (npm onnxruntime-node, installed into build/ort with --ignore-scripts; the
+# model exported with torch.onnx.export), the fastest peer known on this CPU.
+# Environment: BENCH_THREADS (default "1 2"), BENCH_PRESETS (default all),
+# BENCH_ORT=0 to leave ONNX Runtime out.
 set -eu
 PYTHON=${PYTHON:-/usr/bin/python3}
 FIX=${VDETECT_FIXTURES:-tests/fixtures}
@@ -24,13 +28,30 @@ img=build/bench-640x480.png
 from PIL import Image
 Image.open('tests/data/street.png').convert('RGB').resize((640, 480), Image.BILINEAR).save('$img')"
 
+ort=""
+if [ "${BENCH_ORT:-1}" = 1 ] && command -v node >/dev/null 2>&1; then
+    if [ ! -d build/ort/node_modules/onnxruntime-node ]; then
+        echo "== installing onnxruntime-node into build/ort (npm, --ignore-scripts)" >&2
+        mkdir -p build/ort
+        (cd build/ort && npm install --ignore-scripts --no-audit --no-fund --silent \
+            onnxruntime-node >/dev/null 2>&1) || echo "   (not available: ONNX Runtime left out)" >&2
+    fi
+    [ -d build/ort/node_modules/onnxruntime-node ] && ort=yes
+fi
+[ -n "$ort" ] && ffmpeg -v error -nostdin -y -i "$img" -f rawvideo -pix_fmt rgb24 build/ort/img.rgb
+
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 {
     echo "Machine: $cpu, $(nproc) cores; $(date -u +%Y-%m-%d)."
     echo "Input: 640x480 image; seeded checkpoints from tests/gen_parity.py; medians."
     echo
-    echo "| model | input → resized | threads | vdetect ms | PyTorch ms | PyTorch / vdetect |"
-    echo "|---|---|---|---|---|---|"
+    if [ -n "$ort" ]; then
+        echo "| model | input → resized | threads | vdetect ms | PyTorch ms | PyTorch / vdetect | ONNX Runtime ms | ORT / vdetect |"
+        echo "|---|---|---|---|---|---|---|---|"
+    else
+        echo "| model | input → resized | threads | vdetect ms | PyTorch ms | PyTorch / vdetect |"
+        echo "|---|---|---|---|---|---|"
+    fi
 } > "$out"
 
 for p in $PRESETS; do
@@ -44,6 +65,13 @@ for p in $PRESETS; do
     w="$FIX/parity/$case_dir/model_zip.pth"
     cset=""; pset=""
     for s in $sets; do cset="$cset --set $s"; pset="$pset --set $s"; done
+    onnx=""
+    if [ -n "$ort" ]; then
+        onnx="build/ort/$p.onnx"
+        # shellcheck disable=SC2086
+        "$PYTHON" tests/bench_ort_export.py --arch "$arch" --weights "$w" $pset --image "$img" \
+            --out "$onnx" >/dev/null 2>build/ort/export.log || { echo "   (export failed)" >&2; onnx=""; }
+    fi
     for t in $THREADS; do
         echo "== $arch, $t thread(s)" >&2
         # shellcheck disable=SC2086
@@ -53,13 +81,25 @@ for p in $PRESETS; do
         # shellcheck disable=SC2086
         "$PYTHON" tests/bench_torch.py --arch "$arch" --weights "$w" $pset --threads "$t" \
             --frames "$n" --warmup 1 --image "$img" > build/bench-t.json
-        "$PYTHON" - "$arch" "$t" >> "$out" <<'PY'
-import json, sys
+        rm -f build/bench-o.json
+        if [ -n "$onnx" ]; then
+            (cd build/ort && NODE_PATH="$(pwd)/node_modules" node ../../tests/bench_ort.js "../../$onnx" img.rgb 640 480 "$t" "$n" 1) \
+                > build/bench-o.json 2>>build/ort/export.log || rm -f build/bench-o.json
+        fi
+        "$PYTHON" - "$arch" "$t" "$ort" >> "$out" <<'PY'
+import json, os, sys
 c = json.load(open("build/bench-c.json"))
 t = json.load(open("build/bench-t.json"))
 cm, tm = c["stages_ms"]["total"]["median"], t["median_ms"]
 size = "%dx%d → %dx%d" % (*c["config"]["input"], *c["config"]["resized"])
-print("| %s | %s | %s | %.1f | %.1f | %.2f× |" % (sys.argv[1], size, sys.argv[2], cm, tm, tm / cm))
+row = "| %s | %s | %s | %.1f | %.1f | %.2f× |" % (sys.argv[1], size, sys.argv[2], cm, tm, tm / cm)
+if sys.argv[3]:
+    if os.path.exists("build/bench-o.json"):
+        om = json.load(open("build/bench-o.json"))["median_ms"]
+        row += " %.1f | %.2f× |" % (om, om / cm)
+    else:
+        row += " – | – |"
+print(row)
 PY
         tail -n 1 "$out" >&2
     done
