@@ -40,6 +40,7 @@ if [ "${BENCH_ORT:-1}" = 1 ] && command -v node >/dev/null 2>&1; then
 fi
 [ -n "$ort" ] && ffmpeg -v error -nostdin -y -i "$img" -f rawvideo -pix_fmt rgb24 build/ort/img.rgb
 
+rm -f build/bench-stages.md
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 {
     echo "Machine: $cpu, $(nproc) cores; $(date -u +%Y-%m-%d)."
@@ -102,7 +103,29 @@ if sys.argv[3]:
 print(row)
 PY
         tail -n 1 "$out" >&2
+        "$PYTHON" - "$arch" "$t" >> build/bench-stages.md <<'PY'
+import json, sys
+c = json.load(open("build/bench-c.json"))["stages_ms"]
+t = json.load(open("build/bench-t.json"))["stages_ms"]
+m = lambda *k: sum(c[x]["median"] for x in k)
+pairs = [("preprocess", m("preprocess"), t["preprocess"]),
+         ("backbone + FPN", m("backbone", "fpn"), t["backbone+fpn"]),
+         ("RPN", m("rpn_head", "rpn_proposals"), t["rpn"]),
+         ("RoI align", m("roi_align"), t["roi_align"]),
+         ("box head", m("box_head"), t["box_head"]),
+         ("postprocess", m("postprocess"), t["postprocess"])]
+print("| %s | %s | " % (sys.argv[1], sys.argv[2]) +
+      " | ".join("%.1f / %.1f" % (v, p) for _, v, p in pairs) + " |")
+PY
     done
 done
+{
+    echo
+    echo "Per stage, median ms, vdetect / PyTorch (PyTorch timed calling torchvision's modules in turn):"
+    echo
+    echo "| model | threads | preprocess | backbone + FPN | RPN | RoI align | box head | postprocess |"
+    echo "|---|---|---|---|---|---|---|---|"
+    cat build/bench-stages.md
+} >> "$out"
 echo
 cat "$out"

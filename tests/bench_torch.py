@@ -4,8 +4,10 @@ thread count as `vdetect bench --model-only`, for `make bench`.
 
 usage: bench_torch.py --arch ARCH --weights FILE --image PNG --threads N
                       [--frames N] [--warmup N] [--set NAME=VALUE ...]
-Prints one JSON object: median / p90 wall time of model([x]) in ms and the
-number of detections.
+Prints one JSON object: median / p90 wall time of model([x]) in ms, the
+number of detections, and per-stage medians from a staged run of the same
+modules (transform, backbone with FPN, RPN, RoI align, box head, postprocess),
+so that stages can be compared where both implementations time them.
 """
 import argparse
 import json
@@ -63,9 +65,38 @@ def main():
                 times.append(dt)
     times.sort()
     p90 = times[min(len(times) - 1, int(np.ceil(0.9 * len(times))) - 1)]
+    stages = staged_times(model, x, a.frames)
     print(json.dumps({"median_ms": float(np.median(times)), "p90_ms": p90,
                       "threads": a.threads, "detections": int(out["boxes"].shape[0]),
-                      "torch": torch.__version__}))
+                      "stages_ms": stages, "torch": torch.__version__}))
+
+
+def staged_times(model, x, runs):
+    """Median time of each stage, torchvision's own modules called in turn."""
+    names = ("preprocess", "backbone+fpn", "rpn", "roi_align", "box_head", "postprocess")
+    acc = {n: [] for n in names}
+    with torch.no_grad():
+        for _ in range(max(runs, 1)):
+            t = [time.perf_counter()]
+            images, _ = model.transform([x])
+            t.append(time.perf_counter())
+            feats = model.backbone(images.tensors)
+            t.append(time.perf_counter())
+            props, _ = model.rpn(images, feats)
+            t.append(time.perf_counter())
+            rh = model.roi_heads
+            pooled = rh.box_roi_pool(feats, props, images.image_sizes)
+            t.append(time.perf_counter())
+            logits, reg = rh.box_predictor(rh.box_head(pooled))
+            t.append(time.perf_counter())
+            boxes, scores, labels = rh.postprocess_detections(logits, reg, props, images.image_sizes)
+            model.transform.postprocess([{"boxes": boxes[0], "scores": scores[0],
+                                          "labels": labels[0]}], images.image_sizes,
+                                        [tuple(x.shape[-2:])])
+            t.append(time.perf_counter())
+            for i, n in enumerate(names):
+                acc[n].append((t[i + 1] - t[i]) * 1000)
+    return {n: float(np.median(v)) for n, v in acc.items()}
 
 
 if __name__ == "__main__":
