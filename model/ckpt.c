@@ -36,6 +36,7 @@ struct ckpt {
     float *owned;                /* converted tensors */
     char *meta;                  /* safetensors __metadata__: nmeta "key\0value\0" pairs */
     int nmeta;
+    int bn_counters;             /* backbone.body *.num_batches_tracked keys dropped */
 };
 
 /* ckpt_safetensors.c (its declaration belongs with the other format readers in
@@ -389,8 +390,15 @@ static int build(struct ck_load *L, const struct pv *sd, struct ckpt *c)
         const struct pv *k = sd->u.seq.v[2 * i];
         const struct pk_tensor *t = sd->u.seq.v[2 * i + 1]->u.t;
         const struct ck_storage *st = &L->st[t->storage];
-        if (!normalise_key(k->u.s.p, k->u.s.n, np) || !ck_dtype_is_float(st->dtype))
+        if (!normalise_key(k->u.s.p, k->u.s.n, np) || !ck_dtype_is_float(st->dtype)) {
+            /* nn.BatchNorm2d's counters say which BatchNorm the backbone had */
+            static const char suffix[] = ".num_batches_tracked";
+            size_t kn = k->u.s.n, sn = sizeof suffix - 1;
+            if (kn > sn && !memcmp(k->u.s.p + kn - sn, suffix, sn) &&
+                memmem(k->u.s.p, kn, "backbone.body.", 14))
+                c->bn_counters++;
             continue;
+        }
         struct ckpt_tensor *o = &c->t[c->n];
         o->name = np;
         np += strlen(np) + 1;
@@ -580,3 +588,5 @@ const char *ckpt_metadata(const struct ckpt *c, const char *key)
     }
     return NULL;
 }
+
+int ckpt_batchnorm_counters(const struct ckpt *c) { return c->bn_counters; }

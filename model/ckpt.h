@@ -52,6 +52,11 @@ int ckpt_count(const struct ckpt *c);
 const struct ckpt_tensor *ckpt_at(const struct ckpt *c, int i);  /* in file order */
 const struct ckpt_tensor *ckpt_find(const struct ckpt *c, const char *name); /* NULL if absent */
 
+/* How many backbone.body.*.num_batches_tracked keys the file had (dropped from
+ * the tensors): > 0 means the backbone was saved with nn.BatchNorm2d (eps 1e-5),
+ * not FrozenBatchNorm2d. */
+int ckpt_batchnorm_counters(const struct ckpt *c);
+
 /* "zip", "legacy" or "safetensors" */
 const char *ckpt_format(const struct ckpt *c);
 

@@ -96,6 +96,18 @@ int model_load(struct model **out, const struct model_options *opt)
         goto fail;
     }
     if (meta ? spec_from_model_file(m, opt, meta) : spec_preset(&m->spec, arch)) goto fail;
+    /* The resnet50 preset assumes the COCO weights' FrozenBatchNorm2d with eps 0;
+     * a backbone saved with nn.BatchNorm2d (trained without those weights) used
+     * eps 1e-5, and its counters give it away. --set bn_eps still decides. */
+    if (!meta && m->spec.p.bn_eps == 0.0f && ckpt_batchnorm_counters(m->ck) > 0) {
+        m->spec.p.bn_eps = 1e-5f;
+        int user_eps = 0;
+        for (int i = 0; opt->sets && opt->sets[i]; i++)
+            user_eps |= !strncmp(opt->sets[i], "bn_eps=", 7);
+        if (!user_eps)
+            fprintf(stderr, "note: %s has nn.BatchNorm2d layers (num_batches_tracked): using "
+                    "bn_eps=1e-5 (override with --set bn_eps=...)\n", opt->weights);
+    }
     for (int i = 0; opt->sets && opt->sets[i]; i++)
         if (spec_set(&m->spec, opt->sets[i])) goto fail;
 

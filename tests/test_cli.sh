@@ -146,12 +146,18 @@ if [ "$rc" -eq 0 ] && grep -Eq '^vdetect [0-9]+\.[0-9]+' "$TMP/out"; then ok; el
 run detect --weights "$TMP/nope.pth" x.png;  expect_fail1 "missing weights" "nope\.pth"
 run info --weights "$TMP/nope.pth";          expect_fail1 "info: missing weights" "nope\.pth"
 run detect --weights "$TMP" x.png;           expect_fail1 "weights is a directory"
+# no --weights: the demo model next to the binary (or in the working
+# directory); a copy of the binary elsewhere has none and must say so
+cp "$BIN_ABS" "$TMP/vdetect-alone"
+(cd "$TMP" && ./vdetect-alone detect x.png >"$TMP/out" 2>"$TMP/err" </dev/null)
+rc=$?
+expect_fail1 "no --weights, no demo model" "demo\.vdm"
 if [ -e "$(dirname "$BIN_ABS")/assets/demo.vdm" ]; then
-    skipped "no --weights without the demo model (assets/demo.vdm exists)"
-else
-    (cd "$TMP" && "$BIN_ABS" detect x.png >"$TMP/out" 2>"$TMP/err" </dev/null)
+    (cd "$TMP" && "$BIN_ABS" info >"$TMP/out" 2>"$TMP/err" </dev/null)
     rc=$?
-    expect_fail1 "no --weights, no demo model" "demo\.vdm"
+    if [ "$rc" -eq 0 ] && grep -q "demo.vdm" "$TMP/out"; then ok; else bad "no --weights: the demo model (exit $rc)"; fi
+else
+    skipped "no --weights uses the demo model: assets/demo.vdm is not built"
 fi
 
 # checkpoints that are not: these need only the binary
@@ -290,6 +296,31 @@ then
     done
 else
     bad "writing checkpoint variants with torch: $(tail -n 1 "$TMP/py")"
+fi
+
+# a resnet50 backbone saved with nn.BatchNorm2d (num_batches_tracked keys):
+# eps 1e-5, not the COCO weights' 0, unless --set says otherwise
+R50="$FIX/parity/r50_odd/model_zip.pth"
+if [ -f "$R50" ] && "$PY" - "$R50" "$TMP/r50_bn.pth" >"$TMP/py" 2>&1 <<'EOF'
+import collections, sys, torch
+sd = torch.load(sys.argv[1], map_location="cpu")
+out = collections.OrderedDict()
+for k, v in sd.items():
+    out[k] = v
+    if k.startswith("backbone.body.") and k.endswith(".running_var"):
+        out[k[:-len("running_var")] + "num_batches_tracked"] = torch.tensor(0)
+torch.save(out, sys.argv[2])
+EOF
+then
+    run info --weights "$TMP/r50_bn.pth" --json -
+    if [ "$rc" -eq 0 ] && grep -q '"bn_eps": 1e-05' "$TMP/out" && grep -q "nn.BatchNorm2d" "$TMP/err"; then ok
+    else bad "resnet50 with BatchNorm2d counters: bn_eps 1e-5 and a note ($(grep -o '"bn_eps": [^,]*' "$TMP/out"))"; fi
+    run info --weights "$TMP/r50_bn.pth" --set bn_eps=0 --json -
+    if [ "$rc" -eq 0 ] && grep -q '"bn_eps": 0[,}]' "$TMP/out" && [ ! -s "$TMP/err" ]; then ok
+    else bad "--set bn_eps=0 wins over the counters ($(grep -o '"bn_eps": [^,]*' "$TMP/out"))"; fi
+    run info --weights "$R50" --json -
+    if [ "$rc" -eq 0 ] && grep -q '"bn_eps": 0[,}]' "$TMP/out"; then ok
+    else bad "resnet50 COCO layout: bn_eps 0 ($(grep -o '"bn_eps": [^,]*' "$TMP/out"))"; fi
 fi
 
 # the format of DESIGN §6, the filters, and --json FILE
