@@ -20,27 +20,8 @@ CKPT="$FIX/parity/mnv3_320_odd/model_zip.pth"
 M="--weights $CKPT --arch fasterrcnn_mobilenet_v3_large_320_fpn --threads 1"
 [ -f assets/demo.vdm ] && [ ! -f "$CKPT" ] && M="--weights assets/demo.vdm --threads 1"
 
-pass=0 fail=0 skip=0
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/vdetect-annotate.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT
-trap 'exit 130' INT TERM
-
-summary() {
-    echo "test_annotate: $pass passed, $fail failed, $skip skipped"
-    [ "$fail" -eq 0 ]
-    exit $?
-}
-ok() { pass=$((pass + 1)); }
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL: $*"
-    if [ -s "$TMP/err" ]; then sed 's/^/    stderr| /' "$TMP/err" | head -n 5; fi
-}
-check() { # check NAME CONDITION-COMMAND...
-    name=$1; shift
-    if "$@"; then ok; else bad "$name"; fi
-}
-skipped() { skip=$((skip + 1)); echo "SKIP: $*"; }
+NAME=annotate
+. tests/lib.sh
 
 case "$BIN" in */*) ;; *) BIN="./$BIN" ;; esac
 if [ ! -x "$BIN" ] || ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then

@@ -13,14 +13,10 @@ FIX=${VDETECT_FIXTURES:-tests/fixtures}
 PY=${PYTHON:-/usr/bin/python3}
 W="$FIX/parity/mnv3_320_odd/model_zip.pth"
 M="--weights $W --arch fasterrcnn_mobilenet_v3_large_320_fpn --threads 1"
-pass=0 fail=0
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/vdetect-bench.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; [ -s "$TMP/err" ] && sed 's/^/    stderr| /' "$TMP/err" | head -n 5; }
-finish() { echo "test_bench: $pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit $?; }
+NAME=bench
+. tests/lib.sh
 
-if [ ! -f "$W" ]; then bad "no checkpoint $W (run tests/gen_parity.py)"; finish; fi
+if [ ! -f "$W" ]; then bad "no checkpoint $W (run tests/gen_parity.py)"; summary; fi
 
 cat >"$TMP/check.py" <<'PY'
 import json, sys, xml.dom.minidom
@@ -99,4 +95,4 @@ else bad "live pipeline report: $(tail -n 1 "$TMP/py" 2>/dev/null)"; fi
 "$BIN" bench --frames 0 >/dev/null 2>"$TMP/err"; [ $? -eq 2 ] && ok || bad "bench --frames 0: exit 2"
 "$BIN" bench $M /no/such/clip.mp4 >/dev/null 2>"$TMP/err"
 if [ $? -eq 1 ] && [ "$(wc -l <"$TMP/err")" -eq 1 ]; then ok; else bad "bench on a missing file: exit 1, one line"; fi
-finish
+summary

@@ -24,24 +24,8 @@ PY=${PYTHON:-/usr/bin/python3}
 PAR="$FIX/parity/mnv3_320_odd"
 ARCH=fasterrcnn_mobilenet_v3_large_320_fpn
 
-pass=0 fail=0 skip=0
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/vdetect-cli.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT
-trap 'exit 130' INT TERM
-
-summary() {
-    echo "test_cli: $pass passed, $fail failed, $skip skipped"
-    [ "$fail" -eq 0 ]
-    exit $?
-}
-
-ok() { pass=$((pass + 1)); }
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL: $*"
-    if [ -s "$TMP/err" ]; then sed 's/^/    stderr| /' "$TMP/err" | head -n 5; fi
-}
-skipped() { skip=$((skip + 1)); echo "SKIP: $*"; }
+NAME=cli
+. tests/lib.sh
 
 case "$BIN" in */*) ;; *) BIN="./$BIN" ;; esac
 if [ ! -x "$BIN" ]; then

@@ -24,22 +24,9 @@ PY=${PYTHON:-/usr/bin/python3}
 DEMO="$FIX/demo"
 MODEL=assets/demo.vdm
 
-pass=0 fail=0
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/vdetect-demo.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT
-trap 'exit 130' INT TERM
+NAME=demo
+. tests/lib.sh
 
-summary() {
-    echo "test_demo: $pass passed, $fail failed"
-    [ "$fail" -eq 0 ]
-    exit $?
-}
-ok() { pass=$((pass + 1)); }
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL: $*"
-    if [ -s "$TMP/err" ]; then sed 's/^/    stderr| /' "$TMP/err" | head -n 5; fi
-}
 run() {
     "$BIN" "$@" >"$TMP/out" 2>"$TMP/err" </dev/null
     rc=$?

@@ -4,11 +4,8 @@
 # frame written); with one (Xvfb) it opens the live window and quits cleanly.
 # Prints "test_run_demo: N passed, N failed".
 set -u
-pass=0 fail=0
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/vdetect-demo.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; sed 's/^/    | /' "$TMP/err" 2>/dev/null | tail -n 5; }
+NAME=run_demo
+. tests/lib.sh
 export VDETECT_BIN="${VDETECT_BIN:-./vdetect}"
 case "$VDETECT_BIN" in /*) ;; *) VDETECT_BIN="$(pwd)/$VDETECT_BIN" ;; esac
 
@@ -35,5 +32,4 @@ if command -v xvfb-run >/dev/null 2>&1; then
 else
     bad "xvfb-run is not installed (scripts/deps.sh test installs xvfb)"
 fi
-echo "test_run_demo: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

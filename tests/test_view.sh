@@ -25,24 +25,9 @@ M="--weights $CKPT --arch fasterrcnn_mobilenet_v3_large_320_fpn --threads 1"
 SECS=20
 [ "${VDETECT_QUICK_TESTS:-0}" = 1 ] && SECS=5
 
-pass=0 fail=0 skip=0
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/vdetect-view.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT
-trap 'exit 130' INT TERM
+NAME=view
+. tests/lib.sh
 
-summary() {
-    echo "test_view: $pass passed, $fail failed, $skip skipped"
-    [ "$fail" -eq 0 ]
-    exit $?
-}
-ok() { pass=$((pass + 1)); }
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL: $*"
-    if [ -s "$TMP/err" ]; then sed 's/^/    stderr| /' "$TMP/err" | head -n 5; fi
-}
-check() { name=$1; shift; if "$@"; then ok; else bad "$name"; fi; }
-skipped() { skip=$((skip + 1)); echo "SKIP: $*"; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
