@@ -39,10 +39,6 @@ struct ckpt {
     int bn_counters;             /* backbone.body *.num_batches_tracked keys dropped */
 };
 
-/* ckpt_safetensors.c (its declaration belongs with the other format readers in
- * ckpt_internal.h); same contract as ck_zip_read. */
-int ck_safetensors_read(struct ck_load *L, const unsigned char *buf, size_t len, struct pv **root);
-
 static const float empty_tensor[1];
 
 /* ---- shared helpers ----------------------------------------------------- */
@@ -101,7 +97,7 @@ static int is_state_dict(const struct pv *d)
     return 1;
 }
 
-static const struct pv *dict_get(const struct pv *d, const char *k)
+const struct pv *ck_dict_get(const struct pv *d, const char *k)
 {
     const struct pv *found = NULL;
     size_t kn = strlen(k);
@@ -125,7 +121,7 @@ static int find_state_dict(struct ck_load *L, const struct pv *root, const struc
     }
     static const char *const wrappers[] = { "model", "state_dict" };
     for (int w = 0; w < 2; w++) {
-        const struct pv *v = dict_get(root, wrappers[w]);
+        const struct pv *v = ck_dict_get(root, wrappers[w]);
         if (v && is_state_dict(v)) {
             *sd = v;
             return 0;
@@ -144,7 +140,7 @@ static int find_state_dict(struct ck_load *L, const struct pv *root, const struc
         if (i + 1 < pv_dict_len(root) && o + 80 >= sizeof(keys))
             snprintf(keys + o, sizeof(keys) - o, ", ...");
     }
-    const struct pv *model = dict_get(root, "model");
+    const struct pv *model = ck_dict_get(root, "model");
     if (model) {
         char md[200];
         return ck_fail(L, -EINVAL, "no state_dict found: top-level dict has keys %s ('model' is %s)",
@@ -422,7 +418,7 @@ static int build(struct ck_load *L, const struct pv *sd, struct ckpt *c)
 /* __metadata__ of a safetensors root into c->meta. */
 static int copy_metadata(struct ck_load *L, const struct pv *root, struct ckpt *c)
 {
-    const struct pv *md = dict_get(root, "__metadata__");
+    const struct pv *md = ck_dict_get(root, "__metadata__");
     if (!md || md->kind != PV_DICT || pv_dict_len(md) == 0)
         return 0;
     size_t bytes = 0;

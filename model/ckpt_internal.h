@@ -87,6 +87,8 @@ struct pv {
 };
 
 static inline size_t pv_dict_len(const struct pv *d) { return d->u.seq.n / 2; }
+/* The last value under string key k in dict d, or NULL (ckpt.c). */
+const struct pv *ck_dict_get(const struct pv *d, const char *k);
 
 /* One storage named by a persistent id. */
 struct ck_storage {
@@ -141,5 +143,8 @@ const char *pv_describe(const struct pv *v, char *buf, size_t cap);
 
 int ck_zip_read(struct ck_load *L, const unsigned char *buf, size_t len, struct pv **root);
 int ck_legacy_read(struct ck_load *L, const unsigned char *buf, size_t len, struct pv **root);
+/* safetensors (.vdm): a {"state_dict", "__metadata__"} dict built from the header */
+int ck_safetensors_read(struct ck_load *L, const unsigned char *buf, size_t len,
+                        struct pv **root);
 
 #endif

@@ -16,18 +16,6 @@
 
 static const unsigned char magic[10] = { 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19 };
 
-/* Last value under string key k in dict d, or NULL. */
-static const struct pv *dict_get(const struct pv *d, const char *k)
-{
-    const struct pv *found = NULL;
-    size_t kn = strlen(k);
-    for (size_t i = 0; i < pv_dict_len(d); i++) {
-        const struct pv *key = d->u.seq.v[2 * i];
-        if (key->kind == PV_STR && key->u.s.n == kn && !memcmp(key->u.s.p, k, kn))
-            found = d->u.seq.v[2 * i + 1];
-    }
-    return found;
-}
 
 static int int_is(const struct pv *v, int64_t want)
 {
@@ -38,14 +26,14 @@ static int check_sys_info(struct ck_load *L, const struct pv *si)
 {
     if (si->kind != PV_DICT)
         return ck_fail(L, -EINVAL, "legacy: sys_info is not a dict");
-    if (!int_is(dict_get(si, "protocol_version"), 1001))
+    if (!int_is(ck_dict_get(si, "protocol_version"), 1001))
         return ck_fail(L, -EINVAL, "legacy: sys_info protocol_version is not 1001");
-    const struct pv *lit = dict_get(si, "little_endian");
+    const struct pv *lit = ck_dict_get(si, "little_endian");
     if (!lit || lit->kind != PV_BOOL || lit->u.i != 1)
         return ck_fail(L, -EINVAL, "legacy: written on a big-endian machine (little_endian is not True)");
-    const struct pv *ts = dict_get(si, "type_sizes");
-    if (!ts || ts->kind != PV_DICT || !int_is(dict_get(ts, "short"), 2) ||
-        !int_is(dict_get(ts, "int"), 4) || !int_is(dict_get(ts, "long"), 4))
+    const struct pv *ts = ck_dict_get(si, "type_sizes");
+    if (!ts || ts->kind != PV_DICT || !int_is(ck_dict_get(ts, "short"), 2) ||
+        !int_is(ck_dict_get(ts, "int"), 4) || !int_is(ck_dict_get(ts, "long"), 4))
         return ck_fail(L, -EINVAL, "legacy: sys_info type_sizes are not {short: 2, int: 4, long: 4}");
     return 0;
 }

@@ -26,9 +26,6 @@
 
 #define ST_MAX_HEADER ((uint64_t)100 << 20)   /* the safetensors format's own limit */
 
-int ck_safetensors_read(struct ck_load *L, const unsigned char *buf, size_t len,
-                        struct pv **root);
-
 static const struct { const char *name; enum ck_dtype t; } st_dtypes[] = {
     { "F32", CK_F32 }, { "F16", CK_F16 }, { "BF16", CK_BF16 }, { "F64", CK_F64 },
     { "I64", CK_I64 }, { "I32", CK_I32 }, { "I16", CK_I16 }, { "I8", CK_I8 },
