@@ -31,6 +31,7 @@ void model_free(struct model **pm)
     struct model *m = pm ? *pm : NULL;
     if (!m) return;
     backbone_free(&m->bb);
+    pool_close(&m->pool);
     arena_release(&m->store);
     arena_release(&m->arena);
     ckpt_free(&m->ck);
@@ -82,7 +83,17 @@ int model_load(struct model **out, const struct model_options *opt)
     if (!m) return -1;
     arena_init(&m->store);
     arena_init(&m->arena);
-    if (opt->threads > 0) openblas_set_num_threads(opt->threads);
+    if (opt->threads > 1) {
+        /* our own workers split every GEMM and run the loops BLAS does not;
+         * OpenBLAS stays on the calling thread (its idle threads would spin) */
+        if (pool_open(&m->pool, opt->threads)) {
+            fprintf(stderr, "model: cannot start %d threads\n", opt->threads);
+            goto fail;
+        }
+        openblas_set_num_threads(1);
+    } else if (opt->threads == 1) {
+        openblas_set_num_threads(1);
+    }
 
     if (ckpt_load(opt->weights, &m->ck)) goto fail;
     const char *meta = ckpt_metadata(m->ck, "vdetect");
@@ -355,6 +366,7 @@ int model_detect(struct model *m, const struct model_image *img, struct model_de
     struct fmap x;
     int rh, rw;
     if (detector_preprocess(m, img, &x, &rh, &rw)) return -1;
+    ops_use_pool(m->pool);
     tm->preprocess = (t = now_ms()) - t0;
 
     struct fmap body[NET_MAX_LEVELS], feats[NET_MAX_LEVELS];
@@ -367,6 +379,7 @@ int model_detect(struct model *m, const struct model_image *img, struct model_de
     float *props, *pscores;
     int P = detector_proposals(m, &r, feats, nfeat, x.h, x.w, rh, rw, &props, &pscores);
     *n = detector_heads(m, &r, feats, props, P, rh, rw, img->height, img->width, dets, max);
+    ops_use_pool(NULL);
     tm->total = now_ms() - t0;
     return 0;
 }

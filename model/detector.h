@@ -13,6 +13,7 @@ struct model {
     struct ckpt *ck;              /* owns (maps) the weights the modules point into */
     struct arena store;           /* folded / fused weights, kept until free */
     struct arena arena;           /* activations, rewound every detect */
+    struct pool *pool;            /* threads - 1 workers for the ops, or NULL */
     struct backbone bb;
     struct rpn_head rpn;
     struct box_head box;

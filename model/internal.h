@@ -65,7 +65,22 @@ struct arena_mark { struct arena_block *head; size_t used, total; };
 struct arena_mark arena_mark(const struct arena *a);
 void arena_rewind(struct arena *a, struct arena_mark m);
 
+/* ---- worker threads (pool.c) --------------------------------------------- */
+
+struct pool;
+/* nthreads in all, the caller included (nthreads - 1 workers). 0 or -1. */
+int pool_open(struct pool **out, int nthreads);
+void pool_close(struct pool **p);           /* NULL-safe; joins the workers */
+int pool_size(const struct pool *p);        /* 1 for NULL */
+/* Run fn(ctx, task, worker) for task = 0..ntasks-1 on the caller and the
+ * workers (worker: 0..size-1, for per-thread scratch); returns when all ran. */
+void pool_run(struct pool *p, int ntasks, void (*fn)(void *ctx, int task, int worker), void *ctx);
+
 /* ---- GEMM and convolution (ops.c) -------------------------------------- */
+
+/* The pool the ops on this thread use (NULL: run on the calling thread alone).
+ * model_detect sets its model's pool; tests may leave it unset. */
+void ops_use_pool(struct pool *p);
 
 /* C[m,n] = A[m,k] * B[k,n] (+ C if accumulate), row-major. The one GEMM wrapper. */
 void gemm(int m, int n, int k, const float *A, const float *B, float *C, int accumulate);

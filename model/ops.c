@@ -15,11 +15,52 @@
 /* Keep the im2col buffer below this many floats by tiling over output rows. */
 #define IM2COL_MAX_FLOATS ((size_t)8 << 20)
 
+static _Thread_local struct pool *tl_pool;
+
+void ops_use_pool(struct pool *p) { tl_pool = p; }
+
+struct gemm_job {
+    int m, n, k, lda, ldb, ldc, accumulate, trans_b, by_rows, parts;
+    const float *A, *B;
+    float *C;
+};
+
+static void gemm_part(void *ctx, int part, int worker)
+{
+    (void)worker;
+    const struct gemm_job *g = ctx;
+    int total = g->by_rows ? g->m : g->n;
+    int lo = (int)((int64_t)total * part / g->parts), hi = (int)((int64_t)total * (part + 1) / g->parts);
+    if (hi <= lo) return;
+    const float *A = g->A, *B = g->B;
+    float *C = g->C;
+    int m = g->m, n = g->n;
+    if (g->by_rows) {
+        A += (size_t)lo * g->lda;
+        C += (size_t)lo * g->ldc;
+        m = hi - lo;
+    } else {
+        B += g->trans_b ? (size_t)lo * g->ldb : (size_t)lo;
+        C += lo;
+        n = hi - lo;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, g->trans_b ? CblasTrans : CblasNoTrans, m, n, g->k,
+                1.0f, A, g->lda, B, g->ldb, g->accumulate ? 1.0f : 0.0f, C, g->ldc);
+}
+
+/* Every GEMM: with a pool, split along N (or M when N is narrow) into one part
+ * per thread — each element's sum is computed exactly as without the split. */
 static void gemm_ex(int m, int n, int k, const float *A, int lda, const float *B, int ldb,
                     float *C, int ldc, int accumulate, int trans_b)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0f,
-                A, lda, B, ldb, accumulate ? 1.0f : 0.0f, C, ldc);
+    int T = pool_size(tl_pool);
+    struct gemm_job g = { m, n, k, lda, ldb, ldc, accumulate, trans_b, 0, 1, A, B, C };
+    if (T > 1 && (double)m * n * k >= 2e5) {
+        if (n >= 32 * T) g.parts = T;
+        else if (m >= 8 * T) g.parts = T, g.by_rows = 1;
+    }
+    if (g.parts == 1) gemm_part(&g, 0, 0);
+    else pool_run(tl_pool, g.parts, gemm_part, &g);
 }
 
 void gemm(int m, int n, int k, const float *A, const float *B, float *C, int accumulate)
@@ -74,17 +115,36 @@ void add_inplace(float *x, const float *r, size_t n, int relu)
     }
 }
 
+struct bias_job {
+    float *y;
+    int c, parts;
+    size_t hw;
+    const float *b;
+    enum act a;
+};
+
+static void bias_act_part(void *ctx, int part, int worker)
+{
+    (void)worker;
+    const struct bias_job *j = ctx;
+    int lo = j->c * part / j->parts, hi = j->c * (part + 1) / j->parts;
+    for (int o = lo; o < hi; o++) {
+        float *row = j->y + (size_t)o * j->hw;
+        if (j->b) {
+            float bv = j->b[o];
+            for (size_t i = 0; i < j->hw; i++) row[i] += bv;
+        }
+        act_inplace(row, j->hw, j->a);
+    }
+}
+
 /* Bias then activation over [c, hw]. */
 static void bias_act(float *y, int c, size_t hw, const float *b, enum act a)
 {
-    for (int o = 0; o < c; o++) {
-        float *row = y + (size_t)o * hw;
-        if (b) {
-            float bv = b[o];
-            for (size_t i = 0; i < hw; i++) row[i] += bv;
-        }
-        act_inplace(row, hw, a);
-    }
+    if (!b && a == ACT_NONE) return;
+    struct bias_job j = { y, c, pool_size(tl_pool), hw, b, a };
+    if (j.parts > c) j.parts = c;
+    pool_run(tl_pool, j.parts, bias_act_part, &j);
 }
 
 /* ---- convolution ------------------------------------------------------------ */
@@ -138,24 +198,56 @@ static void im2col_rows(const struct fmap *in, int c0, int cn, int k, int stride
     }
 }
 
+struct im2col_job {
+    const struct fmap *in;
+    int c0, cn;
+    const struct conv *cv;
+    int ow, y0, y1;
+    float *col;
+    int parts;
+};
+
+/* channels [lo, hi) of the job's im2col rows; each channel owns k*k rows of col */
+static void im2col_part(void *ctx, int part, int worker)
+{
+    (void)worker;
+    const struct im2col_job *j = ctx;
+    int lo = j->cn * part / j->parts, hi = j->cn * (part + 1) / j->parts;
+    int k = j->cv->k;
+    size_t ncols = (size_t)(j->y1 - j->y0) * j->ow;
+    im2col_rows(j->in, j->c0 + lo, hi - lo, k, j->cv->stride, j->cv->pad, j->ow, j->y0, j->y1,
+                j->col + (size_t)lo * k * k * ncols);
+}
+
 /* Depthwise conv (groups == cin == cout): direct loops, one channel at a time.
  * Each channel is first copied into a zero-bordered buffer (stride 2: split
  * into even and odd columns) so the inner loops are plain contiguous FMAs-free
  * multiply-adds the compiler vectorises. */
-static void conv_depthwise(const struct conv *cv, const struct fmap *in, struct fmap *out,
-                           struct arena *scratch)
+struct dw_job {
+    const struct conv *cv;
+    const struct fmap *in;
+    struct fmap *out;
+    float *scratch;        /* per worker: pad plane(s) then one accumulator row */
+    size_t per_worker;     /* floats of scratch per worker */
+    int parts;
+};
+
+static void dw_part(void *ctx, int part, int worker)
 {
+    const struct dw_job *j = ctx;
+    const struct conv *cv = j->cv;
+    const struct fmap *in = j->in;
+    struct fmap *out = j->out;
     int k = cv->k, s = cv->stride, p = cv->pad;
-    MODEL_ASSERT(s == 1 || s == 2);
     int ph = in->h + 2 * p, pw = in->w + 2 * p;
     int half = (pw + 1) / 2;                 /* columns per parity plane (stride 2) */
     int rowlen = s == 1 ? pw : half;
-    struct arena_mark mark = arena_mark(scratch);
-    float *pad = arena_floats(scratch, (size_t)ph * rowlen * s);
-    float *acc = arena_floats(scratch, (size_t)out->w);
+    float *pad = j->scratch + (size_t)worker * j->per_worker;
+    float *acc = pad + (size_t)ph * rowlen * s;
+    int c0 = cv->cout * part / j->parts, c1 = cv->cout * (part + 1) / j->parts;
     memset(pad, 0, sizeof(float) * (size_t)ph * rowlen * s);
 
-    for (int c = 0; c < cv->cout; c++) {
+    for (int c = c0; c < c1; c++) {
         const float *src = in->d + (size_t)c * in->h * in->w;
         const float *wk = cv->w + (size_t)c * k * k;
         float *dst = out->d + (size_t)c * out->h * out->w;
@@ -191,6 +283,23 @@ static void conv_depthwise(const struct conv *cv, const struct fmap *in, struct 
         }
         act_inplace(dst, (size_t)out->h * out->w, cv->act);
     }
+}
+
+/* Depthwise conv (groups == cin == cout): direct loops, channels split across
+ * the pool. Each channel is first copied into a zero-bordered buffer (stride 2:
+ * split into even and odd columns) so the inner loops are plain contiguous
+ * multiply-adds the compiler vectorises. */
+static void conv_depthwise(const struct conv *cv, const struct fmap *in, struct fmap *out,
+                           struct arena *scratch)
+{
+    MODEL_ASSERT(cv->stride == 1 || cv->stride == 2);
+    int T = pool_size(tl_pool);
+    int ph = in->h + 2 * cv->pad, pw = in->w + 2 * cv->pad;
+    size_t plane = (size_t)ph * (cv->stride == 1 ? pw : (pw + 1) / 2) * cv->stride;
+    struct dw_job j = { cv, in, out, NULL, plane + (size_t)out->w + 16, T < cv->cout ? T : cv->cout };
+    struct arena_mark mark = arena_mark(scratch);
+    j.scratch = arena_floats(scratch, j.per_worker * (size_t)T);
+    pool_run(tl_pool, j.parts, dw_part, &j);
     arena_rewind(scratch, mark);
 }
 
@@ -226,7 +335,9 @@ void conv_forward(const struct conv *cv, const struct fmap *in, struct fmap *out
             for (int y0 = 0; y0 < oh; y0 += rows) {
                 int y1 = y0 + rows < oh ? y0 + rows : oh;
                 int n = (y1 - y0) * ow;
-                im2col_rows(in, gi * cin_g, cin_g, cv->k, cv->stride, cv->pad, ow, y0, y1, col);
+                struct im2col_job ij = { in, gi * cin_g, cin_g, cv, ow, y0, y1, col,
+                                         pool_size(tl_pool) < cin_g ? pool_size(tl_pool) : cin_g };
+                pool_run(tl_pool, ij.parts, im2col_part, &ij);
                 gemm_ex(cout_g, n, kk, cv->w + (size_t)gi * cout_g * kk, kk, col, n,
                         out->d + (size_t)gi * cout_g * ohw + (size_t)y0 * ow, (int)ohw, 0, 0);
             }
