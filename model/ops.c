@@ -55,7 +55,8 @@ static void gemm_ex(int m, int n, int k, const float *A, int lda, const float *B
 {
     int T = pool_size(tl_pool);
     struct gemm_job g = { m, n, k, lda, ldb, ldc, accumulate, trans_b, 0, 1, A, B, C };
-    if (T > 1 && (double)m * n * k >= 2e5) {
+    /* below ~1e6 multiply-adds (~10 us of one core) waking a worker costs more than it saves */
+    if (T > 1 && (double)m * n * k >= 1e6) {
         if (n >= 32 * T) g.parts = T;
         else if (m >= 8 * T) g.parts = T, g.by_rows = 1;
     }
@@ -144,6 +145,7 @@ static void bias_act(float *y, int c, size_t hw, const float *b, enum act a)
     if (!b && a == ACT_NONE) return;
     struct bias_job j = { y, c, pool_size(tl_pool), hw, b, a };
     if (j.parts > c) j.parts = c;
+    if ((double)c * hw < 65536) j.parts = 1;   /* too small to be worth a wake-up */
     pool_run(tl_pool, j.parts, bias_act_part, &j);
 }
 
@@ -297,6 +299,7 @@ static void conv_depthwise(const struct conv *cv, const struct fmap *in, struct 
     int ph = in->h + 2 * cv->pad, pw = in->w + 2 * cv->pad;
     size_t plane = (size_t)ph * (cv->stride == 1 ? pw : (pw + 1) / 2) * cv->stride;
     struct dw_job j = { cv, in, out, NULL, plane + (size_t)out->w + 16, T < cv->cout ? T : cv->cout };
+    if ((double)fmap_numel(out) * cv->k * cv->k < 1e5) j.parts = 1;   /* too small to split */
     struct arena_mark mark = arena_mark(scratch);
     j.scratch = arena_floats(scratch, j.per_worker * (size_t)T);
     pool_run(tl_pool, j.parts, dw_part, &j);
@@ -337,6 +340,7 @@ void conv_forward(const struct conv *cv, const struct fmap *in, struct fmap *out
                 int n = (y1 - y0) * ow;
                 struct im2col_job ij = { in, gi * cin_g, cin_g, cv, ow, y0, y1, col,
                                          pool_size(tl_pool) < cin_g ? pool_size(tl_pool) : cin_g };
+                if ((double)kk * n < 1e5) ij.parts = 1;
                 pool_run(tl_pool, ij.parts, im2col_part, &ij);
                 gemm_ex(cout_g, n, kk, cv->w + (size_t)gi * cout_g * kk, kk, col, n,
                         out->d + (size_t)gi * cout_g * ohw + (size_t)y0 * ow, (int)ohw, 0, 0);
