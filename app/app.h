@@ -89,6 +89,10 @@ void cli_model_init(struct cli_model *cm, int argc);
 /* One argument at argv[*i]: 1 consumed (with its value, *i advanced), 0 not a
  * model option, -1 usage error (message printed). */
 int cli_model_parse(struct cli_model *cm, const char *cmd, int argc, char **argv, int *i);
+/* The last case of every command's option loop: argv[*i] must be a model
+ * option. APP_OK when it was (consumed, *i advanced); otherwise APP_USAGE after
+ * printing why ("unknown option" or "unexpected argument"). */
+int cli_model_option(struct cli_model *cm, const char *cmd, int argc, char **argv, int *i);
 /* Load the model, then the labels, then resolve --classes. Returns APP_OK,
  * APP_FAIL or APP_USAGE (unknown --classes entry), messages printed. */
 int cli_model_load(struct cli_model *cm, const char *cmd);

@@ -282,9 +282,7 @@ static int parse_args(struct annotate *a, int argc, char **argv)
             if (r < 0) return APP_USAGE;
             continue;
         }
-        r = cli_model_parse(&a->cm, cmd, argc, argv, &i);
-        if (r < 0) return APP_USAGE;
-        if (r == 0) return app_usage_error(cmd, "unknown option '%s'", s);
+        if ((r = cli_model_option(&a->cm, cmd, argc, argv, &i)) != APP_OK) return r;
     }
     if (!a->source)
         return app_usage_error(cmd, "no SOURCE given");

@@ -213,9 +213,7 @@ int cmd_bench(int argc, char **argv)
             }
             continue;
         }
-        r = cli_model_parse(&cm, cmd, argc, argv, &i);
-        if (r < 0) { status = APP_USAGE; goto done; }
-        if (r == 0) { status = app_usage_error(cmd, "unknown option '%s'", a); goto done; }
+        if ((status = cli_model_option(&cm, cmd, argc, argv, &i)) != APP_OK) goto done;
     }
     if (!model_only && image) {
         /* a still image means the model alone; anything else is a video SOURCE */

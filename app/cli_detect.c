@@ -140,15 +140,8 @@ int cmd_detect(int argc, char **argv)
             }
             continue;
         }
-        r = cli_model_parse(&cm, cmd, argc, argv, &i);
-        if (r < 0) {
-            status = APP_USAGE;
+        if ((status = cli_model_option(&cm, cmd, argc, argv, &i)) != APP_OK)
             goto done;
-        }
-        if (r == 0) {
-            status = app_usage_error(cmd, "unknown option '%s'", a);
-            goto done;
-        }
     }
     if (nimages == 0) {
         status = app_usage_error(cmd, "no IMAGE given");

@@ -767,16 +767,8 @@ int cmd_eval(int argc, char **argv)
             continue;
         if (!strncmp(a, "--score-thresh", 14))
             thresh_given = 1;
-        r = cli_model_parse(&cm, cmd, argc, argv, &i);
-        if (r < 0) {
-            status = APP_USAGE;
+        if ((status = cli_model_option(&cm, cmd, argc, argv, &i)) != APP_OK)
             goto done;
-        }
-        if (r == 0) {
-            status = a[0] == '-' ? app_usage_error(cmd, "unknown option '%s'", a)
-                                 : app_usage_error(cmd, "unexpected argument '%s'", a);
-            goto done;
-        }
     }
     if (!thresh_given)
         cm.score_thresh = 0.0;     /* AP wants every detection the model returns */

@@ -222,16 +222,8 @@ int cmd_info(int argc, char **argv)
             }
             continue;
         }
-        r = cli_model_parse(&cm, cmd, argc, argv, &i);
-        if (r < 0) {
-            status = APP_USAGE;
+        if ((status = cli_model_option(&cm, cmd, argc, argv, &i)) != APP_OK)
             goto done;
-        }
-        if (r == 0) {
-            status = a[0] == '-' ? app_usage_error(cmd, "unknown option '%s'", a)
-                                 : app_usage_error(cmd, "unexpected argument '%s'", a);
-            goto done;
-        }
     }
 
     if (json_path && strcmp(json_path, "-") && !(jf = fopen(json_path, "w"))) {

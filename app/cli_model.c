@@ -142,6 +142,16 @@ void cli_model_init(struct cli_model *cm, int argc)
     cm->sets = calloc((size_t)(argc > 0 ? argc : 0) + 1, sizeof *cm->sets);
 }
 
+int cli_model_option(struct cli_model *cm, const char *cmd, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i];
+    int r = cli_model_parse(cm, cmd, argc, argv, i);
+    if (r > 0) return APP_OK;
+    if (r < 0) return APP_USAGE;
+    return a[0] == '-' ? app_usage_error(cmd, "unknown option '%s'", a)
+                       : app_usage_error(cmd, "unexpected argument '%s'", a);
+}
+
 int cli_model_parse(struct cli_model *cm, const char *cmd, int argc, char **argv, int *i)
 {
     const char *v = NULL;

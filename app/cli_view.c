@@ -408,9 +408,7 @@ static int parse_args(struct view *v, int argc, char **argv, int *list)
             if (r < 0) return APP_USAGE;
             continue;
         }
-        r = cli_model_parse(&v->cm, cmd, argc, argv, &i);
-        if (r < 0) return APP_USAGE;
-        if (r == 0) return app_usage_error(cmd, "unknown option '%s'", s);
+        if ((r = cli_model_option(&v->cm, cmd, argc, argv, &i)) != APP_OK) return r;
     }
     if (!*list && !v->source)
         return app_usage_error(cmd, "no SOURCE given");
