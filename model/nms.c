@@ -172,6 +172,22 @@ static int greedy(const struct soa *s, int n, float thr, int32_t *supp, int *kee
     return nk;
 }
 
+/* The stable sort both nms() and the per-class path start with — by score
+ * descending, first by idx ascending when idxs is given — and the boxes packed
+ * in that order. *order gets the permutation; *tmp is n more ints of scratch. */
+static struct soa sorted_boxes(const float *boxes, const float *scores, const int *idxs, int n,
+                               int **order, int **tmp, struct arena *scratch)
+{
+    *order = arena_ints(scratch, (size_t)2 * n);
+    *tmp = *order + n;
+    for (int i = 0; i < n; i++) (*order)[i] = i;
+    struct order_key k = { scores, idxs };
+    stable_sort(&k, *order, *tmp, n);
+    struct soa s = soa_alloc(scratch, n);
+    for (int i = 0; i < n; i++) soa_put(&s, i, boxes + (size_t)4 * (*order)[i]);
+    return s;
+}
+
 /* ---- public --------------------------------------------------------------- */
 
 /* torchvision.ops.nms(boxes [n, 4], scores [n], thresh) → keep indices */
@@ -182,14 +198,8 @@ int nms(const float *boxes, const float *scores, int n, double thresh, int *keep
     if (n == 0) return 0;
     MODEL_ASSERT(boxes && scores && keep && scratch);
     const struct arena_mark mark = arena_mark(scratch);
-    int *order = arena_ints(scratch, (size_t)2 * n);
-    int *tmp = order + n;
-    for (int i = 0; i < n; i++) order[i] = i;
-    struct order_key k = { scores, NULL };
-    stable_sort(&k, order, tmp, n);
-
-    struct soa s = soa_alloc(scratch, n);
-    for (int i = 0; i < n; i++) soa_put(&s, i, boxes + (size_t)4 * order[i]);
+    int *order, *tmp;
+    struct soa s = sorted_boxes(boxes, scores, NULL, n, &order, &tmp, scratch);
     int32_t *supp = arena_alloc(scratch, (size_t)n * sizeof(int32_t));
     int nk = greedy(&s, n, thresh_f32(thresh), supp, tmp);
     for (int i = 0; i < nk; i++) keep[i] = order[tmp[i]];
@@ -235,14 +245,8 @@ static int batched_vanilla(const float *boxes, const float *scores, const int *i
 {
     /* One stable sort by (idx ascending, score descending) lays out every
      * class's subset in exactly the order nms() would sort it into. */
-    int *order = arena_ints(scratch, (size_t)2 * n);
-    int *tmp = order + n;
-    for (int i = 0; i < n; i++) order[i] = i;
-    struct order_key k = { scores, idxs };
-    stable_sort(&k, order, tmp, n);
-
-    struct soa s = soa_alloc(scratch, n);
-    for (int i = 0; i < n; i++) soa_put(&s, i, boxes + (size_t)4 * order[i]);
+    int *order, *tmp;
+    struct soa s = sorted_boxes(boxes, scores, idxs, n, &order, &tmp, scratch);
     int32_t *supp = arena_alloc(scratch, (size_t)n * sizeof(int32_t));
     unsigned char *kept = arena_alloc(scratch, (size_t)n);
     memset(kept, 0, (size_t)n);
