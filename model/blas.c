@@ -8,10 +8,19 @@
  * OPENBLAS_CORETYPE environment variable before the library loads, so when the
  * fallback is detected we set it from the CPU's flags and re-execute ourselves
  * once. A user's own OPENBLAS_CORETYPE is always respected.
+ *
+ * It also keeps OpenBLAS on the thread that calls it: the detector's own pool
+ * splits every GEMM (ops.c), and OpenBLAS's threads would only spin idle against
+ * the pipeline's — or, where a GEMM is big enough for OpenBLAS to split it
+ * itself, run our work on threads that synchronise in ways ThreadSanitizer
+ * cannot see.
  */
 #include "model.h"
 
+#include "internal.h"
+
 #include <cblas.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +43,10 @@ static const char *best_core(void)
     const char *core = NULL;
     while (fgets(line, sizeof line, f)) {
         if (strncmp(line, "flags", 5)) continue;
-        if (cpu_has(line, "avx512_bf16") && cpu_has(line, "avx512bw")) core = "Cooperlake";
-        else if (cpu_has(line, "avx512f") && cpu_has(line, "avx512bw") && cpu_has(line, "avx512vl"))
+        /* not "Cooperlake" for avx512_bf16 CPUs: 0.3.21 detects that core itself
+         * but cannot be forced to it ("Core not found"), which would leave the
+         * fallback in place; SkylakeX's AVX-512 SGEMM is the same kernel */
+        if (cpu_has(line, "avx512f") && cpu_has(line, "avx512bw") && cpu_has(line, "avx512vl"))
             core = "SkylakeX";
         else if (cpu_has(line, "avx2") && cpu_has(line, "fma")) core = "Haswell";
         break;
@@ -61,3 +72,11 @@ void model_prepare_blas(char **argv)
 }
 
 const char *model_blas_core(void) { return openblas_get_corename(); }
+
+static void set_one_thread(void) { openblas_set_num_threads(1); }
+
+void blas_single_thread(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, set_one_thread);
+}

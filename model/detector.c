@@ -10,7 +10,6 @@
  */
 #include "detector.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 #include <time.h>
@@ -83,16 +82,10 @@ int model_load(struct model **out, const struct model_options *opt)
     if (!m) return -1;
     arena_init(&m->store);
     arena_init(&m->arena);
-    if (opt->threads > 1) {
-        /* our own workers split every GEMM and run the loops BLAS does not;
-         * OpenBLAS stays on the calling thread (its idle threads would spin) */
-        if (pool_open(&m->pool, opt->threads)) {
-            fprintf(stderr, "model: cannot start %d threads\n", opt->threads);
-            goto fail;
-        }
-        openblas_set_num_threads(1);
-    } else if (opt->threads == 1) {
-        openblas_set_num_threads(1);
+    /* our own workers split every GEMM and run the loops BLAS does not */
+    if (opt->threads > 1 && pool_open(&m->pool, opt->threads)) {
+        fprintf(stderr, "model: cannot start %d threads\n", opt->threads);
+        goto fail;
     }
 
     if (ckpt_load(opt->weights, &m->ck)) goto fail;

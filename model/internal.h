@@ -78,6 +78,9 @@ void pool_run(struct pool *p, int ntasks, void (*fn)(void *ctx, int task, int wo
 
 /* ---- GEMM and convolution (ops.c) -------------------------------------- */
 
+/* Keep OpenBLAS on its calling thread (once per process; every GEMM calls it). */
+void blas_single_thread(void);
+
 /* The pool the ops on this thread use (NULL: run on the calling thread alone).
  * model_detect sets its model's pool; tests may leave it unset. */
 void ops_use_pool(struct pool *p);

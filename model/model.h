@@ -26,7 +26,9 @@ struct model_options {
     const char *weights;      /* .pth (zip or legacy) or self-describing model file */
     const char *arch;         /* torchvision builder name; NULL: from the file/keys */
     const char *const *sets;  /* "NAME=VALUE" overrides (--set), NULL-terminated or NULL */
-    int threads;              /* BLAS threads; <= 0: leave the library default */
+    int threads;              /* threads the ops run on (the caller + threads - 1 workers);
+                                 <= 1: the calling thread only. OpenBLAS itself always
+                                 runs on the thread that calls it (see blas.c). */
 };
 
 /* Packed RGB24 image borrowed for the duration of one model_detect() call. */

@@ -53,6 +53,7 @@ static void gemm_part(void *ctx, int part, int worker)
 static void gemm_ex(int m, int n, int k, const float *A, int lda, const float *B, int ldb,
                     float *C, int ldc, int accumulate, int trans_b)
 {
+    blas_single_thread();
     int T = pool_size(tl_pool);
     struct gemm_job g = { m, n, k, lda, ldb, ldc, accumulate, trans_b, 0, 1, A, B, C };
     /* below ~1e6 multiply-adds (~10 us of one core) waking a worker costs more than it saves */

@@ -63,7 +63,9 @@ for p in $PRESETS; do
         vgg16)    arch=fasterrcnn_vgg16_fpn; case_dir=vgg16_photo; sets="min_size=480 max_size=640"; n=2 ;;
         *) echo "unknown preset $p" >&2; exit 2 ;;
     esac
-    w="$FIX/parity/$case_dir/model_zip.pth"
+    # the weights live in the case that made them (meta "weights")
+    owner=$(sed -n 's/^weights //p' "$FIX/parity/$case_dir/meta.txt")
+    w="$FIX/parity/${owner:-$case_dir}/model_zip.pth"
     cset=""; pset=""
     for s in $sets; do cset="$cset --set $s"; pset="$pset --set $s"; done
     onnx=""

@@ -14,7 +14,11 @@ computed by torchvision's own modules; the staged results are asserted equal
 to model([x]).
 
 Output, per case, OUTDIR/<case>/ (self-contained):
-  model_zip.pth, model_legacy.pth   state_dict, torch.save zip / legacy format
+  model_zip.pth, model_legacy.pth   state_dict, torch.save zip (float32) / legacy
+                                     (float16) format, in the case named by meta
+                                     "weights" (one pair per architecture); the
+                                     weights lie on the float16 grid, so both
+                                     files hold the same values
   image.png, input_u8.npy            the exact input, RGB8, [H, W, 3]
   meta.txt                           "key value..." lines (see write_meta)
   transform.npy                      GeneralizedRCNNTransform output [3, Hp, Wp]
@@ -24,6 +28,11 @@ Output, per case, OUTDIR/<case>/ (self-contained):
   proposals.npy, proposal_scores.npy, roi_levels.npy (int64, multi-map only)
   roi_pooled.npy, box_features.npy, class_logits.npy, box_regression.npy
   det_boxes_resized.npy, det_scores.npy, det_labels.npy (int64), det_boxes.npy
+  rpn_cand_boxes.npy, rpn_cand_scores.npy, rpn_cand_levels.npy (int64)   the RPN's
+                                     candidates before its per-level NMS
+  cand_boxes.npy, cand_scores.npy, cand_labels.npy   the box head's candidates
+                                     before its per-class NMS (boxes in image
+                                     pixels, as the detections)
   detections.json
 A case whose directory already holds every file from a run of this same script
 (.gen_hash) is skipped.
@@ -59,19 +68,27 @@ MNV3_320 = "fasterrcnn_mobilenet_v3_large_320_fpn"
 VGG = "fasterrcnn_vgg16_fpn"
 
 # name, arch, seed, image ("photo" or (W, H) synthetic), sets (builder kwargs the C
-# side applies with --set on top of its preset defaults)
+# side applies with --set on top of its preset defaults), owner: None when the case
+# makes its own weights, else the case whose checkpoints it reuses (one pair of
+# checkpoints per architecture keeps the fixtures small; owners come first)
 CASES = [
-    ("mnv3_320_photo", MNV3_320, 11, "photo", {}),
-    ("mnv3_320_odd", MNV3_320, 12, (333, 250), {}),
-    ("mnv3_320_portrait", MNV3_320, 13, (240, 427), {}),
-    ("mnv3_photo", MNV3, 21, "photo", {}),
-    ("mnv3_portrait", MNV3, 22, (300, 451), {}),
-    ("r50_photo", R50, 31, "photo", {}),
-    ("r50_odd", R50, 32, (500, 375), {}),
-    ("r50v2_photo", R50V2, 51, "photo", {"min_size": 400, "max_size": 720}),
-    ("vgg16_photo", VGG, 41, "photo", {"min_size": 320, "max_size": 576}),
-    ("vgg16_portrait", VGG, 42, (200, 300), {"min_size": 320, "max_size": 533}),
+    ("mnv3_320_odd", MNV3_320, 12, (333, 250), {}, None),
+    ("mnv3_320_photo", MNV3_320, 11, "photo", {}, "mnv3_320_odd"),
+    ("mnv3_320_portrait", MNV3_320, 13, (240, 427), {}, "mnv3_320_odd"),
+    ("mnv3_photo", MNV3, 21, "photo", {}, None),
+    ("mnv3_portrait", MNV3, 22, (300, 451), {}, "mnv3_photo"),
+    ("r50_odd", R50, 32, (500, 375), {}, None),
+    ("r50_photo", R50, 31, "photo", {}, "r50_odd"),
+    ("r50v2_photo", R50V2, 51, "photo", {"min_size": 400, "max_size": 720}, None),
+    ("vgg16_photo", VGG, 41, "photo", {"min_size": 320, "max_size": 576}, None),
+    ("vgg16_portrait", VGG, 42, (200, 300), {"min_size": 320, "max_size": 533}, "vgg16_photo"),
 ]
+
+# A compared-only map (the stem) with more values than this is stored as every
+# s-th value of its flat C-order data (meta "sample_<name> s"): a 64-channel
+# full-resolution ResNet stem is 66 MB, its sample 4 MB, and every channel, row
+# and column is still hit because s is odd and coprime to the map's sides.
+SAMPLE_ABOVE = 1 << 20
 
 # Objectness logits with std 3 saturate the sigmoid of the top anchors to within a
 # few ulps of 1.0, so hundreds of proposals tie exactly and which of them survive
@@ -274,12 +291,76 @@ def coco_names():
 
 # ---- one case ---------------------------------------------------------------------------
 
-EXPECTED_FIXED = ["model_zip.pth", "model_legacy.pth", "image.png", "input_u8.npy", "meta.txt",
+EXPECTED_FIXED = ["image.png", "input_u8.npy", "meta.txt",
                   "transform.npy", "stem.npy", "anchors.npy", "rpn_obj.npy", "rpn_del.npy",
                   "rpn_decoded.npy", "proposals.npy", "proposal_scores.npy", "roi_pooled.npy",
                   "box_features.npy", "class_logits.npy", "box_regression.npy",
                   "det_boxes_resized.npy", "det_scores.npy", "det_labels.npy", "det_boxes.npy",
-                  "detections.json"]
+                  "detections.json", "cand_boxes.npy", "cand_scores.npy", "cand_labels.npy", "rpn_cand_boxes.npy",
+                  "rpn_cand_scores.npy", "rpn_cand_levels.npy"]
+
+
+def sample_stride(shape):
+    """The odd stride, coprime to every side of shape, that keeps at most
+    SAMPLE_ABOVE values."""
+    n = int(np.prod(shape))
+    s = max(1, -(-n // SAMPLE_ABOVE)) | 1
+    while any(np.gcd(s, int(d)) != 1 for d in shape if d > 1):
+        s += 2
+    return s
+
+
+def round_to_f16_grid(model):
+    """Every float parameter and buffer rounded to a float16-representable value
+    (kept in float32): the legacy checkpoint is then saved as float16 at half the
+    size, and both files load to the same float32 weights bit for bit."""
+    with torch.no_grad():
+        for v in model.state_dict().values():
+            if v.is_floating_point():
+                v.copy_(v.half().float())
+
+
+def box_candidates(model, class_logits, box_regression, proposals, image_size):
+    """RoIHeads.postprocess_detections up to its batched NMS, line for line: the
+    candidates the per-class NMS and the detections_per_img cut choose from.
+    The parity tests use them to prove that a detection which differs between
+    C and torchvision lost or won an NMS near-tie."""
+    from torchvision.ops import boxes as box_ops
+    rh = model.roi_heads
+    num_classes = class_logits.shape[-1]
+    boxes = rh.box_coder.decode(box_regression, [proposals])
+    scores = torch.nn.functional.softmax(class_logits, -1)
+    boxes = box_ops.clip_boxes_to_image(boxes, image_size)
+    labels = torch.arange(num_classes).view(1, -1).expand_as(scores)
+    boxes, scores, labels = boxes[:, 1:], scores[:, 1:], labels[:, 1:]
+    boxes, scores, labels = boxes.reshape(-1, 4), scores.reshape(-1), labels.reshape(-1)
+    inds = torch.where(scores > rh.score_thresh)[0]
+    boxes, scores, labels = boxes[inds], scores[inds], labels[inds]
+    keep = box_ops.remove_small_boxes(boxes, min_size=1e-2)
+    boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+    keep = box_ops.batched_nms(boxes, scores, labels, rh.nms_thresh)[: rh.detections_per_img]
+    return boxes, scores, labels, keep
+
+
+def rpn_candidates(rpn, decoded, obj, image_size, num_per_level):
+    """RegionProposalNetwork.filter_proposals up to its batched NMS, line for line
+    (one image): the per-level top-n anchors after clipping, small-box removal and
+    the score threshold, with their levels; and the NMS's picks among them."""
+    from torchvision.ops import boxes as box_ops
+    objectness = obj.detach().reshape(1, -1)
+    levels = torch.cat([torch.full((n,), i, dtype=torch.int64) for i, n in enumerate(num_per_level)])
+    levels = levels.reshape(1, -1).expand_as(objectness)
+    top = rpn._get_top_n_idx(objectness, num_per_level)
+    b = torch.arange(1)[:, None]
+    scores = torch.sigmoid(objectness[b, top])[0]
+    lvl = levels[b, top][0]
+    boxes = box_ops.clip_boxes_to_image(decoded.reshape(1, -1, 4)[b, top][0], image_size)
+    keep = box_ops.remove_small_boxes(boxes, rpn.min_size)
+    boxes, scores, lvl = boxes[keep], scores[keep], lvl[keep]
+    keep = torch.where(scores >= rpn.score_thresh)[0]
+    boxes, scores, lvl = boxes[keep], scores[keep], lvl[keep]
+    keep = box_ops.batched_nms(boxes, scores, lvl, rpn.nms_thresh)[: rpn.post_nms_top_n()]
+    return boxes, scores, lvl, keep
 
 
 def case_complete(d, script_hash):
@@ -294,10 +375,15 @@ def case_complete(d, script_hash):
     return all(os.path.isfile(os.path.join(d, n)) for n in names + EXPECTED_FIXED)
 
 
-def run_case(outdir, case, script_hash):
-    name, arch, seed, image, sets = case
+def weights_complete(outdir, case):
+    d = os.path.join(outdir, case[5] or case[0])
+    return all(os.path.isfile(os.path.join(d, n)) for n in ("model_zip.pth", "model_legacy.pth"))
+
+
+def run_case(outdir, case, script_hash, force=False):
+    name, arch, seed, image, sets, owner = case
     d = os.path.join(outdir, name)
-    if case_complete(d, script_hash):
+    if not force and case_complete(d, script_hash) and weights_complete(outdir, case):
         log(f"[{name}] up to date, skipped")
         return None
     os.makedirs(d, exist_ok=True)
@@ -330,7 +416,11 @@ def run_case(outdir, case, script_hash):
     x = (torch.from_numpy(u8.copy()).permute(2, 0, 1).float() / 255).contiguous()
 
     model, bn_eps = build_model(arch, sets)
-    randomize_bn(model)
+    if owner:
+        sd = torch.load(os.path.join(outdir, owner, "model_zip.pth"), map_location="cpu")
+        model.load_state_dict(sd)
+    else:
+        randomize_bn(model)
     if arch == VGG:
         check_vgg_keys(model)
 
@@ -344,18 +434,34 @@ def run_case(outdir, case, script_hash):
         features = list(fpn.values())
         convs = rpn_levels(model, features)
         t1 = time.time()
-        f_rpn, f_cls = calibrate(model, images, features, fpn, convs)
+        f_rpn = f_cls = 1.0
+        if owner:
+            log(f"[{name}] backbone {t1 - t0:.1f}s, weights of {owner}")
+        else:
+            f_rpn, f_cls = calibrate(model, images, features, fpn, convs)
+            round_to_f16_grid(model)
+            log(f"[{name}] backbone {t1 - t0:.1f}s, calibration x{f_rpn:.4g} (rpn) "
+                f"x{f_cls:.4g} (cls) {time.time() - t1:.1f}s")
+            # zip as float32 (what training scripts save), legacy as float16
+            torch.save(model.state_dict(), os.path.join(d, "model_zip.pth"))
+            half = OrderedDict((k, v.half() if v.is_floating_point() else v)
+                               for k, v in model.state_dict().items())
+            torch.save(half, os.path.join(d, "model_legacy.pth"),
+                       _use_new_zipfile_serialization=False)
+            # everything below from the rounded weights
+            body = model.backbone.body(images.tensors)
+            fpn = model.backbone.fpn(body)
+            features = list(fpn.values())
         t2 = time.time()
-        log(f"[{name}] backbone {t1 - t0:.1f}s, calibration x{f_rpn:.4g} (rpn) "
-            f"x{f_cls:.4g} (cls) {t2 - t1:.1f}s")
-
-        torch.save(model.state_dict(), os.path.join(d, "model_zip.pth"))
-        torch.save(model.state_dict(), os.path.join(d, "model_legacy.pth"),
-                   _use_new_zipfile_serialization=False)
+        samples = OrderedDict()
 
         # The stages, each by torchvision's own module, after calibration.
         save("transform.npy", to_np(images.tensors[0]))
-        save("stem.npy", to_np(stem_output(arch, model.backbone.body, images.tensors)[0]))
+        stem = to_np(stem_output(arch, model.backbone.body, images.tensors)[0])
+        if stem.size > SAMPLE_ABOVE:
+            samples["stem"] = sample_stride(stem.shape)
+            stem = np.ascontiguousarray(stem.reshape(-1)[::samples["stem"]])
+        save("stem.npy", stem)
         for i, v in enumerate(body.values()):
             save(f"body_{i}.npy", to_np(v[0]))
         for k, v in fpn.items():
@@ -372,6 +478,14 @@ def run_case(outdir, case, script_hash):
         proposals = r["proposals"]
         save("proposals.npy", to_np(proposals))
         save("proposal_scores.npy", to_np(r["proposal_scores"]))
+        num_per_level = [lg.shape[1] * lg.shape[2] * lg.shape[3] for lg in r["logits"]]
+        rb, rs, rl, rkeep = rpn_candidates(model.rpn, r["decoded"], r["obj"], images.image_sizes[0],
+                                           num_per_level)
+        assert torch.equal(rb[rkeep], proposals) and torch.equal(rs[rkeep], r["proposal_scores"]), \
+            f"{name}: RPN candidates do not give the proposals"
+        save("rpn_cand_boxes.npy", to_np(rb))
+        save("rpn_cand_scores.npy", to_np(rs))
+        save("rpn_cand_levels.npy", to_np(rl))
 
         pooled, feats, class_logits, box_regression = run_heads(model, images, fpn, proposals)
         pool = model.roi_heads.box_roi_pool
@@ -392,6 +506,15 @@ def run_case(outdir, case, script_hash):
             [{"boxes": boxes_l[0], "scores": scores_l[0], "labels": labels_l[0]}],
             images.image_sizes, [(H, W)])[0]
         save("det_boxes.npy", to_np(post["boxes"]))
+        cb, cs, cl, keep = box_candidates(model, class_logits, box_regression, proposals,
+                                          images.image_sizes[0])
+        for got, want in ((cb[keep], boxes_l[0]), (cs[keep], scores_l[0]), (cl[keep], labels_l[0])):
+            assert torch.equal(got, want), f"{name}: box candidates do not give the detections"
+        cpost = model.transform.postprocess([{"boxes": cb, "scores": cs, "labels": cl}],
+                                            images.image_sizes, [(H, W)])[0]
+        save("cand_boxes.npy", to_np(cpost["boxes"]))
+        save("cand_scores.npy", to_np(cs))
+        save("cand_labels.npy", to_np(cl.to(torch.int64)))
         t3 = time.time()
 
         # The staged pipeline must be torchvision's forward, bit for bit.
@@ -412,6 +535,7 @@ def run_case(outdir, case, script_hash):
     p = model.rpn._post_nms_top_n["testing"]
     meta = OrderedDict()
     meta["arch"] = arch
+    meta["weights"] = owner or name
     meta["seed"] = seed
     meta["height"] = H
     meta["width"] = W
@@ -443,6 +567,10 @@ def run_case(outdir, case, script_hash):
     meta["calib_rpn_factor"] = repr(f_rpn)
     meta["calib_cls_factor"] = repr(f_cls)
     meta["input_layout"] = "contiguous"
+    meta["legacy_dtype"] = "float16"
+    meta["num_candidates"] = cs.shape[0]
+    for k, v in samples.items():
+        meta[f"sample_{k}"] = v
     with open(os.path.join(d, "meta.txt"), "w") as f:
         for k, v in meta.items():
             f.write(f"{k} {v}\n")
@@ -461,16 +589,21 @@ def main():
     if len(sys.argv) != 2:
         sys.exit("usage: gen_parity.py OUTDIR")
     outdir = sys.argv[1]
-    torch.set_num_threads(2)
+    # GEN_THREADS: torch's thread count (default 2); the tests must pass with
+    # fixtures made with any, since intra-op threading changes torch's last bits
+    torch.set_num_threads(int(os.environ.get("GEN_THREADS", "2")))
     with open(os.path.abspath(__file__), "rb") as f:
         script_hash = hashlib.sha256(f.read()).hexdigest()
     os.makedirs(outdir, exist_ok=True)
     only = os.environ.get("GEN_PARITY_ONLY")  # comma-separated case names, for debugging
     t0 = time.time()
+    remade = set()
     for case in CASES:
         if only and case[0] not in only.split(","):
             continue
-        run_case(outdir, case, script_hash)
+        # a case that reuses weights is remade whenever its owner was
+        if run_case(outdir, case, script_hash, force=case[5] in remade) is not None:
+            remade.add(case[0])
     log(f"gen_parity: done in {time.time() - t0:.1f}s")
 
 

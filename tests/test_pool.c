@@ -3,12 +3,13 @@
  * runs exactly once on a valid worker id, jobs run back to back, a pool of one
  * runs inline; a depthwise conv gives the same bits with a pool of 2 as
  * without, and GEMM-based ops agree to rounding (OpenBLAS's kernels sum a
- * split matrix's edge tiles in another order, as its own threads do). make test
- * also runs this under TSan.
+ * split matrix's edge tiles in another order, as its own threads do); OpenBLAS
+ * is kept to its calling thread. make test also runs this under TSan.
  */
 #include "../model/internal.h"
 #include "check.h"
 
+#include <cblas.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -120,6 +121,10 @@ int main(void)
     ops_use_pool(two);
     gemm(m, n, k, A, B, C2, 0);
     CHECK(rel(C2, C1, (size_t)m * n) <= 1e-6, "gemm split along N: %.2e", rel(C2, C1, (size_t)m * n));
+    /* OpenBLAS runs on its calling thread once any GEMM has run: no thread of
+     * its own does our work (under TSan its synchronisation is invisible) */
+    CHECK(openblas_get_num_threads() == 1, "OpenBLAS on %d threads after a GEMM",
+          openblas_get_num_threads());
     ops_use_pool(NULL);
     gemm_nt(m, 40, k, A, B, C1);      /* narrow N: split along M */
     ops_use_pool(two);

@@ -1,0 +1,54 @@
+#!/bin/sh
+# test_parity_kernels.sh — the torchvision parity suite again, under OpenBLAS
+# kernel sets other than the one this CPU picks by itself.
+#
+# OpenBLAS chooses its SGEMM kernels per CPU (Haswell's AVX2, SkylakeX's
+# AVX-512, ...), and each sums in its own order, so the last bits of every
+# convolution differ from one machine to the next — as they do on a user's
+# machine. The parity tests must hold on all of them, not only on the CPU the
+# fixtures were made on: this runs test_parity_model and test_parity_stages
+# with OPENBLAS_CORETYPE forced to every other kernel set this CPU can run
+# (Haswell needs AVX2 + FMA, SkylakeX AVX-512 F/BW/VL) and checks that the
+# forced kernels were really the ones used.
+#
+# Environment: BUILD (default build), VDETECT_FIXTURES, VDETECT_BIN.
+# Ends with "test_parity_kernels: N passed, N failed, N skipped".
+set -u
+BUILD=${BUILD:-build}
+NAME=parity_kernels
+. tests/lib.sh
+
+flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+has() { case " $flags " in *" $1 "*) return 0;; esac; return 1; }
+own=$(OPENBLAS_VERBOSE=2 "$BUILD/tests/test_ties" 2>&1 | sed -n 's/^Core: //p' | head -n 1)
+cores=""
+if has avx2 && has fma; then cores="$cores Haswell"; fi
+if has avx512f && has avx512bw && has avx512vl; then cores="$cores SkylakeX"; fi
+echo "this CPU's own kernels: ${own:-unknown}; also testing:$cores"
+
+total_p=0; total_f=0; tried=0
+for core in $cores; do
+    [ "$core" = "$own" ] && continue
+    tried=$((tried + 1))
+    for t in test_parity_model test_parity_stages; do
+        log="$TMP/$t.log"
+        OPENBLAS_CORETYPE=$core "$BUILD/tests/$t" >"$log" 2>&1
+        rc=$?
+        line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+        grep -E '^FAIL|^BLAS kernels|>=0\.3:|proposals: ' "$log" | sed "s/^/[$core] /"
+        p=$(echo "$line" | sed -E 's/.* ([0-9]+) passed.*/\1/'); [ -n "$line" ] || p=0
+        f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/'); [ -n "$line" ] || f=1
+        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+        echo "[$core] $t: $p passed, $f failed"
+        total_p=$((total_p + p)); total_f=$((total_f + f))
+        if [ "$t" = test_parity_model ]; then
+            if grep -q "^BLAS kernels: $core;" "$log"; then ok
+            else bad "[$core] $t did not run on $core kernels: $(grep '^BLAS kernels' "$log")"; fi
+        fi
+    done
+done
+if [ "$tried" -eq 0 ]; then
+    bad "no other OpenBLAS kernel set to test on this CPU (own: ${own:-unknown}; can run:$cores)"
+fi
+pass=$((pass + total_p)); fail=$((fail + total_f))
+summary
