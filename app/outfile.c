@@ -215,6 +215,8 @@ struct outfile {
     ino_t ino;
 };
 
+/* Six letters for a partial file's name. O_EXCL makes the name safe whatever
+ * they are; they only need to differ between runs and calls (main thread). */
 static void random_tag(char *tag, int n)
 {
     static const char set[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -288,9 +290,11 @@ int outfile_open(struct outfile **out, const char *kind, const char *path, int o
     int exists = strcmp(path, "-") && stat(path, &st) == 0;
     if (!strcmp(path, "-") || is_dev_path(path) || (exists && !S_ISREG(st.st_mode))) {
         /* standard output, a FIFO, a device: straight, and never removed */
+        /* "a", not "w": /dev/stdout may be a file the shell opened with >>,
+         * and O_TRUNC would empty it; FIFOs and devices ignore both */
         if (!strcmp(path, "-"))
             of->f = stdout;
-        else if (stream && !(of->f = fopen(path, "w"))) {
+        else if (stream && !(of->f = fopen(path, "a"))) {
             fprintf(stderr, "%s %s: %s\n", kind, path, strerror(errno));
             outfile_discard(&of);
             return -1;

@@ -161,6 +161,10 @@ check "bench: no partial left" no_partials
 rc=$?
 check "--json /dev/stdout > FILE: exit 0 (got $rc), the line lands in FILE" \
     sh -c "[ $rc -eq 0 ] && grep -q '\"image\"' '$TMP/redirected'"
+echo "earlier" >"$TMP/appended"
+"$BIN" detect $M "$TMP/a.png" --json /dev/stdout >>"$TMP/appended" 2>"$TMP/err"
+check "--json /dev/stdout >> FILE: appended, the earlier line kept" \
+    sh -c "[ \"\$(head -n 1 '$TMP/appended')\" = earlier ] && [ \$(wc -l <'$TMP/appended') -eq 2 ]"
 "$BIN" annotate $M "$TMP/x.mp4" -o "$TMP/n.mkv" --json - -q >"$TMP/stdout.jsonl" 2>"$TMP/err"
 check "annotate --json -: 25 lines on stdout" [ "$(lines "$TMP/stdout.jsonl")" = 25 ]
 
