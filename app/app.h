@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/types.h>
 
 #include "../model/model.h"
 
@@ -98,6 +99,10 @@ int cli_model_option(struct cli_model *cm, const char *cmd, int argc, char **arg
 int cli_model_load(struct cli_model *cm, const char *cmd);
 void cli_model_free(struct cli_model *cm);
 
+/* The weights used when --weights is not given (the shipped demo model), as
+ * cli_model_load() finds it; malloc'd, or NULL when it is not present. */
+char *cli_model_default_weights(void);
+
 /* Class name for a label: --labels first, then the model's; NULL if none. */
 const char *cli_model_class_name(const struct cli_model *cm, int label);
 /* The output filter: --score-thresh and --classes. */
@@ -106,15 +111,89 @@ int cli_model_keep(const struct cli_model *cm, const struct model_detection *d);
 /* The help text of the [model] options, for each command's --help. */
 extern const char cli_model_help[];
 
+/* ---- output files (outfile.c) -------------------------------------------- */
+
+/*
+ * DESIGN §5 "Files", shared by every command. Before opening anything for
+ * writing, a command passes each output to out_check_output() and then each
+ * input to out_check_input*(): a clash is a usage error (APP_USAGE, one line
+ * on stderr naming both files), never a replaced input.
+ *
+ * out_check_done() last refuses existing files without -y.
+ *
+ * Outputs are then written through struct outfile: a regular file (or a name
+ * not there yet) goes to NAME.partial-XXXXXX.EXT beside it, created by this
+ * run, and is renamed over NAME by outfile_commit() once complete (without -y
+ * never over a file that appeared meanwhile); outfile_discard() removes only
+ * that partial file. "-", names under /dev and /proc, FIFOs and devices are
+ * written straight and never renamed or removed. A run killed before
+ * committing leaves its partial files: the data written so far.
+ */
+#define OUT_CHECK_MAX 8
+enum out_kind {
+    OUT_NEW,          /* not there yet: dev/ino are its directory's */
+    OUT_UNREACHABLE,  /* its directory is missing: opening it will fail */
+    OUT_EXISTING,     /* a regular file (-y given) */
+    OUT_SPECIAL,      /* FIFO, device, /dev/... : written straight */
+    OUT_STDOUT,       /* "-" */
+};
+struct out_check {
+    const char *cmd;
+    int overwrite;                /* -y */
+    int n;
+    struct out_entry {
+        const char *opt, *path;   /* "--json", as given (pointers into argv) */
+        enum out_kind kind;
+        dev_t dev;
+        ino_t ino;
+    } o[OUT_CHECK_MAX];
+};
+
+void out_check_init(struct out_check *c, const char *cmd, int overwrite);
+/* One output (NULL: none given). APP_USAGE with one line for a directory, a
+ * dangling link, or the same file as an earlier output; else APP_OK. */
+int out_check_output(struct out_check *c, const char *opt, const char *path);
+/* An input (NULL, "-", URLs and missing files pass: they fail on their own).
+ * APP_USAGE with one line naming both when it is one of the outputs. */
+int out_check_input(const struct out_check *c, const char *what, const char *path);
+/* Every entry of a directory, as inputs. */
+int out_check_input_dir(const struct out_check *c, const char *what, const char *dir);
+/* The model's files: --weights (or the demo model) and --labels. */
+int out_check_model(const struct out_check *c, const struct cli_model *cm);
+/* Last, after the inputs (a clash with an input says more than "exists"):
+ * APP_USAGE with ffmpeg's one line for an existing regular file without -y. */
+int out_check_done(const struct out_check *c);
+
+struct outfile;
+/* Open an output checked above. kind names it in messages ("json"). stream:
+ * also give a stdio stream (outfile_stream); otherwise the caller writes
+ * outfile_write_path() itself (the video writer, PNG screenshots). 0, or -1
+ * with "KIND PATH: reason" printed. */
+int outfile_open(struct outfile **of, const char *kind, const char *path, int overwrite,
+                 int stream);
+FILE *outfile_stream(const struct outfile *of);
+/* Where the bytes go: the partial file, or the path itself when straight. */
+const char *outfile_write_path(const struct outfile *of);
+/* The partial file's name while one exists (NULL: written straight). */
+const char *outfile_partial(const struct outfile *of);
+/* Complete: flush, sync, rename into place. 0, or -1 with a message (the
+ * partial file is removed, unless it holds complete data that could not be
+ * renamed: the message names it). NULL-safe; nulls *of. */
+int outfile_commit(struct outfile **of);
+/* Error path: close, and remove the partial file (only it). NULL-safe. */
+void outfile_discard(struct outfile **of);
+
 /* ---- SVG plots (plot.c) -------------------------------------------------- */
 
 struct plot_series { const char *name; const double *ms; int n; };  /* per frame, ms */
 struct plot_stage { const char *name; double ms; };
 
-/* Latency per frame and the per-stage breakdown, as one SVG file. 0 or -1
- * with a message. */
-int plot_write_svg(const char *path, const char *title, const struct plot_series *series,
-                   int nseries, const struct plot_stage *stages, int nstages);
+/* Latency per frame and the per-stage breakdown, as one SVG file written to f
+ * (through struct outfile; path names it in messages). 0 or -1 with a
+ * message. */
+int plot_write_svg(FILE *f, const char *path, const char *title,
+                   const struct plot_series *series, int nseries,
+                   const struct plot_stage *stages, int nstages);
 
 /* ---- JSON writing (json.c) ----------------------------------------------- */
 
@@ -128,8 +207,9 @@ void json_double(FILE *f, double v);
 /* ---- SIGINT / SIGTERM (signals.c) ----------------------------------------- */
 
 struct video_source;
-/* Install the handlers: the first signal is counted and interrupts the
- * registered source; a second one exits the process with 130 at once.
+/* Install the handlers: every signal is counted and interrupts the
+ * registered source (the first: stop cleanly; the second: stop waiting for
+ * queued frames, still finish the files); a third exits with 130 at once.
  * 0 or -1 (errno). Main thread, before any worker starts. */
 int signals_install(void);
 /* Put back the handlers that were there before. */

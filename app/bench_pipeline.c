@@ -65,6 +65,7 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     struct run_report *rep = calloc(1, sizeof *rep);
     struct series s_result = { 0 }, s_display = { 0 };
     uint8_t *warm = NULL;
+    struct outfile *out_file = NULL, *json_file = NULL, *plot_file = NULL;
 
     if (!ps || !rep) { status = APP_FAIL; goto done; }
     run_report_init(rep);
@@ -73,7 +74,18 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     if (video_open(&src, &so) < 0) { status = APP_FAIL; goto done; }
     signals_set_source(src);
     const struct video_info *info = video_source_info(src);
-    if (o->out && video_writer_open(&writer, o->out, src, &o->wo) < 0) {
+    /* outputs before the slow model load (checked by cmd_bench already) */
+    struct video_writer_options wo = o->wo;
+    if (o->out) {
+        if (outfile_open(&out_file, "video", o->out, o->overwrite, 0) < 0) {
+            status = APP_FAIL;
+            goto done;
+        }
+        wo.file = outfile_write_path(out_file);
+    }
+    if ((o->out && video_writer_open(&writer, o->out, src, &wo) < 0) ||
+        (o->json && outfile_open(&json_file, "json", o->json, o->overwrite, 1) < 0) ||
+        (o->plot && outfile_open(&plot_file, "plot", o->plot, o->overwrite, 1) < 0)) {
         status = APP_FAIL;
         goto done;
     }
@@ -109,9 +121,11 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     }
     int stopping = 0, failed = 0;
     for (;;) {
-        if (signals_pending() && !stopping) {
-            stopping = 1;
-            pipeline_stop(p, PIPE_STOP_DRAIN);
+        /* first signal: finish the queued frames; second: not even those */
+        int sig = signals_pending();
+        if (sig > stopping) {
+            stopping = sig >= 2 ? 2 : 1;
+            pipeline_stop(p, stopping == 2 ? PIPE_STOP_ABORT : PIPE_STOP_DRAIN);
         }
         struct pipe_frame *f;
         enum pipe_item it = pipeline_next(p, 200, &f);
@@ -188,16 +202,8 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     printf("cpu          %.1f ms CPU per decoded frame; peak RSS %.0f MB\n", cpu_ms,
            ru.ru_maxrss / 1024.0);
 
-    if (o->json) {
-        FILE *jf = strcmp(o->json, "-") ? fopen(o->json, "w") : stdout;
-        if (!jf) {
-            fprintf(stderr, "json %s: cannot open for writing\n", o->json);
-            status = APP_FAIL;
-        } else {
-            run_report_json(jf, rep);
-            if ((jf != stdout && fclose(jf)) || (jf == stdout && fflush(jf))) status = APP_FAIL;
-        }
-    }
+    if (json_file)
+        run_report_json(outfile_stream(json_file), rep);
     if (o->plot) {
         struct plot_series ser[2] = { { "capture -> result (detected frames)", s_result.v,
                                         s_result.n },
@@ -212,12 +218,19 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
         char title[256];
         snprintf(title, sizeof title, "vdetect bench: %s on %s, %d thread%s",
                  model_arch(cm->model), o->so.input, cm->threads, cm->threads == 1 ? "" : "s");
-        if (plot_write_svg(o->plot, title, ser, 2, st, nst)) status = APP_FAIL;
+        if (plot_write_svg(outfile_stream(plot_file), o->plot, title, ser, 2, st, nst))
+            status = APP_FAIL;
     }
+    if (status == APP_OK && ((outfile_commit(&out_file) < 0) | (outfile_commit(&json_file) < 0) |
+                             (outfile_commit(&plot_file) < 0)))
+        status = APP_FAIL;
     if (status == APP_OK && signals_pending()) status = APP_INTERRUPTED;
 done:
     if (p) pipeline_free(&p);
     if (writer) video_writer_abort(&writer);
+    outfile_discard(&out_file);
+    outfile_discard(&json_file);
+    outfile_discard(&plot_file);
     signals_set_source(NULL);
     video_close(&src);
     render_style_close(&style);

@@ -8,11 +8,20 @@
  * dropped, so output frames = input frames and JSON lines = frames. The main
  * thread is the consumer: draw, encode, write the data, report progress.
  *
+ * Files (DESIGN §5, outfile.c): every output is checked against every input
+ * and the other outputs before anything is opened, an existing one needs -y,
+ * and each is written to NAME.partial-XXXXXX.EXT and renamed into place when
+ * the run ends cleanly.
+ *
  * Ctrl-C / SIGTERM: stop reading, let the queued frames through, flush the
  * encoder and write the trailer, close the JSON arrays — a playable file and
- * whole JSON lines — and exit 130. A second signal exits at once.
+ * whole JSON lines, renamed into place — and exit 130. A second signal stops
+ * waiting for the queued frames but still finishes and renames the files; a
+ * third exits at once, leaving the partial files. Those (and a SIGKILL's)
+ * stay usable: the video is fragmented MP4 or clustered Matroska (writer.c),
+ * the JSON Lines are flushed per frame, the COCO array lacks only its "]".
  * Errors (unreadable or corrupt input, unwritable outputs, encoder failure):
- * one line on stderr, exit 1, and every output file of the run removed.
+ * one line on stderr, exit 1, and every partial file of the run removed.
  */
 #include <errno.h>
 #include <math.h>
@@ -56,6 +65,7 @@ static const char annotate_help[] =
     "  --queue N           frame queue length (default 2; a Ctrl-C\n"
     "                      waits for the queued frames)\n"
     "  --stats-json FILE   the run's figures in the bench report format\n"
+    "  -y                  replace output files that already exist\n"
     "  --input-format F, --video-size WxH, --framerate R\n"
     "                      passed to a capture device\n"
     "  -q, --quiet         no progress and no summary on stderr (progress is only\n"
@@ -64,22 +74,31 @@ static const char annotate_help[] =
     "\n"
     "%s"
     "\n"
-    "Exit status: 0 done, 1 error (all outputs removed), 2 bad usage,\n"
-    "130 interrupted (outputs finished and playable).\n";
+    "Outputs are written as NAME.partial-XXXXXX.EXT beside NAME and renamed into\n"
+    "place when complete; an output may not be an input. A run killed outright\n"
+    "leaves its partial files: the video plays up to the last ~0.2 s it wrote,\n"
+    "the JSON Lines are whole lines, the COCO array lacks only its closing ].\n"
+    "Ctrl-C: finish the queued frames and the files; twice: finish the files\n"
+    "now; three times: exit at once.\n"
+    "\n"
+    "Exit status: 0 done, 1 error (partial outputs removed), 2 bad usage (an\n"
+    "output that exists without -y, or that is an input), 130 interrupted\n"
+    "(outputs finished and playable).\n";
 
 struct annotate {
     struct cli_model cm;
     const char *source, *out_path, *json_path, *coco_path, *stats_path;
     struct video_source_options so;
     struct video_writer_options wo;
-    int no_draw, stamp, quiet, queue_len;
+    int no_draw, stamp, quiet, queue_len, overwrite;
     long stride;
     long long max_frames;
 
     struct video_source *src;
     struct video_writer *writer;
     struct render_style *style;
-    FILE *json, *coco;
+    struct outfile *out_file, *json_file, *coco_file, *stats_file;
+    FILE *json, *coco;          /* their streams */
     int coco_first;
     struct render_det *rdets;
     int max_dets;
@@ -172,7 +191,8 @@ static int write_coco(struct annotate *a, const struct pipe_frame *f)
         json_float(o, d->score);
         fputs("}", o);
     }
-    if (ferror(o)) {
+    /* whole records on disk, so a killed run's partial array only lacks "]" */
+    if (fflush(o) != 0 || ferror(o)) {
         fprintf(stderr, "coco %s: write error: %s\n", a->coco_path, strerror(errno));
         return -1;
     }
@@ -221,6 +241,7 @@ static int parse_args(struct annotate *a, int argc, char **argv)
         if (!strcmp(s, "--no-draw")) { a->no_draw = 1; continue; }
         if (!strcmp(s, "--stamp")) { a->stamp = 1; continue; }
         if (!strcmp(s, "-q") || !strcmp(s, "--quiet")) { a->quiet = 1; continue; }
+        if (!strcmp(s, "-y")) { a->overwrite = 1; continue; }
         if ((r = app_opt_value(cmd, argc, argv, &i, "-o", &a->out_path)) != 0 ||
             (r = app_opt_value(cmd, argc, argv, &i, "--output", &a->out_path)) != 0) {
             if (r < 0) return APP_USAGE;
@@ -293,12 +314,50 @@ static int parse_args(struct annotate *a, int argc, char **argv)
     return 0;
 }
 
-static FILE *open_out(const char *kind, const char *path)
+/* DESIGN §5 "Files": no output may be an input or another output, none
+ * replaces a file without -y. APP_OK or APP_USAGE (one line printed). */
+static int check_files(const struct annotate *a)
 {
-    FILE *f = fopen(path, "w");
-    if (!f)
-        fprintf(stderr, "%s %s: %s\n", kind, path, strerror(errno));
-    return f;
+    struct out_check c;
+    out_check_init(&c, "annotate", a->overwrite);
+    int r;
+    if ((r = out_check_output(&c, "-o", a->out_path)) != APP_OK ||
+        (r = out_check_output(&c, "--json", a->json_path)) != APP_OK ||
+        (r = out_check_output(&c, "--coco", a->coco_path)) != APP_OK ||
+        (r = out_check_output(&c, "--stats-json", a->stats_path)) != APP_OK ||
+        (r = out_check_input(&c, "SOURCE", a->source)) != APP_OK ||
+        (r = out_check_model(&c, &a->cm)) != APP_OK ||
+        (r = out_check_done(&c)) != APP_OK)
+        return r;
+    return APP_OK;
+}
+
+/* A data output, opened with a stream (NULL path: not asked for). */
+static int open_data(const struct annotate *a, const char *kind, const char *path,
+                     struct outfile **of, FILE **f)
+{
+    if (!path)
+        return 0;
+    if (outfile_open(of, kind, path, a->overwrite, 1) < 0)
+        return -1;
+    *f = outfile_stream(*of);
+    return 0;
+}
+
+/* Rename every finished output into place; APP_FAIL if one cannot be. */
+static int commit_all(struct annotate *a)
+{
+    int status = APP_OK;
+    a->json = a->coco = NULL;
+    if (outfile_commit(&a->out_file) < 0)
+        status = APP_FAIL;
+    if (outfile_commit(&a->json_file) < 0)
+        status = APP_FAIL;
+    if (outfile_commit(&a->coco_file) < 0)
+        status = APP_FAIL;
+    if (outfile_commit(&a->stats_file) < 0)
+        status = APP_FAIL;
+    return status;
 }
 
 int cmd_annotate(int argc, char **argv)
@@ -309,7 +368,7 @@ int cmd_annotate(int argc, char **argv)
     a.stride = 1;
     a.coco_first = 1;
     cli_model_init(&a.cm, argc);
-    int status = APP_OK, sig_installed = 0, out_created = 0, json_created = 0, coco_created = 0;
+    int status = APP_OK, sig_installed = 0;
     struct pipeline *p = NULL;
     struct pipeline_stats *ps = NULL;
     struct run_report *rep = NULL;
@@ -319,6 +378,8 @@ int cmd_annotate(int argc, char **argv)
         status = r < 0 ? APP_OK : r; /* -1: help shown */
         goto done;
     }
+    if ((status = check_files(&a)) != APP_OK)
+        goto done;
     if (signals_install() == 0)
         sig_installed = 1;
 
@@ -332,19 +393,19 @@ int cmd_annotate(int argc, char **argv)
     const struct video_info *info = video_source_info(a.src);
 
     /* outputs before the slow model load: a bad path fails at once */
-    if (video_writer_open(&a.writer, a.out_path, a.src, &a.wo) < 0) {
+    FILE *stats_stream = NULL;
+    if (outfile_open(&a.out_file, "video", a.out_path, a.overwrite, 0) < 0) {
         status = APP_FAIL;
         goto done;
     }
-    out_created = 1;
-    if ((a.json_path && !(a.json = open_out("json", a.json_path))) ||
-        (a.coco_path && !(a.coco = open_out("coco", a.coco_path)))) {
-        json_created = a.json != NULL;
+    a.wo.file = outfile_write_path(a.out_file);
+    if (video_writer_open(&a.writer, a.out_path, a.src, &a.wo) < 0 ||
+        open_data(&a, "json", a.json_path, &a.json_file, &a.json) < 0 ||
+        open_data(&a, "coco", a.coco_path, &a.coco_file, &a.coco) < 0 ||
+        open_data(&a, "stats-json", a.stats_path, &a.stats_file, &stats_stream) < 0) {
         status = APP_FAIL;
         goto done;
     }
-    json_created = a.json != NULL;
-    coco_created = a.coco != NULL;
     if (a.coco)
         fputs("[", a.coco);
     if (!a.no_draw && render_style_open(&a.style, NULL) < 0) {
@@ -386,9 +447,11 @@ int cmd_annotate(int argc, char **argv)
     int stopping = 0, failed = 0;
     char stamp[96];
     for (;;) {
-        if (signals_pending() && !stopping) {
-            stopping = 1;
-            pipeline_stop(p, PIPE_STOP_DRAIN);
+        /* first signal: finish the queued frames; second: not even those */
+        int sig = signals_pending();
+        if (sig > stopping) {
+            stopping = sig >= 2 ? 2 : 1;
+            pipeline_stop(p, stopping == 2 ? PIPE_STOP_ABORT : PIPE_STOP_DRAIN);
         }
         struct pipe_frame *f;
         enum pipe_item it = pipeline_next(p, 200, &f);
@@ -453,23 +516,8 @@ int cmd_annotate(int argc, char **argv)
     /* finish the outputs; a failure here is an error like any other */
     if (video_writer_close(&a.writer) < 0)
         status = APP_FAIL;
-    if (a.coco) {
+    if (a.coco)
         fputs(a.coco_first ? "]\n" : "\n]\n", a.coco);
-        FILE *c = a.coco;
-        a.coco = NULL;
-        if (fclose(c) != 0) {
-            fprintf(stderr, "coco %s: write error: %s\n", a.coco_path, strerror(errno));
-            status = APP_FAIL;
-        }
-    }
-    if (a.json) {
-        FILE *j = a.json;
-        a.json = NULL;
-        if (fclose(j) != 0) {
-            fprintf(stderr, "json %s: write error: %s\n", a.json_path, strerror(errno));
-            status = APP_FAIL;
-        }
-    }
     rep->mode = "annotate";
     rep->source = a.source;
     rep->info = info;
@@ -478,18 +526,10 @@ int cmd_annotate(int argc, char **argv)
     rep->weights = a.cm.weights_path;
     rep->threads = a.cm.threads;
     rep->output_stage = "encode";
-    if (a.stats_path) {
-        FILE *sf = open_out("stats-json", a.stats_path);
-        if (!sf) {
-            status = APP_FAIL;
-        } else {
-            run_report_json(sf, rep);
-            if (fclose(sf) != 0) {
-                fprintf(stderr, "stats-json %s: write error\n", a.stats_path);
-                status = APP_FAIL;
-            }
-        }
-    }
+    if (stats_stream)
+        run_report_json(stats_stream, rep);
+    if (status == APP_OK)
+        status = commit_all(&a);
     if (status == APP_OK && !a.quiet)
         run_report_summary(stderr, rep);
     if (status == APP_OK && signals_pending())
@@ -497,28 +537,13 @@ int cmd_annotate(int argc, char **argv)
 
 done:
     pipeline_free(&p);
-    if (status == APP_INTERRUPTED) {
-        /* interrupted before the frames flowed: finish what exists (a writer
-         * that got no frame removes its file and says so) */
-        if (a.writer)
-            (void)video_writer_close(&a.writer);
-        if (a.coco)
-            fputs(a.coco_first ? "]\n" : "\n]\n", a.coco);
-    }
-    video_writer_abort(&a.writer); /* still open here only on an error */
-    if (a.json)
-        fclose(a.json);
-    if (a.coco)
-        fclose(a.coco);
-    if (status == APP_FAIL) {
-        /* an error: leave nothing half-written behind */
-        if (out_created)
-            unlink(a.out_path);
-        if (json_created)
-            unlink(a.json_path);
-        if (coco_created)
-            unlink(a.coco_path);
-    }
+    /* still open here only on an error, or when interrupted before any frame
+     * flowed: no output then, and only this run's partial files removed */
+    video_writer_abort(&a.writer);
+    outfile_discard(&a.out_file);
+    outfile_discard(&a.json_file);
+    outfile_discard(&a.coco_file);
+    outfile_discard(&a.stats_file);
     render_style_close(&a.style);
     signals_set_source(NULL);
     video_close(&a.src);

@@ -51,7 +51,11 @@ static const char bench_help[] =
     "  --realtime          pipeline: read a file at its own frame rate (a live source)\n"
     "  --queue N           pipeline: frame queue length\n"
     "  --input-format F, --video-size WxH, --framerate R   device options\n"
+    "  -y                  replace output files that already exist\n"
     "  -h, --help          show this help\n"
+    "\n"
+    "Outputs are written beside their name and renamed into place when complete;\n"
+    "an output may not be an input (exit 2).\n"
     "\n"
     "%s";
 
@@ -130,7 +134,8 @@ int cmd_bench(int argc, char **argv)
     po.live = -1;
     uint8_t *rgb = NULL;
     double *times[ST_COUNT] = { 0 };
-    FILE *jf = NULL;
+    FILE *jf = NULL, *pf = NULL;
+    struct outfile *json_file = NULL, *plot_file = NULL;
 
     cli_model_init(&cm, argc);
     for (int i = 1; i < argc; i++) {
@@ -158,6 +163,10 @@ int cmd_bench(int argc, char **argv)
         }
         if (!strcmp(a, "--realtime")) {
             po.so.realtime = 1;
+            continue;
+        }
+        if (!strcmp(a, "-y")) {
+            po.overwrite = 1;
             continue;
         }
         if ((r = app_opt_value(cmd, argc, argv, &i, "-o", &po.out)) != 0 ||
@@ -215,6 +224,16 @@ int cmd_bench(int argc, char **argv)
         }
         if ((status = cli_model_option(&cm, cmd, argc, argv, &i)) != APP_OK) goto done;
     }
+    /* DESIGN §5 "Files", before anything is opened */
+    struct out_check oc;
+    out_check_init(&oc, cmd, po.overwrite);
+    if ((status = out_check_output(&oc, "-o", po.out)) != APP_OK ||
+        (status = out_check_output(&oc, "--json", json_path)) != APP_OK ||
+        (status = out_check_output(&oc, "--plot", plot_path)) != APP_OK ||
+        (status = out_check_input(&oc, model_only ? "IMAGE" : "SOURCE", image)) != APP_OK ||
+        (status = out_check_model(&oc, &cm)) != APP_OK ||
+        (status = out_check_done(&oc)) != APP_OK)
+        goto done;
     if (!model_only && image) {
         /* a still image means the model alone; anything else is a video SOURCE */
         const char *dot = strrchr(image, '.');
@@ -232,12 +251,13 @@ int cmd_bench(int argc, char **argv)
             goto done;
         }
     }
-    if (json_path && strcmp(json_path, "-") && !(jf = fopen(json_path, "w"))) {
-        fprintf(stderr, "json %s: ", json_path);
-        perror(NULL);
+    if ((json_path && outfile_open(&json_file, "json", json_path, po.overwrite, 1) < 0) ||
+        (plot_path && outfile_open(&plot_file, "plot", plot_path, po.overwrite, 1) < 0)) {
         status = APP_FAIL;
         goto done;
     }
+    jf = json_file ? outfile_stream(json_file) : NULL;
+    pf = plot_file ? outfile_stream(plot_file) : NULL;
     if (image) {
         if (video_load_image(image, &rgb, &w, &h) < 0) { status = APP_FAIL; goto done; }
     } else if (!(rgb = make_picture(w, h))) {
@@ -276,7 +296,7 @@ int cmd_bench(int argc, char **argv)
         char title[256];
         snprintf(title, sizeof title, "vdetect bench --model-only: %s, %dx%d, %d thread%s",
                  model_arch(cm.model), w, h, cm.threads, cm.threads == 1 ? "" : "s");
-        if (plot_write_svg(plot_path, title, &ser, 1, st, ST_TOTAL)) status = APP_FAIL;
+        if (plot_write_svg(pf, plot_path, title, &ser, 1, st, ST_TOTAL)) status = APP_FAIL;
     }
     double stat[ST_COUNT][4], mean_total = 0;
     for (int s = 0; s < ST_COUNT; s++) {
@@ -313,7 +333,7 @@ int cmd_bench(int argc, char **argv)
            1000.0 / mean_total, mean_total, gflops / (mean_total / 1000.0), rss_mb);
 
     if (json_path) {
-        FILE *o = jf ? jf : stdout;
+        FILE *o = jf;
         fprintf(o, "{\"mode\": \"model-only\", \"config\": {\"model\": ");
         json_string(o, model_arch(cm.model));
         fprintf(o, ", \"weights\": ");
@@ -338,8 +358,12 @@ int cmd_bench(int argc, char **argv)
             status = APP_FAIL;
         }
     }
+    if (status == APP_OK &&
+        ((outfile_commit(&json_file) < 0) | (outfile_commit(&plot_file) < 0)))
+        status = APP_FAIL;
 done:
-    if (jf && fclose(jf) && status == APP_OK) status = APP_FAIL;
+    outfile_discard(&json_file);
+    outfile_discard(&plot_file);
     for (int s = 0; s < ST_COUNT; s++) free(times[s]);
     free(rgb);
     cli_model_free(&cm);

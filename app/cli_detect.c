@@ -29,13 +29,15 @@ static const char detect_help[] =
     "Options:\n"
     "  --json FILE|-       write the JSON Lines to FILE (default -: standard output)\n"
     "  -q, --quiet         no per-image summary on stderr (only shown on a terminal)\n"
+    "  -y                  replace the --json FILE if it exists\n"
     "  -h, --help          show this help\n"
     "  --                  everything after is an IMAGE\n"
     "\n"
     "%s"
     "\n"
     "An image that cannot be read is reported on stderr and skipped; the exit\n"
-    "status is then 1.\n";
+    "status is then 1. The --json FILE is written beside its name and renamed into\n"
+    "place at the end; it may not be one of the inputs (exit 2).\n";
 
 /* One image's JSON line. */
 static void write_json(FILE *out, const struct cli_model *cm, const char *image, int w, int h,
@@ -99,7 +101,8 @@ int cmd_detect(int argc, char **argv)
     const char *cmd = "detect";
     struct cli_model cm;
     const char *json_path = "-";
-    int quiet = 0, nimages = 0, status = APP_OK, only_images = 0;
+    int quiet = 0, nimages = 0, status = APP_OK, only_images = 0, overwrite = 0, loaded = 0;
+    struct outfile *json_file = NULL;
     const char **images = calloc((size_t)argc + 1, sizeof *images);
     FILE *out = NULL;
     struct model_detection *dets = NULL;
@@ -129,6 +132,10 @@ int cmd_detect(int argc, char **argv)
             quiet = 1;
             continue;
         }
+        if (!strcmp(a, "-y")) {
+            overwrite = 1;
+            continue;
+        }
         if ((r = app_opt_value(cmd, argc, argv, &i, "--json", &json_path)) != 0) {
             if (r < 0) {
                 status = APP_USAGE;
@@ -148,19 +155,29 @@ int cmd_detect(int argc, char **argv)
         goto done;
     }
 
+    /* DESIGN §5 "Files": the output is none of the images or model files */
+    struct out_check oc;
+    out_check_init(&oc, cmd, overwrite);
+    if ((status = out_check_output(&oc, "--json", json_path)) != APP_OK ||
+        (status = out_check_model(&oc, &cm)) != APP_OK)
+        goto done;
+    for (int k = 0; k < nimages; k++)
+        if ((status = out_check_input(&oc, "IMAGE", images[k])) != APP_OK)
+            goto done;
+    if ((status = out_check_done(&oc)) != APP_OK)
+        goto done;
+
     /* Open the output first: a bad path fails before a slow model load. */
-    if (!strcmp(json_path, "-")) {
-        out = stdout;
-    } else if (!(out = fopen(json_path, "w"))) {
-        fprintf(stderr, "json %s: ", json_path);
-        perror(NULL);
+    if (outfile_open(&json_file, "json", json_path, overwrite, 1) < 0) {
         status = APP_FAIL;
         goto done;
     }
+    out = outfile_stream(json_file);
 
     status = cli_model_load(&cm, cmd);
     if (status != APP_OK)
         goto done;
+    loaded = 1;
 
     const struct model_params *p = model_get_params(cm.model);
     int max = p && p->box_detections_per_img > 0 ? p->box_detections_per_img : 1000;
@@ -191,19 +208,21 @@ int cmd_detect(int argc, char **argv)
             n = max;
         write_json(out, &cm, images[k], w, h, dets, n);
         if (fflush(out) != 0 || ferror(out)) {
-            fprintf(stderr, "json %s: write error\n", out == stdout ? "-" : json_path);
+            fprintf(stderr, "json %s: write error\n", json_path);
             status = APP_FAIL;
+            loaded = 0; /* the file is not whole: nothing to keep */
             break;
         }
         if (summary)
             print_summary(&cm, images[k], w, h, dets, n);
     }
 
-done:
-    if (out && out != stdout && fclose(out) != 0 && status == APP_OK) {
-        fprintf(stderr, "json %s: write error\n", json_path);
+    /* kept when every image that could be read is in it, even if some
+     * could not (they were reported and make the exit status 1) */
+    if (loaded && outfile_commit(&json_file) < 0)
         status = APP_FAIL;
-    }
+done:
+    outfile_discard(&json_file);
     free(dets);
     free(images);
     cli_model_free(&cm);

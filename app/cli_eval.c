@@ -56,6 +56,8 @@ static const char eval_help[] =
     "  --json FILE|-       also write the results as one JSON object; with -, to\n"
     "                      standard output instead of the table\n"
     "  -q, --quiet         no progress on stderr (only shown on a terminal)\n"
+    "  -y                  replace the --json FILE if it exists (it may not be\n"
+    "                      an input: the truth, detections, images or model)\n"
     "  -h, --help          show this help\n"
     "\n"
     "%s";
@@ -729,8 +731,9 @@ int cmd_eval(int argc, char **argv)
     struct cli_model cm;
     struct eval e;
     const char *images = NULL, *truth = NULL, *json_path = NULL, *detections = NULL;
-    int status = APP_OK, quiet = 0, thresh_given = 0;
+    int status = APP_OK, quiet = 0, thresh_given = 0, overwrite = 0;
     FILE *jf = NULL;
+    struct outfile *json_file = NULL;
     struct model_detection *dets = NULL;
     struct idx *cat_by_id = NULL;
 
@@ -745,6 +748,10 @@ int cmd_eval(int argc, char **argv)
         }
         if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
+            continue;
+        }
+        if (!strcmp(a, "-y")) {
+            overwrite = 1;
             continue;
         }
         const char **targets[] = { &images, &truth, &json_path, &detections };
@@ -788,10 +795,22 @@ int cmd_eval(int argc, char **argv)
         status = APP_FAIL;
         goto done;
     }
-    if (json_path && strcmp(json_path, "-") && !(jf = fopen(json_path, "w"))) {
-        fprintf(stderr, "json %s: %s\n", json_path, strerror(errno));
-        status = APP_FAIL;
+    /* DESIGN §5 "Files": the report replaces none of the inputs */
+    struct out_check oc;
+    out_check_init(&oc, cmd, overwrite);
+    if ((status = out_check_output(&oc, "--json", json_path)) != APP_OK ||
+        (status = out_check_input(&oc, "--truth", truth)) != APP_OK ||
+        (status = out_check_input(&oc, "--detections", detections)) != APP_OK ||
+        (images && (status = out_check_input_dir(&oc, "an image in --images", images)) != APP_OK) ||
+        (!detections && (status = out_check_model(&oc, &cm)) != APP_OK) ||
+        (status = out_check_done(&oc)) != APP_OK)
         goto done;
+    if (json_path && strcmp(json_path, "-")) {
+        if (outfile_open(&json_file, "json", json_path, overwrite, 1) < 0) {
+            status = APP_FAIL;
+            goto done;
+        }
+        jf = outfile_stream(json_file);
     }
     if (load_truth(&e, truth)) {
         status = APP_FAIL;
@@ -911,11 +930,10 @@ int cmd_eval(int argc, char **argv)
             print_json(jf, &cm, &e, &s, e.nimg, ms);
     }
 
-done:
-    if (jf && fclose(jf) != 0 && status == APP_OK) {
-        fprintf(stderr, "json %s: write error\n", json_path);
+    if (outfile_commit(&json_file) < 0)
         status = APP_FAIL;
-    }
+done:
+    outfile_discard(&json_file);
     free(cat_by_id);
     free(dets);
     eval_free(&e);

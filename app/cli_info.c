@@ -26,6 +26,7 @@ static const char info_help[] =
     "  --size WxH          input image size for the cost (default 640x480)\n"
     "  --json FILE|-       also write the facts as one JSON object to FILE; with -,\n"
     "                      to standard output instead of the text\n"
+    "  -y                  replace the --json FILE if it exists\n"
     "  -h, --help          show this help\n"
     "\n"
     "%s";
@@ -193,8 +194,9 @@ int cmd_info(int argc, char **argv)
     const char *cmd = "info";
     struct cli_model cm;
     const char *json_path = NULL, *size = "640x480";
-    int status = APP_OK, w = 640, h = 480;
+    int status = APP_OK, w = 640, h = 480, overwrite = 0;
     FILE *jf = NULL;
+    struct outfile *json_file = NULL;
 
     cli_model_init(&cm, argc);
     for (int i = 1; i < argc; i++) {
@@ -203,6 +205,10 @@ int cmd_info(int argc, char **argv)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf(info_help, cli_model_help);
             goto done;
+        }
+        if (!strcmp(a, "-y")) {
+            overwrite = 1;
+            continue;
         }
         if ((r = app_opt_value(cmd, argc, argv, &i, "--size", &size)) != 0) {
             if (r < 0 || parse_size(cmd, size, &w, &h) < 0) {
@@ -226,11 +232,18 @@ int cmd_info(int argc, char **argv)
             goto done;
     }
 
-    if (json_path && strcmp(json_path, "-") && !(jf = fopen(json_path, "w"))) {
-        fprintf(stderr, "json %s: ", json_path);
-        perror(NULL);
-        status = APP_FAIL;
+    struct out_check oc;
+    out_check_init(&oc, cmd, overwrite);
+    if ((status = out_check_output(&oc, "--json", json_path)) != APP_OK ||
+        (status = out_check_model(&oc, &cm)) != APP_OK ||
+        (status = out_check_done(&oc)) != APP_OK)
         goto done;
+    if (json_path && strcmp(json_path, "-")) {
+        if (outfile_open(&json_file, "json", json_path, overwrite, 1) < 0) {
+            status = APP_FAIL;
+            goto done;
+        }
+        jf = outfile_stream(json_file);
     }
     status = cli_model_load(&cm, cmd);
     if (status != APP_OK)
@@ -246,11 +259,10 @@ int cmd_info(int argc, char **argv)
             print_json(jf, &cm, w, h, rw, rh, gflops);
     }
 
-done:
-    if (jf && fclose(jf) != 0 && status == APP_OK) {
-        fprintf(stderr, "json %s: write error\n", json_path);
+    if (outfile_commit(&json_file) < 0)
         status = APP_FAIL;
-    }
+done:
+    outfile_discard(&json_file);
     cli_model_free(&cm);
     return status;
 }

@@ -248,6 +248,11 @@ static char *find_asset(const char *rel)
     return file_in(".", rel);
 }
 
+char *cli_model_default_weights(void)
+{
+    return find_asset(DEMO_MODEL);
+}
+
 static void strip_line(char *s)
 {
     size_t n = strlen(s);

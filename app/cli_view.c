@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "app.h"
@@ -43,6 +44,7 @@ static const char view_help[] =
     "  --queue N           frame queue length (default 1 live, 2 files)\n"
     "  --frames N          stop after N frames from the source\n"
     "  --stats-json FILE   on exit, the run's figures in the bench report format\n"
+    "  -y                  replace the --stats-json FILE if it exists\n"
     "  --input-format F    capture device pixel format (mjpeg, yuyv422, ...)\n"
     "  --video-size WxH    capture device frame size\n"
     "  --framerate R       capture device frame rate\n"
@@ -64,7 +66,8 @@ struct view {
     struct cli_model cm;
     struct video_source_options so;
     const char *source, *stats_path;
-    int display_all, queue_len, quiet;
+    struct outfile *stats_file;       /* opened at start, written on exit */
+    int display_all, queue_len, quiet, overwrite;
     long long max_frames;
 
     struct video_source *src;
@@ -141,17 +144,21 @@ static void screenshot(struct view *v)
     struct tm tm;
     localtime_r(&t, &tm);
     size_t n = strftime(name, sizeof name, "vdetect-%Y%m%d-%H%M%S", &tm);
-    /* several in one second: -2, -3, ... */
+    /* several in one second: -2, -3, ...; never over an existing file (the
+     * final rename refuses one that appears meanwhile, too) */
     char path[80];
+    struct stat st;
     snprintf(path, sizeof path, "%s.png", name);
-    for (int k = 2; k < 100; k++) {
-        FILE *f = fopen(path, "r");
-        if (!f)
-            break;
-        fclose(f);
+    for (int k = 2; k < 100 && lstat(path, &st) == 0; k++)
         snprintf(path, sizeof path, "%.*s-%d.png", (int)n, name, k);
-    }
-    if (render_window_screenshot(v->win, path) == 0) {
+    struct outfile *of = NULL;
+    int r = outfile_open(&of, "screenshot", path, 0, 0);
+    if (r == 0 && render_window_screenshot(v->win, outfile_write_path(of)) < 0)
+        r = -1;
+    if (r == 0)
+        r = outfile_commit(&of);
+    outfile_discard(&of);
+    if (r == 0) {
         fprintf(stderr, "view: screenshot saved to %s\n", path);
         set_status(v, 3, "screenshot: %s", path);
     } else {
@@ -365,6 +372,10 @@ static int parse_args(struct view *v, int argc, char **argv, int *list)
             v->quiet = 1;
             continue;
         }
+        if (!strcmp(s, "-y")) {
+            v->overwrite = 1;
+            continue;
+        }
         if (!strcmp(s, "--list-devices")) {
             *list = 1;
             continue;
@@ -445,8 +456,20 @@ int cmd_view(int argc, char **argv)
         status = video_list_formats(v->source, stdout) < 0 ? APP_FAIL : APP_OK;
         goto done;
     }
+    struct out_check oc;
+    out_check_init(&oc, cmd, v->overwrite);
+    if ((status = out_check_output(&oc, "--stats-json", v->stats_path)) != APP_OK ||
+        (status = out_check_input(&oc, "SOURCE", v->source)) != APP_OK ||
+        (status = out_check_model(&oc, &v->cm)) != APP_OK ||
+        (status = out_check_done(&oc)) != APP_OK)
+        goto done;
     if (!display_maybe_available()) {
         status = no_display();
+        goto done;
+    }
+    if (v->stats_path && outfile_open(&v->stats_file, "stats-json", v->stats_path, v->overwrite,
+                                      1) < 0) {
+        status = APP_FAIL;
         goto done;
     }
     if (signals_install() == 0)
@@ -523,23 +546,15 @@ int cmd_view(int argc, char **argv)
     v->rep.output_stage = "display";
     if (!v->quiet)
         run_report_summary(stderr, &v->rep);
-    if (v->stats_path) {
-        FILE *f = fopen(v->stats_path, "w");
-        if (!f) {
-            fprintf(stderr, "stats-json %s: %s\n", v->stats_path, strerror(errno));
-            if (status == APP_OK)
-                status = APP_FAIL;
-        } else {
-            run_report_json(f, &v->rep);
-            if (fclose(f) != 0) {
-                fprintf(stderr, "stats-json %s: write error\n", v->stats_path);
-                if (status == APP_OK)
-                    status = APP_FAIL;
-            }
-        }
+    if (v->stats_file) {
+        /* the figures of a run that ended in an error are worth keeping too */
+        run_report_json(outfile_stream(v->stats_file), &v->rep);
+        if (outfile_commit(&v->stats_file) < 0 && status == APP_OK)
+            status = APP_FAIL;
     }
 
 done:
+    outfile_discard(&v->stats_file);
     pipeline_free(&v->p);
     render_style_close(&v->style);
     render_window_close(&v->win);

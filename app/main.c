@@ -35,6 +35,10 @@ static const char usage_text[] =
     "  VDETECT_FFMPEG_LOG=LEVEL   FFmpeg's own messages: quiet (default), error, warning,\n"
     "                             info, verbose, debug\n"
     "\n"
+    "Files: an output may not be an input (exit 2); an existing output is replaced\n"
+    "only with -y; outputs are written as NAME.partial-XXXXXX.EXT and renamed into\n"
+    "place when complete (a killed run leaves the partial files, usable as they are).\n"
+    "\n"
     "Exit status: 0 success, 1 runtime failure, 2 bad usage, 130 interrupted.\n";
 
 struct command {

@@ -203,6 +203,7 @@ struct bench_pipeline_opts {
     int live;                         /* queue policy: 1 drop oldest, 0 block, -1 source's */
     int queue_len;                    /* 0: the pipeline's default */
     int no_draw;
+    int overwrite;                    /* -y (the files were checked by the caller) */
 };
 
 /* Run and report; the model is loaded here (after the source opened). Returns

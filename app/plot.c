@@ -38,15 +38,10 @@ static double nice_step(double range)
     return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
 }
 
-int plot_write_svg(const char *path, const char *title, const struct plot_series *series,
-                   int nseries, const struct plot_stage *stages, int nstages)
+int plot_write_svg(FILE *f, const char *path, const char *title,
+                   const struct plot_series *series, int nseries,
+                   const struct plot_stage *stages, int nstages)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, "plot %s: ", path);
-        perror(NULL);
-        return -1;
-    }
     const double W = 900, H = 560, L = 70, R = 20, T = 50, PH = 270;
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
@@ -118,7 +113,7 @@ int plot_write_svg(const char *path, const char *title, const struct plot_series
         text(f, lx + 14, ly, "start", 11, item);
     }
     fputs("</svg>\n", f);
-    if (fclose(f) != 0) {
+    if (fflush(f) != 0 || ferror(f)) {
         fprintf(stderr, "plot %s: write error\n", path);
         return -1;
     }

@@ -1,13 +1,18 @@
 /*
  * signals.c — SIGINT and SIGTERM for the long-running commands (view,
- * annotate): the first one asks for a clean stop, a second one exits at once.
+ * annotate, bench): the first one asks for a clean stop, a second one for a
+ * quick one (stop waiting for queued frames, but still finish the files), a
+ * third one exits at once.
  *
  * The handler only does what is async-signal-safe: it bumps an atomic counter,
  * remembers the signal, and calls video_interrupt() on the registered source
  * (documented async-signal-safe) so a blocked read returns promptly. The main
  * loop polls signals_pending() and runs the orderly shutdown itself (drain,
- * flush the encoder, write the trailer). A second signal means the user does
- * not want to wait: write(2) a note and _exit(130).
+ * flush the encoder, write the trailer, rename the outputs into place). A
+ * second signal tells it to skip the queued frames; a file without its
+ * trailer would be the price of exiting there and then, so only a third
+ * signal does: write(2) a note and _exit(130), leaving the partial files
+ * (which outfile.c and the writer keep usable for exactly this case).
  */
 #include <signal.h>
 #include <stdatomic.h>
@@ -30,8 +35,14 @@ static void on_signal(int sig)
 {
     int n = atomic_fetch_add(&sig_count, 1);
     atomic_store(&sig_last, sig);
-    if (n >= 1) {
-        static const char msg[] = "\nvdetect: interrupted again, exiting now\n";
+    if (n == 1) {
+        static const char msg[] = "\nvdetect: interrupted again: finishing the files now "
+                                  "(once more to exit at once)\n";
+        ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+        (void)w;
+    } else if (n >= 2) {
+        static const char msg[] = "\nvdetect: interrupted three times: exiting now; unfinished "
+                                  "outputs stay as NAME.partial-*\n";
         ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
         (void)w;
         _exit(APP_INTERRUPTED);

@@ -25,7 +25,7 @@ fi
 mkdir -p out
 out=out/demo-annotated.mp4
 echo "vdetect demo: no display here, so annotating $clip to $out" >&2
-"$BIN" annotate "$@" "$clip" -o "$out" --json out/demo-annotated.jsonl || exit $?
+"$BIN" annotate -y "$@" "$clip" -o "$out" --json out/demo-annotated.jsonl || exit $?
 frames=$(wc -l < out/demo-annotated.jsonl | tr -d ' ')
 boxes=$(grep -o '"box"' out/demo-annotated.jsonl | wc -l | tr -d ' ')
 echo "vdetect demo: wrote $out ($frames frames, $boxes boxes drawn; detections per frame in"

@@ -79,7 +79,7 @@ for p in $PRESETS; do
         echo "== $arch, $t thread(s)" >&2
         # shellcheck disable=SC2086
         "$BIN" bench --model-only --arch "$arch" --weights "$w" $cset --threads "$t" \
-            --frames "$n" --warmup 1 "$img" --json build/bench-c.json > build/bench-c.txt
+            --frames "$n" --warmup 1 "$img" --json build/bench-c.json -y > build/bench-c.txt
         cat build/bench-c.txt >&2
         # shellcheck disable=SC2086
         "$PYTHON" tests/bench_torch.py --arch "$arch" --weights "$w" $pset --threads "$t" \

@@ -143,7 +143,7 @@ done
 ffmpeg -v error -y -nostdin -f lavfi -i testsrc2=s=320x240:r=25 -t 2 -c:v libx264 \
     -pix_fmt yuv420p "$TMP/clip.mp4"
 for mode in detected all; do
-    run view $M --display $mode --stats-json "$TMP/file.json" "$TMP/clip.mp4"
+    run view $M --display $mode -y --stats-json "$TMP/file.json" "$TMP/clip.mp4"
     S="$TMP/file.json"
     check "file $mode: exit 0 at end of input (got $rc)" [ "$rc" -eq 0 ]
     check "file $mode: 50 decoded = 50 detected, 0 dropped" \

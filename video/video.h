@@ -193,11 +193,21 @@ struct video_writer_options {
                           encoders without crf, a rate from the picture size */
     int no_copy;       /* 1: video only; 0: copy the source's audio and
                           subtitle streams (stream copy, no re-encode) */
+    const char *file;  /* where the bytes go, when not path itself: the caller's
+                          partial file, renamed into place by the caller (the
+                          container still comes from path's extension); NULL:
+                          path */
 };
 
 struct video_writer;
 
 /*
+ * Crash safety: MP4/MOV are written fragmented (an empty moov up front, a
+ * fragment every 200 ms) and Matroska/WebM in 200 ms clusters, every packet
+ * handed to the OS as it is muxed, and libx264 looks ahead 10 frames: a
+ * process killed mid-run leaves a file that plays up to about the last
+ * 200 ms it muxed, missing only the frames still inside the encoder.
+ *
  * Create path (container from its extension: .mp4 .m4v .mov .mkv .webm .avi
  * .ts ...; an unknown one is an error) for frames of src: same upright
  * width x height and pixel aspect, the source's video time base, its audio and
@@ -210,7 +220,8 @@ struct video_writer;
  *
  * From this call on, src keeps the packets of the copied streams that
  * video_read() demuxes (only one writer per source). Returns 0, or a negative
- * code with "video PATH: reason" printed, no file left behind.
+ * code with "video PATH: reason" printed, no file left behind that the writer
+ * created (a file that was there before, e.g. opt->file, is never removed).
  */
 int video_writer_open(struct video_writer **out, const char *path,
                       const struct video_source *src, const struct video_writer_options *opt);
@@ -230,13 +241,14 @@ int video_writer_write(struct video_writer *w, const struct video_frame *f);
  * if the source reached its end; otherwise those up to the end of the last
  * frame written, so an interrupted run keeps audio and video the same
  * length), write the trailer and close the file. A writer that never got a
- * frame removes its file and returns an error. Returns 0 or a negative code
+ * frame removes its file (if it created it) and returns an error. Returns 0 or a negative code
  * (printed); NULL-safe; sets *w to NULL. Always leaves a playable file when
  * it returns 0 — call it on Ctrl-C too.
  */
 int video_writer_close(struct video_writer **w);
 
-/* Error path: close without finishing and delete the file. NULL-safe. */
+/* Error path: close without finishing; delete the file if the writer created
+ * it. NULL-safe. */
 void video_writer_abort(struct video_writer **w);
 
 /* Frames encoded so far. */

