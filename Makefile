@@ -3,6 +3,7 @@
 #   make run        install missing packages, build, run the demo
 #   make test       install missing packages, build, run every test
 #   make bench      vdetect vs PyTorch on the same model, input and threads
+#   make soak       view on a live source for an hour: RSS and latency over time
 #   make weights    download torchvision's COCO checkpoints into weights/ (SHA-256 checked)
 #   make asan / make tsan   sanitizer builds of vdetect and the tests (build-asan/, build-tsan/)
 #   make check-asan         the parser and unit tests under AddressSanitizer + UBSan
@@ -40,7 +41,7 @@ TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 # keep the test objects between builds (they are intermediates of the test binaries)
 .SECONDARY:
 
-.PHONY: all run test bench deps test-deps asan tsan check-asan clean tests weights
+.PHONY: all run test bench soak deps test-deps asan tsan check-asan clean tests weights
 all: $(BIN)
 
 $(BIN): $(APP_OBJ) $(LIB_OBJ)
@@ -78,6 +79,12 @@ test: test-deps
 bench: test-deps
 	@$(MAKE) --no-print-directory $(BIN)
 	@PYTHON=$(PYTHON) tests/bench.sh
+
+# view on a live 30 fps source for SOAK_SECONDS (default 3600): RSS and latency
+# per SOAK_EVERY seconds into out/soak/report.md (not part of make test)
+soak: test-deps
+	@$(MAKE) --no-print-directory $(BIN)
+	@scripts/soak.sh
 
 ASAN_OPT := -O1 -g -march=native -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_TESTS := test_ckpt test_npy test_json test_video_image test_stages_a test_stages_b test_queue test_ties \

@@ -44,7 +44,10 @@ static const char view_help[] =
     "  --queue N           frame queue length (default 1 live, 2 files)\n"
     "  --frames N          stop after N frames from the source\n"
     "  --stats-json FILE   on exit, the run's figures in the bench report format\n"
-    "  -y                  replace the --stats-json FILE if it exists\n"
+    "  --stats-log FILE|-  while running, one JSON line per interval: frames,\n"
+    "                      drops, latency percentiles, resident memory\n"
+    "  --stats-every S     the --stats-log interval in seconds (default 60)\n"
+    "  -y                  replace the --stats-json/--stats-log FILE if it exists\n"
     "  --input-format F    capture device pixel format (mjpeg, yuyv422, ...)\n"
     "  --video-size WxH    capture device frame size\n"
     "  --framerate R       capture device frame rate\n"
@@ -65,8 +68,11 @@ enum end_reason { END_NONE, END_QUIT, END_INPUT, END_SIGNAL, END_ERROR };
 struct view {
     struct cli_model cm;
     struct video_source_options so;
-    const char *source, *stats_path;
+    const char *source, *stats_path, *log_path;
     struct outfile *stats_file;       /* opened at start, written on exit */
+    struct outfile *log_file;         /* --stats-log, a line per interval */
+    long stats_every;                 /* s */
+    struct stats_log log;
     int display_all, queue_len, quiet, overwrite;
     long long max_frames;
 
@@ -282,6 +288,7 @@ static int show_frame(struct view *v, struct pipe_frame *f)
     lat_hist_add(&v->rep.draw_ms, (t1 - t0) * 1e3);
     lat_hist_add(&v->rep.output_ms, (t2 - t1) * 1e3);
     lat_hist_add(&v->rep.capture_to_display, v->last_latency_ms);
+    lat_hist_add(&v->log.display, v->last_latency_ms);
     if (v->rep.displayed++ == 0)
         v->rep.t_first_display = t2;
     v->rep.t_last_display = t2;
@@ -315,6 +322,7 @@ static enum end_reason run(struct view *v)
                 break;
             }
             if (it == PIPE_RESULT && f->dets_kind == PIPE_DETS_OWN) {
+                lat_hist_add(&v->log.result, (f->t_result - f->dets_capture_time) * 1e3);
                 memcpy(v->latest, f->dets, (size_t)f->ndets * sizeof *f->dets);
                 v->nlatest = f->ndets;
                 v->latest_frame = f->dets_frame;
@@ -345,6 +353,12 @@ static enum end_reason run(struct view *v)
                     return END_ERROR;
                 next_hud = now + 0.1;
             }
+        }
+        if (v->log.f && stats_log_tick(&v->log, video_now(), pipeline_decoded(v->p),
+                                       pipeline_detected(v->p), v->rep.displayed,
+                                       pipeline_dropped(v->p), 0) < 0) {
+            fprintf(stderr, "vdetect view: --stats-log %s: write error\n", v->log_path);
+            return END_ERROR;
         }
         if (ended)
             return END_INPUT;
@@ -415,6 +429,16 @@ static int parse_args(struct view *v, int argc, char **argv, int *list)
             if (!*v->stats_path) return app_usage_error(cmd, "--stats-json: empty file name");
             continue;
         }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--stats-log", &v->log_path)) != 0) {
+            if (r < 0) return APP_USAGE;
+            if (!*v->log_path) return app_usage_error(cmd, "--stats-log: empty file name");
+            continue;
+        }
+        if ((r = app_opt_value(cmd, argc, argv, &i, "--stats-every", &val)) != 0) {
+            if (r < 0 || app_parse_int(cmd, "--stats-every", val, 1, 86400, &v->stats_every) < 0)
+                return APP_USAGE;
+            continue;
+        }
         if ((r = app_source_opt(cmd, argc, argv, &i, &v->so)) != 0) {
             if (r < 0) return APP_USAGE;
             continue;
@@ -423,6 +447,10 @@ static int parse_args(struct view *v, int argc, char **argv, int *list)
     }
     if (!*list && !v->source)
         return app_usage_error(cmd, "no SOURCE given");
+    if (v->stats_every && !v->log_path)
+        return app_usage_error(cmd, "--stats-every needs --stats-log");
+    if (!v->stats_every)
+        v->stats_every = 60;
     return 0;
 }
 
@@ -459,6 +487,7 @@ int cmd_view(int argc, char **argv)
     struct out_check oc;
     out_check_init(&oc, cmd, v->overwrite);
     if ((status = out_check_output(&oc, "--stats-json", v->stats_path)) != APP_OK ||
+        (status = out_check_output(&oc, "--stats-log", v->log_path)) != APP_OK ||
         (status = out_check_input(&oc, "SOURCE", v->source)) != APP_OK ||
         (status = out_check_model(&oc, &v->cm)) != APP_OK ||
         (status = out_check_done(&oc)) != APP_OK)
@@ -469,6 +498,10 @@ int cmd_view(int argc, char **argv)
     }
     if (v->stats_path && outfile_open(&v->stats_file, "stats-json", v->stats_path, v->overwrite,
                                       1) < 0) {
+        status = APP_FAIL;
+        goto done;
+    }
+    if (v->log_path && outfile_open(&v->log_file, "stats-log", v->log_path, v->overwrite, 1) < 0) {
         status = APP_FAIL;
         goto done;
     }
@@ -526,6 +559,8 @@ int cmd_view(int argc, char **argv)
         status = APP_FAIL;
         goto done;
     }
+    if (v->log_file)
+        stats_log_init(&v->log, outfile_stream(v->log_file), (double)v->stats_every, video_now());
     enum end_reason why = run(v);
     if (why != END_INPUT)
         pipeline_stop(v->p, PIPE_STOP_ABORT);
@@ -546,6 +581,12 @@ int cmd_view(int argc, char **argv)
     v->rep.output_stage = "display";
     if (!v->quiet)
         run_report_summary(stderr, &v->rep);
+    if (v->log_file) {
+        stats_log_tick(&v->log, video_now(), ps->decoded, ps->detected, v->rep.displayed,
+                       ps->dropped, 1);
+        if (outfile_commit(&v->log_file) < 0 && status == APP_OK)
+            status = APP_FAIL;
+    }
     if (v->stats_file) {
         /* the figures of a run that ended in an error are worth keeping too */
         run_report_json(outfile_stream(v->stats_file), &v->rep);
@@ -555,6 +596,7 @@ int cmd_view(int argc, char **argv)
 
 done:
     outfile_discard(&v->stats_file);
+    outfile_discard(&v->log_file);
     pipeline_free(&v->p);
     render_style_close(&v->style);
     render_window_close(&v->win);

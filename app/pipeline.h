@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdatomic.h>
+#include <stdio.h>
 
 #include "../model/model.h"
 #include "../render/render.h"
@@ -51,6 +52,27 @@ void lat_hist_add(struct lat_hist *h, double ms);
  * [min, max]); NAN when empty. */
 double lat_hist_pct(const struct lat_hist *h, double p);
 double lat_hist_mean(const struct lat_hist *h);
+
+/* ---- the periodic stats log (stats_log.c) ---------------------------------- */
+
+/* One JSON line per interval of a long run (view --stats-log): frames decoded,
+ * detected, displayed and dropped in it, latency percentiles over it, RSS at
+ * its end. Owned by one thread; the stream is borrowed. */
+struct stats_log {
+    FILE *f;                  /* NULL: disabled */
+    double every;             /* interval, s */
+    double start, t0;         /* monotonic s: the run's start, this interval's */
+    int64_t decoded, detected, displayed, dropped;   /* run totals at t0 */
+    struct lat_hist display;  /* capture->display ms in this interval (caller adds) */
+    struct lat_hist result;   /* capture->result ms in this interval (caller adds) */
+};
+
+void stats_log_init(struct stats_log *l, FILE *f, double every, double now);
+/* With the run's totals so far: writes and flushes a line once every seconds
+ * have passed since the last (or, with force, if anything happened since),
+ * then starts the next interval. 0, or -1 on a write error. */
+int stats_log_tick(struct stats_log *l, double now, int64_t decoded, int64_t detected,
+                   int64_t displayed, int64_t dropped, int force);
 
 /* ---- frames ---------------------------------------------------------------- */
 
