@@ -8,7 +8,8 @@
 #   - a file loses no frame;
 #   - shutdown by --frames, end of input, SIGINT, SIGTERM, and the q key
 #     (Xvfb), each within a second, with DESIGN §5's exit codes;
-#   - the s key writes a screenshot in which a known red stays red.
+#   - the s key writes a screenshot in which a known red stays red;
+#   - --stats-log writes a line per interval whose counts add up to the report's.
 # VDETECT_QUICK_TESTS=1 runs the live cases for 5 s instead of the issue's 20 s.
 #
 # Environment: VDETECT_BIN, VDETECT_FIXTURES (needs parity/mnv3_320_odd), PYTHON.
@@ -75,6 +76,28 @@ run view $M --frames 20 "lavfi:testsrc2=size=320x240:rate=30"
 check "--frames 20: exit 0 (got $rc)" [ "$rc" -eq 0 ]
 check "--frames 20: one-line summary with frames, fps, drops, p99" \
     grep -Eq '^view: 20 frames: .*dropped.*fps.*p99' "$TMP/err"
+
+# ---- --stats-log: a line per interval whose counts add up to the run's report ---------
+run view $M --frames 75 --stats-every 1 --stats-log "$TMP/log.jsonl" --stats-json "$TMP/log.json" \
+    "lavfi:testsrc2=size=320x240:rate=30"
+check "--stats-log: exit 0 (got $rc)" [ "$rc" -eq 0 ]
+if "$PY" - "$TMP/log.jsonl" "$TMP/log.json" >"$TMP/py" 2>&1 <<'EOF'
+import json, sys
+L = [json.loads(l) for l in open(sys.argv[1])]
+d = json.load(open(sys.argv[2]))
+assert len(L) >= 2, f"{len(L)} lines for a 2.5 s run at 1 s intervals"
+for k in ("decoded", "detected", "displayed", "dropped"):
+    assert sum(x[k] for x in L) == d["frames"][k], (k, [x[k] for x in L], d["frames"][k])
+assert all(a["t"] < b["t"] for a, b in zip(L, L[1:])), "t not increasing"
+for x in L:
+    assert x["rss_mb"] > 10, x["rss_mb"]
+    for k in ("capture_to_display_ms", "capture_to_result_ms"):
+        assert x[k]["samples"] == 0 or 0 < x[k]["p50"] <= x[k]["p99"] <= x[k]["max"], x[k]
+print(len(L), "lines")
+EOF
+then ok; else bad "--stats-log lines: $(tail -n 1 "$TMP/py")"; fi
+run view $M --stats-every 5 "lavfi:testsrc2"
+check "--stats-every without --stats-log: exit 2 (got $rc)" [ "$rc" -eq 2 ]
 
 # ---- sources that fail: one line, exit 1 -------------------------------------------
 ffmpeg -v error -nostdin -y -f lavfi -i sine=f=440 -t 1 -c:a aac "$TMP/audio_only.m4a"
