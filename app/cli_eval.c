@@ -805,8 +805,7 @@ int cmd_eval(int argc, char **argv)
 
     int nc = cm.model ? model_num_classes(cm.model) : 0;
     cat_by_id = calloc((size_t)e.ncat + 1, sizeof *cat_by_id);
-    const struct model_params *p = cm.model ? model_get_params(cm.model) : NULL;
-    int max = p && p->box_detections_per_img > 0 ? p->box_detections_per_img : 1000;
+    int max = cm.model ? model_max_detections(cm.model) : 1;
     dets = malloc((size_t)max * sizeof *dets);
     if (!dets || !cat_by_id) {
         fprintf(stderr, "vdetect %s: out of memory\n", cmd);
@@ -865,6 +864,14 @@ int cmd_eval(int argc, char **argv)
         if ((im->width && im->width != w) || (im->height && im->height != h))
             fprintf(stderr, "vdetect %s: warning: %s is %dx%d, the truth says %dx%d\n", cmd, path,
                     w, h, im->width, im->height);
+        char why[320];
+        if (model_check_size(cm.model, w, h, why, sizeof why) < 0) {
+            fprintf(stderr, "image %s: %s\n", path, why);
+            free(rgb);
+            free(path);
+            status = APP_FAIL;
+            break;
+        }
         struct model_image mi = { .rgb = rgb, .width = w, .height = h, .stride = 3 * w };
         double t0 = now_ms();
         int rr = model_detect(cm.model, &mi, dets, max, &n);

@@ -43,6 +43,5 @@ int app_source_opt(const char *cmd, int argc, char **argv, int *i,
 
 int app_max_dets(const struct cli_model *cm)
 {
-    const struct model_params *mp = model_get_params(cm->model);
-    return mp && mp->box_detections_per_img > 0 ? mp->box_detections_per_img : 100;
+    return model_max_detections(cm->model);
 }
