@@ -73,12 +73,15 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     if (video_open(&src, &so) < 0) { status = APP_FAIL; goto done; }
     signals_set_source(src);
     const struct video_info *info = video_source_info(src);
+    /* the model before any output: frames it cannot take are refused first */
+    if ((status = cli_model_load(cm, "bench")) != APP_OK ||
+        (status = app_check_frame_size(cm, so.input, info)) != APP_OK)
+        goto done;
     if (o->out && video_writer_open(&writer, o->out, src, &o->wo) < 0) {
         status = APP_FAIL;
         goto done;
     }
     if (!o->no_draw && render_style_open(&style, NULL) < 0) { status = APP_FAIL; goto done; }
-    if ((status = cli_model_load(cm, "bench")) != APP_OK) goto done;
     int max_dets = app_max_dets(cm);
     if (!(rdets = calloc((size_t)max_dets, sizeof *rdets))) { status = APP_FAIL; goto done; }
 

@@ -143,6 +143,23 @@ static int truth_fail(const char *path, const char *fmt, ...)
     return -1;
 }
 
+/* Does file_name (len bytes) stay inside the --images directory? Relative,
+ * no NUL inside, no ".." component; "." and empty components are harmless. */
+static int name_inside(const char *name, size_t len)
+{
+    if (strlen(name) != len || name[0] == '/')
+        return 0;
+    for (const char *p = name; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return 0;
+        p += n;
+        while (*p == '/')
+            p++;
+    }
+    return 1;
+}
+
 static char *read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -231,6 +248,11 @@ static int load_truth(struct eval *e, const char *path)
         if (!json_as_int(json_get(v, "id"), INT64_MIN / 2, INT64_MAX / 2, &id) || !fn ||
             fn->type != JSON_STRING || !fn->len) {
             truth_fail(path, "images[%zu]: needs an integer \"id\" and a \"file_name\"", i);
+            goto done;
+        }
+        if (!name_inside(fn->str, fn->len)) {
+            truth_fail(path, "images[%zu]: file_name \"%.200s\" leads out of the images "
+                       "directory (absolute, or a \"..\" component): refused", i, fn->str);
             goto done;
         }
         json_as_int(json_get(v, "width"), 1, 1 << 20, &w);

@@ -41,6 +41,16 @@ int app_source_opt(const char *cmd, int argc, char **argv, int *i,
     return 0;
 }
 
+int app_check_frame_size(const struct cli_model *cm, const char *source,
+                         const struct video_info *info)
+{
+    char why[320];
+    if (model_check_size(cm->model, info->width, info->height, why, sizeof why) == 0)
+        return APP_OK;
+    fprintf(stderr, "video %s: %s\n", source, why);
+    return APP_FAIL;
+}
+
 int app_max_dets(const struct cli_model *cm)
 {
     return model_max_detections(cm->model);

@@ -176,6 +176,8 @@ void arena_release(struct arena *a)
     a->counting = counting;
 }
 
+int arena_chained(const struct arena *a) { return a->head && a->head->prev; }
+
 struct arena_mark arena_mark(const struct arena *a)
 {
     struct arena_mark m = { a->head, a->used, a->total };

@@ -204,10 +204,18 @@ void model_resized_size(const struct model *m, int width, int height, int *rw, i
 
 /* ---- planning a pass ------------------------------------------------------------------ */
 
-/* Physical memory, the most working memory a pass may ask for (beyond it the
- * system would swap or overcommit its way into the OOM killer). */
-static size_t physical_bytes(void)
+/* The most working memory a pass may ask for: what the kernel says is
+ * available now (MemAvailable), else physical memory. Beyond it the system
+ * would swap, or overcommit its way into the OOM killer. */
+static size_t available_bytes(void)
 {
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[128];
+    unsigned long long kib = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1) break;
+    if (f) fclose(f);
+    if (kib > 0 && kib < SIZE_MAX / 1024) return (size_t)kib * 1024;
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     if (pages <= 0 || page <= 0 || (size_t)pages > SIZE_MAX / (size_t)page) return SIZE_MAX;
     return (size_t)pages * (size_t)page;
@@ -255,21 +263,24 @@ static int plan_pass(const struct model *m, int W, int H, size_t *arena_bytes,
     if (rh_out) *rh_out = rh;
     if (rw_out) *rw_out = rw;
     if (rh < 1 || rw < 1) {
-        /* the smallest short side that keeps both resized sides >= 1 */
-        int wide = W >= H, lng = wide ? W : H, need = 1;
-        for (int t = 1; t <= lng; t++) {
+        /* the smallest short side that keeps both resized sides >= 1, if any */
+        int wide = W >= H, lng = wide ? W : H, need = 0;
+        for (int t = 1; t <= lng && !need; t++) {
             int th, tw;
             transform_resized_size(wide ? t : lng, wide ? lng : t, s->p.min_size,
                                    s->p.max_size, &th, &tw);
-            if (th >= 1 && tw >= 1) {
-                need = t;
-                break;
-            }
+            if (th >= 1 && tw >= 1) need = t;
         }
-        snprintf(msg, len, "a %dx%d image resizes to %dx%d with min_size %g and max_size %g, "
-                 "an empty image (torchvision refuses it too); with a %s of %d the %s must be "
-                 "at least %d pixels", W, H, rw, rh, s->p.min_size, s->p.max_size,
-                 wide ? "width" : "height", lng, wide ? "height" : "width", need);
+        char hint[128];
+        if (need)
+            snprintf(hint, sizeof hint, "with a %s of %d the %s must be at least %d pixels",
+                     wide ? "width" : "height", lng, wide ? "height" : "width", need);
+        else
+            snprintf(hint, sizeof hint, "no %s works with a %s of %d at this max_size",
+                     wide ? "height" : "width", wide ? "width" : "height", lng);
+        snprintf(msg, len, "a %dx%d input resizes to %dx%d with min_size %g and max_size %g, "
+                 "an empty image (torchvision refuses it too); %s", W, H, rw, rh,
+                 s->p.min_size, s->p.max_size, hint);
         return -1;
     }
     struct arena a;
@@ -287,7 +298,7 @@ static int plan_pass(const struct model *m, int W, int H, size_t *arena_bytes,
     backbone_body(&m->bb, &r, &x, body, NULL);
     int nfeat = backbone_fpn(&m->bb, &r, body, feats);
     if (a.empty_map) {
-        snprintf(msg, len, "a %dx%d image (resized to %dx%d, padded to %dx%d) is too small for "
+        snprintf(msg, len, "a %dx%d input (resized to %dx%d, padded to %dx%d) is too small for "
                  "this backbone: a feature map shrinks to nothing (torchvision refuses it too)",
                  W, H, rw, rh, wp, hp);
         return -1;
@@ -382,7 +393,7 @@ static int check_size(const struct model *m, int W, int H, size_t *arena_bytes, 
                       size_t len)
 {
     if (W < 1 || H < 1 || W > MAX_INPUT_SIDE || H > MAX_INPUT_SIDE) {
-        snprintf(msg, len, "a %dx%d image is outside the sizes vdetect takes (1 to %d pixels a "
+        snprintf(msg, len, "a %dx%d input is outside the sizes vdetect takes (1 to %d pixels a "
                  "side)", W, H, MAX_INPUT_SIDE);
         return -1;
     }
@@ -392,12 +403,15 @@ static int check_size(const struct model *m, int W, int H, size_t *arena_bytes, 
     int err = plan_pass(m, W, H, &bytes, &anchors, NULL, NULL, &rh, &rw, msg, len);
     ops_use_pool(NULL);
     if (err) return -1;
-    size_t total = bytes > SIZE_MAX - anchors ? SIZE_MAX : bytes + anchors, phys = physical_bytes();
-    if (total > phys) {
-        snprintf(msg, len, "a %dx%d image (resized to %dx%d) needs %.1f GiB of working memory "
-                 "with this model, more than this machine's %.1f GiB", W, H, rw, rh,
-                 (double)total / (1 << 30), (double)phys / (1 << 30));
-        return -1;
+    size_t total = bytes > SIZE_MAX - anchors ? SIZE_MAX : bytes + anchors;
+    if (total > ((size_t)1 << 30)) {   /* below 1 GiB: not worth reading /proc */
+        size_t avail = available_bytes();
+        if (total > avail) {
+            snprintf(msg, len, "a %dx%d input (resized to %dx%d) needs %.1f GiB of working "
+                     "memory with this model, more than the %.1f GiB available", W, H, rw, rh,
+                     (double)total / (1 << 30), (double)avail / (1 << 30));
+            return -1;
+        }
     }
     if (arena_bytes) *arena_bytes = bytes;
     return 0;
@@ -603,7 +617,7 @@ int model_detect(struct model *m, const struct model_image *img, struct model_de
             return -1;
         }
         if (arena_reserve(&m->arena, bytes)) {
-            fprintf(stderr, "model: a %dx%d image needs %.1f MiB of working memory with this "
+            fprintf(stderr, "model: a %dx%d input needs %.1f MiB of working memory with this "
                     "model, which the system refused\n", img->width, img->height,
                     (double)bytes / (1 << 20));
             return -1;

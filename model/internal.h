@@ -66,6 +66,8 @@ void arena_init_counting(struct arena *a);
  * at least bytes is there. 0, or -1 when the memory cannot be had (the arena
  * is then unchanged). */
 int arena_reserve(struct arena *a, size_t bytes);
+/* Did this pass outgrow its first block (for tests: a reservation too small)? */
+int arena_chained(const struct arena *a);
 void *arena_alloc(struct arena *a, size_t bytes);
 float *arena_floats(struct arena *a, size_t n);
 int *arena_ints(struct arena *a, size_t n);

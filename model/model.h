@@ -115,6 +115,11 @@ int model_set_class_names(struct model *m, const char *const *names, int count);
 /* Apply one "NAME=VALUE" override after loading. Returns -1 with a message
  * for an unknown name or a bad value. */
 int model_set(struct model *m, const char *assignment);
+/* Check a "NAME=VALUE" override without a model (for command lines: a bad
+ * value is a usage error before any loading). 0, or -1 with one line in msg
+ * (no newline) naming the parameter, the value and the accepted range, e.g.
+ * "--set min_size: '100000' is not a number in [1, 8192]". */
+int model_check_set(const char *assignment, char *msg, size_t len);
 
 /* Call first thing in main(). If the OpenBLAS build does not recognise this
  * CPU and fell back to its generic kernels, re-executes the program once with
