@@ -249,13 +249,13 @@ static void count_nms(struct arena *a, size_t n)
  * rpn_post_nms_top_n_test or fewer proposals, every class of every proposal a
  * candidate) — each allocation as the stage makes it. *arena_bytes: the
  * activation arena's high-water mark; *anchor_bytes: the anchors (malloc'd
- * apart); *macs, *P: for cost estimates. -1 with a one-line reason in msg when
+ * apart); *macs (may be NULL): the multiply-adds, for cost estimates. -1 with a one-line reason in msg when
  * torchvision could not run this size either (a side resized to 0 pixels, an
  * empty feature map).
  */
 static int plan_pass(const struct model *m, int W, int H, size_t *arena_bytes,
-                     size_t *anchor_bytes, double *macs, int *P_out, int *rh_out, int *rw_out,
-                     char *msg, size_t len)
+                     size_t *anchor_bytes, double *macs, int *rh_out, int *rw_out, char *msg,
+                     size_t len)
 {
     const struct spec *s = &m->spec;
     int rh, rw;
@@ -382,7 +382,6 @@ static int plan_pass(const struct model *m, int W, int H, size_t *arena_bytes,
         box_head_forward(&m->box, &rb, NULL, (int)P, NULL, NULL, NULL);
         *macs = rb.macs;
     }
-    if (P_out) *P_out = (int)P;
     *arena_bytes = a.high > SIZE_MAX - ((size_t)1 << 20) ? SIZE_MAX : a.high + ((size_t)1 << 20);
     *anchor_bytes = mul_z(N, 4 * sizeof(float));
     return 0;
@@ -400,7 +399,7 @@ static int check_size(const struct model *m, int W, int H, size_t *arena_bytes, 
     size_t bytes, anchors;
     int rh, rw;
     ops_use_pool(m->pool);   /* the depthwise scratch depends on the thread count */
-    int err = plan_pass(m, W, H, &bytes, &anchors, NULL, NULL, &rh, &rw, msg, len);
+    int err = plan_pass(m, W, H, &bytes, &anchors, NULL, &rh, &rw, msg, len);
     ops_use_pool(NULL);
     if (err) return -1;
     size_t total = bytes > SIZE_MAX - anchors ? SIZE_MAX : bytes + anchors;
@@ -655,8 +654,7 @@ int model_gflops(const struct model *m, int width, int height, double *gflops,
 {
     size_t bytes, anchors;
     double macs = 0;
-    int P;
-    if (plan_pass(m, width, height, &bytes, &anchors, &macs, &P, resized_h, resized_w, msg, len))
+    if (plan_pass(m, width, height, &bytes, &anchors, &macs, resized_h, resized_w, msg, len))
         return -1;
     *gflops = 2.0 * macs / 1e9;
     return 0;
