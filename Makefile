@@ -88,7 +88,7 @@ soak: test-deps
 
 ASAN_OPT := -O1 -g -march=native -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_TESTS := test_ckpt test_npy test_json test_video_image test_stages_a test_stages_b test_queue test_ties \
-              test_outfile
+              test_outfile test_plan
 TSAN_OPT := -O1 -g -march=native -fsanitize=thread
 TSAN_TESTS := test_queue test_pipeline test_pool
 

@@ -74,7 +74,11 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     if (video_open(&src, &so) < 0) { status = APP_FAIL; goto done; }
     signals_set_source(src);
     const struct video_info *info = video_source_info(src);
-    /* outputs before the slow model load (checked by cmd_bench already) */
+    /* the model before any output: frames it cannot take are refused first */
+    if ((status = cli_model_load(cm, "bench")) != APP_OK ||
+        (status = app_check_frame_size(cm, so.input, info)) != APP_OK)
+        goto done;
+    /* then the outputs (checked against the inputs by cmd_bench already) */
     struct video_writer_options wo = o->wo;
     if (o->out) {
         if (outfile_open(&out_file, "video", o->out, o->overwrite, 0) < 0) {
@@ -90,7 +94,6 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
         goto done;
     }
     if (!o->no_draw && render_style_open(&style, NULL) < 0) { status = APP_FAIL; goto done; }
-    if ((status = cli_model_load(cm, "bench")) != APP_OK) goto done;
     int max_dets = app_max_dets(cm);
     if (!(rdets = calloc((size_t)max_dets, sizeof *rdets))) { status = APP_FAIL; goto done; }
 

@@ -392,7 +392,11 @@ int cmd_annotate(int argc, char **argv)
     signals_set_source(a.src);
     const struct video_info *info = video_source_info(a.src);
 
-    /* outputs before the slow model load: a bad path fails at once */
+    /* the model before any output: frames it cannot take (an 800x2 clip) are
+     * refused with nothing written */
+    if ((status = cli_model_load(&a.cm, cmd)) != APP_OK ||
+        (status = app_check_frame_size(&a.cm, a.source, info)) != APP_OK)
+        goto done;
     FILE *stats_stream = NULL;
     if (outfile_open(&a.out_file, "video", a.out_path, a.overwrite, 0) < 0) {
         status = APP_FAIL;
@@ -412,8 +416,6 @@ int cmd_annotate(int argc, char **argv)
         status = APP_FAIL;
         goto done;
     }
-    if ((status = cli_model_load(&a.cm, cmd)) != APP_OK)
-        goto done;
     a.max_dets = app_max_dets(&a.cm);
     if (!(a.rdets = calloc((size_t)a.max_dets, sizeof *a.rdets)) ||
         !(ps = calloc(1, sizeof *ps)) || !(rep = calloc(1, sizeof *rep))) {

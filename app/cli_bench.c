@@ -265,6 +265,12 @@ int cmd_bench(int argc, char **argv)
         goto done;
     }
     if ((status = cli_model_load(&cm, cmd)) != APP_OK) goto done;
+    char why[320];
+    if (model_check_size(cm.model, w, h, why, sizeof why) < 0) {
+        if (image) fprintf(stderr, "image %s: %s\n", image, why);
+        status = image ? APP_FAIL : app_usage_error(cmd, "--size %dx%d: %s", w, h, why);
+        goto done;
+    }
 
     for (int s = 0; s < ST_COUNT; s++)
         if (!(times[s] = calloc((size_t)frames, sizeof(double)))) { status = APP_FAIL; goto done; }
@@ -313,7 +319,8 @@ int cmd_bench(int argc, char **argv)
     }
     int rw, rh;
     model_resized_size(cm.model, w, h, &rw, &rh);
-    double gflops = model_gflops(cm.model, w, h, NULL, NULL);
+    double gflops = 0;
+    model_gflops(cm.model, w, h, &gflops, NULL, NULL, why, sizeof why); /* ran: it can */
     char cpu[256];
     cpu_model(cpu, sizeof cpu);
     struct rusage ru;

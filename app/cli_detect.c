@@ -179,8 +179,7 @@ int cmd_detect(int argc, char **argv)
         goto done;
     loaded = 1;
 
-    const struct model_params *p = model_get_params(cm.model);
-    int max = p && p->box_detections_per_img > 0 ? p->box_detections_per_img : 1000;
+    int max = model_max_detections(cm.model);
     dets = malloc((size_t)max * sizeof *dets);
     if (!dets) {
         fprintf(stderr, "vdetect %s: out of memory\n", cmd);
@@ -193,6 +192,13 @@ int cmd_detect(int argc, char **argv)
         uint8_t *rgb = NULL;
         int w, h, n = 0;
         if (video_load_image(images[k], &rgb, &w, &h) < 0) {
+            status = APP_FAIL;
+            continue;
+        }
+        char why[320];
+        if (model_check_size(cm.model, w, h, why, sizeof why) < 0) {
+            fprintf(stderr, "image %s: %s\n", images[k], why);
+            free(rgb);
             status = APP_FAIL;
             continue;
         }

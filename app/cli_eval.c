@@ -145,6 +145,23 @@ static int truth_fail(const char *path, const char *fmt, ...)
     return -1;
 }
 
+/* Does file_name (len bytes) stay inside the --images directory? Relative,
+ * no NUL inside, no ".." component; "." and empty components are harmless. */
+static int name_inside(const char *name, size_t len)
+{
+    if (strlen(name) != len || name[0] == '/')
+        return 0;
+    for (const char *p = name; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return 0;
+        p += n;
+        while (*p == '/')
+            p++;
+    }
+    return 1;
+}
+
 static char *read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -233,6 +250,11 @@ static int load_truth(struct eval *e, const char *path)
         if (!json_as_int(json_get(v, "id"), INT64_MIN / 2, INT64_MAX / 2, &id) || !fn ||
             fn->type != JSON_STRING || !fn->len) {
             truth_fail(path, "images[%zu]: needs an integer \"id\" and a \"file_name\"", i);
+            goto done;
+        }
+        if (!name_inside(fn->str, fn->len)) {
+            truth_fail(path, "images[%zu]: file_name \"%.200s\" leads out of the images "
+                       "directory (absolute, or a \"..\" component): refused", i, fn->str);
             goto done;
         }
         json_as_int(json_get(v, "width"), 1, 1 << 20, &w);
@@ -824,8 +846,7 @@ int cmd_eval(int argc, char **argv)
 
     int nc = cm.model ? model_num_classes(cm.model) : 0;
     cat_by_id = calloc((size_t)e.ncat + 1, sizeof *cat_by_id);
-    const struct model_params *p = cm.model ? model_get_params(cm.model) : NULL;
-    int max = p && p->box_detections_per_img > 0 ? p->box_detections_per_img : 1000;
+    int max = cm.model ? model_max_detections(cm.model) : 1;
     dets = malloc((size_t)max * sizeof *dets);
     if (!dets || !cat_by_id) {
         fprintf(stderr, "vdetect %s: out of memory\n", cmd);
@@ -884,6 +905,14 @@ int cmd_eval(int argc, char **argv)
         if ((im->width && im->width != w) || (im->height && im->height != h))
             fprintf(stderr, "vdetect %s: warning: %s is %dx%d, the truth says %dx%d\n", cmd, path,
                     w, h, im->width, im->height);
+        char why[320];
+        if (model_check_size(cm.model, w, h, why, sizeof why) < 0) {
+            fprintf(stderr, "image %s: %s\n", path, why);
+            free(rgb);
+            free(path);
+            status = APP_FAIL;
+            break;
+        }
         struct model_image mi = { .rgb = rgb, .width = w, .height = h, .stride = 3 * w };
         double t0 = now_ms();
         int rr = model_detect(cm.model, &mi, dets, max, &n);

@@ -250,7 +250,12 @@ int cmd_info(int argc, char **argv)
         goto done;
 
     int rw = 0, rh = 0;
-    double gflops = model_gflops(cm.model, w, h, &rw, &rh);
+    double gflops = 0;
+    char why[320];
+    if (model_gflops(cm.model, w, h, &gflops, &rw, &rh, why, sizeof why) < 0) {
+        status = app_usage_error(cmd, "--size %dx%d: %s", w, h, why);
+        goto done;
+    }
     if (json_path && !strcmp(json_path, "-")) {
         print_json(stdout, &cm, w, h, rw, rh, gflops);
     } else {

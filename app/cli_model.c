@@ -32,15 +32,6 @@
 #define DEMO_MODEL "assets/demo.vdm"
 #define MAX_LABELS 100000
 
-/* The --set names of DESIGN §4, checked here so that a misspelt name is a
- * usage error (exit 2) before a slow model load; values are the model's to
- * check. */
-static const char *const set_names[] = {
-    "min_size", "max_size", "image_mean", "image_std", "rpn_pre_nms_top_n_test",
-    "rpn_post_nms_top_n_test", "rpn_nms_thresh", "rpn_score_thresh", "box_score_thresh",
-    "box_nms_thresh", "box_detections_per_img", "bn_eps",
-};
-
 const char cli_model_help[] =
     "Model options:\n"
     "  --weights FILE      checkpoint: torchvision .pth (zip or legacy) or a vdetect\n"
@@ -52,10 +43,11 @@ const char cli_model_help[] =
     "  --labels FILE       class names, one per line; __background__ first, or\n"
     "                      num_classes-1 lines without it\n"
     "  --set NAME=VALUE    torchvision inference parameter, repeatable: min_size,\n"
-    "                      max_size, image_mean, image_std, rpn_pre_nms_top_n_test,\n"
-    "                      rpn_post_nms_top_n_test, rpn_nms_thresh, rpn_score_thresh,\n"
-    "                      box_score_thresh, box_nms_thresh, box_detections_per_img,\n"
-    "                      bn_eps\n"
+    "                      max_size (1..8192), image_mean, image_std,\n"
+    "                      rpn_pre_nms_top_n_test, rpn_post_nms_top_n_test (1..1000000),\n"
+    "                      rpn_nms_thresh, rpn_score_thresh, box_score_thresh,\n"
+    "                      box_nms_thresh, box_detections_per_img (0..1000000),\n"
+    "                      bn_eps (0..1)\n"
     "  --score-thresh X    output only detections with score >= X (default 0.5; the\n"
     "                      model's own cut-off is --set box_score_thresh)\n"
     "  --classes A,B,...   output only these classes (names or ids)\n"
@@ -152,6 +144,24 @@ int cli_model_option(struct cli_model *cm, const char *cmd, int argc, char **arg
                        : app_usage_error(cmd, "unexpected argument '%s'", a);
 }
 
+/* Does the --classes list have an empty (or blank) entry: "", ",", "a,,b", "a,"? */
+static int classes_empty_entry(const char *list)
+{
+    const char *p = list;
+    for (;;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        size_t k = 0;
+        while (k < n && (p[k] == ' ' || p[k] == '\t'))
+            k++;
+        if (k == n)
+            return 1;
+        if (!e)
+            return 0;
+        p = e + 1;
+    }
+}
+
 int cli_model_parse(struct cli_model *cm, const char *cmd, int argc, char **argv, int *i)
 {
     const char *v = NULL;
@@ -180,15 +190,11 @@ int cli_model_parse(struct cli_model *cm, const char *cmd, int argc, char **argv
         const char *eq = strchr(v, '=');
         if (!eq || eq == v)
             return app_usage_error(cmd, "--set: expected NAME=VALUE, got '%s'", v), -1;
-        size_t k = 0, nn = sizeof set_names / sizeof set_names[0];
-        while (k < nn && (strlen(set_names[k]) != (size_t)(eq - v) ||
-                          strncmp(set_names[k], v, (size_t)(eq - v))))
-            k++;
-        if (k == nn)
-            return app_usage_error(cmd, "--set: unknown parameter '%.*s' (see the list below "
-                                        "--set in the help)", (int)(eq - v), v), -1;
-        if (!eq[1])
-            return app_usage_error(cmd, "--set %s: empty value", v), -1;
+        /* name and value checked here, before a slow model load: a misspelt
+         * name or a value out of range is a usage error */
+        char why[400];
+        if (model_check_set(v, why, sizeof why) < 0)
+            return app_usage_error(cmd, "%s", why), -1;
         if (!cm->sets)
             return app_usage_error(cmd, "out of memory"), -1;
         cm->sets[cm->nsets++] = v;
@@ -201,8 +207,11 @@ int cli_model_parse(struct cli_model *cm, const char *cmd, int argc, char **argv
         return 1;
     }
     if ((r = app_opt_value(cmd, argc, argv, i, "--classes", &v)) != 0) {
-        if (r > 0 && !*v)
-            return app_usage_error(cmd, "--classes: empty list"), -1;
+        if (r < 0)
+            return r;
+        if (classes_empty_entry(v))
+            return app_usage_error(cmd, "--classes: '%s' has an empty entry (expected names or "
+                                        "ids separated by commas, e.g. person,3)", v), -1;
         cm->classes = v;
         return r;
     }
@@ -253,6 +262,13 @@ char *cli_model_default_weights(void)
     return find_asset(DEMO_MODEL);
 }
 
+/* What a non-regular file is, for messages. */
+static const char *file_kind(mode_t m)
+{
+    return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device"
+         : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a file";
+}
+
 static void strip_line(char *s)
 {
     size_t n = strlen(s);
@@ -266,6 +282,15 @@ static int load_labels(struct cli_model *cm)
 {
     const char *path = cm->labels;
     int nc = model_num_classes(cm->model);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "labels %s: %s\n", path, strerror(errno));
+        return APP_FAIL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        fprintf(stderr, "labels %s: not a regular file (%s)\n", path, file_kind(st.st_mode));
+        return APP_FAIL;
+    }
     FILE *f = fopen(path, "r");
     if (!f) {
         fprintf(stderr, "labels %s: %s\n", path, strerror(errno));
@@ -389,9 +414,28 @@ static int resolve_classes(struct cli_model *cm, const char *cmd)
             }
         }
         if (!found) {
-            ret = app_usage_error(cmd,
-                                  "--classes: no class named '%s' (vdetect info lists them)",
-                                  tok);
+            char known[512];
+            size_t o = 0;
+            int shown = 0;
+            for (int l = 1; l < nc && o < sizeof known; l++) {
+                const char *name = cli_model_class_name(cm, l);
+                if (!name || !strcmp(name, "N/A"))
+                    continue;
+                if (shown == 12) {
+                    o += (size_t)snprintf(known + o, sizeof known - o, ", ...");
+                    break;
+                }
+                o += (size_t)snprintf(known + o, sizeof known - o, "%s%s", shown ? ", " : "",
+                                      name);
+                shown++;
+            }
+            if (shown)
+                ret = app_usage_error(cmd, "--classes: no class named '%s' (this model's: %s; "
+                                      "or ids 1..%d; vdetect info lists them)", tok, known,
+                                      nc - 1);
+            else
+                ret = app_usage_error(cmd, "--classes: no class named '%s' (this model has no "
+                                      "class names: use ids 1..%d, or --labels)", tok, nc - 1);
             break;
         }
     }
@@ -411,8 +455,10 @@ int cli_model_load(struct cli_model *cm, const char *cmd)
             fprintf(stderr, "weights %s: %s\n", cm->weights, strerror(errno));
             return APP_FAIL;
         }
-        if (S_ISDIR(st.st_mode)) {
-            fprintf(stderr, "weights %s: %s\n", cm->weights, strerror(EISDIR));
+        if (!S_ISREG(st.st_mode)) {
+            /* a FIFO or a device would block or never end: only files are read */
+            fprintf(stderr, "weights %s: not a regular file (%s)\n", cm->weights,
+                    file_kind(st.st_mode));
             return APP_FAIL;
         }
         cm->weights_path = strdup(cm->weights);

@@ -528,7 +528,8 @@ int cmd_view(int argc, char **argv)
         status = APP_FAIL;
         goto done;
     }
-    if ((status = cli_model_load(&v->cm, cmd)) != APP_OK)
+    if ((status = cli_model_load(&v->cm, cmd)) != APP_OK ||
+        (status = app_check_frame_size(&v->cm, v->source, info)) != APP_OK)
         goto done;
     if (signals_pending()) {
         status = APP_INTERRUPTED;

@@ -244,5 +244,10 @@ int app_source_opt(const char *cmd, int argc, char **argv, int *i,
                    struct video_source_options *so);
 /* Detections per frame the loaded model can return. */
 int app_max_dets(const struct cli_model *cm);
+/* Can the loaded model take this source's frames? Checked once when the
+ * stream opens, before any output is opened. APP_OK, or APP_FAIL after one
+ * line "video SOURCE: <why, with the accepted range>". */
+int app_check_frame_size(const struct cli_model *cm, const char *source,
+                         const struct video_info *info);
 
 #endif

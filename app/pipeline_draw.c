@@ -41,8 +41,17 @@ int app_source_opt(const char *cmd, int argc, char **argv, int *i,
     return 0;
 }
 
+int app_check_frame_size(const struct cli_model *cm, const char *source,
+                         const struct video_info *info)
+{
+    char why[320];
+    if (model_check_size(cm->model, info->width, info->height, why, sizeof why) == 0)
+        return APP_OK;
+    fprintf(stderr, "video %s: %s\n", source, why);
+    return APP_FAIL;
+}
+
 int app_max_dets(const struct cli_model *cm)
 {
-    const struct model_params *mp = model_get_params(cm->model);
-    return mp && mp->box_detections_per_img > 0 ? mp->box_detections_per_img : 100;
+    return model_max_detections(cm->model);
 }

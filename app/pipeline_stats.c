@@ -166,9 +166,11 @@ void run_report_json(FILE *f, const struct run_report *r)
         fprintf(f, ", \"input\": [%d, %d]", vi->width, vi->height);
         if (r->model) {
             int rw = 0, rh = 0;
+            double gflops = 0;
+            char why[320];
             model_resized_size(r->model, vi->width, vi->height, &rw, &rh);
-            fprintf(f, ", \"resized\": [%d, %d], \"gflops\": %.3f", rw, rh,
-                    model_gflops(r->model, vi->width, vi->height, NULL, NULL));
+            model_gflops(r->model, vi->width, vi->height, &gflops, NULL, NULL, why, sizeof why);
+            fprintf(f, ", \"resized\": [%d, %d], \"gflops\": %.3f", rw, rh, gflops);
         }
         fprintf(f, ", \"source_nominal_fps\": ");
         put_num(f, vi->fps, 3);

@@ -5,6 +5,12 @@
  * rewinds it. The first pass at a new input size may chain extra blocks; the
  * reset after it folds them into one block of the high-water size, so steady
  * state does no allocation at all.
+ *
+ * A counting arena (arena_init_counting) hands out no memory at all: it only
+ * adds up what a pass would take, so a dry run can size a pass, or refuse it,
+ * before anything is allocated. arena_reserve() is the one fallible way to get
+ * memory: the caller asks for a pass's worth up front and gets -1, not an
+ * abort, when the system says no.
  */
 #include "internal.h"
 
@@ -19,17 +25,30 @@ struct arena_block {
     unsigned char *mem;        /* ARENA_ALIGN-aligned start */
 };
 
-static struct arena_block *block_new(size_t size, struct arena_block *prev)
+/* A block of size usable bytes, or NULL when the system has no memory for it. */
+static struct arena_block *block_try(size_t size, struct arena_block *prev)
 {
     struct arena_block *b = malloc(sizeof *b);
     void *mem = NULL;
     if (!b || posix_memalign(&mem, ARENA_ALIGN, size) != 0) {
-        fprintf(stderr, "arena: out of memory (%zu bytes)\n", size);
-        abort();
+        free(b);
+        return NULL;
     }
     b->prev = prev;
     b->size = size;
     b->mem = mem;
+    return b;
+}
+
+/* Past arena_reserve() a pass's memory is there already; a block that cannot
+ * be had here means the reservation was too small, which is a bug. */
+static struct arena_block *block_new(size_t size, struct arena_block *prev)
+{
+    struct arena_block *b = block_try(size, prev);
+    if (!b) {
+        fprintf(stderr, "arena: out of memory (%zu bytes)\n", size);
+        abort();
+    }
     return b;
 }
 
@@ -45,9 +64,38 @@ static void blocks_free(struct arena_block *b)
 
 void arena_init(struct arena *a) { memset(a, 0, sizeof *a); }
 
+void arena_init_counting(struct arena *a)
+{
+    memset(a, 0, sizeof *a);
+    a->counting = 1;
+}
+
+/* bytes rounded up to the alignment; saturates instead of wrapping */
+static size_t aligned_size(size_t bytes)
+{
+    if (bytes > SIZE_MAX - ARENA_ALIGN) return SIZE_MAX & ~(size_t)(ARENA_ALIGN - 1);
+    return (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+}
+
+/* What a counting arena hands out: dry runs form views into their maps (base +
+ * offset) but never read or write them, and a non-NULL base keeps that
+ * arithmetic defined for the sanitizers. */
+static _Alignas(ARENA_ALIGN) unsigned char counting_base[ARENA_ALIGN];
+
+static void count(struct arena *a, size_t need)
+{
+    a->total = a->total > SIZE_MAX - need ? SIZE_MAX : a->total + need;
+    if (a->total > a->high) a->high = a->total;
+}
+
 void *arena_alloc(struct arena *a, size_t bytes)
 {
-    size_t need = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    size_t need = aligned_size(bytes);
+    if (a->counting) {
+        count(a, need);
+        a->used = a->total;
+        return counting_base;
+    }
     MODEL_ASSERT(need >= bytes);
     if (!a->head || a->used + need > a->head->size) {
         size_t size = need > ARENA_MIN_BLOCK ? need : ARENA_MIN_BLOCK;
@@ -64,25 +112,54 @@ void *arena_alloc(struct arena *a, size_t bytes)
 
 float *arena_floats(struct arena *a, size_t n)
 {
+    if (a->counting && n > SIZE_MAX / sizeof(float)) n = SIZE_MAX / sizeof(float);
     MODEL_ASSERT(n <= SIZE_MAX / sizeof(float));
     return arena_alloc(a, n * sizeof(float));
 }
 
 int *arena_ints(struct arena *a, size_t n)
 {
+    if (a->counting && n > SIZE_MAX / sizeof(int)) n = SIZE_MAX / sizeof(int);
     MODEL_ASSERT(n <= SIZE_MAX / sizeof(int));
     return arena_alloc(a, n * sizeof(int));
 }
 
 struct fmap arena_fmap(struct arena *a, int c, int h, int w)
 {
+    if (a->counting && (c <= 0 || h <= 0 || w <= 0)) {
+        /* a map that shrank to nothing: remembered for the caller, and the dry
+         * run goes on with a 1-pixel map so that the sizes stay defined */
+        a->empty_map = 1;
+        c = c > 0 ? c : 1;
+        h = h > 0 ? h : 1;
+        w = w > 0 ? w : 1;
+    }
     MODEL_ASSERT(c > 0 && h > 0 && w > 0);
     struct fmap f = { arena_floats(a, (size_t)c * h * w), c, h, w };
     return f;
 }
 
+int arena_reserve(struct arena *a, size_t bytes)
+{
+    MODEL_ASSERT(!a->counting && a->total == 0);
+    size_t need = aligned_size(bytes);
+    if (need < ARENA_MIN_BLOCK) need = ARENA_MIN_BLOCK;
+    if (a->head && !a->head->prev && a->head->size >= need) return 0;
+    struct arena_block *b = block_try(need, NULL);
+    if (!b) return -1;
+    blocks_free(a->head);
+    a->head = b;
+    a->used = 0;
+    if (a->high < need) a->high = need;
+    return 0;
+}
+
 void arena_reset(struct arena *a)
 {
+    if (a->counting) {
+        a->used = a->total = 0;
+        return;
+    }
     if (a->head && a->head->prev) {
         blocks_free(a->head);
         a->head = block_new(a->high, NULL);
@@ -93,9 +170,13 @@ void arena_reset(struct arena *a)
 
 void arena_release(struct arena *a)
 {
+    int counting = a->counting;
     blocks_free(a->head);
     memset(a, 0, sizeof *a);
+    a->counting = counting;
 }
+
+int arena_chained(const struct arena *a) { return a->head && a->head->prev; }
 
 struct arena_mark arena_mark(const struct arena *a)
 {
@@ -105,6 +186,10 @@ struct arena_mark arena_mark(const struct arena *a)
 
 void arena_rewind(struct arena *a, struct arena_mark m)
 {
+    if (a->counting) {
+        if (m.total <= a->total) a->used = a->total = m.total;
+        return;
+    }
     if (a->head == m.head && m.used <= a->used) {
         a->used = m.used;
         a->total = m.total;

@@ -13,6 +13,7 @@
 #include <math.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_INPUT_SIDE 16384
 
@@ -152,6 +153,7 @@ int model_set(struct model *m, const char *assignment)
         fprintf(stderr, "--set bn_eps: must be given when the model is loaded\n");
         return -1;
     }
+    m->plan_w = m->plan_h = 0;   /* sizes and memory change with the parameters */
     return spec_set(&m->spec, assignment);
 }
 
@@ -193,26 +195,259 @@ void model_resized_size(const struct model *m, int width, int height, int *rw, i
     transform_resized_size(height, width, m->spec.p.min_size, m->spec.p.max_size, rh, rw);
 }
 
+/* ---- planning a pass ------------------------------------------------------------------ */
+
+/* The most working memory a pass may ask for: what the kernel says is
+ * available now (MemAvailable), else physical memory. Beyond it the system
+ * would swap, or overcommit its way into the OOM killer. */
+static size_t available_bytes(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[128];
+    unsigned long long kib = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1) break;
+    if (f) fclose(f);
+    if (kib > 0 && kib < SIZE_MAX / 1024) return (size_t)kib * 1024;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0 || (size_t)pages > SIZE_MAX / (size_t)page) return SIZE_MAX;
+    return (size_t)pages * (size_t)page;
+}
+
+static size_t min_z(size_t a, size_t b) { return a < b ? a : b; }
+
+/* Overflow-safe a * b, saturating at SIZE_MAX (a saturated size is refused). */
+static size_t mul_z(size_t a, size_t b)
+{
+    return a && b > SIZE_MAX / a ? SIZE_MAX : a * b;
+}
+
+/* Scratch of batched_nms / nms on n boxes (nms.c): order and tmp, the packed
+ * boxes and areas, suppression flags, kept flags, the re-sort's scores. */
+static void count_nms(struct arena *a, size_t n)
+{
+    struct arena_mark mk = arena_mark(a);
+    arena_ints(a, mul_z(2, n));
+    arena_floats(a, mul_z(5, n));
+    arena_ints(a, n);
+    arena_alloc(a, n);
+    arena_floats(a, n);
+    arena_rewind(a, mk);
+}
+
+/*
+ * What one model_detect on a W x H input needs, found without allocating: a dry
+ * run of preprocess, backbone, FPN and RPN head on a counting arena, then the
+ * data-dependent stages at their upper bounds (every top-k candidate survives,
+ * rpn_post_nms_top_n_test or fewer proposals, every class of every proposal a
+ * candidate) — each allocation as the stage makes it. *arena_bytes: the
+ * activation arena's high-water mark; *anchor_bytes: the anchors (malloc'd
+ * apart); *macs (may be NULL): the multiply-adds, for cost estimates. -1 with a one-line reason in msg when
+ * torchvision could not run this size either (a side resized to 0 pixels, an
+ * empty feature map).
+ */
+static int plan_pass(const struct model *m, int W, int H, size_t *arena_bytes,
+                     size_t *anchor_bytes, double *macs, int *rh_out, int *rw_out, char *msg,
+                     size_t len)
+{
+    const struct spec *s = &m->spec;
+    int rh, rw;
+    transform_resized_size(H, W, s->p.min_size, s->p.max_size, &rh, &rw);
+    if (rh_out) *rh_out = rh;
+    if (rw_out) *rw_out = rw;
+    if (rh < 1 || rw < 1) {
+        /* the smallest short side that keeps both resized sides >= 1, if any */
+        int wide = W >= H, lng = wide ? W : H, need = 0;
+        for (int t = 1; t <= lng && !need; t++) {
+            int th, tw;
+            transform_resized_size(wide ? t : lng, wide ? lng : t, s->p.min_size,
+                                   s->p.max_size, &th, &tw);
+            if (th >= 1 && tw >= 1) need = t;
+        }
+        char hint[128];
+        if (need)
+            snprintf(hint, sizeof hint, "with a %s of %d the %s must be at least %d pixels",
+                     wide ? "width" : "height", lng, wide ? "height" : "width", need);
+        else
+            snprintf(hint, sizeof hint, "no %s works with a %s of %d at this max_size",
+                     wide ? "height" : "width", wide ? "width" : "height", lng);
+        snprintf(msg, len, "a %dx%d input resizes to %dx%d with min_size %g and max_size %g, "
+                 "an empty image (torchvision refuses it too); %s", W, H, rw, rh,
+                 s->p.min_size, s->p.max_size, hint);
+        return -1;
+    }
+    struct arena a;
+    arena_init_counting(&a);
+    struct run r = { .arena = &a, .dry = 1 };
+    int hp = (rh + 31) / 32 * 32, wp = (rw + 31) / 32 * 32;
+
+    /* detector_preprocess */
+    struct fmap x = arena_fmap(&a, 3, hp, wp);
+    struct arena_mark mk = arena_mark(&a);
+    arena_floats(&a, (size_t)3 * H * W);
+    arena_rewind(&a, mk);
+
+    struct fmap body[NET_MAX_LEVELS], feats[NET_MAX_LEVELS];
+    backbone_body(&m->bb, &r, &x, body, NULL);
+    int nfeat = backbone_fpn(&m->bb, &r, body, feats);
+    if (a.empty_map) {
+        snprintf(msg, len, "a %dx%d input (resized to %dx%d, padded to %dx%d) is too small for "
+                 "this backbone: a feature map shrinks to nothing (torchvision refuses it too)",
+                 W, H, rw, rh, wp, hp);
+        return -1;
+    }
+
+    /* detector_proposals */
+    size_t N = 0, k_total = 0, n_max = 0;
+    for (int l = 0; l < nfeat; l++) {
+        size_t n = (size_t)feats[l].h * feats[l].w * s->n_sizes[l] * s->n_ratios[l];
+        N += n;
+        k_total += min_z(n, (size_t)s->p.rpn_pre_nms_top_n_test);
+        if (n > n_max) n_max = n;
+    }
+    arena_floats(&a, N);
+    arena_floats(&a, mul_z(4, N));
+    for (int l = 0; l < nfeat; l++) {
+        struct fmap lg, dl;
+        mk = arena_mark(&a);
+        rpn_head_forward(&m->rpn, &r, &feats[l], &lg, &dl);
+        arena_rewind(&a, mk);
+    }
+    arena_floats(&a, mul_z(4, N));
+    size_t P = min_z((size_t)s->p.rpn_post_nms_top_n_test, k_total);
+    arena_floats(&a, 4 * P + 4);
+    arena_floats(&a, P + 1);
+    mk = arena_mark(&a);                       /* rpn_filter_proposals */
+    arena_ints(&a, mul_z(3, k_total));
+    arena_floats(&a, mul_z(5, k_total));
+    struct arena_mark mk2 = arena_mark(&a);    /* torch_topk's work array */
+    arena_ints(&a, n_max);
+    arena_rewind(&a, mk2);
+    count_nms(&a, k_total);
+    arena_rewind(&a, mk);
+
+    /* detector_heads */
+    size_t Pn = P > 0 ? P : 1, C = (size_t)s->fpn_out, ro2 = (size_t)s->roi_out * s->roi_out;
+    size_t K = (size_t)s->num_classes, rep = (size_t)m->box.rep;
+    arena_floats(&a, mul_z(Pn, C * ro2));
+    mk = arena_mark(&a);                       /* multiscale_roi_align */
+    size_t map_max = 0;
+    for (int l = 0; l < s->roi_maps && l < nfeat; l++) map_max = map_max > fmap_numel(&feats[l]) ? map_max : fmap_numel(&feats[l]);
+    arena_ints(&a, P + 1);
+    arena_ints(&a, (size_t)s->roi_maps);
+    arena_floats(&a, map_max);
+    arena_floats(&a, C * ro2);
+    arena_rewind(&a, mk);
+    arena_floats(&a, mul_z(Pn, rep));
+    arena_floats(&a, mul_z(Pn, K));
+    arena_floats(&a, mul_z(Pn, 4 * K));
+    mk = arena_mark(&a);                       /* box_head_forward */
+    arena_floats(&a, mul_z(P, 5 * K));
+    if (m->box.nconv) {
+        size_t Cb = (size_t)m->box.convs[0].cin, S2 = (size_t)m->box.in / Cb, kk = Cb * 9;
+        arena_floats(&a, mul_z(P, Cb * S2));
+        arena_floats(&a, mul_z(P, Cb * S2));
+        size_t chunk = P;
+        if (mul_z(chunk, S2 * kk) > ((size_t)8 << 20)) chunk = ((size_t)8 << 20) / (S2 * kk);
+        arena_floats(&a, mul_z(kk, mul_z(chunk ? chunk : 1, S2)));
+    } else {
+        arena_floats(&a, mul_z(P, rep));
+    }
+    arena_rewind(&a, mk);
+    size_t cap = mul_z(P, K - 1);
+    size_t D = min_z((size_t)s->p.box_detections_per_img, cap);
+    arena_floats(&a, 4 * D + 4);
+    arena_floats(&a, D + 1);
+    arena_ints(&a, D + 1);
+    mk = arena_mark(&a);                       /* box_postprocess */
+    arena_floats(&a, mul_z(cap, 4));
+    arena_floats(&a, cap);
+    arena_ints(&a, cap);
+    arena_floats(&a, K);
+    arena_ints(&a, cap + 1);
+    count_nms(&a, cap);
+    arena_rewind(&a, mk);
+
+    if (macs) {
+        struct arena b;                        /* the box head's cost at P proposals */
+        arena_init_counting(&b);
+        struct run rb = { .arena = &b, .dry = 1, .macs = r.macs };
+        box_head_forward(&m->box, &rb, NULL, (int)P, NULL, NULL, NULL);
+        *macs = rb.macs;
+    }
+    *arena_bytes = a.high > SIZE_MAX - ((size_t)1 << 20) ? SIZE_MAX : a.high + ((size_t)1 << 20);
+    *anchor_bytes = mul_z(N, 4 * sizeof(float));
+    return 0;
+}
+
+/* plan_pass, then the memory it needs against the machine's. */
+static int check_size(const struct model *m, int W, int H, size_t *arena_bytes, char *msg,
+                      size_t len)
+{
+    if (W < 1 || H < 1 || W > MAX_INPUT_SIDE || H > MAX_INPUT_SIDE) {
+        snprintf(msg, len, "a %dx%d input is outside the sizes vdetect takes (1 to %d pixels a "
+                 "side)", W, H, MAX_INPUT_SIDE);
+        return -1;
+    }
+    size_t bytes, anchors;
+    int rh, rw;
+    ops_use_pool(m->pool);   /* the depthwise scratch depends on the thread count */
+    int err = plan_pass(m, W, H, &bytes, &anchors, NULL, &rh, &rw, msg, len);
+    ops_use_pool(NULL);
+    if (err) return -1;
+    size_t total = bytes > SIZE_MAX - anchors ? SIZE_MAX : bytes + anchors;
+    if (total > ((size_t)1 << 30)) {   /* below 1 GiB: not worth reading /proc */
+        size_t avail = available_bytes();
+        if (total > avail) {
+            snprintf(msg, len, "a %dx%d input (resized to %dx%d) needs %.1f GiB of working "
+                     "memory with this model, more than the %.1f GiB available", W, H, rw, rh,
+                     (double)total / (1 << 30), (double)avail / (1 << 30));
+            return -1;
+        }
+    }
+    if (arena_bytes) *arena_bytes = bytes;
+    return 0;
+}
+
+int model_check_size(const struct model *m, int width, int height, char *msg, size_t len)
+{
+    return check_size(m, width, height, NULL, msg, len);
+}
+
+int model_max_detections(const struct model *m)
+{
+    const struct model_params *p = &m->spec.p;
+    int64_t props = (int64_t)p->rpn_pre_nms_top_n_test * m->spec.n_levels;
+    if (props > p->rpn_post_nms_top_n_test) props = p->rpn_post_nms_top_n_test;
+    int64_t n = props * (m->spec.num_classes - 1);
+    if (n > p->box_detections_per_img) n = p->box_detections_per_img;
+    return n > 0 ? (int)n : 1;
+}
+
 /* ---- stages -------------------------------------------------------------------------- */
 
-void detector_anchors(struct model *m, const struct fmap *feats, int nfeat, int hp, int wp)
+int detector_anchors(struct model *m, const struct fmap *feats, int nfeat, int hp, int wp)
 {
     int same = m->anchors && m->anchor_hp == hp && m->anchor_wp == wp;
     for (int l = 0; same && l < nfeat; l++)
         same = m->grid_h[l] == feats[l].h && m->grid_w[l] == feats[l].w;
-    if (same) return;
+    if (same) return 0;
 
     const struct spec *s = &m->spec;
-    int total = 0;
+    int64_t total = 0;
+    for (int l = 0; l < nfeat; l++) total += (int64_t)feats[l].h * feats[l].w * s->n_sizes[l] * s->n_ratios[l];
+    free(m->anchors);
+    m->anchors = total <= INT32_MAX ? malloc(sizeof(float) * 4 * (size_t)total) : NULL;
+    if (!m->anchors) {
+        fprintf(stderr, "model: out of memory for %lld anchors\n", (long long)total);
+        m->n_anchors = 0;
+        return -1;
+    }
     for (int l = 0; l < nfeat; l++) {
         m->grid_h[l] = feats[l].h;
         m->grid_w[l] = feats[l].w;
         m->level_counts[l] = feats[l].h * feats[l].w * s->n_sizes[l] * s->n_ratios[l];
-        total += m->level_counts[l];
     }
-    free(m->anchors);
-    m->anchors = malloc(sizeof(float) * 4 * (size_t)total);
-    MODEL_ASSERT(m->anchors);
     float *dst = m->anchors;
     for (int l = 0; l < nfeat; l++) {
         float base[4 * 64];
@@ -222,9 +457,10 @@ void detector_anchors(struct model *m, const struct fmap *feats, int nfeat, int 
         anchors_grid(base, A, feats[l].h, feats[l].w, hp / feats[l].h, wp / feats[l].w, dst);
         dst += (size_t)m->level_counts[l] * 4;
     }
-    m->n_anchors = total;
+    m->n_anchors = (int)total;
     m->anchor_hp = hp;
     m->anchor_wp = wp;
+    return 0;
 }
 
 void detector_roi_scales(struct model *m, const struct fmap *feats, int resized_h)
@@ -267,7 +503,7 @@ int detector_proposals(struct model *m, struct run *r, const struct fmap *feats,
     struct model_timing *tm = &m->timing;
     double t = now_ms();
     /* RPN head on every level, flattened in (y, x, a) order */
-    detector_anchors(m, feats, nfeat, hp, wp);
+    if (detector_anchors(m, feats, nfeat, hp, wp)) return -1;
     int N = m->n_anchors;
     float *obj = arena_floats(&m->arena, (size_t)N);
     float *del = arena_floats(&m->arena, (size_t)N * 4);
@@ -285,7 +521,12 @@ int detector_proposals(struct model *m, struct run *r, const struct fmap *feats,
     static const float rpn_w[4] = { 1.0f, 1.0f, 1.0f, 1.0f };
     float *decoded = arena_floats(&m->arena, (size_t)N * 4);
     box_decode(m->anchors, del, N, 4, rpn_w, decoded);
-    int post = s->p.rpn_post_nms_top_n_test;
+    /* at most post_nms_top_n of the top-k candidates come out: sized by those */
+    int post = 0;
+    for (int l = 0; l < nfeat; l++)
+        post += m->level_counts[l] < s->p.rpn_pre_nms_top_n_test ? m->level_counts[l]
+                                                                  : s->p.rpn_pre_nms_top_n_test;
+    if (post > s->p.rpn_post_nms_top_n_test) post = s->p.rpn_post_nms_top_n_test;
     *props = arena_floats(&m->arena, (size_t)post * 4 + 4);
     *pscores = arena_floats(&m->arena, (size_t)post + 1);
     struct rpn_params rp = { s->p.rpn_pre_nms_top_n_test, post, s->p.rpn_nms_thresh,
@@ -326,7 +567,9 @@ int detector_heads(struct model *m, struct run *r, const struct fmap *feats, con
 
     /* postprocess_detections + transform.postprocess */
     t = now_ms();
+    /* no more than P x (K - 1) candidates can come out */
     int D = 0, maxd = s->p.box_detections_per_img;
+    if ((int64_t)P * (K - 1) < maxd) maxd = P * (K - 1);
     float *boxes = arena_floats(&m->arena, (size_t)maxd * 4 + 4);
     float *scores = arena_floats(&m->arena, (size_t)maxd + 1);
     int *labels = arena_ints(&m->arena, (size_t)maxd + 1);
@@ -356,6 +599,24 @@ int model_detect(struct model *m, const struct model_image *img, struct model_de
     struct run r = { .arena = &m->arena };
     double t0 = now_ms(), t;
 
+    if (img && img->rgb && img->stride >= 3 * img->width &&
+        (img->width != m->plan_w || img->height != m->plan_h)) {
+        /* a new size: can it run, and is its memory there? asked once */
+        char msg[320];
+        size_t bytes;
+        if (check_size(m, img->width, img->height, &bytes, msg, sizeof msg)) {
+            fprintf(stderr, "model: %s\n", msg);
+            return -1;
+        }
+        if (arena_reserve(&m->arena, bytes)) {
+            fprintf(stderr, "model: a %dx%d input needs %.1f MiB of working memory with this "
+                    "model, which the system refused\n", img->width, img->height,
+                    (double)bytes / (1 << 20));
+            return -1;
+        }
+        m->plan_w = img->width;
+        m->plan_h = img->height;
+    }
     struct fmap x;
     int rh, rw;
     if (detector_preprocess(m, img, &x, &rh, &rw)) return -1;
@@ -371,31 +632,23 @@ int model_detect(struct model *m, const struct model_image *img, struct model_de
 
     float *props, *pscores;
     int P = detector_proposals(m, &r, feats, nfeat, x.h, x.w, rh, rw, &props, &pscores);
+    if (P < 0) {
+        ops_use_pool(NULL);
+        return -1;
+    }
     *n = detector_heads(m, &r, feats, props, P, rh, rw, img->height, img->width, dets, max);
     ops_use_pool(NULL);
     tm->total = now_ms() - t0;
     return 0;
 }
 
-double model_gflops(const struct model *m, int width, int height, int *resized_w, int *resized_h)
+int model_gflops(const struct model *m, int width, int height, double *gflops,
+                 int *resized_w, int *resized_h, char *msg, size_t len)
 {
-    const struct spec *s = &m->spec;
-    int rh, rw;
-    transform_resized_size(height, width, s->p.min_size, s->p.max_size, &rh, &rw);
-    if (resized_w) *resized_w = rw;
-    if (resized_h) *resized_h = rh;
-    struct arena a;
-    arena_init(&a);
-    struct run r = { .arena = &a, .dry = 1 };
-    struct fmap x = { NULL, 3, (rh + 31) / 32 * 32, (rw + 31) / 32 * 32 };
-    struct fmap body[NET_MAX_LEVELS], feats[NET_MAX_LEVELS];
-    backbone_body(&m->bb, &r, &x, body, NULL);
-    int nfeat = backbone_fpn(&m->bb, &r, body, feats);
-    for (int l = 0; l < nfeat; l++) {
-        struct fmap lg, dl;
-        rpn_head_forward(&m->rpn, &r, &feats[l], &lg, &dl);
-    }
-    box_head_forward(&m->box, &r, NULL, s->p.rpn_post_nms_top_n_test, NULL, NULL, NULL);
-    arena_release(&a);
-    return 2.0 * r.macs / 1e9;
+    size_t bytes, anchors;
+    double macs = 0;
+    if (plan_pass(m, width, height, &bytes, &anchors, &macs, resized_h, resized_w, msg, len))
+        return -1;
+    *gflops = 2.0 * macs / 1e9;
+    return 0;
 }

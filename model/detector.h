@@ -33,6 +33,9 @@ struct model {
     float roi_scales[NET_MAX_LEVELS];
     int k_min, k_max;
 
+    /* the input size model_detect last checked and reserved memory for */
+    int plan_w, plan_h;
+
     /* the last detect's RPN proposals (resized coordinates) and scores, in the
      * arena: valid until the next detect; for stage-by-stage tests */
     const float *last_props, *last_pscores;
@@ -44,14 +47,16 @@ struct model {
 /* Normalise, resize and zero-pad img into x [3, Hp, Wp]; resized size out. */
 int detector_preprocess(struct model *m, const struct model_image *img, struct fmap *x,
                         int *rh, int *rw);
-/* RPN head, anchors, decode, filter_proposals → P proposals (resized coords). */
+/* RPN head, anchors, decode, filter_proposals → P proposals (resized coords),
+ * or -1 (message printed) when the anchors cannot be allocated. */
 int detector_proposals(struct model *m, struct run *r, const struct fmap *feats, int nfeat,
                        int hp, int wp, int rh, int rw, float **props, float **pscores);
 /* MultiScaleRoIAlign, box head, postprocess, rescale to H x W → at most max. */
 int detector_heads(struct model *m, struct run *r, const struct fmap *feats, const float *props,
                    int P, int rh, int rw, int H, int W, struct model_detection *dets, int max);
-/* Anchors for the feature maps of a padded image (cached). */
-void detector_anchors(struct model *m, const struct fmap *feats, int nfeat, int hp, int wp);
+/* Anchors for the feature maps of a padded image (cached). 0, or -1 with a
+ * message when they do not fit in memory. */
+int detector_anchors(struct model *m, const struct fmap *feats, int nfeat, int hp, int wp);
 /* MultiScaleRoIAlign scales from the first call's sizes. */
 void detector_roi_scales(struct model *m, const struct fmap *feats, int resized_h);
 

@@ -41,8 +41,14 @@ static inline size_t fmap_numel(const struct fmap *f) { return (size_t)f->c * f-
  * Bump allocator for activations. arena_reset() rewinds it; if the last pass
  * needed more than the first block held, reset() replaces the blocks by one
  * block of the high-water size, so a repeated input size allocates nothing.
- * Allocations are 64-byte aligned. Out of memory aborts (activations are
- * bounded by the input size, which the caller checks).
+ * Allocations are 64-byte aligned. A pass reserves its memory first
+ * (arena_reserve, sized by a counting dry run: detector.c), so running out
+ * later is a bug and aborts.
+ *
+ * A counting arena returns one dummy pointer for every allocation (never to be
+ * dereferenced) and only tracks the
+ * sizes (total, high); maps that come out empty set empty_map instead of
+ * asserting. Dry runs (struct run .dry) use one.
  */
 struct arena_block;
 struct arena {
@@ -50,9 +56,18 @@ struct arena {
     size_t used;                /* bytes used in head */
     size_t total;               /* bytes used this pass, all blocks */
     size_t high;                /* high-water mark over passes */
+    int counting;               /* hand out nothing, only count (dry runs) */
+    int empty_map;              /* counting: a map had a side <= 0 */
 };
 
 void arena_init(struct arena *a);
+void arena_init_counting(struct arena *a);
+/* Before a pass (nothing allocated since the reset): make sure one block of
+ * at least bytes is there. 0, or -1 when the memory cannot be had (the arena
+ * is then unchanged). */
+int arena_reserve(struct arena *a, size_t bytes);
+/* Did this pass outgrow its first block (for tests: a reservation too small)? */
+int arena_chained(const struct arena *a);
 void *arena_alloc(struct arena *a, size_t bytes);
 float *arena_floats(struct arena *a, size_t n);
 int *arena_ints(struct arena *a, size_t n);
@@ -103,6 +118,9 @@ struct conv {
 };
 
 void conv_out_size(const struct conv *cv, int h, int w, int *oh, int *ow);
+/* Floats of scratch conv_forward takes from its arena for an h x w input (with
+ * the ops' current pool), so that dry runs can count them. */
+size_t conv_scratch_floats(const struct conv *cv, int h, int w);
 /* torch.nn.Conv2d (+ folded BN + activation). out must be sized by conv_out_size.
  * Uses im2col + gemm for dense convs (none for 1x1 stride 1), direct loops for
  * depthwise. scratch supplies the im2col buffer. */

@@ -76,7 +76,9 @@ void model_free(struct model **m);
 /* Run the whole torchvision path on one image. Writes at most max detections
  * into dets (which may be NULL when max is 0) and their count to *n. The
  * detections are those torchvision returns (box_score_thresh applies; no
- * further filtering). Returns 0, or a negative code on bad input. */
+ * further filtering). Returns 0, or a negative code with a message on bad
+ * input: a size model_check_size() refuses, or working memory the system will
+ * not give (checked, and reserved, the first time each input size is seen). */
 int model_detect(struct model *m, const struct model_image *img,
                  struct model_detection *dets, int max, int *n);
 
@@ -89,10 +91,25 @@ int model_num_classes(const struct model *m);           /* including background 
 const char *model_class_name(const struct model *m, int label); /* NULL if none known */
 const struct model_params *model_get_params(const struct model *m);
 int64_t model_param_count(const struct model *m);
-/* Multiply-adds x 2 of one forward pass on an input of width x height, with
- * the configured post-NMS proposal count; fills the resized size too. */
-double model_gflops(const struct model *m, int width, int height, int *resized_w, int *resized_h);
+/* Multiply-adds x 2 of one forward pass on an input of width x height (in
+ * *gflops), with as many proposals as rpn_post_nms_top_n_test allows at that
+ * size; fills the resized size too. Allocates nothing. 0, or -1 with the reason
+ * in msg (one line, no newline) when the model cannot run that size at all: a
+ * side that resizes to 0 pixels, or a feature map that shrinks to nothing. */
+int model_gflops(const struct model *m, int width, int height, double *gflops,
+                 int *resized_w, int *resized_h, char *msg, size_t len);
 void model_resized_size(const struct model *m, int width, int height, int *rw, int *rh);
+/* Can model_detect run on a width x height image? 0, or -1 with the reason in
+ * msg (one line, no newline, names the sizes and the accepted range): outside
+ * 1..16384 pixels a side, a side that resizes to 0 pixels (torchvision raises
+ * for it), a feature map that shrinks to nothing, or more working memory than
+ * the machine has. Allocates nothing; model_detect checks the same for every
+ * new size, so callers use this to refuse an input before writing outputs. */
+int model_check_size(const struct model *m, int width, int height, char *msg, size_t len);
+/* The most detections one model_detect() can return: box_detections_per_img,
+ * or fewer when the proposals cannot give that many (rpn_post_nms_top_n_test
+ * per class). >= 1; size detection buffers with it. */
+int model_max_detections(const struct model *m);
 
 /* Replace class names (e.g. from --labels). names[0] is background. Copies. */
 int model_set_class_names(struct model *m, const char *const *names, int count);
@@ -100,6 +117,11 @@ int model_set_class_names(struct model *m, const char *const *names, int count);
 /* Apply one "NAME=VALUE" override after loading. Returns -1 with a message
  * for an unknown name or a bad value. */
 int model_set(struct model *m, const char *assignment);
+/* Check a "NAME=VALUE" override without a model (for command lines: a bad
+ * value is a usage error before any loading). 0, or -1 with one line in msg
+ * (no newline) naming the parameter, the value and the accepted range, e.g.
+ * "--set min_size: '100000' is not a number in [1, 8192]". */
+int model_check_set(const char *assignment, char *msg, size_t len);
 
 /* Call first thing in main(). If the OpenBLAS build does not recognise this
  * CPU and fell back to its generic kernels, re-executes the program once with

@@ -62,7 +62,29 @@ struct spec {
 
 int spec_preset(struct spec *s, const char *arch);  /* -1 + message if unknown */
 const char *const *spec_preset_names(void);          /* NULL-terminated */
-int spec_set(struct spec *s, const char *assignment); /* --set NAME=VALUE */
+int spec_set(struct spec *s, const char *assignment); /* --set NAME=VALUE; -1 + message */
+
+/* The inference parameters and the values vdetect accepts for each (the same
+ * for --set and a model file's "params"; README lists them). */
+#define SPEC_MAX_SIZE 8192      /* min_size, max_size: pixels */
+#define SPEC_MAX_COUNT 1000000  /* top-n counts, detections per image */
+enum spec_param_type { SPEC_FLOAT, SPEC_DOUBLE, SPEC_INT, SPEC_TRIPLE, SPEC_TRIPLE_NONZERO };
+struct spec_param {
+    const char *name;         /* torchvision's keyword */
+    enum spec_param_type type;
+    size_t off;               /* in struct model_params */
+    double lo, hi;            /* accepted values, inclusive (each of a triple's) */
+};
+const struct spec_param *spec_param_find(const char *name);   /* NULL if unknown */
+const char *spec_param_names(void);                           /* "min_size, ..." */
+/* "an integer in [1, 1000000]", "a number in [1, 8192]", ... */
+void spec_param_range(const struct spec_param *p, char *buf, size_t len);
+/* n values (3 for a triple, else 1) into *out if every one is accepted; else
+ * -1 and *out unchanged. */
+int spec_param_store(const struct spec_param *p, const double *v, int n, struct model_params *out);
+/* "NAME=VALUE" into *p (NULL: only check). 0, or -1 with one line in msg naming
+ * the parameter, the value and the accepted range. */
+int spec_param_check(const char *assignment, struct model_params *p, char *msg, size_t len);
 /* A model file's architecture JSON (__metadata__["vdetect"], see spec_meta.c)
  * → *s, and its class names (*class_names: *n_names malloc'd strings, entries
  * may be NULL; the caller frees; NULL/0 when the file has none). -1 after

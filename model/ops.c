@@ -152,10 +152,19 @@ static void bias_act(float *y, int c, size_t hw, const float *b, enum act a)
 
 /* ---- convolution ------------------------------------------------------------ */
 
+/* floor((n + 2 pad - k) / stride) + 1 as torch computes it: floor, not C's
+ * truncation, so an input smaller than the kernel gives <= 0 (an empty map,
+ * which torch refuses), never 1. */
+static int out_len(int n, int k, int stride, int pad)
+{
+    int span = n + 2 * pad - k;
+    return (span >= 0 ? span / stride : -((-span + stride - 1) / stride)) + 1;
+}
+
 void conv_out_size(const struct conv *cv, int h, int w, int *oh, int *ow)
 {
-    *oh = (h + 2 * cv->pad - cv->k) / cv->stride + 1;
-    *ow = (w + 2 * cv->pad - cv->k) / cv->stride + 1;
+    *oh = out_len(h, cv->k, cv->stride, cv->pad);
+    *ow = out_len(w, cv->k, cv->stride, cv->pad);
 }
 
 /* Rows [y0, y1) of the im2col matrix of channels [c0, c0 + cn) of in:
@@ -307,6 +316,26 @@ static void conv_depthwise(const struct conv *cv, const struct fmap *in, struct 
     arena_rewind(scratch, mark);
 }
 
+size_t conv_scratch_floats(const struct conv *cv, int h, int w)
+{
+    int oh, ow;
+    conv_out_size(cv, h, w, &oh, &ow);
+    if (oh < 1 || ow < 1) return 0;
+    if (cv->groups == cv->cin && cv->groups == cv->cout && cv->groups > 1) {
+        /* conv_depthwise: one zero-bordered plane per thread */
+        size_t T = (size_t)pool_size(tl_pool);
+        size_t ph = (size_t)h + 2 * cv->pad, pw = (size_t)w + 2 * cv->pad;
+        size_t plane = ph * (cv->stride == 1 ? pw : (pw + 1) / 2) * cv->stride;
+        return (plane + (size_t)ow + 16) * T;
+    }
+    if (cv->k == 1 && cv->stride == 1 && cv->pad == 0) return 0;
+    size_t kk = (size_t)(cv->cin / cv->groups) * cv->k * cv->k;
+    size_t rows = IM2COL_MAX_FLOATS / (kk * (size_t)ow);
+    if (rows < 1) rows = 1;
+    if (rows > (size_t)oh) rows = (size_t)oh;
+    return kk * rows * (size_t)ow;
+}
+
 void conv_forward(const struct conv *cv, const struct fmap *in, struct fmap *out,
                   struct arena *scratch)
 {
@@ -356,8 +385,8 @@ void conv_forward(const struct conv *cv, const struct fmap *in, struct fmap *out
 
 void maxpool_out_size(int h, int w, int k, int stride, int pad, int *oh, int *ow)
 {
-    *oh = (h + 2 * pad - k) / stride + 1;
-    *ow = (w + 2 * pad - k) / stride + 1;
+    *oh = out_len(h, k, stride, pad);
+    *ow = out_len(w, k, stride, pad);
 }
 
 void maxpool_forward(const struct fmap *in, struct fmap *out, int k, int stride, int pad)

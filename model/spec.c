@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 static const char *const preset_names[] = {
@@ -129,97 +130,157 @@ int spec_preset(struct spec *s, const char *arch)
     return -1;
 }
 
-/* ---- --set ------------------------------------------------------------------- */
+/* ---- parameters: ranges, --set ------------------------------------------------ */
 
-static int parse_double(const char *v, double *out)
+/*
+ * Every inference parameter with the values vdetect accepts. torchvision takes
+ * any number for most of them; the bounds keep a pass's size sane (an 8192-pixel
+ * side already needs gigabytes of activations) and are the same for --set and a
+ * model file's "params".
+ */
+#define OFF(f) offsetof(struct model_params, f)
+static const struct spec_param params[] = {
+    { "min_size", SPEC_FLOAT, OFF(min_size), 1, SPEC_MAX_SIZE },
+    { "max_size", SPEC_FLOAT, OFF(max_size), 1, SPEC_MAX_SIZE },
+    { "image_mean", SPEC_TRIPLE, OFF(image_mean), -1e30, 1e30 },
+    { "image_std", SPEC_TRIPLE_NONZERO, OFF(image_std), -1e30, 1e30 },
+    { "rpn_pre_nms_top_n_test", SPEC_INT, OFF(rpn_pre_nms_top_n_test), 1, SPEC_MAX_COUNT },
+    { "rpn_post_nms_top_n_test", SPEC_INT, OFF(rpn_post_nms_top_n_test), 1, SPEC_MAX_COUNT },
+    { "rpn_nms_thresh", SPEC_DOUBLE, OFF(rpn_nms_thresh), -1e30, 1e30 },
+    { "rpn_score_thresh", SPEC_FLOAT, OFF(rpn_score_thresh), -1e30, 1e30 },
+    { "box_score_thresh", SPEC_FLOAT, OFF(box_score_thresh), -1e30, 1e30 },
+    { "box_nms_thresh", SPEC_DOUBLE, OFF(box_nms_thresh), -1e30, 1e30 },
+    { "box_detections_per_img", SPEC_INT, OFF(box_detections_per_img), 0, SPEC_MAX_COUNT },
+    { "bn_eps", SPEC_FLOAT, OFF(bn_eps), 0, 1 },
+};
+#undef OFF
+
+const struct spec_param *spec_param_find(const char *name)
 {
-    char *end;
-    errno = 0;
-    double d = strtod(v, &end);
-    if (end == v || *end || errno || !isfinite(d)) return -1;
-    *out = d;
-    return 0;
+    for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
+        if (!strcmp(params[i].name, name)) return &params[i];
+    return NULL;
 }
 
-static int parse_float(const char *v, float *out)
+const char *spec_param_names(void)
 {
-    double d;
-    if (parse_double(v, &d)) return -1;
-    *out = (float)d;
-    return 0;
+    return "min_size, max_size, image_mean, image_std, rpn_pre_nms_top_n_test, "
+           "rpn_post_nms_top_n_test, rpn_nms_thresh, rpn_score_thresh, box_score_thresh, "
+           "box_nms_thresh, box_detections_per_img, bn_eps";
 }
 
-static int parse_int(const char *v, int *out)
+void spec_param_range(const struct spec_param *p, char *buf, size_t len)
 {
-    char *end;
-    errno = 0;
-    long l = strtol(v, &end, 10);
-    if (end == v || *end || errno || l < 0 || l > 1000000000L) return -1;
-    *out = (int)l;
-    return 0;
-}
-
-static int parse_triple(const char *v, float out[3])
-{
-    char buf[128];
-    snprintf(buf, sizeof buf, "%s", v);
-    char *save = NULL, *tok = strtok_r(buf, ",", &save);
-    for (int i = 0; i < 3; i++) {
-        if (!tok || parse_float(tok, &out[i])) return -1;
-        tok = strtok_r(NULL, ",", &save);
+    int bounded = p->lo > -1e30 || p->hi < 1e30;
+    switch (p->type) {
+    case SPEC_INT:
+        snprintf(buf, len, "an integer in [%.0f, %.0f]", p->lo, p->hi);
+        break;
+    case SPEC_TRIPLE:
+        snprintf(buf, len, "three finite numbers R,G,B");
+        break;
+    case SPEC_TRIPLE_NONZERO:
+        snprintf(buf, len, "three finite non-zero numbers R,G,B");
+        break;
+    default:
+        if (bounded) snprintf(buf, len, "a number in [%g, %g]", p->lo, p->hi);
+        else snprintf(buf, len, "a finite number");
     }
-    return tok ? -1 : 0;
+}
+
+/* Is v acceptable for p (one value; for triples, one of the three)? */
+static int in_range(const struct spec_param *p, double v)
+{
+    if (!isfinite(v) || v < p->lo || v > p->hi) return 0;
+    if (p->type == SPEC_INT && v != floor(v)) return 0;
+    if (p->type == SPEC_TRIPLE_NONZERO && v == 0) return 0;
+    return 1;
+}
+
+int spec_param_store(const struct spec_param *p, const double *v, int n, struct model_params *out)
+{
+    int want = p->type == SPEC_TRIPLE || p->type == SPEC_TRIPLE_NONZERO ? 3 : 1;
+    if (n != want) return -1;
+    for (int i = 0; i < n; i++)
+        if (!in_range(p, v[i])) return -1;
+    char *dst = (char *)out + p->off;
+    switch (p->type) {
+    case SPEC_INT: memcpy(dst, &(int){ (int)v[0] }, sizeof(int)); break;
+    case SPEC_DOUBLE: memcpy(dst, &v[0], sizeof(double)); break;
+    case SPEC_FLOAT: memcpy(dst, &(float){ (float)v[0] }, sizeof(float)); break;
+    default:
+        for (int i = 0; i < 3; i++) ((float *)(void *)dst)[i] = (float)v[i];
+    }
+    return 0;
+}
+
+/* "a,b,c" or "x": up to 3 numbers (strtod's syntax, e.g. 1e6, each whole). */
+static int parse_numbers(const char *text, double v[3], int *n)
+{
+    *n = 0;
+    const char *t = text;
+    for (;;) {
+        char *end;
+        errno = 0;
+        double d = strtod(t, &end);
+        if (end == t || errno || !isfinite(d) || *n == 3) return -1;
+        v[(*n)++] = d;
+        if (*end == '\0') return 0;
+        if (*end != ',') return -1;
+        t = end + 1;
+    }
+}
+
+int spec_param_check(const char *assignment, struct model_params *p, char *msg, size_t len)
+{
+    const char *eq = strchr(assignment, '=');
+    if (!eq || eq == assignment) {
+        snprintf(msg, len, "--set %s: expected NAME=VALUE", assignment);
+        return -1;
+    }
+    char name[64];
+    size_t nl = (size_t)(eq - assignment);
+    if (nl >= sizeof name) nl = sizeof name - 1;
+    memcpy(name, assignment, nl);
+    name[nl] = 0;
+    const struct spec_param *sp = spec_param_find(name);
+    if (!sp) {
+        snprintf(msg, len, "--set %s: unknown parameter (known: %s)", name, spec_param_names());
+        return -1;
+    }
+    double v[3];
+    int n;
+    struct model_params scratch;
+    if (!p) {
+        memset(&scratch, 0, sizeof scratch);
+        p = &scratch;
+    }
+    char range[96];
+    spec_param_range(sp, range, sizeof range);
+    if (parse_numbers(eq + 1, v, &n)) {
+        snprintf(msg, len, "--set %s: '%.40s' is not %s", name, eq + 1, range);
+        return -1;
+    }
+    if (spec_param_store(sp, v, n, p)) {
+        snprintf(msg, len, "--set %s: %.40s is out of range (accepted: %s)", name, eq + 1, range);
+        return -1;
+    }
+    return 0;
 }
 
 int spec_set(struct spec *s, const char *assignment)
 {
-    const char *eq = strchr(assignment, '=');
-    if (!eq || eq == assignment) {
-        fprintf(stderr, "--set %s: expected NAME=VALUE\n", assignment);
-        return -1;
-    }
-    char name[64];
-    size_t len = (size_t)(eq - assignment);
-    if (len >= sizeof name) len = sizeof name - 1;
-    memcpy(name, assignment, len);
-    name[len] = 0;
-    const char *v = eq + 1;
-    struct model_params *p = &s->p;
-    struct model_params old = *p;
-    int bad = 0;
-    float f;
-
-    if (!strcmp(name, "min_size")) bad = parse_float(v, &p->min_size) || p->min_size < 1;
-    else if (!strcmp(name, "max_size")) bad = parse_float(v, &p->max_size) || p->max_size < 1;
-    else if (!strcmp(name, "image_mean")) bad = parse_triple(v, p->image_mean);
-    else if (!strcmp(name, "image_std"))
-        bad = parse_triple(v, p->image_std) || p->image_std[0] == 0 || p->image_std[1] == 0 ||
-              p->image_std[2] == 0;
-    else if (!strcmp(name, "rpn_pre_nms_top_n_test"))
-        bad = parse_int(v, &p->rpn_pre_nms_top_n_test) || p->rpn_pre_nms_top_n_test < 1;
-    else if (!strcmp(name, "rpn_post_nms_top_n_test"))
-        bad = parse_int(v, &p->rpn_post_nms_top_n_test) || p->rpn_post_nms_top_n_test < 1;
-    else if (!strcmp(name, "rpn_nms_thresh")) bad = parse_double(v, &p->rpn_nms_thresh);
-    else if (!strcmp(name, "rpn_score_thresh")) bad = parse_float(v, &p->rpn_score_thresh);
-    else if (!strcmp(name, "box_score_thresh")) bad = parse_float(v, &p->box_score_thresh);
-    else if (!strcmp(name, "box_nms_thresh")) bad = parse_double(v, &p->box_nms_thresh);
-    else if (!strcmp(name, "box_detections_per_img"))
-        bad = parse_int(v, &p->box_detections_per_img);
-    else if (!strcmp(name, "bn_eps")) bad = parse_float(v, &f) || f < 0 || (p->bn_eps = f, 0);
-    else {
-        fprintf(stderr,
-                "--set %s: unknown parameter (known: min_size, max_size, image_mean, image_std, "
-                "rpn_pre_nms_top_n_test, rpn_post_nms_top_n_test, rpn_nms_thresh, "
-                "rpn_score_thresh, box_score_thresh, box_nms_thresh, box_detections_per_img, "
-                "bn_eps)\n", name);
-        return -1;
-    }
-    if (bad) {
-        *p = old;
-        fprintf(stderr, "--set %s: bad value '%s'\n", name, v);
+    char msg[400];
+    if (spec_param_check(assignment, &s->p, msg, sizeof msg)) {
+        fprintf(stderr, "%s\n", msg);
         return -1;
     }
     return 0;
+}
+
+int model_check_set(const char *assignment, char *msg, size_t len)
+{
+    return spec_param_check(assignment, NULL, msg, len);
 }
 
 /* ---- guessing the architecture ---------------------------------------------------- */

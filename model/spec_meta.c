@@ -251,70 +251,38 @@ static int read_box_head(struct spec *s, const struct json_value *b)
            get_int(b, "box_head", "representation_size", 1, 65536, 0, &s->representation) ? -1 : 0;
 }
 
-enum ptype { P_FLOAT, P_DOUBLE, P_INT, P_TRIPLE };
-
+/* "params": torchvision's inference kwargs, each within the range --set accepts
+ * (spec.c's table). */
 static int read_params(struct model_params *p, const struct json_value *v)
 {
-    static const struct {
-        const char *name;
-        enum ptype t;
-        size_t off;
-        double lo;          /* smallest allowed value */
-        int nonzero;
-    } tab[] = {
-        { "min_size", P_FLOAT, offsetof(struct model_params, min_size), 1, 0 },
-        { "max_size", P_FLOAT, offsetof(struct model_params, max_size), 1, 0 },
-        { "image_mean", P_TRIPLE, offsetof(struct model_params, image_mean), -1e30, 0 },
-        { "image_std", P_TRIPLE, offsetof(struct model_params, image_std), -1e30, 1 },
-        { "rpn_pre_nms_top_n_test", P_INT, offsetof(struct model_params, rpn_pre_nms_top_n_test), 1, 0 },
-        { "rpn_post_nms_top_n_test", P_INT, offsetof(struct model_params, rpn_post_nms_top_n_test), 1, 0 },
-        { "rpn_nms_thresh", P_DOUBLE, offsetof(struct model_params, rpn_nms_thresh), -1e30, 0 },
-        { "rpn_score_thresh", P_FLOAT, offsetof(struct model_params, rpn_score_thresh), -1e30, 0 },
-        { "box_score_thresh", P_FLOAT, offsetof(struct model_params, box_score_thresh), -1e30, 0 },
-        { "box_nms_thresh", P_DOUBLE, offsetof(struct model_params, box_nms_thresh), -1e30, 0 },
-        { "box_detections_per_img", P_INT, offsetof(struct model_params, box_detections_per_img), 0, 0 },
-        { "bn_eps", P_FLOAT, offsetof(struct model_params, bn_eps), 0, 0 },
-    };
     if (!v)
         return 0;
     if (v->type != JSON_OBJECT)
         return bad("params", "expected an object, found %s", json_type_name(v->type));
     for (size_t i = 0; i < v->len; i++) {
         const struct json_member *m = &v->members[i];
-        char f[96];
+        char f[96], range[96];
         snprintf(f, sizeof f, "params.%.60s", m->key);
-        size_t k = 0, nt = sizeof tab / sizeof tab[0];
-        while (k < nt && strcmp(tab[k].name, m->key))
-            k++;
-        if (k == nt)
-            return bad(f, "unknown parameter");
-        char *dst = (char *)p + tab[k].off;
+        const struct spec_param *sp = spec_param_find(m->key);
+        if (!sp)
+            return bad(f, "unknown parameter (known: %s)", spec_param_names());
+        spec_param_range(sp, range, sizeof range);
         const struct json_value *x = &m->value;
-        if (tab[k].t == P_TRIPLE) {
-            if (x->type != JSON_ARRAY || x->len != 3)
-                return bad(f, "expected an array of 3 numbers");
-            for (int c = 0; c < 3; c++) {
-                const struct json_value *e = &x->items[c];
-                if (e->type != JSON_NUMBER || fabs(e->number) > 1e30 ||
-                    (tab[k].nonzero && e->number == 0))
-                    return bad(f, "entry %d is not a %snumber", c, tab[k].nonzero ? "non-zero " : "");
-                ((float *)(void *)dst)[c] = (float)e->number;
+        double nums[3];
+        int n = 0;
+        if (x->type == JSON_ARRAY) {
+            for (size_t k = 0; k < x->len && n < 3; k++) {
+                if (x->items[k].type != JSON_NUMBER)
+                    return bad(f, "expected %s", range);
+                nums[n++] = x->items[k].number;
             }
-            continue;
+            if (x->len > 3)
+                n = 4;   /* too many: refused below */
+        } else if (x->type == JSON_NUMBER) {
+            nums[n++] = x->number;
         }
-        if (tab[k].t == P_INT) {
-            int64_t n;
-            if (!json_as_int(x, (int64_t)tab[k].lo, 1000000000, &n))
-                return bad(f, "expected an integer >= %g", tab[k].lo);
-            memcpy(dst, &(int){ (int)n }, sizeof(int));
-            continue;
-        }
-        if (x->type != JSON_NUMBER || x->number < tab[k].lo || fabs(x->number) > 1e30)
-            return bad(f, "expected a number%s", tab[k].lo > -1e30 ? " in range" : "");
-        if (tab[k].t == P_FLOAT)
-            memcpy(dst, &(float){ (float)x->number }, sizeof(float));
-        else
-            memcpy(dst, &x->number, sizeof(double));
+        if (n < 1 || n > 3 || spec_param_store(sp, nums, n, p))
+            return bad(f, "expected %s", range);
     }
     return 0;
 }
