@@ -11,7 +11,7 @@
  * the real stderr, followed by the name of the input that caused them.
  * An input passes when the target returns; a sanitizer error ends the
  * process with a non-zero status, which the test runner counts as a failure.
- * Prints "replay DIR: N inputs" and the runner's "N passed, N failed".
+ * Prints "replay DIR: N inputs" and the runner's "PROG: N passed, N failed".
  */
 #include <dirent.h>
 #include <errno.h>
@@ -156,10 +156,9 @@ static int replay_path(const char *path, int *count, int *failed)
 int main(int argc, char **argv)
 {
     char dflt[512];
-    const char *base = strrchr(argv[0], '/');
-    base = base ? base + 1 : argv[0];
-    if (!strncmp(base, "replay_", 7))
-        base += 7;
+    const char *prog = strrchr(argv[0], '/');
+    prog = prog ? prog + 1 : argv[0];
+    const char *base = strncmp(prog, "replay_", 7) ? prog : prog + 7;
     snprintf(dflt, sizeof dflt, "tests/corpus/%s", base);
 
     real_stderr = dup(2);
@@ -191,7 +190,7 @@ int main(int argc, char **argv)
         say("fuzz_replay: %s: no inputs\n", argc < 2 ? dflt : argv[1]);
         failed = 1;
     }
-    say("%d passed, %d failed\n", count, failed);
+    say("%s: %d passed, %d failed\n", prog, count, failed);
     if (devnull >= 0)
         close(devnull);
     return failed ? 1 : 0;
