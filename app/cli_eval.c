@@ -480,6 +480,9 @@ static void category_ap(struct scored *s, int n, int npos, double ap[EVAL_NT])
 static int score_all(struct eval *e)
 {
     qsort(e->gt, (size_t)e->ngt, sizeof *e->gt, cmp_gt);
+    /* e->det is NULL until the first detection; qsort and &e->det[i] want an array */
+    if (!e->det && !(e->det = malloc(sizeof *e->det)))
+        return -1;
     qsort(e->det, (size_t)e->ndet, sizeof *e->det, cmp_det);
     struct scored *s = malloc(sizeof *s * (size_t)(e->ndet ? e->ndet : 1));
     if (!s)

@@ -6,10 +6,17 @@
  * The header maps each tensor name to {"dtype", "shape", "data_offsets":
  * [begin, end]} (offsets relative to the end of the header), plus an optional
  * "__metadata__" object of string values. Checked strictly, as the reference
- * implementation does: the header is valid JSON (json.c) starting with '{',
- * at most 100 MB; every tensor entry has exactly those three fields; byte
- * counts match the shape and dtype; the tensors tile the data area without
- * gaps or overlaps and end exactly at the end of the file.
+ * implementation does: the header is valid JSON (json.c) starting with '{';
+ * every tensor entry has exactly those three fields; byte counts match the
+ * shape and dtype; the tensors tile the data area without gaps or overlaps
+ * and end exactly at the end of the file.
+ *
+ * The file is untrusted, and a parsed JSON value costs ~50 bytes against the
+ * 2 it can take in the text, so the header is held to what a model file can
+ * have before anything is allocated: at most 16 MB (the format allows 100),
+ * 16384 tensors, 1024 metadata entries, the nesting of {name: {"shape": [..]}}
+ * and the values those make up (json.c refuses the first value over the
+ * count). A hostile header thus costs at most ~30 MB, not 1.65 GB.
  *
  * The result is expressed in the pickle reader's vocabulary (ckpt_internal.h)
  * so that ckpt.c treats it like any .pth: one storage per tensor pointing into
@@ -24,7 +31,16 @@
 #include "ckpt_internal.h"
 #include "json.h"
 
-#define ST_MAX_HEADER ((uint64_t)100 << 20)   /* the safetensors format's own limit */
+/* Far above any detection model (torchvision's largest has ~400 tensors; a .vdm
+ * architecture document is at most 1 MB), far below what would hurt. */
+#define ST_MAX_HEADER ((uint64_t)16 << 20)
+#define ST_MAX_TENSORS 16384
+#define ST_MAX_META 1024
+/* JSON values: the root, __metadata__ and its strings, and per tensor its
+ * object, dtype, shape array and sizes, data_offsets array and its 2 numbers */
+#define ST_MAX_VALUES (2 + ST_MAX_META + (size_t)ST_MAX_TENSORS * (5 + CKPT_MAX_DIMS + 1))
+/* containers: root object > tensor entry > shape / data_offsets array */
+#define ST_MAX_DEPTH 3
 
 static const struct { const char *name; enum ck_dtype t; } st_dtypes[] = {
     { "F32", CK_F32 }, { "F16", CK_F16 }, { "BF16", CK_BF16 }, { "F64", CK_F64 },
@@ -197,14 +213,15 @@ int ck_safetensors_read(struct ck_load *L, const unsigned char *buf, size_t len,
     for (int i = 7; i >= 0; i--)
         n = n << 8 | buf[i];
     if (n > ST_MAX_HEADER)
-        return ck_fail(L, -EINVAL, "safetensors: header length %llu is larger than 100 MB",
-                       (unsigned long long)n);
+        return ck_fail(L, -EINVAL, "safetensors: header length %llu is larger than a model "
+                       "file's can be (16 MB)", (unsigned long long)n);
     if (n > len - 8)
         return ck_fail(L, -EINVAL, "safetensors: header of %llu bytes runs past the end of the "
                        "file (%zu bytes; truncated?)", (unsigned long long)n, len);
     if (n < 2 || buf[8] != '{')
         return ck_fail(L, -EINVAL, "safetensors: header does not start with '{'");
-    struct json_limits lim = { .max_bytes = (size_t)n, .max_depth = 4, .max_values = 1u << 24 };
+    struct json_limits lim = { .max_bytes = (size_t)n, .max_depth = ST_MAX_DEPTH,
+                               .max_values = ST_MAX_VALUES };
     if (json_parse((const char *)buf + 8, (size_t)n, &lim, &doc, msg, sizeof msg))
         return ck_fail(L, -EINVAL, "safetensors: header JSON %s", msg);
     const struct json_value *h = json_root(doc);
@@ -213,6 +230,13 @@ int ck_safetensors_read(struct ck_load *L, const unsigned char *buf, size_t len,
 
     const struct json_value *meta = json_get(h, "__metadata__");
     size_t ntensors = h->len - (meta ? 1 : 0);
+    if (ntensors > ST_MAX_TENSORS ||
+        (meta && meta->type == JSON_OBJECT && meta->len > ST_MAX_META)) {
+        err = ck_fail(L, -EINVAL, "safetensors: more than %d %s", ntensors > ST_MAX_TENSORS ?
+                      ST_MAX_TENSORS : ST_MAX_META, ntensors > ST_MAX_TENSORS ? "tensors" :
+                      "__metadata__ entries");
+        goto done;
+    }
     struct pv *sd = pv_dict(L, ntensors), *md = pv_dict(L, meta ? meta->len : 0),
               *top = pv_dict(L, 2);
     spans = malloc((ntensors ? ntensors : 1) * sizeof *spans);

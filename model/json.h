@@ -12,7 +12,9 @@
  *
  * Limits (struct json_limits) bound the input size, the nesting depth and
  * the number of values, so a hostile file costs at most a bounded amount of
- * memory and stack.
+ * memory and stack: each value is counted before it is stored, and a
+ * document holds about 24 bytes per value plus its strings (up to twice that
+ * while the largest array or object is being read).
  *
  * Ownership: json_parse() returns a document that owns every value and
  * string; pointers into it stay valid until json_free(). Nothing is printed:
@@ -29,13 +31,17 @@ enum json_type { JSON_NULL, JSON_FALSE, JSON_TRUE, JSON_NUMBER, JSON_STRING, JSO
 
 struct json_member;
 
+/* 24 bytes: a union, because a hostile document is mostly values (the
+ * type says which member is meaningful; read no other). */
 struct json_value {
     enum json_type type;
-    double number;                    /* JSON_NUMBER */
-    const char *str;                  /* JSON_STRING: decoded UTF-8, NUL-terminated */
     size_t len;                       /* string bytes; array items; object members */
-    struct json_value *items;         /* JSON_ARRAY: len values */
-    struct json_member *members;      /* JSON_OBJECT: len members, in file order */
+    union {
+        double number;                /* JSON_NUMBER */
+        const char *str;              /* JSON_STRING: decoded UTF-8, NUL-terminated */
+        struct json_value *items;     /* JSON_ARRAY: len values (NULL when empty) */
+        struct json_member *members;  /* JSON_OBJECT: len members, in file order */
+    };
 };
 
 struct json_member {

@@ -1,6 +1,7 @@
 #!/bin/sh
 # deps.sh — make sure the Debian packages vdetect needs are installed.
-# Usage: scripts/deps.sh [build|test]   (test adds the PyTorch side and Xvfb)
+# Usage: scripts/deps.sh [build|test|fuzz]   (test adds the PyTorch side and Xvfb;
+# fuzz adds clang and its libFuzzer runtime, which only `make fuzz` needs)
 # Installs what is missing with apt-get when run as root; otherwise prints the
 # command to run and fails.
 set -eu
@@ -8,8 +9,10 @@ build_pkgs="build-essential pkg-config libopenblas-dev libavformat-dev libavcode
 libavdevice-dev libavfilter-dev libavutil-dev libswscale-dev libswresample-dev libsdl2-dev
 libsdl2-ttf-dev fonts-dejavu-core ffmpeg"
 test_pkgs="python3 python3-numpy python3-pil python3-torch python3-torchvision xvfb xauth"
+fuzz_pkgs="clang-14 libclang-rt-14-dev"
 want=$build_pkgs
 [ "${1:-build}" = test ] && want="$build_pkgs $test_pkgs"
+[ "${1:-build}" = fuzz ] && want="$build_pkgs $fuzz_pkgs"
 
 missing=""
 for p in $want; do

@@ -1,0 +1,35 @@
+/*
+ * fuzz_meta.c — libFuzzer target for the architecture document of a model
+ * file (__metadata__["vdetect"]) on its own: model/spec_meta.c and the JSON
+ * reader under it, without the safetensors framing fuzz_vdm.c has to get
+ * through first. The input is the JSON text. Seeds in tests/corpus/fuzz_meta/.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../model/net.h"
+#include "fuzz.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *text = malloc(size + 1);
+    if (!text)
+        return 0;
+    memcpy(text, data, size);
+    text[size] = '\0';
+    struct spec s;
+    memset(&s, 0, sizeof s);
+    char **names = NULL;
+    int n = 0;
+    if (spec_from_metadata(&s, text, &names, &n) == 0) {
+        volatile size_t sink = strlen(s.arch);
+        for (int i = 0; i < n; i++)
+            sink += names[i] ? strlen(names[i]) : 0;
+        (void)sink;
+    }
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    free(text);
+    return 0;
+}
