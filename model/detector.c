@@ -30,7 +30,7 @@ void model_free(struct model **pm)
 {
     struct model *m = pm ? *pm : NULL;
     if (!m) return;
-    backbone_free(&m->bb);
+    spec_release(&m->spec);
     pool_close(&m->pool);
     arena_release(&m->store);
     arena_release(&m->arena);
@@ -133,7 +133,7 @@ int model_load(struct model **out, const struct model_options *opt)
     m->params = b.params;
     free(b.used);
     if (err) goto fail;
-    int nfeat = m->bb.n_out + (m->bb.pool_level ? 1 : 0);
+    int nfeat = m->bb.n_out;
     if (nfeat != m->spec.n_levels) {
         fprintf(stderr, "model %s: %d feature maps but %d anchor levels\n", m->spec.arch, nfeat,
                 m->spec.n_levels);
@@ -216,6 +216,14 @@ static size_t available_bytes(void)
 
 static size_t min_z(size_t a, size_t b) { return a < b ? a : b; }
 
+/* The transform's batch padding: each side up to a multiple of size_divisible. */
+static void padded_size(const struct spec *s, int rh, int rw, int *hp, int *wp)
+{
+    int d = s->size_divisible > 0 ? s->size_divisible : 1;
+    *hp = (rh + d - 1) / d * d;
+    *wp = (rw + d - 1) / d * d;
+}
+
 /* Overflow-safe a * b, saturating at SIZE_MAX (a saturated size is refused). */
 static size_t mul_z(size_t a, size_t b)
 {
@@ -279,7 +287,8 @@ static int plan_pass(const struct model *m, int W, int H, size_t *arena_bytes,
     struct arena a;
     arena_init_counting(&a);
     struct run r = { .arena = &a, .dry = 1 };
-    int hp = (rh + 31) / 32 * 32, wp = (rw + 31) / 32 * 32;
+    int hp, wp;
+    padded_size(s, rh, rw, &hp, &wp);
 
     /* detector_preprocess */
     struct fmap x = arena_fmap(&a, 3, hp, wp);
@@ -287,9 +296,8 @@ static int plan_pass(const struct model *m, int W, int H, size_t *arena_bytes,
     arena_floats(&a, (size_t)3 * H * W);
     arena_rewind(&a, mk);
 
-    struct fmap body[NET_MAX_LEVELS], feats[NET_MAX_LEVELS];
-    backbone_body(&m->bb, &r, &x, body, NULL);
-    int nfeat = backbone_fpn(&m->bb, &r, body, feats);
+    struct fmap feats[NET_MAX_LEVELS];
+    int nfeat = backbone_run(&m->bb, &r, &x, feats);
     if (a.empty_map) {
         snprintf(msg, len, "a %dx%d input (resized to %dx%d, padded to %dx%d) is too small for "
                  "this backbone: a feature map shrinks to nothing (torchvision refuses it too)",
@@ -332,7 +340,10 @@ static int plan_pass(const struct model *m, int W, int H, size_t *arena_bytes,
     arena_floats(&a, mul_z(Pn, C * ro2));
     mk = arena_mark(&a);                       /* multiscale_roi_align */
     size_t map_max = 0;
-    for (int l = 0; l < s->roi_maps && l < nfeat; l++) map_max = map_max > fmap_numel(&feats[l]) ? map_max : fmap_numel(&feats[l]);
+    for (int l = 0; l < s->roi_maps; l++) {
+        size_t e = fmap_numel(&feats[s->roi_index[l]]);
+        map_max = map_max > e ? map_max : e;
+    }
     arena_ints(&a, P + 1);
     arena_ints(&a, (size_t)s->roi_maps);
     arena_floats(&a, map_max);
@@ -467,7 +478,8 @@ void detector_roi_scales(struct model *m, const struct fmap *feats, int resized_
 {
     if (m->scales_ready) return;
     int n = m->spec.roi_maps;
-    for (int i = 0; i < n; i++) m->roi_scales[i] = roi_infer_scale(feats[i].h, resized_h);
+    for (int i = 0; i < n; i++)
+        m->roi_scales[i] = roi_infer_scale(feats[m->spec.roi_index[i]].h, resized_h);
     m->k_min = (int)-log2f(m->roi_scales[0]);
     m->k_max = (int)-log2f(m->roi_scales[n - 1]);
     m->scales_ready = 1;
@@ -485,7 +497,8 @@ int detector_preprocess(struct model *m, const struct model_image *img, struct f
     const struct spec *s = &m->spec;
     int H = img->height, W = img->width;
     transform_resized_size(H, W, s->p.min_size, s->p.max_size, rh, rw);
-    int hp = (*rh + 31) / 32 * 32, wp = (*rw + 31) / 32 * 32;
+    int hp, wp;
+    padded_size(s, *rh, *rw, &hp, &wp);
     *x = arena_fmap(&m->arena, 3, hp, wp);
     memset(x->d, 0, sizeof(float) * fmap_numel(x));
     struct arena_mark mk2 = arena_mark(&m->arena);
@@ -518,9 +531,8 @@ int detector_proposals(struct model *m, struct run *r, const struct fmap *feats,
     tm->rpn_head = now_ms() - t;
 
     t = now_ms();
-    static const float rpn_w[4] = { 1.0f, 1.0f, 1.0f, 1.0f };
     float *decoded = arena_floats(&m->arena, (size_t)N * 4);
-    box_decode(m->anchors, del, N, 4, rpn_w, decoded);
+    box_decode(m->anchors, del, N, 4, s->rpn_coder, decoded);
     /* at most post_nms_top_n of the top-k candidates come out: sized by those */
     int post = 0;
     for (int l = 0; l < nfeat; l++)
@@ -551,8 +563,10 @@ int detector_heads(struct model *m, struct run *r, const struct fmap *feats, con
     detector_roi_scales(m, feats, rh);
     int C = s->fpn_out, ro = s->roi_out;
     float *pooled = arena_floats(&m->arena, (size_t)(P > 0 ? P : 1) * C * ro * ro);
+    struct fmap maps[NET_MAX_LEVELS];   /* the maps featmap_names picks */
+    for (int i = 0; i < s->roi_maps; i++) maps[i] = feats[s->roi_index[i]];
     if (P > 0)
-        multiscale_roi_align(feats, m->roi_scales, s->roi_maps, m->k_min, m->k_max, props, P, ro,
+        multiscale_roi_align(maps, m->roi_scales, s->roi_maps, m->k_min, m->k_max, props, P, ro,
                              s->roi_sampling, pooled, &m->arena);
     tm->roi_align = now_ms() - t;
 
@@ -574,7 +588,7 @@ int detector_heads(struct model *m, struct run *r, const struct fmap *feats, con
     float *scores = arena_floats(&m->arena, (size_t)maxd + 1);
     int *labels = arena_ints(&m->arena, (size_t)maxd + 1);
     if (P > 0) {
-        struct box_params bp = { s->p.box_score_thresh, s->p.box_nms_thresh, maxd };
+        struct box_params bp = { s->p.box_score_thresh, s->p.box_nms_thresh, maxd, s->box_coder };
         D = box_postprocess(props, P, logits, reg, K, rh, rw, &bp, boxes, scores, labels,
                             &m->arena);
     }
@@ -623,12 +637,10 @@ int model_detect(struct model *m, const struct model_image *img, struct model_de
     ops_use_pool(m->pool);
     tm->preprocess = (t = now_ms()) - t0;
 
-    struct fmap body[NET_MAX_LEVELS], feats[NET_MAX_LEVELS];
-    backbone_body(&m->bb, &r, &x, body, NULL);
-    tm->backbone = now_ms() - t;
-    t = now_ms();
-    int nfeat = backbone_fpn(&m->bb, &r, body, feats);
-    tm->fpn = now_ms() - t;
+    struct fmap feats[NET_MAX_LEVELS];
+    int nfeat = backbone_run(&m->bb, &r, &x, feats);
+    tm->fpn = r.fpn_ms;
+    tm->backbone = now_ms() - t - tm->fpn;
 
     float *props, *pscores;
     int P = detector_proposals(m, &r, feats, nfeat, x.h, x.w, rh, rw, &props, &pscores);

@@ -107,7 +107,9 @@ void gemm_strided(int m, int n, int k, const float *A, const float *B, float *C,
 /* C[m,n] = A[m,k] * B[n,k]^T  (Linear: y = x W^T) */
 void gemm_nt(int m, int n, int k, const float *A, const float *B, float *C);
 
-enum act { ACT_NONE, ACT_RELU, ACT_HARDSWISH };
+/* Activations as torch computes them (FORMAT.md lists the formulas). */
+enum act { ACT_NONE, ACT_RELU, ACT_HARDSWISH, ACT_RELU6, ACT_HARDSIGMOID, ACT_SILU, ACT_GELU,
+           ACT_SIGMOID, ACT_TANH };
 
 /* A convolution whose BatchNorm (if any) is folded in at load. */
 struct conv {
@@ -115,9 +117,13 @@ struct conv {
     const float *w;   /* [cout, cin/groups, k, k] */
     const float *b;   /* [cout] or NULL */
     enum act act;     /* applied after bias */
+    int dil;          /* dilation; 0 or 1: none */
 };
 
 void conv_out_size(const struct conv *cv, int h, int w, int *oh, int *ow);
+/* floor((n + 2 pad - dil (k - 1) - 1) / stride) + 1, floored as torch does (<= 0 when
+ * the input is smaller than the kernel: an empty map, which torch refuses). */
+int conv_out_len(int n, int k, int stride, int pad, int dil);
 /* Floats of scratch conv_forward takes from its arena for an h x w input (with
  * the ops' current pool), so that dry runs can count them. */
 size_t conv_scratch_floats(const struct conv *cv, int h, int w);
@@ -134,12 +140,35 @@ void maxpool_forward(const struct fmap *in, struct fmap *out, int k, int stride,
 void maxpool_out_size(int h, int w, int k, int stride, int pad, int *oh, int *ow);
 /* F.interpolate(mode="nearest", size=(oh, ow)) added into out: out += up(in) */
 void upsample_nearest_add(const struct fmap *in, struct fmap *out);
+/* F.interpolate(mode="nearest") to out's size: out = up(in) */
+void upsample_nearest(const struct fmap *in, struct fmap *out);
 /* F.linear: y[m, out] = x[m, in] W[out, in]^T + b, optional ReLU */
 void linear_forward(const float *x, int m, int in, const float *W, const float *b, int out,
                     float *y, int relu);
 /* Squeeze-excitation (MobileNetV3): x *= hardsigmoid(fc2(relu(fc1(mean_hw(x))))) */
 void se_forward(struct fmap *x, const float *w1, const float *b1, int sq, const float *w2,
                 const float *b2, float *scratch /* c + sq floats */);
+
+/* ---- pooling (pooling.c) and per-element ops (eltwise.c) of model graphs ---- */
+
+struct pool_geom { int k, stride, pad, dil, ceil_mode, count_include_pad; };
+/* torch's pooling_output_shape (<= 0: the window does not fit) */
+int pool_out_len(int n, int k, int stride, int pad, int dil, int ceil_mode);
+void pool_max(const struct fmap *in, struct fmap *out, const struct pool_geom *g);
+void pool_avg(const struct fmap *in, struct fmap *out, const struct pool_geom *g);
+/* AdaptiveAvgPool2d / AdaptiveMaxPool2d to out's size */
+void pool_adaptive(const struct fmap *in, struct fmap *out, int is_max);
+/* out = a + b or a * b (one side may be [C, 1, 1]), then act */
+void eltwise_binary(const struct fmap *a, const struct fmap *b, struct fmap *out, int mul,
+                    enum act act);
+/* out = in * scale[c] (+ shift[c]), then act; shift may be NULL */
+void channel_affine(const struct fmap *in, const float *scale, const float *shift,
+                    struct fmap *out, enum act act);
+/* LayerNorm over the C values of each pixel, then * w[c] + b[c], then act */
+void layernorm_channels(const struct fmap *in, const float *w, const float *b, float eps,
+                        struct fmap *out, enum act act);
+/* torch.cat(dim=0 of CHW) of n maps of out's height and width */
+void concat_channels(const struct fmap *const *in, int n, struct fmap *out);
 
 /* ---- transform (transform.c, §1) ---------------------------------------- */
 
@@ -231,6 +260,7 @@ struct box_params {
     float score_thresh;
     double nms_thresh;        /* compared in double, like torchvision's */
     int detections_per_img;
+    const float *weights;     /* BoxCoder weights; NULL: torchvision's (10, 10, 5, 5) */
 };
 
 /* postprocess_detections: proposals [P, 4], class_logits [P, K], box_regression

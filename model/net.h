@@ -19,7 +19,11 @@
 #define NET_MAX_LEVELS 8
 #define NET_MAX_VGG 64
 
-enum backbone_kind { BACKBONE_RESNET, BACKBONE_MOBILENET_V3_LARGE, BACKBONE_VGG };
+/* What describes the backbone: a preset's family (graph_presets.c writes the
+ * graph) or the model file's graph. */
+enum backbone_kind { BACKBONE_RESNET, BACKBONE_MOBILENET_V3_LARGE, BACKBONE_VGG, BACKBONE_GRAPH };
+
+struct graph;
 
 /* Everything that describes one detector. Presets fill it; --set edits params. */
 struct spec {
@@ -52,7 +56,15 @@ struct spec {
     float aspect_ratios[NET_MAX_LEVELS][8];
     int n_ratios[NET_MAX_LEVELS];
 
-    int roi_maps;             /* maps pooled by MultiScaleRoIAlign ('0'..'3' present) */
+    /* A model file's backbone as a graph of operations (graph.h; version 2 files):
+     * its outputs are the feature maps, FPN included. Owned; spec_release frees it. */
+    struct graph *graph;
+
+    int size_divisible;       /* the transform pads to a multiple of this (32) */
+    float rpn_coder[4], box_coder[4]; /* BoxCoder weights: (1,1,1,1) and (10,10,5,5) */
+
+    int roi_maps;             /* maps pooled by MultiScaleRoIAlign, */
+    int roi_index[NET_MAX_LEVELS]; /* at these feature map indices, increasing */
     int roi_out, roi_sampling;/* 7, 2 */
     int representation;       /* TwoMLPHead width (1024) */
     int num_classes;          /* from the weights */
@@ -61,6 +73,7 @@ struct spec {
 };
 
 int spec_preset(struct spec *s, const char *arch);  /* -1 + message if unknown */
+void spec_release(struct spec *s);                   /* frees the graph; NULL-safe */
 const char *const *spec_preset_names(void);          /* NULL-terminated */
 int spec_set(struct spec *s, const char *assignment); /* --set NAME=VALUE; -1 + message */
 
@@ -126,44 +139,28 @@ struct run {
     struct arena *arena;
     int dry;                  /* only sizes and multiply-adds, no arithmetic */
     double macs;              /* multiply-adds counted */
+    double fpn_ms;            /* graph_run: time in the nodes after the body (the FPN) */
 };
 
 /* conv into a new arena map */
 struct fmap run_conv(struct run *r, const struct conv *cv, const struct fmap *in);
 
-/* ---- backbone + FPN ------------------------------------------------------------- */
+/* ---- backbone ------------------------------------------------------------------- */
 
-
+/* The backbone is always a graph (graph.h): a model file's, or the preset's
+ * description of itself (graph_presets.c). Its outputs are the feature maps,
+ * FPN included, in the RPN's level order. */
 struct backbone {
-    enum backbone_kind kind;
-    void *impl;               /* kind-specific module */
-    int n_out;                /* body outputs (FPN inputs) */
-    int out_channels[NET_MAX_LEVELS];
-    /* FPN */
-    struct conv inner[NET_MAX_LEVELS], layer[NET_MAX_LEVELS];
-    int fpn_out, pool_level;
+    struct graph *graph;      /* the spec's */
+    int n_out;
 };
 
-int backbone_build(struct backbone *bb, const struct spec *s, struct binder *b);
-void backbone_free(struct backbone *bb);
-/* Body: writes n_out maps to out[]; stem (optional) gets the first conv block's
- * output for stage tests. */
-void backbone_body(const struct backbone *bb, struct run *r, const struct fmap *img,
-                   struct fmap *out, struct fmap *stem);
-/* FPN over the body outputs → n_out (+1 with pool) maps. Returns the count. */
-int backbone_fpn(const struct backbone *bb, struct run *r, const struct fmap *body,
+/* The spec's graph (made from the preset if the model file gave none), bound to
+ * the weights. 0, or -1 with the problem printed. */
+int backbone_build(struct backbone *bb, struct spec *s, struct binder *b);
+/* Feature maps of img into out[0 .. n_out), from r's arena; returns n_out. */
+int backbone_run(const struct backbone *bb, struct run *r, const struct fmap *img,
                  struct fmap *out);
-
-int resnet_build(struct backbone *bb, const struct spec *s, struct binder *b);
-void resnet_free(void *impl);
-void resnet_body(const struct backbone *bb, struct run *r, const struct fmap *img,
-                 struct fmap *out, struct fmap *stem);
-int mobilenet_build(struct backbone *bb, const struct spec *s, struct binder *b);
-void mobilenet_body(const struct backbone *bb, struct run *r, const struct fmap *img,
-                    struct fmap *out, struct fmap *stem);
-int vgg_build(struct backbone *bb, const struct spec *s, struct binder *b);
-void vgg_body(const struct backbone *bb, struct run *r, const struct fmap *img,
-              struct fmap *out, struct fmap *stem);
 
 /* ---- heads ----------------------------------------------------------------------- */
 

@@ -91,6 +91,12 @@ static inline float hardswish(float x)
     return (x * c) / 6.0f;
 }
 
+static inline float relu6(float x)
+{
+    x = x < 0.0f ? 0.0f : x;
+    return x > 6.0f ? 6.0f : x;
+}
+
 void act_inplace(float *x, size_t n, enum act a)
 {
     switch (a) {
@@ -101,6 +107,25 @@ void act_inplace(float *x, size_t n, enum act a)
         break;
     case ACT_HARDSWISH:
         for (size_t i = 0; i < n; i++) x[i] = hardswish(x[i]);
+        break;
+    case ACT_RELU6:
+        for (size_t i = 0; i < n; i++) x[i] = relu6(x[i]);
+        break;
+    case ACT_HARDSIGMOID:
+        for (size_t i = 0; i < n; i++) x[i] = relu6(x[i] + 3.0f) / 6.0f;
+        break;
+    case ACT_SILU:   /* torch: x / (1 + exp(-x)) */
+        for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + torch_expf(-x[i]));
+        break;
+    case ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++) x[i] = 1.0f / (1.0f + torch_expf(-x[i]));
+        break;
+    case ACT_GELU:   /* the exact form: x * 0.5 * (1 + erf(x / sqrt 2)) */
+        for (size_t i = 0; i < n; i++)
+            x[i] = x[i] * 0.5f * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+        break;
+    case ACT_TANH:
+        for (size_t i = 0; i < n; i++) x[i] = tanhf(x[i]);
         break;
     }
 }
@@ -155,22 +180,34 @@ static void bias_act(float *y, int c, size_t hw, const float *b, enum act a)
 /* floor((n + 2 pad - k) / stride) + 1 as torch computes it: floor, not C's
  * truncation, so an input smaller than the kernel gives <= 0 (an empty map,
  * which torch refuses), never 1. */
-static int out_len(int n, int k, int stride, int pad)
+int conv_out_len(int n, int k, int stride, int pad, int dil)
 {
-    int span = n + 2 * pad - k;
+    int span = n + 2 * pad - (dil > 1 ? dil : 1) * (k - 1) - 1;
     return (span >= 0 ? span / stride : -((-span + stride - 1) / stride)) + 1;
+}
+
+static int out_len(int n, int k, int stride, int pad) { return conv_out_len(n, k, stride, pad, 1); }
+
+static int dil_of(const struct conv *cv) { return cv->dil > 1 ? cv->dil : 1; }
+
+/* The direct depthwise loops take groups == cin == cout, stride 1 or 2, no dilation;
+ * every other grouped conv goes through im2col per group. */
+static int use_depthwise(const struct conv *cv)
+{
+    return cv->groups == cv->cin && cv->groups == cv->cout && cv->groups > 1 &&
+           (cv->stride == 1 || cv->stride == 2) && dil_of(cv) == 1;
 }
 
 void conv_out_size(const struct conv *cv, int h, int w, int *oh, int *ow)
 {
-    *oh = out_len(h, cv->k, cv->stride, cv->pad);
-    *ow = out_len(w, cv->k, cv->stride, cv->pad);
+    *oh = conv_out_len(h, cv->k, cv->stride, cv->pad, dil_of(cv));
+    *ow = conv_out_len(w, cv->k, cv->stride, cv->pad, dil_of(cv));
 }
 
 /* Rows [y0, y1) of the im2col matrix of channels [c0, c0 + cn) of in:
  * col[(ci * k + ky) * k + kx][(y - y0) * ow + x]. */
 static void im2col_rows(const struct fmap *in, int c0, int cn, int k, int stride, int pad,
-                        int ow, int y0, int y1, float *col)
+                        int dil, int ow, int y0, int y1, float *col)
 {
     size_t ncols = (size_t)(y1 - y0) * ow;
     for (int ci = 0; ci < cn; ci++) {
@@ -179,7 +216,7 @@ static void im2col_rows(const struct fmap *in, int c0, int cn, int k, int stride
             for (int kx = 0; kx < k; kx++) {
                 float *dst = col + ((size_t)(ci * k + ky) * k + kx) * ncols;
                 for (int y = y0; y < y1; y++) {
-                    int iy = y * stride - pad + ky;
+                    int iy = y * stride - pad + ky * dil;
                     float *d = dst + (size_t)(y - y0) * ow;
                     if (iy < 0 || iy >= in->h) {
                         memset(d, 0, sizeof(float) * ow);
@@ -187,20 +224,21 @@ static void im2col_rows(const struct fmap *in, int c0, int cn, int k, int stride
                     }
                     const float *s = src + (size_t)iy * in->w;
                     if (stride == 1) {
-                        int x_lo = pad - kx;            /* first x with ix >= 0 */
-                        int x_hi = in->w + pad - kx;    /* first x with ix >= w */
+                        int x_lo = pad - kx * dil;          /* first x with ix >= 0 */
+                        int x_hi = in->w + pad - kx * dil;  /* first x with ix >= w */
                         if (x_lo < 0) x_lo = 0;
                         if (x_hi > ow) x_hi = ow;
                         int x = 0;
                         for (; x < x_lo && x < ow; x++) d[x] = 0.0f;
                         if (x_hi > x_lo) {
-                            memcpy(d + x_lo, s + x_lo - pad + kx, sizeof(float) * (x_hi - x_lo));
+                            memcpy(d + x_lo, s + x_lo - pad + kx * dil,
+                                   sizeof(float) * (x_hi - x_lo));
                             x = x_hi;
                         }
                         for (; x < ow; x++) d[x] = 0.0f;
                     } else {
                         for (int x = 0; x < ow; x++) {
-                            int ix = x * stride - pad + kx;
+                            int ix = x * stride - pad + kx * dil;
                             d[x] = (ix >= 0 && ix < in->w) ? s[ix] : 0.0f;
                         }
                     }
@@ -227,7 +265,8 @@ static void im2col_part(void *ctx, int part, int worker)
     int lo = j->cn * part / j->parts, hi = j->cn * (part + 1) / j->parts;
     int k = j->cv->k;
     size_t ncols = (size_t)(j->y1 - j->y0) * j->ow;
-    im2col_rows(j->in, j->c0 + lo, hi - lo, k, j->cv->stride, j->cv->pad, j->ow, j->y0, j->y1,
+    im2col_rows(j->in, j->c0 + lo, hi - lo, k, j->cv->stride, j->cv->pad, dil_of(j->cv), j->ow,
+                j->y0, j->y1,
                 j->col + (size_t)lo * k * k * ncols);
 }
 
@@ -321,14 +360,14 @@ size_t conv_scratch_floats(const struct conv *cv, int h, int w)
     int oh, ow;
     conv_out_size(cv, h, w, &oh, &ow);
     if (oh < 1 || ow < 1) return 0;
-    if (cv->groups == cv->cin && cv->groups == cv->cout && cv->groups > 1) {
+    if (use_depthwise(cv)) {
         /* conv_depthwise: one zero-bordered plane per thread */
         size_t T = (size_t)pool_size(tl_pool);
         size_t ph = (size_t)h + 2 * cv->pad, pw = (size_t)w + 2 * cv->pad;
         size_t plane = ph * (cv->stride == 1 ? pw : (pw + 1) / 2) * cv->stride;
         return (plane + (size_t)ow + 16) * T;
     }
-    if (cv->k == 1 && cv->stride == 1 && cv->pad == 0) return 0;
+    if (cv->k == 1 && cv->stride == 1 && cv->pad == 0) return 0;   /* plain GEMM */
     size_t kk = (size_t)(cv->cin / cv->groups) * cv->k * cv->k;
     size_t rows = IM2COL_MAX_FLOATS / (kk * (size_t)ow);
     if (rows < 1) rows = 1;
@@ -344,7 +383,7 @@ void conv_forward(const struct conv *cv, const struct fmap *in, struct fmap *out
     MODEL_ASSERT(in->c == cv->cin && out->c == cv->cout && out->h == oh && out->w == ow);
     MODEL_ASSERT(cv->groups >= 1 && cv->cin % cv->groups == 0 && cv->cout % cv->groups == 0);
 
-    if (cv->groups == cv->cin && cv->groups == cv->cout && cv->groups > 1) {
+    if (use_depthwise(cv)) {
         conv_depthwise(cv, in, out, scratch);
         return;
     }
@@ -445,6 +484,23 @@ void upsample_nearest_add(const struct fmap *in, struct fmap *out)
             const float *srow = src + (size_t)ys[y] * in->w;
             float *drow = dst + (size_t)y * out->w;
             for (int x = 0; x < out->w; x++) drow[x] += srow[xs[x]];
+        }
+    }
+}
+
+void upsample_nearest(const struct fmap *in, struct fmap *out)
+{
+    MODEL_ASSERT(in->c == out->c);
+    int ys[out->h > 0 ? out->h : 1], xs[out->w > 0 ? out->w : 1];
+    nearest_index(in->h, out->h, ys);
+    nearest_index(in->w, out->w, xs);
+    for (int c = 0; c < out->c; c++) {
+        const float *src = in->d + (size_t)c * in->h * in->w;
+        float *dst = out->d + (size_t)c * out->h * out->w;
+        for (int y = 0; y < out->h; y++) {
+            const float *srow = src + (size_t)ys[y] * in->w;
+            float *drow = dst + (size_t)y * out->w;
+            for (int x = 0; x < out->w; x++) drow[x] = srow[xs[x]];
         }
     }
 }

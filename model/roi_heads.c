@@ -51,7 +51,8 @@ int box_postprocess(const float *proposals, int P, const float *class_logits,
     MODEL_ASSERT(p->detections_per_img >= 0);
     if (P == 0 || K == 1) return 0;
 
-    static const float weights[4] = { 10.0f, 10.0f, 5.0f, 5.0f };
+    static const float default_weights[4] = { 10.0f, 10.0f, 5.0f, 5.0f };
+    const float *weights = p->weights ? p->weights : default_weights;
     const float min_size = 1e-2f;
     const struct arena_mark mark = arena_mark(scratch);
     const size_t cap = (size_t)P * (K - 1);

@@ -3,6 +3,7 @@
  * builder's defaults (reference §3.6), the --set NAME=VALUE overrides, and the
  * guess of an architecture from a checkpoint's keys.
  */
+#include "graph.h"
 #include "net.h"
 
 #include <errno.h>
@@ -63,6 +64,14 @@ static void mobilenet_anchors(struct spec *s, int levels)
     }
 }
 
+void spec_release(struct spec *s)
+{
+    if (!s || !s->graph) return;
+    graph_free(s->graph);
+    free(s->graph);
+    s->graph = NULL;
+}
+
 int spec_preset(struct spec *s, const char *arch)
 {
     memset(s, 0, sizeof *s);
@@ -73,6 +82,12 @@ int spec_preset(struct spec *s, const char *arch)
     s->roi_sampling = 2;
     s->representation = 1024;
     s->rpn_conv_depth = 1;
+    s->size_divisible = 32;
+    for (int i = 0; i < 4; i++) {
+        s->rpn_coder[i] = 1.0f;
+        s->box_coder[i] = i < 2 ? 10.0f : 5.0f;
+    }
+    for (int i = 0; i < NET_MAX_LEVELS; i++) s->roi_index[i] = i;
     snprintf(s->arch, sizeof s->arch, "%s", arch);
 
     if (!strcmp(arch, "fasterrcnn_resnet50_fpn") || !strcmp(arch, "fasterrcnn_resnet50_fpn_v2")) {

@@ -19,6 +19,7 @@
  * preset's (torchvision's) defaults when left out; unknown fields are errors,
  * so a misspelt name never passes silently. Every error names the field.
  */
+#include "graph.h"
 #include "json.h"
 #include "net.h"
 
@@ -316,20 +317,169 @@ static int read_classes(const struct json_value *v, char ***names, int *n)
     return 0;
 }
 
+/* ---- version 2: a graph and described heads (model/FORMAT.md) ------------------------- */
+
+/* An array of exactly 4 positive numbers (BoxCoder weights). */
+static int get_coder(const struct json_value *o, const char *field, float *out)
+{
+    int n = 0;
+    const struct json_value *v = json_get(o, "box_coder_weights");
+    if (!v) return bad(field, "missing");
+    if (get_floats(v, field, 4, out, &n)) return -1;
+    return n == 4 ? 0 : bad(field, "expected 4 numbers (wx, wy, ww, wh)");
+}
+
+static int read_v2_rpn(struct spec *s, const struct json_value *r, int levels)
+{
+    static const char *const names[] = { "conv_depth", "anchor_sizes", "aspect_ratios",
+                                         "box_coder_weights", NULL };
+    if (!r) return bad("rpn", "missing");
+    if (only_fields(r, "rpn", names) ||
+        get_int(r, "rpn", "conv_depth", 1, NET_MAX_HEAD_CONVS, 1, &s->rpn_conv_depth) ||
+        get_coder(r, "rpn.box_coder_weights", s->rpn_coder))
+        return -1;
+    /* anchors: the version 1 reader, with version 2's field names */
+    const struct json_value *sz = json_get(r, "anchor_sizes"), *ar = json_get(r, "aspect_ratios");
+    if (!sz || !ar) return bad(!sz ? "rpn.anchor_sizes" : "rpn.aspect_ratios", "missing");
+    if (sz->type != JSON_ARRAY || ar->type != JSON_ARRAY || sz->len != (size_t)levels ||
+        ar->len != (size_t)levels)
+        return bad(sz->type != JSON_ARRAY || sz->len != (size_t)levels ? "rpn.anchor_sizes"
+                                                                        : "rpn.aspect_ratios",
+                   "expected one list per graph output (%d)", levels);
+    for (int l = 0; l < levels; l++) {
+        char f1[64], f2[64];
+        snprintf(f1, sizeof f1, "rpn.anchor_sizes[%d]", l);
+        snprintf(f2, sizeof f2, "rpn.aspect_ratios[%d]", l);
+        if (get_floats(&sz->items[l], f1, 8, s->anchor_sizes[l], &s->n_sizes[l]) ||
+            get_floats(&ar->items[l], f2, 8, s->aspect_ratios[l], &s->n_ratios[l]))
+            return -1;
+        int A = s->n_sizes[l] * s->n_ratios[l], A0 = s->n_sizes[0] * s->n_ratios[0];
+        if (A != A0)
+            return bad(f1, "%d anchors per location, but level 0 has %d (torchvision's RPNHead "
+                       "needs the same count on every level)", A, A0);
+    }
+    s->n_levels = levels;
+    return 0;
+}
+
+static int read_v2_roi(struct spec *s, const struct json_value *r, const struct graph *g)
+{
+    static const char *const names[] = { "featmap_names", "output_size", "sampling_ratio",
+                                         "box_coder_weights", NULL };
+    if (!r) return bad("roi", "missing");
+    if (only_fields(r, "roi", names) ||
+        get_int(r, "roi", "output_size", 1, 64, 1, &s->roi_out) ||
+        get_int(r, "roi", "sampling_ratio", -1, 64, 1, &s->roi_sampling) ||
+        get_coder(r, "roi.box_coder_weights", s->box_coder))
+        return -1;
+    const struct json_value *fn = json_get(r, "featmap_names");
+    if (!fn || fn->type != JSON_ARRAY || fn->len < 1 || fn->len > (size_t)g->n_out)
+        return bad("roi.featmap_names", "expected 1 to %d names of graph outputs", g->n_out);
+    /* MultiScaleRoIAlign pools the named maps in the backbone's order */
+    int n = 0;
+    for (int o = 0; o < g->n_out; o++) {
+        for (size_t k = 0; k < fn->len; k++) {
+            const struct json_value *e = &fn->items[k];
+            if (e->type == JSON_STRING && !strcmp(e->str, g->out_name[o])) {
+                s->roi_index[n++] = o;
+                break;
+            }
+        }
+    }
+    for (size_t k = 0; k < fn->len; k++) {
+        const struct json_value *e = &fn->items[k];
+        int found = 0;
+        for (int o = 0; o < g->n_out && e->type == JSON_STRING; o++)
+            found |= !strcmp(e->str, g->out_name[o]);
+        for (size_t j = 0; j < k && found; j++)
+            found = !(e->type == JSON_STRING && fn->items[j].type == JSON_STRING &&
+                      !strcmp(e->str, fn->items[j].str));
+        if (!found) {
+            char f[64];
+            snprintf(f, sizeof f, "roi.featmap_names[%zu]", k);
+            return bad(f, "not a graph output's name, or named twice");
+        }
+    }
+    s->roi_maps = n;
+    return 0;
+}
+
+static int read_v2_box_head(struct spec *s, const struct json_value *b)
+{
+    static const char *const names[] = { "type", "representation_size", "conv_channels", NULL };
+    if (!b) return bad("box_head", "missing");
+    if (only_fields(b, "box_head", names) ||
+        get_int(b, "box_head", "representation_size", 1, 65536, 1, &s->representation))
+        return -1;
+    const struct json_value *t = json_get(b, "type"), *cc = json_get(b, "conv_channels");
+    if (t && t->type == JSON_STRING && !strcmp(t->str, "two_mlp")) {
+        if (cc) return bad("box_head.conv_channels", "only with \"conv_fc\"");
+        s->box_head_convs = 0;
+        return 0;
+    }
+    if (!t || t->type != JSON_STRING || strcmp(t->str, "conv_fc"))
+        return bad("box_head.type", "expected \"two_mlp\" (TwoMLPHead) or \"conv_fc\" "
+                   "(FastRCNNConvFCHead)");
+    if (!cc || cc->type != JSON_ARRAY || cc->len < 1 || cc->len > NET_MAX_HEAD_CONVS)
+        return bad("box_head.conv_channels", "expected 1 to %d channel counts", NET_MAX_HEAD_CONVS);
+    for (size_t k = 0; k < cc->len; k++) {
+        int64_t c;
+        if (!json_as_int(&cc->items[k], 1, 65536, &c) || c != s->fpn_out)
+            return bad("box_head.conv_channels", "this vdetect runs FastRCNNConvFCHead convs "
+                       "with out_channels (%d) channels each", s->fpn_out);
+    }
+    s->box_head_convs = (int)cc->len;
+    return 0;
+}
+
+static int read_v2(struct spec *s, const struct json_value *root)
+{
+    static const char *const top[] = { "format", "version", "name", "description", "graph",
+                                       "out_channels", "rpn", "roi", "box_head", "transform",
+                                       "params", "classes", NULL };
+    if (only_fields(root, "", top)) return -1;
+    const struct json_value *name = json_get(root, "name");
+    if (!name || name->type != JSON_STRING || !name->len || name->len >= sizeof s->arch)
+        return bad("name", "expected a string of 1 to %zu bytes", sizeof s->arch - 1);
+    /* torchvision's FasterRCNN defaults, then the file's every field */
+    if (spec_preset(s, "fasterrcnn_resnet50_fpn")) return -1;
+    snprintf(s->arch, sizeof s->arch, "%s", name->str);
+    s->p.bn_eps = 1e-5f;   /* unused: every BatchNorm node carries its eps */
+    s->backbone = BACKBONE_GRAPH;
+    s->pool_level = 0;
+    s->graph = calloc(1, sizeof *s->graph);
+    if (!s->graph) return bad("graph", "out of memory");
+    if (graph_parse(s->graph, json_get(root, "graph"))) return -1;
+    const struct json_value *tr = json_get(root, "transform");
+    static const char *const tr_names[] = { "size_divisible", NULL };
+    if (get_int(root, "", "out_channels", 1, 65536, 1, &s->fpn_out) ||
+        read_v2_rpn(s, json_get(root, "rpn"), s->graph->n_out) ||
+        read_v2_roi(s, json_get(root, "roi"), s->graph) ||
+        read_v2_box_head(s, json_get(root, "box_head")))
+        return -1;
+    if (!tr) return bad("transform", "missing");
+    if (only_fields(tr, "transform", tr_names) ||
+        get_int(tr, "transform", "size_divisible", 1, 1024, 1, &s->size_divisible))
+        return -1;
+    if (!json_get(root, "params")) return bad("params", "missing");
+    return 0;
+}
+
 /* ---- entry point ----------------------------------------------------------------------- */
 
 int spec_from_metadata(struct spec *s, const char *json, char ***class_names, int *n_names)
 {
     static const char *const top_names[] = { "format", "version", "name", "description",
                                              "backbone", "fpn", "anchors", "roi", "box_head",
-                                             "params", "classes", NULL };
+                                             "params", "classes", "graph", "out_channels", "rpn",
+                                             "transform", NULL };
     struct json_doc *doc = NULL;
     char msg[200];
     int err = -1;
     *class_names = NULL;
     *n_names = 0;
     struct json_limits lim = json_default_limits;
-    lim.max_bytes = (size_t)1 << 20;
+    lim.max_bytes = (size_t)4 << 20;   /* a big network's graph: ~250 KB */
     if (json_parse(json, strlen(json), &lim, &doc, msg, sizeof msg)) {
         fprintf(stderr, "model metadata: not valid JSON: %s\n", msg);
         return -1;
@@ -337,6 +487,16 @@ int spec_from_metadata(struct spec *s, const char *json, char ***class_names, in
     const struct json_value *root = json_root(doc);
     if (only_fields(root, "", top_names))
         goto done;
+    const struct json_value *ver = json_get(root, "version");
+    int64_t v_early = 0;
+    if (ver && json_as_int(ver, 1, 1000000, &v_early) && v_early == 1) {
+        static const char *const v2_only[] = { "graph", "out_channels", "rpn", "transform", NULL };
+        for (int i = 0; v2_only[i]; i++)
+            if (json_get(root, v2_only[i])) {
+                bad(v2_only[i], "unknown field in a version 1 file");
+                goto done;
+            }
+    }
     const struct json_value *fmt = json_get(root, "format"), *bb = json_get(root, "backbone");
     if (!fmt || fmt->type != JSON_STRING || strcmp(fmt->str, "vdetect-model")) {
         bad("format", "expected \"vdetect-model\"");
@@ -345,8 +505,16 @@ int spec_from_metadata(struct spec *s, const char *json, char ***class_names, in
     int version = 0;
     if (get_int(root, "", "version", 1, 1000000, 1, &version))
         goto done;
-    if (version != 1) {
-        bad("version", "%d is newer than this vdetect understands (1)", version);
+    if (version > 2) {
+        bad("version", "%d: the file was written by a newer vdetect (this one reads versions 1 "
+            "and 2); update vdetect", version);
+        goto done;
+    }
+    if (version == 2) {
+        if (read_v2(s, root) || read_params(&s->p, json_get(root, "params")) ||
+            read_classes(json_get(root, "classes"), class_names, n_names))
+            goto done;
+        err = 0;
         goto done;
     }
     if (!bb || bb->type != JSON_OBJECT) {

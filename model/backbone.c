@@ -1,0 +1,33 @@
+/*
+ * backbone.c — the backbone as a graph (graph.h): a model file's own, or the
+ * one graph_presets.c writes for a preset (body + FeaturePyramidNetwork), bound
+ * to the checkpoint and run. Every model runs through this one path.
+ */
+#include "graph.h"
+#include "net.h"
+
+#include <string.h>
+
+int backbone_build(struct backbone *bb, struct spec *s, struct binder *b)
+{
+    memset(bb, 0, sizeof *bb);
+    if (!s->graph) {
+        struct graph *g = calloc(1, sizeof *g);
+        if (!g || graph_from_spec(g, s)) {
+            free(g);
+            return -1;
+        }
+        s->graph = g;
+    }
+    if (graph_bind(s->graph, b, s->fpn_out)) return -1;
+    bb->graph = s->graph;
+    bb->n_out = s->graph->n_out;
+    return 0;
+}
+
+int backbone_run(const struct backbone *bb, struct run *r, const struct fmap *img,
+                 struct fmap *out)
+{
+    graph_run(bb->graph, r, img, out);
+    return bb->n_out;
+}

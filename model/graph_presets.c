@@ -1,0 +1,228 @@
+/*
+ * graph_presets.c — the built-in backbones described as graphs, node for node
+ * what torchvision runs, with its state_dict key names: ResNet (any depth,
+ * Bottleneck or BasicBlock, groups, width per group, returned layers), the
+ * MobileNetV3-Large features as the detection builders cut them, a VGG
+ * features cfg, and the FeaturePyramidNetwork over the returned maps
+ * (LastLevelMaxPool when the spec says so). Taps: "stem" (the first conv
+ * block) and "body_I" (the FPN's inputs), for stage-by-stage tests.
+ */
+#include "graph.h"
+#include "net.h"
+
+#include <string.h>
+
+/* conv (no bias) + BatchNorm (+ activation): torchvision's Conv2dNormActivation
+ * and every conv/bn pair of ResNet and VGG */
+static int conv_bn(struct graph *g, int x, const char *conv, const char *bn, int stride, int pad,
+                   int groups, float eps, enum act act)
+{
+    x = gb_conv(g, x, conv, stride, pad, groups, 0);
+    x = gb_batchnorm(g, x, bn, eps);
+    return act == ACT_NONE ? x : gb_act(g, x, act);
+}
+
+/* ---- ResNet (reference §7.2) ---------------------------------------------------------- */
+
+static int resnet(struct graph *g, const struct spec *s, int *body)
+{
+    float eps = s->p.bn_eps;
+    int last = 0, nb = 0;
+    for (int i = 0; i < s->n_returned; i++)
+        if (s->returned[i] > last) last = s->returned[i];
+    int x = conv_bn(g, 0, "backbone.body.conv1", "backbone.body.bn1", 2, 3, 1, eps, ACT_RELU);
+    gb_tap(g, x, "stem");
+    x = gb_maxpool(g, x, 3, 2, 1);
+    int expansion = s->bottleneck ? 4 : 1, inplanes = 64;
+    for (int l = 0; l < last; l++) {
+        int planes = 64 << l;
+        for (int k = 0; k < s->resnet_blocks[l]; k++) {
+            char p[96], c[128], n[128];
+            snprintf(p, sizeof p, "backbone.body.layer%d.%d", l + 1, k);
+            int st = k == 0 && l > 0 ? 2 : 1, y = x;
+#define CB(i, stride, pad, groups, act)                                                      \
+    (snprintf(c, sizeof c, "%s.conv%d", p, i), snprintf(n, sizeof n, "%s.bn%d", p, i),     \
+     y = conv_bn(g, y, c, n, stride, pad, groups, eps, act))
+            if (s->bottleneck) {
+                CB(1, 1, 0, 1, ACT_RELU);
+                CB(2, st, 1, s->groups, ACT_RELU);
+                CB(3, 1, 0, 1, ACT_NONE);
+            } else {
+                CB(1, st, 1, 1, ACT_RELU);
+                CB(2, 1, 1, 1, ACT_NONE);
+            }
+#undef CB
+            int id = x;
+            if (k == 0 && (st != 1 || inplanes != planes * expansion)) {
+                snprintf(c, sizeof c, "%s.downsample.0", p);
+                snprintf(n, sizeof n, "%s.downsample.1", p);
+                id = conv_bn(g, x, c, n, st, 0, 1, eps, ACT_NONE);
+            }
+            x = gb_act(g, gb_binary(g, y, id, 0), ACT_RELU);
+            inplanes = planes * expansion;
+        }
+        for (int i = 0; i < s->n_returned; i++)
+            if (s->returned[i] == l + 1) body[nb++] = x;
+    }
+    return nb;
+}
+
+/* ---- MobileNetV3-Large (reference §7.3) ----------------------------------------------- */
+
+/* torchvision's mobilenet_v3_large inverted residual settings */
+static const struct {
+    int k, exp, out, se, hs, stride;
+} mnv3_large[15] = {
+    { 3, 16, 16, 0, 0, 1 },   { 3, 64, 24, 0, 0, 2 },   { 3, 72, 24, 0, 0, 1 },
+    { 5, 72, 40, 1, 0, 2 },   { 5, 120, 40, 1, 0, 1 },  { 5, 120, 40, 1, 0, 1 },
+    { 3, 240, 80, 0, 1, 2 },  { 3, 200, 80, 0, 1, 1 },  { 3, 184, 80, 0, 1, 1 },
+    { 3, 184, 80, 0, 1, 1 },  { 3, 480, 112, 1, 1, 1 }, { 3, 672, 112, 1, 1, 1 },
+    { 5, 672, 160, 1, 1, 2 }, { 5, 960, 160, 1, 1, 1 }, { 5, 960, 160, 1, 1, 1 },
+};
+
+static int mobilenet(struct graph *g, const struct spec *s, int *body)
+{
+    float eps = s->p.bn_eps;
+    int x = conv_bn(g, 0, "backbone.body.0.0", "backbone.body.0.1", 2, 1, 1, eps, ACT_HARDSWISH);
+    gb_tap(g, x, "stem");
+    int in = 16;
+    for (int i = 0; i < 15; i++) {
+        enum act act = mnv3_large[i].hs ? ACT_HARDSWISH : ACT_RELU;
+        int exp = mnv3_large[i].exp, m = 0, y = x, k = mnv3_large[i].k;
+        char c[128], n[128];
+#define NAMES(idx)                                                                 \
+    (snprintf(c, sizeof c, "backbone.body.%d.block.%d.0", i + 1, idx),             \
+     snprintf(n, sizeof n, "backbone.body.%d.block.%d.1", i + 1, idx))
+        if (exp != in) {
+            NAMES(m);
+            m++;
+            y = conv_bn(g, y, c, n, 1, 0, 1, eps, act);
+        }
+        NAMES(m);
+        m++;
+        y = conv_bn(g, y, c, n, mnv3_large[i].stride, (k - 1) / 2, exp, eps, act);
+        if (mnv3_large[i].se) {
+            /* SqueezeExcitation: mean, fc1, ReLU, fc2, Hardsigmoid, scale */
+            snprintf(c, sizeof c, "backbone.body.%d.block.%d.fc1", i + 1, m);
+            snprintf(n, sizeof n, "backbone.body.%d.block.%d.fc2", i + 1, m);
+            m++;
+            int sq = gb_adaptive_avg(g, y, 1, 1);
+            sq = gb_act(g, gb_conv(g, sq, c, 1, 0, 1, 1), ACT_RELU);
+            sq = gb_act(g, gb_conv(g, sq, n, 1, 0, 1, 1), ACT_HARDSIGMOID);
+            y = gb_binary(g, sq, y, 1);
+        }
+        NAMES(m);
+#undef NAMES
+        y = conv_bn(g, y, c, n, 1, 0, 1, eps, ACT_NONE);
+        if (mnv3_large[i].stride == 1 && in == mnv3_large[i].out) y = gb_binary(g, y, x, 0);
+        x = y;
+        in = mnv3_large[i].out;
+        if (i + 1 == 13) body[0] = x;
+    }
+    body[1] = conv_bn(g, x, "backbone.body.16.0", "backbone.body.16.1", 1, 0, 1, eps,
+                      ACT_HARDSWISH);
+    return 2;
+}
+
+/* ---- VGG features (reference §7.5) ---------------------------------------------------- */
+
+static int vgg(struct graph *g, const struct spec *s, int *body)
+{
+    int last = 0, nb = 0, ri = 0, idx = 0, x = 0;
+    for (int i = 0; i < s->n_vgg_return; i++) {
+        if (s->vgg_return[i] > last) last = s->vgg_return[i];
+        if (i && s->vgg_return[i] <= s->vgg_return[i - 1]) {
+            fprintf(stderr, "vgg: returned layers must be increasing module indices\n");
+            return -1;
+        }
+    }
+    for (int i = 0; i < s->vgg_cfg_len && idx <= last; i++) {
+        /* module indices of this cfg entry: conv[, bn], relu  or  pool. IntermediateLayerGetter
+         * returns maps by reference, so the in-place ReLU shows in a returned conv or BN. */
+        int first = idx, span = s->vgg_cfg[i] == 0 ? 1 : (s->vgg_bn ? 3 : 2);
+        if (s->vgg_cfg[i] == 0) {
+            x = gb_maxpool(g, x, 2, 2, 0);
+        } else {
+            char c[96], n[96];
+            snprintf(c, sizeof c, "backbone.body.%d", first);
+            snprintf(n, sizeof n, "backbone.body.%d", first + 1);
+            if (ri < s->n_vgg_return && s->vgg_bn && s->vgg_return[ri] == first) {
+                fprintf(stderr, "vgg: returning conv %d before its BatchNorm is not supported; "
+                        "return the BatchNorm or ReLU index instead\n", first);
+                return -1;
+            }
+            x = gb_conv(g, x, c, 1, 1, 1, 1);
+            if (s->vgg_bn) x = gb_batchnorm(g, x, n, s->p.bn_eps);
+            if (first + span - 1 <= last) x = gb_act(g, x, ACT_RELU);
+            if (i == 0) gb_tap(g, x, "stem");
+        }
+        if (ri < s->n_vgg_return && s->vgg_return[ri] < first + span) {
+            body[nb++] = x;
+            ri++;
+        }
+        idx += span;
+    }
+    if (ri != s->n_vgg_return) {
+        fprintf(stderr, "vgg: returned layer %d is past the end of the features\n",
+                s->vgg_return[ri]);
+        return -1;
+    }
+    return nb;
+}
+
+/* ---- FeaturePyramidNetwork (reference §7.4) ------------------------------------------- */
+
+static void fpn(struct graph *g, const struct spec *s, const int *body, int n)
+{
+    int inner[NET_MAX_LEVELS], results[NET_MAX_LEVELS];
+    char c[96], b[96];
+    for (int i = 0; i < n; i++) {
+        /* v1: conv with bias; v2 (norm_layer=BatchNorm2d): conv without bias + BN */
+        snprintf(c, sizeof c, "backbone.fpn.inner_blocks.%d.0", i);
+        snprintf(b, sizeof b, "backbone.fpn.inner_blocks.%d.1", i);
+        inner[i] = gb_conv(g, body[i], c, 1, 0, 1, !s->fpn_norm);
+        if (s->fpn_norm) inner[i] = gb_batchnorm(g, inner[i], b, s->p.bn_eps);
+    }
+    int last = inner[n - 1];
+    for (int i = n - 1; i >= 0; i--) {
+        if (i < n - 1) last = gb_binary(g, inner[i], gb_upsample_to(g, last, inner[i]), 0);
+        snprintf(c, sizeof c, "backbone.fpn.layer_blocks.%d.0", i);
+        snprintf(b, sizeof b, "backbone.fpn.layer_blocks.%d.1", i);
+        results[i] = gb_conv(g, last, c, 1, 1, 1, !s->fpn_norm);
+        if (s->fpn_norm) results[i] = gb_batchnorm(g, results[i], b, s->p.bn_eps);
+    }
+    for (int i = 0; i < n; i++) {
+        snprintf(c, sizeof c, "%d", i);
+        gb_output(g, results[i], c);
+    }
+    /* LastLevelMaxPool: max_pool2d(kernel 1, stride 2) of the last map */
+    if (s->pool_level) gb_output(g, gb_maxpool(g, results[n - 1], 1, 2, 0), "pool");
+}
+
+int graph_from_spec(struct graph *g, const struct spec *s)
+{
+    int body[NET_MAX_LEVELS], n = -1;
+    graph_build_start(g);
+    switch (s->backbone) {
+    case BACKBONE_RESNET: n = resnet(g, s, body); break;
+    case BACKBONE_MOBILENET_V3_LARGE: n = mobilenet(g, s, body); break;
+    case BACKBONE_VGG: n = vgg(g, s, body); break;
+    case BACKBONE_GRAPH: break;
+    }
+    if (n < 1 || n + (s->pool_level ? 1 : 0) > NET_MAX_LEVELS) {
+        if (n >= 0) fprintf(stderr, "model %s: %d feature maps\n", s->arch, n);
+        graph_free(g);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        char t[16];
+        snprintf(t, sizeof t, "body_%d", i);
+        gb_tap(g, body[i], t);
+    }
+    fpn(g, s, body, n);
+    if (graph_build_done(g, s->arch)) {
+        graph_free(g);
+        return -1;
+    }
+    return 0;
+}

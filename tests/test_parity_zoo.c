@@ -1,0 +1,107 @@
+/*
+ * test_parity_zoo.c — exported models of every backbone family against
+ * torchvision (fixtures: tests/gen_zoo.py, one model per family built the way
+ * users build them, written by model/py/export.py).
+ *
+ * Per case: the model file loads with no --arch; its graph run on torchvision's
+ * preprocessed image gives torchvision's backbone outputs (relative difference
+ * within the case's tolerance, 1e-4 unless meta says otherwise); and the whole
+ * path from the RGB image gives torchvision's detections under the end-to-end
+ * rule (parity.c: proposals equal up to near-ties, detections matched under
+ * ties.h's rule).
+ */
+#include "../model/graph.h"
+#include "check.h"
+#include "parity.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char root[400];
+
+static void check_outputs(const char *cs, const char *dir, struct model *m,
+                          const struct meta *meta)
+{
+    struct npy img = { 0 };
+    CHECK(parity_load(dir, "transform", &img) == 0, "%s: transform.npy", cs);
+    if (!img.data) return;
+    struct arena a;
+    arena_init(&a);
+    struct run r = { .arena = &a };
+    struct fmap x = parity_fmap_of(&img), feats[NET_MAX_LEVELS];
+    ops_use_pool(m->pool);
+    int n = backbone_run(&m->bb, &r, &x, feats);
+    ops_use_pool(NULL);
+    double tol = meta_num(meta, "feat_tol");
+    if (!(tol > 0)) tol = 1e-4;
+    const struct graph *g = m->spec.graph;
+    CHECK(g && n == g->n_out, "%s: %d outputs", cs, n);
+    for (int i = 0; g && i < n; i++) {
+        char nm[64];
+        struct npy ref = { 0 };
+        snprintf(nm, sizeof nm, "feat_%s", g->out_name[i]);
+        CHECK(parity_load(dir, nm, &ref) == 0, "%s: %s.npy", cs, nm);
+        if (ref.data) parity_check_map(cs, nm, &feats[i], &ref, tol);
+        npy_free(&ref);
+    }
+    arena_release(&a);
+    npy_free(&img);
+}
+
+static void run_case(const char *name)
+{
+    char dir[512], path[1024];
+    snprintf(dir, sizeof dir, "%s/%s", root, name);
+    struct meta meta;
+    snprintf(path, sizeof path, "%s/meta.txt", dir);
+    if (meta_load(path, &meta)) {
+        CHECK(0, "%s: no meta.txt", name);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/model.vdm", dir);
+    struct model_options opt = { .weights = path, .threads = 2 };
+    struct model *m = NULL;
+    CHECK(model_load(&m, &opt) == 0, "%s: model_load failed", name);
+    if (m) {
+        printf("  %-14s %s: %d classes, %lld parameters, %d feature maps\n", name, model_arch(m),
+               model_num_classes(m), (long long)model_param_count(m), m->spec.n_levels);
+        CHECK(m->spec.num_classes == (int)meta_num(&meta, "num_classes"), "%s: num_classes", name);
+        check_outputs(name, dir, m, &meta);
+        parity_end_to_end(name, dir, m, &meta, NULL, NULL);
+        model_free(&m);
+    }
+    meta_free(&meta);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int main(int argc, char **argv)
+{
+    model_prepare_blas(argv);
+    printf("BLAS kernels: %s\n", model_blas_core());
+    const char *fx = getenv("VDETECT_FIXTURES");
+    snprintf(root, sizeof root, "%s/zoo", fx ? fx : "tests/fixtures");
+    char *names[64];
+    int n = 0;
+    if (argc > 1) {
+        for (int i = 1; i < argc && n < 64; i++) names[n++] = strdup(argv[i]);
+    } else {
+        DIR *d = opendir(root);
+        CHECK(d != NULL, "no zoo fixtures in %s", root);
+        for (struct dirent *e; d && (e = readdir(d)) && n < 64;)
+            if (e->d_name[0] != '.') names[n++] = strdup(e->d_name);
+        if (d) closedir(d);
+    }
+    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    for (int i = 0; i < n; i++) {
+        printf("case %s\n", names[i]);
+        fflush(stdout);
+        run_case(names[i]);
+        free(names[i]);
+    }
+    return check_summary("test_parity_zoo");
+}
