@@ -45,10 +45,29 @@ EXTRA_LEAVES = tuple(c for c in (FrozenBatchNorm2d, LayerNorm2d, StochasticDepth
 
 
 class LeafTracer(torch.fx.Tracer):
+    """Leaves: torch.nn's modules and EXTRA_LEAVES. Each node records the path of the
+    module whose forward created it (meta "vdetect_path"), for error messages."""
+
+    def __init__(self):
+        super().__init__()
+        self.path_stack = []
+
     def is_leaf_module(self, m, qualname):
         if isinstance(m, EXTRA_LEAVES):
             return True
         return super().is_leaf_module(m, qualname)
+
+    def call_module(self, m, forward, args, kwargs):
+        self.path_stack.append(self.path_of_module(m))
+        try:
+            return super().call_module(m, forward, args, kwargs)
+        finally:
+            self.path_stack.pop()
+
+    def create_node(self, *a, **kw):
+        n = super().create_node(*a, **kw)
+        n.meta["vdetect_path"] = self.path_stack[-1] if self.path_stack else ""
+        return n
 
 
 # ---- values ------------------------------------------------------------------------------
@@ -350,10 +369,11 @@ class Converter:
 
 
 def _path_of(node):
-    st = node.meta.get("nn_module_stack")
-    if st:
-        return list(st.keys())[-1]
-    return None
+    p = node.meta.get("vdetect_path")
+    if p is None:
+        st = node.meta.get("nn_module_stack")
+        p = list(st.keys())[-1] if st else None
+    return p
 
 
 def convert(backbone, prefix="backbone.", sample=None):
