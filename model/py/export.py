@@ -108,7 +108,10 @@ def default_name(backbone):
         if has(nn.BatchNorm2d):
             base += "_bn"
     else:
-        base = type(root).__name__.lower()
+        base = type(root).__name__.lower()   # a create_feature_extractor GraphModule keeps it
+        if base == "convnext":
+            c0 = next((m.out_channels for m in mods if isinstance(m, nn.Conv2d)), 0)
+            base = {96: "convnext_tiny", 128: "convnext_base", 192: "convnext_large"}.get(c0, base)
     if any(isinstance(m, FeaturePyramidNetwork) for m in backbone.modules()):
         base += "_fpn"
     return base[:63]
