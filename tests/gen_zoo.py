@@ -164,7 +164,7 @@ def build_regnet_y_400mf():
 def build_convnext_tiny():
     bb = fx_fpn(torchvision.models.convnext_tiny(weights=None),
                 ["features.1", "features.3"], 256)
-    head = FastRCNNConvFCHead((256, 7, 7), [256, 256, 256, 64], [1024], norm_layer=nn.BatchNorm2d)
+    head = FastRCNNConvFCHead((256, 7, 7), [256] * 4, [1024], norm_layer=nn.BatchNorm2d)
     return FasterRCNN(bb, None, rpn_anchor_generator=anchors(3),
                       rpn_head=RPNHead(256, 3, conv_depth=2),
                       box_roi_pool=MultiScaleRoIAlign(["0", "1"], 7, 2),
