@@ -1,5 +1,5 @@
 """vdm.py — the demo model's architecture, the vdetect model file (.vdm) and COCO AP, shared
-by train.py, export.py and tests/gen_demo.py.
+by train.py, export_demo.py and tests/gen_demo.py.
 
 A .vdm file is the safetensors layout: an 8-byte little-endian header length N, N bytes of
 JSON {"__metadata__": {str: str}, "<key>": {"dtype": "F32", "shape": [...],
@@ -107,12 +107,19 @@ def build_model(arch, **train_kwargs):
 def write_vdm(path, state_dict, arch):
     """state_dict (float tensors; integer buffers such as num_batches_tracked are left
     out) → path, with arch as __metadata__["vdetect"]."""
+    write_tensors(path, OrderedDict((k, t) for k, t in state_dict.items()
+                                    if t.is_floating_point()), arch)
+
+
+def write_tensors(path, tensors, description):
+    """tensors (an ordered {key: float tensor}, written in that order as F32) → path in the
+    safetensors layout, with description (a dict) as __metadata__["vdetect"]."""
     header = OrderedDict()
-    header["__metadata__"] = {"vdetect": json.dumps(arch, separators=(",", ":"))}
+    header["__metadata__"] = {"vdetect": json.dumps(description, separators=(",", ":"))}
     blobs, off = [], 0
-    for k, t in state_dict.items():
+    for k, t in tensors.items():
         if not t.is_floating_point():
-            continue
+            raise ValueError("tensor %s is not floating point" % k)
         a = t.detach().cpu().contiguous().to(torch.float32).numpy().astype("<f4")
         b = a.tobytes()
         header[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
