@@ -2,7 +2,7 @@
  * graph_presets.c — the built-in backbones described as graphs, node for node
  * what torchvision runs, with its state_dict key names: ResNet (any depth,
  * Bottleneck or BasicBlock, groups, width per group, returned layers), the
- * MobileNetV3-Large features as the detection builders cut them, a VGG
+ * MobileNetV3-Large and -Small features as mobilenet_backbone cuts them, a VGG
  * features cfg, and the FeaturePyramidNetwork over the returned maps
  * (LastLevelMaxPool when the spec says so). Taps: "stem" (the first conv
  * block) and "body_I" (the FPN's inputs), for stage-by-stage tests.
@@ -67,12 +67,14 @@ static int resnet(struct graph *g, const struct spec *s, int *body)
     return nb;
 }
 
-/* ---- MobileNetV3-Large (reference §7.3) ----------------------------------------------- */
+/* ---- MobileNetV3 (reference §7.3) ----------------------------------------------- */
 
-/* torchvision's mobilenet_v3_large inverted residual settings */
-static const struct {
+/* torchvision's mobilenet_v3_large and _small inverted residual settings */
+struct irconf {
     int k, exp, out, se, hs, stride;
-} mnv3_large[15] = {
+};
+
+static const struct irconf mnv3_large[15] = {
     { 3, 16, 16, 0, 0, 1 },   { 3, 64, 24, 0, 0, 2 },   { 3, 72, 24, 0, 0, 1 },
     { 5, 72, 40, 1, 0, 2 },   { 5, 120, 40, 1, 0, 1 },  { 5, 120, 40, 1, 0, 1 },
     { 3, 240, 80, 0, 1, 2 },  { 3, 200, 80, 0, 1, 1 },  { 3, 184, 80, 0, 1, 1 },
@@ -80,15 +82,28 @@ static const struct {
     { 5, 672, 160, 1, 1, 2 }, { 5, 960, 160, 1, 1, 1 }, { 5, 960, 160, 1, 1, 1 },
 };
 
+static const struct irconf mnv3_small[11] = {
+    { 3, 16, 16, 1, 0, 2 },  { 3, 72, 24, 0, 0, 2 },  { 3, 88, 24, 0, 0, 1 },
+    { 5, 96, 40, 1, 1, 2 },  { 5, 240, 40, 1, 1, 1 }, { 5, 240, 40, 1, 1, 1 },
+    { 5, 120, 48, 1, 1, 1 }, { 5, 144, 48, 1, 1, 1 }, { 5, 288, 96, 1, 1, 2 },
+    { 5, 576, 96, 1, 1, 1 }, { 5, 576, 96, 1, 1, 1 },
+};
+
+/* The features as mobilenet_backbone(fpn=True) cuts them: the FPN reads the
+ * last stride-2 block's output ('0': features 13 of large, 9 of small) and the
+ * last 1x1 conv ('1': features 16, 12). */
 static int mobilenet(struct graph *g, const struct spec *s, int *body)
 {
     float eps = s->p.bn_eps;
+    int small = s->backbone == BACKBONE_MOBILENET_V3_SMALL;
+    const struct irconf *cf = small ? mnv3_small : mnv3_large;
+    int nblocks = small ? 11 : 15, tap = small ? 9 : 13;
     int x = conv_bn(g, 0, "backbone.body.0.0", "backbone.body.0.1", 2, 1, 1, eps, ACT_HARDSWISH);
     gb_tap(g, x, "stem");
     int in = 16;
-    for (int i = 0; i < 15; i++) {
-        enum act act = mnv3_large[i].hs ? ACT_HARDSWISH : ACT_RELU;
-        int exp = mnv3_large[i].exp, m = 0, y = x, k = mnv3_large[i].k;
+    for (int i = 0; i < nblocks; i++) {
+        enum act act = cf[i].hs ? ACT_HARDSWISH : ACT_RELU;
+        int exp = cf[i].exp, m = 0, y = x, k = cf[i].k;
         char c[128], n[128];
 #define NAMES(idx)                                                                 \
     (snprintf(c, sizeof c, "backbone.body.%d.block.%d.0", i + 1, idx),             \
@@ -100,8 +115,8 @@ static int mobilenet(struct graph *g, const struct spec *s, int *body)
         }
         NAMES(m);
         m++;
-        y = conv_bn(g, y, c, n, mnv3_large[i].stride, (k - 1) / 2, exp, eps, act);
-        if (mnv3_large[i].se) {
+        y = conv_bn(g, y, c, n, cf[i].stride, (k - 1) / 2, exp, eps, act);
+        if (cf[i].se) {
             /* SqueezeExcitation: mean, fc1, ReLU, fc2, Hardsigmoid, scale */
             snprintf(c, sizeof c, "backbone.body.%d.block.%d.fc1", i + 1, m);
             snprintf(n, sizeof n, "backbone.body.%d.block.%d.fc2", i + 1, m);
@@ -114,13 +129,15 @@ static int mobilenet(struct graph *g, const struct spec *s, int *body)
         NAMES(m);
 #undef NAMES
         y = conv_bn(g, y, c, n, 1, 0, 1, eps, ACT_NONE);
-        if (mnv3_large[i].stride == 1 && in == mnv3_large[i].out) y = gb_binary(g, y, x, 0);
+        if (cf[i].stride == 1 && in == cf[i].out) y = gb_binary(g, y, x, 0);
         x = y;
-        in = mnv3_large[i].out;
-        if (i + 1 == 13) body[0] = x;
+        in = cf[i].out;
+        if (i + 1 == tap) body[0] = x;
     }
-    body[1] = conv_bn(g, x, "backbone.body.16.0", "backbone.body.16.1", 1, 0, 1, eps,
-                      ACT_HARDSWISH);
+    char c[64], n[64];
+    snprintf(c, sizeof c, "backbone.body.%d.0", nblocks + 1);
+    snprintf(n, sizeof n, "backbone.body.%d.1", nblocks + 1);
+    body[1] = conv_bn(g, x, c, n, 1, 0, 1, eps, ACT_HARDSWISH);
     return 2;
 }
 
@@ -205,7 +222,9 @@ int graph_from_spec(struct graph *g, const struct spec *s)
     graph_build_start(g);
     switch (s->backbone) {
     case BACKBONE_RESNET: n = resnet(g, s, body); break;
-    case BACKBONE_MOBILENET_V3_LARGE: n = mobilenet(g, s, body); break;
+    case BACKBONE_MOBILENET_V3_LARGE: case BACKBONE_MOBILENET_V3_SMALL:
+        n = mobilenet(g, s, body);
+        break;
     case BACKBONE_VGG: n = vgg(g, s, body); break;
     case BACKBONE_GRAPH: break;
     }

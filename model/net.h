@@ -21,7 +21,8 @@
 
 /* What describes the backbone: a preset's family (graph_presets.c writes the
  * graph) or the model file's graph. */
-enum backbone_kind { BACKBONE_RESNET, BACKBONE_MOBILENET_V3_LARGE, BACKBONE_VGG, BACKBONE_GRAPH };
+enum backbone_kind { BACKBONE_RESNET, BACKBONE_MOBILENET_V3_LARGE, BACKBONE_MOBILENET_V3_SMALL,
+                     BACKBONE_VGG, BACKBONE_GRAPH };
 
 struct graph;
 

@@ -18,6 +18,9 @@ Output, per case, OUTDIR/<case>/:
   det_boxes.npy, det_scores.npy, det_labels.npy (int64)   detections in image pixels
   cand_boxes.npy, cand_scores.npy, cand_labels.npy (int64) the box head's candidates
                                   before its per-class NMS (boxes in image pixels)
+  proposals.npy, proposal_scores.npy   the RPN's proposals (resized image coordinates)
+  rpn_cand_boxes.npy, rpn_cand_scores.npy, rpn_cand_levels.npy (int64)   the RPN's
+                                  candidates before its per-level NMS
   detections.json
 A case whose directory already holds every file from a run of this same script
 (.gen_hash) is skipped.
@@ -190,7 +193,9 @@ CASES = [
 
 EXPECTED = ["model.vdm", "image.png", "input_u8.npy", "meta.txt", "transform.npy",
             "det_boxes.npy", "det_scores.npy", "det_labels.npy", "cand_boxes.npy",
-            "cand_scores.npy", "cand_labels.npy", "detections.json"]
+            "cand_scores.npy", "cand_labels.npy", "detections.json", "proposals.npy",
+            "proposal_scores.npy", "rpn_cand_boxes.npy", "rpn_cand_scores.npy",
+            "rpn_cand_levels.npy"]
 CLASSES = ["__background__", "alpha", "beta", "gamma", "delta"]
 
 
@@ -240,6 +245,11 @@ def run_case(outdir, case, h):
         f_rpn, f_cls = gp.calibrate(model, images, features, fpn, gp.rpn_levels(model, features))
         r = gp.run_rpn(model, images, features)
         proposals = r["proposals"]
+        num_per_level = [lg.shape[1] * lg.shape[2] * lg.shape[3] for lg in r["logits"]]
+        rb, rs, rl, rkeep = gp.rpn_candidates(model.rpn, r["decoded"], r["obj"],
+                                              images.image_sizes[0], num_per_level)
+        assert torch.equal(rb[rkeep], proposals) and torch.equal(rs[rkeep], r["proposal_scores"]), \
+            f"{name}: RPN candidates do not give the proposals"
         _, _, class_logits, box_regression = gp.run_heads(model, images, fpn, proposals)
         boxes_l, scores_l, labels_l = model.roi_heads.postprocess_detections(
             class_logits, box_regression, [proposals], images.image_sizes)
@@ -273,6 +283,11 @@ def run_case(outdir, case, h):
     np.save(os.path.join(d, "cand_boxes.npy"), to_np(cpost["boxes"]))
     np.save(os.path.join(d, "cand_scores.npy"), to_np(cs))
     np.save(os.path.join(d, "cand_labels.npy"), to_np(cl.to(torch.int64)))
+    np.save(os.path.join(d, "proposals.npy"), to_np(proposals))
+    np.save(os.path.join(d, "proposal_scores.npy"), to_np(r["proposal_scores"]))
+    np.save(os.path.join(d, "rpn_cand_boxes.npy"), to_np(rb))
+    np.save(os.path.join(d, "rpn_cand_scores.npy"), to_np(rs))
+    np.save(os.path.join(d, "rpn_cand_levels.npy"), to_np(rl))
     dets = [{"box": b, "label": lab, "name": CLASSES[lab], "score": s}
             for b, s, lab in zip(post["boxes"].tolist(), post["scores"].tolist(),
                                  post["labels"].tolist())]

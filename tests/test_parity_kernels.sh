@@ -6,7 +6,7 @@
 # AVX-512, ...), and each sums in its own order, so the last bits of every
 # convolution differ from one machine to the next — as they do on a user's
 # machine. The parity tests must hold on all of them, not only on the CPU the
-# fixtures were made on: this runs test_parity_model and test_parity_stages
+# fixtures were made on: this runs test_parity_model, _stages and _zoo
 # with OPENBLAS_CORETYPE forced to every other kernel set this CPU can run
 # (Haswell needs AVX2 + FMA, SkylakeX AVX-512 F/BW/VL) and checks that the
 # forced kernels were really the ones used.
@@ -30,7 +30,7 @@ total_p=0; total_f=0; tried=0
 for core in $cores; do
     [ "$core" = "$own" ] && continue
     tried=$((tried + 1))
-    for t in test_parity_model test_parity_stages; do
+    for t in test_parity_model test_parity_stages test_parity_zoo; do
         log="$TMP/$t.log"
         OPENBLAS_CORETYPE=$core "$BUILD/tests/$t" >"$log" 2>&1
         rc=$?

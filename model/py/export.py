@@ -384,7 +384,7 @@ def check_image(model, vdm_path, image, vdetect):
         out = model([x])[0]
     ref = [(b, int(l), float(s)) for b, l, s in zip(out["boxes"].tolist(), out["labels"].tolist(),
                                                    out["scores"].tolist())]
-    cmd = [vdetect, "detect", "--weights", vdm_path, "--json", "-", "-q", image]
+    cmd = [vdetect, "detect", "--weights", vdm_path, "--json", "-", "-q", "--score-thresh", "0", image]
     print("running:", " ".join(cmd))
     try:
         p = subprocess.run(cmd, capture_output=True, text=True)

@@ -376,6 +376,21 @@ def _path_of(node):
     return p
 
 
+def _alias_inplace(env, n, inplace):
+    """An in-place op (ReLU(inplace=True), x += y, x.relu_()) overwrites its input: every
+    later read of that input, through any name, sees the result. IntermediateLayerGetter
+    returns maps by reference, so a returned conv followed by an in-place ReLU returns
+    the ReLU's output; so must the graph."""
+    if not inplace or not n.args or not isinstance(n.args[0], torch.fx.Node):
+        return
+    old, new = env.get(n.args[0]), env[n]
+    if not isinstance(old, Val) or not isinstance(new, Val) or old is new:
+        return
+    for k in list(env):
+        if env[k] is old:
+            env[k] = new
+
+
 def convert(backbone, prefix="backbone.", sample=None):
     """(nodes, outputs, tensors {key: tensor}, graph module)"""
     tracer = LeafTracer()
@@ -424,10 +439,14 @@ def convert(backbone, prefix="backbone.", sample=None):
         elif n.op == "call_module":
             m = backbone.get_submodule(n.target)
             env[n] = c.module(m, n.target, load(n.args), load(n.kwargs), shape_of(n))
+            _alias_inplace(env, n, getattr(m, "inplace", False) is True)
         elif n.op == "call_function":
             env[n] = call_function(c, n, load(n.args), load(n.kwargs), shape_of(n))
+            _alias_inplace(env, n, n.kwargs.get("inplace") is True or
+                           n.target in (operator.iadd, operator.imul))
         elif n.op == "call_method":
             env[n] = call_method(c, n, load(n.args), load(n.kwargs), shape_of(n))
+            _alias_inplace(env, n, n.target.endswith("_") and not n.target.startswith("_"))
         elif n.op == "output":
             result = load(n.args[0])
     # outputs
