@@ -74,6 +74,8 @@ static void print_text(const struct cli_model *cm, int w, int h, int rw, int rh,
 
     printf("weights        %s\n", cm->weights_path);
     printf("architecture   %s\n", model_arch(m) ? model_arch(m) : "(unknown)");
+    if (model_note(m))
+        printf("assumed        %s\n", model_note(m));
     printf("parameters     %lld (%.2f M)\n", (long long)np, np / 1e6);
     printf("classes        %d including background", nc);
     int shown = 0, named = 0;
@@ -141,6 +143,8 @@ static void print_json(FILE *f, const struct cli_model *cm, int w, int h, int rw
     json_string(f, cm->weights_path);
     fputs(", \"arch\": ", f);
     json_string(f, model_arch(m));
+    fputs(", \"assumed\": ", f);
+    json_string(f, model_note(m));
     fprintf(f, ", \"parameters\": %lld, \"num_classes\": %d, \"class_names\": [",
             (long long)model_param_count(m), nc);
     for (int l = 0; l < nc; l++) {

@@ -51,7 +51,10 @@ static int spec_from_model_file(struct model *m, const struct model_options *opt
 {
     char **names = NULL;
     int n = 0, err = -1;
-    if (spec_from_metadata(&m->spec, meta, &names, &n))
+    spec_meta_source = opt->weights;
+    int bad = spec_from_metadata(&m->spec, meta, &names, &n);
+    spec_meta_source = NULL;
+    if (bad)
         return -1;
     const struct ckpt_tensor *cls = ckpt_find(m->ck, "roi_heads.box_predictor.cls_score.weight");
     if (opt->arch && strcmp(opt->arch, m->spec.arch)) {
@@ -91,7 +94,13 @@ int model_load(struct model **out, const struct model_options *opt)
 
     if (ckpt_load(opt->weights, &m->ck)) goto fail;
     const char *meta = ckpt_metadata(m->ck, "vdetect");
-    const char *arch = opt->arch ? opt->arch : meta ? "" : spec_guess_arch(m->ck, opt->weights);
+    int inferred = 0;
+    if (!opt->arch && !meta) {
+        inferred = spec_infer(&m->spec, m->ck, opt->weights, m->note, sizeof m->note);
+        if (inferred < 0) goto fail;
+        if (m->note[0]) fprintf(stderr, "note: %s\n", m->note);
+    }
+    const char *arch = opt->arch ? opt->arch : meta || inferred ? "" : spec_guess_arch(m->ck, opt->weights);
     if (!arch) {
         fprintf(stderr, "checkpoint %s: cannot tell the architecture from its keys; pass --arch (",
                 opt->weights);
@@ -100,7 +109,8 @@ int model_load(struct model **out, const struct model_options *opt)
         fprintf(stderr, ")\n");
         goto fail;
     }
-    if (meta ? spec_from_model_file(m, opt, meta) : spec_preset(&m->spec, arch)) goto fail;
+    if (meta ? spec_from_model_file(m, opt, meta) : !inferred && spec_preset(&m->spec, arch))
+        goto fail;
     /* The resnet50 preset assumes the COCO weights' FrozenBatchNorm2d with eps 0;
      * a backbone saved with nn.BatchNorm2d (trained without those weights) used
      * eps 1e-5, and its counters give it away. --set bn_eps still decides. */
@@ -179,6 +189,7 @@ int model_set_class_names(struct model *m, const char *const *names, int count)
 /* ---- facts -------------------------------------------------------------------------- */
 
 const char *model_arch(const struct model *m) { return m->spec.arch; }
+const char *model_note(const struct model *m) { return m->note[0] ? m->note : NULL; }
 int model_num_classes(const struct model *m) { return m->spec.num_classes; }
 const struct model_params *model_get_params(const struct model *m) { return &m->spec.p; }
 int64_t model_param_count(const struct model *m) { return m->params; }

@@ -19,6 +19,7 @@ struct model {
     struct box_head box;
     int64_t params;
     char **names;                 /* num_classes entries or NULL; owned */
+    char note[512];               /* what loading assumed (spec_infer), or empty */
     struct model_timing timing;
 
     /* anchors for one padded input size (recomputed when it changes) */

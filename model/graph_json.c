@@ -7,22 +7,11 @@
  */
 #include "graph.h"
 #include "json.h"
+#include "net.h"
 
-#include <stdarg.h>
 #include <string.h>
 
-static int bad(const char *field, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int bad(const char *field, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "model metadata: %s: ", field);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    return -1;
-}
+#define bad spec_meta_error
 
 struct opinfo {
     const char *name;

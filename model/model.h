@@ -87,6 +87,9 @@ const struct model_timing *model_last_timing(const struct model *m);
 
 /* Facts about the loaded model; pointers stay valid until model_free(). */
 const char *model_arch(const struct model *m);          /* e.g. "fasterrcnn_resnet50_fpn" */
+/* What loading had to assume (a plain state_dict's architecture inferred from its
+ * keys, with torchvision's default anchors and sizes), or NULL. */
+const char *model_note(const struct model *m);
 int model_num_classes(const struct model *m);           /* including background */
 const char *model_class_name(const struct model *m, int label); /* NULL if none known */
 const struct model_params *model_get_params(const struct model *m);

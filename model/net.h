@@ -104,6 +104,16 @@ int spec_param_check(const char *assignment, struct model_params *p, char *msg, 
  * may be NULL; the caller frees; NULL/0 when the file has none). -1 after
  * printing "model metadata: FIELD: problem". num_classes is left to the weights. */
 int spec_from_metadata(struct spec *s, const char *json, char ***class_names, int *n_names);
+/* The file spec_from_metadata's messages name ("checkpoint F: model metadata: ..."),
+ * NULL for none; per thread, set by the caller around the call. */
+extern _Thread_local const char *spec_meta_source;
+/* Print "checkpoint F: model metadata: FIELD: " + the message + newline; -1. */
+int spec_meta_error(const char *field, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A plain state_dict's architecture from what its keys and shapes fix
+ * (spec_infer.c): 1 and *s filled (note: what was assumed, or empty for a
+ * preset's exact layout), 0 when the keys are not a layout it knows, -1 after
+ * printing why a layout it knows cannot be run without the exporter. */
+int spec_infer(struct spec *s, const struct ckpt *ck, const char *path, char *note, size_t len);
 /* Guess the preset from the checkpoint's keys and file name; NULL if it can't. */
 const char *spec_guess_arch(const struct ckpt *ck, const char *path);
 

@@ -32,11 +32,12 @@
 
 #define META_MAX_CLASSES 100000
 
-static int bad(const char *field, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+_Thread_local const char *spec_meta_source;
 
-static int bad(const char *field, const char *fmt, ...)
+int spec_meta_error(const char *field, const char *fmt, ...)
 {
     va_list ap;
+    if (spec_meta_source) fprintf(stderr, "checkpoint %s: ", spec_meta_source);
     fprintf(stderr, "model metadata: %s: ", field);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -44,6 +45,8 @@ static int bad(const char *field, const char *fmt, ...)
     fputc('\n', stderr);
     return -1;
 }
+
+#define bad spec_meta_error
 
 /* Only the listed member names may appear in object v (named field). */
 static int only_fields(const struct json_value *v, const char *field, const char *const *names)
@@ -481,7 +484,7 @@ int spec_from_metadata(struct spec *s, const char *json, char ***class_names, in
     struct json_limits lim = json_default_limits;
     lim.max_bytes = (size_t)4 << 20;   /* a big network's graph: ~250 KB */
     if (json_parse(json, strlen(json), &lim, &doc, msg, sizeof msg)) {
-        fprintf(stderr, "model metadata: not valid JSON: %s\n", msg);
+        spec_meta_error("(document)", "not valid JSON: %s", msg);
         return -1;
     }
     const struct json_value *root = json_root(doc);

@@ -97,9 +97,9 @@ def fx_fpn(net, nodes, out_channels=256, extra=None):
 
 
 def build_resnet18():
+    # torchvision's default anchors: the plain state_dict (model.pth) runs too
     bb = resnet_fpn_backbone(backbone_name="resnet18", weights=None)
-    return FasterRCNN(bb, rpn_anchor_generator=anchors(
-        5, [(16,), (32,), (64,), (128,), (256,)]), **small_head(256), **SMALL)
+    return FasterRCNN(bb, **small_head(256), **SMALL)
 
 
 def build_resnext50():
@@ -197,6 +197,10 @@ EXPECTED = ["model.vdm", "image.png", "input_u8.npy", "meta.txt", "transform.npy
             "proposal_scores.npy", "rpn_cand_boxes.npy", "rpn_cand_scores.npy",
             "rpn_cand_levels.npy"]
 CLASSES = ["__background__", "alpha", "beta", "gamma", "delta"]
+# Cases whose plain state_dict vdetect runs without the exporter (spec_infer.c): saved
+# as model.pth too, with the --set options their non-default sizes need (meta pth_sets).
+PLAIN_PTH = {"resnet18_fpn": "min_size=320 max_size=512",
+             "mobilenet_v3_small_fpn": "min_size=320 max_size=512"}
 
 
 def to_np(t):
@@ -212,11 +216,14 @@ def case_complete(d, h, outputs_file="outputs.txt"):
             names = f.read().split()
     except OSError:
         return False
-    return all(os.path.isfile(os.path.join(d, n)) for n in EXPECTED + ["feat_%s.npy" % k for k in names])
+    plain = ["model.pth"] if os.path.basename(d) in PLAIN_PTH else []
+    return all(os.path.isfile(os.path.join(d, n))
+               for n in EXPECTED + plain + ["feat_%s.npy" % k for k in names])
 
 
 def run_case(outdir, case, h):
     name, build, seed, image = case
+    plain = name in PLAIN_PTH
     d = os.path.join(outdir, name)
     if case_complete(d, h):
         gp.log(f"[{name}] up to date, skipped")
@@ -312,6 +319,9 @@ def run_case(outdir, case, h):
     meta["num_candidates"] = cs.shape[0]
     for k, v in desc["params"].items():
         meta[k] = " ".join(repr(u) for u in v) if isinstance(v, list) else v
+    if plain:
+        torch.save(model.state_dict(), os.path.join(d, "model.pth"))
+        meta["pth_sets"] = PLAIN_PTH[name]
     meta["calib_rpn_factor"] = repr(f_rpn)
     meta["calib_cls_factor"] = repr(f_cls)
     with open(os.path.join(d, "meta.txt"), "w") as f:

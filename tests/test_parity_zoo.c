@@ -8,7 +8,9 @@
  * within the case's tolerance, 1e-4 unless meta says otherwise); and the whole
  * path from the RGB image gives torchvision's detections under the end-to-end
  * rule (parity.c: proposals equal up to near-ties, detections matched under
- * ties.h's rule).
+ * ties.h's rule). Where the case also saved its plain state_dict (meta
+ * pth_sets), that file is loaded with no --arch too — its architecture inferred
+ * from its keys — and must pass the same checks.
  */
 #include "../model/graph.h"
 #include "check.h"
@@ -70,6 +72,29 @@ static void run_case(const char *name)
         check_outputs(name, dir, m, &meta);
         parity_end_to_end(name, dir, m, &meta, NULL, NULL);
         model_free(&m);
+    }
+    /* the plain state_dict, where its keys fix the architecture (spec_infer.c) */
+    const char *ps = meta_get(&meta, "pth_sets");
+    if (ps) {
+        char sets_buf[256], cs[96];
+        const char *sets[8] = { 0 };
+        int ns = 0;
+        snprintf(sets_buf, sizeof sets_buf, "%s", ps);
+        for (char *save = NULL, *t = strtok_r(sets_buf, " ", &save); t && ns < 7;
+             t = strtok_r(NULL, " ", &save))
+            sets[ns++] = t;
+        snprintf(path, sizeof path, "%s/model.pth", dir);
+        snprintf(cs, sizeof cs, "%s+pth", name);
+        struct model_options po = { .weights = path, .sets = sets, .threads = 2 };
+        CHECK(model_load(&m, &po) == 0, "%s: the plain state_dict does not load", cs);
+        if (m) {
+            printf("  %-14s inferred %s; note: %s\n", cs, model_arch(m),
+                   model_note(m) ? model_note(m) : "(none)");
+            CHECK(model_note(m) != NULL, "%s: no note of what was assumed", cs);
+            check_outputs(cs, dir, m, &meta);
+            parity_end_to_end(cs, dir, m, &meta, NULL, NULL);
+            model_free(&m);
+        }
     }
     meta_free(&meta);
 }
