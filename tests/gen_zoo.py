@@ -174,6 +174,41 @@ def build_convnext_tiny():
                       box_head=head, box_predictor=FastRCNNPredictor(1024, NUM_CLASSES), **SMALL)
 
 
+class CustomBackbone(nn.Module):
+    """A hand-written backbone, as users write them, using the operations no torchvision
+    family does: dilated and grouped convs, concat, average pooling without padded cells,
+    max pooling in ceil mode, adaptive max and (non-1x1) average pooling, nearest upsampling
+    by a scale and to another map's size, sigmoid gating, GELU/tanh/ReLU6 functional forms."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.SiLU())
+        self.a = nn.Conv2d(16, 16, 3, 1, 2, dilation=2)
+        self.b = nn.Conv2d(16, 16, 1)
+        self.pool = nn.AvgPool2d(3, 2, 1, count_include_pad=False)
+        self.c = nn.Conv2d(48, 64, 3, 1, 1, groups=4)
+        self.out_channels = 64
+
+    def forward(self, x):
+        x = self.stem(x)                                   # stride 2
+        y = torch.cat([x, torch.tanh(self.a(x)), nn.functional.gelu(self.b(x))], 1)
+        y = self.pool(y)                                   # stride 4
+        z = nn.functional.interpolate(nn.functional.max_pool2d(y, 2, 2), scale_factor=2,
+                                      mode="nearest")
+        y = y + z * torch.sigmoid(nn.functional.adaptive_max_pool2d(y, 1))
+        y = y + nn.functional.interpolate(nn.functional.adaptive_avg_pool2d(y, (3, 5)),
+                                          size=y.shape[-2:], mode="nearest")
+        y = self.c(nn.functional.relu6(y))
+        return nn.functional.max_pool2d(y, 3, 2, 1, ceil_mode=True)   # stride 8
+
+
+def build_custom():
+    bb = CustomBackbone()
+    return FasterRCNN(bb, rpn_anchor_generator=AnchorGenerator(((32, 64, 128),), (R3,)),
+                      box_roi_pool=MultiScaleRoIAlign(["0"], 7, 2), **small_head(64, 128),
+                      **SMALL)
+
+
 # name, builder, seed, image ((W, H) synthetic or "photo")
 CASES = [
     ("resnet18_fpn", build_resnet18, 101, (400, 300)),
@@ -186,6 +221,7 @@ CASES = [
     ("efficientnet_b0_fpn", build_efficientnet_b0, 108, (400, 300)),
     ("regnet_y_400mf_fpn", build_regnet_y_400mf, 109, (256, 341)),
     ("convnext_tiny_fpn", build_convnext_tiny, 110, "photo"),
+    ("custom_ops", build_custom, 111, (360, 270)),
 ]
 
 

@@ -618,6 +618,30 @@ def call_function(c, n, args, kwargs, out_shape):
             fail("%s with a None output size at %s" % (what, c.where))
         return c.emit({"op": "adaptive_avgpool", "in": [x.idx], "output": pair(os_)}, "NCHW",
                       out_shape)
+    if t is F.adaptive_max_pool2d:
+        x = c.need_nchw(args[0], what)
+        os_ = args[1] if len(args) > 1 else kwargs["output_size"]
+        if kwargs.get("return_indices", False) or (len(args) > 2 and args[2]):
+            fail("%s with return_indices at %s" % (what, c.where))
+        if os_ is None or (isinstance(os_, (tuple, list)) and None in os_):
+            fail("%s with a None output size at %s" % (what, c.where))
+        return c.emit({"op": "adaptive_maxpool", "in": [x.idx], "output": pair(os_)}, "NCHW",
+                      out_shape)
+    if t is F.avg_pool2d:
+        names = ["input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                 "divisor_override"]
+        a = dict(zip(names, args), **kwargs)
+        x = c.need_nchw(a["input"], what)
+        if a.get("divisor_override") is not None:
+            fail("%s with divisor_override at %s" % (what, c.where))
+        st = a.get("stride")
+        if st is None or (isinstance(st, (list, tuple)) and len(st) == 0):
+            st = a["kernel_size"]
+        return c.emit({"op": "avgpool", "in": [x.idx], "kernel": pair(a["kernel_size"]),
+                       "stride": pair(st), "padding": pair(a.get("padding", 0)),
+                       "ceil_mode": bool(a.get("ceil_mode", False)),
+                       "count_include_pad": bool(a.get("count_include_pad", True))},
+                      "NCHW", out_shape)
     if t is F.interpolate:
         names = ["input", "size", "scale_factor", "mode", "align_corners",
                  "recompute_scale_factor", "antialias"]
