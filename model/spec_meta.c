@@ -1,9 +1,13 @@
 /*
  * spec_meta.c — the architecture of a self-describing model file: the JSON
- * that vdetect's export script (model/py/export.py) stores under
- * __metadata__["vdetect"], turned into a struct spec and class names.
+ * that vdetect's exporters store under __metadata__["vdetect"], turned into a
+ * struct spec and class names.
  *
- * The document (version 1):
+ * Version 2 (model/py/export.py, any torchvision FasterRCNN) is described in
+ * model/FORMAT.md: the backbone as a graph (parsed by graph_json.c) and the
+ * heads, transform and parameters field by field, every field required.
+ *
+ * Version 1 (model/py/export_demo.py, the demo model) stays readable:
  *   {"format": "vdetect-model", "version": 1,
  *    "backbone": {"type": "vgg", "cfg": [64, 64, "M", ...], "batch_norm": true,
  *                 "return_layers": [module indices of the features Sequential]},
