@@ -310,9 +310,10 @@ static int plan_pass(const struct model *m, int W, int H, size_t *arena_bytes,
     struct fmap feats[NET_MAX_LEVELS];
     int nfeat = backbone_run(&m->bb, &r, &x, feats);
     if (a.empty_map) {
-        snprintf(msg, len, "a %dx%d input (resized to %dx%d, padded to %dx%d) is too small for "
-                 "this backbone: a feature map shrinks to nothing (torchvision refuses it too)",
-                 W, H, rw, rh, wp, hp);
+        const char *why = r.refused ? r.refused : "a feature map shrinks to nothing";
+        snprintf(msg, len, "a %dx%d input (resized to %dx%d, padded to %dx%d) cannot run through "
+                 "this backbone: %s%s", W, H, rw, rh, wp, hp, why,
+                 strstr(why, "grows") ? "" : " (torchvision refuses it too)");
         return -1;
     }
 

@@ -279,10 +279,13 @@ int graph_bind(struct graph *g, struct binder *b, int out_channels)
 
 struct vshape { int c, h, w; };
 
-/* Every value's shape for an ih x iw input; 0, or -1 when a map comes out
- * empty or two maps that must agree do not (torch refuses both). */
-static int shapes_for(const struct graph *g, int ih, int iw, struct vshape *s, const char *need,
-                      const char *seeded, const struct fmap *val)
+/* A side no map may exceed (an upsampling chain in a hostile file). */
+#define GRAPH_MAX_SIDE 65536
+
+/* Every value's shape for an ih x iw input: NULL, or why the graph cannot take
+ * it (torch refuses the first two as well). */
+static const char *shapes_for(const struct graph *g, int ih, int iw, struct vshape *s,
+                              const char *need, const char *seeded, const struct fmap *val)
 {
     for (int i = 0; i < g->n; i++) {
         const struct gnode *n = &g->nodes[i];
@@ -320,20 +323,26 @@ static int shapes_for(const struct graph *g, int ih, int iw, struct vshape *s, c
         case G_ADD: case G_MUL: {
             struct vshape b = s[in_of(g, n, 1)];
             if (a.h == 1 && a.w == 1) o = (struct vshape){ n->c, b.h, b.w };
-            else if (!(b.h == 1 && b.w == 1) && (b.h != a.h || b.w != a.w)) return -1;
+            else if (!(b.h == 1 && b.w == 1) && (b.h != a.h || b.w != a.w))
+                return "two maps it adds or multiplies differ in size";
             break;
         }
         case G_CAT:
             for (int k = 1; k < n->n_in; k++)
-                if (s[in_of(g, n, k)].h != a.h || s[in_of(g, n, k)].w != a.w) return -1;
+                if (s[in_of(g, n, k)].h != a.h || s[in_of(g, n, k)].w != a.w)
+                    return "two maps it concatenates differ in size";
             break;
         default:
             break;
         }
-        if (o.h < 1 || o.w < 1) return -1;
+        if (o.h < 1 || o.w < 1) return "a feature map shrinks to nothing";
+        if (o.h > GRAPH_MAX_SIDE || o.w > GRAPH_MAX_SIDE)
+            return "a feature map grows beyond 65536 pixels a side";
+        if ((double)o.c * o.h * o.w > 1e13)   /* 40 TB: keeps every sum of sizes exact */
+            return "a feature map grows beyond 10^13 values";
         s[i] = o;
     }
-    return 0;
+    return NULL;
 }
 
 /* An output, or a tap the run hands back: memory of its own. */
@@ -482,9 +491,11 @@ void graph_run_io(const struct graph *g, struct run *r, const struct fmap *img, 
         for (int k = 0; k < g->nodes[i].n_in; k++) need[in_of(g, &g->nodes[i], k)] = 1;
     }
     if (need[0]) MODEL_ASSERT(img);
-    if (shapes_for(g, img ? img->h : 1, img ? img->w : 1, s, need, seeded, val)) {
-        /* torch refuses this size too; only a dry run may ask (model_check_size) */
+    const char *why = shapes_for(g, img ? img->h : 1, img ? img->w : 1, s, need, seeded, val);
+    if (why) {
+        /* only a dry run may ask (model_check_size refuses the size first) */
         MODEL_ASSERT(r->dry);
+        r->refused = why;
         r->arena->empty_map = 1;
         for (int k = 0; k < g->n_out; k++) out[k] = arena_fmap(r->arena, 1, 1, 1);
         return;

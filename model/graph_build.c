@@ -50,7 +50,7 @@ static struct gnode *add(struct graph *g, enum gop op, const int *in, int n_in)
     n->op = op;
     n->in0 = g->n_ins;
     n->n_in = n_in;
-    memcpy(g->ins + g->n_ins, in, sizeof(int) * (size_t)n_in);
+    if (n_in) memcpy(g->ins + g->n_ins, in, sizeof(int) * (size_t)n_in);
     g->n_ins += n_in;
     return n;
 }

@@ -234,7 +234,7 @@ int graph_from_spec(struct graph *g, const struct spec *s)
         return -1;
     }
     for (int i = 0; i < n; i++) {
-        char t[16];
+        char t[GRAPH_NAME_LEN];
         snprintf(t, sizeof t, "body_%d", i);
         gb_tap(g, body[i], t);
     }

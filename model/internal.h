@@ -133,21 +133,11 @@ size_t conv_scratch_floats(const struct conv *cv, int h, int w);
 void conv_forward(const struct conv *cv, const struct fmap *in, struct fmap *out, struct arena *scratch);
 
 void act_inplace(float *x, size_t n, enum act a);
-/* y = x + r, then optional ReLU (residual add) */
-void add_inplace(float *x, const float *r, size_t n, int relu);
-/* F.max_pool2d(k, stride, pad), floor mode; padding never wins */
-void maxpool_forward(const struct fmap *in, struct fmap *out, int k, int stride, int pad);
-void maxpool_out_size(int h, int w, int k, int stride, int pad, int *oh, int *ow);
-/* F.interpolate(mode="nearest", size=(oh, ow)) added into out: out += up(in) */
-void upsample_nearest_add(const struct fmap *in, struct fmap *out);
 /* F.interpolate(mode="nearest") to out's size: out = up(in) */
 void upsample_nearest(const struct fmap *in, struct fmap *out);
 /* F.linear: y[m, out] = x[m, in] W[out, in]^T + b, optional ReLU */
 void linear_forward(const float *x, int m, int in, const float *W, const float *b, int out,
                     float *y, int relu);
-/* Squeeze-excitation (MobileNetV3): x *= hardsigmoid(fc2(relu(fc1(mean_hw(x))))) */
-void se_forward(struct fmap *x, const float *w1, const float *b1, int sq, const float *w2,
-                const float *b2, float *scratch /* c + sq floats */);
 
 /* ---- pooling (pooling.c) and per-element ops (eltwise.c) of model graphs ---- */
 

@@ -151,6 +151,7 @@ struct run {
     int dry;                  /* only sizes and multiply-adds, no arithmetic */
     double macs;              /* multiply-adds counted */
     double fpn_ms;            /* graph_run: time in the nodes after the body (the FPN) */
+    const char *refused;      /* dry runs: why the graph cannot take this size, or NULL */
 };
 
 /* conv into a new arena map */

@@ -1,7 +1,7 @@
 /*
  * ops.c — the dense tensor ops of the forward pass: GEMM, convolution (im2col +
- * GEMM, 1x1 as a plain GEMM, depthwise as direct loops), activations, pooling,
- * nearest upsampling, linear layers and squeeze-excitation.
+ * GEMM, 1x1 as a plain GEMM, depthwise as direct loops), activations, nearest
+ * upsampling and linear layers. Pooling is pooling.c, per-element ops eltwise.c.
  *
  * Every op is a plain function on CHW float32 maps with a caller-provided output.
  * All GEMM goes through gemm_ex() so BLAS is called from one place.
@@ -130,18 +130,6 @@ void act_inplace(float *x, size_t n, enum act a)
     }
 }
 
-void add_inplace(float *x, const float *r, size_t n, int relu)
-{
-    if (relu) {
-        for (size_t i = 0; i < n; i++) {
-            float v = x[i] + r[i];
-            x[i] = v > 0.0f ? v : 0.0f;
-        }
-    } else {
-        for (size_t i = 0; i < n; i++) x[i] += r[i];
-    }
-}
-
 struct bias_job {
     float *y;
     int c, parts;
@@ -185,8 +173,6 @@ int conv_out_len(int n, int k, int stride, int pad, int dil)
     int span = n + 2 * pad - (dil > 1 ? dil : 1) * (k - 1) - 1;
     return (span >= 0 ? span / stride : -((-span + stride - 1) / stride)) + 1;
 }
-
-static int out_len(int n, int k, int stride, int pad) { return conv_out_len(n, k, stride, pad, 1); }
 
 static int dil_of(const struct conv *cv) { return cv->dil > 1 ? cv->dil : 1; }
 
@@ -420,40 +406,7 @@ void conv_forward(const struct conv *cv, const struct fmap *in, struct fmap *out
     bias_act(out->d, cv->cout, ohw, cv->b, cv->act);
 }
 
-/* ---- pooling and resampling ------------------------------------------------------ */
-
-void maxpool_out_size(int h, int w, int k, int stride, int pad, int *oh, int *ow)
-{
-    *oh = out_len(h, k, stride, pad);
-    *ow = out_len(w, k, stride, pad);
-}
-
-void maxpool_forward(const struct fmap *in, struct fmap *out, int k, int stride, int pad)
-{
-    int oh, ow;
-    maxpool_out_size(in->h, in->w, k, stride, pad, &oh, &ow);
-    MODEL_ASSERT(out->c == in->c && out->h == oh && out->w == ow);
-    for (int c = 0; c < in->c; c++) {
-        const float *src = in->d + (size_t)c * in->h * in->w;
-        float *dst = out->d + (size_t)c * oh * ow;
-        for (int oy = 0; oy < oh; oy++) {
-            for (int ox = 0; ox < ow; ox++) {
-                float m = -INFINITY;
-                for (int ky = 0; ky < k; ky++) {
-                    int iy = oy * stride - pad + ky;
-                    if (iy < 0 || iy >= in->h) continue;
-                    for (int kx = 0; kx < k; kx++) {
-                        int ix = ox * stride - pad + kx;
-                        if (ix < 0 || ix >= in->w) continue;
-                        float v = src[(size_t)iy * in->w + ix];
-                        if (v > m || isnan(v)) m = v;
-                    }
-                }
-                dst[(size_t)oy * ow + ox] = m;
-            }
-        }
-    }
-}
+/* ---- resampling ------------------------------------------------------ */
 
 /* torch "nearest": src = floor(dst * f32(in / out)), clamped; exact 2x uses dst >> 1 */
 static void nearest_index(int in, int out, int *idx)
@@ -468,23 +421,6 @@ static void nearest_index(int in, int out, int *idx)
             if (s > in - 1) s = in - 1;
         }
         idx[d] = s;
-    }
-}
-
-void upsample_nearest_add(const struct fmap *in, struct fmap *out)
-{
-    MODEL_ASSERT(in->c == out->c);
-    int ys[out->h > 0 ? out->h : 1], xs[out->w > 0 ? out->w : 1];
-    nearest_index(in->h, out->h, ys);
-    nearest_index(in->w, out->w, xs);
-    for (int c = 0; c < out->c; c++) {
-        const float *src = in->d + (size_t)c * in->h * in->w;
-        float *dst = out->d + (size_t)c * out->h * out->w;
-        for (int y = 0; y < out->h; y++) {
-            const float *srow = src + (size_t)ys[y] * in->w;
-            float *drow = dst + (size_t)y * out->w;
-            for (int x = 0; x < out->w; x++) drow[x] += srow[xs[x]];
-        }
     }
 }
 
@@ -505,7 +441,7 @@ void upsample_nearest(const struct fmap *in, struct fmap *out)
     }
 }
 
-/* ---- fully connected and SE -------------------------------------------------------- */
+/* ---- fully connected -------------------------------------------------------- */
 
 void linear_forward(const float *x, int m, int in, const float *W, const float *b, int out,
                     float *y, int relu)
@@ -517,33 +453,5 @@ void linear_forward(const float *x, int m, int in, const float *W, const float *
             for (int o = 0; o < out; o++) row[o] += b[o];
         if (relu)
             for (int o = 0; o < out; o++) row[o] = row[o] > 0.0f ? row[o] : 0.0f;
-    }
-}
-
-void se_forward(struct fmap *x, const float *w1, const float *b1, int sq, const float *w2,
-                const float *b2, float *scratch)
-{
-    int c = x->c;
-    size_t hw = (size_t)x->h * x->w;
-    float *mean = scratch, *hid = scratch + c;
-    for (int i = 0; i < c; i++) {
-        const float *p = x->d + (size_t)i * hw;
-        float s = 0.0f;
-        for (size_t j = 0; j < hw; j++) s += p[j];
-        mean[i] = s / (float)hw;
-    }
-    for (int j = 0; j < sq; j++) {
-        float s = b1[j];
-        for (int i = 0; i < c; i++) s += w1[(size_t)j * c + i] * mean[i];
-        hid[j] = s > 0.0f ? s : 0.0f;
-    }
-    for (int i = 0; i < c; i++) {
-        float s = b2[i];
-        for (int j = 0; j < sq; j++) s += w2[(size_t)i * sq + j] * hid[j];
-        float g = s + 3.0f;
-        g = g < 0.0f ? 0.0f : (g > 6.0f ? 6.0f : g);
-        g = g / 6.0f;
-        float *p = x->d + (size_t)i * hw;
-        for (size_t k = 0; k < hw; k++) p[k] *= g;
     }
 }

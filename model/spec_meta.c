@@ -204,27 +204,24 @@ static int read_fpn(struct spec *s, const struct json_value *f)
     return 0;
 }
 
-static int read_anchors(struct spec *s, const struct json_value *a, int levels)
+/* Anchor sizes and aspect ratios, one list each per feature map (fields named
+ * fs and fr for messages; either may be NULL when missing). */
+static int anchor_lists(struct spec *s, const struct json_value *sz, const struct json_value *ar,
+                        const char *fs, const char *fr, int levels)
 {
-    static const char *const names[] = { "sizes", "aspect_ratios", NULL };
-    if (!a)
-        return 0;
-    if (only_fields(a, "anchors", names))
-        return -1;
-    const struct json_value *sz = json_get(a, "sizes"), *ar = json_get(a, "aspect_ratios");
     if (!sz || !ar)
-        return bad(!sz ? "anchors.sizes" : "anchors.aspect_ratios", "missing");
+        return bad(!sz ? fs : fr, "missing");
     if (sz->type != JSON_ARRAY || ar->type != JSON_ARRAY)
-        return bad(sz->type != JSON_ARRAY ? "anchors.sizes" : "anchors.aspect_ratios",
+        return bad(sz->type != JSON_ARRAY ? fs : fr,
                    "expected an array with one entry per feature map");
     if (sz->len != (size_t)levels || ar->len != (size_t)levels)
-        return bad(sz->len != (size_t)levels ? "anchors.sizes" : "anchors.aspect_ratios",
+        return bad(sz->len != (size_t)levels ? fs : fr,
                    "%zu levels, but the backbone gives %d feature maps",
                    sz->len != (size_t)levels ? sz->len : ar->len, levels);
     for (int l = 0; l < levels; l++) {
         char f1[64], f2[64];
-        snprintf(f1, sizeof f1, "anchors.sizes[%d]", l);
-        snprintf(f2, sizeof f2, "anchors.aspect_ratios[%d]", l);
+        snprintf(f1, sizeof f1, "%s[%d]", fs, l);
+        snprintf(f2, sizeof f2, "%s[%d]", fr, l);
         if (get_floats(&sz->items[l], f1, 8, s->anchor_sizes[l], &s->n_sizes[l]) ||
             get_floats(&ar->items[l], f2, 8, s->aspect_ratios[l], &s->n_ratios[l]))
             return -1;
@@ -235,6 +232,17 @@ static int read_anchors(struct spec *s, const struct json_value *a, int levels)
     }
     s->n_levels = levels;
     return 0;
+}
+
+static int read_anchors(struct spec *s, const struct json_value *a, int levels)
+{
+    static const char *const names[] = { "sizes", "aspect_ratios", NULL };
+    if (!a)
+        return 0;
+    if (only_fields(a, "anchors", names))
+        return -1;
+    return anchor_lists(s, json_get(a, "sizes"), json_get(a, "aspect_ratios"), "anchors.sizes",
+                        "anchors.aspect_ratios", levels);
 }
 
 static int read_roi(struct spec *s, const struct json_value *r, int maps)
@@ -345,28 +353,8 @@ static int read_v2_rpn(struct spec *s, const struct json_value *r, int levels)
         get_int(r, "rpn", "conv_depth", 1, NET_MAX_HEAD_CONVS, 1, &s->rpn_conv_depth) ||
         get_coder(r, "rpn.box_coder_weights", s->rpn_coder))
         return -1;
-    /* anchors: the version 1 reader, with version 2's field names */
-    const struct json_value *sz = json_get(r, "anchor_sizes"), *ar = json_get(r, "aspect_ratios");
-    if (!sz || !ar) return bad(!sz ? "rpn.anchor_sizes" : "rpn.aspect_ratios", "missing");
-    if (sz->type != JSON_ARRAY || ar->type != JSON_ARRAY || sz->len != (size_t)levels ||
-        ar->len != (size_t)levels)
-        return bad(sz->type != JSON_ARRAY || sz->len != (size_t)levels ? "rpn.anchor_sizes"
-                                                                        : "rpn.aspect_ratios",
-                   "expected one list per graph output (%d)", levels);
-    for (int l = 0; l < levels; l++) {
-        char f1[64], f2[64];
-        snprintf(f1, sizeof f1, "rpn.anchor_sizes[%d]", l);
-        snprintf(f2, sizeof f2, "rpn.aspect_ratios[%d]", l);
-        if (get_floats(&sz->items[l], f1, 8, s->anchor_sizes[l], &s->n_sizes[l]) ||
-            get_floats(&ar->items[l], f2, 8, s->aspect_ratios[l], &s->n_ratios[l]))
-            return -1;
-        int A = s->n_sizes[l] * s->n_ratios[l], A0 = s->n_sizes[0] * s->n_ratios[0];
-        if (A != A0)
-            return bad(f1, "%d anchors per location, but level 0 has %d (torchvision's RPNHead "
-                       "needs the same count on every level)", A, A0);
-    }
-    s->n_levels = levels;
-    return 0;
+    return anchor_lists(s, json_get(r, "anchor_sizes"), json_get(r, "aspect_ratios"),
+                        "rpn.anchor_sizes", "rpn.aspect_ratios", levels);
 }
 
 static int read_v2_roi(struct spec *s, const struct json_value *r, const struct graph *g)

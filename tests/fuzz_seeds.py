@@ -8,9 +8,11 @@ fastest, and the corpora are replayed under ASan in every `make test`.
   fuzz_ckpt     tiny state_dicts saved by torch.save, zip and legacy, in the layouts the
                 reader accepts (plain, nested under "model"/"state_dict", DataParallel
                 prefix, float16/64, views of one storage) and a few it must refuse
-  fuzz_vdm      tiny model files (.vdm) that load; tiny.vdm is also the model the labels
-                and options targets load
-  fuzz_meta     architecture documents as __metadata__["vdetect"] holds them
+  fuzz_vdm      tiny model files (.vdm) that load, version 1 and 2 (tiny_v2.vdm: a graph
+                using most operations); tiny.vdm is also the model the labels and options
+                targets load
+  fuzz_meta     architecture documents as __metadata__["vdetect"] holds them (versions 1
+                and 2)
   fuzz_labels   label files
   fuzz_eval     COCO truth, a 0xff byte, then detections as JSON Lines
   fuzz_options  command lines, one argument per line
@@ -202,9 +204,70 @@ def option_seeds():
         put("fuzz_options", "args%d.txt" % i, "\n".join(a) + "\n")
 
 
+class TinyGraphBody(torch.nn.Module):
+    """A few-channel backbone that uses most graph operations (v2 seeds)."""
+
+    def __init__(self):
+        super().__init__()
+        nn = torch.nn
+        self.stem = nn.Sequential(nn.Conv2d(3, 2, 3, 2, 1, bias=False), nn.BatchNorm2d(2), nn.ReLU())
+        self.dw = nn.Conv2d(2, 2, 3, 1, 2, dilation=2, groups=2)
+        self.se = nn.Conv2d(2, 2, 1)
+        self.mix = nn.Conv2d(4, 2, 1)
+        self.pool = nn.MaxPool2d(2, 2)
+
+    def forward(self, x):
+        F = torch.nn.functional
+        x = self.stem(x)
+        y = F.silu(self.dw(x))
+        y = y * torch.sigmoid(self.se(F.adaptive_avg_pool2d(y, 1)))
+        z = self.pool(x + self.mix(torch.cat([x, y], 1)))
+        return {"0": x, "1": F.gelu(z) + F.interpolate(F.avg_pool2d(z, 2), scale_factor=2)}
+
+
+def tiny_v2():
+    """A version-2 model file (model/py/export.py) of a 2-channel detector: a graph with
+    convs, BatchNorm, activations, squeeze-excitation, pooling, upsampling and an FPN."""
+    import export
+    from torchvision.models.detection import FasterRCNN
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+    from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
+    from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+    class Backbone(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = TinyGraphBody()
+            self.fpn = FeaturePyramidNetwork([2, 2], 2, extra_blocks=LastLevelMaxPool())
+            self.out_channels = 2
+
+        def forward(self, x):
+            return self.fpn(self.body(x))
+
+    torch.manual_seed(1)
+    model = FasterRCNN(Backbone(), rpn_anchor_generator=AnchorGenerator(
+        ((16,), (32,), (64,)), ((0.5, 2.0),) * 3), box_roi_pool=MultiScaleRoIAlign(["0", "1"], 2, 2),
+        box_head=TwoMLPHead(8, 4), box_predictor=FastRCNNPredictor(4, 3), min_size=64,
+        max_size=96).eval()
+    path = os.path.join(OUT, ".tmp.vdm")
+    desc = export.export(model, path, ["__background__", "a", "b"], name="tiny_v2")
+    with open(path, "rb") as f:
+        data = f.read()
+    os.unlink(path)
+    return data, desc
+
+
+def v2_seeds():
+    data, desc = tiny_v2()
+    put("fuzz_vdm", "tiny_v2.vdm", data)
+    put("fuzz_meta", "tiny_v2.json", json.dumps(desc))
+
+
 def main():
     ckpt_seeds()
     vdm_seeds()
+    v2_seeds()
     meta_seeds()
     label_seeds()
     eval_seeds()

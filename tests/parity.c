@@ -9,6 +9,7 @@
 #include "check.h"
 #include "ties.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,3 +285,34 @@ void parity_end_to_end(const char *cs, const char *dir, struct model *m, const s
     npy_free(&u8);
 }
 
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void parity_run_cases(const char *subdir, int argc, char **argv,
+                      void (*run)(const char *root, const char *name))
+{
+    const char *fx = getenv("VDETECT_FIXTURES");
+    char root[400];
+    snprintf(root, sizeof root, "%s/%s", fx ? fx : "tests/fixtures", subdir);
+    char *names[64];
+    int n = 0;
+    if (argc > 1) {
+        for (int i = 1; i < argc && n < 64; i++) names[n++] = strdup(argv[i]);
+    } else {
+        DIR *d = opendir(root);
+        CHECK(d != NULL, "no %s fixtures in %s", subdir, root);
+        for (struct dirent *e; d && (e = readdir(d)) && n < 64;)
+            if (e->d_name[0] != '.') names[n++] = strdup(e->d_name);
+        if (d) closedir(d);
+    }
+    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    for (int i = 0; i < n; i++) {
+        printf("case %s\n", names[i]);
+        fflush(stdout);
+        run(root, names[i]);
+        free(names[i]);
+    }
+}

@@ -31,4 +31,10 @@ void parity_end_to_end(const char *cs, const char *dir, struct model *m, const s
                                     void *ctx),
                        void *ctx);
 
+/* run(root, name) for every case directory under $VDETECT_FIXTURES/subdir (or
+ * the names given on the command line), in name order, each announced as
+ * "case NAME". */
+void parity_run_cases(const char *subdir, int argc, char **argv,
+                      void (*run)(const char *root, const char *name));
+
 #endif

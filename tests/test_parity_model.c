@@ -35,13 +35,10 @@
 #include "parity.h"
 #include "ties.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static char root[400];
 
 /* The legacy (float16) checkpoint holds the zip's (float32) weights: the same
  * names in the same order, shapes and every value bit for bit after loading. */
@@ -218,7 +215,7 @@ static void check_stages(const char *cs, const char *dir, struct model *m, const
 
 /* The whole path from the RGB image (model_detect) against torchvision's
  * proposals and detections; the command line against model_detect. */
-static void run_case(const char *name)
+static void run_case(const char *root, const char *name)
 {
     char dir[512], path[1024];
     snprintf(dir, sizeof dir, "%s/%s", root, name);
@@ -259,36 +256,12 @@ static void run_case(const char *name)
     meta_free(&meta);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 int main(int argc, char **argv)
 {
     model_prepare_blas(argv);   /* the same BLAS kernels as vdetect itself */
     printf("BLAS kernels: %s; near-tie rule: scores within %g, IoU within %g of the NMS "
            "threshold, matches within %g (tests/ties.h)\n", model_blas_core(), TIE_SCORE,
            TIE_IOU, TIE_MATCH_SCORE);
-    const char *fx = getenv("VDETECT_FIXTURES");
-    snprintf(root, sizeof root, "%s/parity", fx ? fx : "tests/fixtures");
-    char *names[64];
-    int n = 0;
-    if (argc > 1) {
-        for (int i = 1; i < argc && n < 64; i++) names[n++] = strdup(argv[i]);
-    } else {
-        DIR *d = opendir(root);
-        CHECK(d != NULL, "no parity fixtures in %s", root);
-        for (struct dirent *e; d && (e = readdir(d)) && n < 64;)
-            if (e->d_name[0] != '.') names[n++] = strdup(e->d_name);
-        if (d) closedir(d);
-    }
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
-    for (int i = 0; i < n; i++) {
-        printf("case %s\n", names[i]);
-        fflush(stdout);
-        run_case(names[i]);
-        free(names[i]);
-    }
+    parity_run_cases("parity", argc, argv, run_case);
     return check_summary("test_parity_model");
 }

@@ -16,11 +16,8 @@
 #include "check.h"
 #include "parity.h"
 
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
-
-static char root[400];
 
 static void check_outputs(const char *cs, const char *dir, struct model *m,
                           const struct meta *meta)
@@ -51,7 +48,7 @@ static void check_outputs(const char *cs, const char *dir, struct model *m,
     npy_free(&img);
 }
 
-static void run_case(const char *name)
+static void run_case(const char *root, const char *name)
 {
     char dir[512], path[1024];
     snprintf(dir, sizeof dir, "%s/%s", root, name);
@@ -99,34 +96,10 @@ static void run_case(const char *name)
     meta_free(&meta);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 int main(int argc, char **argv)
 {
     model_prepare_blas(argv);
     printf("BLAS kernels: %s\n", model_blas_core());
-    const char *fx = getenv("VDETECT_FIXTURES");
-    snprintf(root, sizeof root, "%s/zoo", fx ? fx : "tests/fixtures");
-    char *names[64];
-    int n = 0;
-    if (argc > 1) {
-        for (int i = 1; i < argc && n < 64; i++) names[n++] = strdup(argv[i]);
-    } else {
-        DIR *d = opendir(root);
-        CHECK(d != NULL, "no zoo fixtures in %s", root);
-        for (struct dirent *e; d && (e = readdir(d)) && n < 64;)
-            if (e->d_name[0] != '.') names[n++] = strdup(e->d_name);
-        if (d) closedir(d);
-    }
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
-    for (int i = 0; i < n; i++) {
-        printf("case %s\n", names[i]);
-        fflush(stdout);
-        run_case(names[i]);
-        free(names[i]);
-    }
+    parity_run_cases("zoo", argc, argv, run_case);
     return check_summary("test_parity_zoo");
 }

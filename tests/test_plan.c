@@ -88,9 +88,10 @@ int main(void)
     arena_release(&b);
 
     /* ---- output sizes floor like torch's: smaller than the kernel → <= 0 ---- */
-    int oh, ow;
-    maxpool_out_size(1, 3, 2, 2, 0, &oh, &ow);
+    int oh = pool_out_len(1, 2, 2, 0, 1, 0), ow = pool_out_len(3, 2, 2, 0, 1, 0);
     CHECK(oh == 0 && ow == 1, "maxpool k2 s2 of 1x3: %dx%d (torch: 0x1)", oh, ow);
+    CHECK(pool_out_len(80, 3, 2, 1, 1, 1) == 41 && pool_out_len(81, 3, 2, 1, 1, 1) == 41 &&
+          pool_out_len(80, 3, 2, 1, 1, 0) == 40, "ceil mode: 80 -> 41, 81 -> 41, floor 80 -> 40");
     struct conv cv = { .cin = 1, .cout = 1, .k = 3, .stride = 2, .pad = 0, .groups = 1 };
     conv_out_size(&cv, 2, 7, &oh, &ow);
     CHECK(oh == 0 && ow == 3, "conv k3 s2 of 2x7: %dx%d (torch: 0x3)", oh, ow);
