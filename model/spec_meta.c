@@ -474,7 +474,10 @@ int spec_from_metadata(struct spec *s, const char *json, char ***class_names, in
     *class_names = NULL;
     *n_names = 0;
     struct json_limits lim = json_default_limits;
-    lim.max_bytes = (size_t)4 << 20;   /* a big network's graph: ~250 KB */
+    /* the largest torchvision backbone's graph (EfficientNet-B7, ~800 nodes) is ~250 KB
+     * and ~20 000 values: ten times that, and a bounded parse of a hostile document */
+    lim.max_bytes = (size_t)4 << 20;
+    lim.max_values = 200000;
     if (json_parse(json, strlen(json), &lim, &doc, msg, sizeof msg)) {
         spec_meta_error("(document)", "not valid JSON: %s", msg);
         return -1;
