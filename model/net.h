@@ -100,7 +100,7 @@ int spec_param_store(const struct spec_param *p, const double *v, int n, struct 
  * the parameter, the value and the accepted range. */
 int spec_param_check(const char *assignment, struct model_params *p, char *msg, size_t len);
 /* A model file's architecture JSON (__metadata__["vdetect"], see spec_meta.c)
- * → *s, and its class names (*class_names: *n_names malloc'd strings, entries
+ * → *s (which may own a graph afterwards, also after a failure: spec_release), and its class names (*class_names: *n_names malloc'd strings, entries
  * may be NULL; the caller frees; NULL/0 when the file has none). -1 after
  * printing "model metadata: FIELD: problem". num_classes is left to the weights. */
 int spec_from_metadata(struct spec *s, const char *json, char ***class_names, int *n_names);

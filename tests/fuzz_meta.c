@@ -27,6 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             sink += names[i] ? strlen(names[i]) : 0;
         (void)sink;
     }
+    spec_release(&s);   /* a version 2 document's graph, also after a failure */
     for (int i = 0; i < n; i++)
         free(names[i]);
     free(names);

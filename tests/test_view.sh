@@ -138,7 +138,9 @@ for mode in detected all; do
     det99=$(stat "$S" "d['stages_ms']['total']['p99']")
     c2d=$(stat "$S" "d['latency_ms']['capture_to_display']['p99']")
     c2r=$(stat "$S" "d['latency_ms']['capture_to_result']['p99']")
-    bound=$(awk -v a="$det99" 'BEGIN { print a + 3 * 1000 / 30 }')
+    # one detection (its p99, with half again for a loaded machine's scheduling) plus
+    # three source frames: a queue that grew would show as seconds
+    bound=$(awk -v a="$det99" 'BEGIN { print 1.5 * a + 3 * 1000 / 30 }')
     echo "live $mode ${SECS}s: decoded $dec detected $det dropped $drop displayed $disp;" \
          "detect p99 $det99 ms; p99 capture->result $c2r, capture->display $c2d ms (bound $bound)"
     check "live $mode: decoded $dec = $N" [ "$dec" -eq "$N" ]
