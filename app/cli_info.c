@@ -76,6 +76,9 @@ static void print_text(const struct cli_model *cm, int w, int h, int rw, int rh,
     printf("architecture   %s\n", model_arch(m) ? model_arch(m) : "(unknown)");
     if (model_note(m))
         printf("assumed        %s\n", model_note(m));
+    char bb[256];
+    model_backbone_summary(m, bb, sizeof bb);
+    printf("backbone       %s\n", bb);
     printf("parameters     %lld (%.2f M)\n", (long long)np, np / 1e6);
     printf("classes        %d including background", nc);
     int shown = 0, named = 0;
@@ -145,6 +148,10 @@ static void print_json(FILE *f, const struct cli_model *cm, int w, int h, int rw
     json_string(f, model_arch(m));
     fputs(", \"assumed\": ", f);
     json_string(f, model_note(m));
+    char bb[256];
+    model_backbone_summary(m, bb, sizeof bb);
+    fputs(", \"backbone\": ", f);
+    json_string(f, bb);
     fprintf(f, ", \"parameters\": %lld, \"num_classes\": %d, \"class_names\": [",
             (long long)model_param_count(m), nc);
     for (int l = 0; l < nc; l++) {

@@ -3,8 +3,8 @@
  * one graph_presets.c writes for a preset (body + FeaturePyramidNetwork), bound
  * to the checkpoint and run. Every model runs through this one path.
  */
+#include "detector.h"
 #include "graph.h"
-#include "net.h"
 
 #include <string.h>
 
@@ -23,6 +23,18 @@ int backbone_build(struct backbone *bb, struct spec *s, struct binder *b)
     bb->graph = s->graph;
     bb->n_out = s->graph->n_out;
     return 0;
+}
+
+void model_backbone_summary(const struct model *m, char *buf, size_t len)
+{
+    const struct graph *g = m->bb.graph;
+    int run = 0;
+    for (int i = 1; i < g->n; i++) run += g->nodes[i].op != G_NONE;
+    size_t o = (size_t)snprintf(buf, len, "graph of %d operations (%d run after fusion); maps",
+                                g->n - 1, run);
+    for (int k = 0; k < g->n_out && o < len; k++)
+        o += (size_t)snprintf(buf + o, len - o, " %s", g->out_name[k]);
+    if (o < len) snprintf(buf + o, len - o, ", %d channels", m->spec.fpn_out);
 }
 
 int backbone_run(const struct backbone *bb, struct run *r, const struct fmap *img,

@@ -90,6 +90,9 @@ const char *model_arch(const struct model *m);          /* e.g. "fasterrcnn_resn
 /* What loading had to assume (a plain state_dict's architecture inferred from its
  * keys, with torchvision's default anchors and sizes), or NULL. */
 const char *model_note(const struct model *m);
+/* The backbone in one line, e.g. "graph of 150 operations (98 run after fusion);
+ * maps 0 1 2 3 pool, 256 channels" (into buf, always NUL-terminated). */
+void model_backbone_summary(const struct model *m, char *buf, size_t len);
 int model_num_classes(const struct model *m);           /* including background */
 const char *model_class_name(const struct model *m, int label); /* NULL if none known */
 const struct model_params *model_get_params(const struct model *m);
