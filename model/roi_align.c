@@ -88,68 +88,93 @@ static struct roi_geom roi_geometry(const float *box, float scale, int out_size,
     return g;
 }
 
-/* pre_calc_for_bilinear_interpolate, in (ph, pw, iy, ix) order. */
+/* Sample (iy, ix) of bin (ph, pw): the four neighbours and weights, as
+ * pre_calc_for_bilinear_interpolate computes them. */
+static void sample_at(const struct roi_geom *g, int H, int W, int ph, int pw, int iy, int ix,
+                      struct sample *s)
+{
+    const float yy = (g->rs_h + (float)ph * g->bin_h) + ((float)iy + 0.5f) * g->bin_h / (float)g->gh;
+    const float xx = (g->rs_w + (float)pw * g->bin_w) + ((float)ix + 0.5f) * g->bin_w / (float)g->gw;
+    float y = yy, x = xx;
+    /* the kernel's (y < -1 || y > H || x < -1 || x > W), written so that NaN also
+     * counts as out of range instead of reaching an undefined int cast */
+    if (!(y >= -1.0f && y <= (float)H && x >= -1.0f && x <= (float)W)) {
+        memset(s, 0, sizeof *s);
+        return;
+    }
+    if (y <= 0) y = 0;
+    if (x <= 0) x = 0;
+    int y_lo = (int)y, x_lo = (int)x, y_hi, x_hi;
+    if (y_lo >= H - 1) {
+        y_hi = y_lo = H - 1;
+        y = (float)y_lo;
+    } else {
+        y_hi = y_lo + 1;
+    }
+    if (x_lo >= W - 1) {
+        x_hi = x_lo = W - 1;
+        x = (float)x_lo;
+    } else {
+        x_hi = x_lo + 1;
+    }
+    float ly = y - (float)y_lo, lx = x - (float)x_lo;
+    float hy = 1.0f - ly, hx = 1.0f - lx;
+    s->pos[0] = y_lo * W + x_lo;
+    s->pos[1] = y_lo * W + x_hi;
+    s->pos[2] = y_hi * W + x_lo;
+    s->pos[3] = y_hi * W + x_hi;
+    s->w[0] = hy * hx;
+    s->w[1] = hy * lx;
+    s->w[2] = ly * hx;
+    s->w[3] = ly * lx;
+}
+
+/* Every sample of one RoI, in (ph, pw, iy, ix) order. */
 static void roi_samples(const struct roi_geom *g, int H, int W, int out_size, struct sample *t)
 {
     int k = 0;
-    for (int ph = 0; ph < out_size; ph++) {
-        for (int pw = 0; pw < out_size; pw++) {
-            for (int iy = 0; iy < g->gh; iy++) {
-                const float yy = (g->rs_h + (float)ph * g->bin_h) +
-                                 ((float)iy + 0.5f) * g->bin_h / (float)g->gh;
-                for (int ix = 0; ix < g->gw; ix++, k++) {
-                    const float xx = (g->rs_w + (float)pw * g->bin_w) +
-                                     ((float)ix + 0.5f) * g->bin_w / (float)g->gw;
-                    float y = yy, x = xx;
-                    struct sample *s = &t[k];
-                    /* the kernel's (y < -1 || y > H || x < -1 || x > W), written so
-                     * that NaN also counts as out of range instead of reaching
-                     * an undefined int cast */
-                    if (!(y >= -1.0f && y <= (float)H && x >= -1.0f && x <= (float)W)) {
-                        memset(s, 0, sizeof *s);
-                        continue;
+    for (int ph = 0; ph < out_size; ph++)
+        for (int pw = 0; pw < out_size; pw++)
+            for (int iy = 0; iy < g->gh; iy++)
+                for (int ix = 0; ix < g->gw; ix++) sample_at(g, H, W, ph, pw, iy, ix, &t[k++]);
+}
+
+/* One RoI without a table, for grids too big to tabulate (sampling_ratio <= 0 on
+ * a huge RoI): each sample computed once and added to every channel's bin, in
+ * the same order as align_chw, so the sums are the same. */
+static void align_direct(const struct fmap *f, const struct roi_geom *g, int out_size, float *out)
+{
+    const size_t hw = (size_t)f->h * f->w;
+    const int bins = out_size * out_size;
+    memset(out, 0, sizeof(float) * (size_t)f->c * bins);
+    for (int ph = 0, b = 0; ph < out_size; ph++)
+        for (int pw = 0; pw < out_size; pw++, b++)
+            for (int iy = 0; iy < g->gh; iy++)
+                for (int ix = 0; ix < g->gw; ix++) {
+                    struct sample sm;
+                    sample_at(g, f->h, f->w, ph, pw, iy, ix, &sm);
+                    for (int c = 0; c < f->c; c++) {
+                        const float *in = f->d + (size_t)c * hw;
+                        out[(size_t)c * bins + b] +=
+                            ((sm.w[0] * in[sm.pos[0]] + sm.w[1] * in[sm.pos[1]]) +
+                             sm.w[2] * in[sm.pos[2]]) + sm.w[3] * in[sm.pos[3]];
                     }
-                    if (y <= 0) y = 0;
-                    if (x <= 0) x = 0;
-                    int y_lo = (int)y, x_lo = (int)x, y_hi, x_hi;
-                    if (y_lo >= H - 1) {
-                        y_hi = y_lo = H - 1;
-                        y = (float)y_lo;
-                    } else {
-                        y_hi = y_lo + 1;
-                    }
-                    if (x_lo >= W - 1) {
-                        x_hi = x_lo = W - 1;
-                        x = (float)x_lo;
-                    } else {
-                        x_hi = x_lo + 1;
-                    }
-                    float ly = y - (float)y_lo, lx = x - (float)x_lo;
-                    float hy = 1.0f - ly, hx = 1.0f - lx;
-                    s->pos[0] = y_lo * W + x_lo;
-                    s->pos[1] = y_lo * W + x_hi;
-                    s->pos[2] = y_hi * W + x_lo;
-                    s->pos[3] = y_hi * W + x_hi;
-                    s->w[0] = hy * hx;
-                    s->w[1] = hy * lx;
-                    s->w[2] = ly * hx;
-                    s->w[3] = ly * lx;
                 }
-            }
-        }
-    }
+    for (size_t i = 0; i < (size_t)f->c * bins; i++) out[i] /= g->count;
 }
 
 /* Samples of one RoI; a stack table covers sampling_ratio <= 4 at 7x7, larger
- * (adaptive or big output) tables are malloc'ed. */
+ * (adaptive or big output) tables are malloc'ed up to SAMPLES_HEAP; beyond that,
+ * or when the memory is not there, NULL: align_direct then needs no table. */
 enum { SAMPLES_STACK = 7 * 7 * 4 * 4 };
+#ifndef SAMPLES_HEAP   /* (tests may build with 0 to run every large grid direct) */
+#define SAMPLES_HEAP ((size_t)1 << 20)
+#endif
 
 static struct sample *samples_get(size_t ns, struct sample *stack)
 {
-    if (ns <= SAMPLES_STACK) return stack;
-    struct sample *t = malloc(ns * sizeof *t);
-    MODEL_ASSERT(t);
-    return t;
+    if (ns <= SAMPLES_STACK && SAMPLES_HEAP > 0) return stack;
+    return ns <= SAMPLES_HEAP ? malloc(ns * sizeof(struct sample)) : NULL;
 }
 
 /* One RoI, CHW map: the kernel's channel loop. out: [c][out_size][out_size]. */
@@ -185,6 +210,10 @@ void roi_align(const struct fmap *f, float scale, const float *boxes, int n, int
         struct roi_geom g = roi_geometry(boxes + (size_t)4 * i, scale, out_size, sampling_ratio);
         size_t ns = (size_t)out_size * out_size * g.gh * g.gw;
         struct sample *t = samples_get(ns, stack);
+        if (!t) {
+            align_direct(f, &g, out_size, out + per_roi * i);
+            continue;
+        }
         roi_samples(&g, f->h, f->w, out_size, t);
         align_chw(f, &g, t, out_size, out + per_roi * i);
         if (t != stack) free(t);
@@ -299,6 +328,10 @@ void multiscale_roi_align(const struct fmap *maps, const float *scales, int nmap
             struct roi_geom g = roi_geometry(boxes + (size_t)4 * i, scales[l], out_size, sampling_ratio);
             size_t ns = (size_t)out_size * out_size * g.gh * g.gw;
             struct sample *t = samples_get(ns, stack);
+            if (!t) {
+                align_direct(f, &g, out_size, out + per_roi * i);
+                continue;
+            }
             roi_samples(&g, f->h, f->w, out_size, t);
             if (use_hwc) align_hwc(hwc, C, &g, t, out_size, stage, out + per_roi * i);
             else align_chw(f, &g, t, out_size, out + per_roi * i);
