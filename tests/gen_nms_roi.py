@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""gen_stages_b.py OUTDIR — torch/torchvision reference values for tests/test_stages_b.c.
+"""gen_nms_roi.py OUTDIR — torch/torchvision reference values for tests/test_nms_roi.c.
 
 Covers sort.c (torch.sort / torch.topk tie order), nms.c (torchvision.ops.nms and
 batched_nms, both CPU paths), roi_align.c (roi_align, MultiScaleRoIAlign, its
@@ -302,7 +302,7 @@ def gen_postprocess(out, rng):
 
 def main():
     if len(sys.argv) != 2:
-        sys.exit("usage: gen_stages_b.py OUTDIR")
+        sys.exit("usage: gen_nms_roi.py OUTDIR")
     d = sys.argv[1]
     os.makedirs(d, exist_ok=True)
     for name, fn, seed in [("sort", gen_sort, 1), ("nms", gen_nms, 2), ("batched", gen_batched, 3),

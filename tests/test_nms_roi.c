@@ -1,9 +1,9 @@
 /*
- * test_stages_b.c — sort.c, nms.c, roi_align.c and roi_heads.c against torch.
+ * test_nms_roi.c — sort.c, nms.c, roi_align.c and roi_heads.c against torch.
  *
  * Hand-derived cases first (each with the reasoning), then the fixtures that
- * tests/gen_stages_b.py writes from torch 1.13 / torchvision 0.14 into
- * $VDETECT_FIXTURES/stages_b (format described in that script). Everything is
+ * tests/gen_nms_roi.py writes from torch 1.13 / torchvision 0.14 into
+ * $VDETECT_FIXTURES/nms_roi (format described in that script). Everything is
  * compared bit for bit except the postprocessed box coordinates, which go
  * through box_decode's glibc expf (≤ 1 ulp from torch's exp, spec §3.3).
  */
@@ -68,11 +68,11 @@ static int rd_open(struct rd *r, const char *file)
 {
     static char path[1024];
     const char *dir = getenv("VDETECT_FIXTURES");
-    snprintf(path, sizeof path, "%s/stages_b/%s", dir && *dir ? dir : "tests/fixtures", file);
+    snprintf(path, sizeof path, "%s/nms_roi/%s", dir && *dir ? dir : "tests/fixtures", file);
     r->name = path;
     r->bad = 0;
     r->f = fopen(path, "rb");
-    CHECK(r->f != NULL, "cannot open fixture %s (run tests/gen_stages_b.py)", path);
+    CHECK(r->f != NULL, "cannot open fixture %s (run tests/gen_nms_roi.py)", path);
     if (!r->f) return -1;
     int ncases;
     rd_ints(r, &ncases, 1);
@@ -415,5 +415,5 @@ int main(void)
     test_levels_fixture();
     test_postprocess_fixture(&a);
     arena_release(&a);
-    return check_summary("test_stages_b");
+    return check_summary("test_nms_roi");
 }

@@ -1,5 +1,5 @@
 /*
- * test_pool.c — the detector's worker pool and the ops it splits: every task
+ * test_thread_pool.c — the detector's worker pool and the ops it splits: every task
  * runs exactly once on a valid worker id, jobs run back to back, a pool of one
  * runs inline; a depthwise conv gives the same bits with a pool of 2 as
  * without, and GEMM-based ops agree to rounding (OpenBLAS's kernels sum a
@@ -139,5 +139,5 @@ int main(void)
     same_conv(two, 16, 32, 3, 2, 1, 31, 45, "3x3 stride 2 via im2col");
     same_conv(two, 64, 48, 1, 1, 1, 19, 23, "1x1");
     pool_close(&two);
-    return check_summary("test_pool");
+    return check_summary("test_thread_pool");
 }

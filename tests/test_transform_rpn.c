@@ -1,5 +1,5 @@
 /*
- * test_stages_a.c — unit tests of the pre- and post-backbone stages that need no
+ * test_transform_rpn.c — unit tests of the pre- and post-backbone stages that need no
  * weights: transform (§1), anchors (§2), RPN flattening and filtering (§3.2, §3.4),
  * box decode and clip (§3.3).
  *
@@ -484,5 +484,5 @@ int main(void)
     test_decode();
     test_clip();
     test_rpn_filter();
-    return check_summary("test_stages_a");
+    return check_summary("test_transform_rpn");
 }
