@@ -197,7 +197,7 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     print_hist("capture -> result", &ps->capture_to_result);
     print_hist("capture -> display", &rep->capture_to_display);
     print_hist("decode", &ps->decode_ms);
-    for (int s = 0; s < 9; s++) print_hist(pipe_stage_names[s], &ps->stage_ms[s]);
+    for (int s = 0; s < MODEL_STAGES; s++) print_hist(model_stage_name(s), &ps->stage_ms[s]);
     print_hist("draw", &rep->draw_ms);
     print_hist(rep->output_stage, &rep->output_ms);
     struct rusage ru;
@@ -215,7 +215,7 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
         int nst = 0;
         st[nst++] = (struct plot_stage){ "decode", lat_hist_pct(&ps->decode_ms, 50) };
         for (int s = 0; s < 8; s++)
-            st[nst++] = (struct plot_stage){ pipe_stage_names[s], lat_hist_pct(&ps->stage_ms[s], 50) };
+            st[nst++] = (struct plot_stage){ model_stage_name(s), lat_hist_pct(&ps->stage_ms[s], 50) };
         if (style) st[nst++] = (struct plot_stage){ "draw", lat_hist_pct(&rep->draw_ms, 50) };
         st[nst++] = (struct plot_stage){ rep->output_stage, lat_hist_pct(&rep->output_ms, 50) };
         char title[256];

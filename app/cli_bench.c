@@ -59,12 +59,7 @@ static const char bench_help[] =
     "\n"
     "%s";
 
-enum { ST_PRE, ST_BACKBONE, ST_FPN, ST_RPN_HEAD, ST_PROPOSALS, ST_ROI, ST_BOX_HEAD, ST_POST,
-       ST_TOTAL, ST_COUNT };
-static const char *const stage_names[ST_COUNT] = {
-    "preprocess", "backbone", "fpn", "rpn_head", "rpn_proposals", "roi_align", "box_head",
-    "postprocess", "total",
-};
+enum { ST_TOTAL = MODEL_STAGE_TOTAL, ST_COUNT = MODEL_STAGES };
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -281,10 +276,7 @@ int cmd_bench(int argc, char **argv)
         if (model_detect(cm.model, &img, dets, 1000, &nd) < 0) { status = APP_FAIL; goto done; }
         if (i < warmup) continue;
         const struct model_timing *t = model_last_timing(cm.model);
-        const double vals[ST_COUNT] = { t->preprocess, t->backbone, t->fpn, t->rpn_head,
-                                        t->rpn_proposals, t->roi_align, t->box_head,
-                                        t->postprocess, t->total };
-        for (int s = 0; s < ST_COUNT; s++) times[s][i - warmup] = vals[s];
+        for (int s = 0; s < ST_COUNT; s++) times[s][i - warmup] = model_stage_ms(t, s);
     }
     if (plot_path) {
         /* before the sort below: the series in run order */
@@ -295,7 +287,7 @@ int cmd_bench(int argc, char **argv)
             if (!tmp) { status = APP_FAIL; goto done; }
             memcpy(tmp, times[s], sizeof(double) * (size_t)frames);
             qsort(tmp, (size_t)frames, sizeof(double), cmp_double);
-            st[s].name = stage_names[s];
+            st[s].name = model_stage_name(s);
             st[s].ms = pct(tmp, (int)frames, 50);
             free(tmp);
         }
@@ -335,7 +327,7 @@ int cmd_bench(int argc, char **argv)
     printf("runs         %ld timed after %ld warm-up; %d detections\n", frames, warmup, nd);
     printf("%-14s %10s %10s %10s\n", "stage (ms)", "median", "p90", "p99");
     for (int s = 0; s < ST_COUNT; s++)
-        printf("%-14s %10.2f %10.2f %10.2f\n", stage_names[s], stat[s][0], stat[s][1], stat[s][2]);
+        printf("%-14s %10.2f %10.2f %10.2f\n", model_stage_name(s), stat[s][0], stat[s][1], stat[s][2]);
     printf("throughput   %.2f images/s (mean %.2f ms), %.1f GFLOP/s; peak RSS %.0f MB\n",
            1000.0 / mean_total, mean_total, gflops / (mean_total / 1000.0), rss_mb);
 
@@ -355,7 +347,7 @@ int cmd_bench(int argc, char **argv)
                 "\"stages_ms\": {", VDETECT_VERSION, frames, warmup);
         for (int s = 0; s < ST_COUNT; s++)
             fprintf(o, "%s\"%s\": {\"mean\": %.4f, \"median\": %.4f, \"p90\": %.4f, "
-                    "\"p99\": %.4f}", s ? ", " : "", stage_names[s], stat[s][3], stat[s][0],
+                    "\"p99\": %.4f}", s ? ", " : "", model_stage_name(s), stat[s][3], stat[s][0],
                     stat[s][1], stat[s][2]);
         fprintf(o, "}, \"throughput\": {\"detect_fps\": %.4f, \"mean_ms\": %.4f}, "
                 "\"detections\": %d, \"peak_rss_mb\": %.1f}\n", 1000.0 / mean_total, mean_total,

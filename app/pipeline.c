@@ -36,11 +36,6 @@
 
 enum { STOP_NONE = 0, STOP_DRAIN = 1, STOP_ABORT = 2 };
 
-const char *const pipe_stage_names[9] = {
-    "preprocess", "backbone", "fpn", "rpn_head", "rpn_proposals",
-    "roi_align", "box_head", "postprocess", "total",
-};
-
 struct pipeline {
     struct pipeline_config c;
     struct video_pool *pool;
@@ -67,7 +62,7 @@ struct pipeline {
     } dec;
     /* Written by the detect thread only; read after it is joined. */
     struct {
-        struct lat_hist stage_ms[9];
+        struct lat_hist stage_ms[MODEL_STAGES];
         struct lat_hist c2r;
         double t_first, t_last;
         int error;
@@ -215,11 +210,8 @@ static void *detect_main(void *arg)
             f->dets_frame = vf->index;
             f->dets_capture_time = vf->capture_time;
             f->t_result = video_now();
-            const double st[9] = { t.preprocess, t.backbone, t.fpn, t.rpn_head,
-                                   t.rpn_proposals, t.roi_align, t.box_head,
-                                   t.postprocess, t.total };
-            for (int s = 0; s < 9; s++)
-                lat_hist_add(&p->det.stage_ms[s], st[s]);
+            for (int s = 0; s < MODEL_STAGES; s++)
+                lat_hist_add(&p->det.stage_ms[s], model_stage_ms(&t, s));
             lat_hist_add(&p->det.c2r, (f->t_result - vf->capture_time) * 1e3);
             if (!p->det.t_first)
                 p->det.t_first = f->t_result;
@@ -263,7 +255,7 @@ int pipeline_start(struct pipeline **out, const struct pipeline_config *c)
     atomic_init(&p->held, 0);
     atomic_init(&p->discarded, 0);
     lat_hist_init(&p->dec.decode_ms);
-    for (int s = 0; s < 9; s++)
+    for (int s = 0; s < MODEL_STAGES; s++)
         lat_hist_init(&p->det.stage_ms[s]);
     lat_hist_init(&p->det.c2r);
 
@@ -436,7 +428,7 @@ int pipeline_finish(struct pipeline *p, struct pipeline_stats *st)
     st->interrupted = p->dec.interrupted;
     st->error = p->dec.error ? p->dec.error : p->det.error;
     st->decode_ms = p->dec.decode_ms;
-    for (int s = 0; s < 9; s++)
+    for (int s = 0; s < MODEL_STAGES; s++)
         st->stage_ms[s] = p->det.stage_ms[s];
     st->capture_to_result = p->det.c2r;
     return st->error;

@@ -136,11 +136,10 @@ struct pipeline_stats {
     int interrupted;           /* the source was stopped early (signal, quit, --frames) */
     int error;                 /* 0, or the first worker error (negative) */
     struct lat_hist decode_ms;          /* video_read() wall time per frame */
-    struct lat_hist stage_ms[9];        /* model_timing fields in order, total last */
+    struct lat_hist stage_ms[MODEL_STAGES]; /* model_timing fields in order, total last */
     struct lat_hist capture_to_result;  /* ms, per detected frame */
 };
 
-extern const char *const pipe_stage_names[9]; /* "preprocess" ... "total" */
 
 struct pipeline;
 

@@ -192,8 +192,8 @@ void run_report_json(FILE *f, const struct run_report *r)
     fputs(", \"stages_ms\": {", f);
     int first = 1;
     put_stage(f, "decode", &ps->decode_ms, &first);
-    for (int s = 0; s < 9; s++)
-        put_stage(f, pipe_stage_names[s], &ps->stage_ms[s], &first);
+    for (int s = 0; s < MODEL_STAGES; s++)
+        put_stage(f, model_stage_name(s), &ps->stage_ms[s], &first);
     put_stage(f, "draw", &r->draw_ms, &first);
     put_stage(f, r->output_stage ? r->output_stage : "output", &r->output_ms, &first);
     fputs("}", f);

@@ -195,6 +195,23 @@ const struct model_params *model_get_params(const struct model *m) { return &m->
 int64_t model_param_count(const struct model *m) { return m->params; }
 const struct model_timing *model_last_timing(const struct model *m) { return &m->timing; }
 
+const char *model_stage_name(enum model_stage s)
+{
+    static const char *const names[MODEL_STAGES] = {
+        "preprocess", "backbone", "fpn", "rpn_head", "rpn_proposals", "roi_align", "box_head",
+        "postprocess", "total",
+    };
+    return s >= 0 && s < MODEL_STAGES ? names[s] : NULL;
+}
+
+double model_stage_ms(const struct model_timing *t, enum model_stage s)
+{
+    const double v[MODEL_STAGES] = { t->preprocess, t->backbone, t->fpn, t->rpn_head,
+                                     t->rpn_proposals, t->roi_align, t->box_head,
+                                     t->postprocess, t->total };
+    return s >= 0 && s < MODEL_STAGES ? v[s] : 0.0;
+}
+
 const char *model_class_name(const struct model *m, int label)
 {
     if (!m->names || label < 0 || label >= m->spec.num_classes) return NULL;

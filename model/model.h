@@ -85,6 +85,18 @@ int model_detect(struct model *m, const struct model_image *img,
 /* Timing of the last model_detect(). */
 const struct model_timing *model_last_timing(const struct model *m);
 
+/* The stages of struct model_timing, in its order, for tables and loops. */
+enum model_stage {
+    MODEL_STAGE_PREPROCESS, MODEL_STAGE_BACKBONE, MODEL_STAGE_FPN, MODEL_STAGE_RPN_HEAD,
+    MODEL_STAGE_RPN_PROPOSALS, MODEL_STAGE_ROI_ALIGN, MODEL_STAGE_BOX_HEAD,
+    MODEL_STAGE_POSTPROCESS, MODEL_STAGE_TOTAL, MODEL_STAGES
+};
+/* "preprocess", "backbone", "fpn", "rpn_head", "rpn_proposals", "roi_align",
+ * "box_head", "postprocess", "total" (the field names); NULL out of range. */
+const char *model_stage_name(enum model_stage s);
+/* The field of t for stage s (0 out of range). */
+double model_stage_ms(const struct model_timing *t, enum model_stage s);
+
 /* Facts about the loaded model; pointers stay valid until model_free(). */
 const char *model_arch(const struct model *m);          /* e.g. "fasterrcnn_resnet50_fpn" */
 /* What loading had to assume (a plain state_dict's architecture inferred from its
