@@ -25,7 +25,6 @@
  * and frame queues so nobody waits for work that will not be done.
  */
 #include <errno.h>
-#include <libavutil/error.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -119,7 +118,7 @@ static void *decode_main(void *arg)
             queue_push(p->freeq, f, NULL);
             if (r == VIDEO_EOF)
                 break;
-            if (r == AVERROR_EXIT || atomic_load(&p->stop) != STOP_NONE) {
+            if (r == VIDEO_INTERRUPTED || atomic_load(&p->stop) != STOP_NONE) {
                 p->dec.interrupted = 1;
                 break;
             }

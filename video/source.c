@@ -113,6 +113,8 @@ static void arm(struct video_source *s, double seconds)
     s->deadline = s->network ? video_now() + seconds : 0;
 }
 
+_Static_assert(VIDEO_INTERRUPTED == AVERROR_EXIT, "video.h's VIDEO_INTERRUPTED is FFmpeg's AVERROR_EXIT");
+
 /* After a call that failed with AVERROR_EXIT: why, printed unless it was
  * video_interrupt() (the caller asked for it). */
 static int interrupted_error(struct video_source *s, int err, const char *what)

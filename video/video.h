@@ -120,6 +120,9 @@ struct video_info {
 };
 
 #define VIDEO_EOF 1
+/* What video_read()/video_open() return after video_interrupt(): FFmpeg's
+ * AVERROR_EXIT, so callers need no FFmpeg header (source.c checks they agree). */
+#define VIDEO_INTERRUPTED (-(int)('E' | ('X' << 8) | ('I' << 16) | ((unsigned)'T' << 24)))
 
 /*
  * Open opt->input, find its best video stream, open the decoder and decode
@@ -145,7 +148,7 @@ const struct video_info *video_source_info(const struct video_source *s);
  * ends with damage (truncated, or packets the decoder refused) returns
  * AVERROR_INVALIDDATA at its end instead of VIDEO_EOF; live sources skip
  * damaged packets with a one-time note. After
- * video_interrupt() it returns AVERROR_EXIT (no message) promptly. Call from
+ * video_interrupt() it returns VIDEO_INTERRUPTED (no message) promptly. Call from
  * one thread at a time.
  *
  * Non-video packets of the streams a writer copies (video_writer_open) are
@@ -154,7 +157,7 @@ const struct video_info *video_source_info(const struct video_source *s);
 int video_read(struct video_source *s, struct video_frame *f);
 
 /*
- * Make a blocked or future video_read()/video_open() return AVERROR_EXIT
+ * Make a blocked or future video_read()/video_open() return VIDEO_INTERRUPTED
  * promptly (pacing sleeps, network reads; a V4L2 read returns with the next
  * camera frame). Async-signal-safe and thread-safe: callable from a signal
  * handler. NULL-safe.
