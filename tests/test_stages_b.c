@@ -5,7 +5,7 @@
  * tests/gen_stages_b.py writes from torch 1.13 / torchvision 0.14 into
  * $VDETECT_FIXTURES/stages_b (format described in that script). Everything is
  * compared bit for bit except the postprocessed box coordinates, which go
- * through box_decode's glibc expf (≤ 1 ulp from torch's exp, spec §3.3).
+ * through box_decode's glibc expf (≤ 1 ulp from torch's exp, docs/torchvision-inference.md §3.3).
  */
 #include "../model/internal.h"
 #include "check.h"
