@@ -1,8 +1,8 @@
 /*
  * app.h — app/'s private header: the commands of the vdetect CLI and the small
- * pieces they share (the [model] options of DESIGN §5, JSON writing).
+ * pieces they share (the [model] options of README.md's Commands, JSON writing).
  *
- * Exit-status convention (DESIGN §5): every command function returns the
+ * Exit-status convention (README.md, Commands): every command function returns the
  * process exit status itself — APP_OK, APP_FAIL (runtime failure, message
  * already on stderr) or APP_USAGE (bad usage, message and a "see vdetect
  * COMMAND --help" hint already on stderr). Only main() exits.
@@ -114,7 +114,7 @@ extern const char cli_model_help[];
 /* ---- output files (outfile.c) -------------------------------------------- */
 
 /*
- * DESIGN §5 "Files", shared by every command. Before opening anything for
+ * README.md's "Files" rules, shared by every command. Before opening anything for
  * writing, a command passes each output to out_check_output() and then each
  * input to out_check_input*(): a clash is a usage error (APP_USAGE, one line
  * on stderr naming both files), never a replaced input.
@@ -223,7 +223,7 @@ int signals_last(void);
 /* ---- bounded queue of pointers (queue.c) --------------------------------- */
 
 /*
- * The pipeline's thread hand-off (DESIGN §2): a ring of `capacity` pointers
+ * The pipeline's thread hand-off (pipeline.h draws it): a ring of `capacity` pointers
  * with one mutex and two condition variables. Thread-safe: any number of
  * pushers and poppers. The queue owns none of the items; each item pushed
  * leaves exactly once (popped, evicted back to a pusher, or refused).

@@ -8,7 +8,7 @@
  * dropped, so output frames = input frames and JSON lines = frames. The main
  * thread is the consumer: draw, encode, write the data, report progress.
  *
- * Files (DESIGN §5, outfile.c): every output is checked against every input
+ * Files (README.md "Files", outfile.c): every output is checked against every input
  * and the other outputs before anything is opened, an existing one needs -y,
  * and each is written to NAME.partial-XXXXXX.EXT and renamed into place when
  * the run ends cleanly.
@@ -314,7 +314,7 @@ static int parse_args(struct annotate *a, int argc, char **argv)
     return 0;
 }
 
-/* DESIGN §5 "Files": no output may be an input or another output, none
+/* README.md's "Files" rules: no output may be an input or another output, none
  * replaces a file without -y. APP_OK or APP_USAGE (one line printed). */
 static int check_files(const struct annotate *a)
 {

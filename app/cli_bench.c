@@ -6,7 +6,7 @@
  * untimed and then --frames times; every stage's wall time is kept per run and
  * reported as median / p90 / p99, with the configuration that produced it
  * (model, sizes, threads, CPU, BLAS kernels) — on stdout as a table and, with
- * --json, in the bench report format of DESIGN §6. The pipeline mode (decode →
+ * --json, in the bench report format of docs/formats.md §4. The pipeline mode (decode →
  * detect → draw → encode on a video source) arrives with the pipeline.
  */
 #include <math.h>
@@ -43,7 +43,7 @@ static const char bench_help[] =
     "  --frames N          model only: timed runs (default 10); pipeline: stop\n"
     "                      after N decoded frames (default: the whole source)\n"
     "  --warmup N          untimed runs first (default 2)\n"
-    "  --json FILE|-       also write the report as JSON (DESIGN 6's schema)\n"
+    "  --json FILE|-       also write the report as JSON (docs/formats.md §4)\n"
     "  --plot FILE.svg     draw latency per frame and the per-stage breakdown\n"
     "  -o OUT              pipeline: encode the drawn frames to OUT (measures encode)\n"
     "  --codec NAME, --crf N   encoder for -o\n"
@@ -219,7 +219,7 @@ int cmd_bench(int argc, char **argv)
         }
         if ((status = cli_model_option(&cm, cmd, argc, argv, &i)) != APP_OK) goto done;
     }
-    /* DESIGN §5 "Files", before anything is opened */
+    /* README.md's "Files" rules, before anything is opened */
     struct out_check oc;
     out_check_init(&oc, cmd, po.overwrite);
     if ((status = out_check_output(&oc, "-o", po.out)) != APP_OK ||

@@ -1,6 +1,6 @@
 /*
  * cli_detect.c — `vdetect detect [model] IMAGE... [--json FILE|-]`: still
- * images in, one JSON Lines object per image out (DESIGN §6).
+ * images in, one JSON Lines object per image out (docs/formats.md §1).
  *
  * stdout carries nothing but the JSON Lines (when they go there), so it can
  * be piped into jq or a script. Errors go to stderr, one line each; a failing
@@ -155,7 +155,7 @@ int cmd_detect(int argc, char **argv)
         goto done;
     }
 
-    /* DESIGN §5 "Files": the output is none of the images or model files */
+    /* README.md's "Files" rules: the output is none of the images or model files */
     struct out_check oc;
     out_check_init(&oc, cmd, overwrite);
     if ((status = out_check_output(&oc, "--json", json_path)) != APP_OK ||

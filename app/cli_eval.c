@@ -820,7 +820,7 @@ int cmd_eval(int argc, char **argv)
         status = APP_FAIL;
         goto done;
     }
-    /* DESIGN §5 "Files": the report replaces none of the inputs */
+    /* README.md's "Files" rules: the report replaces none of the inputs */
     struct out_check oc;
     out_check_init(&oc, cmd, overwrite);
     if ((status = out_check_output(&oc, "--json", json_path)) != APP_OK ||

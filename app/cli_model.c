@@ -1,5 +1,5 @@
 /*
- * cli_model.c — the [model] options every command shares (DESIGN §5), loading
+ * cli_model.c — the [model] options every command shares (README.md, Commands), loading
  * the model they describe, and the output filter they set; also the generic
  * option-scanning helpers of app.h.
  *

@@ -2,7 +2,7 @@
  * main.c — the vdetect command line: global options, dispatch to a command,
  * and the only place the process exits.
  *
- * Exit status (DESIGN §5): 0 success, 1 runtime failure, 2 bad usage, 130
+ * Exit status (README.md, Commands): 0 success, 1 runtime failure, 2 bad usage, 130
  * interrupted. Commands return it; main() only adds the checks that stdout
  * was written completely.
  */

@@ -1,5 +1,5 @@
 /*
- * outfile.c — DESIGN §5 "Files" for every command: which outputs may be
+ * outfile.c — README.md's "Files" rules for every command: which outputs may be
  * written at all, and how they are written so that no run ever destroys a
  * file it did not create.
  *

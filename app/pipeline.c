@@ -1,5 +1,5 @@
 /*
- * pipeline.c — the threads of DESIGN §2 and the policies that connect them,
+ * pipeline.c — the pipeline's threads and the policies that connect them,
  * all in one place (pipeline.h draws the picture).
  *
  * Owns: the frame slots and the video_pool behind them, the four queues (free,

@@ -1,8 +1,8 @@
 /*
- * pipeline.h — app/'s private header for the video pipeline of DESIGN §2:
+ * pipeline.h — app/'s private header for the video pipeline (drawn below):
  * the decode and detect threads, the queues between them and the consumer on
  * the main thread (window, encoder or null sink), the per-frame latency
- * figures, and the run report in the bench schema of DESIGN §6.
+ * figures, and the run report in the bench schema of docs/formats.md §4.
  *
  *   source ─► [decode] ─► frame queue ─► [detect] ─► result queue ─► main thread
  *                 │         (live: DROP_OLDEST,                       (view: window,
@@ -207,7 +207,7 @@ struct run_report {
 void run_report_init(struct run_report *r);
 /* Frames per second over a span of count events; 0 if not measurable. */
 double run_rate(int64_t count, double t0, double t1);
-/* The report in the bench schema of DESIGN §6, one JSON object and a newline. */
+/* The report in the bench schema (docs/formats.md §4), one JSON object and a newline. */
 void run_report_json(FILE *f, const struct run_report *r);
 /* One line: frames, fps, drops, latency p99. */
 void run_report_summary(FILE *f, const struct run_report *r);

@@ -1,8 +1,8 @@
 /*
  * pipeline_draw.c — what view and annotate share between the pipeline and
  * render/: turning the model's detections into render_det (after the output
- * filter of --score-thresh and --classes), and the source options of DESIGN
- * §5 (--input-format, --video-size, --framerate).
+ * filter of --score-thresh and --classes), and the source options of
+ * README.md's Commands (--input-format, --video-size, --framerate).
  */
 #include <string.h>
 

@@ -2,7 +2,7 @@
  * pipeline_stats.c — the figures of a pipeline run: a fixed-size latency
  * histogram (percentiles without keeping every sample, so a run of hours
  * allocates nothing), and the run report — one JSON object in the bench
- * schema of DESIGN §6 (--stats-json) and the one-line summary on exit.
+ * schema of docs/formats.md §4 (--stats-json) and the one-line summary on exit.
  *
  * Rates are measured over the span between the first and the last event of
  * their kind (captures, results, presents), so start-up (model load, window

@@ -1,6 +1,6 @@
 /*
  * queue.c — the bounded queue of pointers that joins the pipeline's threads
- * (DESIGN §2), after FFmpeg's fftools/thread_queue.c and ffplay's PacketQueue:
+ * (pipeline.h), after FFmpeg's fftools/thread_queue.c and ffplay's PacketQueue:
  * one mutex, two condition variables (not_empty for poppers, not_full for
  * pushers), and a close that wakes every waiter.
  *

@@ -1,9 +1,9 @@
 /*
- * anchors.c — torchvision's AnchorGenerator (spec §2): the cell anchors of one
- * level and their placement over the level's grid.
+ * anchors.c — torchvision's AnchorGenerator (docs/torchvision-inference.md §2): the
+ * cell anchors of one level and their placement over the level's grid.
  *
  * All values are small integers in f32, so every operation below is exact except
- * the ones the spec names (sqrt, the reciprocal, the size products), which follow
+ * the ones §2.1 names (sqrt, the reciprocal, the size products), which follow
  * torch's f32 tensor ops.
  */
 #include "internal.h"

@@ -1,6 +1,7 @@
 /*
- * boxes.c — BoxCoder.decode and clip_boxes_to_image (spec §3.3), shared by the RPN
- * and the box head. NMS and the sorts live in nms.c and sort.c.
+ * boxes.c — BoxCoder.decode and clip_boxes_to_image (docs/torchvision-inference.md
+ * §3.3), shared by the RPN and the box head. NMS and the sorts live in nms.c and
+ * sort.c.
  */
 #include "internal.h"
 

@@ -2,12 +2,12 @@
  * ckpt_legacy.c — the legacy torch.save format (torch < 1.6, and
  * _use_new_zipfile_serialization=False).
  *
- * Owns the sequence of parts (shared/reference §9.2): the magic-number,
- * protocol-version and sys_info pickles, each checked for the exact values
- * torch writes; the object pickle (the only one allowed persistent ids); the
- * storage key list, which must name every storage the object used exactly
- * once; then per key an int64 little-endian element count, equal to the one
- * in the persistent id, and the raw bytes, which must end exactly at EOF.
+ * Owns the sequence of parts (docs/torchvision-inference.md §9.2): the magic-number,
+ * protocol-version and sys_info pickles, each checked for the exact values torch
+ * writes; the object pickle (the only one allowed persistent ids); the storage key
+ * list, which must name every storage the object used exactly once; then per key an
+ * int64 little-endian element count, equal to the one in the persistent id, and the
+ * raw bytes, which must end exactly at EOF.
  */
 #include <errno.h>
 #include <string.h>

@@ -2,8 +2,8 @@
  * ckpt_pickle.c — the minimal pickle VM of the checkpoint reader, plus the
  * per-load heap and storage table it fills.
  *
- * It interprets protocol <= 5 pickles using only the opcodes torch.save emits
- * for a state_dict or a training checkpoint (shared/reference §9.3/§9.4, plus
+ * It interprets protocol <= 5 pickles using only the opcodes torch.save emits for a
+ * state_dict or a training checkpoint (docs/torchvision-inference.md §9.3/§9.4, plus
  * APPEND, which pickle uses for one-element lists such as an optimizer's
  * param_groups). Nothing is imported or called: GLOBAL/STACK_GLOBAL resolve to
  * an allow-list (OrderedDict, _rebuild_tensor_v2, _rebuild_parameter, the

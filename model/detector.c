@@ -3,10 +3,10 @@
  * model's life cycle: load (checkpoint → spec → bound modules), detect, free,
  * and the facts `vdetect info` prints.
  *
- * Data flow of model_detect (reference §0): normalise + resize + zero-pad,
- * backbone + FPN, RPN head on every level, anchors + decode + filter_proposals,
- * MultiScaleRoIAlign, box head, postprocess_detections, rescale to the input.
- * Everything per frame comes from the activation arena.
+ * Data flow of model_detect (docs/torchvision-inference.md §0): normalise + resize +
+ * zero-pad, backbone + FPN, RPN head on every level, anchors + decode +
+ * filter_proposals, MultiScaleRoIAlign, box head, postprocess_detections, rescale to
+ * the input. Everything per frame comes from the activation arena.
  */
 #include "detector.h"
 

@@ -6,6 +6,8 @@
  * features cfg, and the FeaturePyramidNetwork over the returned maps
  * (LastLevelMaxPool when the spec says so). Taps: "stem" (the first conv
  * block) and "body_I" (the FPN's inputs), for stage-by-stage tests.
+ *
+ * § numbers refer to docs/torchvision-inference.md.
  */
 #include "graph.h"
 #include "net.h"
@@ -22,7 +24,7 @@ static int conv_bn(struct graph *g, int x, const char *conv, const char *bn, int
     return act == ACT_NONE ? x : gb_act(g, x, act);
 }
 
-/* ---- ResNet (reference §7.2) ---------------------------------------------------------- */
+/* ---- ResNet (§7.2) -------------------------------------------------------------------- */
 
 static int resnet(struct graph *g, const struct spec *s, int *body)
 {
@@ -67,7 +69,7 @@ static int resnet(struct graph *g, const struct spec *s, int *body)
     return nb;
 }
 
-/* ---- MobileNetV3 (reference §7.3) ----------------------------------------------- */
+/* ---- MobileNetV3 (§7.3) --------------------------------------------------------- */
 
 /* torchvision's mobilenet_v3_large and _small inverted residual settings */
 struct irconf {
@@ -141,7 +143,7 @@ static int mobilenet(struct graph *g, const struct spec *s, int *body)
     return 2;
 }
 
-/* ---- VGG features (reference §7.5) ---------------------------------------------------- */
+/* ---- VGG features (§7.5) -------------------------------------------------------------- */
 
 static int vgg(struct graph *g, const struct spec *s, int *body)
 {
@@ -187,7 +189,7 @@ static int vgg(struct graph *g, const struct spec *s, int *body)
     return nb;
 }
 
-/* ---- FeaturePyramidNetwork (reference §7.4) ------------------------------------------- */
+/* ---- FeaturePyramidNetwork (§7.4) ----------------------------------------------------- */
 
 static void fpn(struct graph *g, const struct spec *s, const int *body, int n)
 {

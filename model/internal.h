@@ -6,7 +6,7 @@
  * Conventions: batch size is always 1; feature maps are CHW float32, contiguous.
  * Boxes are float[4] = x1, y1, x2, y2 in pixels, no "+1" anywhere. Every stage
  * follows torchvision 0.14's arithmetic as described in
- * shared/reference/torchvision-fasterrcnn.md (section numbers in comments).
+ * docs/torchvision-inference.md (its section numbers are the § in comments).
  * Ops take const inputs and caller-provided outputs and assert their shapes.
  */
 #ifndef VDETECT_MODEL_INTERNAL_H

@@ -1,5 +1,5 @@
 /*
- * nms.c — torchvision.ops.nms and batched_nms on CPU (spec §4.1–§4.3).
+ * nms.c — torchvision.ops.nms and batched_nms on CPU (docs/torchvision-inference.md §4.1–§4.3).
  *
  * nms: stable sort by descending score (equal scores keep ascending index, NaN
  * first), f32 areas, then the greedy pass of torchvision's nms_kernel.cpp with

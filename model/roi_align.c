@@ -1,7 +1,7 @@
 /*
  * roi_align.c — MultiScaleRoIAlign and torchvision's CPU roi_align kernel
- * (spec §5): scale inference, the FPN LevelMapper and RoIAlign with
- * aligned=False, all in f32 with the kernel's exact operation order.
+ * (docs/torchvision-inference.md §5): scale inference, the FPN LevelMapper and
+ * RoIAlign with aligned=False, all in f32 with the kernel's exact operation order.
  *
  * Per RoI the sample positions and bilinear weights depend only on the box, so
  * they are computed once (as the kernel's pre_calc does) and reused for every

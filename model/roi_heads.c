@@ -1,7 +1,8 @@
 /*
- * roi_heads.c — RoIHeads.postprocess_detections for one image (spec §6.2):
- * softmax, class-specific decode, clip, background removal, score threshold,
- * remove-small, per-class batched NMS and the detections_per_img cut.
+ * roi_heads.c — RoIHeads.postprocess_detections for one image
+ * (docs/torchvision-inference.md §6.2): softmax, class-specific decode, clip,
+ * background removal, score threshold, remove-small, per-class batched NMS and the
+ * detections_per_img cut.
  *
  * The softmax reproduces torch 1.13's AVX2 _vec_softmax_lastdim bit for bit:
  * SLEEF's expf8_u10 (with its FMAs), the eight-lane sum with a shuffle-tree

@@ -1,7 +1,7 @@
 /*
  * rpn.c — the parts of torchvision's RegionProposalNetwork after the head convs
- * (spec §3.2, §3.4): flattening the head outputs into anchor order, and
- * filter_proposals (per-level top-k, sigmoid, clip, remove-small, score
+ * (docs/torchvision-inference.md §3.2, §3.4): flattening the head outputs into anchor
+ * order, and filter_proposals (per-level top-k, sigmoid, clip, remove-small, score
  * threshold, per-level NMS, global top-n). The head convs themselves are plain
  * conv_forward calls made by the model; decoding is box_decode.
  */

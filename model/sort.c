@@ -1,5 +1,5 @@
 /*
- * sort.c — torch 1.13 CPU sort/topk tie order (spec §4.4).
+ * sort.c — torch 1.13 CPU sort/topk tie order (docs/torchvision-inference.md §4.4).
  *
  * torch sorts (value, index) pairs, initialised in index order, with libstdc++'s
  * std::sort / std::partial_sort / std::nth_element and the comparator

@@ -1,7 +1,7 @@
 /*
- * spec.c — architecture presets by torchvision builder name, with each
- * builder's defaults (reference §3.6), the --set NAME=VALUE overrides, and the
- * guess of an architecture from a checkpoint's keys.
+ * spec.c — architecture presets by torchvision builder name, with each builder's
+ * defaults (docs/torchvision-inference.md §3.6), the --set NAME=VALUE overrides, and
+ * the guess of an architecture from a checkpoint's keys.
  */
 #include "graph.h"
 #include "net.h"

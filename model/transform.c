@@ -1,6 +1,7 @@
 /*
- * transform.c — GeneralizedRCNNTransform (spec §1): the resized size, u8 → normalised
- * f32, torch's bilinear resize, and the final rescale of boxes to the original size.
+ * transform.c — GeneralizedRCNNTransform (docs/torchvision-inference.md §1): the
+ * resized size, u8 → normalised f32, torch's bilinear resize, and the final rescale
+ * of boxes to the original size.
  *
  * Everything here reproduces torch 1.13's CPU arithmetic bit for bit on an AVX2
  * build: f32 where torch uses f32 tensors, double where its kernels use double,

@@ -3,15 +3,14 @@
 
 Run with Debian's /usr/bin/python3 (torch 1.13, torchvision 0.14.1, numpy).
 
-For every case in CASES this builds the case's Faster R-CNN with seeded random
-weights laid out like the published checkpoints (FrozenBatchNorm2d, eps 0.0 for
-resnet50 and 1e-5 for MobileNetV3), randomises the BN buffers, calibrates the
-two classification layers so there are real detections (spec, Appendix A),
-saves the checkpoint in both torch formats and dumps every inference stage of a
-batch-of-1, CPU, eval-mode run as .npy (batch dimension dropped). The model input
-is x = float(u8) / 255 as a contiguous [3, H, W] tensor (see run_case). Each stage is
-computed by torchvision's own modules; the staged results are asserted equal
-to model([x]).
+For every case in CASES this builds the case's Faster R-CNN with seeded random weights
+laid out like the published checkpoints (FrozenBatchNorm2d, eps 0.0 for resnet50 and
+1e-5 for MobileNetV3), randomises the BN buffers, calibrates the two classification
+layers so there are real detections (docs/torchvision-inference.md, Appendix A), saves
+the checkpoint in both torch formats and dumps every inference stage of a batch-of-1,
+CPU, eval-mode run as .npy (batch dimension dropped). The model input is x = float(u8)
+/ 255 as a contiguous [3, H, W] tensor (see run_case). Each stage is computed by
+torchvision's own modules; the staged results are asserted equal to model([x]).
 
 Output, per case, OUTDIR/<case>/ (self-contained):
   model_zip.pth, model_legacy.pth   state_dict, torch.save zip (float32) / legacy
@@ -408,11 +407,11 @@ def run_case(outdir, case, script_hash, force=False):
     with Image.open(os.path.join(d, "image.png")) as im:
         assert np.array_equal(np.asarray(im), u8)
     save("input_u8.npy", u8)
-    # The spec's input x = float(u8) / 255 (a true f32 division), made contiguous:
-    # permute() leaves HWC strides, and torch's interpolate then takes its
-    # channels-last bilinear kernel, which rounds ~30% of the resized values 1 ulp
-    # differently from the NCHW kernel that spec §1.3 (and to_tensor()/read_image()
-    # input) describes. Same values, different memory layout.
+    # The input of docs/torchvision-inference.md §1.2, x = float(u8) / 255 (a true f32
+    # division), made contiguous: permute() leaves HWC strides, and torch's
+    # interpolate then takes its channels-last bilinear kernel, which rounds ~30% of
+    # the resized values 1 ulp differently from the NCHW kernel that §1.3 there (and
+    # to_tensor()/read_image() input) describes. Same values, different memory layout.
     x = (torch.from_numpy(u8.copy()).permute(2, 0, 1).float() / 255).contiguous()
 
     model, bn_eps = build_model(arch, sets)

@@ -1,5 +1,5 @@
 #!/bin/sh
-# test_bench.sh — `vdetect bench`: the report's schema (DESIGN §6) and its
+# test_bench.sh — `vdetect bench`: the report's schema (docs/formats.md §4) and its
 # arithmetic, in both modes. Stage means add up to the frame time; every rate
 # equals (count - 1) / the span it was measured over; frame counts balance
 # (decoded = detected + held + dropped), with no drops on a file and drops on

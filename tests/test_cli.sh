@@ -1,7 +1,7 @@
 #!/bin/sh
-# test_cli.sh — the vdetect command line as users and scripts see it (DESIGN §5,
-# §6): exit statuses, one-line errors, help texts, detect's JSON Lines format,
-# and clean failures on corrupt checkpoints and images.
+# test_cli.sh — the vdetect command line as users and scripts see it (README.md's
+# Commands, docs/formats.md): exit statuses, one-line errors, help texts, detect's
+# JSON Lines format, and clean failures on corrupt checkpoints and images.
 #
 # Run from the repository root (tests/run.sh does). Environment:
 #   VDETECT_BIN        the binary (default ./vdetect)
@@ -287,7 +287,7 @@ then
     else bad "resnet50 COCO layout: bn_eps 0 ($(grep -o '"bn_eps": [^,]*' "$TMP/out"))"; fi
 fi
 
-# the format of DESIGN §6, the filters, and --json FILE
+# the format of docs/formats.md §1, the filters, and --json FILE
 cat >"$TMP/format.py" <<'EOF'
 import json, sys
 path, thresh = sys.argv[1], float(sys.argv[2])

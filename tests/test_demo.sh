@@ -1,7 +1,7 @@
 #!/bin/sh
 # test_demo.sh — the shipped demo model (assets/demo.vdm) end to end:
 #   (a) `vdetect detect` on the held-out set of tests/gen_demo.py matches
-#       torchvision (reference §10.2: every torchvision detection with score
+#       torchvision (docs/torchvision-inference.md §10.2: every torchvision detection with score
 #       >= 0.3 has a C detection with the same label, IoU >= 0.99, |dscore| <= 1e-3);
 #   (b) `vdetect eval` reports AP@.5 >= 0.9 on that set, and scores torchvision's
 #       own detections exactly as the Python transcription of pycocotools does;

@@ -1,5 +1,5 @@
 #!/bin/sh
-# test_files.sh — DESIGN §5 "Files" and issue 10 (items 1, 2, 6): no output
+# test_files.sh — README.md's "Files" rules and issue 10 (items 1, 2, 6): no output
 # ever replaces an input or a file vdetect did not create, and a run killed
 # at any moment leaves what it wrote so far usable.
 #

@@ -5,7 +5,7 @@
  * tests/gen_nms_roi.py writes from torch 1.13 / torchvision 0.14 into
  * $VDETECT_FIXTURES/nms_roi (format described in that script). Everything is
  * compared bit for bit except the postprocessed box coordinates, which go
- * through box_decode's glibc expf (≤ 1 ulp from torch's exp, spec §3.3).
+ * through box_decode's glibc expf (≤ 1 ulp from torch's exp, docs/torchvision-inference.md §3.3).
  */
 #include "../model/internal.h"
 #include "check.h"

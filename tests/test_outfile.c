@@ -1,5 +1,5 @@
 /*
- * test_outfile.c — app/outfile.c, the Files contract of DESIGN §5, at the
+ * test_outfile.c — app/outfile.c, the Files contract of README.md's Commands, at the
  * level the shell tests cannot reach: the races and the corner cases.
  *
  *   - out_check: an output is refused when it is an input (by inode: hard and

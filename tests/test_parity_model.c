@@ -4,7 +4,7 @@
  * For every fixture case made by tests/gen_parity.py (seeded random weights,
  * saved as a float32 zip and a float16 legacy checkpoint holding the same
  * values, every stage dumped), this checks that both files load to the same
- * weights bit for bit, and then, with the tolerances of the reference (§10.2):
+ * weights bit for bit, and then, with the tolerances of docs/torchvision-inference.md §10.2:
  *   - the body and FPN from torchvision's preprocessed image (chained),
  *   - the FPN alone from torchvision's body outputs (isolated),
  *   - the RPN head on torchvision's FPN maps, and the anchors,

@@ -1,6 +1,6 @@
 /*
  * test_parity_stages.c — stage-isolation parity of model/'s post-backbone stages
- * against torchvision 0.14 (reference §10.2).
+ * against torchvision 0.14 (docs/torchvision-inference.md §10.2).
  *
  * For every case directory under $VDETECT_FIXTURES/parity (written by
  * tests/gen_parity.py) each stage is fed torchvision's own inputs from the dump
@@ -20,7 +20,7 @@
  *                                                       1e-3, scores 2e-7, ties permuted
  *   rescale        det_boxes_resized                    det_boxes       exact
  *
- * Parameters per case: the architecture's defaults (reference §3.6, tabulated
+ * Parameters per case: the architecture's defaults (§3.6, tabulated
  * here independently of model/spec.c) with meta.txt's `sets` applied; the
  * torchvision values gen_parity.py records in meta.txt are cross-checked.
  *
@@ -45,7 +45,7 @@
 #define MAX_LEVELS 8
 #define TIE 1e-6f /* scores this close may legitimately swap places (§10.2) */
 
-/* ---- per-architecture defaults (reference §3.6) ---------------------------- */
+/* ---- per-architecture defaults (§3.6) ---------------------------------------- */
 
 struct params {
     float min_size, max_size;

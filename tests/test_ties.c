@@ -93,7 +93,7 @@ int main(void)
     c = tv;
     c.score[1] += 1e-3f * 0.999f;
     CHECK(compare("score 1e-3", &tv, &cand, &c, &rule, &rep) == 0,
-          "a score within the reference's 1e-3 matches");
+          "a score within the 1e-3 of docs/torchvision-inference.md §10.2 matches");
 
     /* a wrong box, a dropped and an invented detection */
     c = tv;

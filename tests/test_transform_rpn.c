@@ -1,6 +1,7 @@
 /*
- * test_transform_rpn.c — unit tests of the pre- and post-backbone stages that need no
- * weights: transform (§1), anchors (§2), RPN flattening and filtering (§3.2, §3.4),
+ * test_transform_rpn.c — unit tests of the pre- and post-backbone stages that need
+ * no weights (docs/torchvision-inference.md): transform (§1), anchors (§2), RPN
+ * flattening and filtering (§3.2, §3.4),
  * box decode and clip (§3.3).
  *
  * Expected values are either derived by hand in the comments (exactly representable

@@ -7,7 +7,7 @@
 #     accounting (decoded = detected + dropped), for --display detected and all;
 #   - a file loses no frame;
 #   - shutdown by --frames, end of input, SIGINT, SIGTERM, and the q key
-#     (Xvfb), each within a second, with DESIGN §5's exit codes;
+#     (Xvfb), each within a second, with the exit codes of README.md's Commands;
 #   - the s key writes a screenshot in which a known red stays red;
 #   - --stats-log writes a line per interval whose counts add up to the report's.
 # VDETECT_QUICK_TESTS=1 runs the live cases for 5 s instead of the issue's 20 s.

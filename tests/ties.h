@@ -10,8 +10,8 @@
  * takes from a tail of near-equal scores. Every other difference is an error.
  *
  * ties_compare() matches each detection of one list to the other (same label,
- * |dscore| <= TIE_MATCH_SCORE, IoU >= 0.99: the end-to-end rule of the
- * reference) and then tries to explain every unmatched one, using torchvision's
+ * |dscore| <= TIE_MATCH_SCORE, IoU >= 0.99: the end-to-end rule of
+ * docs/torchvision-inference.md §10.2) and then tries to explain every unmatched one, using torchvision's
  * box-head candidates (the list its per-class NMS chose from):
  *
  *   swap       a candidate of the same label overlapping it beyond
@@ -39,11 +39,11 @@
  * two correct implementations: about 10x the largest end-to-end score
  * difference measured on matched detections (1.1e-5, ResNet-50-FPN at 800 px;
  * ~1e-6 for the MobileNets and VGG16; every comparison prints its own), and
- * still 10x below the 1e-3 the reference allows a matched score to be off. */
+ * still 10x below the 1e-3 that §10.2 allows a matched score to be off. */
 #define TIE_SCORE 1e-4f
 /* An IoU this close to the NMS threshold can land on either side of it. */
 #define TIE_IOU 1e-4f
-/* The reference's end-to-end match: same label, IoU >= 0.99, |dscore| <= this. */
+/* §10.2's end-to-end match: same label, IoU >= 0.99, |dscore| <= this. */
 #define TIE_MATCH_SCORE 1e-3f
 
 /* A list of detections (borrowed), boxes in image pixels, scores descending. */
@@ -80,7 +80,7 @@ struct tie_report {
 int ties_compare(const char *what, const struct dets *tv, const struct dets *cand,
                  const struct dets *c, const struct tie_rule *rule, struct tie_report *rep);
 
-/* The reference's match of two detections (see above); exposed for tests. */
+/* §10.2's match of two detections (see above); exposed for tests. */
 int ties_same(const float *box_a, float score_a, int64_t label_a, const float *box_b,
               float score_b, int64_t label_b);
 
