@@ -158,6 +158,12 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 INSTALL    ?= install
 OBJCOPY    ?= objcopy
+LDCONFIG   ?= /sbin/ldconfig
+
+# refresh the dynamic linker's cache after a real (not staged) install or uninstall as
+# root; LDCONFIG= skips it
+run-ldconfig = $(if $(LDCONFIG),@if [ -z "$(DESTDIR)" ] && [ -w /etc/ld.so.cache ] && \
+    command -v $(firstword $(LDCONFIG)) >/dev/null; then $(LDCONFIG); fi)
 
 VERSION    := $(shell sed -n 's/.*define VDETECT_VERSION "\(.*\)"/\1/p' app/app.h)
 SOMAJOR    := $(word 1,$(subst ., ,$(VERSION)))
@@ -228,8 +234,7 @@ install: $(INST_BIN) lib $(INST)/vdetect.pc
 	$(INSTALL) -m 644 $(ASSETS) $(DESTDIR)$(DATADIR)/
 	$(INSTALL) -m 644 doc/vdetect.1 $(DESTDIR)$(MANDIR)/man1/vdetect.1
 	$(INSTALL) -m 644 doc/vdetect.bash-completion $(DESTDIR)$(BASHCOMPDIR)/vdetect
-	@if [ -z "$(DESTDIR)" ] && [ -w /etc/ld.so.cache ] && [ -x /sbin/ldconfig ]; then \
-	    /sbin/ldconfig; fi
+	$(run-ldconfig)
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/vdetect $(DESTDIR)$(LIBDIR)/libvdetect.a \
@@ -239,6 +244,7 @@ uninstall:
 	    $(DESTDIR)$(MANDIR)/man1/vdetect.1 $(DESTDIR)$(BASHCOMPDIR)/vdetect
 	@for d in $(DESTDIR)$(INCLUDEDIR)/vdetect $(DESTDIR)$(DATADIR); do \
 	    if [ -d "$$d" ]; then rmdir "$$d" 2>/dev/null || echo "kept $$d (not empty)"; fi; done
+	$(run-ldconfig)
 
 FORCE:
 

@@ -151,13 +151,13 @@ else bad "the installed program has $PREFIX/share/vdetect compiled in"; fi
 # demo model only through the compiled-in data directory
 Q="$TMP/prefix"
 mkdir -p "$TMP/lone"
-if mk install PREFIX="$Q" >"$TMP/out" 2>"$TMP/err" && cp "$Q/bin/vdetect" "$TMP/lone/vdetect" &&
+if mk install PREFIX="$Q" LDCONFIG= >"$TMP/out" 2>"$TMP/err" && cp "$Q/bin/vdetect" "$TMP/lone/vdetect" &&
    (cd "$TMP/lone" && ./vdetect info >"$TMP/out" 2>"$TMP/err") &&
    grep -q "^weights  *$Q/share/vdetect/demo\.vdm$" "$TMP/out"; then ok
 else bad "vdetect installed with PREFIX=$Q, copied elsewhere: demo model from the data directory"
      head -n 1 "$TMP/out"; fi
 rm -f "$TMP/lone/vdetect"
-if mk uninstall PREFIX="$Q" >"$TMP/out" 2>"$TMP/err" && [ -z "$(find "$Q" ! -type d)" ]; then ok
+if mk uninstall PREFIX="$Q" LDCONFIG= >"$TMP/out" 2>"$TMP/err" && [ -z "$(find "$Q" ! -type d)" ]; then ok
 else bad "make uninstall PREFIX=$Q leaves files"; find "$Q" ! -type d | head; fi
 # the uninstalled ./vdetect of the checkout keeps its own lookup
 if [ -x ./vdetect ]; then
