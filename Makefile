@@ -10,6 +10,9 @@
 #   (make test runs those and the queue/pipeline tests under ThreadSanitizer too)
 #   make fuzz [FUZZ_SECONDS=N]   build the libFuzzer targets (clang) and run each N s
 #   (make test replays every fuzz corpus under ASan + UBSan, with gcc: no clang needed)
+#   make install [PREFIX=/usr/local] [DESTDIR=]   the program, libvdetect (static and
+#                   shared, model/ only), its header and vdetect.pc, the demo assets,
+#                   the man page and bash completion; make uninstall removes them
 
 PKGS     := libavformat libavcodec libavdevice libavfilter libavutil libswscale libswresample sdl2 SDL2_ttf openblas
 BUILD    ?= build
@@ -46,6 +49,7 @@ FUZZ_TARGETS := $(patsubst tests/%.c,%,$(FUZZ_SRC))
 .SECONDARY:
 
 .PHONY: all run test bench soak deps test-deps asan tsan check-asan clean tests weights fuzz fuzz-build
+.PHONY: lib install uninstall FORCE
 all: $(BIN)
 
 $(BIN): $(APP_OBJ) $(LIB_OBJ)
@@ -137,7 +141,114 @@ check-asan:
 	    $(addprefix build-asan/tests/,$(ASAN_TESTS))
 	@ONLY=1 EXTRA_TESTS="$(addprefix build-asan/tests/,$(ASAN_TESTS))" PYTHON=$(PYTHON) tests/run.sh
 
-clean:
-	rm -rf build build-asan build-tsan build-fuzz vdetect
+# ---- install -------------------------------------------------------------------------
+# libvdetect is model/ alone (it needs OpenBLAS, libm and pthreads, nothing of video/,
+# render/ or app/). The static library is one relocatable object in which only the
+# model_* symbols of model.h stay global; the shared one is built from -fPIC objects in
+# $(PIC_BUILD)/ and exports the same symbols (model/libvdetect.map). The installed
+# program is ./vdetect's objects with app/cli_model.c recompiled to also look for the
+# demo model in $(DATADIR) (see find_asset there); ./vdetect itself is unchanged.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR    ?= $(PREFIX)/share/vdetect
+MANDIR     ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+INSTALL    ?= install
+OBJCOPY    ?= objcopy
+LDCONFIG   ?= /sbin/ldconfig
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# refresh the dynamic linker's cache after a real (not staged) install or uninstall as
+# root; LDCONFIG= skips it
+run-ldconfig = $(if $(LDCONFIG),@if [ -z "$(DESTDIR)" ] && [ -w /etc/ld.so.cache ] && \
+    command -v $(firstword $(LDCONFIG)) >/dev/null; then $(LDCONFIG); fi)
+
+VERSION    := $(shell sed -n 's/.*define VDETECT_VERSION "\(.*\)"/\1/p' app/app.h)
+SOMAJOR    := $(word 1,$(subst ., ,$(VERSION)))
+SOMINOR    := $(word 2,$(subst ., ,$(VERSION)))
+SONAME     := libvdetect.so.$(SOMAJOR)
+SOFILE     := libvdetect.so.$(SOMAJOR).$(SOMINOR)
+PIC_BUILD  ?= $(BUILD)-pic
+PIC_OBJ    := $(patsubst %.c,$(PIC_BUILD)/%.o,$(MODEL_SRC))
+INST       := $(BUILD)/install
+INST_BIN   := $(INST)/vdetect
+ASSETS     := assets/demo.vdm assets/demo-labels.txt assets/sample.mp4
+
+lib: $(BUILD)/libvdetect.a $(PIC_BUILD)/$(SOFILE)
+
+$(PIC_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -MMD -MP -c -o $@ $<
+
+$(BUILD)/libvdetect.o: $(MODEL_OBJ)
+	$(LD) -r -o $@ $^
+	$(OBJCOPY) --wildcard --keep-global-symbol='model_*' $@
+
+$(BUILD)/libvdetect.a: $(BUILD)/libvdetect.o
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(PIC_BUILD)/$(SOFILE): $(PIC_OBJ) model/libvdetect.map
+	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=model/libvdetect.map \
+	    -Wl,--no-undefined -o $@ $(PIC_OBJ) $(shell pkg-config --libs openblas 2>/dev/null) -lm -pthread
+
+# the data directory compiled into the installed program: rewritten (and the program
+# relinked) only when it changes
+$(INST)/datadir: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(DATADIR)' | cmp -s - $@ || echo '$(DATADIR)' > $@
+
+$(INST)/cli_model.o: app/cli_model.c $(INST)/datadir
+	$(CC) $(CFLAGS) -DVDETECT_DATADIR='"$(DATADIR)"' -MMD -MP -c -o $@ $<
+
+$(INST_BIN): $(INST)/cli_model.o $(filter-out $(BUILD)/app/cli_model.o,$(APP_OBJ) $(LIB_OBJ))
+	$(CC) $(CFLAGS) -o $@ $(sort $^) $(LDLIBS)
+
+$(INST)/vdetect.pc: FORCE
+	@mkdir -p $(dir $@)
+	printf '%s\n' 'prefix=$(PREFIX)' 'exec_prefix=$${prefix}' \
+	    'libdir=$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))' \
+	    'includedir=$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))' \
+	    'datadir=$(patsubst $(PREFIX)/%,$${prefix}/%,$(DATADIR))' '' \
+	    'Name: vdetect' \
+	    'Description: torchvision Faster R-CNN inference in C (the vdetect detector)' \
+	    'Version: $(VERSION)' \
+	    'Requires.private: openblas' \
+	    'Libs: -L$${libdir} -lvdetect' \
+	    'Libs.private: -lm -pthread' \
+	    'Cflags: -I$${includedir}' > $@
+
+install: $(INST_BIN) lib $(INST)/vdetect.pc
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+	    $(DESTDIR)$(INCLUDEDIR)/vdetect $(DESTDIR)$(DATADIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(BASHCOMPDIR)
+	$(INSTALL) -m 755 $(INST_BIN) $(DESTDIR)$(BINDIR)/vdetect
+	$(INSTALL) -m 644 $(BUILD)/libvdetect.a $(DESTDIR)$(LIBDIR)/libvdetect.a
+	$(INSTALL) -m 755 $(PIC_BUILD)/$(SOFILE) $(DESTDIR)$(LIBDIR)/$(SOFILE)
+	ln -sf $(SOFILE) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libvdetect.so
+	$(INSTALL) -m 644 $(INST)/vdetect.pc $(DESTDIR)$(PKGCONFIGDIR)/vdetect.pc
+	$(INSTALL) -m 644 model/model.h $(DESTDIR)$(INCLUDEDIR)/vdetect/model.h
+	$(INSTALL) -m 644 $(ASSETS) $(DESTDIR)$(DATADIR)/
+	$(INSTALL) -m 644 docs/vdetect.1 $(DESTDIR)$(MANDIR)/man1/vdetect.1
+	$(INSTALL) -m 644 docs/vdetect.bash-completion $(DESTDIR)$(BASHCOMPDIR)/vdetect
+	$(run-ldconfig)
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/vdetect $(DESTDIR)$(LIBDIR)/libvdetect.a \
+	    $(DESTDIR)$(LIBDIR)/$(SOFILE) $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libvdetect.so \
+	    $(DESTDIR)$(PKGCONFIGDIR)/vdetect.pc $(DESTDIR)$(INCLUDEDIR)/vdetect/model.h \
+	    $(addprefix $(DESTDIR)$(DATADIR)/,$(notdir $(ASSETS))) \
+	    $(DESTDIR)$(MANDIR)/man1/vdetect.1 $(DESTDIR)$(BASHCOMPDIR)/vdetect
+	@for d in $(DESTDIR)$(INCLUDEDIR)/vdetect $(DESTDIR)$(DATADIR); do \
+	    if [ -d "$$d" ]; then rmdir "$$d" 2>/dev/null || echo "kept $$d (not empty)"; fi; done
+	$(run-ldconfig)
+
+FORCE:
+
+clean:
+	rm -rf build build-asan build-tsan build-fuzz build-pic vdetect
+
+-include $(shell find $(BUILD) $(PIC_BUILD) -name '*.d' 2>/dev/null)

@@ -238,9 +238,8 @@ static char *file_in(const char *dir, const char *rel)
     return NULL;
 }
 
-/* An asset shipped with vdetect: next to the executable (the build tree or an
- * install prefix), else in the current directory. */
-static char *find_asset(const char *rel)
+/* dir-of-the-executable/rel if it is a regular file (malloc()ed), else NULL. */
+static char *find_asset_exe(const char *rel)
 {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -249,12 +248,36 @@ static char *find_asset(const char *rel)
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = '\0';
-            char *p = file_in(slash == exe ? "/" : exe, rel);
-            if (p)
-                return p;
+            return file_in(slash == exe ? "/" : exe, rel);
         }
     }
-    return file_in(".", rel);
+    return NULL;
+}
+
+/* rel next to the executable, else in the current directory. */
+static char *find_asset_here(const char *rel)
+{
+    char *p = find_asset_exe(rel);
+    return p ? p : file_in(".", rel);
+}
+
+/* An asset shipped with vdetect: next to the executable (the build tree), else
+ * in the current directory. The installed binary (`make install` compiles it
+ * with -DVDETECT_DATADIR="PREFIX/share/vdetect") then tries ../share/vdetect/
+ * beside its own directory (a prefix staged with DESTDIR or moved elsewhere)
+ * and last VDETECT_DATADIR, both holding the file without its "assets/". */
+static char *find_asset(const char *rel)
+{
+    char *p = find_asset_here(rel);
+#ifdef VDETECT_DATADIR
+    const char *base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
+    char share[PATH_MAX];
+    if (!p && (size_t)snprintf(share, sizeof share, "../share/vdetect/%s", base) < sizeof share)
+        p = find_asset_exe(share);
+    if (!p)
+        p = file_in(VDETECT_DATADIR, base);
+#endif
+    return p;
 }
 
 char *cli_model_default_weights(void)
@@ -465,9 +488,15 @@ int cli_model_load(struct cli_model *cm, const char *cmd)
     } else {
         cm->weights_path = find_asset(DEMO_MODEL);
         if (!cm->weights_path) {
+#ifdef VDETECT_DATADIR
+            fprintf(stderr, "vdetect %s: no --weights given and the demo model is not present "
+                            "(neither " DEMO_MODEL " nor " VDETECT_DATADIR "/demo.vdm)\n",
+                    cmd);
+#else
             fprintf(stderr, "vdetect %s: no --weights given and the demo model " DEMO_MODEL
                             " is not present\n",
                     cmd);
+#endif
             return APP_FAIL;
         }
     }
