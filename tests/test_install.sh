@@ -82,8 +82,9 @@ if grep -q 'SONAME.*\[libvdetect\.so\.0\]' "$TMP/dyn" && grep -q 'NEEDED.*libope
 else bad "libvdetect.so: soname libvdetect.so.0, needs OpenBLAS and no FFmpeg/SDL"; grep -E 'SONAME|NEEDED' "$TMP/dyn"; fi
 nm -D --defined-only "$so" | awk '{print $3}' | sort >"$TMP/so_syms"
 nm -g --defined-only "$P/lib/libvdetect.a" | awk 'NF == 3 {print $3}' | sort >"$TMP/a_syms"
-grep -o '\bmodel_[a-z_]*\b' model/model.h | grep -v '^model_\(options\|image\|detection\|timing\|params\)$' |
-    sort -u >"$TMP/api"
+# model.h's functions and data: the names declared with "(" or "[" after them (types
+# such as struct model_options or enum model_stage are not symbols)
+grep -o '\bmodel_[a-z_]*[([]' model/model.h | tr -d '([' | sort -u >"$TMP/api"
 if cmp -s "$TMP/api" "$TMP/so_syms" && cmp -s "$TMP/api" "$TMP/a_syms"; then ok
 else bad "exported symbols are not exactly model.h's"; diff "$TMP/api" "$TMP/so_syms" | head; diff "$TMP/api" "$TMP/a_syms" | head; fi
 if ! nm -u "$P/lib/libvdetect.a" | grep -Eq ' (av_|avcodec_|avformat_|sws_|SDL_|TTF_|app_|video_|render_)'; then ok
