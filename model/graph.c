@@ -84,6 +84,14 @@ static int bind_conv_node(struct graph *g, struct binder *b, int i, struct gnode
         return node_err(b, i, n, "%s has %d dimensions, expected %d", n->key[0], w->ndim,
                         linear ? 2 : 4);
     int groups = linear ? 1 : n->groups;
+    if ((n->want_cout && cout != n->want_cout) ||
+        (n->want_k && !linear && (w->shape[2] != n->want_k || w->shape[3] != n->want_k))) {
+        fprintf(stderr, "checkpoint %s: key %s: expected shape [%d, %d, %d, %d], found [%lld, %lld, "
+                "%lld, %lld] (wrong --arch?)\n", b->path, n->key[0], n->want_cout ? n->want_cout : (int)cout,
+                cin / groups, n->want_k, n->want_k, (long long)w->shape[0], (long long)w->shape[1],
+                (long long)w->shape[2], (long long)w->shape[3]);
+        return -1;
+    }
     if (!linear && w->shape[2] != w->shape[3])
         return node_err(b, i, n, "%s: a %lldx%lld kernel; this vdetect runs square kernels",
                         n->key[0], (long long)w->shape[2], (long long)w->shape[3]);

@@ -31,6 +31,7 @@ struct gnode {
                                   scale: weight */
     float eps;
     int stride, pad, dil, groups;
+    int want_cout, want_k;     /* built-in descriptions: the weight shape they imply (0: any) */
     struct conv cv;            /* G_CONV / G_LINEAR once bound (BatchNorm folded) */
     const float *scale, *shift;/* G_BATCHNORM (folded to an affine), G_SCALE; G_LAYERNORM:
                                   weight and bias */
@@ -93,6 +94,8 @@ void graph_run_io(const struct graph *g, struct run *r, const struct fmap *img, 
  * PREFIX.weight etc. graph_build_done() prints the failure (out of memory). */
 void graph_build_start(struct graph *g);
 int gb_conv(struct graph *g, int x, const char *prefix, int stride, int pad, int groups, int bias);
+/* The conv node's weight must have cout outputs and a k x k kernel (load error otherwise). */
+void gb_expect(struct graph *g, int conv, int cout, int k);
 int gb_batchnorm(struct graph *g, int x, const char *prefix, float eps);
 int gb_act(struct graph *g, int x, enum act act);
 int gb_binary(struct graph *g, int a, int b, int mul);

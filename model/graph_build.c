@@ -92,6 +92,13 @@ int gb_conv(struct graph *g, int x, const char *prefix, int stride, int pad, int
     return index_of(g, n);
 }
 
+void gb_expect(struct graph *g, int conv, int cout, int k)
+{
+    if (conv < 0 || conv >= g->n) return;
+    g->nodes[conv].want_cout = cout;
+    g->nodes[conv].want_k = k;
+}
+
 int gb_batchnorm(struct graph *g, int x, const char *prefix, float eps)
 {
     static const char *const leaf[4] = { "weight", "bias", "running_mean", "running_var" };

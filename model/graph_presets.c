@@ -16,10 +16,11 @@
 
 /* conv (no bias) + BatchNorm (+ activation): torchvision's Conv2dNormActivation
  * and every conv/bn pair of ResNet and VGG */
-static int conv_bn(struct graph *g, int x, const char *conv, const char *bn, int stride, int pad,
-                   int groups, float eps, enum act act)
+static int conv_bn(struct graph *g, int x, const char *conv, const char *bn, int cout, int k,
+                   int stride, int pad, int groups, float eps, enum act act)
 {
     x = gb_conv(g, x, conv, stride, pad, groups, 0);
+    gb_expect(g, x, cout, k);
     x = gb_batchnorm(g, x, bn, eps);
     return act == ACT_NONE ? x : gb_act(g, x, act);
 }
@@ -32,33 +33,33 @@ static int resnet(struct graph *g, const struct spec *s, int *body)
     int last = 0, nb = 0;
     for (int i = 0; i < s->n_returned; i++)
         if (s->returned[i] > last) last = s->returned[i];
-    int x = conv_bn(g, 0, "backbone.body.conv1", "backbone.body.bn1", 2, 3, 1, eps, ACT_RELU);
+    int x = conv_bn(g, 0, "backbone.body.conv1", "backbone.body.bn1", 64, 7, 2, 3, 1, eps, ACT_RELU);
     gb_tap(g, x, "stem");
     x = gb_maxpool(g, x, 3, 2, 1);
     int expansion = s->bottleneck ? 4 : 1, inplanes = 64;
     for (int l = 0; l < last; l++) {
-        int planes = 64 << l;
+        int planes = 64 << l, width = planes * s->width_per_group / 64 * s->groups;
         for (int k = 0; k < s->resnet_blocks[l]; k++) {
             char p[96], c[128], n[128];
             snprintf(p, sizeof p, "backbone.body.layer%d.%d", l + 1, k);
             int st = k == 0 && l > 0 ? 2 : 1, y = x;
-#define CB(i, stride, pad, groups, act)                                                      \
+#define CB(i, cout, ks, stride, pad, groups, act)                                            \
     (snprintf(c, sizeof c, "%s.conv%d", p, i), snprintf(n, sizeof n, "%s.bn%d", p, i),     \
-     y = conv_bn(g, y, c, n, stride, pad, groups, eps, act))
+     y = conv_bn(g, y, c, n, cout, ks, stride, pad, groups, eps, act))
             if (s->bottleneck) {
-                CB(1, 1, 0, 1, ACT_RELU);
-                CB(2, st, 1, s->groups, ACT_RELU);
-                CB(3, 1, 0, 1, ACT_NONE);
+                CB(1, width, 1, 1, 0, 1, ACT_RELU);
+                CB(2, width, 3, st, 1, s->groups, ACT_RELU);
+                CB(3, planes * 4, 1, 1, 0, 1, ACT_NONE);
             } else {
-                CB(1, st, 1, 1, ACT_RELU);
-                CB(2, 1, 1, 1, ACT_NONE);
+                CB(1, planes, 3, st, 1, 1, ACT_RELU);
+                CB(2, planes, 3, 1, 1, 1, ACT_NONE);
             }
 #undef CB
             int id = x;
             if (k == 0 && (st != 1 || inplanes != planes * expansion)) {
                 snprintf(c, sizeof c, "%s.downsample.0", p);
                 snprintf(n, sizeof n, "%s.downsample.1", p);
-                id = conv_bn(g, x, c, n, st, 0, 1, eps, ACT_NONE);
+                id = conv_bn(g, x, c, n, planes * expansion, 1, st, 0, 1, eps, ACT_NONE);
             }
             x = gb_act(g, gb_binary(g, y, id, 0), ACT_RELU);
             inplanes = planes * expansion;
@@ -100,7 +101,8 @@ static int mobilenet(struct graph *g, const struct spec *s, int *body)
     int small = s->backbone == BACKBONE_MOBILENET_V3_SMALL;
     const struct irconf *cf = small ? mnv3_small : mnv3_large;
     int nblocks = small ? 11 : 15, tap = small ? 9 : 13;
-    int x = conv_bn(g, 0, "backbone.body.0.0", "backbone.body.0.1", 2, 1, 1, eps, ACT_HARDSWISH);
+    int x = conv_bn(g, 0, "backbone.body.0.0", "backbone.body.0.1", 16, 3, 2, 1, 1, eps,
+                    ACT_HARDSWISH);
     gb_tap(g, x, "stem");
     int in = 16;
     for (int i = 0; i < nblocks; i++) {
@@ -113,24 +115,27 @@ static int mobilenet(struct graph *g, const struct spec *s, int *body)
         if (exp != in) {
             NAMES(m);
             m++;
-            y = conv_bn(g, y, c, n, 1, 0, 1, eps, act);
+            y = conv_bn(g, y, c, n, exp, 1, 1, 0, 1, eps, act);
         }
         NAMES(m);
         m++;
-        y = conv_bn(g, y, c, n, cf[i].stride, (k - 1) / 2, exp, eps, act);
+        y = conv_bn(g, y, c, n, exp, k, cf[i].stride, (k - 1) / 2, exp, eps, act);
         if (cf[i].se) {
             /* SqueezeExcitation: mean, fc1, ReLU, fc2, Hardsigmoid, scale */
             snprintf(c, sizeof c, "backbone.body.%d.block.%d.fc1", i + 1, m);
             snprintf(n, sizeof n, "backbone.body.%d.block.%d.fc2", i + 1, m);
             m++;
             int sq = gb_adaptive_avg(g, y, 1, 1);
-            sq = gb_act(g, gb_conv(g, sq, c, 1, 0, 1, 1), ACT_RELU);
-            sq = gb_act(g, gb_conv(g, sq, n, 1, 0, 1, 1), ACT_HARDSIGMOID);
+            sq = gb_conv(g, sq, c, 1, 0, 1, 1);
+            gb_expect(g, sq, 0, 1);
+            sq = gb_conv(g, gb_act(g, sq, ACT_RELU), n, 1, 0, 1, 1);
+            gb_expect(g, sq, exp, 1);
+            sq = gb_act(g, sq, ACT_HARDSIGMOID);
             y = gb_binary(g, sq, y, 1);
         }
         NAMES(m);
 #undef NAMES
-        y = conv_bn(g, y, c, n, 1, 0, 1, eps, ACT_NONE);
+        y = conv_bn(g, y, c, n, cf[i].out, 1, 1, 0, 1, eps, ACT_NONE);
         if (cf[i].stride == 1 && in == cf[i].out) y = gb_binary(g, y, x, 0);
         x = y;
         in = cf[i].out;
@@ -139,7 +144,7 @@ static int mobilenet(struct graph *g, const struct spec *s, int *body)
     char c[64], n[64];
     snprintf(c, sizeof c, "backbone.body.%d.0", nblocks + 1);
     snprintf(n, sizeof n, "backbone.body.%d.1", nblocks + 1);
-    body[1] = conv_bn(g, x, c, n, 1, 0, 1, eps, ACT_HARDSWISH);
+    body[1] = conv_bn(g, x, c, n, 6 * in, 1, 1, 0, 1, eps, ACT_HARDSWISH);
     return 2;
 }
 
@@ -171,6 +176,7 @@ static int vgg(struct graph *g, const struct spec *s, int *body)
                 return -1;
             }
             x = gb_conv(g, x, c, 1, 1, 1, 1);
+            gb_expect(g, x, s->vgg_cfg[i], 3);
             if (s->vgg_bn) x = gb_batchnorm(g, x, n, s->p.bn_eps);
             if (first + span - 1 <= last) x = gb_act(g, x, ACT_RELU);
             if (i == 0) gb_tap(g, x, "stem");
@@ -200,6 +206,7 @@ static void fpn(struct graph *g, const struct spec *s, const int *body, int n)
         snprintf(c, sizeof c, "backbone.fpn.inner_blocks.%d.0", i);
         snprintf(b, sizeof b, "backbone.fpn.inner_blocks.%d.1", i);
         inner[i] = gb_conv(g, body[i], c, 1, 0, 1, !s->fpn_norm);
+        gb_expect(g, inner[i], s->fpn_out, 1);
         if (s->fpn_norm) inner[i] = gb_batchnorm(g, inner[i], b, s->p.bn_eps);
     }
     int last = inner[n - 1];
@@ -208,6 +215,7 @@ static void fpn(struct graph *g, const struct spec *s, const int *body, int n)
         snprintf(c, sizeof c, "backbone.fpn.layer_blocks.%d.0", i);
         snprintf(b, sizeof b, "backbone.fpn.layer_blocks.%d.1", i);
         results[i] = gb_conv(g, last, c, 1, 1, 1, !s->fpn_norm);
+        gb_expect(g, results[i], s->fpn_out, 3);
         if (s->fpn_norm) results[i] = gb_batchnorm(g, results[i], b, s->p.bn_eps);
     }
     for (int i = 0; i < n; i++) {
