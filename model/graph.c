@@ -52,8 +52,7 @@ static const struct ckpt_tensor *bind_key(struct binder *b, const char *key)
 {
     const struct ckpt_tensor *t = ckpt_find(b->ck, key);
     if (!t) {
-        fprintf(stderr, "checkpoint %s: missing tensor %s (named by the model's graph)\n",
-                b->path, key);
+        fprintf(stderr, "checkpoint %s: missing key %s (needed by %s)\n", b->path, key, b->arch);
         b->failed = 1;
         return NULL;
     }

@@ -90,7 +90,7 @@ PY
     edit "$TMP/op.vdm" 'd["graph"]["nodes"][5]["op"] = "pixel_shuffle"'
     refused "an operation vdetect lacks" "graph.nodes\[5\].op" "$BIN" info --weights "$TMP/op.vdm"
     edit "$TMP/key.vdm" 'd["graph"]["nodes"][1]["weight"] = "backbone.body.nothing.weight"'
-    refused "a tensor the file lacks" "missing tensor backbone.body.nothing.weight" \
+    refused "a tensor the file lacks" "missing key backbone.body.nothing.weight" \
         "$BIN" info --weights "$TMP/key.vdm"
     edit "$TMP/cycle.vdm" 'd["graph"]["nodes"][3]["in"] = [7]'
     refused "a node reading a later one" "graph.nodes\[3\].in" "$BIN" info --weights "$TMP/cycle.vdm"
