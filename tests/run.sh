@@ -42,8 +42,8 @@ for t in "$@"; do
     rc=$?
     cat "$log"
     line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
-    p=$(echo "$line" | sed -E 's/.* ([0-9]+) passed.*/\1/'); [ -n "$line" ] || p=0
-    f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/'); [ -n "$line" ] || f=1
+    p=$(echo "$line" | sed -E 's/(^|.* )([0-9]+) passed.*/\2/'); [ -n "$line" ] || p=0
+    f=$(echo "$line" | sed -E 's/(^|.* )([0-9]+) failed.*/\2/'); [ -n "$line" ] || f=1
     # a crash or a non-zero exit with no failure counted still counts as one failure
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
     passed=$((passed + p)); failed=$((failed + f))

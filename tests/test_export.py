@@ -4,7 +4,7 @@
 Every zoo family (tests/gen_zoo.py's builders) converts, and the emitted graph, run by
 model/py/graph_run.py, gives the torchvision backbone's outputs; unsupported operations
 are refused with their name and module path; the file round-trips; the CLI works with a
-whole saved model and with --build/--state-dict. Prints "N passed, N failed".
+whole saved model and with --build/--state-dict. Prints "test_export: N passed, N failed".
 usage: /usr/bin/python3 tests/test_export.py [CASE...]
 """
 
@@ -84,10 +84,12 @@ def family(case):
         extra = [k for k in tensors if k not in named and
                  not k.startswith(("rpn.head.", "roi_heads."))]
         assert not extra, extra[:3]
-        # the graph gives the backbone's maps at an input size no other check uses
+        # the graph gives the backbone's maps at input sizes no other check uses, padded
+        # as the transform pads them (size_divisible): what the backbone is ever given
         worst = 0.0
+        sd_ = model.transform.size_divisible
         for hw in ((96, 136), (130, 70)):
-            x = torch.rand(1, 3, *hw)
+            x = torch.rand(1, 3, *(-(-v // sd_) * sd_ for v in hw))
             with torch.no_grad():
                 ref = model.backbone(x)
                 if isinstance(ref, torch.Tensor):
@@ -232,7 +234,7 @@ def main():
         check("labels count, fixed_size", t_labels_and_fixed_size)
         check("refuses other box heads", t_box_head)
         check("CLI: whole model, --build, --check failure", t_cli)
-    print("%d passed, %d failed" % (passed, failed))
+    print("test_export: %d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
 
