@@ -14,12 +14,19 @@
 #                   shared, model/ only), its header and vdetect.pc, the demo assets,
 #                   the man page and bash completion; make uninstall removes them
 
-PKGS     := libavformat libavcodec libavdevice libavfilter libavutil libswscale libswresample sdl2 SDL2_ttf openblas
+# The walls between the parts are kept by the compiler: each folder is compiled with
+# only its own library's headers on the include path — model/ sees OpenBLAS, video/
+# FFmpeg, render/ SDL2, app/ none of them (it reaches them through model.h, video.h
+# and render.h) — so a wall broken is a build error. Tests may look inside every part.
+MODEL_PKGS  := openblas
+VIDEO_PKGS  := libavformat libavcodec libavdevice libavfilter libavutil libswscale libswresample
+RENDER_PKGS := sdl2 SDL2_ttf
+PKGS     := $(VIDEO_PKGS) $(RENDER_PKGS) $(MODEL_PKGS)
+pkg_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
 BUILD    ?= build
 OPT      ?= -O3 -g -march=native
 CFLAGS   ?=
 CFLAGS   += -std=c11 -Wall -Wextra $(OPT) -ffp-contract=off -pthread -D_GNU_SOURCE
-CFLAGS   += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 ifneq ($(CI),)
 CFLAGS   += -Werror
 endif
@@ -55,9 +62,14 @@ all: $(BIN)
 $(BIN): $(APP_OBJ) $(LIB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $(sort $^) $(LDLIBS)
 
+$(BUILD)/model/%.o: PART_CFLAGS := $(call pkg_cflags,$(MODEL_PKGS))
+$(BUILD)/video/%.o: PART_CFLAGS := $(call pkg_cflags,$(VIDEO_PKGS))
+$(BUILD)/render/%.o: PART_CFLAGS := $(call pkg_cflags,$(RENDER_PKGS))
+$(BUILD)/tests/%.o: PART_CFLAGS := $(call pkg_cflags,$(PKGS))
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(CFLAGS) $(PART_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(LIB_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -180,7 +192,7 @@ lib: $(BUILD)/libvdetect.a $(PIC_BUILD)/$(SOFILE)
 
 $(PIC_BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -fPIC -MMD -MP -c -o $@ $<
+	$(CC) $(CFLAGS) $(call pkg_cflags,$(MODEL_PKGS)) -fPIC -MMD -MP -c -o $@ $<
 
 $(BUILD)/libvdetect.o: $(MODEL_OBJ)
 	$(LD) -r -o $@ $^
