@@ -286,6 +286,19 @@ void parity_end_to_end(const char *cs, const char *dir, struct model *m, const s
 }
 
 
+int parity_words(const char *value, char *buf, size_t len, const char **out, int max)
+{
+    int n = 0;
+    out[0] = NULL;
+    if (!value || !strcmp(value, "-")) return 0;
+    snprintf(buf, len, "%s", value);
+    for (char *save = NULL, *t = strtok_r(buf, " ", &save); t && n < max - 1;
+         t = strtok_r(NULL, " ", &save))
+        out[n++] = t;
+    out[n] = NULL;
+    return n;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);

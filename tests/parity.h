@@ -31,6 +31,11 @@ void parity_end_to_end(const char *cs, const char *dir, struct model *m, const s
                                     void *ctx),
                        void *ctx);
 
+/* A meta value of space-separated words ("min_size=320 max_size=512") split into
+ * out[0 .. max-1] (NULL-terminated; the words live in buf); "-" or NULL gives none.
+ * Returns the count. */
+int parity_words(const char *value, char *buf, size_t len, const char **out, int max);
+
 /* run(root, name) for every case directory under $VDETECT_FIXTURES/subdir (or
  * the names given on the command line), in name order, each announced as
  * "case NAME". */

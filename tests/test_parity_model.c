@@ -224,16 +224,9 @@ static void run_case(const char *root, const char *name)
     if (meta_load(path, &meta)) { CHECK(0, "%s: no meta.txt", name); return; }
 
     /* --set overrides the case needs */
-    char setbuf[512] = "";
-    const char *sets[16] = { 0 };
-    const char *sv = meta_get(&meta, "sets");
-    if (sv && strcmp(sv, "-")) {
-        snprintf(setbuf, sizeof setbuf, "%s", sv);
-        int ns = 0;
-        for (char *save = NULL, *tok = strtok_r(setbuf, " ", &save); tok && ns < 15;
-             tok = strtok_r(NULL, " ", &save))
-            sets[ns++] = tok;
-    }
+    char setbuf[512];
+    const char *sets[16];
+    parity_words(meta_get(&meta, "sets"), setbuf, sizeof setbuf, sets, 16);
     const char *arch = meta_get(&meta, "arch");
     const char *owner = meta_get(&meta, "weights");
     char legacy[1024];

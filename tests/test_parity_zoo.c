@@ -74,12 +74,8 @@ static void run_case(const char *root, const char *name)
     const char *ps = meta_get(&meta, "pth_sets");
     if (ps) {
         char sets_buf[256], cs[96];
-        const char *sets[8] = { 0 };
-        int ns = 0;
-        snprintf(sets_buf, sizeof sets_buf, "%s", ps);
-        for (char *save = NULL, *t = strtok_r(sets_buf, " ", &save); t && ns < 7;
-             t = strtok_r(NULL, " ", &save))
-            sets[ns++] = t;
+        const char *sets[8];
+        parity_words(ps, sets_buf, sizeof sets_buf, sets, 8);
         snprintf(path, sizeof path, "%s/model.pth", dir);
         snprintf(cs, sizeof cs, "%s+pth", name);
         struct model_options po = { .weights = path, .sets = sets, .threads = 2 };
