@@ -210,12 +210,22 @@ def t_cli():
         assert a.read() == b.read(), "whole-model and --build exports differ"
     desc = json.loads(vdm.read_vdm(out1)[1]["vdetect"])
     assert desc["classes"] == gen_zoo.CLASSES and desc["name"] == "mnv3s"
+    # an existing output is replaced only with -y; the input never
+    before = open(out1, "rb").read()
+    r = subprocess.run(exe + [whole, "-o", out1], capture_output=True, text=True, cwd=HERE)
+    assert r.returncode == 2 and "add -y" in r.stderr, (r.returncode, r.stderr)
+    assert open(out1, "rb").read() == before, "a refused export changed the file"
+    wb = open(whole, "rb").read()
+    r = subprocess.run(exe + [whole, "-o", whole, "-y"], capture_output=True, text=True, cwd=HERE)
+    assert r.returncode == 2 and "the model's file" in r.stderr, (r.returncode, r.stderr)
+    assert open(whole, "rb").read() == wb, "the input was touched"
+    assert not [f for f in os.listdir(TMP) if ".partial-" in f], "a partial file was left"
     # --check without a vdetect that reads the file: an error and a non-zero status
-    r = subprocess.run(exe + [whole, "-o", out1, "--check",
+    r = subprocess.run(exe + [whole, "-o", out1, "-y", "--check",
                               os.path.join(HERE, "data", "street.png"),
                               "--vdetect", os.path.join(TMP, "no-such-vdetect")],
                        capture_output=True, text=True, cwd=HERE)
-    assert r.returncode != 0 and "vdetect" in r.stderr, (r.returncode, r.stderr)
+    assert r.returncode != 0 and "no-such-vdetect" in r.stderr, (r.returncode, r.stderr)
     return r.stderr.strip().splitlines()[-1]
 
 

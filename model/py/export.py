@@ -28,6 +28,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 from collections import OrderedDict
 
 import torch
@@ -341,17 +342,27 @@ def export(model, path, class_names=None, name=None, verbose=False):
             tensors[k] = v
         tensors.update(head_tensors(model, sd))
         worst = check_graph(model.backbone, desc, tensors)
-        vdm.write_tensors(path, tensors, desc)
     finally:
         model.train(was_training)
-    back, meta = vdm.read_vdm(path)
-    if json.loads(meta["vdetect"]) != json.loads(json.dumps(desc)):
-        fail("%s: the description read back differs" % path)
-    if list(back) != list(tensors):
-        fail("%s: the tensor keys read back differ" % path)
-    for k, v in tensors.items():
-        if not torch.equal(back[k], v.detach().float().contiguous()):
-            fail("%s: tensor %s read back differs" % (path, k))
+    # written beside its name, checked, then renamed into place: an interrupted or
+    # failed export leaves no half file and never the old one half overwritten
+    d, base = os.path.split(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=base + ".partial-", suffix=".vdm")
+    os.close(fd)
+    try:
+        vdm.write_tensors(tmp, tensors, desc)
+        back, meta = vdm.read_vdm(tmp)
+        if json.loads(meta["vdetect"]) != json.loads(json.dumps(desc)):
+            fail("%s: the description read back differs" % path)
+        if list(back) != list(tensors):
+            fail("%s: the tensor keys read back differ" % path)
+        for k, v in tensors.items():
+            if not torch.equal(back[k], v.detach().float().contiguous()):
+                fail("%s: tensor %s read back differs" % (path, k))
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
     if verbose:
         n = sum(v.numel() for v in tensors.values())
         print("%s: %s, %d graph nodes, %d outputs %s, %d tensors (%d values, %.2f MB); "
@@ -454,14 +465,23 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description="Write a torchvision FasterRCNN as a vdetect "
                                  "model file (version 2).")
     ap.add_argument("model", nargs="?", help="a whole model saved with torch.save(model, path)")
-    ap.add_argument("-o", "--out", required=True)
+    ap.add_argument("-o", "--out", required=True, help="the model file to write (.vdm)")
+    ap.add_argument("-y", action="store_true", help="replace OUT if it exists")
     ap.add_argument("--build", help="module:function returning the FasterRCNN")
     ap.add_argument("--state-dict", help="weights for --build")
     ap.add_argument("--labels", help="class names, one a line, background first")
-    ap.add_argument("--name")
-    ap.add_argument("--check", metavar="IMAGE")
-    ap.add_argument("--vdetect", default="./vdetect")
+    ap.add_argument("--name", help="the model's name in vdetect (default: from the backbone)")
+    ap.add_argument("--check", metavar="IMAGE",
+                    help="run torchvision and vdetect on IMAGE and print how far they agree")
+    ap.add_argument("--vdetect", default="./vdetect", help="the vdetect to --check with")
     args = ap.parse_args(argv)
+    # an output never replaces an input, nor (without -y) any file
+    for what, p in (("the model", args.model), ("--state-dict", args.state_dict),
+                    ("--labels", args.labels), ("--check", args.check)):
+        if p and os.path.exists(p) and os.path.exists(args.out) and os.path.samefile(p, args.out):
+            ap.error("-o %s is %s's file; choose another output" % (args.out, what))
+    if os.path.exists(args.out) and not args.y:
+        ap.error("%s exists; add -y to replace it" % args.out)
     model = load_model(args)
     names = None
     if args.labels:
