@@ -1,0 +1,697 @@
+/*
+ * coco.c — COCO truth, detections and pycocotools' COCOeval arithmetic (bbox,
+ * area "all", maxDets 100) for `vdetect eval`; see coco.h.
+ *
+ * The COCO file is read with model/'s strict JSON reader (json.h) — a private
+ * header of model/, used here because app/ has no reader of its own (the one
+ * known exception of tests/test_walls.sh).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../model/json.h"
+#include "coco.h"
+
+struct gt {
+    int img, cat;            /* dense indices */
+    double box[4];           /* x, y, w, h */
+    int ignore, crowd;
+    int order;               /* position in the file, for stable sorting */
+};
+
+struct det {
+    int img, cat;
+    double box[4];
+    double score;
+    int order;
+};
+
+struct idx { int64_t id; int index; };
+
+struct coco {
+    struct coco_image *img;  /* in the file's order */
+    int nimg;
+    struct coco_category *cat;
+    int ncat;
+    struct gt *gt;           /* img: rank (ascending id order) */
+    int ngt;
+    struct det *det;
+    int ndet, capdet;
+    struct idx *cat_by_id;   /* sorted by id */
+    struct idx *order;       /* order[rank].index: the image in the file's order */
+    int *rank;               /* rank[file index] */
+};
+
+/* ---- reading the truth --------------------------------------------------------------- */
+
+static int cmp_idx(const void *a, const void *b)
+{
+    const struct idx *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+static int find_idx(const struct idx *v, int n, int64_t id)
+{
+    struct idx key = { id, 0 };
+    const struct idx *r = bsearch(&key, v, (size_t)n, sizeof *v, cmp_idx);
+    return r ? r->index : -1;
+}
+
+static int truth_fail(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int truth_fail(const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "truth %s: ", path);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return -1;
+}
+
+/* Does file_name (len bytes) stay inside the --images directory? Relative,
+ * no NUL inside, no ".." component; "." and empty components are harmless. */
+static int name_inside(const char *name, size_t len)
+{
+    if (strlen(name) != len || name[0] == '/')
+        return 0;
+    for (const char *p = name; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return 0;
+        p += n;
+        while (*p == '/')
+            p++;
+    }
+    return 1;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "truth %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n == cap) {
+            char *nb = cap < ((size_t)1 << 30) ? realloc(buf, cap * 2) : NULL;
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                fprintf(stderr, "truth %s: too large or out of memory\n", path);
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) {
+            if (ferror(f)) {
+                fprintf(stderr, "truth %s: read error\n", path);
+                free(buf);
+                buf = NULL;
+            }
+            break;
+        }
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+/* Sorts sorted[0..n) and rejects duplicate ids. */
+static int index_ids(const char *path, const char *what, struct idx *sorted, int n)
+{
+    qsort(sorted, (size_t)n, sizeof *sorted, cmp_idx);
+    for (int i = 0; i + 1 < n; i++)
+        if (sorted[i].id == sorted[i + 1].id)
+            return truth_fail(path, "%s id %lld appears twice", what, (long long)sorted[i].id);
+    return 0;
+}
+
+/* Fills e from the COCO text; on success the images are also ranked by id
+ * (e->order, e->rank) and the ground truth refers to them by rank. */
+static int parse_truth(struct coco *e, const char *text, size_t len, const char *path)
+{
+    struct json_doc *doc = NULL;
+    struct json_limits lim = { .max_bytes = (size_t)1 << 30, .max_depth = 32,
+                               .max_values = (size_t)1 << 27 };
+    char msg[200];
+    struct idx *imgs = NULL, *cats = NULL;
+    int err = -1;
+    if (json_parse(text, len, &lim, &doc, msg, sizeof msg)) {
+        truth_fail(path, "not valid JSON: %s", msg);
+        goto done;
+    }
+    const struct json_value *root = json_root(doc);
+    const struct json_value *ji = json_get(root, "images"), *ja = json_get(root, "annotations"),
+                            *jc = json_get(root, "categories");
+    if (!ji || ji->type != JSON_ARRAY || !ja || ja->type != JSON_ARRAY || !jc ||
+        jc->type != JSON_ARRAY) {
+        truth_fail(path, "expected a COCO object with \"images\", \"annotations\" and "
+                   "\"categories\" arrays");
+        goto done;
+    }
+    e->img = calloc(ji->len + 1, sizeof *e->img);
+    e->cat = calloc(jc->len + 1, sizeof *e->cat);
+    e->gt = calloc(ja->len + 1, sizeof *e->gt);
+    imgs = calloc(ji->len + 1, sizeof *imgs);
+    cats = calloc(jc->len + 1, sizeof *cats);
+    if (!e->img || !e->cat || !e->gt || !imgs || !cats || ji->len > 10000000 ||
+        jc->len > 100000) {
+        truth_fail(path, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < ji->len; i++) {
+        const struct json_value *v = &ji->items[i], *fn = json_get(v, "file_name");
+        int64_t id, w = 0, h = 0;
+        if (!json_as_int(json_get(v, "id"), INT64_MIN / 2, INT64_MAX / 2, &id) || !fn ||
+            fn->type != JSON_STRING || !fn->len) {
+            truth_fail(path, "images[%zu]: needs an integer \"id\" and a \"file_name\"", i);
+            goto done;
+        }
+        if (!name_inside(fn->str, fn->len)) {
+            truth_fail(path, "images[%zu]: file_name \"%.200s\" leads out of the images "
+                       "directory (absolute, or a \"..\" component): refused", i, fn->str);
+            goto done;
+        }
+        json_as_int(json_get(v, "width"), 1, 1 << 20, &w);
+        json_as_int(json_get(v, "height"), 1, 1 << 20, &h);
+        if (!(e->img[i].file = strdup(fn->str))) {
+            truth_fail(path, "out of memory");
+            goto done;
+        }
+        e->img[i].id = id;
+        e->img[i].width = (int)w;
+        e->img[i].height = (int)h;
+        imgs[i] = (struct idx){ id, (int)i };
+        e->nimg++;
+    }
+    for (size_t i = 0; i < jc->len; i++) {
+        const struct json_value *v = &jc->items[i], *nm = json_get(v, "name");
+        int64_t id;
+        if (!json_as_int(json_get(v, "id"), INT64_MIN / 2, INT64_MAX / 2, &id)) {
+            truth_fail(path, "categories[%zu]: needs an integer \"id\"", i);
+            goto done;
+        }
+        e->cat[i].id = id;
+        e->cat[i].evaluated = 1;
+        if (nm && nm->type == JSON_STRING && !(e->cat[i].name = strdup(nm->str))) {
+            truth_fail(path, "out of memory");
+            goto done;
+        }
+        cats[i] = (struct idx){ id, (int)i };
+        e->ncat++;
+    }
+    if (index_ids(path, "image", imgs, e->nimg) || index_ids(path, "category", cats, e->ncat))
+        goto done;
+    for (size_t i = 0; i < ja->len; i++) {
+        const struct json_value *v = &ja->items[i], *bb = json_get(v, "bbox");
+        int64_t im, c, flag;
+        int ii, ci;
+        if (!json_as_int(json_get(v, "image_id"), INT64_MIN / 2, INT64_MAX / 2, &im) ||
+            (ii = find_idx(imgs, e->nimg, im)) < 0) {
+            truth_fail(path, "annotations[%zu]: \"image_id\" is missing or not a listed image", i);
+            goto done;
+        }
+        if (!json_as_int(json_get(v, "category_id"), INT64_MIN / 2, INT64_MAX / 2, &c) ||
+            (ci = find_idx(cats, e->ncat, c)) < 0) {
+            truth_fail(path, "annotations[%zu]: \"category_id\" is missing or not a listed "
+                       "category", i);
+            goto done;
+        }
+        if (!bb || bb->type != JSON_ARRAY || bb->len != 4) {
+            truth_fail(path, "annotations[%zu]: \"bbox\" must be [x, y, w, h]", i);
+            goto done;
+        }
+        struct gt *g = &e->gt[e->ngt];
+        for (int k = 0; k < 4; k++) {
+            if (bb->items[k].type != JSON_NUMBER || !isfinite(bb->items[k].number) ||
+                (k >= 2 && bb->items[k].number < 0)) {
+                truth_fail(path, "annotations[%zu]: bad \"bbox\" entry %d", i, k);
+                goto done;
+            }
+            g->box[k] = bb->items[k].number;
+        }
+        g->img = ii;
+        g->cat = ci;
+        g->crowd = json_as_int(json_get(v, "iscrowd"), 0, 1, &flag) && flag;
+        g->ignore = g->crowd;   /* pycocotools overwrites any "ignore" field with iscrowd */
+        g->order = e->ngt++;
+        e->cat[ci].ngt += !g->ignore;
+    }
+    /* images in ascending id order (pycocotools' imgIds): imgs is that order, cats
+     * the categories by id */
+    if (!(e->rank = calloc((size_t)e->nimg + 1, sizeof *e->rank))) {
+        truth_fail(path, "out of memory");
+        goto done;
+    }
+    for (int r = 0; r < e->nimg; r++)
+        e->rank[imgs[r].index] = r;
+    for (int g = 0; g < e->ngt; g++)
+        e->gt[g].img = e->rank[e->gt[g].img];
+    e->order = imgs;
+    e->cat_by_id = cats;
+    imgs = cats = NULL;
+    err = 0;
+done:
+    free(imgs);
+    free(cats);
+    json_free(&doc);
+    return err;
+}
+
+struct coco *coco_parse_truth(const char *text, size_t len, const char *name)
+{
+    struct coco *e = calloc(1, sizeof *e);
+    if (!e) {
+        truth_fail(name, "out of memory");
+        return NULL;
+    }
+    if (parse_truth(e, text, len, name)) {
+        coco_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+struct coco *coco_load_truth(const char *path)
+{
+    size_t len = 0;
+    char *text = read_file(path, &len);
+    if (!text)
+        return NULL;
+    struct coco *e = coco_parse_truth(text, len, path);
+    free(text);
+    return e;
+}
+
+void coco_free(struct coco *e)
+{
+    if (!e)
+        return;
+    for (int i = 0; i < e->nimg; i++)
+        free(e->img[i].file);
+    for (int i = 0; i < e->ncat; i++)
+        free(e->cat[i].name);
+    free(e->img);
+    free(e->cat);
+    free(e->gt);
+    free(e->det);
+    free(e->cat_by_id);
+    free(e->order);
+    free(e->rank);
+    free(e);
+}
+
+int coco_num_images(const struct coco *e)
+{
+    return e->nimg;
+}
+
+const struct coco_image *coco_image(const struct coco *e, int index)
+{
+    return index >= 0 && index < e->nimg ? &e->img[e->order[index].index] : NULL;
+}
+
+int coco_num_categories(const struct coco *e)
+{
+    return e->ncat;
+}
+
+const struct coco_category *coco_category(const struct coco *e, int index)
+{
+    return index >= 0 && index < e->ncat ? &e->cat[index] : NULL;
+}
+
+void coco_set_evaluated(struct coco *e, int index, int on)
+{
+    if (index >= 0 && index < e->ncat)
+        e->cat[index].evaluated = !!on;
+}
+
+/* ---- scoring ------------------------------------------------------------------------------ */
+
+static int cmp_gt(const void *a, const void *b)
+{
+    const struct gt *x = a, *y = b;
+    if (x->cat != y->cat) return x->cat - y->cat;
+    if (x->img != y->img) return x->img - y->img;
+    if (x->ignore != y->ignore) return x->ignore - y->ignore;
+    return x->order - y->order;
+}
+
+static int cmp_det(const void *a, const void *b)
+{
+    const struct det *x = a, *y = b;
+    if (x->cat != y->cat) return x->cat - y->cat;
+    if (x->img != y->img) return x->img - y->img;
+    if (x->score != y->score) return x->score < y->score ? 1 : -1;
+    return x->order - y->order;
+}
+
+/* pycocotools maskUtils.iou for boxes: over the det's own area for a crowd */
+static double box_iou(const double *d, const double *g, int crowd)
+{
+    double w = fmin(d[0] + d[2], g[0] + g[2]) - fmax(d[0], g[0]);
+    double h = fmin(d[1] + d[3], g[1] + g[3]) - fmax(d[1], g[1]);
+    if (w <= 0 || h <= 0)
+        return 0;
+    double inter = w * h, da = d[2] * d[3];
+    double u = crowd ? da : da + g[2] * g[3] - inter;
+    return inter / u;
+}
+
+/* One scored detection of a category (over all images). */
+struct scored {
+    double score;
+    int seq;                        /* concatenation order (image order, then rank) */
+    unsigned char tp[COCO_NT], ig[COCO_NT];
+};
+
+static int cmp_scored(const void *a, const void *b)
+{
+    const struct scored *x = a, *y = b;
+    if (x->score != y->score) return x->score < y->score ? 1 : -1;
+    return x->seq - y->seq;       /* numpy's mergesort is stable */
+}
+
+static void thresholds(double t[COCO_NT])
+{
+    /* np.linspace(.5, 0.95, 10) */
+    double step = (0.95 - 0.5) / (COCO_NT - 1);
+    for (int i = 0; i < COCO_NT; i++)
+        t[i] = i * step + 0.5;
+    t[COCO_NT - 1] = 0.95;
+}
+
+/* Match one image's dets d[0..nd) (sorted, at most 100) to its gts g[0..ng) (not
+ * ignored first) at every threshold; results into out[0..nd). */
+static void match_image(const struct det *d, int nd, const struct gt *g, int ng, int seq0,
+                        struct scored *out, double *iou)
+{
+    double thr[COCO_NT];
+    thresholds(thr);
+    for (int i = 0; i < nd; i++)
+        for (int j = 0; j < ng; j++)
+            iou[(size_t)i * ng + j] = box_iou(d[i].box, g[j].box, g[j].crowd);
+    unsigned char gm[COCO_NT * 1024];
+    unsigned char *gmatched = ng <= 1024 ? gm : calloc((size_t)COCO_NT * ng, 1);
+    if (!gmatched) {                /* out of memory: count as unmatched */
+        for (int i = 0; i < nd; i++)
+            out[i] = (struct scored){ .score = d[i].score, .seq = seq0 + i };
+        return;
+    }
+    memset(gmatched, 0, (size_t)COCO_NT * (ng <= 1024 ? 1024 : ng));
+    for (int i = 0; i < nd; i++) {
+        out[i] = (struct scored){ .score = d[i].score, .seq = seq0 + i };
+        for (int t = 0; t < COCO_NT; t++) {
+            double best = fmin(thr[t], 1 - 1e-10);
+            int m = -1;
+            for (int j = 0; j < ng; j++) {
+                if (gmatched[t * (size_t)ng + j] && !g[j].crowd)
+                    continue;
+                if (m > -1 && !g[m].ignore && g[j].ignore)
+                    break;
+                if (iou[(size_t)i * ng + j] < best)
+                    continue;
+                best = iou[(size_t)i * ng + j];
+                m = j;
+            }
+            if (m == -1)
+                continue;
+            out[i].ig[t] = (unsigned char)g[m].ignore;
+            out[i].tp[t] = 1;
+            gmatched[t * (size_t)ng + m] = 1;
+        }
+    }
+    if (gmatched != gm)
+        free(gmatched);
+}
+
+/* AP per threshold for one category from its scored dets. */
+static void category_ap(struct scored *s, int n, int npos, double ap[COCO_NT])
+{
+    qsort(s, (size_t)n, sizeof *s, cmp_scored);
+    double *pr = malloc(sizeof(double) * (size_t)(n ? n : 1));
+    double *rc = malloc(sizeof(double) * (size_t)(n ? n : 1));
+    for (int t = 0; t < COCO_NT; t++) {
+        ap[t] = 0;
+        if (!pr || !rc)
+            continue;
+        double tp = 0, fp = 0;
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            if (s[i].ig[t])
+                continue;    /* matched to an ignored gt: neither TP nor FP */
+            if (s[i].tp[t]) tp++;
+            else fp++;
+            rc[k] = tp / npos;
+            pr[k] = tp / (fp + tp + 2.220446049250313e-16);
+            k++;
+        }
+        for (int i = k - 1; i > 0; i--)
+            if (pr[i] > pr[i - 1])
+                pr[i - 1] = pr[i];
+        double sum = 0;
+        int j = 0;
+        for (int r = 0; r < COCO_NR; r++) {
+            double rt = r == COCO_NR - 1 ? 1.0 : r * (1.0 / (COCO_NR - 1));
+            while (j < k && rc[j] < rt)   /* searchsorted(rc, rt, 'left') */
+                j++;
+            if (j >= k)
+                break;
+            sum += pr[j];
+        }
+        ap[t] = sum / COCO_NR;
+    }
+    free(pr);
+    free(rc);
+}
+
+/*
+ * pycocotools keeps ignored detections in the cumulative sums as neither TP
+ * nor FP but still as entries of rc/pr; with tps = dtm & ~dtIg and fps =
+ * ~dtm & ~dtIg an ignored det repeats the previous rc/pr values, which does
+ * not change the interpolated precision, so skipping them is equivalent.
+ */
+
+int coco_evaluate(struct coco *e)
+{
+    qsort(e->gt, (size_t)e->ngt, sizeof *e->gt, cmp_gt);
+    /* e->det is NULL until the first detection; qsort and &e->det[i] want an array */
+    if (!e->det && !(e->det = malloc(sizeof *e->det)))
+        return -1;
+    qsort(e->det, (size_t)e->ndet, sizeof *e->det, cmp_det);
+    struct scored *s = malloc(sizeof *s * (size_t)(e->ndet ? e->ndet : 1));
+    if (!s)
+        return -1;
+    int gi = 0, di = 0;
+    for (int c = 0; c < e->ncat; c++) {
+        int ns = 0;
+        /* gts and dets of this category, image by image (images are numbered in
+         * ascending id order, as pycocotools sorts imgIds) */
+        int g0 = gi, d0 = di;
+        while (gi < e->ngt && e->gt[gi].cat == c) gi++;
+        while (di < e->ndet && e->det[di].cat == c) di++;
+        struct coco_category *cat = &e->cat[c];
+        cat->ndet = di - d0;
+        for (int t = 0; t < COCO_NT; t++)
+            cat->ap[t] = -1;
+        if (!cat->evaluated || cat->ngt == 0)
+            continue;
+        /* segments per image: both ranges are sorted by image index */
+        int gp = g0, dp = d0;
+        while (gp < gi || dp < di) {
+            int img = gp < gi ? e->gt[gp].img : e->nimg;
+            if (dp < di && e->det[dp].img < img)
+                img = e->det[dp].img;
+            int ge = gp, de = dp;
+            while (ge < gi && e->gt[ge].img == img) ge++;
+            while (de < di && e->det[de].img == img) de++;
+            int nd = de - dp < COCO_MAX_DETS ? de - dp : COCO_MAX_DETS, ng = ge - gp;
+            double *iou = malloc(sizeof(double) * (size_t)(nd ? nd : 1) * (size_t)(ng ? ng : 1));
+            if (!iou) {
+                free(s);
+                return -1;
+            }
+            match_image(&e->det[dp], nd, &e->gt[gp], ng, ns, &s[ns], iou);
+            free(iou);
+            ns += nd;
+            gp = ge;
+            dp = de;
+        }
+        category_ap(s, ns, cat->ngt, cat->ap);
+    }
+    free(s);
+    return 0;
+}
+
+struct coco_summary coco_summary(const struct coco *e)
+{
+    struct coco_summary r = { 0, 0, 0, 0 };
+    for (int c = 0; c < e->ncat; c++) {
+        const double *ap = e->cat[c].ap;
+        if (ap[0] < 0)
+            continue;
+        double m = 0;
+        for (int t = 0; t < COCO_NT; t++)
+            m += ap[t];
+        r.ap += m / COCO_NT;
+        r.ap50 += ap[0];
+        r.ap75 += ap[5];
+        r.ncat++;
+    }
+    if (r.ncat) {
+        r.ap /= r.ncat;
+        r.ap50 /= r.ncat;
+        r.ap75 /= r.ncat;
+    } else {
+        r.ap = r.ap50 = r.ap75 = -1;
+    }
+    return r;
+}
+
+double coco_mean_ap(const double ap[COCO_NT])
+{
+    double m = 0;
+    for (int t = 0; t < COCO_NT; t++)
+        m += ap[t];
+    return m / COCO_NT;
+}
+
+/* ---- detections ------------------------------------------------------------------------------ */
+
+static int add_det(struct coco *e, int img, int cat, const struct model_detection *d, int order)
+{
+    if (e->ndet == e->capdet) {
+        int cap = e->capdet ? 2 * e->capdet : 1024;
+        struct det *nd = realloc(e->det, (size_t)cap * sizeof *nd);
+        if (!nd)
+            return -1;
+        e->det = nd;
+        e->capdet = cap;
+    }
+    struct det *o = &e->det[e->ndet++];
+    o->img = img;
+    o->cat = cat;
+    o->box[0] = d->box[0];
+    o->box[1] = d->box[1];
+    o->box[2] = (double)d->box[2] - d->box[0];
+    o->box[3] = (double)d->box[3] - d->box[1];
+    o->score = d->score;
+    o->order = order;
+    return 0;
+}
+
+int coco_add_detection(struct coco *e, int image, const struct model_detection *d)
+{
+    int c = find_idx(e->cat_by_id, e->ncat, d->label);
+    if (c < 0)
+        return 1;
+    return add_det(e, image, c, d, e->ndet) ? -1 : 0;
+}
+
+/* The truth image whose file_name is path or a trailing component of it. */
+static int image_for_path(const struct coco *e, const char *path)
+{
+    size_t n = strlen(path);
+    for (int i = 0; i < e->nimg; i++) {
+        size_t k = strlen(e->img[i].file);
+        if (k <= n && !strcmp(path + n - k, e->img[i].file) && (k == n || path[n - k - 1] == '/'))
+            return i;
+    }
+    return -1;
+}
+
+int coco_find_image(const struct coco *e, const char *path)
+{
+    int i = image_for_path(e, path);
+    return i < 0 ? -1 : e->rank[i];
+}
+
+int coco_read_detections(struct coco *e, const char *path)
+{
+    size_t len = 0;
+    char *text = read_file(path, &len);
+    if (!text)
+        return -1;
+    int err = 0, line = 0;
+    unsigned char *seen = calloc((size_t)e->nimg + 1, 1);
+    if (!seen) {
+        free(text);
+        return truth_fail(path, "out of memory");
+    }
+    for (size_t at = 0; at < len && !err;) {
+        char *nl = memchr(text + at, '\n', len - at);
+        size_t end = nl ? (size_t)(nl - text) : len;
+        line++;
+        struct json_doc *doc = NULL;
+        char msg[200];
+        size_t k = at;
+        while (k < end && (text[k] == ' ' || text[k] == '\t' || text[k] == '\r'))
+            k++;
+        if (k == end) {
+            at = end + 1;
+            continue;
+        }
+        if (json_parse(text + at, end - at, NULL, &doc, msg, sizeof msg)) {
+            fprintf(stderr, "detections %s: line %d: %s\n", path, line, msg);
+            err = -1;
+            break;
+        }
+        const struct json_value *v = json_root(doc), *im = json_get(v, "image"),
+                                *ds = json_get(v, "detections");
+        int ii = im && im->type == JSON_STRING ? image_for_path(e, im->str) : -1;
+        if (ii < 0 || !ds || ds->type != JSON_ARRAY) {
+            fprintf(stderr, "detections %s: line %d: needs \"image\" naming an image of the truth "
+                    "and a \"detections\" array\n", path, line);
+            err = -1;
+        } else if (seen[ii]++) {
+            fprintf(stderr, "detections %s: line %d: image %s appears twice\n", path, line,
+                    e->img[ii].file);
+            err = -1;
+        }
+        for (size_t j = 0; !err && j < ds->len; j++) {
+            const struct json_value *d = &ds->items[j], *bx = json_get(d, "box"),
+                                    *sc = json_get(d, "score");
+            int64_t label;
+            struct model_detection md;
+            if (!bx || bx->type != JSON_ARRAY || bx->len != 4 || !sc || sc->type != JSON_NUMBER ||
+                !json_as_int(json_get(d, "label"), INT32_MIN, INT32_MAX, &label)) {
+                fprintf(stderr, "detections %s: line %d: detection %zu needs \"box\" [x1, y1, x2, "
+                        "y2], \"label\" and \"score\"\n", path, line, j);
+                err = -1;
+                break;
+            }
+            for (int q = 0; q < 4; q++) {
+                if (bx->items[q].type != JSON_NUMBER) {
+                    fprintf(stderr, "detections %s: line %d: bad box\n", path, line);
+                    err = -1;
+                }
+                md.box[q] = (float)bx->items[q].number;
+            }
+            md.score = (float)sc->number;
+            md.label = (int)label;
+            int c = find_idx(e->cat_by_id, e->ncat, label);
+            if (!err && c >= 0 && add_det(e, e->rank[ii], c, &md, e->ndet)) {
+                fprintf(stderr, "detections %s: out of memory\n", path);
+                err = -1;
+            }
+        }
+        json_free(&doc);
+        at = end + 1;
+    }
+    free(seen);
+    free(text);
+    return err;
+}
