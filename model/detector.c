@@ -106,7 +106,8 @@ int model_load(struct model **out, const struct model_options *opt)
                 opt->weights);
         for (const char *const *p = spec_preset_names(); *p; p++)
             fprintf(stderr, "%s%s", p == spec_preset_names() ? "" : ", ", *p);
-        fprintf(stderr, ")\n");
+        fprintf(stderr, ") if it is one of torchvision's builders, or export your own model with "
+                "model/py/export.py (README: Bring your own model)\n");
         goto fail;
     }
     if (meta ? spec_from_model_file(m, opt, meta) : !inferred && spec_preset(&m->spec, arch))

@@ -359,6 +359,9 @@ def export(model, path, class_names=None, name=None, verbose=False):
         for k, v in tensors.items():
             if not torch.equal(back[k], v.detach().float().contiguous()):
                 fail("%s: tensor %s read back differs" % (path, k))
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)   # mkstemp's 0600 is not what a saved model file is
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -409,25 +412,37 @@ def check_image(model, vdm_path, image, vdetect):
     line = [ln for ln in p.stdout.splitlines() if ln.strip()]
     got = [(d["box"], int(d["label"]), float(d["score"])) for d in json.loads(line[0])["detections"]]
     strong = [r for r in ref if r[2] >= 0.3]
-    used, matched, worst_box, worst_score = set(), 0, 0.0, 0.0
+    used, matched, worst_box, worst_score, missed = set(), 0, 0.0, 0.0, []
     for b, lab, s in strong:
         best = None
         for j, (gb, gl, gs) in enumerate(got):
-            if j in used or gl != lab:
+            if j in used or gl != lab or abs(gs - s) > 1e-3:
                 continue
+            # the same box: IoU >= 0.99, or every side within 0.01 px (a sliver a few
+            # hundredths of a pixel wide loses IoU to float rounding alone)
+            d = max(abs(u - v) for u, v in zip(b, gb))
             iou = box_iou(b, gb)
-            if iou >= 0.99 and abs(gs - s) <= 1e-3 and (best is None or iou > best[1]):
-                best = (j, iou)
-        if best is not None:
-            j = best[0]
-            used.add(j)
-            matched += 1
-            worst_box = max(worst_box, max(abs(u - v) for u, v in zip(b, got[j][0])))
-            worst_score = max(worst_score, abs(s - got[j][2]))
+            if (iou >= 0.99 or d <= 0.01) and (best is None or d < best[1]):
+                best = (j, d)
+        if best is None:
+            missed.append((b, lab, s))
+            continue
+        used.add(best[0])
+        matched += 1
+        worst_box = max(worst_box, best[1])
+        worst_score = max(worst_score, abs(s - got[best[0]][2]))
+    need = math.ceil(0.95 * len(strong))
+    ok = matched >= need
     print("torchvision %d detections (%d with score >= 0.3), vdetect %d; matched %d/%d; "
           "largest box difference %.3g px, score difference %.3g"
           % (len(ref), len(strong), len(got), matched, len(strong), worst_box, worst_score))
-    return 0 if matched == len(strong) else 1
+    for b, lab, s in missed[:5]:
+        print("  unmatched torchvision detection: label %d score %.6f box %s"
+              % (lab, s, ", ".join("%.4f" % v for v in b)))
+    print("%s: %d of %d torchvision detections with score >= 0.3 matched (same label, "
+          "|score difference| <= 1e-3, IoU >= 0.99 or every side within 0.01 px); at least %d "
+          "(95%%) must be" % ("PASS" if ok else "FAIL", matched, len(strong), need))
+    return 0 if ok else 1
 
 
 # ---- CLI ----------------------------------------------------------------------------------
@@ -467,13 +482,18 @@ def main(argv=None):
     ap.add_argument("model", nargs="?", help="a whole model saved with torch.save(model, path)")
     ap.add_argument("-o", "--out", required=True, help="the model file to write (.vdm)")
     ap.add_argument("-y", action="store_true", help="replace OUT if it exists")
-    ap.add_argument("--build", help="module:function returning the FasterRCNN")
+    ap.add_argument("--build", help="module:function returning the FasterRCNN (the module "
+                    "is imported from the current directory or PYTHONPATH)")
     ap.add_argument("--state-dict", help="weights for --build")
     ap.add_argument("--labels", help="class names, one a line, background first")
     ap.add_argument("--name", help="the model's name in vdetect (default: from the backbone)")
     ap.add_argument("--check", metavar="IMAGE",
-                    help="run torchvision and vdetect on IMAGE and print how far they agree")
-    ap.add_argument("--vdetect", default="./vdetect", help="the vdetect to --check with")
+                    help="run torchvision and vdetect on IMAGE and print how far they agree; "
+                    "exit 1 unless >= 95%% of torchvision's detections with score >= 0.3 are "
+                    "matched (same label, |score difference| <= 1e-3, IoU >= 0.99 or sides "
+                    "within 0.01 px)")
+    ap.add_argument("--vdetect", default="./vdetect",
+                    help="the vdetect to --check with (default: ./vdetect)")
     args = ap.parse_args(argv)
     # an output never replaces an input, nor (without -y) any file
     for what, p in (("the model", args.model), ("--state-dict", args.state_dict),
@@ -493,6 +513,10 @@ def main(argv=None):
         export(model, args.out, names, args.name, verbose=True)
     except ExportError as e:
         print(e, file=sys.stderr)
+        if "unsupported" in str(e):
+            print("(the operations vdetect runs are listed in model/FORMAT.md; a backbone ends in "
+                  "feature maps, so a classifier's flatten/linear/pooling tail must be cut off)",
+                  file=sys.stderr)
         return 1
     if args.check:
         return check_image(model, args.out, args.check, args.vdetect)
