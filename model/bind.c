@@ -78,20 +78,32 @@ int bind_conv(struct binder *b, struct conv *cv, const char *prefix, const char 
     }
     if (b->failed) return -1;
     b->params -= 2 * (int64_t)cout;   /* running statistics are buffers, not parameters */
+    cv->w = w;
+    cv->b = bias;
+    bind_fold_bn(b, cv, bn, b->bn_eps);
+    return 0;
+}
 
-    size_t per = (size_t)(cin / groups) * k * k;
-    float *fw = arena_floats(b->store, per * cout);
-    float *fb = arena_floats(b->store, cout);
-    for (int o = 0; o < cout; o++) {
-        /* FrozenBatchNorm2d: scale = w * rsqrt(var + eps), shift = b - mean * scale */
-        double scale = (double)bn[0][o] / sqrt((double)bn[3][o] + (double)b->bn_eps);
-        double shift = (double)bn[1][o] - (double)bn[2][o] * scale;
-        for (size_t i = 0; i < per; i++) fw[o * per + i] = (float)(w[o * per + i] * scale);
-        fb[o] = (float)((bias ? bias[o] * scale : 0.0) + shift);
+void bn_coeffs(const float *const bn[4], float eps, int c, double *scale, double *shift)
+{
+    /* FrozenBatchNorm2d: scale = w * rsqrt(var + eps), shift = b - mean * scale */
+    *scale = (double)bn[0][c] / sqrt((double)bn[3][c] + (double)eps);
+    *shift = (double)bn[1][c] - (double)bn[2][c] * *scale;
+}
+
+void bind_fold_bn(struct binder *b, struct conv *cv, const float *const bn[4], float eps)
+{
+    size_t per = (size_t)(cv->cin / cv->groups) * cv->k * cv->k;
+    float *fw = arena_floats(b->store, per * (size_t)cv->cout);
+    float *fb = arena_floats(b->store, (size_t)cv->cout);
+    for (int o = 0; o < cv->cout; o++) {
+        double scale, shift;
+        bn_coeffs(bn, eps, o, &scale, &shift);
+        for (size_t i = 0; i < per; i++) fw[o * per + i] = (float)(cv->w[o * per + i] * scale);
+        fb[o] = (float)((cv->b ? cv->b[o] * scale : 0.0) + shift);
     }
     cv->w = fw;
     cv->b = fb;
-    return 0;
 }
 
 int bind_linear(struct binder *b, const float **w, const float **bias, const char *prefix,

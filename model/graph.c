@@ -16,7 +16,6 @@
 #include "graph.h"
 #include "net.h"
 
-#include <math.h>
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
@@ -113,9 +112,10 @@ static int fold_bn(struct binder *b, const float *const raw[4], float eps, int C
     *scale = arena_floats(b->store, (size_t)C);
     *shift = arena_floats(b->store, (size_t)C);
     for (int c = 0; c < C; c++) {
-        double s = (double)raw[0][c] / sqrt((double)raw[3][c] + (double)eps);
+        double s, t;
+        bn_coeffs(raw, eps, c, &s, &t);
         (*scale)[c] = (float)s;
-        (*shift)[c] = (float)((double)raw[1][c] - (double)raw[2][c] * s);
+        (*shift)[c] = (float)t;
     }
     b->params -= 2 * (int64_t)C;   /* running statistics are buffers, not parameters */
     return 0;
@@ -207,30 +207,20 @@ static void absorb(struct graph *g, int i, int p)
 
 static void fuse(struct graph *g, struct binder *b, const float *raw_bn[][4])
 {
+    /* counted once: absorbing p into its only reader i leaves every count that can
+     * still matter as it was (i now reads what p read; nothing else read p) */
     int readers[g->n];
+    count_readers(g, readers);
     for (int i = 1; i < g->n; i++) {
-        count_readers(g, readers);
         struct gnode *n = &g->nodes[i];
         if (n->op == G_NONE || n->n_in < 1) continue;
         int p = in_of(g, n, 0);
         struct gnode *pn = &g->nodes[p];
         if (readers[p] != 1) continue;
         if (n->op == G_BATCHNORM && pn->op == G_CONV && pn->act == ACT_NONE) {
-            /* fold: w' = w * scale, b' = b * scale + shift (scale, shift in double) */
-            const struct conv *cv = &pn->cv;
-            size_t per = (size_t)(cv->cin / cv->groups) * cv->k * cv->k;
-            float *fw = arena_floats(b->store, per * (size_t)cv->cout);
-            float *fb = arena_floats(b->store, (size_t)cv->cout);
-            const float *const *raw = raw_bn[i];
-            for (int o = 0; o < cv->cout; o++) {
-                double s = (double)raw[0][o] / sqrt((double)raw[3][o] + (double)n->eps);
-                double t = (double)raw[1][o] - (double)raw[2][o] * s;
-                for (size_t k = 0; k < per; k++) fw[o * per + k] = (float)(cv->w[o * per + k] * s);
-                fb[o] = (float)((cv->b ? cv->b[o] * s : 0.0) + t);
-            }
+            float eps = n->eps;
             absorb(g, i, p);
-            n->cv.w = fw;
-            n->cv.b = fb;
+            bind_fold_bn(b, &n->cv, raw_bn[i], eps);
         } else if (n->op == G_ACT && takes_act(pn->op) && pn->act == ACT_NONE) {
             absorb(g, i, p);
         }
@@ -273,11 +263,11 @@ int graph_bind(struct graph *g, struct binder *b, int out_channels)
             g->nodes[i].key[k] = NULL;
         }
     if (!err) fuse(g, b, raw_bn);
-    g->split = g->n;
-    for (int k = 0, last = -1; k < g->n_tap; k++) {
-        if (!strncmp(g->tap_name[k], "body_", 5) && g->tap_node[k] > last) last = g->tap_node[k];
-        if (k == g->n_tap - 1 && last >= 0) g->split = last + 1;
-    }
+    int last_body = -1;
+    for (int k = 0; k < g->n_tap; k++)
+        if (!strncmp(g->tap_name[k], "body_", 5) && g->tap_node[k] > last_body)
+            last_body = g->tap_node[k];
+    g->split = last_body >= 0 ? last_body + 1 : g->n;
     free(raw_bn);
     return err || b->failed ? -1 : 0;
 }
@@ -350,16 +340,6 @@ static const char *shapes_for(const struct graph *g, int ih, int iw, struct vsha
         s[i] = o;
     }
     return NULL;
-}
-
-/* An output, or a tap the run hands back: memory of its own. */
-static int is_kept(const struct graph *g, int i, const struct graph_io *io)
-{
-    for (int k = 0; k < g->n_out; k++)
-        if (g->out_node[k] == i) return 1;
-    for (int k = 0; io && io->taps && k < g->n_tap; k++)
-        if (g->tap_node[k] == i) return 1;
-    return 0;
 }
 
 static size_t value_bytes(const struct vshape *s)
@@ -530,7 +510,7 @@ void graph_run_io(const struct graph *g, struct run *r, const struct fmap *img, 
         const struct gnode *n = &g->nodes[i];
         if (i == g->split && !r->dry) t_split = now_ms();
         if (!need[i] || seeded[i] || n->op == G_NONE) continue;
-        if (!is_kept(g, i, io))
+        if (!skip[i])   /* outputs and taps have their own memory already */
             val[i] = (struct fmap){ (float *)(base + off[i]), s[i].c, s[i].h, s[i].w };
         r->macs += node_macs(n, &s[i]);
         if (r->dry) {

@@ -138,6 +138,11 @@ const float *bind_tensor(struct binder *b, const char *key, int ndim, const int6
 int bind_conv(struct binder *b, struct conv *cv, const char *prefix, const char *bn_prefix,
               int cin, int cout, int k, int stride, int pad, int groups, int has_bias,
               enum act act);
+/* BatchNorm in eval (weight, bias, running mean, running var): channel c's
+ * y = x * scale + shift, scale = w / sqrt(var + eps), in double. */
+void bn_coeffs(const float *const bn[4], float eps, int c, double *scale, double *shift);
+/* cv's weights and bias with BatchNorm bn folded in (new arrays in b's store). */
+void bind_fold_bn(struct binder *b, struct conv *cv, const float *const bn[4], float eps);
 /* Linear [out, in] + bias at prefix. */
 int bind_linear(struct binder *b, const float **w, const float **bias, const char *prefix,
                 int in, int out);
