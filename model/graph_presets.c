@@ -92,6 +92,13 @@ static const struct irconf mnv3_small[11] = {
     { 5, 576, 96, 1, 1, 1 }, { 5, 576, 96, 1, 1, 1 },
 };
 
+/* Keys of module idx of block b's Sequential: conv ".0" and its BatchNorm ".1". */
+static void block_keys(char (*c)[128], char (*n)[128], int b, int idx)
+{
+    snprintf(*c, sizeof *c, "backbone.body.%d.block.%d.0", b, idx);
+    snprintf(*n, sizeof *n, "backbone.body.%d.block.%d.1", b, idx);
+}
+
 /* The features as mobilenet_backbone(fpn=True) cuts them: the FPN reads the
  * last stride-2 block's output ('0': features 13 of large, 9 of small) and the
  * last 1x1 conv ('1': features 16, 12). */
@@ -109,16 +116,11 @@ static int mobilenet(struct graph *g, const struct spec *s, int *body)
         enum act act = cf[i].hs ? ACT_HARDSWISH : ACT_RELU;
         int exp = cf[i].exp, m = 0, y = x, k = cf[i].k;
         char c[128], n[128];
-#define NAMES(idx)                                                                 \
-    (snprintf(c, sizeof c, "backbone.body.%d.block.%d.0", i + 1, idx),             \
-     snprintf(n, sizeof n, "backbone.body.%d.block.%d.1", i + 1, idx))
         if (exp != in) {
-            NAMES(m);
-            m++;
+            block_keys(&c, &n, i + 1, m++);
             y = conv_bn(g, y, c, n, exp, 1, 1, 0, 1, eps, act);
         }
-        NAMES(m);
-        m++;
+        block_keys(&c, &n, i + 1, m++);
         y = conv_bn(g, y, c, n, exp, k, cf[i].stride, (k - 1) / 2, exp, eps, act);
         if (cf[i].se) {
             /* SqueezeExcitation: mean, fc1, ReLU, fc2, Hardsigmoid, scale */
@@ -133,8 +135,7 @@ static int mobilenet(struct graph *g, const struct spec *s, int *body)
             sq = gb_act(g, sq, ACT_HARDSIGMOID);
             y = gb_binary(g, sq, y, 1);
         }
-        NAMES(m);
-#undef NAMES
+        block_keys(&c, &n, i + 1, m);
         y = conv_bn(g, y, c, n, cf[i].out, 1, 1, 0, 1, eps, ACT_NONE);
         if (cf[i].stride == 1 && in == cf[i].out) y = gb_binary(g, y, x, 0);
         x = y;
