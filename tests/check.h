@@ -10,7 +10,9 @@
 
 #include <stdio.h>
 
-static int check_passed, check_failed;
+/* One pair of counters for the whole test program (tests/check.c), so that the
+ * checks of shared helpers (parity.c) count in the summary as the test's own do. */
+extern int check_passed, check_failed;
 
 #define CHECK(cond, ...)                                                  \
     do {                                                                  \

@@ -305,7 +305,8 @@ static int cmp_str(const void *a, const void *b)
 }
 
 void parity_run_cases(const char *subdir, int argc, char **argv,
-                      void (*run)(const char *root, const char *name))
+                      void (*run)(const char *root, const char *name, const char *dir,
+                                  const struct meta *meta))
 {
     const char *fx = getenv("VDETECT_FIXTURES");
     char root[400];
@@ -325,7 +326,16 @@ void parity_run_cases(const char *subdir, int argc, char **argv,
     for (int i = 0; i < n; i++) {
         printf("case %s\n", names[i]);
         fflush(stdout);
-        run(root, names[i]);
+        char dir[512], path[1024];
+        struct meta meta;
+        snprintf(dir, sizeof dir, "%s/%s", root, names[i]);
+        snprintf(path, sizeof path, "%s/meta.txt", dir);
+        if (meta_load(path, &meta) == 0) {
+            run(root, names[i], dir, &meta);
+            meta_free(&meta);
+        } else {
+            CHECK(0, "%s: no meta.txt", names[i]);
+        }
         free(names[i]);
     }
 }

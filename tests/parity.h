@@ -36,10 +36,12 @@ void parity_end_to_end(const char *cs, const char *dir, struct model *m, const s
  * Returns the count. */
 int parity_words(const char *value, char *buf, size_t len, const char **out, int max);
 
-/* run(root, name) for every case directory under $VDETECT_FIXTURES/subdir (or
- * the names given on the command line), in name order, each announced as
- * "case NAME". */
+/* run(root, name, dir, meta) for every case directory under
+ * $VDETECT_FIXTURES/subdir (or the names given on the command line), in name
+ * order, each announced as "case NAME", with its meta.txt loaded (a case
+ * without one is a failure and is not run). */
 void parity_run_cases(const char *subdir, int argc, char **argv,
-                      void (*run)(const char *root, const char *name));
+                      void (*run)(const char *root, const char *name, const char *dir,
+                                  const struct meta *meta));
 
 #endif

@@ -215,20 +215,17 @@ static void check_stages(const char *cs, const char *dir, struct model *m, const
 
 /* The whole path from the RGB image (model_detect) against torchvision's
  * proposals and detections; the command line against model_detect. */
-static void run_case(const char *root, const char *name)
+static void run_case(const char *root, const char *name, const char *dir,
+                     const struct meta *meta)
 {
-    char dir[512], path[1024];
-    snprintf(dir, sizeof dir, "%s/%s", root, name);
-    struct meta meta;
-    snprintf(path, sizeof path, "%s/meta.txt", dir);
-    if (meta_load(path, &meta)) { CHECK(0, "%s: no meta.txt", name); return; }
+    char path[1024];
 
     /* --set overrides the case needs */
     char setbuf[512];
     const char *sets[16];
-    parity_words(meta_get(&meta, "sets"), setbuf, sizeof setbuf, sets, 16);
-    const char *arch = meta_get(&meta, "arch");
-    const char *owner = meta_get(&meta, "weights");
+    parity_words(meta_get(meta, "sets"), setbuf, sizeof setbuf, sets, 16);
+    const char *arch = meta_get(meta, "arch");
+    const char *owner = meta_get(meta, "weights");
     char legacy[1024];
     snprintf(path, sizeof path, "%s/%s/model_zip.pth", root, owner ? owner : name);
     snprintf(legacy, sizeof legacy, "%s/%s/model_legacy.pth", root, owner ? owner : name);
@@ -238,15 +235,14 @@ static void run_case(const char *root, const char *name)
     struct model *m = NULL;
     CHECK(model_load(&m, &opt) == 0, "%s: model_load failed", name);
     if (m) {
-        CHECK(m->spec.num_classes == (int)meta_num(&meta, "num_classes"), "%s: num_classes", name);
-        check_stages(name, dir, m, &meta);
+        CHECK(m->spec.num_classes == (int)meta_num(meta, "num_classes"), "%s: num_classes", name);
+        check_stages(name, dir, m, meta);
         struct cli_ctx cc = { dir, path, arch, sets };
-        parity_end_to_end(name, dir, m, &meta,
+        parity_end_to_end(name, dir, m, meta,
                           !strcmp(arch, "fasterrcnn_mobilenet_v3_large_320_fpn") ? cli_also : NULL,
                           &cc);
         model_free(&m);
     }
-    meta_free(&meta);
 }
 
 int main(int argc, char **argv)

@@ -48,16 +48,11 @@ static void check_outputs(const char *cs, const char *dir, struct model *m,
     npy_free(&img);
 }
 
-static void run_case(const char *root, const char *name)
+static void run_case(const char *root, const char *name, const char *dir,
+                     const struct meta *meta)
 {
-    char dir[512], path[1024];
-    snprintf(dir, sizeof dir, "%s/%s", root, name);
-    struct meta meta;
-    snprintf(path, sizeof path, "%s/meta.txt", dir);
-    if (meta_load(path, &meta)) {
-        CHECK(0, "%s: no meta.txt", name);
-        return;
-    }
+    (void)root;
+    char path[1024];
     snprintf(path, sizeof path, "%s/model.vdm", dir);
     struct model_options opt = { .weights = path, .threads = 2 };
     struct model *m = NULL;
@@ -65,13 +60,13 @@ static void run_case(const char *root, const char *name)
     if (m) {
         printf("  %-14s %s: %d classes, %lld parameters, %d feature maps\n", name, model_arch(m),
                model_num_classes(m), (long long)model_param_count(m), m->spec.n_levels);
-        CHECK(m->spec.num_classes == (int)meta_num(&meta, "num_classes"), "%s: num_classes", name);
-        check_outputs(name, dir, m, &meta);
-        parity_end_to_end(name, dir, m, &meta, NULL, NULL);
+        CHECK(m->spec.num_classes == (int)meta_num(meta, "num_classes"), "%s: num_classes", name);
+        check_outputs(name, dir, m, meta);
+        parity_end_to_end(name, dir, m, meta, NULL, NULL);
         model_free(&m);
     }
     /* the plain state_dict, where its keys fix the architecture (spec_infer.c) */
-    const char *ps = meta_get(&meta, "pth_sets");
+    const char *ps = meta_get(meta, "pth_sets");
     if (ps) {
         char sets_buf[256], cs[96];
         const char *sets[8];
@@ -84,12 +79,11 @@ static void run_case(const char *root, const char *name)
             printf("  %-14s inferred %s; note: %s\n", cs, model_arch(m),
                    model_note(m) ? model_note(m) : "(none)");
             CHECK(model_note(m) != NULL, "%s: no note of what was assumed", cs);
-            check_outputs(cs, dir, m, &meta);
-            parity_end_to_end(cs, dir, m, &meta, NULL, NULL);
+            check_outputs(cs, dir, m, meta);
+            parity_end_to_end(cs, dir, m, meta, NULL, NULL);
             model_free(&m);
         }
     }
-    meta_free(&meta);
 }
 
 int main(int argc, char **argv)
