@@ -255,9 +255,9 @@ def press(key):
 for key in sys.argv[1:]:
     if key.startswith("sleep="):
         time.sleep(float(key[6:])); continue
-    # KEY@GLOB: press again (up to 5 times) until a file matching GLOB exists
+    # KEY@GLOB: press again (up to 10 times) until a file matching GLOB exists
     key, _, until = key.partition("@")
-    for attempt in range(5 if until else 1):
+    for attempt in range(10 if until else 1):
         press(key)
         time.sleep(0.3)
         for _ in range(10 if until else 0):
