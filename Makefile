@@ -34,7 +34,7 @@ LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
 PYTHON   ?= /usr/bin/python3
 BIN      ?= vdetect
 
-MODEL_SRC  := $(wildcard model/*.c)
+MODEL_SRC  := $(wildcard model/*.c model/*/*.c)
 VIDEO_SRC  := $(wildcard video/*.c)
 RENDER_SRC := $(wildcard render/*.c)
 APP_SRC    := $(wildcard app/*.c)

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/json.h"
+#include "../model/ckpt/json.h"
 #include "coco.h"
 
 struct gt {

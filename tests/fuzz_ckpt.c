@@ -7,7 +7,7 @@
  * outside the mapping shows up under ASan. Build and run with `make fuzz`
  * (see fuzz.h); seeds in tests/corpus/fuzz_ckpt/.
  */
-#include "../model/ckpt.h"
+#include "../model/ckpt/ckpt.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,6 +1,6 @@
 /*
  * fuzz_eval.c — libFuzzer target for what `vdetect eval` reads
- * (app/cli_eval.c over model/json.c): a COCO truth file and detections as
+ * (app/cli_eval.c and app/coco.c): a COCO truth file and detections as
  * JSON Lines, scored with the command's own code path
  * (`eval --truth T --detections D`, which needs no model or images).
  *

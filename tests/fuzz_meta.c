@@ -1,13 +1,13 @@
 /*
  * fuzz_meta.c — libFuzzer target for the architecture document of a model
- * file (__metadata__["vdetect"]) on its own: model/spec_meta.c and the JSON
+ * file (__metadata__["vdetect"]) on its own: model/spec/metadata.c and the JSON
  * reader under it, without the safetensors framing fuzz_vdm.c has to get
  * through first. The input is the JSON text. Seeds in tests/corpus/fuzz_meta/.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/net.h"
+#include "../model/net/net.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,7 +1,7 @@
 /*
  * fuzz_options.c — libFuzzer target for the [model] options every command
  * parses (app/cli_model.c: --set, --score-thresh, --classes, --threads,
- * --arch, ...) and what loading a model does with them (model/spec.c's
+ * --arch, ...) and what loading a model does with them (model/spec/spec.c's
  * --set values, --classes resolved against the class names).
  *
  * Input: the command line, one argument per line. The options are parsed

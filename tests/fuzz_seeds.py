@@ -33,7 +33,7 @@ import vdm  # noqa: E402
 
 OUT = os.path.join(ROOT, "tests", "corpus")
 
-# The smallest architecture spec_meta.c accepts that still has every part: two VGG stages
+# The smallest architecture model/spec/metadata.c accepts that still has every part: two VGG stages
 # returned to a 2-channel FPN with the max-pool level, 2x2 RoIs, a 4-wide box head.
 TINY = {
     "format": "vdetect-model",

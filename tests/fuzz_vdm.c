@@ -1,8 +1,8 @@
 /*
  * fuzz_vdm.c — libFuzzer target for a whole self-describing model file
- * (.vdm): the safetensors header (model/ckpt_safetensors.c, model/json.c),
- * the architecture in its __metadata__ (model/spec_meta.c) and binding the
- * tensors to that architecture (model/bind.c and the module builders), as
+ * (.vdm): the safetensors header (model/ckpt/safetensors.c, model/ckpt/json.c),
+ * the architecture in its __metadata__ (model/spec/metadata.c) and binding the
+ * tensors to that architecture (model/net/bind.c and the module builders), as
  * `vdetect info --weights FILE` does before it prints anything.
  *
  * Loading only: running the loaded model on an image is the parameter-limit

@@ -233,7 +233,7 @@ EXPECTED = ["model.vdm", "image.png", "input_u8.npy", "meta.txt", "transform.npy
             "proposal_scores.npy", "rpn_cand_boxes.npy", "rpn_cand_scores.npy",
             "rpn_cand_levels.npy"]
 CLASSES = ["__background__", "alpha", "beta", "gamma", "delta"]
-# Cases whose plain state_dict vdetect runs without the exporter (spec_infer.c): saved
+# Cases whose plain state_dict vdetect runs without the exporter (model/spec/infer.c): saved
 # as model.pth too, with the --set options their non-default sizes need (meta pth_sets).
 PLAIN_PTH = {"resnet18_fpn": "min_size=320 max_size=512",
              "mobilenet_v3_small_fpn": "min_size=320 max_size=512"}

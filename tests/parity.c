@@ -230,12 +230,14 @@ void parity_end_to_end(const char *cs, const char *dir, struct model *m, const s
                                   3 * (int)u8.shape[1] };
         struct model_detection dets[1000];
         int nd = 0;
-        CHECK(model_detect(m, &im, dets, 1000, &nd) == 0, "%s: model_detect", cs);
+        struct proposals cp = { 0 };
+        CHECK(generalized_rcnn_forward(m, &im, dets, 1000, &nd, &cp) == 0, "%s: model_detect",
+              cs);
         struct npy tp = { 0 }, tps = { 0 };
         parity_load(dir, "proposals", &tp);
         parity_load(dir, "proposal_scores", &tps);
-        struct props_cmp pc = { npy_f32(&tp), npy_f32(&tps), m->last_props, m->last_pscores,
-                                (int)tps.numel, m->last_P, NULL, NULL };
+        struct props_cmp pc = { npy_f32(&tp), npy_f32(&tps), cp.boxes, cp.scores,
+                                (int)tps.numel, cp.n, NULL, NULL };
         pc.tdiff = calloc((size_t)pc.tn + 1, 1);
         pc.cdiff = calloc((size_t)pc.cn + 1, 1);
         struct npy rcb = { 0 }, rcs = { 0 }, rcl = { 0 };
@@ -262,14 +264,14 @@ void parity_end_to_end(const char *cs, const char *dir, struct model *m, const s
              * then give torchvision's detections with no excuses. */
             struct run r = { .arena = &m->arena };
             struct fmap x, feats[NET_MAX_LEVELS];
-            int rh, rw;
+            struct image_sizes z;
             arena_reset(&m->arena);
-            detector_preprocess(m, &im, &x, &rh, &rw);
+            transform_forward(m, &im, &x, &z);
             ops_use_pool(m->pool);
             backbone_run(&m->bb, &r, &x, feats);
+            struct proposals tv = { (float *)pc.tb, (float *)pc.ts, pc.tn };
+            nd = roi_heads_forward(m, &r, feats, &tv, &z, dets, 1000);
             ops_use_pool(NULL);
-            nd = detector_heads(m, &r, feats, pc.tb, pc.tn, rh, rw, im.height, im.width,
-                                dets, 1000);
             char cs2[96];
             snprintf(cs2, sizeof cs2, "%s+tv-proposals", cs);
             parity_check_detections(cs2, dets, nd, dir, meta);

@@ -4,7 +4,7 @@
 #ifndef VDETECT_TESTS_PARITY_H
 #define VDETECT_TESTS_PARITY_H
 
-#include "../model/detector.h"
+#include "../model/net/net.h"
 #include "npy.h"
 
 /* dir/name.npy into *a; 0 or -1 */

@@ -24,7 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../model/ckpt.h"
+#include "../model/ckpt/ckpt.h"
 #include "../tests/check.h"
 
 static char fixdir[1024], tmpdir[256];

@@ -1,5 +1,5 @@
 /*
- * test_json.c — model/json.c, the strict JSON reader of model files: values
+ * test_json.c — model/ckpt/json.c, the strict JSON reader of model files: values
  * and their types, string escapes and UTF-8, numbers, every class of malformed
  * input (each must fail with a message naming the byte), the depth, size and
  * value-count limits, duplicate keys, and inputs that are not NUL-terminated.
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/json.h"
+#include "../model/ckpt/json.h"
 #include "check.h"
 
 static struct json_doc *parse_ok(const char *text)

@@ -7,7 +7,7 @@
  * compared bit for bit except the postprocessed box coordinates, which go
  * through box_decode's glibc expf (≤ 1 ulp from torch's exp, docs/torchvision-inference.md §3.3).
  */
-#include "../model/internal.h"
+#include "../model/net/net.h"
 #include "check.h"
 
 #include <math.h>

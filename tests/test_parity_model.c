@@ -26,10 +26,9 @@
  * the box head's NMS (against torchvision's candidates), its knock-on, an IoU or
  * score at a threshold, or the detections_per_img cut; the count is bounded.
  */
-#include "../model/detector.h"
-#include "../model/graph.h"
-#include "../model/ckpt.h"
-#include "../model/json.h"
+#include "../model/net/net.h"
+#include "../model/ckpt/ckpt.h"
+#include "../model/ckpt/json.h"
 #include "check.h"
 #include "npy.h"
 #include "parity.h"
@@ -181,7 +180,8 @@ static void check_stages(const char *cs, const char *dir, struct model *m, const
     }
     struct fmap fm[NET_MAX_LEVELS];
     for (int l = 0; l < nfeat; l++) fm[l] = parity_fmap_of(&fref[l]);
-    detector_anchors(m, fm, nfeat, img.shape[1], img.shape[2]);
+    struct image_sizes z = { .hp = (int)img.shape[1], .wp = (int)img.shape[2] };
+    anchors_forward(m, fm, nfeat, &z);
     if (parity_load(dir, "anchors", &ref) == 0) {
         int same = ref.numel == (int64_t)m->n_anchors * 4 &&
                    !memcmp(npy_f32(&ref), m->anchors, sizeof(float) * ref.numel);

@@ -21,14 +21,14 @@
  *   rescale        det_boxes_resized                    det_boxes       exact
  *
  * Parameters per case: the architecture's defaults (§3.6, tabulated
- * here independently of model/spec.c) with meta.txt's `sets` applied; the
+ * here independently of model/spec/spec.c) with meta.txt's `sets` applied; the
  * torchvision values gen_parity.py records in meta.txt are cross-checked.
  *
  * Each case runs in a child process, so a stage that aborts fails its case and
  * the others still run (VDETECT_NOFORK=1 runs in-process, for a debugger;
  * VDETECT_PARITY_CASE=name runs one case).
  */
-#include "../model/internal.h"
+#include "../model/net/net.h"
 #include "check.h"
 #include "npy.h"
 

@@ -12,7 +12,6 @@
  * pth_sets), that file is loaded with no --arch too — its architecture inferred
  * from its keys — and must pass the same checks.
  */
-#include "../model/graph.h"
 #include "check.h"
 #include "parity.h"
 
@@ -65,7 +64,7 @@ static void run_case(const char *root, const char *name, const char *dir,
         parity_end_to_end(name, dir, m, meta, NULL, NULL);
         model_free(&m);
     }
-    /* the plain state_dict, where its keys fix the architecture (spec_infer.c) */
+    /* the plain state_dict, where its keys fix the architecture (model/spec/infer.c) */
     const char *ps = meta_get(meta, "pth_sets");
     if (ps) {
         char sets_buf[256], cs[96];

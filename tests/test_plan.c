@@ -1,5 +1,5 @@
 /*
- * test_plan.c — sizing a pass before running it (detector.c's plan, arena.c's
+ * test_plan.c — sizing a pass before running it (model/net/plan.c, model/ops/arena.c's
  * counting mode and reservation) and the limits on sizes and parameters.
  *
  * The reservation model_detect makes for a new input size must be an upper
@@ -11,7 +11,7 @@
  * (a side resized to 0) are refused with the accepted range, conv/pool output
  * sizes floor like torch's, counting arenas count, --set ranges.
  */
-#include "../model/detector.h"
+#include "../model/net/net.h"
 #include "check.h"
 
 #include <stdlib.h>

@@ -6,7 +6,7 @@
  * split matrix's edge tiles in another order, as its own threads do); OpenBLAS
  * is kept to its calling thread. make test also runs this under TSan.
  */
-#include "../model/internal.h"
+#include "../model/ops/ops.h"
 #include "check.h"
 
 #include <cblas.h>

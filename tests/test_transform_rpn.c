@@ -9,7 +9,7 @@
  * (the expression that produced them is quoted beside them). Nothing is checked
  * against the code under test itself.
  */
-#include "../model/internal.h"
+#include "../model/net/net.h"
 #include "check.h"
 
 #include <math.h>

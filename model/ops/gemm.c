@@ -1,0 +1,91 @@
+/*
+ * gemm.c — every matrix product of the forward pass goes through gemm_ld(), so
+ * BLAS is called from one place: on the calling thread alone, or split across
+ * the ops' worker pool by columns (or rows when the product is narrow), which
+ * leaves each element's sum exactly as one call would compute it. Also
+ * F.linear, which is a GEMM against the transposed weight.
+ */
+#include "ops.h"
+
+#include <cblas.h>
+
+static _Thread_local struct pool *tl_pool;
+
+void ops_use_pool(struct pool *p) { tl_pool = p; }
+struct pool *ops_pool(void) { return tl_pool; }
+
+struct gemm_job {
+    int m, n, k, lda, ldb, ldc, accumulate, trans_b, by_rows, parts;
+    const float *A, *B;
+    float *C;
+};
+
+static void gemm_part(void *ctx, int part, int worker)
+{
+    (void)worker;
+    const struct gemm_job *g = ctx;
+    int total = g->by_rows ? g->m : g->n;
+    int lo = (int)((int64_t)total * part / g->parts), hi = (int)((int64_t)total * (part + 1) / g->parts);
+    if (hi <= lo) return;
+    const float *A = g->A, *B = g->B;
+    float *C = g->C;
+    int m = g->m, n = g->n;
+    if (g->by_rows) {
+        A += (size_t)lo * g->lda;
+        C += (size_t)lo * g->ldc;
+        m = hi - lo;
+    } else {
+        B += g->trans_b ? (size_t)lo * g->ldb : (size_t)lo;
+        C += lo;
+        n = hi - lo;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, g->trans_b ? CblasTrans : CblasNoTrans, m, n, g->k,
+                1.0f, A, g->lda, B, g->ldb, g->accumulate ? 1.0f : 0.0f, C, g->ldc);
+}
+
+/* With a pool, split along N (or M when N is narrow) into one part
+ * per thread — each element's sum is computed exactly as without the split. */
+void gemm_ld(int m, int n, int k, const float *A, int lda, const float *B, int ldb,
+                    float *C, int ldc, int accumulate, int trans_b)
+{
+    blas_single_thread();
+    int T = pool_size(tl_pool);
+    struct gemm_job g = { m, n, k, lda, ldb, ldc, accumulate, trans_b, 0, 1, A, B, C };
+    /* below ~1e6 multiply-adds (~10 us of one core) waking a worker costs more than it saves */
+    if (T > 1 && (double)m * n * k >= 1e6) {
+        if (n >= 32 * T) g.parts = T;
+        else if (m >= 8 * T) g.parts = T, g.by_rows = 1;
+    }
+    if (g.parts == 1) gemm_part(&g, 0, 0);
+    else pool_run(tl_pool, g.parts, gemm_part, &g);
+}
+
+void gemm(int m, int n, int k, const float *A, const float *B, float *C, int accumulate)
+{
+    gemm_ld(m, n, k, A, k, B, n, C, n, accumulate, 0);
+}
+
+void gemm_strided(int m, int n, int k, const float *A, const float *B, float *C, int ldc)
+{
+    gemm_ld(m, n, k, A, k, B, n, C, ldc, 0, 0);
+}
+
+void gemm_nt(int m, int n, int k, const float *A, const float *B, float *C)
+{
+    gemm_ld(m, n, k, A, k, B, k, C, n, 0, 1);
+}
+
+/* ---- fully connected -------------------------------------------------------- */
+
+void linear_forward(const float *x, int m, int in, const float *W, const float *b, int out,
+                    float *y, int relu)
+{
+    gemm_nt(m, out, in, x, W, y);
+    for (int i = 0; i < m; i++) {
+        float *row = y + (size_t)i * out;
+        if (b)
+            for (int o = 0; o < out; o++) row[o] += b[o];
+        if (relu)
+            for (int o = 0; o < out; o++) row[o] = row[o] > 0.0f ? row[o] : 0.0f;
+    }
+}

@@ -1,0 +1,222 @@
+/*
+ * ops.h — the kernels of model/: feature maps, the activation arena, the worker
+ * pool, GEMM, convolution, activations, pooling, per-element ops, torch's exp,
+ * sort and topk, box decoding, NMS and RoIAlign — each a plain function that
+ * knows nothing of the network around it (net/ composes them). Private to
+ * model/ and its tests.
+ *
+ * Conventions: batch size is always 1; feature maps are CHW float32, contiguous.
+ * Boxes are float[4] = x1, y1, x2, y2 in pixels, no "+1" anywhere. Every stage
+ * follows torchvision 0.14's arithmetic as described in
+ * docs/torchvision-inference.md (its section numbers are the § in comments).
+ * Ops take const inputs and caller-provided outputs and assert their shapes.
+ */
+#ifndef VDETECT_MODEL_OPS_H
+#define VDETECT_MODEL_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Always-on invariant check (bugs assert; the world returns errors). */
+#define MODEL_ASSERT(cond)                                                         \
+    do {                                                                           \
+        if (!(cond)) {                                                             \
+            fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #cond); \
+            abort();                                                               \
+        }                                                                          \
+    } while (0)
+
+/* ---- feature maps ------------------------------------------------------- */
+
+struct fmap {
+    float *d;       /* c * h * w floats, CHW; owned by whoever allocated it */
+    int c, h, w;
+};
+
+static inline size_t fmap_numel(const struct fmap *f) { return (size_t)f->c * f->h * f->w; }
+
+/* ---- arena -------------------------------------------------------------- */
+
+/*
+ * Bump allocator for activations. arena_reset() rewinds it; if the last pass
+ * needed more than the first block held, reset() replaces the blocks by one
+ * block of the high-water size, so a repeated input size allocates nothing.
+ * Allocations are 64-byte aligned. A pass reserves its memory first
+ * (arena_reserve, sized by replaying its allocations on a counting arena:
+ * net/plan.c), so running out later is a bug and aborts.
+ *
+ * A counting arena returns one dummy pointer for every allocation (never to be
+ * dereferenced) and only tracks the
+ * sizes (total, high); maps that come out empty set empty_map instead of
+ * asserting. Plans (net/plan.c) use one.
+ */
+struct arena_block;
+struct arena {
+    struct arena_block *head;   /* current block; older ones chained behind */
+    size_t used;                /* bytes used in head */
+    size_t total;               /* bytes used this pass, all blocks */
+    size_t high;                /* high-water mark over passes */
+    int counting;               /* hand out nothing, only count (plans) */
+    int empty_map;              /* counting: a map had a side <= 0 */
+};
+
+void arena_init(struct arena *a);
+void arena_init_counting(struct arena *a);
+/* Before a pass (nothing allocated since the reset): make sure one block of
+ * at least bytes is there. 0, or -1 when the memory cannot be had (the arena
+ * is then unchanged). */
+int arena_reserve(struct arena *a, size_t bytes);
+/* Did this pass outgrow its first block (for tests: a reservation too small)? */
+int arena_chained(const struct arena *a);
+void *arena_alloc(struct arena *a, size_t bytes);
+float *arena_floats(struct arena *a, size_t n);
+int *arena_ints(struct arena *a, size_t n);
+struct fmap arena_fmap(struct arena *a, int c, int h, int w);
+void arena_reset(struct arena *a);
+void arena_release(struct arena *a);
+/* Temporary allocations: arena_rewind() gives back everything allocated since
+ * arena_mark() (if no new block was chained meanwhile; otherwise it keeps it). */
+struct arena_mark { struct arena_block *head; size_t used, total; };
+struct arena_mark arena_mark(const struct arena *a);
+void arena_rewind(struct arena *a, struct arena_mark m);
+
+/* ---- worker threads (pool.c) --------------------------------------------- */
+
+struct pool;
+/* nthreads in all, the caller included (nthreads - 1 workers). 0 or -1. */
+int pool_open(struct pool **out, int nthreads);
+void pool_close(struct pool **p);           /* NULL-safe; joins the workers */
+int pool_size(const struct pool *p);        /* 1 for NULL */
+/* Run fn(ctx, task, worker) for task = 0..ntasks-1 on the caller and the
+ * workers (worker: 0..size-1, for per-thread scratch); returns when all ran. */
+void pool_run(struct pool *p, int ntasks, void (*fn)(void *ctx, int task, int worker), void *ctx);
+
+/* ---- GEMM (gemm.c), activations (activation.c), convolution (conv.c),
+ *      nearest upsampling (upsample.c) ---------------------------------------- */
+
+/* Keep OpenBLAS on its calling thread (once per process; every GEMM calls it). */
+void blas_single_thread(void);
+
+/* The pool the ops on this thread use (NULL: run on the calling thread alone).
+ * model_detect sets its model's pool; tests may leave it unset. */
+void ops_use_pool(struct pool *p);
+
+/* The pool set by ops_use_pool on this thread, or NULL. */
+struct pool *ops_pool(void);
+
+/* The one GEMM: C[m,n] = A[m,k] * op(B) (+ C if accumulate), row-major with leading
+ * dimensions; op(B) = B[k,n], or B[n,k]^T with trans_b. Split over the ops' pool. */
+void gemm_ld(int m, int n, int k, const float *A, int lda, const float *B, int ldb, float *C,
+             int ldc, int accumulate, int trans_b);
+/* C[m,n] = A[m,k] * B[k,n] (+ C if accumulate), packed. */
+void gemm(int m, int n, int k, const float *A, const float *B, float *C, int accumulate);
+/* The same into a wider C: row i of the result at C + i * ldc. */
+void gemm_strided(int m, int n, int k, const float *A, const float *B, float *C, int ldc);
+/* C[m,n] = A[m,k] * B[n,k]^T  (Linear: y = x W^T) */
+void gemm_nt(int m, int n, int k, const float *A, const float *B, float *C);
+
+/* Activations as torch computes them (FORMAT.md lists the formulas). */
+enum act { ACT_NONE, ACT_RELU, ACT_HARDSWISH, ACT_RELU6, ACT_HARDSIGMOID, ACT_SILU, ACT_GELU,
+           ACT_SIGMOID, ACT_TANH };
+
+/* A convolution whose BatchNorm (if any) is folded in at load. */
+struct conv {
+    int cin, cout, k, stride, pad, groups;
+    const float *w;   /* [cout, cin/groups, k, k] */
+    const float *b;   /* [cout] or NULL */
+    enum act act;     /* applied after bias */
+    int dil;          /* dilation; 0 or 1: none */
+};
+
+void conv_out_size(const struct conv *cv, int h, int w, int *oh, int *ow);
+/* floor((n + 2 pad - dil (k - 1) - 1) / stride) + 1, floored as torch does (<= 0 when
+ * the input is smaller than the kernel: an empty map, which torch refuses). */
+int conv_out_len(int n, int k, int stride, int pad, int dil);
+/* Floats of scratch conv_forward takes from its arena for an h x w input (with
+ * the ops' current pool), so that plans can count them. */
+size_t conv_scratch_floats(const struct conv *cv, int h, int w);
+/* torch.nn.Conv2d (+ folded BN + activation). out must be sized by conv_out_size.
+ * Uses im2col + gemm for dense convs (none for 1x1 stride 1), direct loops for
+ * depthwise. scratch supplies the im2col buffer. */
+void conv_forward(const struct conv *cv, const struct fmap *in, struct fmap *out, struct arena *scratch);
+/* The same over n images stacked along in's height (in->h = n * image height),
+ * each zero-padded on its own: out->h = n * the output height of one. */
+void conv_forward_images(const struct conv *cv, const struct fmap *in, int n, struct fmap *out,
+                         struct arena *scratch);
+size_t conv_scratch_floats_images(const struct conv *cv, int n, int h, int w);
+/* Multiply-adds of cv producing an oh x ow map. */
+double conv_macs(const struct conv *cv, int oh, int ow);
+
+void act_inplace(float *x, size_t n, enum act a);
+/* F.interpolate(mode="nearest") to out's size: out = up(in) */
+void upsample_nearest(const struct fmap *in, struct fmap *out);
+/* F.linear: y[m, out] = x[m, in] W[out, in]^T + b, optional ReLU */
+void linear_forward(const float *x, int m, int in, const float *W, const float *b, int out,
+                    float *y, int relu);
+
+/* ---- pooling (pooling.c) and per-element ops (eltwise.c) of model graphs ---- */
+
+struct pool_geom { int k, stride, pad, dil, ceil_mode, count_include_pad; };
+/* torch's pooling_output_shape (<= 0: the window does not fit) */
+int pool_out_len(int n, int k, int stride, int pad, int dil, int ceil_mode);
+void pool_max(const struct fmap *in, struct fmap *out, const struct pool_geom *g);
+void pool_avg(const struct fmap *in, struct fmap *out, const struct pool_geom *g);
+/* AdaptiveAvgPool2d / AdaptiveMaxPool2d to out's size */
+void pool_adaptive(const struct fmap *in, struct fmap *out, int is_max);
+/* out = a + b or a * b (one side may be [C, 1, 1]), then act */
+void eltwise_binary(const struct fmap *a, const struct fmap *b, struct fmap *out, int mul,
+                    enum act act);
+/* out = in * scale[c] (+ shift[c]), then act; shift may be NULL */
+void channel_affine(const struct fmap *in, const float *scale, const float *shift,
+                    struct fmap *out, enum act act);
+/* LayerNorm over the C values of each pixel, then * w[c] + b[c], then act */
+void layernorm_channels(const struct fmap *in, const float *w, const float *b, float eps,
+                        struct fmap *out, enum act act);
+/* torch.cat(dim=0 of CHW) of n maps of out's height and width */
+void concat_channels(const struct fmap *const *in, int n, struct fmap *out);
+
+/* ---- math ---------------------------------------------------------------- */
+
+/* exp as torch's vectorised CPU kernels compute it (SLEEF u10, bit-exact). */
+float torch_expf(float x);
+
+/* ---- box coding and NMS (boxes.c, nms.c, sort.c; §3.3, §4) -------------- */
+
+/* BoxCoder.decode of n boxes: ref[i], code[i] → out[i]; weights (wx, wy, ww, wh).
+ * code_stride: floats between successive codes (4 for packed). */
+void box_decode(const float *ref, const float *codes, int n, size_t code_stride,
+                const float weights[4], float *out);
+void box_clip(float *boxes, int n, int h, int w);
+
+/* torch CPU Tensor.sort(descending=True) order (libstdc++ introsort on
+ * (value, index) pairs): writes the permutation to idx[n]. */
+void torch_sort_desc(const float *v, int n, int *idx);
+/* torch CPU topk(k, largest, sorted) indices (partial_sort or nth_element+sort
+ * as torch 1.13 chooses); idx[k]. */
+void torch_topk(const float *v, int n, int k, int *idx, struct arena *scratch);
+
+/* torchvision.ops.nms: returns the number kept, keep[] in keep order. */
+int nms(const float *boxes, const float *scores, int n, double thresh, int *keep,
+        struct arena *scratch);
+/* torchvision.ops.batched_nms with the CPU path selection (§4.2). */
+int batched_nms(const float *boxes, const float *scores, const int *idxs, int n, double thresh,
+                int *keep, struct arena *scratch);
+
+/* ---- RoI pooling (roi_align.c, §5) --------------------------------------- */
+
+/* _infer_scale: 2 ** round(log2(feat_h / img_h)). */
+float roi_infer_scale(int feat_h, int img_h);
+/* LevelMapper: level index per box (0 .. k_max - k_min). */
+void roi_levels(const float *boxes, int n, int k_min, int k_max, int *levels);
+/* roi_align(aligned=False) of n boxes on one map → out[n][c][out_size][out_size]. */
+void roi_align(const struct fmap *f, float scale, const float *boxes, int n, int out_size,
+               int sampling_ratio, float *out);
+/* MultiScaleRoIAlign: maps[0..nmaps) with scales; boxes with a level that has no
+ * map get zeros (§5.3). out[n][c][out_size][out_size]. */
+void multiscale_roi_align(const struct fmap *maps, const float *scales, int nmaps, int k_min,
+                          int k_max, const float *boxes, int n, int out_size, int sampling_ratio,
+                          float *out, struct arena *scratch);
+
+#endif

@@ -1,0 +1,106 @@
+/*
+ * pooling.c — spatial pooling as torch's CPU kernels compute it, for model
+ * graphs (graph.c): max and average pooling with any kernel, stride, padding,
+ * dilation (max) and ceil mode, and adaptive average and max pooling.
+ */
+#include "ops.h"
+
+#include <math.h>
+
+/* torch's pooling_output_shape: floor (or ceil) of the span over the stride,
+ * and in ceil mode the last window must start inside the input or its left
+ * padding. <= 0 for an input smaller than the window. */
+int pool_out_len(int n, int k, int stride, int pad, int dil, int ceil_mode)
+{
+    int64_t span = (int64_t)n + 2 * pad - (int64_t)dil * (k - 1) - 1 + (ceil_mode ? stride - 1 : 0);
+    int64_t len = (span >= 0 ? span / stride : -((-span + stride - 1) / stride)) + 1;
+    if (ceil_mode && len > 0 && (len - 1) * stride >= (int64_t)n + pad) len--;
+    return len > INT32_MAX ? INT32_MAX : (int)len;
+}
+
+void pool_max(const struct fmap *in, struct fmap *out, const struct pool_geom *g)
+{
+    MODEL_ASSERT(out->c == in->c);
+    for (int c = 0; c < in->c; c++) {
+        const float *src = in->d + (size_t)c * in->h * in->w;
+        float *dst = out->d + (size_t)c * out->h * out->w;
+        for (int oy = 0; oy < out->h; oy++) {
+            for (int ox = 0; ox < out->w; ox++) {
+                float m = -INFINITY;
+                for (int ky = 0; ky < g->k; ky++) {
+                    int iy = oy * g->stride - g->pad + ky * g->dil;
+                    if (iy < 0 || iy >= in->h) continue;
+                    for (int kx = 0; kx < g->k; kx++) {
+                        int ix = ox * g->stride - g->pad + kx * g->dil;
+                        if (ix < 0 || ix >= in->w) continue;
+                        float v = src[(size_t)iy * in->w + ix];
+                        if (v > m || isnan(v)) m = v;
+                    }
+                }
+                dst[(size_t)oy * out->w + ox] = m;
+            }
+        }
+    }
+}
+
+void pool_avg(const struct fmap *in, struct fmap *out, const struct pool_geom *g)
+{
+    MODEL_ASSERT(out->c == in->c);
+    for (int c = 0; c < in->c; c++) {
+        const float *src = in->d + (size_t)c * in->h * in->w;
+        float *dst = out->d + (size_t)c * out->h * out->w;
+        for (int oy = 0; oy < out->h; oy++) {
+            int y0 = oy * g->stride - g->pad, y1 = y0 + g->k;
+            if (y1 > in->h + g->pad) y1 = in->h + g->pad;
+            int padded_h = y1 - y0;
+            if (y0 < 0) y0 = 0;
+            if (y1 > in->h) y1 = in->h;
+            for (int ox = 0; ox < out->w; ox++) {
+                int x0 = ox * g->stride - g->pad, x1 = x0 + g->k;
+                if (x1 > in->w + g->pad) x1 = in->w + g->pad;
+                int padded = padded_h * (x1 - x0);
+                if (x0 < 0) x0 = 0;
+                if (x1 > in->w) x1 = in->w;
+                float s = 0.0f;
+                for (int y = y0; y < y1; y++)
+                    for (int x = x0; x < x1; x++) s += src[(size_t)y * in->w + x];
+                int n = g->count_include_pad ? padded : (y1 - y0) * (x1 - x0);
+                dst[(size_t)oy * out->w + ox] = n > 0 ? s / (float)n : 0.0f;
+            }
+        }
+    }
+}
+
+/* Output cell o of an adaptive pool over n inputs covers [floor(o n / len),
+ * ceil((o + 1) n / len)). */
+static int adaptive_start(int o, int len, int n) { return (int)(((int64_t)o * n) / len); }
+static int adaptive_end(int o, int len, int n)
+{
+    return (int)(((int64_t)(o + 1) * n + len - 1) / len);
+}
+
+void pool_adaptive(const struct fmap *in, struct fmap *out, int is_max)
+{
+    MODEL_ASSERT(out->c == in->c && out->h >= 1 && out->w >= 1);
+    for (int c = 0; c < in->c; c++) {
+        const float *src = in->d + (size_t)c * in->h * in->w;
+        float *dst = out->d + (size_t)c * out->h * out->w;
+        for (int oy = 0; oy < out->h; oy++) {
+            int y0 = adaptive_start(oy, out->h, in->h), y1 = adaptive_end(oy, out->h, in->h);
+            for (int ox = 0; ox < out->w; ox++) {
+                int x0 = adaptive_start(ox, out->w, in->w), x1 = adaptive_end(ox, out->w, in->w);
+                float acc = is_max ? -INFINITY : 0.0f;
+                for (int y = y0; y < y1; y++) {
+                    for (int x = x0; x < x1; x++) {
+                        float v = src[(size_t)y * in->w + x];
+                        if (!is_max) acc += v;
+                        else if (v > acc || isnan(v)) acc = v;
+                    }
+                }
+                /* torch: sum / kh / kw, in float */
+                dst[(size_t)oy * out->w + ox] =
+                    is_max ? acc : acc / (float)(y1 - y0) / (float)(x1 - x0);
+            }
+        }
+    }
+}
