@@ -20,7 +20,7 @@
 # and render.h) — so a wall broken is a build error. Tests may look inside every part.
 MODEL_PKGS  := openblas
 VIDEO_PKGS  := libavformat libavcodec libavdevice libavfilter libavutil libswscale libswresample
-RENDER_PKGS := sdl2 SDL2_ttf
+RENDER_PKGS := sdl2 SDL2_ttf SDL2_image
 PKGS     := $(VIDEO_PKGS) $(RENDER_PKGS) $(MODEL_PKGS)
 pkg_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
 BUILD    ?= build

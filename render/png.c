@@ -1,173 +1,105 @@
 /*
- * png.c — a dependency-free PNG writer for RGB24 images (render.h:
- * render_png_write): one IHDR (8-bit truecolour, no interlace), the zlib
- * stream in IDAT chunks, IEND. The zlib stream uses stored (uncompressed)
- * deflate blocks: screenshots are rare and exactness matters more than size,
- * and it keeps libpng/zlib out of the build. Every scanline uses filter 0.
+ * png.c — render_png_write (render.h): an RGB24 frame to a PNG file through
+ * SDL2_image (IMG_SavePNG_RW, libpng's deflate: a 1080p screenshot is a few
+ * hundred kilobytes where the raw pixels are 6 MB). Lossless: the file
+ * decodes to the same bytes.
+ *
+ * What SDL2_image leaves to us:
+ *   - it writes 8-bit RGBA for any surface that has no palette, converting
+ *     other formats internally; the frame is copied into an RGBA32 surface
+ *     (alpha 255) here, so that step can fail with a message, not silently;
+ *   - its libpng write callback does not look at the result of each write (a
+ *     full disk), so it writes into a stdio stream of ours, and ferror() and
+ *     fclose() tell whether the file is whole;
+ *   - the file itself: path is created or truncated here, and removed again
+ *     on failure only when it is still the regular file we wrote (a device
+ *     such as /dev/full is never unlinked). Callers pass a name of their own:
+ *     the view's screenshot passes app/outfile.c's partial file, which is
+ *     renamed into place only once complete.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include <SDL.h>
+#include <SDL_image.h>
 
 #include "internal.h"
 
-static uint32_t crc_table[256];
-
-static void crc_init(void)
+/* The frame as an RGBA32 surface (R, G, B, A bytes in memory), opaque. */
+static SDL_Surface *rgba_copy(const uint8_t *rgb, int w, int h, int stride)
 {
-    for (uint32_t n = 0; n < 256; n++) {
-        uint32_t c = n;
-        for (int k = 0; k < 8; k++)
-            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        crc_table[n] = c;
-    }
-}
-
-static uint32_t crc_update(uint32_t crc, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        crc = crc_table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
-    return crc;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-/* Streams the zlib data into IDAT chunks of up to CHUNK bytes each. */
-enum { CHUNK = 1 << 16 };
-
-struct png_out {
-    FILE *f;
-    int err;
-    uint8_t buf[CHUNK];
-    size_t len;
-};
-
-static void chunk(struct png_out *o, const char type[4], const uint8_t *data, size_t n)
-{
-    uint8_t hdr[8];
-    put32(hdr, (uint32_t)n);
-    memcpy(hdr + 4, type, 4);
-    uint32_t crc = crc_update(0xFFFFFFFFu, (const uint8_t *)type, 4);
-    crc = crc_update(crc, data, n) ^ 0xFFFFFFFFu;
-    uint8_t tail[4];
-    put32(tail, crc);
-    if (fwrite(hdr, 1, 8, o->f) != 8 || (n && fwrite(data, 1, n, o->f) != n) ||
-        fwrite(tail, 1, 4, o->f) != 4)
-        o->err = 1;
-}
-
-static void idat_put(struct png_out *o, const uint8_t *p, size_t n)
-{
-    while (n) {
-        size_t k = CHUNK - o->len < n ? CHUNK - o->len : n;
-        memcpy(o->buf + o->len, p, k);
-        o->len += k;
-        p += k;
-        n -= k;
-        if (o->len == CHUNK) {
-            chunk(o, "IDAT", o->buf, o->len);
-            o->len = 0;
+    SDL_Surface *s = SDL_CreateRGBSurfaceWithFormat(0, w, h, 32, SDL_PIXELFORMAT_RGBA32);
+    if (!s)
+        return NULL;
+    for (int y = 0; y < h; y++) {
+        const uint8_t *src = rgb + (size_t)y * (size_t)stride;
+        uint8_t *dst = (uint8_t *)s->pixels + (size_t)y * (size_t)s->pitch;
+        for (int x = 0; x < w; x++, src += 3, dst += 4) {
+            dst[0] = src[0];
+            dst[1] = src[1];
+            dst[2] = src[2];
+            dst[3] = 255;
         }
     }
+    return s;
 }
 
-/* The deflate stream as stored blocks of at most 65535 bytes, fed row by
- * row; tracks Adler-32 of the raw data. */
-struct deflate_stored {
-    struct png_out *o;
-    size_t left;             /* raw bytes still to come */
-    size_t block_left;       /* bytes left in the open block */
-    uint32_t a, b;           /* Adler-32 halves */
-};
-
-static void stored_put(struct deflate_stored *d, const uint8_t *p, size_t n)
+/* Remove path after a failed write if it is still the regular file that
+ * was open as f's descriptor (st: its fstat before closing). */
+static void remove_ours(const char *path, const struct stat *st)
 {
-    while (n) {
-        if (d->block_left == 0) {
-            size_t len = d->left < 65535 ? d->left : 65535;
-            uint8_t h[5] = {len == d->left ? 1 : 0, (uint8_t)len, (uint8_t)(len >> 8),
-                            (uint8_t)~len, (uint8_t)(~len >> 8)};
-            idat_put(d->o, h, 5);
-            d->block_left = len;
-        }
-        size_t k = d->block_left < n ? d->block_left : n;
-        idat_put(d->o, p, k);
-        for (size_t i = 0; i < k; i++) {
-            d->a = (d->a + p[i]) % 65521;
-            d->b = (d->b + d->a) % 65521;
-        }
-        d->block_left -= k;
-        d->left -= k;
-        p += k;
-        n -= k;
-    }
+    struct stat now;
+    if (S_ISREG(st->st_mode) && lstat(path, &now) == 0 && now.st_dev == st->st_dev &&
+        now.st_ino == st->st_ino)
+        remove(path);
 }
 
 int render_png_write(const char *path, const uint8_t *rgb, int w, int h, int stride)
 {
-    if (!path || !rgb || w <= 0 || h <= 0 || stride < 3 * w || w > (1 << 24) ||
-        h > (1 << 24) || (size_t)(3 * (size_t)w + 1) * (size_t)h > ((size_t)1 << 40)) {
+    if (!path || !rgb || w <= 0 || h <= 0 || w > (1 << 24) || h > (1 << 24) ||
+        stride < 3 * w) {
         fprintf(stderr, "render: png %s: bad image (%dx%d stride %d)\n", path ? path : "?", w,
                 h, stride);
         return RENDER_ERR;
     }
-    static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-    pthread_once(&crc_once, crc_init);
-    struct png_out *o = malloc(sizeof *o);
-    if (!o) {
-        fprintf(stderr, "render: png %s: out of memory\n", path);
+    SDL_Surface *s = rgba_copy(rgb, w, h, stride);
+    if (!s) {
+        fprintf(stderr, "render: png %s: %dx%d surface: %s\n", path, w, h, SDL_GetError());
         return RENDER_ERR;
     }
-    o->err = 0;
-    o->len = 0;
-    o->f = fopen(path, "wb");
-    if (!o->f) {
+    FILE *f = fopen(path, "wb");
+    if (!f) {
         fprintf(stderr, "render: png %s: %s\n", path, strerror(errno));
-        free(o);
+        SDL_FreeSurface(s);
         return RENDER_ERR;
     }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0)
+        memset(&st, 0, sizeof st); /* not known as a regular file: never removed */
 
-    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
-    if (fwrite(sig, 1, 8, o->f) != 8)
-        o->err = 1;
-    uint8_t ihdr[13];
-    put32(ihdr, (uint32_t)w);
-    put32(ihdr + 4, (uint32_t)h);
-    ihdr[8] = 8;             /* bit depth */
-    ihdr[9] = 2;             /* colour type: truecolour */
-    ihdr[10] = ihdr[11] = ihdr[12] = 0; /* deflate, filter method 0, no interlace */
-    chunk(o, "IHDR", ihdr, sizeof ihdr);
-
-    static const uint8_t zhdr[2] = {0x78, 0x01}; /* deflate, 32K window, no dict */
-    idat_put(o, zhdr, 2);
-    struct deflate_stored d = {o, (3 * (size_t)w + 1) * (size_t)h, 0, 1, 0};
-    static const uint8_t filter_none = 0;
-    for (int y = 0; y < h && !o->err; y++) {
-        stored_put(&d, &filter_none, 1);
-        stored_put(&d, rgb + (size_t)y * (size_t)stride, 3 * (size_t)w);
+    char why[256] = "";
+    SDL_RWops *rw = SDL_RWFromFP(f, SDL_FALSE);
+    if (!rw) {
+        snprintf(why, sizeof why, "%s", SDL_GetError());
+    } else {
+        if (IMG_SavePNG_RW(s, rw, 0) < 0)
+            snprintf(why, sizeof why, "%s", IMG_GetError());
+        SDL_RWclose(rw); /* frees rw only: f stays open */
     }
-    uint8_t adler[4];
-    put32(adler, d.b << 16 | d.a);
-    idat_put(o, adler, 4);
-    if (o->len)
-        chunk(o, "IDAT", o->buf, o->len);
-    chunk(o, "IEND", NULL, 0);
+    SDL_FreeSurface(s);
 
-    int err = o->err | ferror(o->f);
-    if (fclose(o->f) != 0)
-        err = 1;
-    if (err) {
-        fprintf(stderr, "render: png %s: write failed: %s\n", path, strerror(errno));
-        remove(path);
+    if (!why[0] && (fflush(f) != 0 || ferror(f)))
+        snprintf(why, sizeof why, "write failed: %s", strerror(errno ? errno : EIO));
+    if (!why[0] && ftell(f) <= 0)
+        snprintf(why, sizeof why, "nothing was written");
+    if (fclose(f) != 0 && !why[0])
+        snprintf(why, sizeof why, "write failed: %s", strerror(errno));
+    if (why[0]) {
+        fprintf(stderr, "render: png %s: %s\n", path, why);
+        remove_ours(path, &st);
+        return RENDER_ERR;
     }
-    free(o);
-    return err ? RENDER_ERR : 0;
+    return 0;
 }

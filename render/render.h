@@ -98,9 +98,12 @@ int render_draw(struct render_style *st, uint8_t *rgb, int w, int h, int stride,
 
 /* ---- PNG --------------------------------------------------------------- */
 
-/* Write an RGB24 image as an 8-bit truecolour PNG (stored deflate blocks:
- * no compression, no extra library). 0 or RENDER_ERR (message printed; a
- * partly written file is removed). */
+/* Write an RGB24 image as a compressed, lossless PNG (SDL2_image: 8-bit
+ * RGBA, every pixel opaque). path is created or truncated, so pass a name of
+ * your own (the view's screenshot passes a partial file that it renames into
+ * place once complete).
+ * 0 or RENDER_ERR (message printed; a partly written regular file is
+ * removed). */
 int render_png_write(const char *path, const uint8_t *rgb, int w, int h, int stride);
 
 /* ---- the window ------------------------------------------------------ */

@@ -1,11 +1,12 @@
 /*
- * test_render.c — render/: the PNG writer (checked by our own strict reader
- * and by ffmpeg), class colours, render_draw's pixels (boxes exactly at the
- * documented coordinates in the class colour, everything else untouched,
- * labels with text inside a filled rectangle, clipping of hostile boxes, the
- * stamp, concurrent drawing), and the window under SDL's offscreen driver
- * (no-display detection time, red stays red through present and screenshot,
- * letterboxing, key mapping, wake-ups from another thread).
+ * test_render.c — render/: the PNG writer (read back exactly by SDL2_image and
+ * by ffmpeg, compressed, write errors), class colours, render_draw's pixels
+ * (boxes exactly at the documented coordinates in the class colour,
+ * everything else untouched, labels with text inside a filled rectangle,
+ * clipping of hostile boxes, the stamp, concurrent drawing), and the window
+ * under SDL's offscreen driver (no-display detection time, red stays red
+ * through present and screenshot, letterboxing, key mapping, wake-ups from
+ * another thread).
  *
  * Headless: the window part sets SDL_VIDEODRIVER=offscreen (software
  * renderer) unless VDETECT_TEST_X11=1 asks to use the current display
@@ -14,14 +15,18 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <SDL.h>
+#include <SDL_image.h>
 
 #include "../render/render.h"
 #include "check.h"
@@ -35,145 +40,78 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* ---- a strict reader for the PNGs render_png_write makes ----------------- */
+/* ---- reading PNGs back ----------------------------------------------------- */
 
-static uint32_t get32(const uint8_t *p)
+/* A PNG read back by SDL2_image, as packed RGB24 (3 * w bytes a row). NULL
+ * with a reason when the file is no PNG, does not decode, or has a pixel that
+ * is not opaque (render_png_write's are all opaque). */
+static uint8_t *png_read(const char *path, int *w, int *h, const char **why)
 {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint32_t crc32_of(const uint8_t *p, size_t n)
-{
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++)
-            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    }
-    return c ^ 0xFFFFFFFFu;
-}
-
-static uint8_t *read_all(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, len = 0;
-    uint8_t *buf = malloc(cap);
-    size_t k;
-    while (buf && (k = fread(buf + len, 1, cap - len, f)) > 0) {
-        len += k;
-        if (len == cap) {
-            uint8_t *nb = realloc(buf, cap *= 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-            }
-            buf = nb;
-        }
-    }
-    fclose(f);
-    *n = len;
-    return buf;
-}
-
-/* Decode an 8-bit RGB, non-interlaced PNG made of stored deflate blocks and
- * filter-0 rows into packed RGB24. Checks every CRC, the Adler-32 and all
- * lengths; returns NULL (with a reason) on anything unexpected. */
-static uint8_t *png_read_stored(const char *path, int *w, int *h, const char **why)
-{
-    size_t n;
-    uint8_t *f = read_all(path, &n);
-    uint8_t *z = NULL, *out = NULL;
-    size_t zn = 0;
-    *why = "cannot read";
-    if (!f)
-        return NULL;
-    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
-    *why = "bad signature";
-    if (n < 8 || memcmp(f, sig, 8))
-        goto done;
-    size_t pos = 8;
-    int seen_end = 0;
-    *w = *h = 0;
-    z = malloc(n);
-    while (pos + 12 <= n && !seen_end) {
-        uint32_t len = get32(f + pos);
-        *why = "chunk overruns file";
-        if (len > n - pos - 12)
-            goto done;
-        const uint8_t *type = f + pos + 4, *data = f + pos + 8;
-        *why = "bad CRC";
-        if (crc32_of(type, len + 4) != get32(data + len))
-            goto done;
-        if (!memcmp(type, "IHDR", 4)) {
-            *why = "bad IHDR";
-            if (len != 13 || data[8] != 8 || data[9] != 2 || data[10] || data[11] || data[12])
-                goto done;
-            *w = (int)get32(data);
-            *h = (int)get32(data + 4);
-        } else if (!memcmp(type, "IDAT", 4)) {
-            memcpy(z + zn, data, len);
-            zn += len;
-        } else if (!memcmp(type, "IEND", 4)) {
-            seen_end = 1;
-        }
-        pos += 12 + len;
-    }
-    *why = "no IEND or trailing bytes";
-    if (!seen_end || pos != n || *w <= 0 || *h <= 0)
-        goto done;
-    *why = "bad zlib header";
-    if (zn < 6 || z[0] != 0x78 || ((z[0] << 8) | z[1]) % 31 != 0)
-        goto done;
-    size_t rawn = (size_t)(3 * *w + 1) * (size_t)*h, got = 0, zp = 2;
-    uint8_t *raw = malloc(rawn);
-    int final = 0;
-    while (!final) {
-        *why = "bad stored block";
-        if (zp + 5 > zn || (z[zp] & 6) != 0) {
-            free(raw);
-            goto done;
-        }
-        final = z[zp] & 1;
-        unsigned len = z[zp + 1] | z[zp + 2] << 8, nlen = z[zp + 3] | z[zp + 4] << 8;
-        zp += 5;
-        if ((len ^ 0xFFFF) != nlen || zp + len > zn || got + len > rawn) {
-            free(raw);
-            goto done;
-        }
-        memcpy(raw + got, z + zp, len);
-        got += len;
-        zp += len;
-    }
-    uint32_t a = 1, b = 0;
-    for (size_t i = 0; i < got; i++) {
-        a = (a + raw[i]) % 65521;
-        b = (b + a) % 65521;
-    }
-    *why = "bad length or Adler-32";
-    if (got != rawn || zp + 4 != zn || get32(z + zp) != (b << 16 | a)) {
-        free(raw);
-        goto done;
-    }
-    out = malloc(3 * (size_t)*w * (size_t)*h);
-    for (int y = 0; y < *h; y++) {
-        const uint8_t *row = raw + (size_t)y * (3 * (size_t)*w + 1);
-        *why = "non-zero filter";
-        if (row[0] != 0) {
-            free(out);
-            out = NULL;
-            free(raw);
-            goto done;
-        }
-        memcpy(out + 3 * (size_t)*w * (size_t)y, row + 1, 3 * (size_t)*w);
-    }
-    free(raw);
+    static char reason[300];
     *why = NULL;
-done:
-    free(z);
-    free(f);
+    SDL_RWops *rw = SDL_RWFromFile(path, "rb");
+    if (!rw) {
+        snprintf(reason, sizeof reason, "cannot open: %s", SDL_GetError());
+        *why = reason;
+        return NULL;
+    }
+    if (!IMG_isPNG(rw)) {
+        SDL_RWclose(rw);
+        *why = "not a PNG signature";
+        return NULL;
+    }
+    SDL_Surface *img = IMG_Load_RW(rw, 1);
+    SDL_Surface *s = img ? SDL_ConvertSurfaceFormat(img, SDL_PIXELFORMAT_RGBA32, 0) : NULL;
+    SDL_FreeSurface(img);
+    if (!s) {
+        snprintf(reason, sizeof reason, "does not decode: %s", IMG_GetError());
+        *why = reason;
+        return NULL;
+    }
+    *w = s->w;
+    *h = s->h;
+    uint8_t *out = malloc(3 * (size_t)s->w * (size_t)s->h);
+    for (int y = 0; out && y < s->h; y++) {
+        const uint8_t *src = (const uint8_t *)s->pixels + (size_t)y * (size_t)s->pitch;
+        uint8_t *dst = out + 3 * (size_t)s->w * (size_t)y;
+        for (int x = 0; x < s->w; x++, src += 4, dst += 3) {
+            if (src[3] != 255) {
+                snprintf(reason, sizeof reason, "pixel (%d,%d) has alpha %d", x, y, src[3]);
+                *why = reason;
+                free(out);
+                out = NULL;
+                break;
+            }
+            memcpy(dst, src, 3);
+        }
+    }
+    if (!out && !*why)
+        *why = "out of memory";
+    SDL_FreeSurface(s);
     return out;
+}
+
+static long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* Does the PNG at path hold exactly img's w x h pixels (rows stride apart)? */
+static int png_equals(const char *path, const uint8_t *img, int w, int h, int stride,
+                      const char **why)
+{
+    int rw = 0, rh = 0;
+    uint8_t *back = png_read(path, &rw, &rh, why);
+    int same = back && rw == w && rh == h;
+    if (back && !same)
+        *why = "wrong size";
+    for (int y = 0; same && y < h; y++)
+        same = !memcmp(back + 3 * (size_t)w * y, img + (size_t)stride * y, 3 * (size_t)w);
+    if (back && rw == w && rh == h && !same)
+        *why = "pixels differ";
+    free(back);
+    return same;
 }
 
 /* ffmpeg's own decoding of a PNG as rgb24 bytes; NULL if ffmpeg is missing. */
@@ -200,6 +138,66 @@ static int have_ffmpeg(void)
     return system("ffmpeg -version >/dev/null 2>&1") == 0;
 }
 
+/* A 1080p picture with what photos and rendered frames have: smooth
+ * gradients (sky, shading), flat shapes with hard edges, a textured patch. */
+static uint8_t *make_scene(int w, int h)
+{
+    uint8_t *f = malloc(3 * (size_t)w * h);
+    if (!f)
+        return NULL;
+    uint32_t r = 2024;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            uint8_t *p = f + 3 * ((size_t)y * w + x);
+            p[0] = (uint8_t)(40 + 150 * y / h);
+            p[1] = (uint8_t)(90 + 100 * x / w);
+            p[2] = (uint8_t)(200 - 120 * y / h + 30 * x / w);
+            int dx = x - w / 3, dy = y - h / 2;
+            if (dx * dx + dy * dy < (h / 5) * (h / 5)) /* a disc */
+                p[0] = 230, p[1] = 180, p[2] = 40;
+            if (x > w / 2 && x < w / 2 + w / 5 && y > h / 3 && y < h / 3 + h / 4) /* a box */
+                p[0] = 30, p[1] = 60 + (uint8_t)(y & 31), p[2] = 90;
+            if (y > 4 * h / 5) { /* ground: a little grain */
+                r = r * 1664525u + 1013904223u;
+                p[0] = (uint8_t)(70 + (r >> 29));
+                p[1] = (uint8_t)(60 + (r >> 29));
+                p[2] = 40;
+            }
+        }
+    return f;
+}
+
+/* A write that fails half way (the file size limit stands in for a full
+ * disk): RENDER_ERR, and the partial file is gone. */
+static void test_png_write_error(void)
+{
+    int w = 400, h = 300;
+    uint8_t *img = malloc(3 * (size_t)w * h);
+    uint32_t r = 7;
+    for (size_t i = 0; i < 3 * (size_t)w * h; i++) {
+        r = r * 1664525u + 1013904223u;
+        img[i] = (uint8_t)(r >> 24); /* noise: does not compress below the limit */
+    }
+    char path[300];
+    snprintf(path, sizeof path, "%s/toolarge.png", tmpdir);
+    struct rlimit old, small;
+    int limited = getrlimit(RLIMIT_FSIZE, &old) == 0;
+    small = old;
+    small.rlim_cur = 64 * 1024;
+    void (*old_xfsz)(int) = signal(SIGXFSZ, SIG_IGN);
+    limited = limited && setrlimit(RLIMIT_FSIZE, &small) == 0;
+    CHECK(limited, "file size limit set for the write-error case");
+    if (limited) {
+        fprintf(stderr, "(expected error follows)\n");
+        int rc = render_png_write(path, img, w, h, 3 * w);
+        setrlimit(RLIMIT_FSIZE, &old);
+        CHECK(rc == RENDER_ERR, "png write that hits the size limit fails (rc %d)", rc);
+        CHECK(access(path, F_OK) != 0, "the partly written png is removed");
+    }
+    signal(SIGXFSZ, old_xfsz);
+    free(img);
+}
+
 static void test_png(void)
 {
     int sizes[][2] = {{1, 1}, {37, 23}, {200, 150}, {640, 480}};
@@ -214,15 +212,10 @@ static void test_png(void)
         char path[256];
         snprintf(path, sizeof path, "%s/img%zu.png", tmpdir, s);
         CHECK(render_png_write(path, img, w, h, stride) == 0, "png write %dx%d", w, h);
-        int rw, rh;
-        const char *why;
-        uint8_t *back = png_read_stored(path, &rw, &rh, &why);
-        CHECK(back != NULL, "png %dx%d reads back: %s", w, h, why ? why : "");
-        int same = back && rw == w && rh == h;
-        for (int y = 0; same && y < h; y++)
-            same = !memcmp(back + 3 * (size_t)w * y, img + (size_t)stride * y, 3 * (size_t)w);
-        CHECK(same, "png %dx%d: pixels round-trip exactly", w, h);
-        free(back);
+        const char *why = NULL;
+        CHECK(png_equals(path, img, w, h, stride, &why),
+              "png %dx%d: SDL2_image reads back exactly the input pixels (%s)", w, h,
+              why ? why : "ok");
         if (have_ffmpeg()) {
             size_t got = 0, expect = 3 * (size_t)w * h;
             uint8_t *ff = ffmpeg_decode(path, expect, &got);
@@ -236,6 +229,21 @@ static void test_png(void)
         }
         free(img);
     }
+
+    /* compressed: a 1080p scene well under its raw size, and still exact */
+    int w = 1920, h = 1080;
+    uint8_t *scene = make_scene(w, h);
+    char path[300];
+    snprintf(path, sizeof path, "%s/scene.png", tmpdir);
+    CHECK(scene && render_png_write(path, scene, w, h, 3 * w) == 0, "png write 1920x1080");
+    long size = file_size(path), raw = 3L * w * h;
+    CHECK(size > 0 && size < raw / 2, "1920x1080 scene compresses: %ld bytes, raw %ld (%.1f%%)",
+          size, raw, 100.0 * size / raw);
+    const char *why = NULL;
+    CHECK(scene && png_equals(path, scene, w, h, 3 * w, &why),
+          "1920x1080 scene reads back exactly (%s)", why ? why : "ok");
+    free(scene);
+
     uint8_t px[3] = {1, 2, 3};
     char bad[300];
     snprintf(bad, sizeof bad, "%s/no/such/dir/x.png", tmpdir);
@@ -243,6 +251,7 @@ static void test_png(void)
     CHECK(render_png_write(bad, px, 1, 1, 3) == RENDER_ERR, "unwritable png path fails");
     CHECK(access(bad, F_OK) != 0, "no file left behind");
     CHECK(render_png_write(bad, px, 0, 1, 3) == RENDER_ERR, "empty image refused");
+    test_png_write_error();
 }
 
 /* ---- colours ------------------------------------------------------------- */
@@ -790,11 +799,11 @@ static void test_window(struct render_style *st)
         free(pix);
     }
     CHECK(render_window_screenshot(win, shot) == 0, "screenshot");
-    int rw, rh;
+    int rw = 0, rh = 0;
     const char *why;
-    uint8_t *back = png_read_stored(shot, &rw, &rh, &why);
-    CHECK(back && rw == w && rh == h, "screenshot is the frame at frame resolution (%dx%d)", rw,
-          rh);
+    uint8_t *back = png_read(shot, &rw, &rh, &why);
+    CHECK(back && rw == w && rh == h, "screenshot is the frame at frame resolution (%dx%d%s%s)",
+          rw, rh, why ? ": " : "", why ? why : "");
     int bad = !back;
     for (int i = 0; back && i < rw * rh; i++)
         bad += back[3 * i] != 255 || back[3 * i + 1] != 0 || back[3 * i + 2] != 0;
@@ -806,11 +815,9 @@ static void test_window(struct render_style *st)
     struct render_det d = {40, 50, 120, 130, 4, 0.9f, "dog"};
     render_draw(st, frame, w, h, 3 * w, &d, 1, NULL);
     render_window_present(win, frame, w, h, 3 * w, NULL);
-    render_window_screenshot(win, shot);
-    back = png_read_stored(shot, &rw, &rh, &why);
-    CHECK(back && !memcmp(back, frame, 3 * (size_t)w * h),
-          "screenshot equals the drawn frame byte for byte");
-    free(back);
+    CHECK(render_window_screenshot(win, shot) == 0, "screenshot of a drawn frame");
+    CHECK(png_equals(shot, frame, w, h, 3 * w, &why),
+          "screenshot equals the drawn frame byte for byte (%s)", why ? why : "ok");
 
     /* letterboxing: a 4:3 frame in a square window, then in a wide one */
     SDL_SetWindowSize(sw, 400, 400);
@@ -852,8 +859,8 @@ static void test_window(struct render_style *st)
     hud.paused = 1;
     hud.source_fps = -1;
     CHECK(render_window_present(win, small, w2, h2, 3 * w2, &hud) == 0, "present a new size");
-    render_window_screenshot(win, shot);
-    back = png_read_stored(shot, &rw, &rh, &why);
+    CHECK(render_window_screenshot(win, shot) == 0, "screenshot of the new size");
+    back = png_read(shot, &rw, &rh, &why);
     CHECK(back && rw == w2 && rh == h2 && back[0] == 0 && back[2] == 255,
           "screenshot follows the new frame size, blue stays blue");
     free(back);
