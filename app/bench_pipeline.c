@@ -5,11 +5,11 @@
  * rates, frames dropped, capture→result and capture→display latency
  * percentiles, per-stage times, CPU time per frame and peak RSS.
  *
- * The pipeline is the same one view and annotate run (pipeline.c); this file
- * is only its consumer (draw, then encode to -o or drop the frame) and the
- * report. Before the timed run, --warmup detections on a picture of the
- * source's size size the detector's arena, so the first frame is not an
- * outlier of allocation.
+ * The pipeline is the same one view and annotate run (pipeline.c), consumed
+ * by the same loop as annotate's (consume.c: draw, then encode to -o or drop
+ * the frame); this file adds the plot's series and the report. Before the
+ * timed run, --warmup detections on a picture of the source's size size the
+ * detector's arena, so the first frame is not an outlier of allocation.
  */
 #include <math.h>
 #include <stdio.h>
@@ -44,6 +44,19 @@ static void series_add(struct series *s, double v)
         s->cap = cap;
     }
     s->v[s->n++] = v;
+}
+
+/* The plot's per-frame series, fed by pipeline_consume(). */
+struct bench_sink {
+    struct series *result, *display;
+};
+
+static void bench_frame_done(void *ctx, const struct pipe_frame *f, double t_out)
+{
+    struct bench_sink *b = ctx;
+    if (f->dets_kind == PIPE_DETS_OWN)
+        series_add(b->result, (f->t_result - f->vf->capture_time) * 1e3);
+    series_add(b->display, (t_out - f->vf->capture_time) * 1e3);
 }
 
 static void print_hist(const char *name, const struct lat_hist *h)
@@ -122,46 +135,12 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
         status = signals_pending() ? APP_INTERRUPTED : APP_FAIL;
         goto done;
     }
-    int stopping = 0, failed = 0;
-    for (;;) {
-        /* first signal: finish the queued frames; second: not even those */
-        int sig = signals_pending();
-        if (sig > stopping) {
-            stopping = sig >= 2 ? 2 : 1;
-            pipeline_stop(p, stopping == 2 ? PIPE_STOP_ABORT : PIPE_STOP_DRAIN);
-        }
-        struct pipe_frame *f;
-        enum pipe_item it = pipeline_next(p, 200, &f);
-        if (it == PIPE_END) break;
-        if (it != PIPE_RESULT) continue;
-        struct video_frame *vf = f->vf;
-        double td = video_now();
-        if (style) {
-            int n = app_render_dets(cm, f->dets, f->ndets, rdets, max_dets);
-            struct render_draw_options ro;
-            render_draw_options_init(&ro);
-            if (render_draw(style, vf->rgb, vf->width, vf->height, 3 * vf->width, rdets, n, &ro) < 0)
-                failed = 1;
-        }
-        double te = video_now();
-        if (!failed && writer && video_writer_write(writer, vf) < 0) failed = 1;
-        double tw = video_now();
-        if (!failed) {
-            if (style) lat_hist_add(&rep->draw_ms, (te - td) * 1e3);
-            lat_hist_add(&rep->output_ms, (tw - te) * 1e3);
-            lat_hist_add(&rep->capture_to_display, (tw - vf->capture_time) * 1e3);
-            if (f->dets_kind == PIPE_DETS_OWN)
-                series_add(&s_result, (f->t_result - vf->capture_time) * 1e3);
-            series_add(&s_display, (tw - vf->capture_time) * 1e3);
-            if (rep->displayed++ == 0) rep->t_first_display = tw;
-            rep->t_last_display = tw;
-        }
-        pipeline_release(p, f);
-        if (failed) {
-            pipeline_stop(p, PIPE_STOP_ABORT);
-            break;
-        }
-    }
+    struct bench_sink sink = { &s_result, &s_display };
+    struct pipe_consumer pcon = {
+        .cm = cm, .style = style, .rdets = rdets, .max_dets = max_dets, .writer = writer,
+        .done = bench_frame_done, .ctx = &sink,
+    };
+    int failed = pipeline_consume(p, &pcon, rep) < 0;
     if (pipeline_finish(p, ps) < 0 || failed) {
         status = APP_FAIL;
         goto done;

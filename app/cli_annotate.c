@@ -221,6 +221,35 @@ static void progress(const struct annotate *a, int64_t done, int64_t total, doub
     (void)a;
 }
 
+/* pipeline_consume()'s callbacks: the data outputs, then the progress line. */
+struct annotate_progress {
+    struct annotate *a;
+    const struct run_report *rep;
+    int show;
+    int64_t total;
+    double t0, next;
+};
+
+static int annotate_data(void *ctx, const struct pipe_frame *f)
+{
+    struct annotate *a = ((struct annotate_progress *)ctx)->a;
+    if (a->json && write_json_line(a, f) < 0)
+        return -1;
+    if (a->coco && write_coco(a, f) < 0)
+        return -1;
+    return 0;
+}
+
+static void annotate_done(void *ctx, const struct pipe_frame *f, double t_out)
+{
+    struct annotate_progress *pg = ctx;
+    (void)f;
+    if (pg->show && t_out >= pg->next) {
+        progress(pg->a, pg->rep->displayed, pg->total, pg->t0, 0);
+        pg->next = t_out + 0.5;
+    }
+}
+
 static int parse_args(struct annotate *a, int argc, char **argv)
 {
     const char *cmd = "annotate", *v;
@@ -445,71 +474,18 @@ int cmd_annotate(int argc, char **argv)
                         ? (int64_t)llround(info->duration * info->fps) : 0;
     if (a.max_frames > 0 && (total == 0 || a.max_frames < total))
         total = a.max_frames;
-    double t0 = video_now(), next_progress = t0 + 0.5;
-    int stopping = 0, failed = 0;
-    char stamp[96];
-    for (;;) {
-        /* first signal: finish the queued frames; second: not even those */
-        int sig = signals_pending();
-        if (sig > stopping) {
-            stopping = sig >= 2 ? 2 : 1;
-            pipeline_stop(p, stopping == 2 ? PIPE_STOP_ABORT : PIPE_STOP_DRAIN);
-        }
-        struct pipe_frame *f;
-        enum pipe_item it = pipeline_next(p, 200, &f);
-        if (it == PIPE_END)
-            break;
-        if (it != PIPE_RESULT)
-            continue;
-        struct video_frame *vf = f->vf;
-        double td = video_now();
-        if (a.style) {
-            int n = app_render_dets(&a.cm, f->dets, f->ndets, a.rdets, a.max_dets);
-            struct render_draw_options o;
-            render_draw_options_init(&o);
-            if (a.stamp) {
-                double t = isfinite(vf->pts_sec) ? vf->pts_sec : 0;
-                int ms = (int)llround(t * 1000);
-                snprintf(stamp, sizeof stamp, "frame %lld  %d:%02d:%02d.%03d",
-                         (long long)vf->index, ms / 3600000, ms / 60000 % 60, ms / 1000 % 60,
-                         ms % 1000);
-                o.stamp = stamp;
-            }
-            if (render_draw(a.style, vf->rgb, vf->width, vf->height, 3 * vf->width, a.rdets, n,
-                            &o) < 0)
-                failed = 1;
-        }
-        double te = video_now();
-        if (!failed && video_writer_write(a.writer, vf) < 0)
-            failed = 1;
-        double tw = video_now();
-        if (!failed && a.json && write_json_line(&a, f) < 0)
-            failed = 1;
-        if (!failed && a.coco && write_coco(&a, f) < 0)
-            failed = 1;
-        if (!failed) {
-            if (a.style)
-                lat_hist_add(&rep->draw_ms, (te - td) * 1e3);
-            lat_hist_add(&rep->output_ms, (tw - te) * 1e3);
-            lat_hist_add(&rep->capture_to_display, (tw - vf->capture_time) * 1e3);
-            if (rep->displayed++ == 0)
-                rep->t_first_display = tw;
-            rep->t_last_display = tw;
-        }
-        pipeline_release(p, f);
-        if (failed) {
-            pipeline_stop(p, PIPE_STOP_ABORT);
-            break;
-        }
-        if (show_progress && tw >= next_progress) {
-            progress(&a, rep->displayed, total, t0, 0);
-            next_progress = tw + 0.5;
-        }
-    }
+    struct annotate_progress pg = { &a, rep, show_progress, total, video_now(), 0 };
+    pg.next = pg.t0 + 0.5;
+    struct pipe_consumer pcon = {
+        .cm = &a.cm, .style = a.style, .rdets = a.rdets, .max_dets = a.max_dets,
+        .stamp = a.stamp, .writer = a.writer, .data = annotate_data, .done = annotate_done,
+        .ctx = &pg,
+    };
+    int failed = pipeline_consume(p, &pcon, rep) < 0;
     if (pipeline_finish(p, ps) < 0)
         failed = 1;
     if (show_progress)
-        progress(&a, rep->displayed, total, t0, 1);
+        progress(&a, rep->displayed, total, pg.t0, 1);
     if (failed) {
         status = APP_FAIL;
         goto done;

@@ -2,11 +2,12 @@
  * pipeline.c — the pipeline's threads and the policies that connect them,
  * all in one place (pipeline.h draws the picture).
  *
- * Owns: the frame slots and the video_pool behind them, the four queues (free,
- * frame, result, display), the decode and detect threads (created once,
- * joined once) and the counters. The consumer — window, writer or null sink —
- * is the caller's main thread, which takes items with pipeline_next() and
- * gives them back with pipeline_release().
+ * Owns: the frame slots and the video_pool behind them (the one free list),
+ * the three queues (frame, result, display), the decode and detect threads
+ * (created once, joined once) and the counters. The consumer — window,
+ * writer or null sink — is the caller's main thread, which takes items with
+ * pipeline_next() and gives them back with pipeline_release() (consume.c has
+ * the loop of annotate and bench).
  *
  * Policies:
  *   - frame queue: live sources DROP_OLDEST (latency stays bounded, every
@@ -15,14 +16,15 @@
  *     and on a live source that turns into counted drops at the frame queue;
  *   - display queue (display_all): DROP_OLDEST for live sources (the screen
  *     shows the newest frame), BLOCK for files;
- *   - free queue: holds every slot not in flight; the decode thread waits on
- *     it, so memory is fixed whatever the consumer does.
+ *   - free list: the video_pool holds every frame not in flight; the decode
+ *     thread waits on it (video_pool_get_wait), so memory is fixed whatever
+ *     the consumer does. Slot i wraps pool frame i (video_pool_index).
  *
  * Shutdown: the decode thread ends at end of input, after max_frames, on an
  * error or when stopped (the source is interrupted so a blocked read returns);
  * it closes the frame queue, the detect thread drains it and closes the result
- * queue, and the consumer sees PIPE_END. PIPE_STOP_ABORT also closes the free
- * and frame queues so nobody waits for work that will not be done.
+ * queue, and the consumer sees PIPE_END. PIPE_STOP_ABORT also stops the pool
+ * and closes the frame queue so nobody waits for work that will not be done.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -37,12 +39,11 @@ enum { STOP_NONE = 0, STOP_DRAIN = 1, STOP_ABORT = 2 };
 
 struct pipeline {
     struct pipeline_config c;
-    struct video_pool *pool;
-    struct pipe_frame *slots;       /* nslots, each holding one pool frame */
+    struct video_pool *pool;        /* the free list: frames not in flight */
+    struct pipe_frame *slots;       /* nslots; slot i wraps pool frame i */
     int nslots;
     struct model_detection *det_mem; /* nslots * max_dets + max_dets (held copy) */
 
-    struct queue *freeq;            /* slots free for the decode thread */
     struct queue *frameq;           /* decode -> detect */
     struct queue *resultq;          /* detect -> main */
     struct queue *displayq;         /* decode -> main (display_all); else NULL */
@@ -87,14 +88,14 @@ static void notify(struct pipeline *p)
         p->c.notify(p->c.notify_ctx);
 }
 
-/* Drop one hold on f; the last holder returns it to the free queue (which
- * refuses it only after an abort, when nobody needs it any more). */
+/* Drop one hold on f; the last holder returns its frame to the pool (also
+ * after an abort: video_pool_close() then finds every frame back). */
 static void slot_release(struct pipeline *p, struct pipe_frame *f)
 {
     int before = atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel);
     APP_ASSERT(before >= 1);
     if (before == 1)
-        queue_push(p->freeq, f, NULL);
+        video_pool_put(p->pool, f->vf);
 }
 
 static void *decode_main(void *arg)
@@ -107,15 +108,16 @@ static void *decode_main(void *arg)
             p->dec.interrupted = 1;
             break;
         }
-        void *it;
-        if (queue_pop(p->freeq, &it) != 0) {
-            p->dec.interrupted = 1; /* closed: aborted */
+        struct video_frame *vf = video_pool_get_wait(p->pool);
+        if (!vf) {
+            p->dec.interrupted = 1; /* pool stopped: aborted */
             break;
         }
-        struct pipe_frame *f = it;
-        int r = video_read(p->c.src, f->vf);
+        struct pipe_frame *f = &p->slots[video_pool_index(p->pool, vf)];
+        APP_ASSERT(f->vf == vf);
+        int r = video_read(p->c.src, vf);
         if (r != 0) {
-            queue_push(p->freeq, f, NULL);
+            video_pool_put(p->pool, vf);
             if (r == VIDEO_EOF)
                 break;
             if (r == VIDEO_INTERRUPTED || atomic_load(&p->stop) != STOP_NONE) {
@@ -194,8 +196,9 @@ static void *detect_main(void *arg)
             int n = 0;
             int r = detect(p->c.detect_ctx, &img, f->dets, max, &n, &t);
             if (r < 0) {
-                /* bad input the model refuses: fatal for the run */
-                fprintf(stderr, "detect: frame %lld: detection failed\n", (long long)vf->index);
+                /* bad input the model refuses: fatal for the run. The
+                 * detector printed why (pipe_detect_fn's contract, as
+                 * model_detect does): counted here, not printed again. */
                 p->det.errors++;
                 if (!p->det.error)
                     p->det.error = r;
@@ -273,21 +276,24 @@ int pipeline_start(struct pipeline **out, const struct pipeline_config *c)
         r = -ENOMEM;
         goto fail;
     }
-    if ((r = queue_create(&p->freeq, p->nslots, QUEUE_BLOCK)) < 0 ||
-        (r = queue_create(&p->frameq, p->c.queue_len,
+    if ((r = queue_create(&p->frameq, p->c.queue_len,
                           c->live ? QUEUE_DROP_OLDEST : QUEUE_BLOCK)) < 0 ||
         (r = queue_create(&p->resultq, rq, QUEUE_BLOCK)) < 0 ||
         (c->display_all &&
          (r = queue_create(&p->displayq, dq, c->live ? QUEUE_DROP_OLDEST : QUEUE_BLOCK)) < 0))
         goto fail;
+    /* slot i wraps pool frame i: take each frame once to learn its slot (the
+     * pool is full and no thread runs yet), then give them all back */
     for (int i = 0; i < p->nslots; i++) {
-        struct pipe_frame *f = &p->slots[i];
-        f->vf = video_pool_get(p->pool);
-        APP_ASSERT(f->vf != NULL);
-        f->dets = p->det_mem + (size_t)i * c->max_dets;
-        atomic_init(&f->refs, 0);
-        queue_push(p->freeq, f, NULL);
+        struct video_frame *vf = video_pool_get(p->pool);
+        APP_ASSERT(vf != NULL);
+        int k = video_pool_index(p->pool, vf);
+        p->slots[k].vf = vf;
+        p->slots[k].dets = p->det_mem + (size_t)k * c->max_dets;
+        atomic_init(&p->slots[k].refs, 0);
     }
+    for (int i = 0; i < p->nslots; i++)
+        video_pool_put(p->pool, p->slots[i].vf);
     if ((r = pthread_create(&p->detect_tid, NULL, detect_main, p)) != 0) {
         fprintf(stderr, "pipeline: cannot start the detect thread: %s\n", strerror(r));
         r = -r;
@@ -348,7 +354,7 @@ void pipeline_stop(struct pipeline *p, enum pipe_stop how)
         ;
     video_interrupt(p->c.src);
     if (want == STOP_ABORT) {
-        queue_close(p->freeq);
+        video_pool_stop(p->pool);
         queue_close(p->frameq);
     }
 }
@@ -439,12 +445,7 @@ void pipeline_free(struct pipeline **pp)
     if (!p)
         return;
     pipeline_finish(p, NULL);
-    if (p->slots)
-        for (int i = 0; i < p->nslots; i++)
-            if (p->slots[i].vf)
-                video_pool_put(p->pool, p->slots[i].vf);
-    video_pool_close(&p->pool);
-    queue_free(&p->freeq);
+    video_pool_close(&p->pool); /* asserts every frame came back */
     queue_free(&p->frameq);
     queue_free(&p->resultq);
     queue_free(&p->displayq);

@@ -10,10 +10,11 @@
  *                 └───────► display queue ───────────────────────────► bench: null)
  *                           (only with display_all)
  *
- * Frames: a fixed set of pipe_frame slots, each wrapping one frame of a
- * video_pool allocated at start; free slots wait in a free queue (the decode
- * thread blocks on it when every frame is in flight). A slot is in exactly one
- * place at a time, except with display_all where the decode thread hands the
+ * Frames: a fixed set of pipe_frame slots, slot i wrapping frame i of a
+ * video_pool allocated at start. The pool is the one free list: free frames
+ * wait in it and the decode thread blocks on it (video_pool_get_wait) when
+ * every frame is in flight; an abort stops it (video_pool_stop). A slot is in
+ * exactly one place at a time, except with display_all where the decode thread hands the
  * same slot to the detect thread and to the display side and an atomic
  * reference count returns it when both are done. Threads share nothing
  * mutable except through these queues and the atomic counters.
@@ -96,7 +97,10 @@ struct pipe_frame {
 /* ---- the pipeline ------------------------------------------------------------ */
 
 /* The detector as the detect thread calls it: model_detect() by default
- * (ctx = the struct model), replaceable by tests. Fills *t with stage times. */
+ * (ctx = the struct model), replaceable by tests. Fills *t with stage times.
+ * Like model_detect() it returns 0, or a negative code after printing the one
+ * line that says why: the pipeline counts the failure (detect_errors), ends
+ * the run with it (pipeline_stats.error) and prints nothing more. */
 typedef int (*pipe_detect_fn)(void *ctx, const struct model_image *img,
                               struct model_detection *dets, int max, int *n,
                               struct model_timing *t);
@@ -201,6 +205,8 @@ struct run_report {
     struct lat_hist draw_ms;     /* render_draw per frame */
     struct lat_hist output_ms;   /* present (view) or encode+write (annotate) */
     const char *output_stage;    /* "display" or "encode" */
+    int stream_copy;             /* 1: copy holds the writer's stream-copy counters */
+    struct video_copy_stats copy;
     double cpu_ms_per_frame;     /* process CPU time / decoded frames; NAN if not measured */
 };
 
@@ -209,8 +215,39 @@ void run_report_init(struct run_report *r);
 double run_rate(int64_t count, double t0, double t1);
 /* The report in the bench schema (docs/formats.md §4), one JSON object and a newline. */
 void run_report_json(FILE *f, const struct run_report *r);
-/* One line: frames, fps, drops, latency p99. */
+/* One line: frames, fps, drops, latency p99 (and copied packets dropped, if any). */
 void run_report_summary(FILE *f, const struct run_report *r);
+
+/* ---- the consumer loop of annotate and bench (consume.c) ------------------- */
+
+/* What pipeline_consume() does with each detected frame, in this order: draw
+ * the detections that pass the output filter (style), encode the frame
+ * (writer), hand it to data(), count it in the report, then done(). */
+struct pipe_consumer {
+    const struct cli_model *cm;   /* --score-thresh / --classes, class names */
+    struct render_style *style;   /* NULL: frames go out as decoded (--no-draw) */
+    struct render_det *rdets;     /* max_dets entries of scratch for drawing */
+    int max_dets;
+    int stamp;                    /* also draw "frame N  h:mm:ss.mmm" in the corner */
+    struct video_writer *writer;  /* NULL: the null sink */
+    /* The frame's data outputs, once it is encoded; negative fails the run
+     * after printing why. NULL: none. */
+    int (*data)(void *ctx, const struct pipe_frame *f);
+    /* After the frame was counted (rep->displayed includes it); t_out is when
+     * it was written. For per-frame series and progress. NULL: none. */
+    void (*done)(void *ctx, const struct pipe_frame *f, double t_out);
+    void *ctx;
+};
+
+/* Main thread: every result until PIPE_END, each through c and released.
+ * Signals: the first stops the pipeline with PIPE_STOP_DRAIN (the queued
+ * frames still come through), the second with PIPE_STOP_ABORT. Adds to rep's
+ * draw_ms, output_ms, capture_to_display, displayed and display times.
+ * With a writer, rep->copy gets its stream-copy counters at the end (when
+ * the decode thread has stopped reading at PIPE_END). Returns 0 at PIPE_END,
+ * or -1 after a draw, encode or data failure (printed) with the pipeline
+ * aborted. pipeline_finish() comes next either way. */
+int pipeline_consume(struct pipeline *p, const struct pipe_consumer *c, struct run_report *rep);
 
 /* ---- the pipeline benchmark (bench_pipeline.c) ------------------------------ */
 

@@ -224,6 +224,11 @@ void run_report_json(FILE *f, const struct run_report *r)
             (long long)ps->decoded, (long long)ps->detected, (long long)ps->held,
             (long long)r->displayed, (long long)ps->dropped, (long long)ps->discarded,
             (long long)ps->display_dropped, ps->frame_queue_peak);
+    if (r->stream_copy)
+        fprintf(f, ", \"stream_copy\": {\"packets\": %lld, \"dropped\": %lld, "
+                   "\"dropped_nomem\": %lld, \"queue_peak\": %d}",
+                (long long)r->copy.queued, (long long)r->copy.dropped,
+                (long long)r->copy.dropped_nomem, r->copy.peak_packets);
     fputs(", \"cpu_ms_per_frame\": ", f);
     put_num(f, r->cpu_ms_per_frame, 3);
     fputs(", \"peak_rss_mb\": ", f);
@@ -250,7 +255,11 @@ void run_report_summary(FILE *f, const struct run_report *r)
         fputs("-", f);
     fputs(", capture->display ", f);
     if (r->capture_to_display.n)
-        fprintf(f, "%.0f ms\n", lat_hist_pct(&r->capture_to_display, 99));
+        fprintf(f, "%.0f ms", lat_hist_pct(&r->capture_to_display, 99));
     else
-        fputs("-\n", f);
+        fputs("-", f);
+    if (r->stream_copy && r->copy.dropped)
+        fprintf(f, "; %lld copied audio/subtitle packets dropped (copy queue full%s)",
+                (long long)r->copy.dropped, r->copy.dropped_nomem ? " or out of memory" : "");
+    fputc('\n', f);
 }

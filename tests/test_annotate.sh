@@ -4,8 +4,9 @@
 # PTS (constant and variable frame rate), audio stream-copied with the same
 # codec and duration, rotation and odd sizes kept, JSON lines = frames,
 # --stride holds boxes, COCO results parse, SIGINT mid-run exits 130 leaving a
-# file that decodes whole, and corrupt/truncated input or an unwritable output
-# exits 1 leaving nothing behind.
+# file that decodes whole, corrupt/truncated input or an unwritable output
+# exits 1 leaving nothing behind, and a long audio tail past the stream-copy
+# queue's bound is counted (summary, --stats-json) rather than lost silently.
 #
 # Environment: VDETECT_BIN (./vdetect), VDETECT_FIXTURES (tests/fixtures; needs
 # parity/mnv3_320_odd/model_zip.pth, else everything is skipped), PYTHON.
@@ -225,6 +226,37 @@ check "unwritable JSON: exit 1 (got $rc)" [ "$rc" -eq 1 ]
 check "unwritable JSON: no video left behind" [ ! -e "$TMP/y.mp4" ]
 run annotate $M "$TMP/cfr.mp4" -o "$TMP/z.unknownext"
 check "unknown container: exit 1 (got $rc)" [ "$rc" -eq 1 ] && [ ! -e "$TMP/z.unknownext" ]
+
+# ---- stream copy's bounded queue --------------------------------------------------
+# 1 s of video, then a 70 s audio tail in 8750 small packets: after the last
+# frame video_read() demuxes the whole tail while the writer, with no frame
+# left to write, takes none of it until it closes; the copy queue fills (4096
+# packets) and the rest is dropped — counted in the summary and the report,
+# and the file still plays.
+ff -f lavfi -i testsrc2=s=160x120:r=10:d=1 \
+   -f lavfi -i sine=sample_rate=8000:samples_per_frame=64:d=70 \
+   -c:v libx264 -pix_fmt yuv420p -c:a pcm_s16le "$TMP/tail.mkv"
+run annotate $M "$TMP/tail.mkv" -o "$TMP/tail_out.mkv" --stats-json "$TMP/tail.json"
+check "long audio tail: exit 0 (got $rc)" [ "$rc" -eq 0 ]
+check "long audio tail: the summary counts the dropped packets" \
+    grep -q '[1-9][0-9]* copied audio/subtitle packets dropped (copy queue full)' "$TMP/err"
+kept=$("$PY" -c "
+import json, sys
+c = json.load(open(sys.argv[1]))['stream_copy']
+assert c['packets'] + c['dropped'] == 8750 and c['dropped'] > 0 and c['queue_peak'] == 4096, c
+print(c['packets'])" "$TMP/tail.json")
+check "long audio tail: the report counts them (kept ${kept:-?} of 8750, peak 4096)" [ -n "$kept" ]
+check "long audio tail: output has the ${kept:-?} kept audio packets" [ "$(ffprobe -v error \
+    -select_streams a:0 -show_entries packet=pts -of csv=p=0 "$TMP/tail_out.mkv" | grep -c .)" \
+    = "$kept" ]
+check "long audio tail: output plays" sh -c \
+    "[ -z \"\$(ffmpeg -v error -i '$TMP/tail_out.mkv' -f null - 2>&1)\" ]"
+run annotate $M "$TMP/cfr.mp4" -o "$TMP/cfr2.mp4" --stats-json "$TMP/cfr2.json"
+check "ordinary file: nothing dropped from the copy" "$PY" -c "
+import json, sys
+c = json.load(open(sys.argv[1]))['stream_copy']
+assert c['packets'] > 0 and c['dropped'] == 0, c" "$TMP/cfr2.json"
+check "ordinary file: the summary says nothing of it" sh -c "! grep -q 'copied audio' '$TMP/err'"
 
 # ---- usage ----------------------------------------------------------------------
 run annotate $M "$TMP/cfr.mp4"

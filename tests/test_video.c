@@ -3,8 +3,8 @@
  * test time with the ffmpeg CLI into a temporary directory: frame counts and
  * pts against ffprobe, VFR, rotation, odd sizes, colour range, damaged and
  * missing inputs, lavfi live sources, the writer round trip (timestamps,
- * audio stream copy, playability), failure cleanup, and the pool under
- * contention.
+ * audio stream copy, playability), the stream-copy queue's bound and failure
+ * cleanup. The frame pool has its own test (test_frame_pool.c, under TSan).
  */
 #include "check.h"
 #include "../video/video.h"
@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -165,6 +164,7 @@ struct read_result {
     struct video_info info; /* codec/format pointers cleared: they die with the source */
     char codec[32];
     double rgb0[3]; /* mean colour of the first frame */
+    struct video_copy_stats copy; /* the writer's stream-copy queue, at its close */
 };
 
 /* Read every frame of input; optionally write them to out. */
@@ -223,6 +223,7 @@ static int read_all(const char *input, const char *out, struct read_result *r,
             break;
     }
     if (w) {
+        video_writer_copy_stats(w, &r->copy);
         int ret = video_writer_close(&w);
         if (!r->err)
             r->err = ret;
@@ -560,6 +561,9 @@ static void test_writer_roundtrip(const char *in_name, const char *out_name, dou
     int ret = read_all(in, out, &r, NULL);
     CHECK(ret == 0 || ret == VIDEO_EOF, "%s → %s: %d", in_name, out_name, ret);
     check_pts_equal(out_name, out, &r);
+    CHECK(r.copy.dropped == 0 && r.copy.peak_packets < 100,
+          "%s: stream copy dropped %lld, queue peak %d packets", out_name,
+          (long long)r.copy.dropped, r.copy.peak_packets);
     double d_in = probe_video_duration(in), d_out = probe_video_duration(out);
     CHECK(fabs(d_in - d_out) < 0.002, "%s: video lasts %.4f s, input %.4f s", out_name, d_out,
           d_in);
@@ -701,77 +705,56 @@ static void test_writer_interrupted(void)
     free(err);
 }
 
-/* ---- pool ---- */
-
-#define POOL_THREADS 4
-#define POOL_ROUNDS 20000
-
-static struct video_pool *tpool;
-
-static void *pool_worker(void *arg)
+/* The stream-copy queue is bounded: a file whose audio runs on a minute past
+ * its 1 s of video, read to the end before any frame is written (everything
+ * demuxed waits in the queue), keeps VIDEO_COPY_MAX_PACKETS packets, drops
+ * and counts the rest, and still writes a file that plays with those. */
+static void test_copy_bound(void)
 {
-    uintptr_t id = (uintptr_t)arg;
-    long bad = 0;
-    for (int i = 0; i < POOL_ROUNDS; i++) {
-        struct video_frame *f = (i & 1) ? video_pool_get_wait(tpool) : video_pool_get(tpool);
-        if (!f)
-            continue;
-        f->index = id; /* owner mark: nobody else may hold it now */
-        f->rgb[0] = (uint8_t)id;
-        if (f->index != (int64_t)id || f->rgb[0] != (uint8_t)id)
-            bad++;
-        video_pool_put(tpool, f);
+    const char *in = path_of("longaudio.mkv"), *out = path_of("longaudio_out.mkv");
+    char *np = capture("ffprobe -v error -select_streams a:0 -show_entries packet=pts "
+                       "-of csv=p=0 '%s' | grep -c .", in);
+    int64_t total = np ? atoll(np) : 0;
+    free(np);
+    CHECK(total > VIDEO_COPY_MAX_PACKETS + 1000, "longaudio.mkv: %lld audio packets",
+          (long long)total);
+    struct video_source *s = NULL;
+    struct video_source_options o = { .input = in };
+    if (video_open(&s, &o) < 0) {
+        CHECK(0, "open longaudio.mkv");
+        return;
     }
-    return (void *)bad;
-}
-
-static void *stopper_wait(void *arg)
-{
-    (void)arg;
-    return video_pool_get_wait(tpool);
-}
-
-static void test_pool(void)
-{
-    CHECK(video_pool_open(&tpool, 3, 32, 16) == 0, "pool open");
-    struct video_frame *a = video_pool_get(tpool), *b = video_pool_get(tpool),
-                       *c = video_pool_get(tpool);
-    CHECK(a && b && c && !video_pool_get(tpool), "three frames, then empty");
-    CHECK(((uintptr_t)a->rgb & 63) == 0 && a->width == 32 && a->height == 16, "aligned frames");
-    CHECK(a->rgb != b->rgb && b->rgb != c->rgb, "distinct buffers");
-    video_pool_put(tpool, a);
-    video_pool_put(tpool, b);
-    video_pool_put(tpool, c);
-    CHECK(video_pool_free_count(tpool) == 3, "all back");
-
-    pthread_t t[POOL_THREADS];
-    for (uintptr_t i = 0; i < POOL_THREADS; i++)
-        pthread_create(&t[i], NULL, pool_worker, (void *)(i + 1));
-    long bad = 0;
-    for (int i = 0; i < POOL_THREADS; i++) {
-        void *r;
-        pthread_join(t[i], &r);
-        bad += (long)r;
-    }
-    CHECK(bad == 0 && video_pool_free_count(tpool) == 3, "contention: %ld bad, %d free", bad,
-          video_pool_free_count(tpool));
-
-    /* stop wakes a waiter on an empty pool */
-    a = video_pool_get(tpool);
-    b = video_pool_get(tpool);
-    c = video_pool_get(tpool);
-    pthread_t w;
-    pthread_create(&w, NULL, stopper_wait, NULL);
-    usleep(20000);
-    video_pool_stop(tpool);
-    void *r = (void *)1;
-    pthread_join(w, &r);
-    CHECK(r == NULL, "stop wakes waiters with NULL");
-    video_pool_put(tpool, a);
-    video_pool_put(tpool, b);
-    video_pool_put(tpool, c);
-    video_pool_close(&tpool);
-    CHECK(tpool == NULL, "pool closed");
+    struct video_pool *pool = NULL;
+    video_pool_open(&pool, 1, video_source_info(s)->width, video_source_info(s)->height);
+    struct video_frame *f = video_pool_get(pool);
+    struct video_writer *w = NULL;
+    CHECK(video_writer_open(&w, out, s, NULL) == 0, "open longaudio_out.mkv");
+    int n = 0, ret;
+    while ((ret = video_read(s, f)) == 0)
+        n++;
+    CHECK(ret == VIDEO_EOF && n == 10, "10 frames, then the end (%d, %d)", n, ret);
+    struct video_copy_stats st;
+    video_writer_copy_stats(w, &st);
+    CHECK(st.queued == VIDEO_COPY_MAX_PACKETS && st.peak_packets == VIDEO_COPY_MAX_PACKETS,
+          "queue full at %d: %lld kept, peak %d", VIDEO_COPY_MAX_PACKETS, (long long)st.queued,
+          st.peak_packets);
+    CHECK(st.dropped == total - VIDEO_COPY_MAX_PACKETS && st.dropped_nomem == 0,
+          "the rest counted as dropped: %lld of %lld (%lld for memory)", (long long)st.dropped,
+          (long long)total, (long long)st.dropped_nomem);
+    CHECK(st.peak_bytes > 0 && st.peak_bytes <= VIDEO_COPY_MAX_BYTES, "peak %lld bytes",
+          (long long)st.peak_bytes);
+    CHECK(video_writer_write(w, f) == 0 && video_writer_close(&w) == 0, "write a frame, close");
+    video_pool_put(pool, f);
+    video_pool_close(&pool);
+    video_close(&s);
+    np = capture("ffprobe -v error -select_streams a:0 -show_entries packet=pts "
+                 "-of csv=p=0 '%s' | grep -c .", out);
+    CHECK(np && atoll(np) == VIDEO_COPY_MAX_PACKETS, "the output has the %d kept packets (%s)",
+          VIDEO_COPY_MAX_PACKETS, np ? np : "-");
+    free(np);
+    char *err = capture("ffmpeg -v error -i '%s' -f null - 2>&1", out);
+    CHECK(err && !*err, "longaudio_out.mkv plays: %s", err ? err : "(ffmpeg failed)");
+    free(err);
 }
 
 /* ---- media ---- */
@@ -809,6 +792,11 @@ static int make_media(void)
              "-pix_fmt yuv420p '%s'",
              lv, path_of("red_709.mkv"));
     rc |= sh("%s -f lavfi -i sine=d=0.5 -c:a aac '%s'", lv, path_of("audio.m4a"));
+    /* 1 s of video, 60 s of audio in 7500 small packets (8 kHz PCM, 64 samples) */
+    rc |= sh("%s -f lavfi -i testsrc2=s=64x48:r=10:d=1 -f lavfi -i "
+             "sine=sample_rate=8000:samples_per_frame=64:d=60 -c:v libx264 -preset ultrafast "
+             "-c:a pcm_s16le '%s'",
+             lv, path_of("longaudio.mkv"));
     rc |= sh("head -c 20000 /dev/urandom > '%s'", path_of("garbage.mp4"));
     /* moov at the end, cut off; and moov first (faststart), data cut off */
     rc |= sh("head -c 30000 '%s' > '%s'", path_of("av.mp4"), path_of("trunc.mp4"));
@@ -842,8 +830,8 @@ int main(void)
         test_writer_rotation();
         test_writer_errors();
         test_writer_interrupted();
+        test_copy_bound();
     }
-    test_pool();
     if (!getenv("VDETECT_KEEP_MEDIA"))
         sh("chmod -R u+w '%s'; rm -rf '%s'", dir, dir);
     else

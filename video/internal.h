@@ -73,6 +73,7 @@ const int32_t *stream_display_matrix(const AVStream *st);
 
 /* ---- stream copy: the source's side (source.c), used by writer.c ---- */
 struct video_source;
+struct video_copy_stats;
 
 const AVFormatContext *source_format(const struct video_source *s);
 int source_video_index(const struct video_source *s);
@@ -87,7 +88,9 @@ int source_copy_begin(struct video_source *s, const uint8_t *copy);
 int source_copy_pop(struct video_source *s, int all, int64_t limit, AVRational tb, AVPacket *out);
 /* 1 once video_read() reached the end of the input. */
 int source_copy_eof(struct video_source *s);
-/* Stop queueing and drop what is queued. */
+/* Stop queueing and drop what is queued (not counted as dropped). */
 void source_copy_end(struct video_source *s);
+/* The copy queue's counters so far (a consistent snapshot). */
+void source_copy_stats(struct video_source *s, struct video_copy_stats *st);
 
 #endif

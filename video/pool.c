@@ -123,6 +123,12 @@ int video_pool_free_count(struct video_pool *p)
     return n;
 }
 
+int video_pool_index(const struct video_pool *p, const struct video_frame *f)
+{
+    VIDEO_ASSERT(f >= p->frames && f < p->frames + p->count);
+    return (int)(f - p->frames);
+}
+
 void video_pool_close(struct video_pool **pp)
 {
     struct video_pool *p = pp ? *pp : NULL;

@@ -9,6 +9,13 @@
  * writer copies are kept here, under a mutex, until video_writer_write()
  * takes them — so audio reaches the output in demux order and in sync).
  *
+ * The copy queue is a ring of VIDEO_COPY_MAX_PACKETS AVPackets, holding at
+ * most VIDEO_COPY_MAX_BYTES of payload: packet data moves in and out by
+ * reference (av_packet_move_ref), and each ring entry's AVPacket is allocated
+ * the first time it is used and then reused, so a steady run allocates
+ * nothing per packet. A packet that finds the ring full, or whose AVPacket
+ * cannot be allocated, is dropped and counted (video_writer_copy_stats).
+ *
  * Never hangs on a network: every blocking libavformat call runs under an
  * interrupt callback with a deadline (opt->timeout without data), and
  * video_interrupt() trips the same callback.
@@ -35,9 +42,13 @@
 
 #define SOURCE_DEFAULT_TIMEOUT 5.0 /* s without data before a stream counts as gone */
 
-struct copy_node {
-    AVPacket *pkt;
-    struct copy_node *next;
+/* Copied-stream packets waiting for the writer: a bounded ring (see above). */
+struct copy_queue {
+    AVPacket **ring;     /* VIDEO_COPY_MAX_PACKETS entries once anything was
+                            kept; each NULL until first used, then kept */
+    int head, count;     /* oldest entry; entries in use */
+    int64_t bytes;       /* payload of the queued packets */
+    struct video_copy_stats st;
 };
 
 struct video_source {
@@ -78,7 +89,7 @@ struct video_source {
     int early;           /* before the first video_read(): keep every non-video
                             packet (video_open() demuxes some while decoding the
                             first picture), so a writer opened next loses none */
-    struct copy_node *head, *tail;
+    struct copy_queue q;
     int eof;             /* video_read() saw the end of input */
 };
 
@@ -193,6 +204,82 @@ static int sleep_until(struct video_source *s, double t)
     }
 }
 
+/* ---- the copy queue (all under the source's lock) ---- */
+
+/* The i-th oldest entry. */
+static AVPacket **copy_at(struct copy_queue *q, int i)
+{
+    return &q->ring[(q->head + i) % VIDEO_COPY_MAX_PACKETS];
+}
+
+/* Keep pkt's data (moved out, pkt left blank), or count it dropped. */
+static void copy_push(struct copy_queue *q, AVPacket *pkt)
+{
+    if (q->count == VIDEO_COPY_MAX_PACKETS || q->bytes + pkt->size > VIDEO_COPY_MAX_BYTES) {
+        q->st.dropped++;
+        return;
+    }
+    if (!q->ring && !(q->ring = calloc(VIDEO_COPY_MAX_PACKETS, sizeof *q->ring))) {
+        q->st.dropped++;
+        q->st.dropped_nomem++;
+        return;
+    }
+    AVPacket **slot = copy_at(q, q->count);
+    if (!*slot && !(*slot = av_packet_alloc())) {
+        q->st.dropped++;
+        q->st.dropped_nomem++;
+        return;
+    }
+    av_packet_move_ref(*slot, pkt);
+    q->count++;
+    q->bytes += (*slot)->size;
+    q->st.queued++;
+    if (q->count > q->st.peak_packets)
+        q->st.peak_packets = q->count;
+    if (q->bytes > q->st.peak_bytes)
+        q->st.peak_bytes = q->bytes;
+}
+
+/* Move the oldest packet into out (blank); its AVPacket stays for reuse. */
+static void copy_take(struct copy_queue *q, AVPacket *out)
+{
+    AVPacket *p = *copy_at(q, 0);
+    q->bytes -= p->size;
+    av_packet_move_ref(out, p);
+    q->head = (q->head + 1) % VIDEO_COPY_MAX_PACKETS;
+    q->count--;
+}
+
+/* Drop every queued packet whose stream keep[] does not flag (keep NULL:
+ * all), keeping the others in order. Not counted: nobody asked for them. */
+static void copy_filter(struct copy_queue *q, const uint8_t *keep)
+{
+    int n = 0;
+    for (int i = 0; i < q->count; i++) {
+        AVPacket **p = copy_at(q, i);
+        if (keep && keep[(*p)->stream_index]) {
+            AVPacket **dst = copy_at(q, n++), *t = *dst; /* swap: both AVPackets stay */
+            *dst = *p;
+            *p = t;
+        } else {
+            q->bytes -= (*p)->size;
+            av_packet_unref(*p);
+        }
+    }
+    q->count = n;
+    if (!n)
+        q->head = 0;
+}
+
+static void copy_free(struct copy_queue *q)
+{
+    copy_filter(q, NULL);
+    for (int i = 0; q->ring && i < VIDEO_COPY_MAX_PACKETS; i++)
+        av_packet_free(&q->ring[i]);
+    free(q->ring);
+    q->ring = NULL;
+}
+
 /*
  * One step of the decode loop: the next decoded picture into s->frame.
  * 0, VIDEO_EOF, or a negative code (printed).
@@ -230,22 +317,11 @@ static int decode_next(struct video_source *s)
             s->short_packets++;
         if (s->pkt->stream_index != s->idx) {
             pthread_mutex_lock(&s->lock);
-            struct copy_node *n = NULL;
             int keep = s->copy ? s->pkt->stream_index < (int)s->fmt->nb_streams &&
                                      s->copy[s->pkt->stream_index]
                                : s->early;
-            if (keep && (n = malloc(sizeof *n)) &&
-                (n->pkt = av_packet_alloc())) {
-                av_packet_move_ref(n->pkt, s->pkt);
-                n->next = NULL;
-                if (s->tail)
-                    s->tail->next = n;
-                else
-                    s->head = n;
-                s->tail = n;
-            } else if (n) {
-                free(n);
-            }
+            if (keep)
+                copy_push(&s->q, s->pkt);
             pthread_mutex_unlock(&s->lock);
             av_packet_unref(s->pkt);
             continue;
@@ -565,6 +641,7 @@ void video_close(struct video_source **sp)
     if (!s)
         return;
     source_copy_end(s);
+    copy_free(&s->q);
     rgb_converter_free(&s->conv);
     av_frame_free(&s->frame);
     av_packet_free(&s->pkt);
@@ -597,19 +674,7 @@ int source_copy_begin(struct video_source *s, const uint8_t *copy)
     } else {
         memcpy(s->copy, copy, s->fmt->nb_streams);
         /* drop what was kept early for streams this writer does not copy */
-        struct copy_node **link = &s->head;
-        s->tail = NULL;
-        while (*link) {
-            struct copy_node *n = *link;
-            if (!copy[n->pkt->stream_index]) {
-                *link = n->next;
-                av_packet_free(&n->pkt);
-                free(n);
-            } else {
-                s->tail = n;
-                link = &n->next;
-            }
-        }
+        copy_filter(&s->q, copy);
     }
     pthread_mutex_unlock(&s->lock);
     return ret;
@@ -619,18 +684,12 @@ int source_copy_pop(struct video_source *s, int all, int64_t limit, AVRational t
 {
     int popped = 0;
     pthread_mutex_lock(&s->lock);
-    struct copy_node *n = s->head;
-    if (n) {
-        AVPacket *p = n->pkt;
+    if (s->q.count) {
+        const AVPacket *p = *copy_at(&s->q, 0);
         int64_t t = p->dts != AV_NOPTS_VALUE ? p->dts : p->pts;
         AVRational ptb = s->fmt->streams[p->stream_index]->time_base;
         if (all || t == AV_NOPTS_VALUE || av_compare_ts(t, ptb, limit, tb) <= 0) {
-            s->head = n->next;
-            if (!s->head)
-                s->tail = NULL;
-            av_packet_move_ref(out, p);
-            av_packet_free(&n->pkt);
-            free(n);
+            copy_take(&s->q, out);
             popped = 1;
         }
     }
@@ -651,12 +710,13 @@ void source_copy_end(struct video_source *s)
     pthread_mutex_lock(&s->lock);
     free(s->copy);
     s->copy = NULL;
-    while (s->head) {
-        struct copy_node *n = s->head;
-        s->head = n->next;
-        av_packet_free(&n->pkt);
-        free(n);
-    }
-    s->tail = NULL;
+    copy_filter(&s->q, NULL);
+    pthread_mutex_unlock(&s->lock);
+}
+
+void source_copy_stats(struct video_source *s, struct video_copy_stats *st)
+{
+    pthread_mutex_lock(&s->lock);
+    *st = s->q.st;
     pthread_mutex_unlock(&s->lock);
 }

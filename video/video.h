@@ -53,7 +53,10 @@ double video_now(void);
 
 /*
  * A fixed set of frames allocated once by video_pool_open(); nothing is
- * allocated afterwards. get/put are thread-safe (one mutex); a frame from
+ * allocated afterwards. It is the free list of the frames in flight: the
+ * pipeline's decode thread waits in video_pool_get_wait() when every frame is
+ * out (back-pressure with a fixed memory bound) and whoever lets go of a
+ * frame last puts it back. get/put are thread-safe (one mutex); a frame from
  * the pool goes back to the same pool exactly once.
  */
 struct video_pool;
@@ -70,6 +73,10 @@ void video_pool_put(struct video_pool *p, struct video_frame *f);
 void video_pool_stop(struct video_pool *p);
 /* Frames currently free (a snapshot, for statistics and tests). */
 int video_pool_free_count(struct video_pool *p);
+/* f's position in p, 0..count-1, fixed for the pool's life (f must be one of
+ * p's frames: asserted): lets a caller keep its own data per frame in an
+ * array beside the pool. Thread-safe (reads nothing that changes). */
+int video_pool_index(const struct video_pool *p, const struct video_frame *f);
 /* Free the pool and every frame; all frames must be back (asserted). NULL-safe. */
 void video_pool_close(struct video_pool **p);
 
@@ -222,7 +229,8 @@ struct video_writer;
  * JSON coordinates refer to the same pixels.
  *
  * From this call on, src keeps the packets of the copied streams that
- * video_read() demuxes (only one writer per source). Returns 0, or a negative
+ * video_read() demuxes, in a bounded queue (video_writer_copy_stats below;
+ * only one writer per source). Returns 0, or a negative
  * code with "video PATH: reason" printed, no file left behind that the writer
  * created (a file that was there before, e.g. opt->file, is never removed).
  */
@@ -256,6 +264,33 @@ void video_writer_abort(struct video_writer **w);
 
 /* Frames encoded so far. */
 int64_t video_writer_frames(const struct video_writer *w);
+
+/*
+ * Stream copy's queue. The packets of the copied streams that video_read()
+ * demuxes wait in the source until video_writer_write() reaches their time.
+ * In an ordinary file that is a fraction of a second of audio plus the frames
+ * in flight in the pipeline; the queue is bounded for the others (a long
+ * audio tail after the video ends, audio far ahead of the video, a writer
+ * that stalls): at most VIDEO_COPY_MAX_PACKETS packets (4096: ~85 s of AAC
+ * at 48 kHz) and VIDEO_COPY_MAX_BYTES of payload. A packet that finds it
+ * full is dropped — the queued ones, which the writer needs first, stay — as
+ * is one whose AVPacket cannot be allocated; both are counted, nothing is
+ * printed: callers report the count (vdetect's run summary and report).
+ */
+#define VIDEO_COPY_MAX_PACKETS 4096
+#define VIDEO_COPY_MAX_BYTES ((int64_t)64 << 20)
+
+struct video_copy_stats {
+    int64_t queued;        /* packets kept for the writer */
+    int64_t dropped;       /* packets lost: queue full, or out of memory */
+    int64_t dropped_nomem; /* of dropped: no memory for the packet */
+    int peak_packets;      /* most packets queued at once */
+    int64_t peak_bytes;    /* most payload bytes queued at once */
+};
+
+/* The copy queue's counters so far, for w's source (all zero if w is NULL).
+ * Thread-safe: callable while another thread is in video_read(). */
+void video_writer_copy_stats(const struct video_writer *w, struct video_copy_stats *st);
 
 /*
  * Decode the still image at path (PNG, JPEG, BMP, PPM/PGM, WebP, TIFF, GIF, ...:

@@ -501,6 +501,13 @@ int64_t video_writer_frames(const struct video_writer *w)
     return w ? w->frames : 0;
 }
 
+void video_writer_copy_stats(const struct video_writer *w, struct video_copy_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    if (w && w->src)
+        source_copy_stats(w->src, st);
+}
+
 int video_writer_close(struct video_writer **wp)
 {
     struct video_writer *w = wp ? *wp : NULL;
