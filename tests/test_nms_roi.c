@@ -371,7 +371,8 @@ static void test_postprocess_fixture(struct arena *a)
         int *wl = rd_i32(&r, &nl);
         if (r.bad) break;
 
-        struct box_params bp = { 0.05f, 0.5f, 100, NULL };
+        static const float coder[4] = { 10.0f, 10.0f, 5.0f, 5.0f };   /* torchvision's */
+        struct box_params bp = { 0.05f, 0.5f, 100, coder };
         float ob[400], os[100];
         int ol[100];
         int d = box_postprocess(props, P, logits, reg, K, h[2], h[3], &bp, ob, os, ol, a);

@@ -63,7 +63,8 @@ static int arch_defaults(const char *arch, struct params *p)
     p->min_size = 800;
     p->max_size = 1333;
     p->rpn = (struct rpn_params){1000, 1000, 0.7f, 0.0f};
-    p->box = (struct box_params){0.05f, 0.5f, 100, NULL};
+    static const float coder[4] = { 10.0f, 10.0f, 5.0f, 5.0f };   /* torchvision's BoxCoder */
+    p->box = (struct box_params){0.05f, 0.5f, 100, coder};
     if (!strcmp(arch, "fasterrcnn_resnet50_fpn") || !strcmp(arch, "fasterrcnn_resnet50_fpn_v2") ||
         !strcmp(arch, "fasterrcnn_vgg16_fpn")) {
         p->nlevels = 5; /* '0'..'3', 'pool': _default_anchorgen */

@@ -196,7 +196,7 @@ struct box_params {
     float score_thresh;
     double nms_thresh;        /* compared in double, like torchvision's */
     int detections_per_img;
-    const float *weights;     /* BoxCoder weights; NULL: torchvision's (10, 10, 5, 5) */
+    const float *weights;     /* BoxCoder weights (the spec's box_coder) */
 };
 
 /* postprocess_detections: proposals [P, 4], class_logits [P, K], box_regression

@@ -57,12 +57,11 @@ int box_postprocess(const float *proposals, int P, const float *class_logits,
                     const struct box_params *p, float *out_boxes, float *out_scores,
                     int *out_labels, struct arena *scratch)
 {
-    MODEL_ASSERT(P >= 0 && K >= 1 && p && scratch);
+    MODEL_ASSERT(P >= 0 && K >= 1 && p && p->weights && scratch);
     MODEL_ASSERT(p->detections_per_img >= 0);
     if (P == 0 || K == 1) return 0;
 
-    static const float default_weights[4] = { 10.0f, 10.0f, 5.0f, 5.0f };
-    const float *weights = p->weights ? p->weights : default_weights;
+    const float *weights = p->weights;
     const float min_size = 1e-2f;
     const struct arena_mark mark = arena_mark(scratch);
     const size_t cap = (size_t)P * (K - 1);
