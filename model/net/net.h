@@ -247,6 +247,8 @@ struct model {
  * x [3, hp, wp]; *z its sizes. -1 (printed) for an image model_detect refuses. */
 int transform_forward(struct model *m, const struct model_image *img, struct fmap *x,
                       struct image_sizes *z);
+/* The transform's sizes for an h x w input. */
+void transform_sizes(const struct spec *s, int h, int w, struct image_sizes *z);
 /* AnchorGenerator (anchor_utils.c): the anchors of the feature maps of a padded
  * image, cached in m for the next image of that size. 0, or -1 with a message
  * when they do not fit in memory. */
@@ -273,8 +275,6 @@ int generalized_rcnn_forward(struct model *m, const struct model_image *img,
 
 #define NET_MAX_INPUT_SIDE 16384
 
-/* The transform's sizes for an h x w input. */
-void plan_sizes(const struct spec *s, int h, int w, struct image_sizes *z);
 /* Before the first image of a size: can it run, and is its memory there? Reserves
  * the arena for it. 0, or -1 with the reason printed. */
 int plan_reserve(struct model *m, int width, int height);

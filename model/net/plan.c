@@ -41,17 +41,6 @@ static size_t mul_z(size_t a, size_t b)
     return a && b > SIZE_MAX / a ? SIZE_MAX : a * b;
 }
 
-void plan_sizes(const struct spec *s, int h, int w, struct image_sizes *z)
-{
-    z->h = h;
-    z->w = w;
-    transform_resized_size(h, w, s->p.min_size, s->p.max_size, &z->rh, &z->rw);
-    /* the transform's batch padding: each side up to a multiple of size_divisible */
-    int d = s->size_divisible > 0 ? s->size_divisible : 1;
-    z->hp = (z->rh + d - 1) / d * d;
-    z->wp = (z->rw + d - 1) / d * d;
-}
-
 /* A scratch allocation given back at once (what a stage takes and rewinds). */
 static void scratch_floats(struct arena *a, size_t n)
 {
@@ -234,7 +223,7 @@ static int plan_pass(const struct model *m, int W, int H, size_t *arena_bytes,
                      size_t len)
 {
     const struct spec *s = &m->spec;
-    plan_sizes(s, H, W, z);
+    transform_sizes(s, H, W, z);
     if (z->rh < 1 || z->rw < 1) {
         empty_resize_msg(s, z, msg, len);
         return -1;

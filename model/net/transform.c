@@ -186,6 +186,17 @@ void transform_rescale_boxes(float *boxes, int n, int rh, int rw, int h, int w)
 
 /* ---- the transform of one image ------------------------------------------------------ */
 
+void transform_sizes(const struct spec *s, int h, int w, struct image_sizes *z)
+{
+    z->h = h;
+    z->w = w;
+    transform_resized_size(h, w, s->p.min_size, s->p.max_size, &z->rh, &z->rw);
+    /* the transform's batch padding: each side up to a multiple of size_divisible */
+    int d = s->size_divisible > 0 ? s->size_divisible : 1;
+    z->hp = (z->rh + d - 1) / d * d;
+    z->wp = (z->rw + d - 1) / d * d;
+}
+
 int transform_forward(struct model *m, const struct model_image *img, struct fmap *x,
                       struct image_sizes *z)
 {
@@ -197,7 +208,7 @@ int transform_forward(struct model *m, const struct model_image *img, struct fma
     }
     const struct spec *s = &m->spec;
     int H = img->height, W = img->width;
-    plan_sizes(s, H, W, z);
+    transform_sizes(s, H, W, z);
     *x = arena_fmap(&m->arena, 3, z->hp, z->wp);
     memset(x->d, 0, sizeof(float) * fmap_numel(x));
     struct arena_mark mk2 = arena_mark(&m->arena);
