@@ -28,7 +28,7 @@ struct model_options {
     const char *const *sets;  /* "NAME=VALUE" overrides (--set), NULL-terminated or NULL */
     int threads;              /* threads the ops run on (the caller + threads - 1 workers);
                                  <= 1: the calling thread only. OpenBLAS itself always
-                                 runs on the thread that calls it (see blas.c). */
+                                 runs on the thread that calls it (see model_prepare_blas). */
 };
 
 /* Packed RGB24 image borrowed for the duration of one model_detect() call. */
@@ -46,11 +46,12 @@ struct model_detection {
 
 /* Wall time of each stage of the last model_detect(), in milliseconds. */
 struct model_timing {
-    double preprocess;        /* normalise, resize, pad */
+    double preprocess;        /* normalise, resize, pad (and, for a new input size, planning
+                                 and reserving its memory) */
     double backbone;          /* body up to the FPN inputs */
     double fpn;
-    double rpn_head;          /* RPN convs on every level */
-    double rpn_proposals;     /* anchors, decode, top-k, NMS */
+    double rpn_head;          /* anchors (when the size changed), RPN convs on every level */
+    double rpn_proposals;     /* decode, top-k, NMS */
     double roi_align;         /* MultiScaleRoIAlign */
     double box_head;          /* box head MLP + predictor */
     double postprocess;       /* softmax, decode, per-class NMS, rescale */

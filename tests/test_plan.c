@@ -40,6 +40,7 @@ static void check_reservation(const char *what, const char *weights, const char 
     }
     int maxd = model_max_detections(m);
     struct model_detection *d = calloc((size_t)maxd, sizeof *d);
+    size_t planned_max = 0;
     for (int i = 0; i < nsizes; i++) {
         int w = sizes[i][0], h = sizes[i][1], n = -1;
         uint8_t *rgb = picture(w, h, (unsigned)(w * 31 + h));
@@ -48,6 +49,13 @@ static void check_reservation(const char *what, const char *weights, const char 
         CHECK(r == 0, "%s %dx%d: model_detect failed", what, w, h);
         CHECK(!arena_chained(&m->arena),
               "%s %dx%d: the pass outgrew its reservation (high %zu)", what, w, h, m->arena.high);
+        /* the replay itself, without the headroom: the most a pass has used
+         * so far stays within the largest plan so far */
+        size_t planned = 0;
+        CHECK(plan_arena_bytes(m, w, h, &planned) == 0, "%s %dx%d: planned", what, w, h);
+        if (planned > planned_max) planned_max = planned;
+        CHECK(m->arena.peak <= planned_max, "%s %dx%d: a pass took %zu bytes, the plan %zu",
+              what, w, h, m->arena.peak, planned_max);
         CHECK(n >= 0 && n <= maxd, "%s %dx%d: %d detections, max %d", what, w, h, n, maxd);
         free(rgb);
     }

@@ -1,9 +1,10 @@
 /*
- * ckpt.h — safe reader for PyTorch checkpoints (.pth) holding a state_dict.
- * Private to model/ (and its tests).
+ * ckpt.h — safe reader for model weights: PyTorch checkpoints (.pth) holding a
+ * state_dict, and safetensors files (vdetect's .vdm model files). Private to
+ * model/ (and its tests).
  *
  * Reads both formats torch.save writes (zip, torch >= 1.6; legacy, all torch <
- * 1.6 and _use_new_zipfile_serialization=False). The pickle is interpreted by a
+ * 1.6 and _use_new_zipfile_serialization=False) and safetensors. The pickle is interpreted by a
  * minimal VM that knows only the opcodes and the few GLOBALs a state_dict needs;
  * nothing is ever executed or imported. Every size and offset is bounds-checked.
  *

@@ -1,6 +1,6 @@
 /*
  * internal.h — shared vocabulary of the checkpoint reader (the .c files beside it),
- * private to those files and tests/test_ckpt.c.
+ * private to those files.
  *
  * One load = one struct ck_load: the file path (for messages), a bump heap for
  * every pickle value, and the table of storages the pickle referenced. The
@@ -122,7 +122,7 @@ int ck_fail(struct ck_load *L, int code, const char *fmt, ...)
 /* Quote a pickle string for a message: at most 60 printable bytes. */
 const char *ck_quote(char *buf, size_t cap, const char *p, size_t n);
 
-/* ---- ckpt_pickle.c ------------------------------------------------------ */
+/* ---- pickle.c ----------------------------------------------------------- */
 
 void *ck_alloc(struct ck_load *L, size_t bytes);     /* zeroed; NULL = out of heap */
 void ck_load_release(struct ck_load *L);             /* frees heap and storage table */

@@ -6,8 +6,8 @@
  * to model/ and its stage-by-stage tests.
  *
  * A forward pass takes its memory from one activation arena (struct run); what
- * a pass will need, and what it costs in multiply-adds, is plan.c's to say, from
- * shapes alone, before anything runs.
+ * a pass will need, and what it costs in multiply-adds, is plan.c's to say (with
+ * graph_plan for the backbone), from shapes alone, before anything runs.
  */
 #ifndef VDETECT_MODEL_NET_H
 #define VDETECT_MODEL_NET_H
@@ -240,8 +240,9 @@ struct model {
 };
 
 /* ---- the stages of model_detect, in order ----------------------------------------
- * Each allocates from m->arena and records its time in m->timing; the
- * stage-by-stage tests call them one by one. */
+ * Each takes its working memory from the pass's arena (the anchors, cached
+ * between frames, are malloc'd); generalized_rcnn_forward records their times in
+ * m->timing. The stage-by-stage tests call them one by one. */
 
 /* GeneralizedRCNNTransform (transform.c): normalise, resize and zero-pad img into
  * x [3, hp, wp]; *z its sizes. -1 (printed) for an image model_detect refuses. */
@@ -278,5 +279,8 @@ int generalized_rcnn_forward(struct model *m, const struct model_image *img,
 /* Before the first image of a size: can it run, and is its memory there? Reserves
  * the arena for it. 0, or -1 with the reason printed. */
 int plan_reserve(struct model *m, int width, int height);
+/* The arena bytes a pass at this size takes, as planned (no headroom): for
+ * tests, which hold a real pass against it. 0, or -1 if the size cannot run. */
+int plan_arena_bytes(const struct model *m, int width, int height, size_t *bytes);
 
 #endif

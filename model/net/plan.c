@@ -9,7 +9,7 @@
  * stages at their upper bounds: every top-k candidate survives,
  * rpn_post_nms_top_n_test or fewer proposals, every class of every proposal a
  * candidate. A stage that changes what it allocates changes its replay here;
- * test_plan checks the two agree (a reservation too small chains a second block).
+ * test_plan checks the two agree: a real pass never goes above the replay.
  */
 #include "net.h"
 
@@ -144,8 +144,11 @@ static size_t plan_rpn(const struct model *m, struct arena *a, const struct fmap
     arena_floats(a, 4 * P + 4);
     arena_floats(a, P + 1);
     struct arena_mark mk = arena_mark(a);      /* rpn_filter_proposals */
-    arena_ints(a, mul_z(3, k_total));
-    arena_floats(a, mul_z(5, k_total));
+    arena_ints(a, k_total);                    /* idx, lvl, keep */
+    arena_ints(a, k_total);
+    arena_ints(a, k_total);
+    arena_floats(a, mul_z(4, k_total));        /* boxes */
+    arena_floats(a, k_total);                  /* scores */
     struct arena_mark mk2 = arena_mark(a);     /* torch_topk's work array */
     arena_ints(a, n_max);
     arena_rewind(a, mk2);
@@ -247,7 +250,7 @@ static int plan_pass(const struct model *m, int W, int H, size_t *arena_bytes,
         N += (size_t)feats[l].h * feats[l].w * s->n_sizes[l] * s->n_ratios[l];
     size_t P = plan_rpn(m, &a, feats, gp.n_out, macs);
     plan_roi_heads(m, &a, feats, P, macs);
-    *arena_bytes = a.high > SIZE_MAX - ((size_t)1 << 20) ? SIZE_MAX : a.high + ((size_t)1 << 20);
+    *arena_bytes = a.high;
     *anchor_bytes = mul_z(N, 4 * sizeof(float));
     return 0;
 }
@@ -268,6 +271,8 @@ static int check_size(const struct model *m, int W, int H, size_t *arena_bytes, 
     int err = plan_pass(m, W, H, &bytes, &anchors, &macs, &z, msg, len);
     ops_use_pool(NULL);
     if (err) return -1;
+    /* 1 MiB of headroom: the replay is exact, but cheap insurance */
+    bytes = bytes > SIZE_MAX - ((size_t)1 << 20) ? SIZE_MAX : bytes + ((size_t)1 << 20);
     size_t total = bytes > SIZE_MAX - anchors ? SIZE_MAX : bytes + anchors;
     if (total > ((size_t)1 << 30)) {   /* below 1 GiB: not worth reading /proc */
         size_t avail = available_bytes();
@@ -298,6 +303,18 @@ int plan_reserve(struct model *m, int width, int height)
     m->plan_w = width;
     m->plan_h = height;
     return 0;
+}
+
+int plan_arena_bytes(const struct model *m, int width, int height, size_t *bytes)
+{
+    size_t anchors;
+    double macs;
+    struct image_sizes z;
+    char msg[320];
+    ops_use_pool(m->pool);
+    int err = plan_pass(m, width, height, bytes, &anchors, &macs, &z, msg, sizeof msg);
+    ops_use_pool(NULL);
+    return err;
 }
 
 int model_check_size(const struct model *m, int width, int height, char *msg, size_t len)

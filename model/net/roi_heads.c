@@ -8,8 +8,8 @@
  * The softmax reproduces torch 1.13's AVX2 _vec_softmax_lastdim bit for bit:
  * SLEEF's expf8_u10 (with its FMAs), the eight-lane sum with a shuffle-tree
  * finish (a plain left-to-right sum below eight classes) and a multiply by the
- * reciprocal of the sum. Checked against torch.softmax / torch.exp; the only
- * remaining difference from torchvision is box_decode's exp (boxes.c).
+ * reciprocal of the sum. Checked against torch.softmax / torch.exp; box_decode's
+ * exp is torch's too (torch_expf), so the box head's arithmetic is torchvision's.
  */
 #include "net.h"
 
@@ -51,7 +51,7 @@ static void softmax_row(const float *x, int K, float *out)
     for (int k = 0; k < K; k++) out[k] *= inv;
 }
 
-/* roi_heads.postprocess_detections for one image; see internal.h. */
+/* roi_heads.postprocess_detections for one image; see net.h. */
 int box_postprocess(const float *proposals, int P, const float *class_logits,
                     const float *box_regression, int K, int img_h, int img_w,
                     const struct box_params *p, float *out_boxes, float *out_scores,

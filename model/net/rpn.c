@@ -99,8 +99,7 @@ void rpn_flatten(const struct fmap *logits, const struct fmap *deltas, int A, fl
 /*
  * filter_proposals for one image (§3.4). The top-k selects on the raw logits
  * (torch topk order, ties included, via torch_topk); the sigmoid is
- * 1 / (1 + exp(-x)) in f32 (torch's vectorised exp may differ by 1 ulp, hence the
- * 1-ulp score tolerance of §10.2). Remove-small keeps w >= 1e-3f and h >= 1e-3f;
+ * 1 / (1 + exp(-x)) in f32 with torch's own exp (torch_expf). Remove-small keeps w >= 1e-3f and h >= 1e-3f;
  * the score test is >= in f32 — unlike the box head's strict >. NMS runs per level
  * through batched_nms with the level index as the class.
  *
@@ -167,9 +166,9 @@ int rpn_filter_proposals(const float *decoded, const float *logits, const int *l
         return 0;
     }
 
-    /* 6. NMS per level. torchvision passes the threshold as a Python float; the
-     * params hold it as f32, which gives the same decisions for 0.7 (§4.1). */
-    int nk = batched_nms(boxes, scores, lvl, kept, (double)p->nms_thresh, keep, scratch);
+    /* 6. NMS per level. torchvision passes the threshold as a Python float: the
+     * params hold it as a double and compare in double (§4.1). */
+    int nk = batched_nms(boxes, scores, lvl, kept, p->nms_thresh, keep, scratch);
 
     /* 7. global top-n: the keep list is already in descending score order */
     int P = nk < p->post_nms_top_n ? nk : p->post_nms_top_n;

@@ -86,6 +86,7 @@ static void count(struct arena *a, size_t need)
 {
     a->total = a->total > SIZE_MAX - need ? SIZE_MAX : a->total + need;
     if (a->total > a->high) a->high = a->total;
+    if (a->total > a->peak) a->peak = a->total;
 }
 
 void *arena_alloc(struct arena *a, size_t bytes)
@@ -107,6 +108,7 @@ void *arena_alloc(struct arena *a, size_t bytes)
     a->used += need;
     a->total += need;
     if (a->total > a->high) a->high = a->total;
+    if (a->total > a->peak) a->peak = a->total;
     return p;
 }
 

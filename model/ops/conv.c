@@ -206,6 +206,24 @@ static void dw_part(void *ctx, int part, int worker)
     }
 }
 
+/* Scratch floats per thread of conv_depthwise: the zero-bordered plane (two
+ * half-width planes for stride 2) and one accumulator row. */
+static size_t dw_per_worker(const struct conv *cv, int h, int w, int ow)
+{
+    size_t ph = (size_t)h + 2 * cv->pad, pw = (size_t)w + 2 * cv->pad;
+    size_t plane = ph * (cv->stride == 1 ? pw : (pw + 1) / 2) * cv->stride;
+    return plane + (size_t)ow + 16;
+}
+
+/* Output rows per im2col tile: as many as keep the column buffer (kk rows of
+ * rows * ow floats) under IM2COL_MAX_FLOATS, at least one, at most all. */
+static int im2col_tile_rows(size_t kk, int ow, int rows_out)
+{
+    size_t rows = IM2COL_MAX_FLOATS / (kk * (size_t)ow);
+    if (rows < 1) rows = 1;
+    return rows > (size_t)rows_out ? rows_out : (int)rows;
+}
+
 /* Depthwise conv (groups == cin == cout): direct loops, channels split across
  * the pool. Each channel is first copied into a zero-bordered buffer (stride 2:
  * split into even and odd columns) so the inner loops are plain contiguous
@@ -215,9 +233,8 @@ static void conv_depthwise(const struct conv *cv, const struct fmap *in, struct 
 {
     MODEL_ASSERT(cv->stride == 1 || cv->stride == 2);
     int T = pool_size(ops_pool());
-    int ph = in->h + 2 * cv->pad, pw = in->w + 2 * cv->pad;
-    size_t plane = (size_t)ph * (cv->stride == 1 ? pw : (pw + 1) / 2) * cv->stride;
-    struct dw_job j = { cv, in, out, NULL, plane + (size_t)out->w + 16, T < cv->cout ? T : cv->cout };
+    struct dw_job j = { cv, in, out, NULL, dw_per_worker(cv, in->h, in->w, out->w),
+                        T < cv->cout ? T : cv->cout };
     if ((double)fmap_numel(out) * cv->k * cv->k < 1e5) j.parts = 1;   /* too small to split */
     struct arena_mark mark = arena_mark(scratch);
     j.scratch = arena_floats(scratch, j.per_worker * (size_t)T);
@@ -230,19 +247,11 @@ size_t conv_scratch_floats_images(const struct conv *cv, int n, int h, int w)
     int oh, ow;
     conv_out_size(cv, h, w, &oh, &ow);
     if (oh < 1 || ow < 1 || n < 1) return 0;
-    if (n == 1 && use_depthwise(cv)) {
-        /* conv_depthwise: one zero-bordered plane per thread */
-        size_t T = (size_t)pool_size(ops_pool());
-        size_t ph = (size_t)h + 2 * cv->pad, pw = (size_t)w + 2 * cv->pad;
-        size_t plane = ph * (cv->stride == 1 ? pw : (pw + 1) / 2) * cv->stride;
-        return (plane + (size_t)ow + 16) * T;
-    }
+    if (n == 1 && use_depthwise(cv))   /* one zero-bordered plane per thread */
+        return dw_per_worker(cv, h, w, ow) * (size_t)pool_size(ops_pool());
     if (cv->k == 1 && cv->stride == 1 && cv->pad == 0) return 0;   /* plain GEMM */
     size_t kk = (size_t)(cv->cin / cv->groups) * cv->k * cv->k;
-    size_t rows = IM2COL_MAX_FLOATS / (kk * (size_t)ow);
-    if (rows < 1) rows = 1;
-    if (rows > (size_t)oh * n) rows = (size_t)oh * n;
-    return kk * rows * (size_t)ow;
+    return kk * (size_t)im2col_tile_rows(kk, ow, oh * n) * (size_t)ow;
 }
 
 size_t conv_scratch_floats(const struct conv *cv, int h, int w)
@@ -280,9 +289,7 @@ void conv_forward_images(const struct conv *cv, const struct fmap *in, int nimg,
                     (int)ohw, 0, 0);
     } else {
         /* tile over output rows so the im2col buffer stays bounded */
-        int rows = (int)(IM2COL_MAX_FLOATS / ((size_t)kk * ow));
-        if (rows < 1) rows = 1;
-        if (rows > rows_out) rows = rows_out;
+        int rows = im2col_tile_rows((size_t)kk, ow, rows_out);
         struct arena_mark mark = arena_mark(scratch);
         float *col = arena_floats(scratch, (size_t)kk * rows * ow);
         int T = pool_size(ops_pool());

@@ -57,7 +57,8 @@ struct arena {
     struct arena_block *head;   /* current block; older ones chained behind */
     size_t used;                /* bytes used in head */
     size_t total;               /* bytes used this pass, all blocks */
-    size_t high;                /* high-water mark over passes */
+    size_t high;                /* high-water mark over passes (reservations included) */
+    size_t peak;                /* the most any pass has used (for tests) */
     int counting;               /* hand out nothing, only count (plans) */
     int empty_map;              /* counting: a map had a side <= 0 */
 };
@@ -82,7 +83,7 @@ struct arena_mark { struct arena_block *head; size_t used, total; };
 struct arena_mark arena_mark(const struct arena *a);
 void arena_rewind(struct arena *a, struct arena_mark m);
 
-/* ---- worker threads (pool.c) --------------------------------------------- */
+/* ---- worker threads (thread_pool.c) -------------------------------------- */
 
 struct pool;
 /* nthreads in all, the caller included (nthreads - 1 workers). 0 or -1. */

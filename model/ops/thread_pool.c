@@ -1,5 +1,5 @@
 /*
- * pool.c — the detector's own worker threads, for the loops BLAS does not run:
+ * thread_pool.c — the detector's own worker threads, for the loops BLAS does not run:
  * depthwise convolutions, im2col, and the split of every GEMM across cores
  * (OpenBLAS itself is then kept to one thread, so its idle threads do not spin
  * against the decode and render threads of the pipeline).

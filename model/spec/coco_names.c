@@ -1,5 +1,5 @@
 /*
- * coco.c — torchvision's 91-entry COCO category list (ids as the official
+ * coco_names.c — torchvision's 91-entry COCO category list (ids as the official
  * detection checkpoints use them; "N/A" marks ids COCO leaves unused).
  */
 #include "../model.h"
