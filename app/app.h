@@ -49,20 +49,92 @@ enum { APP_INTERRUPTED = 130 };
 int app_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* ---- command-line options (options.c) ------------------------------------ */
+
 /*
- * Option scanning shared by the commands. Accepts "--name VALUE" and
- * "--name=VALUE". app_opt_value() checks whether argv[*i] is the option name;
- * if so it sets *value (taking the next argument when needed and advancing *i)
- * and returns 1; 0 if argv[*i] is another option; -1 with a usage message
- * printed when the value is missing.
+ * Every command describes its options in a table of struct opt and hands argv
+ * to opt_parse(), which accepts "--name VALUE", "--name=VALUE", "-c VALUE",
+ * "-c=VALUE", "--" (every later argument is positional) and "-" (positional:
+ * standard input/output). A value-taking option always takes the next
+ * argument, even one that starts with '-' ("--json -", "--crf -1" is then
+ * out of range). An option given again replaces the earlier value (--set,
+ * an OPT_CALL, collects them). Errors are one line and the help hint:
+ *   vdetect view: unknown option '--queu' (did you mean '--queue'?)
+ *   vdetect view: --queue needs a value
+ *   vdetect view: --queue: 'abc' is not an integer in [1, 64]
+ * The same table gives the option list of the command's --help (opt_help),
+ * so the two cannot disagree.
+ *
+ * A table is an array ended by an entry of kind OPT_END ({ 0 }).
  */
-int app_opt_value(const char *cmd, int argc, char **argv, int *i, const char *name,
-                  const char **value);
-/* Strict numbers: the whole string, finite, within [lo, hi]. 0 or -1 (usage
- * message printed, naming the option). */
-int app_parse_float(const char *cmd, const char *opt, const char *s, double lo, double hi,
-                    double *out);
-int app_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
+enum opt_kind {
+    OPT_END = 0,  /* ends a table */
+    OPT_FLAG,     /* no value: *(int *)dest = 1 */
+    OPT_STRING,   /* *(const char **)dest = the value (points into argv); never empty */
+    OPT_INT,      /* *(int *)dest = a whole decimal number in [lo, hi] */
+    OPT_LONG,     /* *(long *)dest, the same */
+    OPT_LLONG,    /* *(long long *)dest, the same */
+    OPT_DOUBLE,   /* *(double *)dest = a finite number in [lo, hi] */
+    OPT_CALL,     /* call(dest, ...) with the value (NULL when arg is NULL) */
+    OPT_HELP,     /* -h / --help: opt_parse() stops and returns OPT_HELP_ASKED */
+    OPT_TABLE,    /* the options of sub, parsed and listed at this place */
+    OPT_NOTE,     /* a row of --help only (e.g. "--"): never matches */
+};
+
+struct opt {
+    const char *name;         /* "--queue"; NULL: known by its short name only */
+    char short_name;          /* 'o' for -o; 0: none */
+    const char *arg;          /* the value's name in --help ("N", "FILE|-"); NULL: takes none */
+    enum opt_kind kind;
+    void *dest;               /* where the value goes (OPT_CALL: call's first argument) */
+    double lo, hi;            /* OPT_INT ... OPT_DOUBLE: the accepted range */
+    /* OPT_CALL: APP_OK, or APP_USAGE after app_usage_error(); opt is the option's
+     * name as matched ("--set", "-o") */
+    int (*call)(void *dest, const char *cmd, const char *opt, const char *value);
+    const struct opt *sub;    /* OPT_TABLE */
+    const char *help;         /* --help text, '\n' between lines; NULL: not listed */
+};
+
+enum { OPT_HELP_ASKED = -1 };
+
+/*
+ * Parse argv[1..argc-1] (argv[0] is the command) against tables (a
+ * NULL-terminated list, searched in order). Arguments that are not options go
+ * to positional(ctx, cmd, arg) — APP_OK or APP_USAGE after a message — or,
+ * when it is NULL, are an "unexpected argument". Returns APP_OK, APP_USAGE
+ * (message and hint printed) or OPT_HELP_ASKED (-h/--help seen: the arguments
+ * after it were not looked at).
+ */
+int opt_parse(const char *cmd, int argc, char **argv, const struct opt *const *tables,
+              int (*positional)(void *ctx, const char *cmd, const char *arg), void *ctx);
+/*
+ * A command's --help: text is a printf format with one %s per table (at most
+ * 4), each replaced by that table's rows: "  -o, --output OUT  help", the help
+ * text from column 23, its later lines indented as much.
+ */
+void opt_help(FILE *f, const char *text, const struct opt *const *tables);
+
+/* "Did you mean": feed the candidates; best is the closest by edit distance
+ * (a transposition counts one), if it is close enough to be a likely typo;
+ * else NULL. Leading '-' are not counted in a name's length. */
+struct app_suggest {
+    const char *given;
+    const char *best;
+    int dist;
+};
+void app_suggest_init(struct app_suggest *s, const char *given);
+void app_suggest_add(struct app_suggest *s, const char *candidate);
+/* Optimal string alignment distance; INT_MAX when either is over 64 bytes. */
+int app_edit_distance(const char *a, const char *b);
+
+/* --size WxH (1..16384 a side), for OPT_CALL: dest is int[2] {w, h}. */
+int app_opt_size(void *dest, const char *cmd, const char *opt, const char *value);
+
+/* The source options of view, annotate and bench (--input-format,
+ * --video-size, --framerate) as a table into so (cli_source.c). */
+struct video_source_options;
+#define CLI_SOURCE_NOPTS 4
+void cli_source_options(struct opt t[CLI_SOURCE_NOPTS], struct video_source_options *so);
 
 /* ---- the [model] options (cli_model.c) --------------------------------- */
 
@@ -83,17 +155,13 @@ struct cli_model {
     char **names;              /* from --labels: nnames entries, [0] background; owned */
     int nnames;
     unsigned char *keep_class; /* num_classes flags from --classes; NULL: keep all */
+
+    /* the [model] options as an option table, for opt_parse() and opt_help() */
+    struct opt opts[8];
 };
 
-/* Defaults: score 0.5, threads = online CPUs. */
+/* Defaults: score 0.5, threads = online CPUs; cm->opts set up. */
 void cli_model_init(struct cli_model *cm, int argc);
-/* One argument at argv[*i]: 1 consumed (with its value, *i advanced), 0 not a
- * model option, -1 usage error (message printed). */
-int cli_model_parse(struct cli_model *cm, const char *cmd, int argc, char **argv, int *i);
-/* The last case of every command's option loop: argv[*i] must be a model
- * option. APP_OK when it was (consumed, *i advanced); otherwise APP_USAGE after
- * printing why ("unknown option" or "unexpected argument"). */
-int cli_model_option(struct cli_model *cm, const char *cmd, int argc, char **argv, int *i);
 /* Load the model, then the labels, then resolve --classes. Returns APP_OK,
  * APP_FAIL or APP_USAGE (unknown --classes entry), messages printed. */
 int cli_model_load(struct cli_model *cm, const char *cmd);
@@ -107,9 +175,6 @@ char *cli_model_default_weights(void);
 const char *cli_model_class_name(const struct cli_model *cm, int label);
 /* The output filter: --score-thresh and --classes. */
 int cli_model_keep(const struct cli_model *cm, const struct model_detection *d);
-
-/* The help text of the [model] options, for each command's --help. */
-extern const char cli_model_help[];
 
 /* ---- output files (outfile.c) -------------------------------------------- */
 

@@ -43,35 +43,9 @@ static const char annotate_help[] =
     "re-encoding. No frame is dropped: the pipeline waits for the detector.\n"
     "\n"
     "Options:\n"
-    "  -o, --output OUT    the annotated video (required)\n"
-    "  --json FILE         detections as JSON Lines, one line per frame:\n"
-    "                      {\"frame\": i, \"pts\": seconds, \"width\": W, \"height\": H,\n"
-    "                       \"detections\": [{\"box\": [x1, y1, x2, y2], \"label\": 1,\n"
-    "                       \"name\": \"person\", \"score\": 0.98}, ...]}\n"
-    "                      frames that hold the boxes of an earlier frame (--stride)\n"
-    "                      add \"held\": true, \"held_from\": FRAME\n"
-    "  --coco FILE         detections as COCO results: [{\"image_id\": FRAME,\n"
-    "                      \"category_id\": LABEL, \"bbox\": [x, y, w, h], \"score\": S}]\n"
-    "                      (frames the detector ran on)\n"
-    "  --no-draw           write the frames unchanged (data only)\n"
-    "  --stride N          run the detector on every Nth frame and hold its boxes\n"
-    "                      on the frames in between (default 1)\n"
-    "  --stamp             draw the frame number and time in the corner\n"
-    "  --codec NAME        video encoder (default libx264, else another H.264\n"
-    "                      encoder, else mpeg4)\n"
-    "  --crf N             constant rate factor for x264/x265 (default 23)\n"
-    "  --bitrate B         target bits per second instead (e.g. 4M, 800k)\n"
-    "  --frames N          stop after N frames (for endless sources)\n"
-    "  --queue N           frame queue length (default 2; a Ctrl-C\n"
-    "                      waits for the queued frames)\n"
-    "  --stats-json FILE   the run's figures in the bench report format\n"
-    "  -y                  replace output files that already exist\n"
-    "  --input-format F, --video-size WxH, --framerate R\n"
-    "                      passed to a capture device\n"
-    "  -q, --quiet         no progress and no summary on stderr (progress is only\n"
-    "                      shown on a terminal)\n"
-    "  -h, --help          show this help\n"
+    "%s"
     "\n"
+    "Model options:\n"
     "%s"
     "\n"
     "Outputs are written as NAME.partial-XXXXXX.EXT beside NAME and renamed into\n"
@@ -104,9 +78,10 @@ struct annotate {
     int max_dets;
 };
 
-/* "4M", "800k", "2500000" → bits per second. */
-static int parse_bitrate(const char *cmd, const char *s, int64_t *out)
+/* --bitrate: "4M", "800k", "2500000" → bits per second. */
+static int opt_bitrate(void *dest, const char *cmd, const char *opt, const char *s)
 {
+    int64_t *out = dest;
     char *end = NULL;
     errno = 0;
     double v = strtod(s, &end);
@@ -119,10 +94,10 @@ static int parse_bitrate(const char *cmd, const char *s, int64_t *out)
     if (*end || v < 1000 || v > 1e10)
         goto bad;
     *out = (int64_t)v;
-    return 0;
+    return APP_OK;
 bad:
-    app_usage_error(cmd, "--bitrate: expected bits per second such as 4M or 800k, got '%s'", s);
-    return -1;
+    return app_usage_error(cmd, "%s: expected bits per second such as 4M or 800k, got '%s'", opt,
+                           s);
 }
 
 static void write_dets_json(FILE *o, const struct cli_model *cm,
@@ -250,97 +225,83 @@ static void annotate_done(void *ctx, const struct pipe_frame *f, double t_out)
     }
 }
 
+static int opt_source(void *ctx, const char *cmd, const char *arg)
+{
+    struct annotate *a = ctx;
+    if (a->source)
+        return app_usage_error(cmd, "more than one SOURCE given ('%s', '%s')", a->source, arg);
+    a->source = arg;
+    return APP_OK;
+}
+
+/* APP_OK, APP_USAGE (message printed) or OPT_HELP_ASKED (help printed). */
 static int parse_args(struct annotate *a, int argc, char **argv)
 {
-    const char *cmd = "annotate", *v;
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        int r;
-        if (s[0] != '-' || !strcmp(s, "-")) {
-            if (a->source)
-                return app_usage_error(cmd, "more than one SOURCE given ('%s', '%s')",
-                                       a->source, s);
-            a->source = s;
-            continue;
-        }
-        if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
-            printf(annotate_help, cli_model_help);
-            return -1;
-        }
-        if (!strcmp(s, "--no-draw")) { a->no_draw = 1; continue; }
-        if (!strcmp(s, "--stamp")) { a->stamp = 1; continue; }
-        if (!strcmp(s, "-q") || !strcmp(s, "--quiet")) { a->quiet = 1; continue; }
-        if (!strcmp(s, "-y")) { a->overwrite = 1; continue; }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "-o", &a->out_path)) != 0 ||
-            (r = app_opt_value(cmd, argc, argv, &i, "--output", &a->out_path)) != 0) {
-            if (r < 0) return APP_USAGE;
-            if (!*a->out_path) return app_usage_error(cmd, "-o: empty file name");
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--json", &a->json_path)) != 0) {
-            if (r < 0) return APP_USAGE;
-            if (!*a->json_path) return app_usage_error(cmd, "--json: empty file name");
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--coco", &a->coco_path)) != 0) {
-            if (r < 0) return APP_USAGE;
-            if (!*a->coco_path) return app_usage_error(cmd, "--coco: empty file name");
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--stats-json", &a->stats_path)) != 0) {
-            if (r < 0) return APP_USAGE;
-            if (!*a->stats_path) return app_usage_error(cmd, "--stats-json: empty file name");
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--codec", &a->wo.codec)) != 0) {
-            if (r < 0) return APP_USAGE;
-            if (!*a->wo.codec) return app_usage_error(cmd, "--codec: empty name");
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--crf", &v)) != 0) {
-            if (r < 0 || app_parse_float(cmd, "--crf", v, 0, 63, &a->wo.crf) < 0)
-                return APP_USAGE;
-            if (a->wo.crf <= 0)
-                a->wo.crf = 1e-3; /* crf 0 (lossless) is asked for, not the default */
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--bitrate", &v)) != 0) {
-            if (r < 0 || parse_bitrate(cmd, v, &a->wo.bitrate) < 0)
-                return APP_USAGE;
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--stride", &v)) != 0) {
-            if (r < 0 || app_parse_int(cmd, "--stride", v, 1, 1000000, &a->stride) < 0)
-                return APP_USAGE;
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--frames", &v)) != 0) {
-            long n;
-            if (r < 0 || app_parse_int(cmd, "--frames", v, 1, 2000000000L, &n) < 0)
-                return APP_USAGE;
-            a->max_frames = n;
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--queue", &v)) != 0) {
-            long n;
-            if (r < 0 || app_parse_int(cmd, "--queue", v, 1, 64, &n) < 0)
-                return APP_USAGE;
-            a->queue_len = (int)n;
-            continue;
-        }
-        if ((r = app_source_opt(cmd, argc, argv, &i, &a->so)) != 0) {
-            if (r < 0) return APP_USAGE;
-            continue;
-        }
-        if ((r = cli_model_option(&a->cm, cmd, argc, argv, &i)) != APP_OK) return r;
-    }
+    const char *cmd = "annotate";
+    double crf = -1;
+    struct opt source_opts[CLI_SOURCE_NOPTS];
+    cli_source_options(source_opts, &a->so);
+    const struct opt opts[] = {
+        { .name = "--output", .short_name = 'o', .arg = "OUT", .kind = OPT_STRING,
+          .dest = &a->out_path, .help = "the annotated video (required)" },
+        { .name = "--json", .arg = "FILE", .kind = OPT_STRING, .dest = &a->json_path,
+          .help = "detections as JSON Lines, one line per frame:\n"
+                  "{\"frame\": i, \"pts\": seconds, \"width\": W, \"height\": H,\n"
+                  " \"detections\": [{\"box\": [x1, y1, x2, y2], \"label\": 1,\n"
+                  " \"name\": \"person\", \"score\": 0.98}, ...]}\n"
+                  "frames that hold the boxes of an earlier frame (--stride)\n"
+                  "add \"held\": true, \"held_from\": FRAME" },
+        { .name = "--coco", .arg = "FILE", .kind = OPT_STRING, .dest = &a->coco_path,
+          .help = "detections as COCO results: [{\"image_id\": FRAME,\n"
+                  "\"category_id\": LABEL, \"bbox\": [x, y, w, h], \"score\": S}]\n"
+                  "(frames the detector ran on)" },
+        { .name = "--no-draw", .kind = OPT_FLAG, .dest = &a->no_draw,
+          .help = "write the frames unchanged (data only)" },
+        { .name = "--stride", .arg = "N", .kind = OPT_LONG, .dest = &a->stride, .lo = 1,
+          .hi = 1000000,
+          .help = "run the detector on every Nth frame and hold its boxes\n"
+                  "on the frames in between (default 1)" },
+        { .name = "--stamp", .kind = OPT_FLAG, .dest = &a->stamp,
+          .help = "draw the frame number and time in the corner" },
+        { .name = "--codec", .arg = "NAME", .kind = OPT_STRING, .dest = &a->wo.codec,
+          .help = "video encoder (default libx264, else another H.264\n"
+                  "encoder, else mpeg4)" },
+        { .name = "--crf", .arg = "N", .kind = OPT_DOUBLE, .dest = &crf, .lo = 0, .hi = 63,
+          .help = "constant rate factor for x264/x265 (default 23)" },
+        { .name = "--bitrate", .arg = "B", .kind = OPT_CALL, .dest = &a->wo.bitrate,
+          .call = opt_bitrate, .help = "target bits per second instead (e.g. 4M, 800k)" },
+        { .name = "--frames", .arg = "N", .kind = OPT_LLONG, .dest = &a->max_frames, .lo = 1,
+          .hi = 2000000000, .help = "stop after N frames (for endless sources)" },
+        { .name = "--queue", .arg = "N", .kind = OPT_INT, .dest = &a->queue_len, .lo = 1,
+          .hi = 64,
+          .help = "frame queue length (default 2; a Ctrl-C\n"
+                  "waits for the queued frames)" },
+        { .name = "--stats-json", .arg = "FILE", .kind = OPT_STRING, .dest = &a->stats_path,
+          .help = "the run's figures in the bench report format" },
+        { .short_name = 'y', .kind = OPT_FLAG, .dest = &a->overwrite,
+          .help = "replace output files that already exist" },
+        { .kind = OPT_TABLE, .sub = source_opts },
+        { .name = "--quiet", .short_name = 'q', .kind = OPT_FLAG, .dest = &a->quiet,
+          .help = "no progress and no summary on stderr (progress is only\n"
+                  "shown on a terminal)" },
+        { .name = "--help", .short_name = 'h', .kind = OPT_HELP, .help = "show this help" },
+        { .kind = OPT_END },
+    };
+    const struct opt *const tables[] = { opts, a->cm.opts, NULL };
+    int r = opt_parse(cmd, argc, argv, tables, opt_source, a);
+    if (r == OPT_HELP_ASKED)
+        opt_help(stdout, annotate_help, tables);
+    if (r != APP_OK)
+        return r;
+    if (crf >= 0)
+        a->wo.crf = crf > 0 ? crf : 1e-3; /* crf 0 (lossless) is asked for, not the default */
     if (!a->source)
         return app_usage_error(cmd, "no SOURCE given");
     if (!a->out_path)
         return app_usage_error(cmd, "no output given (-o OUT)");
     if (a->wo.crf > 0 && a->wo.bitrate > 0)
         return app_usage_error(cmd, "--crf and --bitrate exclude each other");
-    return 0;
+    return APP_OK;
 }
 
 /* README.md's "Files" rules: no output may be an input or another output, none
@@ -403,8 +364,8 @@ int cmd_annotate(int argc, char **argv)
     struct run_report *rep = NULL;
 
     int r = parse_args(&a, argc, argv);
-    if (r != 0) {
-        status = r < 0 ? APP_OK : r; /* -1: help shown */
+    if (r != APP_OK) {
+        status = r == OPT_HELP_ASKED ? APP_OK : r;
         goto done;
     }
     if ((status = check_files(&a)) != APP_OK)

@@ -38,25 +38,12 @@ static const char bench_help[] =
     "proposals, RoI align, box head, postprocess) as median / p90 / p99.\n"
     "\n"
     "Options:\n"
-    "  --model-only        time the model alone\n"
-    "  --size WxH          generated input size (default 640x480)\n"
-    "  --frames N          model only: timed runs (default 10); pipeline: stop\n"
-    "                      after N decoded frames (default: the whole source)\n"
-    "  --warmup N          untimed runs first (default 2)\n"
-    "  --json FILE|-       also write the report as JSON (docs/formats.md §4)\n"
-    "  --plot FILE.svg     draw latency per frame and the per-stage breakdown\n"
-    "  -o OUT              pipeline: encode the drawn frames to OUT (measures encode)\n"
-    "  --codec NAME, --crf N   encoder for -o\n"
-    "  --no-draw           pipeline: skip drawing\n"
-    "  --realtime          pipeline: read a file at its own frame rate (a live source)\n"
-    "  --queue N           pipeline: frame queue length\n"
-    "  --input-format F, --video-size WxH, --framerate R   device options\n"
-    "  -y                  replace output files that already exist\n"
-    "  -h, --help          show this help\n"
+    "%s"
     "\n"
     "Outputs are written beside their name and renamed into place when complete;\n"
     "an output may not be an input (exit 2).\n"
     "\n"
+    "Model options:\n"
     "%s";
 
 enum { ST_TOTAL = MODEL_STAGE_TOTAL, ST_COUNT = MODEL_STAGES };
@@ -117,12 +104,22 @@ static uint8_t *make_picture(int w, int h)
     return p;
 }
 
+/* The IMAGE or SOURCE: one at most. */
+static int opt_image(void *ctx, const char *cmd, const char *arg)
+{
+    const char **image = ctx;
+    if (*image)
+        return app_usage_error(cmd, "more than one IMAGE/SOURCE given");
+    *image = arg;
+    return APP_OK;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     const char *cmd = "bench";
     struct cli_model cm;
-    const char *json_path = NULL, *plot_path = NULL, *image = NULL, *v;
-    long frames = 10, warmup = 2;
+    const char *json_path = NULL, *plot_path = NULL, *image = NULL;
+    long frames = 0, warmup = 2;    /* frames 0: not given */
     int w = 640, h = 480, status = APP_OK, model_only = 0, frames_given = 0;
     struct bench_pipeline_opts po;
     memset(&po, 0, sizeof po);
@@ -133,92 +130,57 @@ int cmd_bench(int argc, char **argv)
     struct outfile *json_file = NULL, *plot_file = NULL;
 
     cli_model_init(&cm, argc);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int r;
-        if (a[0] != '-') {
-            if (image) {
-                status = app_usage_error(cmd, "more than one IMAGE/SOURCE given");
-                goto done;
-            }
-            image = a;
-            continue;
-        }
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf(bench_help, cli_model_help);
-            goto done;
-        }
-        if (!strcmp(a, "--model-only")) {
-            model_only = 1;
-            continue;
-        }
-        if (!strcmp(a, "--no-draw")) {
-            po.no_draw = 1;
-            continue;
-        }
-        if (!strcmp(a, "--realtime")) {
-            po.so.realtime = 1;
-            continue;
-        }
-        if (!strcmp(a, "-y")) {
-            po.overwrite = 1;
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "-o", &po.out)) != 0 ||
-            (r = app_opt_value(cmd, argc, argv, &i, "--codec", &po.wo.codec)) != 0) {
-            if (r < 0) { status = APP_USAGE; goto done; }
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--crf", &v)) != 0) {
-            long crf;
-            if (r < 0 || app_parse_int(cmd, "--crf", v, 0, 63, &crf)) { status = APP_USAGE; goto done; }
-            po.wo.crf = (int)crf;
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--queue", &v)) != 0) {
-            long q;
-            if (r < 0 || app_parse_int(cmd, "--queue", v, 1, 1000, &q)) { status = APP_USAGE; goto done; }
-            po.queue_len = (int)q;
-            continue;
-        }
-        if ((r = app_source_opt(cmd, argc, argv, &i, &po.so)) != 0) {
-            if (r < 0) { status = APP_USAGE; goto done; }
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--json", &json_path)) != 0) {
-            if (r < 0) { status = APP_USAGE; goto done; }
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--plot", &plot_path)) != 0) {
-            if (r < 0) { status = APP_USAGE; goto done; }
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--frames", &v)) != 0) {
-            if (r < 0 || app_parse_int(cmd, "--frames", v, 1, 100000000, &frames)) {
-                status = APP_USAGE;
-                goto done;
-            }
-            frames_given = 1;
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--warmup", &v)) != 0) {
-            if (r < 0 || app_parse_int(cmd, "--warmup", v, 0, 100000, &warmup)) {
-                status = APP_USAGE;
-                goto done;
-            }
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--size", &v)) != 0) {
-            char x;
-            if (r < 0 || sscanf(v, "%d%c%d", &w, &x, &h) != 3 || (x != 'x' && x != 'X') ||
-                w < 1 || h < 1 || w > 16384 || h > 16384) {
-                status = r < 0 ? APP_USAGE : app_usage_error(cmd, "--size: expected WxH, got '%s'", v);
-                goto done;
-            }
-            continue;
-        }
-        if ((status = cli_model_option(&cm, cmd, argc, argv, &i)) != APP_OK) goto done;
+    int size[2] = { 640, 480 }, crf = -1;
+    struct opt source_opts[CLI_SOURCE_NOPTS];
+    cli_source_options(source_opts, &po.so);
+    const struct opt opts[] = {
+        { .name = "--model-only", .kind = OPT_FLAG, .dest = &model_only,
+          .help = "time the model alone" },
+        { .name = "--size", .arg = "WxH", .kind = OPT_CALL, .dest = size, .call = app_opt_size,
+          .help = "generated input size (default 640x480)" },
+        { .name = "--frames", .arg = "N", .kind = OPT_LONG, .dest = &frames, .lo = 1,
+          .hi = 100000000,
+          .help = "model only: timed runs (default 10); pipeline: stop\n"
+                  "after N decoded frames (default: the whole source)" },
+        { .name = "--warmup", .arg = "N", .kind = OPT_LONG, .dest = &warmup, .lo = 0,
+          .hi = 100000, .help = "untimed runs first (default 2)" },
+        { .name = "--json", .arg = "FILE|-", .kind = OPT_STRING, .dest = &json_path,
+          .help = "also write the report as JSON (docs/formats.md §4)" },
+        { .name = "--plot", .arg = "FILE.svg", .kind = OPT_STRING, .dest = &plot_path,
+          .help = "draw latency per frame and the per-stage breakdown" },
+        { .short_name = 'o', .arg = "OUT", .kind = OPT_STRING, .dest = &po.out,
+          .help = "pipeline: encode the drawn frames to OUT (measures encode)" },
+        { .name = "--codec", .arg = "NAME", .kind = OPT_STRING, .dest = &po.wo.codec,
+          .help = "encoder for -o" },
+        { .name = "--crf", .arg = "N", .kind = OPT_INT, .dest = &crf, .lo = 0, .hi = 63,
+          .help = "constant rate factor for -o" },
+        { .name = "--no-draw", .kind = OPT_FLAG, .dest = &po.no_draw,
+          .help = "pipeline: skip drawing" },
+        { .name = "--realtime", .kind = OPT_FLAG, .dest = &po.so.realtime,
+          .help = "pipeline: read a file at its own frame rate (a live source)" },
+        { .name = "--queue", .arg = "N", .kind = OPT_INT, .dest = &po.queue_len, .lo = 1,
+          .hi = 1000, .help = "pipeline: frame queue length" },
+        { .kind = OPT_TABLE, .sub = source_opts },
+        { .short_name = 'y', .kind = OPT_FLAG, .dest = &po.overwrite,
+          .help = "replace output files that already exist" },
+        { .name = "--help", .short_name = 'h', .kind = OPT_HELP, .help = "show this help" },
+        { .kind = OPT_END },
+    };
+    const struct opt *const tables[] = { opts, cm.opts, NULL };
+    int r = opt_parse(cmd, argc, argv, tables, opt_image, &image);
+    if (r == OPT_HELP_ASKED) {
+        opt_help(stdout, bench_help, tables);
+        goto done;
     }
+    if ((status = r) != APP_OK)
+        goto done;
+    w = size[0];
+    h = size[1];
+    if (crf >= 0)
+        po.wo.crf = crf > 0 ? crf : 1e-3; /* crf 0 (lossless) is asked for, not the default */
+    frames_given = frames > 0;
+    if (!frames_given)
+        frames = 10;
     /* README.md's "Files" rules, before anything is opened */
     struct out_check oc;
     out_check_init(&oc, cmd, po.overwrite);

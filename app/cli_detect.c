@@ -27,12 +27,9 @@ static const char detect_help[] =
     "detections are sorted by descending score; \"name\" is null for unnamed classes.\n"
     "\n"
     "Options:\n"
-    "  --json FILE|-       write the JSON Lines to FILE (default -: standard output)\n"
-    "  -q, --quiet         no per-image summary on stderr (only shown on a terminal)\n"
-    "  -y                  replace the --json FILE if it exists\n"
-    "  -h, --help          show this help\n"
-    "  --                  everything after is an IMAGE\n"
+    "%s"
     "\n"
+    "Model options:\n"
     "%s"
     "\n"
     "An image that cannot be read is reported on stderr and skipped; the exit\n"
@@ -96,12 +93,26 @@ static void print_summary(const struct cli_model *cm, const char *image, int w, 
     fputc('\n', stderr);
 }
 
+/* The IMAGE arguments, in order (room for argc). */
+struct images {
+    const char **v;
+    int n;
+};
+
+static int add_image(void *ctx, const char *cmd, const char *arg)
+{
+    (void)cmd;
+    struct images *list = ctx;
+    list->v[list->n++] = arg;
+    return APP_OK;
+}
+
 int cmd_detect(int argc, char **argv)
 {
     const char *cmd = "detect";
     struct cli_model cm;
     const char *json_path = "-";
-    int quiet = 0, nimages = 0, status = APP_OK, only_images = 0, overwrite = 0, loaded = 0;
+    int quiet = 0, nimages = 0, status = APP_OK, overwrite = 0, loaded = 0;
     struct outfile *json_file = NULL;
     const char **images = calloc((size_t)argc + 1, sizeof *images);
     FILE *out = NULL;
@@ -113,43 +124,27 @@ int cmd_detect(int argc, char **argv)
         status = APP_FAIL;
         goto done;
     }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int r;
-        if (only_images || a[0] != '-' || !strcmp(a, "-")) {
-            images[nimages++] = a;
-            continue;
-        }
-        if (!strcmp(a, "--")) {
-            only_images = 1;
-            continue;
-        }
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf(detect_help, cli_model_help);
-            goto done;
-        }
-        if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            quiet = 1;
-            continue;
-        }
-        if (!strcmp(a, "-y")) {
-            overwrite = 1;
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--json", &json_path)) != 0) {
-            if (r < 0) {
-                status = APP_USAGE;
-                goto done;
-            }
-            if (!*json_path) {
-                status = app_usage_error(cmd, "--json: empty file name");
-                goto done;
-            }
-            continue;
-        }
-        if ((status = cli_model_option(&cm, cmd, argc, argv, &i)) != APP_OK)
-            goto done;
+    const struct opt opts[] = {
+        { .name = "--json", .arg = "FILE|-", .kind = OPT_STRING, .dest = &json_path,
+          .help = "write the JSON Lines to FILE (default -: standard output)" },
+        { .name = "--quiet", .short_name = 'q', .kind = OPT_FLAG, .dest = &quiet,
+          .help = "no per-image summary on stderr (only shown on a terminal)" },
+        { .short_name = 'y', .kind = OPT_FLAG, .dest = &overwrite,
+          .help = "replace the --json FILE if it exists" },
+        { .name = "--help", .short_name = 'h', .kind = OPT_HELP, .help = "show this help" },
+        { .name = "--", .kind = OPT_NOTE, .help = "everything after is an IMAGE" },
+        { .kind = OPT_END },
+    };
+    const struct opt *const tables[] = { opts, cm.opts, NULL };
+    struct images list = { images, 0 };
+    int r = opt_parse(cmd, argc, argv, tables, add_image, &list);
+    if (r == OPT_HELP_ASKED) {
+        opt_help(stdout, detect_help, tables);
+        goto done;
     }
+    if ((status = r) != APP_OK)
+        goto done;
+    nimages = list.n;
     if (nimages == 0) {
         status = app_usage_error(cmd, "no IMAGE given");
         goto done;

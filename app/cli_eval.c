@@ -33,18 +33,9 @@ static const char eval_help[] =
     "is --set box_score_thresh); --score-thresh and --classes filter only when given.\n"
     "\n"
     "Options:\n"
-    "  --images DIR        directory holding the images\n"
-    "  --truth FILE        COCO instances JSON (images, annotations, categories)\n"
-    "  --detections FILE   score these detections instead of running a model: JSON\n"
-    "                      Lines as 'vdetect detect' writes them, one object per\n"
-    "                      image, \"image\" ending in the truth's file_name\n"
-    "  --json FILE|-       also write the results as one JSON object; with -, to\n"
-    "                      standard output instead of the table\n"
-    "  -q, --quiet         no progress on stderr (only shown on a terminal)\n"
-    "  -y                  replace the --json FILE if it exists (it may not be\n"
-    "                      an input: the truth, detections, images or model)\n"
-    "  -h, --help          show this help\n"
+    "%s"
     "\n"
+    "Model options:\n"
     "%s";
 
 /* ---- output --------------------------------------------------------------------------------- */
@@ -123,52 +114,43 @@ int cmd_eval(int argc, char **argv)
     struct cli_model cm;
     struct coco *e = NULL;
     const char *images = NULL, *truth = NULL, *json_path = NULL, *detections = NULL;
-    int status = APP_OK, quiet = 0, thresh_given = 0, overwrite = 0;
+    int status = APP_OK, quiet = 0, overwrite = 0;
     FILE *jf = NULL;
     struct outfile *json_file = NULL;
     struct model_detection *dets = NULL;
 
     cli_model_init(&cm, argc);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int r;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf(eval_help, cli_model_help);
-            goto done;
-        }
-        if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            quiet = 1;
-            continue;
-        }
-        if (!strcmp(a, "-y")) {
-            overwrite = 1;
-            continue;
-        }
-        const char **targets[] = { &images, &truth, &json_path, &detections };
-        const char *names[] = { "--images", "--truth", "--json", "--detections" };
-        int matched = 0;
-        for (int k = 0; k < 4 && !matched; k++) {
-            if ((r = app_opt_value(cmd, argc, argv, &i, names[k], targets[k])) != 0) {
-                if (r < 0) {
-                    status = APP_USAGE;
-                    goto done;
-                }
-                if (!**targets[k]) {
-                    status = app_usage_error(cmd, "%s: empty value", names[k]);
-                    goto done;
-                }
-                matched = 1;
-            }
-        }
-        if (matched)
-            continue;
-        if (!strncmp(a, "--score-thresh", 14))
-            thresh_given = 1;
-        if ((status = cli_model_option(&cm, cmd, argc, argv, &i)) != APP_OK)
-            goto done;
+    cm.score_thresh = -1;          /* not given: AP wants every detection the model returns */
+    const struct opt opts[] = {
+        { .name = "--images", .arg = "DIR", .kind = OPT_STRING, .dest = &images,
+          .help = "directory holding the images" },
+        { .name = "--truth", .arg = "FILE", .kind = OPT_STRING, .dest = &truth,
+          .help = "COCO instances JSON (images, annotations, categories)" },
+        { .name = "--detections", .arg = "FILE", .kind = OPT_STRING, .dest = &detections,
+          .help = "score these detections instead of running a model: JSON\n"
+                  "Lines as 'vdetect detect' writes them, one object per\n"
+                  "image, \"image\" ending in the truth's file_name" },
+        { .name = "--json", .arg = "FILE|-", .kind = OPT_STRING, .dest = &json_path,
+          .help = "also write the results as one JSON object; with -, to\n"
+                  "standard output instead of the table" },
+        { .name = "--quiet", .short_name = 'q', .kind = OPT_FLAG, .dest = &quiet,
+          .help = "no progress on stderr (only shown on a terminal)" },
+        { .short_name = 'y', .kind = OPT_FLAG, .dest = &overwrite,
+          .help = "replace the --json FILE if it exists (it may not be\n"
+                  "an input: the truth, detections, images or model)" },
+        { .name = "--help", .short_name = 'h', .kind = OPT_HELP, .help = "show this help" },
+        { .kind = OPT_END },
+    };
+    const struct opt *const tables[] = { opts, cm.opts, NULL };
+    int r = opt_parse(cmd, argc, argv, tables, NULL, NULL);
+    if (r == OPT_HELP_ASKED) {
+        opt_help(stdout, eval_help, tables);
+        goto done;
     }
-    if (!thresh_given)
-        cm.score_thresh = 0.0;     /* AP wants every detection the model returns */
+    if ((status = r) != APP_OK)
+        goto done;
+    if (cm.score_thresh < 0)
+        cm.score_thresh = 0.0;
     if ((!images && !detections) || !truth) {
         status = app_usage_error(cmd, "%s is required",
                                  !truth ? "--truth FILE" : "--images DIR (or --detections FILE)");

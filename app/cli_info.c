@@ -23,34 +23,12 @@ static const char info_help[] =
     "bn_eps) and the cost of one image: the size it is resized to and GFLOPs.\n"
     "\n"
     "Options:\n"
-    "  --size WxH          input image size for the cost (default 640x480)\n"
-    "  --json FILE|-       also write the facts as one JSON object to FILE; with -,\n"
-    "                      to standard output instead of the text\n"
-    "  -y                  replace the --json FILE if it exists\n"
-    "  -h, --help          show this help\n"
+    "%s"
     "\n"
+    "Model options:\n"
     "%s";
 
 #define INFO_NAMES_SHOWN 8
-
-static int parse_size(const char *cmd, const char *s, int *w, int *h)
-{
-    char *end = NULL;
-    long a = strtol(s, &end, 10), b;
-    if (end == s || (*end != 'x' && *end != 'X'))
-        goto bad;
-    const char *t = end + 1;
-    b = strtol(t, &end, 10);
-    if (end == t || *end != '\0')
-        goto bad;
-    if (a < 1 || b < 1 || a > 16384 || b > 16384)
-        return app_usage_error(cmd, "--size: %s is out of range (1..16384 each side)", s), -1;
-    *w = (int)a;
-    *h = (int)b;
-    return 0;
-bad:
-    return app_usage_error(cmd, "--size: expected WxH such as 640x480, got '%s'", s), -1;
-}
 
 /* A number in its shortest round-trip form, float or double as the field is
  * declared in model.h (some thresholds are double, as in torchvision). */
@@ -204,44 +182,34 @@ int cmd_info(int argc, char **argv)
 {
     const char *cmd = "info";
     struct cli_model cm;
-    const char *json_path = NULL, *size = "640x480";
+    const char *json_path = NULL;
     int status = APP_OK, w = 640, h = 480, overwrite = 0;
     FILE *jf = NULL;
     struct outfile *json_file = NULL;
 
     cli_model_init(&cm, argc);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int r;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf(info_help, cli_model_help);
-            goto done;
-        }
-        if (!strcmp(a, "-y")) {
-            overwrite = 1;
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--size", &size)) != 0) {
-            if (r < 0 || parse_size(cmd, size, &w, &h) < 0) {
-                status = APP_USAGE;
-                goto done;
-            }
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--json", &json_path)) != 0) {
-            if (r < 0) {
-                status = APP_USAGE;
-                goto done;
-            }
-            if (!*json_path) {
-                status = app_usage_error(cmd, "--json: empty file name");
-                goto done;
-            }
-            continue;
-        }
-        if ((status = cli_model_option(&cm, cmd, argc, argv, &i)) != APP_OK)
-            goto done;
+    int size[2] = { 640, 480 };
+    const struct opt opts[] = {
+        { .name = "--size", .arg = "WxH", .kind = OPT_CALL, .dest = size, .call = app_opt_size,
+          .help = "input image size for the cost (default 640x480)" },
+        { .name = "--json", .arg = "FILE|-", .kind = OPT_STRING, .dest = &json_path,
+          .help = "also write the facts as one JSON object to FILE; with -,\n"
+                  "to standard output instead of the text" },
+        { .short_name = 'y', .kind = OPT_FLAG, .dest = &overwrite,
+          .help = "replace the --json FILE if it exists" },
+        { .name = "--help", .short_name = 'h', .kind = OPT_HELP, .help = "show this help" },
+        { .kind = OPT_END },
+    };
+    const struct opt *const tables[] = { opts, cm.opts, NULL };
+    int r = opt_parse(cmd, argc, argv, tables, NULL, NULL);
+    if (r == OPT_HELP_ASKED) {
+        opt_help(stdout, info_help, tables);
+        goto done;
     }
+    if ((status = r) != APP_OK)
+        goto done;
+    w = size[0];
+    h = size[1];
 
     struct out_check oc;
     out_check_init(&oc, cmd, overwrite);

@@ -1,7 +1,7 @@
 /*
- * cli_model.c — the [model] options every command shares (README.md, Commands), loading
- * the model they describe, and the output filter they set; also the generic
- * option-scanning helpers of app.h.
+ * cli_model.c — the [model] options every command shares (README.md, Commands) as an
+ * option table (options.c parses it and lists it in --help), loading the model
+ * they describe, and the output filter they set.
  *
  * --labels FILE: one class name per line, UTF-8, as torchvision lists them:
  * line 1 is the background class ("__background__"), line k+1 names label k.
@@ -18,8 +18,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,120 +30,22 @@
 #define DEMO_MODEL "assets/demo.vdm"
 #define MAX_LABELS 100000
 
-const char cli_model_help[] =
-    "Model options:\n"
-    "  --weights FILE      a vdetect model file (.vdm: model/py/export.py writes one\n"
-    "                      from any torchvision FasterRCNN) or a torchvision .pth\n"
-    "                      (zip or legacy) state_dict (default: the shipped demo model\n"
-    "                      " DEMO_MODEL ")\n"
-    "  --arch NAME         torchvision builder: fasterrcnn_resnet50_fpn,\n"
-    "                      fasterrcnn_resnet50_fpn_v2, fasterrcnn_mobilenet_v3_large_fpn,\n"
-    "                      fasterrcnn_mobilenet_v3_large_320_fpn, fasterrcnn_vgg16_fpn\n"
-    "                      (default: from the model file, or inferred from a .pth's keys:\n"
-    "                      resnet_fpn_backbone / mobilenet_backbone models, with what was\n"
-    "                      assumed said on stderr and by `info`)\n"
-    "  --labels FILE       class names, one per line; __background__ first, or\n"
-    "                      num_classes-1 lines without it\n"
-    "  --set NAME=VALUE    torchvision inference parameter, repeatable: min_size,\n"
-    "                      max_size (1..8192), image_mean, image_std,\n"
-    "                      rpn_pre_nms_top_n_test, rpn_post_nms_top_n_test (1..1000000),\n"
-    "                      rpn_nms_thresh, rpn_score_thresh, box_score_thresh,\n"
-    "                      box_nms_thresh, box_detections_per_img (0..1000000),\n"
-    "                      bn_eps (0..1)\n"
-    "  --score-thresh X    output only detections with score >= X (default 0.5; the\n"
-    "                      model's own cut-off is --set box_score_thresh)\n"
-    "  --classes A,B,...   output only these classes (names or ids)\n"
-    "  --threads N         BLAS threads (default: the number of online CPUs)\n";
-
-/* ---- generic option helpers ---------------------------------------------- */
-
-int app_usage_error(const char *cmd, const char *fmt, ...)
+/* --set NAME=VALUE: name and value checked here, before a slow model load (a
+ * misspelt name or a value out of range is a usage error); collected in order. */
+static int opt_set(void *dest, const char *cmd, const char *opt, const char *v)
 {
-    va_list ap;
-    fprintf(stderr, "vdetect%s%s: ", cmd ? " " : "", cmd ? cmd : "");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\nsee vdetect%s%s --help\n", cmd ? " " : "", cmd ? cmd : "");
-    return APP_USAGE;
-}
-
-int app_opt_value(const char *cmd, int argc, char **argv, int *i, const char *name,
-                  const char **value)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=') {
-        *value = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0')
-        return 0;
-    if (*i + 1 >= argc) {
-        app_usage_error(cmd, "option %s needs a value", name);
-        return -1;
-    }
-    *value = argv[++*i];
-    return 1;
-}
-
-int app_parse_float(const char *cmd, const char *opt, const char *s, double lo, double hi,
-                    double *out)
-{
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v)) {
-        app_usage_error(cmd, "%s: '%s' is not a number", opt, s);
-        return -1;
-    }
-    if (v < lo || v > hi) {
-        app_usage_error(cmd, "%s: %s is out of range [%g, %g]", opt, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-int app_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end != '\0' || errno == ERANGE) {
-        app_usage_error(cmd, "%s: '%s' is not an integer", opt, s);
-        return -1;
-    }
-    if (v < lo || v > hi) {
-        app_usage_error(cmd, "%s: %s is out of range [%ld, %ld]", opt, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-/* ---- [model] options ----------------------------------------------------- */
-
-void cli_model_init(struct cli_model *cm, int argc)
-{
-    memset(cm, 0, sizeof *cm);
-    cm->score_thresh = 0.5;
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    cm->threads = n > 0 ? (int)n : 1;
-    /* at most one --set per argument, plus the terminating NULL */
-    cm->sets = calloc((size_t)(argc > 0 ? argc : 0) + 1, sizeof *cm->sets);
-}
-
-int cli_model_option(struct cli_model *cm, const char *cmd, int argc, char **argv, int *i)
-{
-    const char *a = argv[*i];
-    int r = cli_model_parse(cm, cmd, argc, argv, i);
-    if (r > 0) return APP_OK;
-    if (r < 0) return APP_USAGE;
-    return a[0] == '-' ? app_usage_error(cmd, "unknown option '%s'", a)
-                       : app_usage_error(cmd, "unexpected argument '%s'", a);
+    struct cli_model *cm = dest;
+    const char *eq = strchr(v, '=');
+    if (!eq || eq == v)
+        return app_usage_error(cmd, "%s: expected NAME=VALUE, got '%s'", opt, v);
+    char why[400];
+    if (model_check_set(v, why, sizeof why) < 0)
+        return app_usage_error(cmd, "%s", why);
+    if (!cm->sets)
+        return app_usage_error(cmd, "out of memory");
+    cm->sets[cm->nsets++] = v;
+    cm->sets[cm->nsets] = NULL;
+    return APP_OK;
 }
 
 /* Does the --classes list have an empty (or blank) entry: "", ",", "a,,b", "a,"? */
@@ -166,67 +66,61 @@ static int classes_empty_entry(const char *list)
     }
 }
 
-int cli_model_parse(struct cli_model *cm, const char *cmd, int argc, char **argv, int *i)
+/* --classes A,B,...: resolved against the class names once the model is loaded. */
+static int opt_classes(void *dest, const char *cmd, const char *opt, const char *v)
 {
-    const char *v = NULL;
-    int r;
-    if ((r = app_opt_value(cmd, argc, argv, i, "--weights", &v)) != 0) {
-        if (r > 0 && !*v)
-            return app_usage_error(cmd, "--weights: empty file name"), -1;
-        cm->weights = v;
-        return r;
-    }
-    if ((r = app_opt_value(cmd, argc, argv, i, "--arch", &v)) != 0) {
-        if (r > 0 && !*v)
-            return app_usage_error(cmd, "--arch: empty name"), -1;
-        cm->arch = v;
-        return r;
-    }
-    if ((r = app_opt_value(cmd, argc, argv, i, "--labels", &v)) != 0) {
-        if (r > 0 && !*v)
-            return app_usage_error(cmd, "--labels: empty file name"), -1;
-        cm->labels = v;
-        return r;
-    }
-    if ((r = app_opt_value(cmd, argc, argv, i, "--set", &v)) != 0) {
-        if (r < 0)
-            return r;
-        const char *eq = strchr(v, '=');
-        if (!eq || eq == v)
-            return app_usage_error(cmd, "--set: expected NAME=VALUE, got '%s'", v), -1;
-        /* name and value checked here, before a slow model load: a misspelt
-         * name or a value out of range is a usage error */
-        char why[400];
-        if (model_check_set(v, why, sizeof why) < 0)
-            return app_usage_error(cmd, "%s", why), -1;
-        if (!cm->sets)
-            return app_usage_error(cmd, "out of memory"), -1;
-        cm->sets[cm->nsets++] = v;
-        cm->sets[cm->nsets] = NULL;
-        return 1;
-    }
-    if ((r = app_opt_value(cmd, argc, argv, i, "--score-thresh", &v)) != 0) {
-        if (r < 0 || app_parse_float(cmd, "--score-thresh", v, 0.0, 1.0, &cm->score_thresh) < 0)
-            return -1;
-        return 1;
-    }
-    if ((r = app_opt_value(cmd, argc, argv, i, "--classes", &v)) != 0) {
-        if (r < 0)
-            return r;
-        if (classes_empty_entry(v))
-            return app_usage_error(cmd, "--classes: '%s' has an empty entry (expected names or "
-                                        "ids separated by commas, e.g. person,3)", v), -1;
-        cm->classes = v;
-        return r;
-    }
-    if ((r = app_opt_value(cmd, argc, argv, i, "--threads", &v)) != 0) {
-        long n;
-        if (r < 0 || app_parse_int(cmd, "--threads", v, 1, 1024, &n) < 0)
-            return -1;
-        cm->threads = (int)n;
-        return 1;
-    }
-    return 0;
+    struct cli_model *cm = dest;
+    if (classes_empty_entry(v))
+        return app_usage_error(cmd, "%s: '%s' has an empty entry (expected names or ids "
+                                    "separated by commas, e.g. person,3)", opt, v);
+    cm->classes = v;
+    return APP_OK;
+}
+
+void cli_model_init(struct cli_model *cm, int argc)
+{
+    memset(cm, 0, sizeof *cm);
+    cm->score_thresh = 0.5;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    cm->threads = n > 0 ? (int)n : 1;
+    /* at most one --set per argument, plus the terminating NULL */
+    cm->sets = calloc((size_t)(argc > 0 ? argc : 0) + 1, sizeof *cm->sets);
+
+    const struct opt opts[] = {
+        { .name = "--weights", .arg = "FILE", .kind = OPT_STRING, .dest = &cm->weights,
+          .help = "a vdetect model file (.vdm: model/py/export.py writes one\n"
+                  "from any torchvision FasterRCNN) or a torchvision .pth\n"
+                  "(zip or legacy) state_dict (default: the shipped demo model\n"
+                  DEMO_MODEL ")" },
+        { .name = "--arch", .arg = "NAME", .kind = OPT_STRING, .dest = &cm->arch,
+          .help = "torchvision builder: fasterrcnn_resnet50_fpn,\n"
+                  "fasterrcnn_resnet50_fpn_v2, fasterrcnn_mobilenet_v3_large_fpn,\n"
+                  "fasterrcnn_mobilenet_v3_large_320_fpn, fasterrcnn_vgg16_fpn\n"
+                  "(default: from the model file, or inferred from a .pth's keys:\n"
+                  "resnet_fpn_backbone / mobilenet_backbone models, with what was\n"
+                  "assumed said on stderr and by `info`)" },
+        { .name = "--labels", .arg = "FILE", .kind = OPT_STRING, .dest = &cm->labels,
+          .help = "class names, one per line; __background__ first, or\n"
+                  "num_classes-1 lines without it" },
+        { .name = "--set", .arg = "NAME=VALUE", .kind = OPT_CALL, .dest = cm, .call = opt_set,
+          .help = "torchvision inference parameter, repeatable: min_size,\n"
+                  "max_size (1..8192), image_mean, image_std,\n"
+                  "rpn_pre_nms_top_n_test, rpn_post_nms_top_n_test (1..1000000),\n"
+                  "rpn_nms_thresh, rpn_score_thresh, box_score_thresh,\n"
+                  "box_nms_thresh, box_detections_per_img (0..1000000),\n"
+                  "bn_eps (0..1)" },
+        { .name = "--score-thresh", .arg = "X", .kind = OPT_DOUBLE, .dest = &cm->score_thresh,
+          .lo = 0, .hi = 1,
+          .help = "output only detections with score >= X (default 0.5; the\n"
+                  "model's own cut-off is --set box_score_thresh)" },
+        { .name = "--classes", .arg = "A,B,...", .kind = OPT_CALL, .dest = cm,
+          .call = opt_classes, .help = "output only these classes (names or ids)" },
+        { .name = "--threads", .arg = "N", .kind = OPT_INT, .dest = &cm->threads, .lo = 1,
+          .hi = 1024, .help = "BLAS threads (default: the number of online CPUs)" },
+        { .kind = OPT_END },
+    };
+    _Static_assert(sizeof opts == sizeof cm->opts, "cli_model.opts holds the model options");
+    memcpy(cm->opts, opts, sizeof opts);
 }
 
 /* dir/rel if it is a regular file (malloc()ed), else NULL. */

@@ -38,27 +38,12 @@ static const char view_help[] =
     "own pace and every frame is detected.\n"
     "\n"
     "Options:\n"
-    "  --display all|detected  all: every decoded frame at the source's rate with the\n"
-    "                      newest detections and their age (default); detected:\n"
-    "                      only frames with their own detections\n"
-    "  --queue N           frame queue length (default 1 live, 2 files)\n"
-    "  --frames N          stop after N frames from the source\n"
-    "  --stats-json FILE   on exit, the run's figures in the bench report format\n"
-    "  --stats-log FILE|-  while running, one JSON line per interval: frames,\n"
-    "                      drops, latency percentiles, resident memory\n"
-    "  --stats-every S     the --stats-log interval in seconds (default 60)\n"
-    "  -y                  replace the --stats-json/--stats-log FILE if it exists\n"
-    "  --input-format F    capture device pixel format (mjpeg, yuyv422, ...)\n"
-    "  --video-size WxH    capture device frame size\n"
-    "  --framerate R       capture device frame rate\n"
-    "  --list-devices      list the video capture devices and exit\n"
-    "  --list-formats DEV  list a device's formats, sizes and rates and exit\n"
-    "  -q, --quiet         no summary line on exit\n"
-    "  -h, --help          show this help\n"
+    "%s"
     "\n"
     "Keys: q/Esc quit, space pause, +/- score threshold, l labels, b boxes,\n"
     "h HUD, s screenshot (vdetect-TIME.png here), f fullscreen, ? help.\n"
     "\n"
+    "Model options:\n"
     "%s"
     "\n"
     "Exit status: 0 done, 1 error, 2 bad usage or no display, 130 interrupted.\n";
@@ -74,6 +59,7 @@ struct view {
     long stats_every;                 /* s */
     struct stats_log log;
     int display_all, queue_len, quiet, overwrite;
+    int list;                         /* 1 --list-devices, 2 --list-formats */
     long long max_frames;
 
     struct video_source *src;
@@ -365,93 +351,88 @@ static enum end_reason run(struct view *v)
     }
 }
 
-static int parse_args(struct view *v, int argc, char **argv, int *list)
+/* --display all|detected */
+static int opt_display(void *dest, const char *cmd, const char *opt, const char *val)
 {
-    const char *cmd = "view", *val;
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        int r;
-        if (s[0] != '-') {
-            if (v->source)
-                return app_usage_error(cmd, "more than one SOURCE given ('%s', '%s')",
-                                       v->source, s);
-            v->source = s;
-            continue;
-        }
-        if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
-            printf(view_help, cli_model_help);
-            return -1;
-        }
-        if (!strcmp(s, "-q") || !strcmp(s, "--quiet")) {
-            v->quiet = 1;
-            continue;
-        }
-        if (!strcmp(s, "-y")) {
-            v->overwrite = 1;
-            continue;
-        }
-        if (!strcmp(s, "--list-devices")) {
-            *list = 1;
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--list-formats", &val)) != 0) {
-            if (r < 0) return APP_USAGE;
-            *list = 2;
-            v->source = val;
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--display", &val)) != 0) {
-            if (r < 0) return APP_USAGE;
-            if (!strcmp(val, "all"))
-                v->display_all = 1;
-            else if (!strcmp(val, "detected"))
-                v->display_all = 0;
-            else
-                return app_usage_error(cmd, "--display: expected all or detected, got '%s'", val);
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--queue", &val)) != 0) {
-            long n;
-            if (r < 0 || app_parse_int(cmd, "--queue", val, 1, 64, &n) < 0)
-                return APP_USAGE;
-            v->queue_len = (int)n;
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--frames", &val)) != 0) {
-            long n;
-            if (r < 0 || app_parse_int(cmd, "--frames", val, 1, 2000000000L, &n) < 0)
-                return APP_USAGE;
-            v->max_frames = n;
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--stats-json", &v->stats_path)) != 0) {
-            if (r < 0) return APP_USAGE;
-            if (!*v->stats_path) return app_usage_error(cmd, "--stats-json: empty file name");
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--stats-log", &v->log_path)) != 0) {
-            if (r < 0) return APP_USAGE;
-            if (!*v->log_path) return app_usage_error(cmd, "--stats-log: empty file name");
-            continue;
-        }
-        if ((r = app_opt_value(cmd, argc, argv, &i, "--stats-every", &val)) != 0) {
-            if (r < 0 || app_parse_int(cmd, "--stats-every", val, 1, 86400, &v->stats_every) < 0)
-                return APP_USAGE;
-            continue;
-        }
-        if ((r = app_source_opt(cmd, argc, argv, &i, &v->so)) != 0) {
-            if (r < 0) return APP_USAGE;
-            continue;
-        }
-        if ((r = cli_model_option(&v->cm, cmd, argc, argv, &i)) != APP_OK) return r;
-    }
-    if (!*list && !v->source)
+    int *display_all = dest;
+    if (!strcmp(val, "all"))
+        *display_all = 1;
+    else if (!strcmp(val, "detected"))
+        *display_all = 0;
+    else
+        return app_usage_error(cmd, "%s: expected all or detected, got '%s'", opt, val);
+    return APP_OK;
+}
+
+/* --list-devices; --list-formats DEV: the device is the SOURCE (the last one wins) */
+static int opt_list(void *dest, const char *cmd, const char *opt, const char *val)
+{
+    (void)cmd;
+    (void)opt;
+    struct view *v = dest;
+    v->list = val ? 2 : 1;
+    if (val)
+        v->source = val;
+    return APP_OK;
+}
+
+static int opt_source(void *ctx, const char *cmd, const char *arg)
+{
+    struct view *v = ctx;
+    if (v->source)
+        return app_usage_error(cmd, "more than one SOURCE given ('%s', '%s')", v->source, arg);
+    v->source = arg;
+    return APP_OK;
+}
+
+/* APP_OK, APP_USAGE (message printed) or OPT_HELP_ASKED (help printed). */
+static int parse_args(struct view *v, int argc, char **argv)
+{
+    const char *cmd = "view";
+    struct opt source_opts[CLI_SOURCE_NOPTS];
+    cli_source_options(source_opts, &v->so);
+    const struct opt opts[] = {
+        { .name = "--display", .arg = "all|detected", .kind = OPT_CALL, .dest = &v->display_all,
+          .call = opt_display,
+          .help = "all: every decoded frame at the source's rate with the\n"
+                  "newest detections and their age (default); detected:\n"
+                  "only frames with their own detections" },
+        { .name = "--queue", .arg = "N", .kind = OPT_INT, .dest = &v->queue_len, .lo = 1,
+          .hi = 64, .help = "frame queue length (default 1 live, 2 files)" },
+        { .name = "--frames", .arg = "N", .kind = OPT_LLONG, .dest = &v->max_frames, .lo = 1,
+          .hi = 2000000000, .help = "stop after N frames from the source" },
+        { .name = "--stats-json", .arg = "FILE", .kind = OPT_STRING, .dest = &v->stats_path,
+          .help = "on exit, the run's figures in the bench report format" },
+        { .name = "--stats-log", .arg = "FILE|-", .kind = OPT_STRING, .dest = &v->log_path,
+          .help = "while running, one JSON line per interval: frames,\n"
+                  "drops, latency percentiles, resident memory" },
+        { .name = "--stats-every", .arg = "S", .kind = OPT_LONG, .dest = &v->stats_every,
+          .lo = 1, .hi = 86400, .help = "the --stats-log interval in seconds (default 60)" },
+        { .short_name = 'y', .kind = OPT_FLAG, .dest = &v->overwrite,
+          .help = "replace the --stats-json/--stats-log FILE if it exists" },
+        { .kind = OPT_TABLE, .sub = source_opts },
+        { .name = "--list-devices", .kind = OPT_CALL, .dest = v, .call = opt_list,
+          .help = "list the video capture devices and exit" },
+        { .name = "--list-formats", .arg = "DEV", .kind = OPT_CALL, .dest = v, .call = opt_list,
+          .help = "list a device's formats, sizes and rates and exit" },
+        { .name = "--quiet", .short_name = 'q', .kind = OPT_FLAG, .dest = &v->quiet,
+          .help = "no summary line on exit" },
+        { .name = "--help", .short_name = 'h', .kind = OPT_HELP, .help = "show this help" },
+        { .kind = OPT_END },
+    };
+    const struct opt *const tables[] = { opts, v->cm.opts, NULL };
+    int r = opt_parse(cmd, argc, argv, tables, opt_source, v);
+    if (r == OPT_HELP_ASKED)
+        opt_help(stdout, view_help, tables);
+    if (r != APP_OK)
+        return r;
+    if (!v->list && !v->source)
         return app_usage_error(cmd, "no SOURCE given");
     if (v->stats_every && !v->log_path)
         return app_usage_error(cmd, "--stats-every needs --stats-log");
     if (!v->stats_every)
         v->stats_every = 60;
-    return 0;
+    return APP_OK;
 }
 
 int cmd_view(int argc, char **argv)
@@ -459,7 +440,7 @@ int cmd_view(int argc, char **argv)
     const char *cmd = "view";
     struct view *v = calloc(1, sizeof *v);
     struct pipeline_stats *ps = calloc(1, sizeof *ps);
-    int status = APP_OK, sig_installed = 0, list = 0;
+    int status = APP_OK, sig_installed = 0;
     if (!v || !ps) {
         fprintf(stderr, "vdetect view: out of memory\n");
         free(v);
@@ -471,16 +452,16 @@ int cmd_view(int argc, char **argv)
     v->show_labels = v->show_boxes = v->show_hud = 1;
     run_report_init(&v->rep);
 
-    int r = parse_args(v, argc, argv, &list);
-    if (r != 0) {
-        status = r < 0 ? APP_OK : r;
+    int r = parse_args(v, argc, argv);
+    if (r != APP_OK) {
+        status = r == OPT_HELP_ASKED ? APP_OK : r;
         goto done;
     }
-    if (list == 1) {
+    if (v->list == 1) {
         status = video_list_devices(stdout) < 0 ? APP_FAIL : APP_OK;
         goto done;
     }
-    if (list == 2) {
+    if (v->list == 2) {
         status = video_list_formats(v->source, stdout) < 0 ? APP_FAIL : APP_OK;
         goto done;
     }

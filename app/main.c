@@ -63,6 +63,19 @@ static const struct command *find_command(const char *name)
     return NULL;
 }
 
+/* "unknown command 'detcet' (did you mean 'detect'?)"; APP_USAGE. */
+static int unknown_command(const char *name)
+{
+    struct app_suggest s;
+    app_suggest_init(&s, name);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        app_suggest_add(&s, commands[i].name);
+    app_suggest_add(&s, "help");
+    if (s.best)
+        return app_usage_error(NULL, "unknown command '%s' (did you mean '%s'?)", name, s.best);
+    return app_usage_error(NULL, "unknown command '%s'", name);
+}
+
 /* Run a command, or say it is not there yet. */
 static int run_command(const struct command *c, int argc, char **argv)
 {
@@ -113,16 +126,23 @@ int main(int argc, char **argv)
         }
         const struct command *c = find_command(argv[2]);
         if (!c)
-            return app_usage_error(NULL, "unknown command '%s'", argv[2]);
+            return unknown_command(argv[2]);
         char help[] = "--help";
         char *hargv[] = { argv[2], help, NULL };
         return finish_stdout(run_command(c, 2, hargv));
     }
-    if (a[0] == '-')
+    if (a[0] == '-') {
+        struct app_suggest s;
+        app_suggest_init(&s, a);
+        app_suggest_add(&s, "--help");
+        app_suggest_add(&s, "--version");
+        if (s.best)
+            return app_usage_error(NULL, "unknown option '%s' (did you mean '%s'?)", a, s.best);
         return app_usage_error(NULL, "unknown option '%s' (options follow the command)", a);
+    }
 
     const struct command *c = find_command(a);
     if (!c)
-        return app_usage_error(NULL, "unknown command '%s'", a);
+        return unknown_command(a);
     return finish_stdout(run_command(c, argc - 1, argv + 1));
 }

@@ -274,10 +274,6 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o);
  * (names point into cm; valid while it lives). Returns how many (<= max). */
 int app_render_dets(const struct cli_model *cm, const struct model_detection *d, int n,
                     struct render_det *out, int max);
-/* --input-format / --video-size / --framerate into so: 1 consumed, 0 not
- * one of them, -1 usage error (printed). */
-int app_source_opt(const char *cmd, int argc, char **argv, int *i,
-                   struct video_source_options *so);
 /* Detections per frame the loaded model can return. */
 int app_max_dets(const struct cli_model *cm);
 /* Can the loaded model take this source's frames? Checked once when the

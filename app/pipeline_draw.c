@@ -28,19 +28,6 @@ int app_render_dets(const struct cli_model *cm, const struct model_detection *d,
     return k;
 }
 
-int app_source_opt(const char *cmd, int argc, char **argv, int *i,
-                   struct video_source_options *so)
-{
-    int r;
-    if ((r = app_opt_value(cmd, argc, argv, i, "--input-format", &so->input_format)) != 0)
-        return r;
-    if ((r = app_opt_value(cmd, argc, argv, i, "--video-size", &so->video_size)) != 0)
-        return r;
-    if ((r = app_opt_value(cmd, argc, argv, i, "--framerate", &so->framerate)) != 0)
-        return r;
-    return 0;
-}
-
 int app_check_frame_size(const struct cli_model *cm, const char *source,
                          const struct video_info *info)
 {

@@ -199,6 +199,15 @@ def option_seeds():
         ["--classes=Dog", "--arch", "fasterrcnn_vgg16_fpn"],
         ["--set", "nope=1", "--classes", ","],
         ["--threads", "4", "--set", "min_size=1e9", "extra"],
+        # the parser itself (tests/fuzz_options.c's table of every kind)
+        ["-f", "--output=x.mp4", "--count", "-5", "--big=2000000000", "--huge", "-1",
+         "--ratio=0.5", "--call", "v", "--poke", "--size", "3x4", "--nested", "n", "-y",
+         "pos1", "--", "--pos2"],
+        ["--cont", "3", "--threads=2"],
+        ["--flag=1"],
+        ["--ratio", "--count"],
+        ["-o", "out", "-h", "--bogus"],
+        ["--ratio", "nan", "--count", "abc", "--call=bad", "-", "a", "b"],
     ]
     for i, a in enumerate(lines):
         put("fuzz_options", "args%d.txt" % i, "\n".join(a) + "\n")

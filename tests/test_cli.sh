@@ -105,6 +105,77 @@ run bench x.mp4;                      expect_fail1 "bench on a missing video fil
 run bench --frames 0;                  expect_usage "bench: --frames 0"
 run bench --size 12;                   expect_usage "bench: --size 12"
 
+# the messages themselves: one line naming the command and the option, then the hint
+# expect_msg NAME LINE: exit 2, nothing on stdout, stderr is LINE and the hint
+expect_msg() {
+    if [ "$rc" -eq 2 ] && [ ! -s "$TMP/out" ] && [ "$(lines "$TMP/err")" -eq 2 ] &&
+       [ "$(head -n 1 "$TMP/err")" = "$2" ] && sed -n 2p "$TMP/err" | grep -q '^see vdetect.*--help$'; then
+        ok
+    else
+        bad "$1: exit $rc, want 2 and the line: $2"
+    fi
+}
+run detcet x.png;                      expect_msg "unknown command, suggested" \
+    "vdetect: unknown command 'detcet' (did you mean 'detect'?)"
+run help anotate;                      expect_msg "help: unknown command, suggested" \
+    "vdetect: unknown command 'anotate' (did you mean 'annotate'?)"
+run frobnicate;                        expect_msg "unknown command, nothing close" \
+    "vdetect: unknown command 'frobnicate'"
+run --versoin;                         expect_msg "unknown global option, suggested" \
+    "vdetect: unknown option '--versoin' (did you mean '--version'?)"
+run --weights x;                       expect_msg "a command's option before the command" \
+    "vdetect: unknown option '--weights' (options follow the command)"
+run detect --threds 2 x.png;           expect_msg "unknown option, suggested" \
+    "vdetect detect: unknown option '--threds' (did you mean '--threads'?)"
+run view --queu=2 x.mp4;               expect_msg "unknown --opt=value, suggested" \
+    "vdetect view: unknown option '--queu' (did you mean '--queue'?)"
+run annotate -weights x x.mp4 -o y.mp4; expect_msg "single-dash long option, suggested" \
+    "vdetect annotate: unknown option '-weights' (did you mean '--weights'?)"
+run info --frobnicate;                 expect_msg "unknown option, nothing close" \
+    "vdetect info: unknown option '--frobnicate'"
+run view --queue;                      expect_msg "missing value" "vdetect view: --queue needs a value"
+run annotate x.mp4 -o;                 expect_msg "missing value (short option)" \
+    "vdetect annotate: -o needs a value"
+run view --threads abc x.mp4;          expect_msg "not an integer" \
+    "vdetect view: --threads: 'abc' is not an integer in [1, 1024]"
+run view --queue=65 x.mp4;             expect_msg "--opt=value out of range" \
+    "vdetect view: --queue: 65 is out of range [1, 64]"
+run detect --score-thresh=abc x.png;   expect_msg "--opt=value not a number" \
+    "vdetect detect: --score-thresh: 'abc' is not a number in [0, 1]"
+run detect --json= x.png;              expect_msg "--opt= empty" \
+    "vdetect detect: --json: empty value (expected FILE|-)"
+run detect --quiet=1 x.png;            expect_msg "a flag given a value" \
+    "vdetect detect: --quiet takes no value (got '--quiet=1')"
+run info -- stray;                     expect_msg "after --, a positional" \
+    "vdetect info: unexpected argument 'stray'"
+run bench --crf 2.5;                   expect_msg "bench --crf is an integer" \
+    "vdetect bench: --crf: '2.5' is not an integer in [0, 63]"
+run eval --score-thresh;               expect_msg "model option without value" \
+    "vdetect eval: --score-thresh needs a value"
+# --opt=value and --opt value are the same command line
+TINY=tests/corpus/fuzz_vdm/tiny.vdm
+if [ -f "$TINY" ]; then
+    run info --weights="$TINY" --size=320x240 --threads=1 --json=-
+    cp "$TMP/out" "$TMP/eq.json"
+    run info --weights "$TINY" --size 320x240 --threads 1 --json -
+    if [ "$rc" -eq 0 ] && grep -q '"input_size": \[320, 240\]' "$TMP/out" && cmp -s "$TMP/out" "$TMP/eq.json"; then ok
+    else bad "--opt=value as --opt value (exit $rc)"; fi
+else
+    skipped "--opt=value on a model: no $TINY"
+fi
+# every option a command's --help lists is one its parser knows (they share a table)
+for c in detect info view annotate bench eval; do
+    "$BIN" "$c" --help 2>/dev/null | sed -n 's/^  \(-[a-z], \)\{0,1\}\(--[a-z][a-z-]*\).*/\2/p' >"$TMP/opts"
+    n=0 unknown=""
+    for o in $(cat "$TMP/opts"); do
+        [ "$o" = --help ] && continue
+        n=$((n + 1))
+        run "$c" "$o" 1 --no-such-option-zz
+        grep -q "unknown option '$o'" "$TMP/err" && unknown="$unknown $o"
+    done
+    if [ "$n" -ge 8 ] && [ -z "$unknown" ]; then ok; else bad "$c: $n options in --help, unknown to the parser:$unknown"; fi
+done
+
 # ---- help and version (exit 0, stdout) --------------------------------------
 for h in --help -h help; do
     run "$h"
