@@ -14,14 +14,6 @@
 #include "net.h"
 
 #include <string.h>
-#include <time.h>
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 int generalized_rcnn_forward(struct model *m, const struct model_image *img,
                              struct model_detection *dets, int max, int *n,
@@ -32,7 +24,7 @@ int generalized_rcnn_forward(struct model *m, const struct model_image *img,
     memset(tm, 0, sizeof *tm);
     arena_reset(&m->arena);
     struct run r = { .arena = &m->arena };
-    double t0 = now_ms(), t;
+    double t0 = ops_now_ms(), t;
 
     if (img && img->rgb && img->stride >= 3 * img->width &&
         (img->width != m->plan_w || img->height != m->plan_h) &&
@@ -42,12 +34,12 @@ int generalized_rcnn_forward(struct model *m, const struct model_image *img,
     struct image_sizes z;
     if (transform_forward(m, img, &x, &z)) return -1;
     ops_use_pool(m->pool);
-    tm->preprocess = (t = now_ms()) - t0;
+    tm->preprocess = (t = ops_now_ms()) - t0;
 
     struct fmap feats[NET_MAX_LEVELS];
     int nfeat = backbone_run(&m->bb, &r, &x, feats);
     tm->fpn = r.fpn_ms;
-    tm->backbone = now_ms() - t - tm->fpn;
+    tm->backbone = ops_now_ms() - t - tm->fpn;
 
     struct proposals pr;
     if (rpn_forward(m, &r, feats, nfeat, &z, &pr)) {
@@ -57,7 +49,7 @@ int generalized_rcnn_forward(struct model *m, const struct model_image *img,
     if (props) *props = pr;
     *n = roi_heads_forward(m, &r, feats, &pr, &z, dets, max);
     ops_use_pool(NULL);
-    tm->total = now_ms() - t0;
+    tm->total = ops_now_ms() - t0;
     return 0;
 }
 

@@ -17,7 +17,6 @@
 
 #include <stdarg.h>
 #include <string.h>
-#include <time.h>
 
 /* ---- binding ---------------------------------------------------------------------- */
 
@@ -392,13 +391,6 @@ static size_t place(const struct graph *g, const struct vshape *s, const char *s
 
 /* ---- running ------------------------------------------------------------------------- */
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static void run_node(const struct graph *g, int i, struct fmap *val, struct run *r)
 {
     const struct gnode *n = &g->nodes[i];
@@ -529,13 +521,13 @@ void graph_run_io(const struct graph *g, struct run *r, const struct fmap *img, 
     double t_split = -1.0;
     for (int i = 1; i < g->n; i++) {
         const struct gnode *n = &g->nodes[i];
-        if (i == g->split) t_split = now_ms();
+        if (i == g->split) t_split = ops_now_ms();
         if (!need[i] || seeded[i] || n->op == G_NONE) continue;
         if (!skip[i])   /* outputs and taps have their own memory already */
             val[i] = (struct fmap){ (float *)(base + off[i]), s[i].c, s[i].h, s[i].w };
         run_node(g, i, val, r);
     }
-    if (t_split >= 0.0) r->fpn_ms += now_ms() - t_split;
+    if (t_split >= 0.0) r->fpn_ms += ops_now_ms() - t_split;
     arena_rewind(r->arena, mk);
 }
 

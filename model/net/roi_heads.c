@@ -15,14 +15,6 @@
 
 #include <math.h>
 #include <string.h>
-#include <time.h>
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 
 /* F.softmax(x[K], -1) as torch's vectorised last-dim kernel computes it. */
@@ -124,7 +116,7 @@ int roi_heads_forward(struct model *m, struct run *r, const struct fmap *feats,
     struct model_timing *tm = &m->timing;
 
     /* MultiScaleRoIAlign */
-    double t = now_ms();
+    double t = ops_now_ms();
     roi_heads_scales(m, feats, rh);
     int C = s->fpn_out, ro = s->roi_out;
     float *pooled = arena_floats(r->arena, (size_t)(P > 0 ? P : 1) * C * ro * ro);
@@ -133,19 +125,19 @@ int roi_heads_forward(struct model *m, struct run *r, const struct fmap *feats,
     if (P > 0)
         multiscale_roi_align(maps, m->roi_scales, s->roi_maps, m->k_min, m->k_max, props, P, ro,
                              s->roi_sampling, pooled, r->arena);
-    tm->roi_align = now_ms() - t;
+    tm->roi_align = ops_now_ms() - t;
 
     /* box head */
-    t = now_ms();
+    t = ops_now_ms();
     int K = s->num_classes, Pn = P > 0 ? P : 1;
     float *feat = arena_floats(r->arena, (size_t)Pn * m->box.rep);
     float *logits = arena_floats(r->arena, (size_t)Pn * K);
     float *reg = arena_floats(r->arena, (size_t)Pn * 4 * K);
     box_head_forward(&m->box, r, pooled, P, feat, logits, reg);
-    tm->box_head = now_ms() - t;
+    tm->box_head = ops_now_ms() - t;
 
     /* postprocess_detections + transform.postprocess */
-    t = now_ms();
+    t = ops_now_ms();
     /* no more than P x (K - 1) candidates can come out */
     int D = 0, maxd = s->p.box_detections_per_img;
     if ((int64_t)P * (K - 1) < maxd) maxd = P * (K - 1);
@@ -164,6 +156,6 @@ int roi_heads_forward(struct model *m, struct run *r, const struct fmap *feats,
         dets[i].score = scores[i];
         dets[i].label = labels[i];
     }
-    tm->postprocess = now_ms() - t;
+    tm->postprocess = ops_now_ms() - t;
     return n;
 }

@@ -9,14 +9,6 @@
 
 #include <math.h>
 #include <string.h>
-#include <time.h>
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* ---- RPNHead ------------------------------------------------------------------------ */
 
@@ -188,7 +180,7 @@ int rpn_forward(struct model *m, struct run *r, const struct fmap *feats, int nf
 {
     const struct spec *s = &m->spec;
     struct model_timing *tm = &m->timing;
-    double t = now_ms();
+    double t = ops_now_ms();
     /* the head on every level, flattened in (y, x, a) order */
     if (anchors_forward(m, feats, nfeat, z)) return -1;
     int N = m->n_anchors;
@@ -202,9 +194,9 @@ int rpn_forward(struct model *m, struct run *r, const struct fmap *feats, int nf
         arena_rewind(r->arena, mk);
         off += m->level_counts[l];
     }
-    tm->rpn_head = now_ms() - t;
+    tm->rpn_head = ops_now_ms() - t;
 
-    t = now_ms();
+    t = ops_now_ms();
     float *decoded = arena_floats(r->arena, (size_t)N * 4);
     box_decode(m->anchors, del, N, 4, s->rpn_coder, decoded);
     /* at most post_nms_top_n of the top-k candidates come out: sized by those */
@@ -219,6 +211,6 @@ int rpn_forward(struct model *m, struct run *r, const struct fmap *feats, int nf
                              s->p.rpn_score_thresh };
     out->n = rpn_filter_proposals(decoded, obj, m->level_counts, nfeat, z->rh, z->rw, &rp,
                                   out->boxes, out->scores, r->arena);
-    tm->rpn_proposals = now_ms() - t;
+    tm->rpn_proposals = ops_now_ms() - t;
     return 0;
 }

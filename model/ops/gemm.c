@@ -9,11 +9,6 @@
 
 #include <cblas.h>
 
-static _Thread_local struct pool *tl_pool;
-
-void ops_use_pool(struct pool *p) { tl_pool = p; }
-struct pool *ops_pool(void) { return tl_pool; }
-
 struct gemm_job {
     int m, n, k, lda, ldb, ldc, accumulate, trans_b, by_rows, parts;
     const float *A, *B;
@@ -49,7 +44,7 @@ void gemm_ld(int m, int n, int k, const float *A, int lda, const float *B, int l
                     float *C, int ldc, int accumulate, int trans_b)
 {
     blas_single_thread();
-    int T = pool_size(tl_pool);
+    int T = pool_size(ops_pool());
     struct gemm_job g = { m, n, k, lda, ldb, ldc, accumulate, trans_b, 0, 1, A, B, C };
     /* below ~1e6 multiply-adds (~10 us of one core) waking a worker costs more than it saves */
     if (T > 1 && (double)m * n * k >= 1e6) {
@@ -57,7 +52,7 @@ void gemm_ld(int m, int n, int k, const float *A, int lda, const float *B, int l
         else if (m >= 8 * T) g.parts = T, g.by_rows = 1;
     }
     if (g.parts == 1) gemm_part(&g, 0, 0);
-    else pool_run(tl_pool, g.parts, gemm_part, &g);
+    else pool_run(ops_pool(), g.parts, gemm_part, &g);
 }
 
 void gemm(int m, int n, int k, const float *A, const float *B, float *C, int accumulate)

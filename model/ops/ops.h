@@ -83,6 +83,11 @@ struct arena_mark { struct arena_block *head; size_t used, total; };
 struct arena_mark arena_mark(const struct arena *a);
 void arena_rewind(struct arena *a, struct arena_mark m);
 
+/* ---- time (clock.c) ------------------------------------------------------- */
+
+/* Milliseconds on a monotonic clock (stage timings). */
+double ops_now_ms(void);
+
 /* ---- worker threads (thread_pool.c) -------------------------------------- */
 
 struct pool;
@@ -93,19 +98,18 @@ int pool_size(const struct pool *p);        /* 1 for NULL */
 /* Run fn(ctx, task, worker) for task = 0..ntasks-1 on the caller and the
  * workers (worker: 0..size-1, for per-thread scratch); returns when all ran. */
 void pool_run(struct pool *p, int ntasks, void (*fn)(void *ctx, int task, int worker), void *ctx);
-
-/* ---- GEMM (gemm.c), activations (activation.c), convolution (conv.c),
- *      nearest upsampling (upsample.c) ---------------------------------------- */
-
-/* Keep OpenBLAS on its calling thread (once per process; every GEMM calls it). */
-void blas_single_thread(void);
-
 /* The pool the ops on this thread use (NULL: run on the calling thread alone).
  * model_detect sets its model's pool; tests may leave it unset. */
 void ops_use_pool(struct pool *p);
 
 /* The pool set by ops_use_pool on this thread, or NULL. */
 struct pool *ops_pool(void);
+
+/* ---- GEMM (gemm.c), activations (activation.c), convolution (conv.c),
+ *      nearest upsampling (upsample.c) ---------------------------------------- */
+
+/* Keep OpenBLAS on its calling thread (once per process; every GEMM calls it). */
+void blas_single_thread(void);
 
 /* The one GEMM: C[m,n] = A[m,k] * op(B) (+ C if accumulate), row-major with leading
  * dimensions; op(B) = B[k,n], or B[n,k]^T with trans_b. Split over the ops' pool. */

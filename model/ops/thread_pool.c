@@ -127,3 +127,9 @@ void pool_run(struct pool *p, int ntasks, void (*fn)(void *ctx, int task, int wo
     while (p->busy > 0) pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
 }
+
+/* The pool the ops on this thread use (ops_use_pool). */
+static _Thread_local struct pool *tl_pool;
+
+void ops_use_pool(struct pool *p) { tl_pool = p; }
+struct pool *ops_pool(void) { return tl_pool; }
