@@ -30,7 +30,10 @@ CFLAGS   += -std=c11 -Wall -Wextra $(OPT) -ffp-contract=off -pthread -D_GNU_SOUR
 ifneq ($(CI),)
 CFLAGS   += -Werror
 endif
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -pthread
+# oneDNN (Debian's libdnnl-dev) has no pkg-config file; it threads with OpenMP (libgomp),
+# which model/ops/engine.c keeps to one thread per caller
+MODEL_LIBS := -ldnnl -lgomp
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(MODEL_LIBS) -lm -pthread
 PYTHON   ?= /usr/bin/python3
 BIN      ?= vdetect
 
@@ -205,7 +208,7 @@ $(BUILD)/libvdetect.a: $(BUILD)/libvdetect.o
 
 $(PIC_BUILD)/$(SOFILE): $(PIC_OBJ) model/libvdetect.map
 	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=model/libvdetect.map \
-	    -Wl,--no-undefined -o $@ $(PIC_OBJ) $(shell pkg-config --libs openblas 2>/dev/null) -lm -pthread
+	    -Wl,--no-undefined -o $@ $(PIC_OBJ) $(shell pkg-config --libs openblas 2>/dev/null) $(MODEL_LIBS) -lm -pthread
 
 # the data directory compiled into the installed program: rewritten (and the program
 # relinked) only when it changes
@@ -230,7 +233,7 @@ $(INST)/vdetect.pc: FORCE
 	    'Version: $(VERSION)' \
 	    'Requires.private: openblas' \
 	    'Libs: -L$${libdir} -lvdetect' \
-	    'Libs.private: -lm -pthread' \
+	    'Libs.private: $(MODEL_LIBS) -lm -pthread' \
 	    'Cflags: -I$${includedir}' > $@
 
 install: $(INST_BIN) lib $(INST)/vdetect.pc

@@ -29,6 +29,8 @@ struct model_options {
     int threads;              /* threads the ops run on (the caller + threads - 1 workers);
                                  <= 1: the calling thread only. OpenBLAS itself always
                                  runs on the thread that calls it (see model_prepare_blas). */
+    const char *engine;       /* the GEMM engine: "openblas", "onednn" or NULL / "auto" (by
+                                 the CPU, or the VDETECT_ENGINE environment variable) */
 };
 
 /* Packed RGB24 image borrowed for the duration of one model_detect() call. */
@@ -149,6 +151,8 @@ int model_check_set(const char *assignment, char *msg, size_t len);
 void model_prepare_blas(char **argv);
 /* The OpenBLAS kernel set in use, e.g. "Cooperlake". */
 const char *model_blas_core(void);
+/* The GEMM engine the model runs on: "openblas" or "onednn". */
+const char *model_engine(const struct model *m);
 
 /* The 91-entry COCO category list torchvision uses ("__background__", "person",
  * ..., with "N/A" for unused ids). */

@@ -34,7 +34,7 @@ allowed() {
             return 0 ;;               # the C library and POSIX
     esac
     case "$folder:$h" in
-        model*:\<cblas.h\>) return 0 ;;
+        model*:\<cblas.h\>|model/ops:\<oneapi/dnnl/dnnl.h\>|model/ops:\<omp.h\>) return 0 ;;
         model/*:\"../model.h\") return 0 ;;
         model/spec:\"../ops/ops.h\"|model/spec:\"../ckpt/ckpt.h\"|model/spec:\"../ckpt/json.h\") return 0 ;;
         model/net:\"../spec/spec.h\") return 0 ;;

@@ -73,6 +73,11 @@ int model_load(struct model **out, const struct model_options *opt)
         goto fail;
     }
 
+    if (gemm_engine_parse(opt->engine ? opt->engine : "auto", &m->engine)) {
+        fprintf(stderr, "model: unknown GEMM engine '%s' (openblas, onednn or auto)\n",
+                opt->engine);
+        goto fail;
+    }
     if (ckpt_load(opt->weights, &m->ck)) goto fail;
     const char *meta = ckpt_metadata(m->ck, "vdetect");
     int inferred = 0;
@@ -172,6 +177,7 @@ int model_set_class_names(struct model *m, const char *const *names, int count)
 
 const char *model_arch(const struct model *m) { return m->spec.arch; }
 const char *model_note(const struct model *m) { return m->note[0] ? m->note : NULL; }
+const char *model_engine(const struct model *m) { return gemm_engine_name(m->engine); }
 int model_num_classes(const struct model *m) { return m->spec.num_classes; }
 const struct model_params *model_get_params(const struct model *m) { return &m->spec.p; }
 int64_t model_param_count(const struct model *m) { return m->params; }

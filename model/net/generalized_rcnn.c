@@ -34,6 +34,7 @@ int generalized_rcnn_forward(struct model *m, const struct model_image *img,
     struct image_sizes z;
     if (transform_forward(m, img, &x, &z)) return -1;
     ops_use_pool(m->pool);
+    ops_use_engine(m->engine);
     tm->preprocess = (t = ops_now_ms()) - t0;
 
     struct fmap feats[NET_MAX_LEVELS];

@@ -215,6 +215,7 @@ struct model {
     struct arena store;           /* folded / fused weights, kept until free */
     struct arena arena;           /* activations, rewound every detect */
     struct pool *pool;            /* threads - 1 workers for the ops, or NULL */
+    enum gemm_engine engine;      /* what runs the GEMMs */
     struct backbone bb;
     struct rpn_head rpn;
     struct box_head box;

@@ -26,33 +26,15 @@
 #include <string.h>
 #include <unistd.h>
 
-static int cpu_has(const char *flags, const char *flag)
-{
-    size_t n = strlen(flag);
-    for (const char *p = flags; (p = strstr(p, flag)); p += n)
-        if ((p == flags || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\n' || p[n] == 0)) return 1;
-    return 0;
-}
-
-/* The best OpenBLAS 0.3.21 core name for this CPU's flags, or NULL. */
+/* The best OpenBLAS 0.3.21 core name for this CPU's flags, or NULL. Not
+ * "Cooperlake" for avx512_bf16 CPUs: 0.3.21 detects that core itself but cannot
+ * be forced to it ("Core not found"), which would leave the fallback in place;
+ * SkylakeX's AVX-512 SGEMM is the same kernel. */
 static const char *best_core(void)
 {
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return NULL;
-    char line[8192];
-    const char *core = NULL;
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "flags", 5)) continue;
-        /* not "Cooperlake" for avx512_bf16 CPUs: 0.3.21 detects that core itself
-         * but cannot be forced to it ("Core not found"), which would leave the
-         * fallback in place; SkylakeX's AVX-512 SGEMM is the same kernel */
-        if (cpu_has(line, "avx512f") && cpu_has(line, "avx512bw") && cpu_has(line, "avx512vl"))
-            core = "SkylakeX";
-        else if (cpu_has(line, "avx2") && cpu_has(line, "fma")) core = "Haswell";
-        break;
-    }
-    fclose(f);
-    return core;
+    if (cpu_has("avx512f") && cpu_has("avx512bw") && cpu_has("avx512vl")) return "SkylakeX";
+    if (cpu_has("avx2") && cpu_has("fma")) return "Haswell";
+    return NULL;
 }
 
 void model_prepare_blas(char **argv)

@@ -1,16 +1,18 @@
 /*
  * gemm.c — every matrix product of the forward pass goes through gemm_ld(), so
- * BLAS is called from one place: on the calling thread alone, or split across
- * the ops' worker pool by columns (or rows when the product is narrow), which
- * leaves each element's sum exactly as one call would compute it. Also
- * F.linear, which is a GEMM against the transposed weight.
+ * the engine (OpenBLAS or oneDNN, engine.c) is called from one place: on the
+ * calling thread alone, or split across the ops' worker pool by columns (or
+ * rows when the product is narrow), which leaves each element's sum exactly as
+ * one call would compute it. Also F.linear, a GEMM against the transposed weight.
  */
 #include "ops.h"
 
 #include <cblas.h>
+#include <oneapi/dnnl/dnnl.h>
 
 struct gemm_job {
     int m, n, k, lda, ldb, ldc, accumulate, trans_b, by_rows, parts;
+    enum gemm_engine engine;  /* the caller's: the workers have their own thread-locals */
     const float *A, *B;
     float *C;
 };
@@ -34,8 +36,16 @@ static void gemm_part(void *ctx, int part, int worker)
         C += lo;
         n = hi - lo;
     }
+    float beta = g->accumulate ? 1.0f : 0.0f;
+    if (g->engine == GEMM_ONEDNN) {
+        onednn_single_thread();
+        if (dnnl_sgemm('N', g->trans_b ? 'T' : 'N', m, n, g->k, 1.0f, A, g->lda, B, g->ldb, beta,
+                       C, g->ldc) == dnnl_success)
+            return;
+        /* (out of memory for its packing buffers: OpenBLAS computes the same product) */
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, g->trans_b ? CblasTrans : CblasNoTrans, m, n, g->k,
-                1.0f, A, g->lda, B, g->ldb, g->accumulate ? 1.0f : 0.0f, C, g->ldc);
+                1.0f, A, g->lda, B, g->ldb, beta, C, g->ldc);
 }
 
 /* With a pool, split along N (or M when N is narrow) into one part
@@ -45,7 +55,7 @@ void gemm_ld(int m, int n, int k, const float *A, int lda, const float *B, int l
 {
     blas_single_thread();
     int T = pool_size(ops_pool());
-    struct gemm_job g = { m, n, k, lda, ldb, ldc, accumulate, trans_b, 0, 1, A, B, C };
+    struct gemm_job g = { m, n, k, lda, ldb, ldc, accumulate, trans_b, 0, 1, ops_engine(), A, B, C };
     /* below ~1e6 multiply-adds (~10 us of one core) waking a worker costs more than it saves */
     if (T > 1 && (double)m * n * k >= 1e6) {
         if (n >= 32 * T) g.parts = T;

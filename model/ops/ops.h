@@ -111,6 +111,24 @@ struct pool *ops_pool(void);
 /* Keep OpenBLAS on its calling thread (once per process; every GEMM calls it). */
 void blas_single_thread(void);
 
+/* ---- the GEMM engine and the CPU (engine.c) ----------------------------------- */
+
+/* Does the CPU have this /proc/cpuinfo flag ("avx512f", "amx_bf16", ...)? */
+int cpu_has(const char *flag);
+
+enum gemm_engine { GEMM_OPENBLAS, GEMM_ONEDNN };
+/* The engine for this CPU (VDETECT_ENGINE overrides: openblas, onednn, auto). */
+enum gemm_engine gemm_engine_by_cpu(void);
+/* "openblas", "onednn", or "auto" (by CPU) → *e; -1 for anything else. */
+int gemm_engine_parse(const char *name, enum gemm_engine *e);
+const char *gemm_engine_name(enum gemm_engine e);
+/* The engine the GEMMs on this thread use (model_detect sets its model's; unset:
+ * gemm_engine_by_cpu). */
+void ops_use_engine(enum gemm_engine e);
+enum gemm_engine ops_engine(void);
+/* Keep oneDNN's OpenMP to the calling thread (once per thread). */
+void onednn_single_thread(void);
+
 /* The one GEMM: C[m,n] = A[m,k] * op(B) (+ C if accumulate), row-major with leading
  * dimensions; op(B) = B[k,n], or B[n,k]^T with trans_b. Split over the ops' pool. */
 void gemm_ld(int m, int n, int k, const float *A, int lda, const float *B, int ldb, float *C,

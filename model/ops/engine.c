@@ -1,0 +1,101 @@
+/*
+ * engine.c — which library runs the GEMMs, and what the CPU can do.
+ *
+ * Two engines compute every fp32 product the same way up to the order of the
+ * additions: OpenBLAS's sgemm and oneDNN's (dnnl_sgemm, JIT kernels picked by
+ * oneDNN for the CPU it finds). Measured on our shapes (box head linears at
+ * 150–1000 RoIs, FPN/ResNet convs as im2col GEMMs, one thread each, docs/
+ * performance.md), oneDNN is as fast or faster on every shape on CPUs with
+ * AVX-512 (Zen 4: 1.0–1.6×; Sapphire Rapids: 1.2–1.7× on the big ones), so it is
+ * the default there; elsewhere OpenBLAS, whose AVX2 kernels we know. A model
+ * may name its engine (model_options.engine, `--engine`), and VDETECT_ENGINE
+ * sets the default for everything, tests included.
+ *
+ * oneDNN (Debian's build) threads with OpenMP; we never let it: our own pool
+ * splits each product (gemm.c) and every thread that calls oneDNN asks OpenMP
+ * for one thread, so no OpenMP team ever spins against the pipeline's threads.
+ */
+#include "ops.h"
+
+#include <omp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char cpu_flags[8192];
+
+/* " flag flag ... " from /proc/cpuinfo's first "flags" line */
+static void read_flags(void)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[sizeof cpu_flags - 2];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "flags", 5)) continue;
+        const char *colon = strchr(line, ':');
+        cpu_flags[0] = ' ';
+        strcpy(cpu_flags + 1, colon ? colon + 1 : line);
+        strcat(cpu_flags, " ");
+        break;
+    }
+    fclose(f);
+    /* one space after every flag, the newline included, for whole-word search */
+    for (char *p = cpu_flags; *p; p++)
+        if (*p == '\n' || *p == '\t') *p = ' ';
+}
+
+int cpu_has(const char *flag)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, read_flags);
+    char word[64];
+    if (snprintf(word, sizeof word, " %s ", flag) >= (int)sizeof word) return 0;
+    return strstr(cpu_flags, word) != NULL;
+}
+
+static int avx512_core(void)
+{
+    return cpu_has("avx512f") && cpu_has("avx512bw") && cpu_has("avx512vl") &&
+           cpu_has("avx512dq");
+}
+
+const char *gemm_engine_name(enum gemm_engine e)
+{
+    return e == GEMM_ONEDNN ? "onednn" : "openblas";
+}
+
+int gemm_engine_parse(const char *name, enum gemm_engine *e)
+{
+    if (!strcmp(name, "openblas")) *e = GEMM_OPENBLAS;
+    else if (!strcmp(name, "onednn")) *e = GEMM_ONEDNN;
+    else if (!strcmp(name, "auto")) *e = gemm_engine_by_cpu();
+    else return -1;
+    return 0;
+}
+
+enum gemm_engine gemm_engine_by_cpu(void)
+{
+    const char *env = getenv("VDETECT_ENGINE");
+    enum gemm_engine e;
+    if (env && *env && strcmp(env, "auto") && gemm_engine_parse(env, &e) == 0) return e;
+    return avx512_core() ? GEMM_ONEDNN : GEMM_OPENBLAS;
+}
+
+static _Thread_local int tl_engine = -1;
+
+void ops_use_engine(enum gemm_engine e) { tl_engine = (int)e; }
+
+enum gemm_engine ops_engine(void)
+{
+    return tl_engine < 0 ? gemm_engine_by_cpu() : (enum gemm_engine)tl_engine;
+}
+
+void onednn_single_thread(void)
+{
+    static _Thread_local int done;
+    if (!done) {
+        omp_set_num_threads(1);
+        done = 1;
+    }
+}
