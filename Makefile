@@ -15,13 +15,15 @@
 #                   the man page and bash completion; make uninstall removes them
 
 # The walls between the parts are kept by the compiler: each folder is compiled with
-# only its own library's headers on the include path — model/ sees OpenBLAS, video/
-# FFmpeg, render/ SDL2, app/ none of them (it reaches them through model.h, video.h
-# and render.h) — so a wall broken is a build error. Tests may look inside every part.
-MODEL_PKGS  := openblas
+# only its own libraries' headers on the include path — model/ sees OpenBLAS, oneDNN and
+# jansson (model files' JSON), video/ FFmpeg, render/ SDL2, app/ jansson alone (COCO
+# files; it reaches the rest through model.h, video.h and render.h) — so a wall broken
+# is a build error. Tests may look inside every part.
+MODEL_PKGS  := openblas jansson
 VIDEO_PKGS  := libavformat libavcodec libavdevice libavfilter libavutil libswscale libswresample
 RENDER_PKGS := sdl2 SDL2_ttf SDL2_image
-PKGS     := $(VIDEO_PKGS) $(RENDER_PKGS) $(MODEL_PKGS)
+APP_PKGS    := jansson
+PKGS     := $(VIDEO_PKGS) $(RENDER_PKGS) $(MODEL_PKGS) $(filter-out $(MODEL_PKGS),$(APP_PKGS))
 pkg_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
 BUILD    ?= build
 OPT      ?= -O3 -g -march=native
@@ -68,6 +70,7 @@ $(BIN): $(APP_OBJ) $(LIB_OBJ)
 $(BUILD)/model/%.o: PART_CFLAGS := $(call pkg_cflags,$(MODEL_PKGS))
 $(BUILD)/video/%.o: PART_CFLAGS := $(call pkg_cflags,$(VIDEO_PKGS))
 $(BUILD)/render/%.o: PART_CFLAGS := $(call pkg_cflags,$(RENDER_PKGS))
+$(BUILD)/app/%.o: PART_CFLAGS := $(call pkg_cflags,$(APP_PKGS))
 $(BUILD)/tests/%.o: PART_CFLAGS := $(call pkg_cflags,$(PKGS))
 
 $(BUILD)/%.o: %.c
@@ -158,7 +161,7 @@ check-asan:
 	@ONLY=1 EXTRA_TESTS="$(addprefix build-asan/tests/,$(ASAN_TESTS))" PYTHON=$(PYTHON) tests/run.sh
 
 # ---- install -------------------------------------------------------------------------
-# libvdetect is model/ alone (it needs OpenBLAS, libm and pthreads, nothing of video/,
+# libvdetect is model/ alone (it needs OpenBLAS, jansson, libm and pthreads, nothing of video/,
 # render/ or app/). The static library is one relocatable object in which only the
 # model_* symbols of model.h stay global; the shared one is built from -fPIC objects in
 # $(PIC_BUILD)/ and exports the same symbols (model/libvdetect.map). The installed
@@ -208,7 +211,7 @@ $(BUILD)/libvdetect.a: $(BUILD)/libvdetect.o
 
 $(PIC_BUILD)/$(SOFILE): $(PIC_OBJ) model/libvdetect.map
 	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=model/libvdetect.map \
-	    -Wl,--no-undefined -o $@ $(PIC_OBJ) $(shell pkg-config --libs openblas 2>/dev/null) $(MODEL_LIBS) -lm -pthread
+	    -Wl,--no-undefined -o $@ $(PIC_OBJ) $(shell pkg-config --libs $(MODEL_PKGS) 2>/dev/null) $(MODEL_LIBS) -lm -pthread
 
 # the data directory compiled into the installed program: rewritten (and the program
 # relinked) only when it changes
@@ -217,7 +220,7 @@ $(INST)/datadir: FORCE
 	@echo '$(DATADIR)' | cmp -s - $@ || echo '$(DATADIR)' > $@
 
 $(INST)/cli_model.o: app/cli_model.c $(INST)/datadir
-	$(CC) $(CFLAGS) -DVDETECT_DATADIR='"$(DATADIR)"' -MMD -MP -c -o $@ $<
+	$(CC) $(CFLAGS) $(call pkg_cflags,$(APP_PKGS)) -DVDETECT_DATADIR='"$(DATADIR)"' -MMD -MP -c -o $@ $<
 
 $(INST_BIN): $(INST)/cli_model.o $(filter-out $(BUILD)/app/cli_model.o,$(APP_OBJ) $(LIB_OBJ))
 	$(CC) $(CFLAGS) -o $@ $(sort $^) $(LDLIBS)
@@ -231,7 +234,7 @@ $(INST)/vdetect.pc: FORCE
 	    'Name: vdetect' \
 	    'Description: torchvision Faster R-CNN inference in C (the vdetect detector)' \
 	    'Version: $(VERSION)' \
-	    'Requires.private: openblas' \
+	    'Requires.private: $(MODEL_PKGS)' \
 	    'Libs: -L$${libdir} -lvdetect' \
 	    'Libs.private: $(MODEL_LIBS) -lm -pthread' \
 	    'Cflags: -I$${includedir}' > $@

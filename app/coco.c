@@ -2,19 +2,44 @@
  * coco.c — COCO truth, detections and pycocotools' COCOeval arithmetic (bbox,
  * area "all", maxDets 100) for `vdetect eval`; see coco.h.
  *
- * The COCO file is read with model/'s strict JSON reader (json.h) — a private
- * header of model/, used here because app/ has no reader of its own (the one
- * known exception of tests/test_walls.sh).
+ * The files are read with jansson, strictly (duplicate keys and "\u0000"
+ * refused, JSON_DECODE_ANY so that any JSON value parses and a non-object is
+ * refused as "not COCO"), from length-bounded text. The size is checked
+ * before parsing: 1 GiB for the truth, 16 MiB for a line of detections.
+ *
+ * Memory: jansson has no limit on the number of values, and a value costs it
+ * 20 to 220 bytes (a hostile file of `[{},{},...]` 72 times its size), so
+ * each parse runs on a budget of COCO_BUDGET(bytes). jansson's allocator is
+ * process-global (json_set_alloc_funcs), so it is set once, by the first
+ * parse here (vdetect eval reads the truth before it starts any thread), to
+ * counting functions that charge the calling thread's budget (_Thread_local)
+ * while one is set — only inside coco_json_load() — and are plain malloc and
+ * free otherwise: other jansson users (model/'s readers) are unaffected, and
+ * two threads parsing at once each spend their own budget. Every allocation
+ * is charged and no free credited back (jansson frees its growing buffers as
+ * it goes), so the budget bounds the peak from above.
+ *
+ * Depth: jansson's parser recurses, up to JSON_PARSER_MAX_DEPTH (2048)
+ * levels; a few hundred KB of stack at most, which the main thread (where
+ * vdetect eval reads these files) has.
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/ckpt/json.h"
+#include <jansson.h>
+
 #include "coco.h"
+
+#define TRUTH_MAX_BYTES ((size_t)1 << 30)
+#define DETS_LINE_MAX_BYTES ((size_t)16 << 20)
+/* what jansson may allocate to read n bytes: a real COCO file (numbers, short
+ * arrays, small objects) takes 6 to 9 times its size, `[{},{},...]` 72 */
+#define COCO_BUDGET(n) ((size_t)(n) * 16 + ((size_t)16 << 20))
 
 struct gt {
     int img, cat;            /* dense indices */
@@ -72,6 +97,84 @@ static int truth_fail(const char *path, const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     return -1;
+}
+
+/* ---- jansson on a budget (see the top of the file) ------------------------------------ */
+
+struct budget {
+    size_t left;
+    int exceeded;
+};
+
+static _Thread_local struct budget *thread_budget;   /* set only inside coco_json_load() */
+static pthread_once_t alloc_once = PTHREAD_ONCE_INIT;
+
+static void *budget_malloc(size_t n)
+{
+    struct budget *b = thread_budget;
+    if (b) {
+        if (n > b->left) {
+            b->exceeded = 1;
+            return NULL;
+        }
+        b->left -= n;
+    }
+    return malloc(n);
+}
+
+static void install_alloc(void)
+{
+    json_set_alloc_funcs(budget_malloc, free);
+}
+
+/* text[0..len) (not NUL-terminated) as one JSON value within COCO_BUDGET(len),
+ * or NULL with the problem in err and where it is in *line, *column (0 when
+ * it is the budget). */
+static json_t *coco_json_load(const char *text, size_t len, char *err, size_t errcap, int *line,
+                              int *column)
+{
+    pthread_once(&alloc_once, install_alloc);
+    struct budget b = { COCO_BUDGET(len), 0 };
+    json_error_t je;
+    thread_budget = &b;
+    json_t *v = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    thread_budget = NULL;
+    *line = *column = 0;
+    if (v)
+        return v;
+    if (b.exceeded) {
+        snprintf(err, errcap, "reading it would take more than %zu MB of memory: refused",
+                 COCO_BUDGET(len) >> 20);
+    } else {
+        enum json_error_code code = json_error_code(&je);
+        snprintf(err, errcap, "%s%s", code == json_error_invalid_utf8 ? "invalid UTF-8: " : "",
+                 code == json_error_null_character ? "\\u0000 in a string is not allowed"
+                                                   : je.text);
+        *line = je.line;
+        *column = je.column;
+    }
+    return NULL;
+}
+
+/* v is a number with an integral value in [lo, hi] (an integer, or a real
+ * within +-2^53, as 1e3): 1 and *out set; else 0 (also for v NULL). */
+static int as_int(const json_t *v, int64_t lo, int64_t hi, int64_t *out)
+{
+    int64_t i;
+    if (json_is_integer(v)) {
+        i = (int64_t)json_integer_value(v);
+    } else if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (d != floor(d) || d < -9007199254740992.0 || d > 9007199254740992.0)
+            return 0;
+        i = (int64_t)d;
+    } else {
+        return 0;
+    }
+    if (i < lo || i > hi)
+        return 0;
+    *out = i;
+    return 1;
 }
 
 /* Does file_name (len bytes) stay inside the --images directory? Relative,
@@ -142,51 +245,57 @@ static int index_ids(const char *path, const char *what, struct idx *sorted, int
  * (e->order, e->rank) and the ground truth refers to them by rank. */
 static int parse_truth(struct coco *e, const char *text, size_t len, const char *path)
 {
-    struct json_doc *doc = NULL;
-    struct json_limits lim = { .max_bytes = (size_t)1 << 30, .max_depth = 32,
-                               .max_values = (size_t)1 << 27 };
+    json_t *root = NULL;
     char msg[200];
     struct idx *imgs = NULL, *cats = NULL;
     int err = -1;
-    if (json_parse(text, len, &lim, &doc, msg, sizeof msg)) {
-        truth_fail(path, "not valid JSON: %s", msg);
+    if (len > TRUTH_MAX_BYTES) {
+        truth_fail(path, "%zu bytes is larger than a COCO file's limit of %zu MB", len,
+                   TRUTH_MAX_BYTES >> 20);
         goto done;
     }
-    const struct json_value *root = json_root(doc);
-    const struct json_value *ji = json_get(root, "images"), *ja = json_get(root, "annotations"),
-                            *jc = json_get(root, "categories");
-    if (!ji || ji->type != JSON_ARRAY || !ja || ja->type != JSON_ARRAY || !jc ||
-        jc->type != JSON_ARRAY) {
+    int line, col;
+    if (!(root = coco_json_load(text, len, msg, sizeof msg, &line, &col))) {
+        if (line)
+            truth_fail(path, "not valid JSON: at line %d, column %d: %s", line, col, msg);
+        else
+            truth_fail(path, "%s", msg);
+        goto done;
+    }
+    const json_t *ji = json_object_get(root, "images"), *ja = json_object_get(root, "annotations"),
+                 *jc = json_object_get(root, "categories");
+    if (!json_is_array(ji) || !json_is_array(ja) || !json_is_array(jc)) {
         truth_fail(path, "expected a COCO object with \"images\", \"annotations\" and "
                    "\"categories\" arrays");
         goto done;
     }
-    e->img = calloc(ji->len + 1, sizeof *e->img);
-    e->cat = calloc(jc->len + 1, sizeof *e->cat);
-    e->gt = calloc(ja->len + 1, sizeof *e->gt);
-    imgs = calloc(ji->len + 1, sizeof *imgs);
-    cats = calloc(jc->len + 1, sizeof *cats);
-    if (!e->img || !e->cat || !e->gt || !imgs || !cats || ji->len > 10000000 ||
-        jc->len > 100000) {
+    size_t nimg = json_array_size(ji), nann = json_array_size(ja), ncat = json_array_size(jc);
+    e->img = calloc(nimg + 1, sizeof *e->img);
+    e->cat = calloc(ncat + 1, sizeof *e->cat);
+    e->gt = calloc(nann + 1, sizeof *e->gt);
+    imgs = calloc(nimg + 1, sizeof *imgs);
+    cats = calloc(ncat + 1, sizeof *cats);
+    if (!e->img || !e->cat || !e->gt || !imgs || !cats || nimg > 10000000 || ncat > 100000) {
         truth_fail(path, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < ji->len; i++) {
-        const struct json_value *v = &ji->items[i], *fn = json_get(v, "file_name");
+    for (size_t i = 0; i < nimg; i++) {
+        const json_t *v = json_array_get(ji, i), *fn = json_object_get(v, "file_name");
         int64_t id, w = 0, h = 0;
-        if (!json_as_int(json_get(v, "id"), INT64_MIN / 2, INT64_MAX / 2, &id) || !fn ||
-            fn->type != JSON_STRING || !fn->len) {
+        if (!as_int(json_object_get(v, "id"), INT64_MIN / 2, INT64_MAX / 2, &id) || !fn ||
+            !json_is_string(fn) || !json_string_length(fn)) {
             truth_fail(path, "images[%zu]: needs an integer \"id\" and a \"file_name\"", i);
             goto done;
         }
-        if (!name_inside(fn->str, fn->len)) {
+        if (!name_inside(json_string_value(fn), json_string_length(fn))) {
             truth_fail(path, "images[%zu]: file_name \"%.200s\" leads out of the images "
-                       "directory (absolute, or a \"..\" component): refused", i, fn->str);
+                       "directory (absolute, or a \"..\" component): refused", i,
+                       json_string_value(fn));
             goto done;
         }
-        json_as_int(json_get(v, "width"), 1, 1 << 20, &w);
-        json_as_int(json_get(v, "height"), 1, 1 << 20, &h);
-        if (!(e->img[i].file = strdup(fn->str))) {
+        as_int(json_object_get(v, "width"), 1, 1 << 20, &w);
+        as_int(json_object_get(v, "height"), 1, 1 << 20, &h);
+        if (!(e->img[i].file = strdup(json_string_value(fn)))) {
             truth_fail(path, "out of memory");
             goto done;
         }
@@ -196,16 +305,16 @@ static int parse_truth(struct coco *e, const char *text, size_t len, const char 
         imgs[i] = (struct idx){ id, (int)i };
         e->nimg++;
     }
-    for (size_t i = 0; i < jc->len; i++) {
-        const struct json_value *v = &jc->items[i], *nm = json_get(v, "name");
+    for (size_t i = 0; i < ncat; i++) {
+        const json_t *v = json_array_get(jc, i), *nm = json_object_get(v, "name");
         int64_t id;
-        if (!json_as_int(json_get(v, "id"), INT64_MIN / 2, INT64_MAX / 2, &id)) {
+        if (!as_int(json_object_get(v, "id"), INT64_MIN / 2, INT64_MAX / 2, &id)) {
             truth_fail(path, "categories[%zu]: needs an integer \"id\"", i);
             goto done;
         }
         e->cat[i].id = id;
         e->cat[i].evaluated = 1;
-        if (nm && nm->type == JSON_STRING && !(e->cat[i].name = strdup(nm->str))) {
+        if (json_is_string(nm) && !(e->cat[i].name = strdup(json_string_value(nm)))) {
             truth_fail(path, "out of memory");
             goto done;
         }
@@ -214,37 +323,38 @@ static int parse_truth(struct coco *e, const char *text, size_t len, const char 
     }
     if (index_ids(path, "image", imgs, e->nimg) || index_ids(path, "category", cats, e->ncat))
         goto done;
-    for (size_t i = 0; i < ja->len; i++) {
-        const struct json_value *v = &ja->items[i], *bb = json_get(v, "bbox");
+    for (size_t i = 0; i < nann; i++) {
+        const json_t *v = json_array_get(ja, i), *bb = json_object_get(v, "bbox");
         int64_t im, c, flag;
         int ii, ci;
-        if (!json_as_int(json_get(v, "image_id"), INT64_MIN / 2, INT64_MAX / 2, &im) ||
+        if (!as_int(json_object_get(v, "image_id"), INT64_MIN / 2, INT64_MAX / 2, &im) ||
             (ii = find_idx(imgs, e->nimg, im)) < 0) {
             truth_fail(path, "annotations[%zu]: \"image_id\" is missing or not a listed image", i);
             goto done;
         }
-        if (!json_as_int(json_get(v, "category_id"), INT64_MIN / 2, INT64_MAX / 2, &c) ||
+        if (!as_int(json_object_get(v, "category_id"), INT64_MIN / 2, INT64_MAX / 2, &c) ||
             (ci = find_idx(cats, e->ncat, c)) < 0) {
             truth_fail(path, "annotations[%zu]: \"category_id\" is missing or not a listed "
                        "category", i);
             goto done;
         }
-        if (!bb || bb->type != JSON_ARRAY || bb->len != 4) {
+        if (!json_is_array(bb) || json_array_size(bb) != 4) {
             truth_fail(path, "annotations[%zu]: \"bbox\" must be [x, y, w, h]", i);
             goto done;
         }
         struct gt *g = &e->gt[e->ngt];
         for (int k = 0; k < 4; k++) {
-            if (bb->items[k].type != JSON_NUMBER || !isfinite(bb->items[k].number) ||
-                (k >= 2 && bb->items[k].number < 0)) {
+            const json_t *x = json_array_get(bb, (size_t)k);
+            if (!json_is_number(x) || !isfinite(json_number_value(x)) ||
+                (k >= 2 && json_number_value(x) < 0)) {
                 truth_fail(path, "annotations[%zu]: bad \"bbox\" entry %d", i, k);
                 goto done;
             }
-            g->box[k] = bb->items[k].number;
+            g->box[k] = json_number_value(x);
         }
         g->img = ii;
         g->cat = ci;
-        g->crowd = json_as_int(json_get(v, "iscrowd"), 0, 1, &flag) && flag;
+        g->crowd = as_int(json_object_get(v, "iscrowd"), 0, 1, &flag) && flag;
         g->ignore = g->crowd;   /* pycocotools overwrites any "ignore" field with iscrowd */
         g->order = e->ngt++;
         e->cat[ci].ngt += !g->ignore;
@@ -266,7 +376,7 @@ static int parse_truth(struct coco *e, const char *text, size_t len, const char 
 done:
     free(imgs);
     free(cats);
-    json_free(&doc);
+    json_decref(root);
     return err;
 }
 
@@ -635,7 +745,6 @@ int coco_read_detections(struct coco *e, const char *path)
         char *nl = memchr(text + at, '\n', len - at);
         size_t end = nl ? (size_t)(nl - text) : len;
         line++;
-        struct json_doc *doc = NULL;
         char msg[200];
         size_t k = at;
         while (k < end && (text[k] == ' ' || text[k] == '\t' || text[k] == '\r'))
@@ -644,15 +753,26 @@ int coco_read_detections(struct coco *e, const char *path)
             at = end + 1;
             continue;
         }
-        if (json_parse(text + at, end - at, NULL, &doc, msg, sizeof msg)) {
-            fprintf(stderr, "detections %s: line %d: %s\n", path, line, msg);
+        json_t *v = NULL;
+        if (end - at > DETS_LINE_MAX_BYTES) {
+            fprintf(stderr, "detections %s: line %d: longer than %zu MB\n", path, line,
+                    DETS_LINE_MAX_BYTES >> 20);
             err = -1;
             break;
         }
-        const struct json_value *v = json_root(doc), *im = json_get(v, "image"),
-                                *ds = json_get(v, "detections");
-        int ii = im && im->type == JSON_STRING ? image_for_path(e, im->str) : -1;
-        if (ii < 0 || !ds || ds->type != JSON_ARRAY) {
+        int jl, col;
+        if (!(v = coco_json_load(text + at, end - at, msg, sizeof msg, &jl, &col))) {
+            if (jl)
+                fprintf(stderr, "detections %s: line %d, column %d: not valid JSON: %s\n", path,
+                        line, col, msg);
+            else
+                fprintf(stderr, "detections %s: line %d: %s\n", path, line, msg);
+            err = -1;
+            break;
+        }
+        const json_t *im = json_object_get(v, "image"), *ds = json_object_get(v, "detections");
+        int ii = json_is_string(im) ? image_for_path(e, json_string_value(im)) : -1;
+        if (ii < 0 || !json_is_array(ds)) {
             fprintf(stderr, "detections %s: line %d: needs \"image\" naming an image of the truth "
                     "and a \"detections\" array\n", path, line);
             err = -1;
@@ -661,26 +781,27 @@ int coco_read_detections(struct coco *e, const char *path)
                     e->img[ii].file);
             err = -1;
         }
-        for (size_t j = 0; !err && j < ds->len; j++) {
-            const struct json_value *d = &ds->items[j], *bx = json_get(d, "box"),
-                                    *sc = json_get(d, "score");
+        for (size_t j = 0; !err && j < json_array_size(ds); j++) {
+            const json_t *d = json_array_get(ds, j), *bx = json_object_get(d, "box"),
+                         *sc = json_object_get(d, "score");
             int64_t label;
             struct model_detection md;
-            if (!bx || bx->type != JSON_ARRAY || bx->len != 4 || !sc || sc->type != JSON_NUMBER ||
-                !json_as_int(json_get(d, "label"), INT32_MIN, INT32_MAX, &label)) {
+            if (!json_is_array(bx) || json_array_size(bx) != 4 || !json_is_number(sc) ||
+                !as_int(json_object_get(d, "label"), INT32_MIN, INT32_MAX, &label)) {
                 fprintf(stderr, "detections %s: line %d: detection %zu needs \"box\" [x1, y1, x2, "
                         "y2], \"label\" and \"score\"\n", path, line, j);
                 err = -1;
                 break;
             }
             for (int q = 0; q < 4; q++) {
-                if (bx->items[q].type != JSON_NUMBER) {
+                const json_t *x = json_array_get(bx, (size_t)q);
+                if (!json_is_number(x)) {
                     fprintf(stderr, "detections %s: line %d: bad box\n", path, line);
                     err = -1;
                 }
-                md.box[q] = (float)bx->items[q].number;
+                md.box[q] = (float)json_number_value(x);
             }
-            md.score = (float)sc->number;
+            md.score = (float)json_number_value(sc);
             md.label = (int)label;
             int c = find_idx(e->cat_by_id, e->ncat, label);
             if (!err && c >= 0 && add_det(e, e->rank[ii], c, &md, e->ndet)) {
@@ -688,7 +809,7 @@ int coco_read_detections(struct coco *e, const char *path)
                 err = -1;
             }
         }
-        json_free(&doc);
+        json_decref(v);
         at = end + 1;
     }
     free(seen);

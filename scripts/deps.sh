@@ -5,7 +5,7 @@
 # Installs what is missing with apt-get when run as root; otherwise prints the
 # command to run and fails.
 set -eu
-build_pkgs="build-essential pkg-config libopenblas-dev libavformat-dev libavcodec-dev
+build_pkgs="build-essential pkg-config libopenblas-dev libjansson-dev libavformat-dev libavcodec-dev
 libavdevice-dev libavfilter-dev libavutil-dev libswscale-dev libswresample-dev libsdl2-dev
 libsdl2-ttf-dev libdnnl-dev libsdl2-image-dev fonts-dejavu-core ffmpeg"
 test_pkgs="python3 python3-numpy python3-pil python3-torch python3-torchvision xvfb xauth"

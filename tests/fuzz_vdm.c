@@ -1,6 +1,6 @@
 /*
  * fuzz_vdm.c — libFuzzer target for a whole self-describing model file
- * (.vdm): the safetensors header (model/ckpt/safetensors.c, model/ckpt/json.c),
+ * (.vdm): the safetensors header (model/ckpt/safetensors.c, model/ckpt/sjson.c),
  * the architecture in its __metadata__ (model/spec/metadata.c) and binding the
  * tensors to that architecture (model/net/bind.c and the module builders), as
  * `vdetect info --weights FILE` does before it prints anything.

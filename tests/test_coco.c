@@ -362,6 +362,61 @@ static void test_loading(void)
     coco_free(c);
 }
 
+/* What the JSON reading (jansson) must refuse, and what it must still take. */
+static void test_json(void)
+{
+    static const char *bad[] = {
+        "{\"images\": [], \"images\": [], \"annotations\": [], \"categories\": []}",
+        "{\"images\": [{\"id\": 1, \"file_name\": \"a\\u0000b\"}], \"annotations\": [], "
+        "\"categories\": []}",
+        "{\"images\": [{\"id\": 1, \"file_name\": \"a\xff\"}], \"annotations\": [], "
+        "\"categories\": []}",
+        "{\"images\": [{\"id\": 1e400, \"file_name\": \"a\"}], \"annotations\": [], "
+        "\"categories\": []}",
+        "{\"images\": [{\"id\": 1.5, \"file_name\": \"a\"}], \"annotations\": [], "
+        "\"categories\": []}",
+        "{\"images\": [], \"annotations\": [], \"categories\": [],}",
+        "5",
+        "",
+    };
+    fprintf(stderr, "(test_coco: %zu refused JSON texts follow)\n", sizeof bad / sizeof *bad);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        struct coco *c = coco_parse_truth(bad[i], strlen(bad[i]), "bad");
+        CHECK(c == NULL, "refused: %s", bad[i]);
+        coco_free(c);
+    }
+    /* integral reals are integers (as pycocotools' json.load has them); the text is
+     * read to its length only */
+    const char *ok = "{\"images\": [{\"id\": 2.0, \"file_name\": \"a\", \"width\": 6.4e2}], "
+                     "\"annotations\": [{\"image_id\": 2, \"category_id\": 1e0, \"bbox\": [0, 0, "
+                     "1.5, 2]}], \"categories\": [{\"id\": 1}]}garbage";
+    struct coco *c = coco_parse_truth(ok, strlen(ok) - 7, "ok");
+    CHECK(c && coco_num_images(c) == 1 && coco_image(c, 0)->id == 2 &&
+          coco_image(c, 0)->width == 640 && coco_category(c, 0)->ngt == 1, "integral reals");
+    coco_free(c);
+
+    /* hostile: 4 MB of empty objects would cost jansson ~290 MB; deep nesting */
+    size_t n = (size_t)4 << 20;
+    char *h = malloc(n);
+    if (h) {
+        h[0] = '[';
+        for (size_t i = 1; i + 3 <= n; i += 3)
+            memcpy(h + i, i + 6 <= n ? "{}," : "{}]", 3);
+        size_t len = 1 + (n - 1) / 3 * 3;
+        fprintf(stderr, "(test_coco: a hostile file, then a deep one)\n");
+        c = coco_parse_truth(h, len, "hostile");
+        CHECK(c == NULL, "4 MB of empty objects: refused on the memory budget");
+        coco_free(c);
+        size_t d = 100000;
+        memset(h, '[', d);
+        memset(h + d, ']', d);
+        c = coco_parse_truth(h, 2 * d, "deep");
+        CHECK(c == NULL, "100000 nested arrays: refused");
+        coco_free(c);
+        free(h);
+    }
+}
+
 int main(void)
 {
     test_perfect();
@@ -377,5 +432,6 @@ int main(void)
     test_max_dets(100, 2, 1);
     test_tie_order();
     test_loading();
+    test_json();
     return check_summary("test_coco");
 }

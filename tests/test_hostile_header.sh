@@ -5,7 +5,8 @@
 # reader hold as much as it can: a flat array of numbers, the most tensors a
 # file may have with full shapes, 8 M-deep nesting, one 16 MB string, a
 # metadata object of many entries, a 1 MB architecture document of numbers,
-# and the original 32 MB case. `vdetect info --weights FILE` must exit 1 with
+# the original 32 MB case, and as many empty objects (jansson's costliest
+# value, ~220 bytes each) as the value limit lets through. `vdetect info --weights FILE` must exit 1 with
 # one line on stderr, and its peak RSS (measured by the parent, getrusage)
 # stay under LIMIT_MB (the program alone, with FFmpeg, SDL and OpenBLAS
 # mapped, takes ~50 MB).
@@ -41,6 +42,8 @@ vdm("nested.vdm", b'{"a":' + b"[" * (M // 2 - 8) + b"]" * (M // 2 - 8) + b"}")
 vdm("string.vdm", b'{"a":"' + b"x" * (M - 16) + b'"}')
 vdm("meta.vdm", b'{"__metadata__":{' + members(b'"k%07d":"v"', M - 32) + b"}}")
 arch = "[" + "0," * ((1 << 19) - 8) + "0]"
+# safetensors.c's ST_MAX_VALUES less the root, "a" and the array: parsed, then refused
+vdm("objects.vdm", b'{"a":[' + b",".join([b"{}"] * (2 + 1024 + 16384 * 14 - 3)) + b"]}")
 vdm("arch.vdm", b'{"__metadata__":{"vdetect":' + json.dumps(arch).encode() +
     b'},"t":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', b"\0\0\0\0")
 PYEOF
@@ -58,7 +61,7 @@ PYEOF
     rc=$1 rss_mb=$2 lines=$(wc -l < "$TMP/err")
 }
 
-for f in flat flat32 tensors nested string meta arch; do
+for f in flat flat32 tensors nested string meta arch objects; do
     run "$TMP/$f.vdm"
     if [ "$rc" -eq 1 ] && [ "$lines" -eq 1 ] && [ "$rss_mb" -lt "$LIMIT_MB" ]; then
         ok

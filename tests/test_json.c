@@ -1,217 +1,265 @@
 /*
- * test_json.c — model/ckpt/json.c, the strict JSON reader of model files: values
- * and their types, string escapes and UTF-8, numbers, every class of malformed
- * input (each must fail with a message naming the byte), the depth, size and
- * value-count limits, duplicate keys, and inputs that are not NUL-terminated.
+ * test_json.c — what the model files' readers rely on from jansson and from
+ * model/ckpt/sjson.c around it: values, member order and numbers (integers
+ * and reals apart, sjson_int taking integral reals), strict RFC 8259 (every
+ * class of malformed input fails with a message naming the line and column),
+ * bad UTF-8 and "\u0000" refused, duplicate keys refused, the depth, size and
+ * value-count limits checked before jansson builds anything (brackets and
+ * commas inside strings not counted), and input that is not NUL-terminated.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../model/ckpt/json.h"
+#include "../model/ckpt/sjson.h"
 #include "check.h"
 
-static struct json_doc *parse_ok(const char *text)
+static json_t *parse_ok(const char *text)
 {
-    struct json_doc *d = NULL;
     char err[200];
-    int r = json_parse(text, strlen(text), NULL, &d, err, sizeof err);
-    CHECK(r == 0 && d, "'%s' should parse: %s", text, err);
-    return d;
+    json_t *v = sjson_load(text, strlen(text), NULL, err, sizeof err);
+    CHECK(v != NULL, "'%s' should parse: %s", text, err);
+    return v;
 }
 
 static void parse_bad(const char *text, size_t len, const char *expect)
 {
-    struct json_doc *d = NULL;
     char err[200] = "";
-    int r = json_parse(text, len, NULL, &d, err, sizeof err);
-    CHECK(r < 0 && !d, "'%.*s' should fail", (int)len, text);
-    CHECK(!strncmp(err, "at byte ", 8), "message '%s' should start with the byte", err);
+    json_t *v = sjson_load(text, len, NULL, err, sizeof err);
+    CHECK(v == NULL, "'%.*s' should fail", (int)len, text);
+    CHECK(!strncmp(err, "at line ", 8) && strstr(err, ", column "),
+          "message '%s' should start with the line and column", err);
     if (expect)
         CHECK(strstr(err, expect) != NULL, "'%.*s': message '%s' should mention '%s'", (int)len,
               text, err, expect);
-    json_free(&d);
+    json_decref(v);
 }
 
 #define BAD(s, e) parse_bad(s, strlen(s), e)
 
 static void test_values(void)
 {
-    struct json_doc *d = parse_ok(" {\"a\": [1, -2.5e3, 0, -0, 1E+2, 0.125], \"b\": true,"
-                                  " \"c\": false, \"d\": null, \"e\": {}, \"f\": [], \"g\": \"x\"} ");
-    if (!d)
+    json_t *r = parse_ok(" {\"a\": [1, -2.5e3, 0, -0.0, 1E+2, 0.125], \"b\": true,"
+                         " \"c\": false, \"d\": null, \"e\": {}, \"f\": [], \"g\": \"x\"} ");
+    if (!r)
         return;
-    const struct json_value *r = json_root(d);
-    CHECK(r->type == JSON_OBJECT && r->len == 7, "root object of 7");
-    const struct json_value *a = json_get(r, "a");
-    CHECK(a && a->type == JSON_ARRAY && a->len == 6, "array of 6");
-    if (a && a->len == 6) {
-        CHECK(a->items[0].number == 1 && a->items[1].number == -2500 && a->items[2].number == 0 &&
-              a->items[4].number == 100 && a->items[5].number == 0.125, "numbers");
-        CHECK(signbit(a->items[3].number), "-0 keeps its sign");
+    CHECK(json_is_object(r) && json_object_size(r) == 7, "root object of 7");
+    const json_t *a = json_object_get(r, "a");
+    CHECK(json_is_array(a) && json_array_size(a) == 6, "array of 6");
+    if (json_array_size(a) == 6) {
+        CHECK(json_is_integer(json_array_get(a, 0)) && json_is_real(json_array_get(a, 1)) &&
+              json_is_real(json_array_get(a, 4)), "integers and reals apart");
+        CHECK(json_number_value(json_array_get(a, 0)) == 1 &&
+              json_number_value(json_array_get(a, 1)) == -2500 &&
+              json_number_value(json_array_get(a, 2)) == 0 &&
+              json_number_value(json_array_get(a, 4)) == 100 &&
+              json_number_value(json_array_get(a, 5)) == 0.125, "numbers");
+        CHECK(signbit(json_number_value(json_array_get(a, 3))), "-0.0 keeps its sign");
     }
-    CHECK(json_get(r, "b")->type == JSON_TRUE && json_get(r, "c")->type == JSON_FALSE &&
-          json_get(r, "d")->type == JSON_NULL, "literals");
-    CHECK(json_get(r, "e")->type == JSON_OBJECT && json_get(r, "e")->len == 0, "empty object");
-    CHECK(json_get(r, "f")->type == JSON_ARRAY && json_get(r, "f")->len == 0, "empty array");
-    CHECK(!strcmp(json_get(r, "g")->str, "x"), "string");
-    CHECK(json_get(r, "zz") == NULL && json_get(a, "a") == NULL, "absent key, not an object");
-    CHECK(!strcmp(r->members[0].key, "a") && !strcmp(r->members[6].key, "g"), "member order");
-    int64_t i;
-    CHECK(json_as_int(&a->items[1], -3000, 0, &i) && i == -2500, "json_as_int");
-    CHECK(!json_as_int(&a->items[5], 0, 10, &i), "0.125 is not an integer");
-    CHECK(!json_as_int(&a->items[0], 2, 10, &i), "range");
-    CHECK(!json_as_int(json_get(r, "g"), 0, 10, &i), "a string is not an integer");
-    json_free(&d);
-    json_free(&d);   /* safe twice */
+    CHECK(json_is_true(json_object_get(r, "b")) && json_is_false(json_object_get(r, "c")) &&
+          json_is_null(json_object_get(r, "d")), "literals");
+    CHECK(json_object_size(json_object_get(r, "e")) == 0 &&
+          json_is_object(json_object_get(r, "e")), "empty object");
+    CHECK(json_array_size(json_object_get(r, "f")) == 0 &&
+          json_is_array(json_object_get(r, "f")), "empty array");
+    CHECK(!strcmp(json_string_value(json_object_get(r, "g")), "x"), "string");
+    CHECK(!json_object_get(r, "zz") && !json_object_get(a, "a"), "absent key, not an object");
+    /* the readers name the first unknown field in the file's order */
+    const char *order = "abcdefg", *key;
+    json_t *v;
+    int k = 0, in_order = 1;
+    json_object_foreach(r, key, v)
+        in_order &= key[0] == order[k++] && !key[1];
+    CHECK(in_order && k == 7, "members iterate in the file's order");
 
-    /* scalars at top level */
+    int64_t i;
+    CHECK(sjson_int(json_array_get(a, 1), -3000, 0, &i) && i == -2500,
+          "an integral real is an int");
+    CHECK(sjson_int(json_array_get(a, 4), 0, 100, &i) && i == 100, "1E+2 is the integer 100");
+    CHECK(!sjson_int(json_array_get(a, 5), 0, 10, &i), "0.125 is not an integer");
+    CHECK(!sjson_int(json_array_get(a, 0), 2, 10, &i), "range");
+    CHECK(!sjson_int(json_object_get(r, "g"), 0, 10, &i), "a string is not an integer");
+    CHECK(!sjson_int(NULL, 0, 10, &i), "nothing is not an integer");
+    CHECK(!strcmp(sjson_type_name(json_object_get(r, "e")), "an object") &&
+          !strcmp(sjson_type_name(json_array_get(a, 0)), "a number") &&
+          !strcmp(sjson_type_name(json_array_get(a, 1)), "a number") &&
+          !strcmp(sjson_type_name(NULL), "nothing"), "type names");
+    json_decref(r);
+
+    /* scalars at top level (RFC 8259; JSON_DECODE_ANY) */
     const char *scalars[] = { "1", "\"s\"", "true", "null", " \t\r\n0\n" };
-    for (int k = 0; k < 5; k++) {
-        d = parse_ok(scalars[k]);
-        json_free(&d);
-    }
+    for (k = 0; k < 5; k++)
+        json_decref(parse_ok(scalars[k]));
     /* not NUL-terminated: only len bytes are read */
     char buf[8] = { '[', '1', ']', 'x', 'y', 'z', '{', '[' };
-    d = NULL;
-    CHECK(json_parse(buf, 3, NULL, &d, NULL, 0) == 0 && d && json_root(d)->len == 1,
-          "length-bounded input");
-    json_free(&d);
-    parse_bad(buf, 2, "end of input");
-}
-
-static void test_strings(void)
-{
-    struct json_doc *d = parse_ok("[\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\", \"\\u00e9\\u20AC\", "
-                                  "\"\\ud83d\\ude00\", \"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"]");
-    if (!d)
-        return;
-    const struct json_value *r = json_root(d);
-    CHECK(!strcmp(r->items[0].str, "a\"b\\c/d\b\f\n\r\t") && r->items[0].len == 12, "escapes");
-    CHECK(!strcmp(r->items[1].str, "\xc3\xa9\xe2\x82\xac"), "\\u escapes to UTF-8");
-    CHECK(!strcmp(r->items[2].str, "\xf0\x9f\x98\x80") && r->items[2].len == 4, "surrogate pair");
-    CHECK(!strcmp(r->items[3].str, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"), "raw UTF-8");
-    json_free(&d);
-
-    BAD("\"abc", "unterminated");
-    BAD("\"a\\", "unterminated");
-    BAD("\"a\\x\"", "bad escape");
-    BAD("\"\\u12\"", "\\u escape");
-    BAD("\"\\u12G4\"", "\\u escape");
-    BAD("\"\\ud800\"", "unpaired high surrogate");
-    BAD("\"\\ud800\\u0041\"", "unpaired high surrogate");
-    BAD("\"\\udc00\"", "unpaired low surrogate");
-    BAD("\"\\u0000\"", "\\u0000");
-    BAD("\"a\tb\"", "control character");
-    BAD("\"a\nb\"", "control character");
-    BAD("\"\xc3\"", "UTF-8");             /* truncated sequence */
-    BAD("\"\xc0\xaf\"", "UTF-8");         /* overlong */
-    BAD("\"\xed\xa0\x80\"", "UTF-8");     /* encoded surrogate */
-    BAD("\"\xf4\x90\x80\x80\"", "UTF-8"); /* above U+10FFFF */
-    BAD("\"\xff\"", "UTF-8");
-    BAD("'a'", "unexpected");
-    parse_bad("\"a\0b\"", 5, "control character");
+    r = sjson_load(buf, 3, NULL, NULL, 0);
+    CHECK(json_array_size(r) == 1, "length-bounded input");
+    json_decref(r);
+    parse_bad(buf, 2, "end of file");
 }
 
 static void test_numbers(void)
 {
-    BAD("01", "leading zero");
-    BAD("-", "bad number");
-    BAD("+1", "unexpected");
-    BAD("1.", "digits must follow");
-    BAD(".5", "unexpected");
-    BAD("1e", "exponent");
-    BAD("1e+", "exponent");
-    BAD("1e999", "out of range");
-    BAD("-1e999", "out of range");
-    BAD("NaN", "unexpected");
-    BAD("Infinity", "unexpected");
-    BAD("0x10", "after the value");
-    struct json_doc *d = parse_ok("1e-400");   /* underflow to 0 is fine */
-    if (d)
-        CHECK(json_root(d)->number == 0, "underflow");
-    json_free(&d);
-    char big[700];
-    memset(big, '1', sizeof big - 1);
-    big[sizeof big - 1] = 0;
-    BAD(big, "longer than");
+    json_t *r = parse_ok("[9223372036854775807, -9223372036854775808, 9007199254740993, "
+                         "1e-400, 12345678901234567e3]");
+    if (r) {
+        int64_t i;
+        CHECK(sjson_int(json_array_get(r, 0), 0, INT64_MAX, &i) && i == INT64_MAX,
+              "64-bit integers are exact");
+        CHECK(sjson_int(json_array_get(r, 1), INT64_MIN, 0, &i) && i == INT64_MIN, "INT64_MIN");
+        CHECK(sjson_int(json_array_get(r, 2), 0, INT64_MAX, &i) && i == 9007199254740993,
+              "an integer above 2^53 stays exact");
+        CHECK(json_number_value(json_array_get(r, 3)) == 0, "underflow to 0 is fine");
+        CHECK(!sjson_int(json_array_get(r, 4), 0, INT64_MAX, &i),
+              "a real above 2^53 is not taken as an integer");
+    }
+    json_decref(r);
+    BAD("01", NULL);
+    BAD("-", NULL);
+    BAD("+1", NULL);
+    BAD("1.", NULL);
+    BAD(".5", NULL);
+    BAD("1e", NULL);
+    BAD("1e+", NULL);
+    BAD("1e999", "overflow");
+    BAD("-1e999", "overflow");
+    BAD("99999999999999999999", "too big");
+    BAD("NaN", NULL);
+    BAD("Infinity", NULL);
+    BAD("0x10", NULL);
+}
+
+static void test_strings(void)
+{
+    json_t *r = parse_ok("[\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\", \"\\u00e9\\u20AC\", "
+                         "\"\\ud83d\\ude00\", \"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"]");
+    if (!r)
+        return;
+    CHECK(!strcmp(json_string_value(json_array_get(r, 0)), "a\"b\\c/d\b\f\n\r\t") &&
+          json_string_length(json_array_get(r, 0)) == 12, "escapes");
+    CHECK(!strcmp(json_string_value(json_array_get(r, 1)), "\xc3\xa9\xe2\x82\xac"),
+          "\\u escapes to UTF-8");
+    CHECK(!strcmp(json_string_value(json_array_get(r, 2)), "\xf0\x9f\x98\x80") &&
+          json_string_length(json_array_get(r, 2)) == 4, "surrogate pair");
+    CHECK(!strcmp(json_string_value(json_array_get(r, 3)),
+                  "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"), "raw UTF-8");
+    json_decref(r);
+
+    BAD("\"abc", "premature end");
+    BAD("\"a\\", "escape");
+    BAD("\"a\\x\"", "escape");
+    BAD("\"\\u12\"", "escape");
+    BAD("\"\\u12G4\"", "escape");
+    BAD("\"\\ud800\"", "Unicode");
+    BAD("\"\\ud800\\u0041\"", "Unicode");
+    BAD("\"\\udc00\"", "Unicode");
+    BAD("\"\\u0000\"", "\\u0000 in a string is not allowed");
+    BAD("[\"ok\", \"a\\u0000b\"]", "\\u0000 in a string is not allowed");
+    BAD("{\"a\\u0000b\": 1}", "NUL byte in object key");
+    BAD("\"a\tb\"", "control character");
+    BAD("\"a\nb\"", "newline");
+    parse_bad("\"a\0b\"", 5, "control character");
+    /* bad UTF-8: truncated, overlong, an encoded surrogate, above U+10FFFF, never valid */
+    BAD("\"\xc3\"", "UTF-8");
+    BAD("\"\xc0\xaf\"", "UTF-8");
+    BAD("\"\xed\xa0\x80\"", "UTF-8");
+    BAD("\"\xf4\x90\x80\x80\"", "UTF-8");
+    BAD("\"\xff\"", "UTF-8");
+    BAD("{\"\xff\": 1}", "UTF-8");
+    BAD("'a'", NULL);
 }
 
 static void test_structure(void)
 {
-    BAD("", "end of input");
-    BAD("   ", "end of input");
-    BAD("[1,]", "trailing comma");
-    BAD("{\"a\":1,}", "trailing comma");
-    BAD("[1 2]", "expected ',' or ']'");
-    BAD("{\"a\" 1}", "expected ':'");
-    BAD("{\"a\":1 \"b\":2}", "expected ',' or '}'");
-    BAD("{a:1}", "string key");
-    BAD("{1:1}", "string key");
-    BAD("[", "end of input");
-    BAD("{", "string key");
-    BAD("[1]]", "after the value");
-    BAD("[1] [2]", "after the value");
-    BAD("tru", "bad literal");
-    BAD("nul", "bad literal");
-    BAD("falsey", "after the value");
-    BAD("falsy", "bad literal");
-    BAD("[1,,2]", "unexpected");
-    BAD("// c\n1", "unexpected");
-    BAD("/* c */ 1", "unexpected");
-    BAD("{\"a\":1,\"a\":2}", "duplicate key \"a\"");
-    BAD("{\"b\":1,\"a\":2,\"c\":3,\"a\":4}", "duplicate key");
-    BAD("\xef\xbb\xbf{}", "unexpected");   /* a byte-order mark is not JSON */
-    /* keys differing only after a NUL-free prefix are distinct */
-    struct json_doc *d = parse_ok("{\"a\":1,\"ab\":2,\"\":3}");
-    if (d)
-        CHECK(json_get(json_root(d), "")->number == 3, "empty key");
-    json_free(&d);
-    /* the message names the byte */
+    BAD("", NULL);
+    BAD("   ", NULL);
+    BAD("[1,]", NULL);
+    BAD("{\"a\":1,}", NULL);
+    BAD("[1 2]", NULL);
+    BAD("{\"a\" 1}", NULL);
+    BAD("{\"a\":1 \"b\":2}", NULL);
+    BAD("{a:1}", NULL);
+    BAD("{1:1}", NULL);
+    BAD("[", NULL);
+    BAD("{", NULL);
+    BAD("[1]]", "end of file expected");
+    BAD("[1] [2]", "end of file expected");
+    BAD("tru", NULL);
+    BAD("nul", NULL);
+    BAD("falsey", NULL);
+    BAD("[1,,2]", NULL);
+    BAD("// c\n1", NULL);
+    BAD("/* c */ 1", NULL);
+    BAD("\xef\xbb\xbf{}", NULL);   /* a byte-order mark is not JSON */
+    BAD("{\"a\":1,\"a\":2}", "duplicate object key");
+    BAD("{\"b\":1,\"a\":2,\"c\":3,\"a\":4}", "duplicate object key");
+    BAD("[{\"x\": {\"k\": 1, \"k\": 1}}]", "duplicate object key");
+    /* keys differing only after a common prefix are distinct */
+    json_t *r = parse_ok("{\"a\":1,\"ab\":2,\"\":3}");
+    CHECK(json_integer_value(json_object_get(r, "")) == 3, "empty key");
+    json_decref(r);
+
+    /* the message names the line and column */
     char err[200];
-    d = NULL;
-    json_parse("[1, 2, x]", 9, NULL, &d, err, sizeof err);
-    CHECK(!strncmp(err, "at byte 7:", 10), "byte offset in '%s'", err);
+    CHECK(!sjson_load("[1,\n 2, x]", 10, NULL, err, sizeof err) &&
+          !strncmp(err, "at line 2, column ", 18), "line in '%s'", err);
+    CHECK(!sjson_load("[1, 2, x]", 9, NULL, err, sizeof err) &&
+          !strncmp(err, "at line 1, column 8:", 20), "column in '%s'", err);
     /* a NULL or tiny error buffer is fine */
-    CHECK(json_parse("[", 1, NULL, &d, NULL, 0) < 0, "no buffer");
+    CHECK(!sjson_load("[", 1, NULL, NULL, 0), "no buffer");
     char tiny[4];
-    CHECK(json_parse("[", 1, NULL, &d, tiny, sizeof tiny) < 0 && strlen(tiny) == 3, "tiny buffer");
+    CHECK(!sjson_load("[", 1, NULL, tiny, sizeof tiny) && strlen(tiny) == 3, "tiny buffer");
 }
 
 static void test_limits(void)
 {
-    struct json_limits lim = { .max_bytes = 100, .max_depth = 3, .max_values = 10 };
-    struct json_doc *d = NULL;
+    struct sjson_limits lim = { .max_bytes = 100, .max_depth = 3, .max_values = 10 };
     char err[200];
-    CHECK(json_parse("[[[1]]]", 7, &lim, &d, err, sizeof err) == 0, "depth 3 allowed: %s", err);
-    json_free(&d);
-    CHECK(json_parse("[[[[1]]]]", 9, &lim, &d, err, sizeof err) < 0 && strstr(err, "deeper"),
+    json_t *r;
+    CHECK((r = sjson_load("[[[1]]]", 7, &lim, err, sizeof err)) != NULL, "depth 3 allowed: %s",
+          err);
+    json_decref(r);
+    CHECK(!sjson_load("[[[[1]]]]", 9, &lim, err, sizeof err) && strstr(err, "deeper than 3"),
           "depth 4 rejected: %s", err);
-    CHECK(json_parse("[{\"a\":[{}]}]", 12, &lim, &d, err, sizeof err) < 0 && strstr(err, "deeper"),
+    CHECK(!sjson_load("[{\"a\":[{}]}]", 12, &lim, err, sizeof err) && strstr(err, "deeper"),
           "objects count as depth: %s", err);
-    CHECK(json_parse("[1,2,3,4,5,6,7,8,9]", 19, &lim, &d, err, sizeof err) == 0, "10 values");
-    json_free(&d);
-    CHECK(json_parse("[1,2,3,4,5,6,7,8,9,10]", 22, &lim, &d, err, sizeof err) < 0 &&
+    CHECK((r = sjson_load("[1,2,3,4,5,6,7,8,9]", 19, &lim, err, sizeof err)) != NULL, "10 values");
+    json_decref(r);
+    CHECK(!sjson_load("[1,2,3,4,5,6,7,8,9,10]", 22, &lim, err, sizeof err) &&
           strstr(err, "more than 10 values"), "11 values: %s", err);
+    const char *ten = "{\"a\":[],\"b\":{},\"c\":[1,[2,3]],\"d\":[ ],\"e\":5}";
+    const char *eleven = "{\"a\":[],\"b\":{},\"c\":[1,[2,3,4]],\"d\":[ ],\"e\":5}";
+    CHECK((r = sjson_load(ten, strlen(ten), &lim, err, sizeof err)) != NULL,
+          "10 values with empty containers: %s", err);
+    json_decref(r);
+    CHECK(!sjson_load(eleven, strlen(eleven), &lim, err, sizeof err) &&
+          strstr(err, "more than 10 values"), "11 values with empty containers: %s", err);
+    /* brackets, commas and escaped quotes inside strings are not structure */
+    struct sjson_limits one = { .max_bytes = 100, .max_depth = 1, .max_values = 3 };
+    CHECK((r = sjson_load("[\"[[[,,,{{\", \"\\\"[[,\"]", 21, &one, err, sizeof err)) != NULL,
+          "strings are not counted: %s", err);
+    json_decref(r);
     char big[101];
     memset(big, ' ', sizeof big);
     big[0] = '1';
-    CHECK(json_parse(big, 101, &lim, &d, err, sizeof err) < 0 && strstr(err, "larger than"),
+    CHECK(!sjson_load(big, 101, &lim, err, sizeof err) && strstr(err, "larger than"),
           "size limit: %s", err);
+    lim.max_depth = SJSON_MAX_DEPTH + 1;
+    CHECK(!sjson_load("1", 1, &lim, err, sizeof err), "a depth limit above SJSON_MAX_DEPTH");
 
-    /* deep nesting with the default limits fails cleanly, without deep recursion */
+    /* deep nesting with the default limits fails cleanly, before jansson recurses */
     size_t n = 100000;
     char *deep = malloc(2 * n);
     if (deep) {
         memset(deep, '[', n);
         memset(deep + n, ']', n);
-        CHECK(json_parse(deep, 2 * n, NULL, &d, err, sizeof err) < 0 && strstr(err, "deeper"),
+        CHECK(!sjson_load(deep, 2 * n, NULL, err, sizeof err) && strstr(err, "deeper than 32"),
               "deep input: %s", err);
         free(deep);
     }
-    /* a large flat array is fine */
-    size_t cnt = 200000;
-    char *flat = malloc(cnt * 2 + 2);
+    /* a large flat array is fine: the root and 999999 numbers; one more is not */
+    size_t cnt = 999999;
+    char *flat = malloc(cnt * 2 + 4);
     if (flat) {
         size_t o = 0;
         flat[o++] = '[';
@@ -219,9 +267,14 @@ static void test_limits(void)
             flat[o++] = '7';
             flat[o++] = i + 1 < cnt ? ',' : ']';
         }
-        CHECK(json_parse(flat, o, NULL, &d, err, sizeof err) == 0 && json_root(d)->len == cnt,
-              "200000 values: %s", err);
-        json_free(&d);
+        CHECK((r = sjson_load(flat, o, NULL, err, sizeof err)) != NULL &&
+              json_array_size(r) == cnt, "a million values: %s", err);
+        json_decref(r);
+        flat[o - 1] = ',';
+        flat[o++] = '7';
+        flat[o++] = ']';
+        CHECK(!sjson_load(flat, o, NULL, err, sizeof err) && strstr(err, "more than 1000000"),
+              "1000001 values: %s", err);
         free(flat);
     }
 }
@@ -234,24 +287,22 @@ static void test_truncations(void)
     size_t n = strlen(doc);
     int bad = 0;
     for (size_t k = 0; k < n; k++) {
-        struct json_doc *d = NULL;
         char *copy = malloc(k ? k : 1);   /* exact-size buffer: reads past it would be caught by ASan */
         memcpy(copy, doc, k);
-        if (json_parse(copy, k, NULL, &d, NULL, 0) == 0)
-            bad++;
-        json_free(&d);
+        json_t *r = sjson_load(copy, k, NULL, NULL, 0);
+        bad += r != NULL;
+        json_decref(r);
         free(copy);
     }
     CHECK(bad == 0, "%d prefixes parsed", bad);
-    struct json_doc *d = parse_ok(doc);
-    json_free(&d);
+    json_decref(parse_ok(doc));
 }
 
 int main(void)
 {
     test_values();
-    test_strings();
     test_numbers();
+    test_strings();
     test_structure();
     test_limits();
     test_truncations();

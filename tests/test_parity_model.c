@@ -28,7 +28,7 @@
  */
 #include "../model/net/net.h"
 #include "../model/ckpt/ckpt.h"
-#include "../model/ckpt/json.h"
+#include "../model/ckpt/sjson.h"
 #include "check.h"
 #include "npy.h"
 #include "parity.h"
@@ -84,25 +84,28 @@ static void check_cli(const char *cs, const char *dir, const char *weights, cons
     int rc = p ? pclose(p) : -1;
     CHECK(rc == 0 && n > 0, "%s: %s: exit %d", cs, cmd, rc);
     if (rc != 0 || n == 0) return;
-    struct json_doc *doc = NULL;
     char err[200];
-    CHECK(json_parse(out, n, NULL, &doc, err, sizeof err) == 0, "%s: CLI JSON: %s", cs, err);
-    const struct json_value *dl = doc ? json_get(json_root(doc), "detections") : NULL;
-    int same = dl && dl->type == JSON_ARRAY && (int)dl->len == nd;
+    json_t *doc = sjson_load(out, n, NULL, err, sizeof err);
+    CHECK(doc != NULL, "%s: CLI JSON: %s", cs, err);
+    const json_t *dl = json_object_get(doc, "detections");
+    int same = json_is_array(dl) && (int)json_array_size(dl) == nd;
     for (int i = 0; same && i < nd; i++) {
-        const struct json_value *o = &dl->items[i], *b = json_get(o, "box");
-        const struct json_value *sc = json_get(o, "score"), *lb = json_get(o, "label");
-        same = b && b->type == JSON_ARRAY && b->len == 4 && sc && sc->type == JSON_NUMBER &&
-               lb && lb->type == JSON_NUMBER && (float)sc->number == d[i].score &&
-               (int)lb->number == d[i].label;
-        for (int k = 0; same && k < 4; k++)
-            same = b->items[k].type == JSON_NUMBER && (float)b->items[k].number == d[i].box[k];
+        const json_t *o = json_array_get(dl, (size_t)i), *b = json_object_get(o, "box");
+        const json_t *sc = json_object_get(o, "score"), *lb = json_object_get(o, "label");
+        int64_t label;
+        same = json_is_array(b) && json_array_size(b) == 4 && json_is_number(sc) &&
+               sjson_int(lb, INT32_MIN, INT32_MAX, &label) &&
+               (float)json_number_value(sc) == d[i].score && label == d[i].label;
+        for (int k = 0; same && k < 4; k++) {
+            const json_t *x = json_array_get(b, (size_t)k);
+            same = json_is_number(x) && (float)json_number_value(x) == d[i].box[k];
+        }
     }
     CHECK(same, "%s: vdetect detect differs from model_detect (%zu vs %d detections)", cs,
-          dl ? dl->len : 0, nd);
+          json_array_size(dl), nd);
     printf("  %-14s command line: %d detections, %s model_detect's\n", cs, nd,
            same ? "bit-identical to" : "NOT equal to");
-    json_free(&doc);
+    json_decref(doc);
 }
 
 struct cli_ctx {

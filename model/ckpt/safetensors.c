@@ -6,17 +6,19 @@
  * The header maps each tensor name to {"dtype", "shape", "data_offsets":
  * [begin, end]} (offsets relative to the end of the header), plus an optional
  * "__metadata__" object of string values. Checked strictly, as the reference
- * implementation does: the header is valid JSON (json.c) starting with '{';
+ * implementation does: the header is valid JSON (read by jansson through
+ * sjson.h: strict, duplicate keys refused) starting with '{';
  * every tensor entry has exactly those three fields; byte counts match the
  * shape and dtype; the tensors tile the data area without gaps or overlaps
  * and end exactly at the end of the file.
  *
- * The file is untrusted, and a parsed JSON value costs ~50 bytes against the
- * 2 it can take in the text, so the header is held to what a model file can
- * have before anything is allocated: at most 16 MB (the format allows 100),
- * 16384 tensors, 1024 metadata entries, the nesting of {name: {"shape": [..]}}
- * and the values those make up (json.c refuses the first value over the
- * count). A hostile header thus costs at most ~30 MB, not 1.65 GB.
+ * The file is untrusted, and a parsed JSON value costs jansson 20 to 220 bytes
+ * against the 2 it can take in the text, so the header is held to what a model
+ * file can have before anything is allocated: at most 16 MB (the format allows
+ * 100), 16384 tensors, 1024 metadata entries, the nesting of {name: {"shape":
+ * [..]}} and the values those make up (sjson_load() counts them on the bytes,
+ * before jansson builds anything). A hostile header thus costs at most ~50 MB
+ * (230 000 empty objects, jansson's costliest value), not 1.65 GB.
  *
  * The result is expressed in the pickle reader's vocabulary (internal.h)
  * so that ckpt.c treats it like any .pth: one storage per tensor pointing into
@@ -29,7 +31,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "json.h"
+#include "sjson.h"
 
 /* Far above any detection model (torchvision's largest has ~400 tensors; a .vdm
  * architecture document is at most 1 MB), far below what would hurt. */
@@ -115,48 +117,50 @@ static int cmp_span(const void *a, const void *b)
 }
 
 /* One header entry → a storage and a PV_TENSOR. */
-static int read_entry(struct ck_load *L, const struct json_member *m, const unsigned char *data,
-                      uint64_t datalen, struct span *sp, struct pv **out)
+static int read_entry(struct ck_load *L, const char *tname, const json_t *e,
+                      const unsigned char *data, uint64_t datalen, struct span *sp,
+                      struct pv **out)
 {
     char q[80];
-    const char *name = ck_quote(q, sizeof q, m->key, m->keylen);
-    const struct json_value *e = &m->value;
-    if (e->type != JSON_OBJECT)
+    size_t tlen = strlen(tname);   /* keys hold no NUL: sjson_load() refuses "\u0000" */
+    const char *name = ck_quote(q, sizeof q, tname, tlen);
+    if (!json_is_object(e))
         return ck_fail(L, -EINVAL, "safetensors: tensor %s: entry is %s, not an object", name,
-                       json_type_name(e->type));
-    for (size_t i = 0; i < e->len; i++) {
-        const char *k = e->members[i].key;
+                       sjson_type_name(e));
+    const char *k;
+    const json_t *fv;
+    json_object_foreach((json_t *)e, k, fv) {
         if (strcmp(k, "dtype") && strcmp(k, "shape") && strcmp(k, "data_offsets"))
             return ck_fail(L, -EINVAL, "safetensors: tensor %s: unknown field \"%.40s\"", name, k);
     }
-    const struct json_value *dt = json_get(e, "dtype"), *sh = json_get(e, "shape"),
-                            *off = json_get(e, "data_offsets");
+    const json_t *dt = json_object_get(e, "dtype"), *sh = json_object_get(e, "shape"),
+                 *off = json_object_get(e, "data_offsets");
     if (!dt || !sh || !off)
         return ck_fail(L, -EINVAL, "safetensors: tensor %s: missing \"%s\"", name,
                        !dt ? "dtype" : !sh ? "shape" : "data_offsets");
-    if (dt->type != JSON_STRING)
+    if (!json_is_string(dt))
         return ck_fail(L, -EINVAL, "safetensors: tensor %s: dtype is %s, not a string", name,
-                       json_type_name(dt->type));
+                       sjson_type_name(dt));
     int ti = -1;
     for (size_t i = 0; i < sizeof st_dtypes / sizeof st_dtypes[0]; i++)
-        if (!strcmp(dt->str, st_dtypes[i].name))
+        if (!strcmp(json_string_value(dt), st_dtypes[i].name))
             ti = (int)i;
     if (ti < 0)
         return ck_fail(L, -EINVAL, "safetensors: tensor %s: unsupported dtype \"%.20s\"", name,
-                       dt->str);
+                       json_string_value(dt));
     enum ck_dtype t = st_dtypes[ti].t;
 
-    if (sh->type != JSON_ARRAY || sh->len > CKPT_MAX_DIMS)
+    if (!json_is_array(sh) || json_array_size(sh) > CKPT_MAX_DIMS)
         return ck_fail(L, -EINVAL, "safetensors: tensor %s: shape must be an array of at most %d "
                        "dimensions", name, CKPT_MAX_DIMS);
     struct pk_tensor *pt = ck_alloc(L, sizeof *pt);
     if (!pt)
         return ck_fail(L, -ENOMEM, "out of memory");
-    pt->ndim = (int)sh->len;
+    pt->ndim = (int)json_array_size(sh);
     pt->numel = 1;
     for (int d = 0; d < pt->ndim; d++) {
         int64_t s;
-        if (!json_as_int(&sh->items[d], 0, (int64_t)1 << 40, &s))
+        if (!sjson_int(json_array_get(sh, (size_t)d), 0, (int64_t)1 << 40, &s))
             return ck_fail(L, -EINVAL, "safetensors: tensor %s: shape[%d] is not a size", name, d);
         pt->size[d] = s;
         if (s && pt->numel > ((int64_t)1 << 40) / s)
@@ -171,9 +175,9 @@ static int read_entry(struct ck_load *L, const struct json_member *m, const unsi
     }
 
     int64_t b, en;
-    if (off->type != JSON_ARRAY || off->len != 2 ||
-        !json_as_int(&off->items[0], 0, (int64_t)datalen, &b) ||
-        !json_as_int(&off->items[1], 0, (int64_t)datalen, &en) || en < b)
+    if (!json_is_array(off) || json_array_size(off) != 2 ||
+        !sjson_int(json_array_get(off, 0), 0, (int64_t)datalen, &b) ||
+        !sjson_int(json_array_get(off, 1), 0, (int64_t)datalen, &en) || en < b)
         return ck_fail(L, -EINVAL, "safetensors: tensor %s: data_offsets must be [begin, end] "
                        "within the %llu data bytes (truncated file?)", name, (unsigned long long)datalen);
     uint64_t want = (uint64_t)pt->numel * (uint64_t)ck_dtype_size(t);
@@ -181,9 +185,9 @@ static int read_entry(struct ck_load *L, const struct json_member *m, const unsi
         return ck_fail(L, -EINVAL, "safetensors: tensor %s: %lld bytes for %lld %s elements "
                        "(expected %llu)", name, (long long)(en - b), (long long)pt->numel,
                        st_dtypes[ti].name, (unsigned long long)want);
-    *sp = (struct span){ (uint64_t)b, (uint64_t)en, m->key };
+    *sp = (struct span){ (uint64_t)b, (uint64_t)en, tname };
 
-    struct pv *key = pv_str(L, m->key, m->keylen);
+    struct pv *key = pv_str(L, tname, tlen);
     if (!key)
         return ck_fail(L, -ENOMEM, "out of memory");
     int si = add_storage(L, t, pt->numel, data + b, key->u.s.p, key->u.s.n);
@@ -202,7 +206,7 @@ static int read_entry(struct ck_load *L, const struct json_member *m, const unsi
 int ck_safetensors_read(struct ck_load *L, const unsigned char *buf, size_t len,
                         struct pv **root)
 {
-    struct json_doc *doc = NULL;
+    json_t *h = NULL;
     struct span *spans = NULL;
     int err = 0;
     char msg[200];
@@ -220,24 +224,23 @@ int ck_safetensors_read(struct ck_load *L, const unsigned char *buf, size_t len,
                        "file (%zu bytes; truncated?)", (unsigned long long)n, len);
     if (n < 2 || buf[8] != '{')
         return ck_fail(L, -EINVAL, "safetensors: header does not start with '{'");
-    struct json_limits lim = { .max_bytes = (size_t)n, .max_depth = ST_MAX_DEPTH,
-                               .max_values = ST_MAX_VALUES };
-    if (json_parse((const char *)buf + 8, (size_t)n, &lim, &doc, msg, sizeof msg))
+    struct sjson_limits lim = { .max_bytes = (size_t)n, .max_depth = ST_MAX_DEPTH,
+                                .max_values = ST_MAX_VALUES };
+    if (!(h = sjson_load((const char *)buf + 8, (size_t)n, &lim, msg, sizeof msg)))
         return ck_fail(L, -EINVAL, "safetensors: header JSON %s", msg);
-    const struct json_value *h = json_root(doc);
     const unsigned char *data = buf + 8 + n;
     uint64_t datalen = len - 8 - n;
 
-    const struct json_value *meta = json_get(h, "__metadata__");
-    size_t ntensors = h->len - (meta ? 1 : 0);
-    if (ntensors > ST_MAX_TENSORS ||
-        (meta && meta->type == JSON_OBJECT && meta->len > ST_MAX_META)) {
+    const json_t *meta = json_object_get(h, "__metadata__");
+    size_t ntensors = json_object_size(h) - (meta ? 1 : 0);
+    size_t nmeta = json_object_size(meta);   /* 0 when not an object */
+    if (ntensors > ST_MAX_TENSORS || nmeta > ST_MAX_META) {
         err = ck_fail(L, -EINVAL, "safetensors: more than %d %s", ntensors > ST_MAX_TENSORS ?
                       ST_MAX_TENSORS : ST_MAX_META, ntensors > ST_MAX_TENSORS ? "tensors" :
                       "__metadata__ entries");
         goto done;
     }
-    struct pv *sd = pv_dict(L, ntensors), *md = pv_dict(L, meta ? meta->len : 0),
+    struct pv *sd = pv_dict(L, ntensors), *md = pv_dict(L, nmeta),
               *top = pv_dict(L, 2);
     spans = malloc((ntensors ? ntensors : 1) * sizeof *spans);
     if (!sd || !md || !top || !spans) {
@@ -245,21 +248,22 @@ int ck_safetensors_read(struct ck_load *L, const unsigned char *buf, size_t len,
         goto done;
     }
     if (meta) {
-        if (meta->type != JSON_OBJECT) {
+        if (!json_is_object(meta)) {
             err = ck_fail(L, -EINVAL, "safetensors: __metadata__ is %s, not an object",
-                          json_type_name(meta->type));
+                          sjson_type_name(meta));
             goto done;
         }
-        for (size_t i = 0; i < meta->len; i++) {
-            const struct json_member *m = &meta->members[i];
-            if (m->value.type != JSON_STRING) {
+        const char *mk;
+        const json_t *mv;
+        json_object_foreach((json_t *)meta, mk, mv) {
+            if (!json_is_string(mv)) {
                 char q[80];
                 err = ck_fail(L, -EINVAL, "safetensors: __metadata__ value %s is %s, not a string",
-                              ck_quote(q, sizeof q, m->key, m->keylen),
-                              json_type_name(m->value.type));
+                              ck_quote(q, sizeof q, mk, strlen(mk)), sjson_type_name(mv));
                 goto done;
             }
-            struct pv *k = pv_str(L, m->key, m->keylen), *v = pv_str(L, m->value.str, m->value.len);
+            struct pv *k = pv_str(L, mk, strlen(mk)),
+                      *v = pv_str(L, json_string_value(mv), json_string_length(mv));
             if (!k || !v) {
                 err = ck_fail(L, -ENOMEM, "out of memory");
                 goto done;
@@ -272,12 +276,13 @@ int ck_safetensors_read(struct ck_load *L, const unsigned char *buf, size_t len,
         goto done;
     }
     size_t ns = 0;
-    for (size_t i = 0; i < h->len; i++) {
-        const struct json_member *m = &h->members[i];
-        if (!strcmp(m->key, "__metadata__"))
+    const char *tk;
+    const json_t *tv;
+    json_object_foreach(h, tk, tv) {   /* in the file's order */
+        if (!strcmp(tk, "__metadata__"))
             continue;
         struct pv *kv[2] = { NULL, NULL };
-        if ((err = read_entry(L, m, data, datalen, &spans[ns], kv)))
+        if ((err = read_entry(L, tk, tv, data, datalen, &spans[ns], kv)))
             goto done;
         dict_put(sd, kv[0], kv[1]);
         ns++;
@@ -313,6 +318,6 @@ int ck_safetensors_read(struct ck_load *L, const unsigned char *buf, size_t len,
     *root = top;
 done:
     free(spans);
-    json_free(&doc);
+    json_decref(h);
     return err;
 }

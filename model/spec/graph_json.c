@@ -6,7 +6,7 @@
  * ...".
  */
 #include "spec.h"
-#include "../ckpt/json.h"
+#include "../ckpt/sjson.h"
 
 #include <string.h>
 
@@ -54,14 +54,14 @@ static const char *fname(char *buf, size_t len, int i, const char *key)
 
 /* A [v, v] pair of integers in [lo, hi]: torch's (height, width), which this
  * runtime takes only when both are equal. */
-static int get_pair(const struct json_value *node, int i, const char *key, int lo, int hi, int *out)
+static int get_pair(const json_t *node, int i, const char *key, int lo, int hi, int *out)
 {
     char f[96];
-    const struct json_value *v = json_get(node, key);
+    const json_t *v = json_object_get(node, key);
     int64_t a, b;
     if (!v) return bad(fname(f, sizeof f, i, key), "missing");
-    if (v->type != JSON_ARRAY || v->len != 2 || !json_as_int(&v->items[0], lo, hi, &a) ||
-        !json_as_int(&v->items[1], lo, hi, &b))
+    if (json_array_size(v) != 2 || !sjson_int(json_array_get(v, 0), lo, hi, &a) ||
+        !sjson_int(json_array_get(v, 1), lo, hi, &b))
         return bad(fname(f, sizeof f, i, key), "expected [height, width], integers in [%d, %d]",
                    lo, hi);
     if (a != b)
@@ -71,79 +71,82 @@ static int get_pair(const struct json_value *node, int i, const char *key, int l
     return 0;
 }
 
-static int get_bool(const struct json_value *node, int i, const char *key, int *out)
+static int get_bool(const json_t *node, int i, const char *key, int *out)
 {
     char f[96];
-    const struct json_value *v = json_get(node, key);
+    const json_t *v = json_object_get(node, key);
     if (!v) return bad(fname(f, sizeof f, i, key), "missing");
-    if (v->type != JSON_TRUE && v->type != JSON_FALSE)
+    if (!json_is_true(v) && !json_is_false(v))
         return bad(fname(f, sizeof f, i, key), "expected true or false");
-    *out = v->type == JSON_TRUE;
+    *out = json_is_true(v);
     return 0;
 }
 
-static int get_eps(const struct json_value *node, int i, float *out)
+static int get_eps(const json_t *node, int i, float *out)
 {
     char f[96];
-    const struct json_value *v = json_get(node, "eps");
+    const json_t *v = json_object_get(node, "eps");
     if (!v) return bad(fname(f, sizeof f, i, "eps"), "missing");
-    if (v->type != JSON_NUMBER || !(v->number >= 0.0) || v->number > 1.0)
+    if (!json_is_number(v) || !(json_number_value(v) >= 0.0) || json_number_value(v) > 1.0)
         return bad(fname(f, sizeof f, i, "eps"), "expected a number in [0, 1]");
-    *out = (float)v->number;
+    *out = (float)json_number_value(v);
     return 0;
 }
 
 /* Tensor key k of the node into slot; null allowed only when optional. */
-static int get_key(struct gnode *n, int i, const struct json_value *node, const char *key,
+static int get_key(struct gnode *n, int i, const json_t *node, const char *key,
                    int slot, int optional)
 {
     char f[96];
-    const struct json_value *v = json_get(node, key);
+    const json_t *v = json_object_get(node, key);
     if (!v) return bad(fname(f, sizeof f, i, key), "missing");
-    if (v->type == JSON_NULL && optional) return 0;
-    if (v->type != JSON_STRING || v->len < 1 || v->len > 255 || strlen(v->str) != v->len)
+    if (json_is_null(v) && optional) return 0;
+    if (!json_is_string(v) || json_string_length(v) < 1 || json_string_length(v) > 255 ||
+        strlen(json_string_value(v)) != json_string_length(v))
         return bad(fname(f, sizeof f, i, key), "expected a tensor name%s", optional ? " or null" : "");
-    if (!(n->key[slot] = strdup(v->str))) return bad(fname(f, sizeof f, i, key), "out of memory");
+    if (!(n->key[slot] = strdup(json_string_value(v))))
+        return bad(fname(f, sizeof f, i, key), "out of memory");
     return 0;
 }
 
-static int parse_node(struct graph *g, int i, const struct json_value *node)
+static int parse_node(struct graph *g, int i, const json_t *node)
 {
     char f[96];
     struct gnode *n = &g->nodes[i];
-    if (node->type != JSON_OBJECT) return bad(fname(f, sizeof f, i, NULL), "expected an object");
-    const struct json_value *opv = json_get(node, "op");
-    if (!opv || opv->type != JSON_STRING) return bad(fname(f, sizeof f, i, "op"), "missing");
+    if (!json_is_object(node)) return bad(fname(f, sizeof f, i, NULL), "expected an object");
+    const json_t *opv = json_object_get(node, "op");
+    if (!opv || !json_is_string(opv)) return bad(fname(f, sizeof f, i, "op"), "missing");
     const struct opinfo *oi = NULL;
     for (size_t k = 0; k < sizeof ops / sizeof ops[0] && !oi; k++)
-        if (!strcmp(opv->str, ops[k].name)) oi = &ops[k];
+        if (!strcmp(json_string_value(opv), ops[k].name)) oi = &ops[k];
     if (!oi)
         return bad(fname(f, sizeof f, i, "op"), "\"%.40s\" is not an operation this vdetect "
-                   "runs (model/FORMAT.md lists them)", opv->str);
+                   "runs (model/FORMAT.md lists them)", json_string_value(opv));
     n->op = oi->op;
     if ((i == 0) != (oi->op == G_INPUT))
         return bad(fname(f, sizeof f, i, "op"), i ? "only node 0 is the input"
                                                   : "node 0 must be {\"op\": \"input\"}");
     /* only known fields */
-    for (size_t m = 0; m < node->len; m++) {
-        const char *k = node->members[m].key;
+    const char *k;
+    const json_t *fv;
+    json_object_foreach((json_t *)node, k, fv) {
         int ok = !strcmp(k, "op") || (!strcmp(k, "in") && oi->op != G_INPUT);
         for (int j = 0; oi->fields[j] && !ok; j++) ok = !strcmp(k, oi->fields[j]);
         if (!ok) return bad(fname(f, sizeof f, i, k), "unknown field for \"%s\"", oi->name);
     }
     /* inputs: earlier nodes */
     if (oi->op != G_INPUT) {
-        const struct json_value *in = json_get(node, "in");
-        if (!in || in->type != JSON_ARRAY || in->len < (size_t)oi->min_in ||
-            in->len > (size_t)oi->max_in)
+        const json_t *in = json_object_get(node, "in");
+        if (!in || !json_is_array(in) || json_array_size(in) < (size_t)oi->min_in ||
+            json_array_size(in) > (size_t)oi->max_in)
             return bad(fname(f, sizeof f, i, "in"), "expected %d%s%d earlier node indices",
                        oi->min_in, oi->min_in == oi->max_in ? "" : " to ",
                        oi->min_in == oi->max_in ? oi->min_in : oi->max_in);
         n->in0 = g->n_ins;
-        n->n_in = (int)in->len;
-        for (size_t k = 0; k < in->len; k++) {
+        n->n_in = (int)json_array_size(in);
+        for (size_t k = 0; k < json_array_size(in); k++) {
             int64_t x;
-            if (!json_as_int(&in->items[k], 0, i - 1, &x))
+            if (!sjson_int(json_array_get(in, k), 0, i - 1, &x))
                 return bad(fname(f, sizeof f, i, "in"), "entry %zu is not an earlier node "
                            "(0 to %d)", k, i - 1);
             g->ins[g->n_ins++] = (int)x;
@@ -155,13 +158,13 @@ static int parse_node(struct graph *g, int i, const struct json_value *node)
         return 0;
     case G_CONV: {
         int64_t groups;
-        const struct json_value *gv = json_get(node, "groups");
+        const json_t *gv = json_object_get(node, "groups");
         if (get_key(n, i, node, "weight", 0, 0) || get_key(n, i, node, "bias", 1, 1) ||
             get_pair(node, i, "stride", 1, 1024, &n->stride) ||
             get_pair(node, i, "padding", 0, 1024, &n->pad) ||
             get_pair(node, i, "dilation", 1, 1024, &n->dil))
             return -1;
-        if (!gv || !json_as_int(gv, 1, 1 << 20, &groups))
+        if (!gv || !sjson_int(gv, 1, 1 << 20, &groups))
             return bad(fname(f, sizeof f, i, "groups"), "expected an integer >= 1");
         n->groups = (int)groups;
         return 0;
@@ -178,9 +181,9 @@ static int parse_node(struct graph *g, int i, const struct json_value *node)
     case G_SCALE:
         return get_key(n, i, node, "weight", 0, 0);
     case G_ACT: {
-        const struct json_value *fn = json_get(node, "fn");
-        for (size_t k = 0; fn && fn->type == JSON_STRING && k < sizeof acts / sizeof acts[0]; k++) {
-            if (!strcmp(fn->str, acts[k].name)) {
+        const json_t *fn = json_object_get(node, "fn");
+        for (size_t k = 0; fn && json_is_string(fn) && k < sizeof acts / sizeof acts[0]; k++) {
+            if (!strcmp(json_string_value(fn), acts[k].name)) {
                 n->act = acts[k].act;
                 return 0;
             }
@@ -207,10 +210,10 @@ static int parse_node(struct graph *g, int i, const struct json_value *node)
             return bad(fname(f, sizeof f, i, "padding"), "at most half the kernel size");
         return 0;
     case G_ADAPTIVE_AVG: case G_ADAPTIVE_MAX: {
-        const struct json_value *o = json_get(node, "output");
+        const json_t *o = json_object_get(node, "output");
         int64_t a, b;
-        if (!o || o->type != JSON_ARRAY || o->len != 2 || !json_as_int(&o->items[0], 1, 4096, &a) ||
-            !json_as_int(&o->items[1], 1, 4096, &b))
+        if (json_array_size(o) != 2 || !sjson_int(json_array_get(o, 0), 1, 4096, &a) ||
+            !sjson_int(json_array_get(o, 1), 1, 4096, &b))
             return bad(fname(f, sizeof f, i, "output"), "expected [height, width], integers in "
                        "[1, 4096]");
         n->out_h = (int)a;
@@ -218,7 +221,7 @@ static int parse_node(struct graph *g, int i, const struct json_value *node)
         return 0;
     }
     case G_UPSAMPLE: {
-        const struct json_value *sc = json_get(node, "scale");
+        const json_t *sc = json_object_get(node, "scale");
         if (n->n_in == 2) {
             if (sc) return bad(fname(f, sizeof f, i, "scale"), "not with a second input");
             return 0;
@@ -236,60 +239,62 @@ static int parse_node(struct graph *g, int i, const struct json_value *node)
     return bad(fname(f, sizeof f, i, "op"), "internal: unhandled operation");
 }
 
-int graph_parse(struct graph *g, const struct json_value *v)
+int graph_parse(struct graph *g, const json_t *v)
 {
     memset(g, 0, sizeof *g);
-    if (!v || v->type != JSON_OBJECT) return bad("graph", v ? "expected an object" : "missing");
-    for (size_t m = 0; m < v->len; m++)
-        if (strcmp(v->members[m].key, "nodes") && strcmp(v->members[m].key, "outputs"))
-            return bad("graph", "unknown field \"%.40s\"", v->members[m].key);
-    const struct json_value *nodes = json_get(v, "nodes"), *outs = json_get(v, "outputs");
-    if (!nodes || nodes->type != JSON_ARRAY || nodes->len < 2 || nodes->len > GRAPH_MAX_NODES)
+    if (!v || !json_is_object(v)) return bad("graph", v ? "expected an object" : "missing");
+    const char *key;
+    const json_t *x;
+    json_object_foreach((json_t *)v, key, x)
+        if (strcmp(key, "nodes") && strcmp(key, "outputs"))
+            return bad("graph", "unknown field \"%.40s\"", key);
+    const json_t *nodes = json_object_get(v, "nodes"), *outs = json_object_get(v, "outputs");
+    if (json_array_size(nodes) < 2 || json_array_size(nodes) > GRAPH_MAX_NODES)
         return bad("graph.nodes", "expected an array of 2 to %d nodes", GRAPH_MAX_NODES);
     size_t n_ins = 0;
-    for (size_t i = 0; i < nodes->len; i++) {
-        const struct json_value *in = json_get(&nodes->items[i], "in");
-        if (in && in->type == JSON_ARRAY) n_ins += in->len;
+    for (size_t i = 0; i < json_array_size(nodes); i++) {
+        const json_t *in = json_object_get(json_array_get(nodes, i), "in");
+        if (in && json_is_array(in)) n_ins += json_array_size(in);
     }
-    g->nodes = calloc(nodes->len, sizeof *g->nodes);
+    g->nodes = calloc(json_array_size(nodes), sizeof *g->nodes);
     g->ins = calloc(n_ins + 1, sizeof *g->ins);
     if (!g->nodes || !g->ins) {
         graph_free(g);
         return bad("graph", "out of memory");
     }
-    g->n = (int)nodes->len;
+    g->n = (int)json_array_size(nodes);
     for (int i = 0; i < g->n; i++) {
-        if (parse_node(g, i, &nodes->items[i])) {
+        if (parse_node(g, i, json_array_get(nodes, i))) {
             graph_free(g);
             return -1;
         }
     }
-    if (!outs || outs->type != JSON_ARRAY || outs->len < 1 || outs->len > GRAPH_MAX_OUTPUTS) {
+    if (json_array_size(outs) < 1 || json_array_size(outs) > GRAPH_MAX_OUTPUTS) {
         graph_free(g);
         return bad("graph.outputs", "expected an array of 1 to %d outputs", GRAPH_MAX_OUTPUTS);
     }
-    for (size_t k = 0; k < outs->len; k++) {
-        const struct json_value *o = &outs->items[k], *nm = json_get(o, "name"),
-                                *nd = json_get(o, "node");
+    for (size_t k = 0; k < json_array_size(outs); k++) {
+        const json_t *o = json_array_get(outs, k), *nm = json_object_get(o, "name"),
+                                *nd = json_object_get(o, "node");
         char f[64];
         int64_t idx;
         snprintf(f, sizeof f, "graph.outputs[%zu]", k);
-        if (o->type != JSON_OBJECT || o->len != 2 || !nm || nm->type != JSON_STRING ||
-            nm->len < 1 || nm->len >= GRAPH_NAME_LEN || !nd || !json_as_int(nd, 1, g->n - 1, &idx)) {
+        if (json_object_size(o) != 2 || !json_is_string(nm) || json_string_length(nm) < 1 ||
+            json_string_length(nm) >= GRAPH_NAME_LEN || !sjson_int(nd, 1, g->n - 1, &idx)) {
             graph_free(g);
             return bad(f, "expected {\"name\": 1 to %d characters, \"node\": 1 to %d}",
                        GRAPH_NAME_LEN - 1, g->n - 1);
         }
         for (size_t j = 0; j < k; j++) {
-            if (!strcmp(g->out_name[j], nm->str)) {
+            if (!strcmp(g->out_name[j], json_string_value(nm))) {
                 graph_free(g);
-                return bad(f, "the name \"%s\" is used twice", nm->str);
+                return bad(f, "the name \"%s\" is used twice", json_string_value(nm));
             }
         }
-        snprintf(g->out_name[k], GRAPH_NAME_LEN, "%s", nm->str);
+        snprintf(g->out_name[k], GRAPH_NAME_LEN, "%s", json_string_value(nm));
         g->out_node[k] = (int)idx;
     }
-    g->n_out = (int)outs->len;
+    g->n_out = (int)json_array_size(outs);
     return 0;
 }
 

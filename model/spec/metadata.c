@@ -24,7 +24,7 @@
  * so a misspelt name never passes silently. Every error names the field.
  */
 #include "spec.h"
-#include "../ckpt/json.h"
+#include "../ckpt/sjson.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -52,78 +52,80 @@ int spec_meta_error(const char *field, const char *fmt, ...)
 #define bad spec_meta_error
 
 /* Only the listed member names may appear in object v (named field). */
-static int only_fields(const struct json_value *v, const char *field, const char *const *names)
+static int only_fields(const json_t *v, const char *field, const char *const *names)
 {
-    if (v->type != JSON_OBJECT)
-        return bad(field, "expected an object, found %s", json_type_name(v->type));
-    for (size_t i = 0; i < v->len; i++) {
+    if (!json_is_object(v))
+        return bad(field, "expected an object, found %s", sjson_type_name(v));
+    const char *key;
+    const json_t *x;
+    json_object_foreach((json_t *)v, key, x) {   /* the file's order: the first one is named */
         int ok = 0;
         for (int k = 0; names[k] && !ok; k++)
-            ok = !strcmp(v->members[i].key, names[k]);
+            ok = !strcmp(key, names[k]);
         if (!ok) {
             char f[160];
-            snprintf(f, sizeof f, "%s%s%.60s", field, *field ? "." : "", v->members[i].key);
+            snprintf(f, sizeof f, "%s%s%.60s", field, *field ? "." : "", key);
             return bad(f, "unknown field");
         }
     }
     return 0;
 }
 
-static int get_int(const struct json_value *o, const char *section, const char *key, int lo,
+static int get_int(const json_t *o, const char *section, const char *key, int lo,
                    int hi, int required, int *out)
 {
-    const struct json_value *v = json_get(o, key);
+    const json_t *v = json_object_get(o, key);
     char f[128];
     snprintf(f, sizeof f, "%s%s%s", section, *section ? "." : "", key);
     if (!v)
         return required ? bad(f, "missing") : 0;
     int64_t i;
-    if (!json_as_int(v, lo, hi, &i))
+    if (!sjson_int(v, lo, hi, &i))
         return bad(f, "expected an integer in [%d, %d]", lo, hi);
     *out = (int)i;
     return 0;
 }
 
 /* An array of 1..max positive finite numbers. */
-static int get_floats(const struct json_value *v, const char *field, int max, float *out, int *n)
+static int get_floats(const json_t *v, const char *field, int max, float *out, int *n)
 {
-    if (v->type != JSON_ARRAY || v->len < 1 || v->len > (size_t)max)
+    if (!json_is_array(v) || json_array_size(v) < 1 || json_array_size(v) > (size_t)max)
         return bad(field, "expected an array of 1 to %d numbers", max);
-    for (size_t i = 0; i < v->len; i++) {
-        const struct json_value *x = &v->items[i];
-        if (x->type != JSON_NUMBER || !(x->number > 0) || x->number > 1e6)
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        const json_t *x = json_array_get(v, i);
+        if (!json_is_number(x) || !(json_number_value(x) > 0) || json_number_value(x) > 1e6)
             return bad(field, "entry %zu is not a positive number", i);
-        out[i] = (float)x->number;
+        out[i] = (float)json_number_value(x);
     }
-    *n = (int)v->len;
+    *n = (int)json_array_size(v);
     return 0;
 }
 
 /* ---- sections ---------------------------------------------------------------------- */
 
-static int read_vgg(struct spec *s, const struct json_value *bb)
+static int read_vgg(struct spec *s, const json_t *bb)
 {
     static const char *const names[] = { "type", "cfg", "batch_norm", "return_layers", NULL };
     if (only_fields(bb, "backbone", names))
         return -1;
-    const struct json_value *cfg = json_get(bb, "cfg"), *bn = json_get(bb, "batch_norm"),
-                            *ret = json_get(bb, "return_layers");
+    const json_t *cfg = json_object_get(bb, "cfg"), *bn = json_object_get(bb, "batch_norm"),
+                            *ret = json_object_get(bb, "return_layers");
     if (!cfg)
         return bad("backbone.cfg", "missing");
-    if (cfg->type != JSON_ARRAY || cfg->len < 1 || cfg->len > NET_MAX_VGG)
+    if (json_array_size(cfg) < 1 || json_array_size(cfg) > NET_MAX_VGG)
         return bad("backbone.cfg", "expected an array of 1 to %d entries", NET_MAX_VGG);
     int modules = 0, convs = 0;
-    if (bn && bn->type != JSON_TRUE && bn->type != JSON_FALSE)
+    if (bn && !json_is_true(bn) && !json_is_false(bn))
         return bad("backbone.batch_norm", "expected true or false, found %s",
-                   json_type_name(bn->type));
-    s->vgg_bn = bn && bn->type == JSON_TRUE;
-    for (size_t i = 0; i < cfg->len; i++) {
-        const struct json_value *e = &cfg->items[i];
+                   sjson_type_name(bn));
+    s->vgg_bn = bn && json_is_true(bn);
+    for (size_t i = 0; i < json_array_size(cfg); i++) {
+        const json_t *e = json_array_get(cfg, i);
         int64_t c;
-        if (e->type == JSON_STRING && !strcmp(e->str, "M")) {
+        if (json_is_string(e) && !strcmp(json_string_value(e), "M")) {
             s->vgg_cfg[i] = 0;
             modules += 1;
-        } else if (json_as_int(e, 1, 65536, &c)) {
+        } else if (sjson_int(e, 1, 65536, &c)) {
             s->vgg_cfg[i] = (int)c;
             modules += s->vgg_bn ? 3 : 2;
             convs++;
@@ -135,24 +137,25 @@ static int read_vgg(struct spec *s, const struct json_value *bb)
     }
     if (!convs)
         return bad("backbone.cfg", "has no convolution");
-    s->vgg_cfg_len = (int)cfg->len;
+    s->vgg_cfg_len = (int)json_array_size(cfg);
     if (!ret)
         return bad("backbone.return_layers", "missing");
-    if (ret->type != JSON_ARRAY || ret->len < 1 || ret->len > NET_MAX_LEVELS - 1)
+    size_t nret = json_array_size(ret);   /* 0 when not an array */
+    if (nret < 1 || nret > NET_MAX_LEVELS - 1)
         return bad("backbone.return_layers", "expected an array of 1 to %d module indices",
                    NET_MAX_LEVELS - 1);
-    for (size_t i = 0; i < ret->len; i++) {
+    for (size_t i = 0; i < json_array_size(ret); i++) {
         int64_t r;
         char f[64];
         snprintf(f, sizeof f, "backbone.return_layers[%zu]", i);
-        if (!json_as_int(&ret->items[i], 0, modules - 1, &r))
+        if (!sjson_int(json_array_get(ret, i), 0, modules - 1, &r))
             return bad(f, "expected a module index in [0, %d] (the features have %d modules)",
                        modules - 1, modules);
         if (i && r <= s->vgg_return[i - 1])
             return bad(f, "indices must increase");
         s->vgg_return[i] = (int)r;
     }
-    s->n_vgg_return = (int)ret->len;
+    s->n_vgg_return = (int)json_array_size(ret);
     s->backbone = BACKBONE_VGG;
     return 0;
 }
@@ -183,7 +186,7 @@ static void vgg_arch_name(struct spec *s)
     s->arch[len] = 0;
 }
 
-static int read_fpn(struct spec *s, const struct json_value *f)
+static int read_fpn(struct spec *s, const json_t *f)
 {
     static const char *const names[] = { "out_channels", "extra", NULL };
     if (!f)
@@ -191,11 +194,11 @@ static int read_fpn(struct spec *s, const struct json_value *f)
     if (only_fields(f, "fpn", names) ||
         get_int(f, "fpn", "out_channels", 1, 65536, 0, &s->fpn_out))
         return -1;
-    const struct json_value *e = json_get(f, "extra");
+    const json_t *e = json_object_get(f, "extra");
     if (e) {
-        if (e->type == JSON_STRING && !strcmp(e->str, "maxpool"))
+        if (json_is_string(e) && !strcmp(json_string_value(e), "maxpool"))
             s->pool_level = 1;
-        else if (e->type == JSON_STRING && !strcmp(e->str, "none"))
+        else if (json_is_string(e) && !strcmp(json_string_value(e), "none"))
             s->pool_level = 0;
         else
             return bad("fpn.extra", "expected \"maxpool\" or \"none\"");
@@ -205,24 +208,25 @@ static int read_fpn(struct spec *s, const struct json_value *f)
 
 /* Anchor sizes and aspect ratios, one list each per feature map (fields named
  * fs and fr for messages; either may be NULL when missing). */
-static int anchor_lists(struct spec *s, const struct json_value *sz, const struct json_value *ar,
+static int anchor_lists(struct spec *s, const json_t *sz, const json_t *ar,
                         const char *fs, const char *fr, int levels)
 {
     if (!sz || !ar)
         return bad(!sz ? fs : fr, "missing");
-    if (sz->type != JSON_ARRAY || ar->type != JSON_ARRAY)
-        return bad(sz->type != JSON_ARRAY ? fs : fr,
+    if (!json_is_array(sz) || !json_is_array(ar))
+        return bad(!json_is_array(sz) ? fs : fr,
                    "expected an array with one entry per feature map");
-    if (sz->len != (size_t)levels || ar->len != (size_t)levels)
-        return bad(sz->len != (size_t)levels ? fs : fr,
+    size_t nsz = json_array_size(sz), nar = json_array_size(ar);
+    if (nsz != (size_t)levels || nar != (size_t)levels)
+        return bad(nsz != (size_t)levels ? fs : fr,
                    "%zu levels, but the backbone gives %d feature maps",
-                   sz->len != (size_t)levels ? sz->len : ar->len, levels);
+                   nsz != (size_t)levels ? nsz : nar, levels);
     for (int l = 0; l < levels; l++) {
         char f1[64], f2[64];
         snprintf(f1, sizeof f1, "%s[%d]", fs, l);
         snprintf(f2, sizeof f2, "%s[%d]", fr, l);
-        if (get_floats(&sz->items[l], f1, 8, s->anchor_sizes[l], &s->n_sizes[l]) ||
-            get_floats(&ar->items[l], f2, 8, s->aspect_ratios[l], &s->n_ratios[l]))
+        if (get_floats(json_array_get(sz, l), f1, 8, s->anchor_sizes[l], &s->n_sizes[l]) ||
+            get_floats(json_array_get(ar, l), f2, 8, s->aspect_ratios[l], &s->n_ratios[l]))
             return -1;
         int A = s->n_sizes[l] * s->n_ratios[l], A0 = s->n_sizes[0] * s->n_ratios[0];
         if (A != A0)
@@ -233,18 +237,18 @@ static int anchor_lists(struct spec *s, const struct json_value *sz, const struc
     return 0;
 }
 
-static int read_anchors(struct spec *s, const struct json_value *a, int levels)
+static int read_anchors(struct spec *s, const json_t *a, int levels)
 {
     static const char *const names[] = { "sizes", "aspect_ratios", NULL };
     if (!a)
         return 0;
     if (only_fields(a, "anchors", names))
         return -1;
-    return anchor_lists(s, json_get(a, "sizes"), json_get(a, "aspect_ratios"), "anchors.sizes",
-                        "anchors.aspect_ratios", levels);
+    return anchor_lists(s, json_object_get(a, "sizes"), json_object_get(a, "aspect_ratios"),
+                        "anchors.sizes", "anchors.aspect_ratios", levels);
 }
 
-static int read_roi(struct spec *s, const struct json_value *r, int maps)
+static int read_roi(struct spec *s, const json_t *r, int maps)
 {
     static const char *const names[] = { "output_size", "sampling_ratio", "featmap_count", NULL };
     if (!r)
@@ -257,7 +261,7 @@ static int read_roi(struct spec *s, const struct json_value *r, int maps)
     return 0;
 }
 
-static int read_box_head(struct spec *s, const struct json_value *b)
+static int read_box_head(struct spec *s, const json_t *b)
 {
     static const char *const names[] = { "representation_size", NULL };
     if (!b)
@@ -268,33 +272,33 @@ static int read_box_head(struct spec *s, const struct json_value *b)
 
 /* "params": torchvision's inference kwargs, each within the range --set accepts
  * (spec.c's table). */
-static int read_params(struct model_params *p, const struct json_value *v)
+static int read_params(struct model_params *p, const json_t *v)
 {
     if (!v)
         return 0;
-    if (v->type != JSON_OBJECT)
-        return bad("params", "expected an object, found %s", json_type_name(v->type));
-    for (size_t i = 0; i < v->len; i++) {
-        const struct json_member *m = &v->members[i];
+    if (!json_is_object(v))
+        return bad("params", "expected an object, found %s", sjson_type_name(v));
+    const char *key;
+    const json_t *x;
+    json_object_foreach((json_t *)v, key, x) {
         char f[96], range[96];
-        snprintf(f, sizeof f, "params.%.60s", m->key);
-        const struct spec_param *sp = spec_param_find(m->key);
+        snprintf(f, sizeof f, "params.%.60s", key);
+        const struct spec_param *sp = spec_param_find(key);
         if (!sp)
             return bad(f, "unknown parameter (known: %s)", spec_param_names());
         spec_param_range(sp, range, sizeof range);
-        const struct json_value *x = &m->value;
         double nums[3];
         int n = 0;
-        if (x->type == JSON_ARRAY) {
-            for (size_t k = 0; k < x->len && n < 3; k++) {
-                if (x->items[k].type != JSON_NUMBER)
+        if (json_is_array(x)) {
+            for (size_t k = 0; k < json_array_size(x) && n < 3; k++) {
+                if (!json_is_number(json_array_get(x, k)))
                     return bad(f, "expected %s", range);
-                nums[n++] = x->items[k].number;
+                nums[n++] = json_number_value(json_array_get(x, k));
             }
-            if (x->len > 3)
+            if (json_array_size(x) > 3)
                 n = 4;   /* too many: refused below */
-        } else if (x->type == JSON_NUMBER) {
-            nums[n++] = x->number;
+        } else if (json_is_number(x)) {
+            nums[n++] = json_number_value(x);
         }
         if (n < 1 || n > 3 || spec_param_store(sp, nums, n, p))
             return bad(f, "expected %s", range);
@@ -302,48 +306,48 @@ static int read_params(struct model_params *p, const struct json_value *v)
     return 0;
 }
 
-static int read_classes(const struct json_value *v, char ***names, int *n)
+static int read_classes(const json_t *v, char ***names, int *n)
 {
     if (!v)
         return 0;
-    if (v->type != JSON_ARRAY || v->len < 2 || v->len > META_MAX_CLASSES)
+    if (!json_is_array(v) || json_array_size(v) < 2 || json_array_size(v) > META_MAX_CLASSES)
         return bad("classes", "expected an array of 2 to %d names, background first",
                    META_MAX_CLASSES);
-    char **out = calloc(v->len, sizeof *out);
+    char **out = calloc(json_array_size(v), sizeof *out);
     if (!out)
         return bad("classes", "out of memory");
-    for (size_t i = 0; i < v->len; i++) {
-        const struct json_value *e = &v->items[i];
-        if (e->type == JSON_NULL)
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        const json_t *e = json_array_get(v, i);
+        if (json_is_null(e))
             continue;       /* an unnamed class */
-        if (e->type != JSON_STRING || !(out[i] = strdup(e->str))) {
+        if (!json_is_string(e) || !(out[i] = strdup(json_string_value(e)))) {
             for (size_t j = 0; j < i; j++)
                 free(out[j]);
             free(out);
-            return e->type != JSON_STRING
+            return !json_is_string(e)
                        ? bad("classes", "entry %zu is %s, not a string or null", i,
-                             json_type_name(e->type))
+                             sjson_type_name(e))
                        : bad("classes", "out of memory");
         }
     }
     *names = out;
-    *n = (int)v->len;
+    *n = (int)json_array_size(v);
     return 0;
 }
 
 /* ---- version 2: a graph and described heads (model/FORMAT.md) ------------------------- */
 
 /* An array of exactly 4 positive numbers (BoxCoder weights). */
-static int get_coder(const struct json_value *o, const char *field, float *out)
+static int get_coder(const json_t *o, const char *field, float *out)
 {
     int n = 0;
-    const struct json_value *v = json_get(o, "box_coder_weights");
+    const json_t *v = json_object_get(o, "box_coder_weights");
     if (!v) return bad(field, "missing");
     if (get_floats(v, field, 4, out, &n)) return -1;
     return n == 4 ? 0 : bad(field, "expected 4 numbers (wx, wy, ww, wh)");
 }
 
-static int read_v2_rpn(struct spec *s, const struct json_value *r, int levels)
+static int read_v2_rpn(struct spec *s, const json_t *r, int levels)
 {
     static const char *const names[] = { "conv_depth", "anchor_sizes", "aspect_ratios",
                                          "box_coder_weights", NULL };
@@ -352,11 +356,11 @@ static int read_v2_rpn(struct spec *s, const struct json_value *r, int levels)
         get_int(r, "rpn", "conv_depth", 1, NET_MAX_HEAD_CONVS, 1, &s->rpn_conv_depth) ||
         get_coder(r, "rpn.box_coder_weights", s->rpn_coder))
         return -1;
-    return anchor_lists(s, json_get(r, "anchor_sizes"), json_get(r, "aspect_ratios"),
+    return anchor_lists(s, json_object_get(r, "anchor_sizes"), json_object_get(r, "aspect_ratios"),
                         "rpn.anchor_sizes", "rpn.aspect_ratios", levels);
 }
 
-static int read_v2_roi(struct spec *s, const struct json_value *r, const struct graph *g)
+static int read_v2_roi(struct spec *s, const json_t *r, const struct graph *g)
 {
     static const char *const names[] = { "featmap_names", "output_size", "sampling_ratio",
                                          "box_coder_weights", NULL };
@@ -366,28 +370,28 @@ static int read_v2_roi(struct spec *s, const struct json_value *r, const struct 
         get_int(r, "roi", "sampling_ratio", -1, 64, 1, &s->roi_sampling) ||
         get_coder(r, "roi.box_coder_weights", s->box_coder))
         return -1;
-    const struct json_value *fn = json_get(r, "featmap_names");
-    if (!fn || fn->type != JSON_ARRAY || fn->len < 1 || fn->len > (size_t)g->n_out)
+    const json_t *fn = json_object_get(r, "featmap_names");
+    if (json_array_size(fn) < 1 || json_array_size(fn) > (size_t)g->n_out)
         return bad("roi.featmap_names", "expected 1 to %d names of graph outputs", g->n_out);
     /* MultiScaleRoIAlign pools the named maps in the backbone's order */
     int n = 0;
     for (int o = 0; o < g->n_out; o++) {
-        for (size_t k = 0; k < fn->len; k++) {
-            const struct json_value *e = &fn->items[k];
-            if (e->type == JSON_STRING && !strcmp(e->str, g->out_name[o])) {
+        for (size_t k = 0; k < json_array_size(fn); k++) {
+            const json_t *e = json_array_get(fn, k);
+            if (json_is_string(e) && !strcmp(json_string_value(e), g->out_name[o])) {
                 s->roi_index[n++] = o;
                 break;
             }
         }
     }
-    for (size_t k = 0; k < fn->len; k++) {
-        const struct json_value *e = &fn->items[k];
+    for (size_t k = 0; k < json_array_size(fn); k++) {
+        const json_t *e = json_array_get(fn, k);
         int found = 0;
-        for (int o = 0; o < g->n_out && e->type == JSON_STRING; o++)
-            found |= !strcmp(e->str, g->out_name[o]);
+        for (int o = 0; o < g->n_out && json_is_string(e); o++)
+            found |= !strcmp(json_string_value(e), g->out_name[o]);
         for (size_t j = 0; j < k && found; j++)
-            found = !(e->type == JSON_STRING && fn->items[j].type == JSON_STRING &&
-                      !strcmp(e->str, fn->items[j].str));
+            found = !(json_is_string(e) && json_is_string(json_array_get(fn, j)) &&
+                      !strcmp(json_string_value(e), json_string_value(json_array_get(fn, j))));
         if (!found) {
             char f[64];
             snprintf(f, sizeof f, "roi.featmap_names[%zu]", k);
@@ -398,64 +402,65 @@ static int read_v2_roi(struct spec *s, const struct json_value *r, const struct 
     return 0;
 }
 
-static int read_v2_box_head(struct spec *s, const struct json_value *b)
+static int read_v2_box_head(struct spec *s, const json_t *b)
 {
     static const char *const names[] = { "type", "representation_size", "conv_channels", NULL };
     if (!b) return bad("box_head", "missing");
     if (only_fields(b, "box_head", names) ||
         get_int(b, "box_head", "representation_size", 1, 65536, 1, &s->representation))
         return -1;
-    const struct json_value *t = json_get(b, "type"), *cc = json_get(b, "conv_channels");
-    if (t && t->type == JSON_STRING && !strcmp(t->str, "two_mlp")) {
+    const json_t *t = json_object_get(b, "type"), *cc = json_object_get(b, "conv_channels");
+    if (t && json_is_string(t) && !strcmp(json_string_value(t), "two_mlp")) {
         if (cc) return bad("box_head.conv_channels", "only with \"conv_fc\"");
         s->box_head_convs = 0;
         return 0;
     }
-    if (!t || t->type != JSON_STRING || strcmp(t->str, "conv_fc"))
+    if (!t || !json_is_string(t) || strcmp(json_string_value(t), "conv_fc"))
         return bad("box_head.type", "expected \"two_mlp\" (TwoMLPHead) or \"conv_fc\" "
                    "(FastRCNNConvFCHead)");
-    if (!cc || cc->type != JSON_ARRAY || cc->len < 1 || cc->len > NET_MAX_HEAD_CONVS)
+    if (json_array_size(cc) < 1 || json_array_size(cc) > NET_MAX_HEAD_CONVS)
         return bad("box_head.conv_channels", "expected 1 to %d channel counts", NET_MAX_HEAD_CONVS);
-    for (size_t k = 0; k < cc->len; k++) {
+    for (size_t k = 0; k < json_array_size(cc); k++) {
         int64_t c;
-        if (!json_as_int(&cc->items[k], 1, 65536, &c) || c != s->fpn_out)
+        if (!sjson_int(json_array_get(cc, k), 1, 65536, &c) || c != s->fpn_out)
             return bad("box_head.conv_channels", "this vdetect runs FastRCNNConvFCHead convs "
                        "with out_channels (%d) channels each", s->fpn_out);
     }
-    s->box_head_convs = (int)cc->len;
+    s->box_head_convs = (int)json_array_size(cc);
     return 0;
 }
 
-static int read_v2(struct spec *s, const struct json_value *root)
+static int read_v2(struct spec *s, const json_t *root)
 {
     static const char *const top[] = { "format", "version", "name", "description", "graph",
                                        "out_channels", "rpn", "roi", "box_head", "transform",
                                        "params", "classes", NULL };
     if (only_fields(root, "", top)) return -1;
-    const struct json_value *name = json_get(root, "name");
-    if (!name || name->type != JSON_STRING || !name->len || name->len >= sizeof s->arch)
+    const json_t *name = json_object_get(root, "name");
+    if (!json_is_string(name) || !json_string_length(name) ||
+        json_string_length(name) >= sizeof s->arch)
         return bad("name", "expected a string of 1 to %zu bytes", sizeof s->arch - 1);
     /* torchvision's FasterRCNN defaults, then the file's every field */
     if (spec_preset(s, "fasterrcnn_resnet50_fpn")) return -1;
-    snprintf(s->arch, sizeof s->arch, "%s", name->str);
+    snprintf(s->arch, sizeof s->arch, "%s", json_string_value(name));
     s->p.bn_eps = 1e-5f;   /* unused: every BatchNorm node carries its eps */
     s->backbone = BACKBONE_GRAPH;
     s->pool_level = 0;
     s->graph = calloc(1, sizeof *s->graph);
     if (!s->graph) return bad("graph", "out of memory");
-    if (graph_parse(s->graph, json_get(root, "graph"))) return -1;
-    const struct json_value *tr = json_get(root, "transform");
+    if (graph_parse(s->graph, json_object_get(root, "graph"))) return -1;
+    const json_t *tr = json_object_get(root, "transform");
     static const char *const tr_names[] = { "size_divisible", NULL };
     if (get_int(root, "", "out_channels", 1, 65536, 1, &s->fpn_out) ||
-        read_v2_rpn(s, json_get(root, "rpn"), s->graph->n_out) ||
-        read_v2_roi(s, json_get(root, "roi"), s->graph) ||
-        read_v2_box_head(s, json_get(root, "box_head")))
+        read_v2_rpn(s, json_object_get(root, "rpn"), s->graph->n_out) ||
+        read_v2_roi(s, json_object_get(root, "roi"), s->graph) ||
+        read_v2_box_head(s, json_object_get(root, "box_head")))
         return -1;
     if (!tr) return bad("transform", "missing");
     if (only_fields(tr, "transform", tr_names) ||
         get_int(tr, "transform", "size_divisible", 1, 1024, 1, &s->size_divisible))
         return -1;
-    if (!json_get(root, "params")) return bad("params", "missing");
+    if (!json_object_get(root, "params")) return bad("params", "missing");
     return 0;
 }
 
@@ -467,35 +472,34 @@ int spec_from_metadata(struct spec *s, const char *json, char ***class_names, in
                                              "backbone", "fpn", "anchors", "roi", "box_head",
                                              "params", "classes", "graph", "out_channels", "rpn",
                                              "transform", NULL };
-    struct json_doc *doc = NULL;
     char msg[200];
     int err = -1;
     *class_names = NULL;
     *n_names = 0;
-    struct json_limits lim = json_default_limits;
+    struct sjson_limits lim = sjson_default_limits;
     /* the largest torchvision backbone's graph (EfficientNet-B7, ~800 nodes) is ~250 KB
      * and ~20 000 values: ten times that, and a bounded parse of a hostile document */
     lim.max_bytes = (size_t)4 << 20;
     lim.max_values = 200000;
-    if (json_parse(json, strlen(json), &lim, &doc, msg, sizeof msg)) {
+    json_t *root = sjson_load(json, strlen(json), &lim, msg, sizeof msg);
+    if (!root) {
         spec_meta_error("(document)", "not valid JSON: %s", msg);
         return -1;
     }
-    const struct json_value *root = json_root(doc);
     if (only_fields(root, "", top_names))
         goto done;
-    const struct json_value *ver = json_get(root, "version");
+    const json_t *ver = json_object_get(root, "version");
     int64_t v_early = 0;
-    if (ver && json_as_int(ver, 1, 1000000, &v_early) && v_early == 1) {
+    if (ver && sjson_int(ver, 1, 1000000, &v_early) && v_early == 1) {
         static const char *const v2_only[] = { "graph", "out_channels", "rpn", "transform", NULL };
         for (int i = 0; v2_only[i]; i++)
-            if (json_get(root, v2_only[i])) {
+            if (json_object_get(root, v2_only[i])) {
                 bad(v2_only[i], "unknown field in a version 1 file");
                 goto done;
             }
     }
-    const struct json_value *fmt = json_get(root, "format"), *bb = json_get(root, "backbone");
-    if (!fmt || fmt->type != JSON_STRING || strcmp(fmt->str, "vdetect-model")) {
+    const json_t *fmt = json_object_get(root, "format"), *bb = json_object_get(root, "backbone");
+    if (!fmt || !json_is_string(fmt) || strcmp(json_string_value(fmt), "vdetect-model")) {
         bad("format", "expected \"vdetect-model\"");
         goto done;
     }
@@ -508,55 +512,56 @@ int spec_from_metadata(struct spec *s, const char *json, char ***class_names, in
         goto done;
     }
     if (version == 2) {
-        if (read_v2(s, root) || read_params(&s->p, json_get(root, "params")) ||
-            read_classes(json_get(root, "classes"), class_names, n_names))
+        if (read_v2(s, root) || read_params(&s->p, json_object_get(root, "params")) ||
+            read_classes(json_object_get(root, "classes"), class_names, n_names))
             goto done;
         err = 0;
         goto done;
     }
-    if (!bb || bb->type != JSON_OBJECT) {
+    if (!bb || !json_is_object(bb)) {
         bad("backbone", bb ? "expected an object" : "missing");
         goto done;
     }
-    const struct json_value *type = json_get(bb, "type");
-    if (!type || type->type != JSON_STRING) {
+    const json_t *type = json_object_get(bb, "type");
+    if (!type || !json_is_string(type)) {
         bad("backbone.type", "missing (\"vgg\" or \"preset\")");
         goto done;
     }
-    const struct json_value *name = json_get(root, "name");
-    if (name && (name->type != JSON_STRING || !name->len || name->len >= sizeof s->arch)) {
+    const json_t *name = json_object_get(root, "name");
+    if (name && (!json_is_string(name) || !json_string_length(name) ||
+                 json_string_length(name) >= sizeof s->arch)) {
         bad("name", "expected a string of 1 to %zu bytes", sizeof s->arch - 1);
         goto done;
     }
-    const struct json_value *desc = json_get(root, "description");
-    if (desc && desc->type != JSON_STRING) {
+    const json_t *desc = json_object_get(root, "description");
+    if (desc && !json_is_string(desc)) {
         bad("description", "expected a string");
         goto done;
     }
 
-    if (!strcmp(type->str, "preset")) {
+    if (!strcmp(json_string_value(type), "preset")) {
         static const char *const names[] = { "type", "name", NULL };
         static const char *const not_with_preset[] = { "fpn", "anchors", "roi", "box_head" };
-        const struct json_value *pn = json_get(bb, "name");
+        const json_t *pn = json_object_get(bb, "name");
         if (only_fields(bb, "backbone", names))
             goto done;
-        if (!pn || pn->type != JSON_STRING) {
+        if (!pn || !json_is_string(pn)) {
             bad("backbone.name", "missing (a torchvision builder name)");
             goto done;
         }
         for (int i = 0; i < 4; i++) {
-            if (json_get(root, not_with_preset[i])) {
+            if (json_object_get(root, not_with_preset[i])) {
                 bad(not_with_preset[i], "not allowed with a preset backbone (the preset fixes it)");
                 goto done;
             }
         }
-        if (spec_preset(s, pn->str))
+        if (spec_preset(s, json_string_value(pn)))
             goto done;
-    } else if (!strcmp(type->str, "vgg")) {
+    } else if (!strcmp(json_string_value(type), "vgg")) {
         /* start from torchvision's defaults (those of the vgg16 preset), then the file */
         if (spec_preset(s, "fasterrcnn_vgg16_fpn"))
             goto done;
-        if (read_vgg(s, bb) || read_fpn(s, json_get(root, "fpn")))
+        if (read_vgg(s, bb) || read_fpn(s, json_object_get(root, "fpn")))
             goto done;
         int levels = s->n_vgg_return + (s->pool_level ? 1 : 0);
         if (levels > NET_MAX_LEVELS) {
@@ -565,26 +570,27 @@ int spec_from_metadata(struct spec *s, const char *json, char ***class_names, in
         }
         s->n_levels = levels;
         s->roi_maps = s->n_vgg_return < 4 ? s->n_vgg_return : 4;
-        if (!json_get(root, "anchors")) {
+        if (!json_object_get(root, "anchors")) {
             bad("anchors", "missing (a custom backbone has no default anchors)");
             goto done;
         }
-        if (read_anchors(s, json_get(root, "anchors"), levels) ||
-            read_roi(s, json_get(root, "roi"), s->n_vgg_return) ||
-            read_box_head(s, json_get(root, "box_head")))
+        if (read_anchors(s, json_object_get(root, "anchors"), levels) ||
+            read_roi(s, json_object_get(root, "roi"), s->n_vgg_return) ||
+            read_box_head(s, json_object_get(root, "box_head")))
             goto done;
         vgg_arch_name(s);
     } else {
-        bad("backbone.type", "\"%.40s\" is not supported (\"vgg\" or \"preset\")", type->str);
+        bad("backbone.type", "\"%.40s\" is not supported (\"vgg\" or \"preset\")",
+            json_string_value(type));
         goto done;
     }
     if (name)
-        snprintf(s->arch, sizeof s->arch, "%s", name->str);
-    if (read_params(&s->p, json_get(root, "params")) ||
-        read_classes(json_get(root, "classes"), class_names, n_names))
+        snprintf(s->arch, sizeof s->arch, "%s", json_string_value(name));
+    if (read_params(&s->p, json_object_get(root, "params")) ||
+        read_classes(json_object_get(root, "classes"), class_names, n_names))
         goto done;
     err = 0;
 done:
-    json_free(&doc);
+    json_decref(root);
     return err;
 }

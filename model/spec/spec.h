@@ -64,8 +64,8 @@ struct graph {
 
 /* The "graph" object of a description → *g (keys and parameters, nothing bound).
  * -1 after printing "model metadata: graph.nodes[I].FIELD: problem". */
-struct json_value;
-int graph_parse(struct graph *g, const struct json_value *v);
+typedef struct json_t json_t;
+int graph_parse(struct graph *g, const json_t *v);
 void graph_free(struct graph *g);
 
 /* ---- building a graph in C (graph_build.c) ------------------------------------------
