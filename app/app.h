@@ -148,6 +148,8 @@ struct cli_model {
     double score_thresh;       /* keep detections with score >= this */
     const char *classes;       /* "a,b,3" or NULL for all */
     int threads;               /* BLAS threads, >= 1 */
+    const char *engine;        /* GEMM engine: "openblas", "onednn", "auto" or NULL */
+    const char *precision;     /* "fp32" (NULL) or "bf16" */
 
     /* after cli_model_load() */
     struct model *model;       /* owned */
@@ -157,7 +159,7 @@ struct cli_model {
     unsigned char *keep_class; /* num_classes flags from --classes; NULL: keep all */
 
     /* the [model] options as an option table, for opt_parse() and opt_help() */
-    struct opt opts[8];
+    struct opt opts[10];
 };
 
 /* Defaults: score 0.5, threads = online CPUs; cm->opts set up. */

@@ -284,8 +284,8 @@ int cmd_bench(int argc, char **argv)
     printf("model        %s (%s)\n", model_arch(cm.model), cm.weights_path);
     printf("input        %dx%d%s -> resized %dx%d, %.2f GFLOPs\n", w, h, image ? "" : " generated",
            rw, rh, gflops);
-    printf("machine      %s, BLAS %s, %d thread%s\n", cpu, model_blas_core(), cm.threads,
-           cm.threads == 1 ? "" : "s");
+    printf("machine      %s, engine %s (BLAS %s), %d thread%s\n", cpu, model_engine(cm.model),
+           model_blas_core(), cm.threads, cm.threads == 1 ? "" : "s");
     printf("runs         %ld timed after %ld warm-up; %d detections\n", frames, warmup, nd);
     printf("%-14s %10s %10s %10s\n", "stage (ms)", "median", "p90", "p99");
     for (int s = 0; s < ST_COUNT; s++)
@@ -303,6 +303,8 @@ int cmd_bench(int argc, char **argv)
                 "\"gflops\": %.3f, \"threads\": %d, \"cpu\": ", w, h, rw, rh,
                 image ? "false" : "true", gflops, cm.threads);
         json_string(o, cpu);
+        fprintf(o, ", \"engine\": ");
+        json_string(o, model_engine(cm.model));
         fprintf(o, ", \"blas_core\": ");
         json_string(o, model_blas_core());
         fprintf(o, ", \"vdetect_version\": \"%s\", \"frames\": %ld, \"warmup\": %ld}, "

@@ -77,6 +77,23 @@ static int opt_classes(void *dest, const char *cmd, const char *opt, const char 
     return APP_OK;
 }
 
+static int opt_precision(void *dest, const char *cmd, const char *opt, const char *value)
+{
+    if (strcmp(value, "fp32") && strcmp(value, "bf16"))
+        return app_usage_error(cmd, "%s: '%s' is not a precision (fp32 or bf16)", opt, value);
+    *(const char **)dest = value;
+    return APP_OK;
+}
+
+static int opt_engine(void *dest, const char *cmd, const char *opt, const char *value)
+{
+    if (strcmp(value, "onednn") && strcmp(value, "openblas") && strcmp(value, "auto"))
+        return app_usage_error(cmd, "%s: '%s' is not an engine (onednn, openblas or auto)", opt,
+                               value);
+    *(const char **)dest = value;
+    return APP_OK;
+}
+
 void cli_model_init(struct cli_model *cm, int argc)
 {
     memset(cm, 0, sizeof *cm);
@@ -117,6 +134,16 @@ void cli_model_init(struct cli_model *cm, int argc)
           .call = opt_classes, .help = "output only these classes (names or ids)" },
         { .name = "--threads", .arg = "N", .kind = OPT_INT, .dest = &cm->threads, .lo = 1,
           .hi = 1024, .help = "BLAS threads (default: the number of online CPUs)" },
+        { .name = "--engine", .arg = "NAME", .kind = OPT_CALL, .dest = &cm->engine,
+          .call = opt_engine,
+          .help = "what runs the matrix products: onednn, openblas or auto\n"
+                  "(default: auto — oneDNN on CPUs with AVX-512, OpenBLAS\n"
+                  "elsewhere; the VDETECT_ENGINE environment variable sets it too)" },
+        { .name = "--precision", .arg = "P", .kind = OPT_CALL, .dest = &cm->precision,
+          .call = opt_precision,
+          .help = "fp32 (default: torchvision's arithmetic) or bf16: convs and\n"
+                  "linear layers on bf16 inputs with fp32 sums, about twice as\n"
+                  "fast on CPUs with AVX512_BF16 or AMX (README: Precision)" },
         { .kind = OPT_END },
     };
     _Static_assert(sizeof opts == sizeof cm->opts, "cli_model.opts holds the model options");
@@ -408,6 +435,8 @@ int cli_model_load(struct cli_model *cm, const char *cmd)
         .arch = cm->arch,
         .sets = cm->nsets ? cm->sets : NULL,
         .threads = cm->threads,
+        .engine = cm->engine,
+        .precision = cm->precision,
     };
     if (model_load(&cm->model, &opt) < 0)
         return APP_FAIL;

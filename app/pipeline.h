@@ -198,6 +198,7 @@ struct run_report {
     const struct model *model;   /* may be NULL */
     const char *weights;
     int threads;
+    const char *engine;        /* the model's GEMM engine (model_engine) */
     const char *display;         /* "all", "detected", or NULL */
     int64_t displayed;           /* frames presented / written */
     double t_first_display, t_last_display;

@@ -185,6 +185,8 @@ void run_report_json(FILE *f, const struct run_report *r)
     }
     fprintf(f, ", \"threads\": %d, \"cpu\": ", r->threads);
     json_string(f, cpu);
+    fprintf(f, ", \"engine\": ");
+    json_string(f, r->engine ? r->engine : "");
     fprintf(f, ", \"blas_core\": ");
     json_string(f, model_blas_core());
     fprintf(f, ", \"vdetect_version\": \"%s\"}", VDETECT_VERSION);

@@ -31,6 +31,8 @@ struct model_options {
                                  runs on the thread that calls it (see model_prepare_blas). */
     const char *engine;       /* the GEMM engine: "openblas", "onednn" or NULL / "auto" (by
                                  the CPU, or the VDETECT_ENGINE environment variable) */
+    const char *precision;    /* "fp32" (NULL: torchvision's arithmetic) or "bf16": convs
+                                 and linears on bf16 inputs with f32 sums (oneDNN) */
 };
 
 /* Packed RGB24 image borrowed for the duration of one model_detect() call. */
@@ -153,6 +155,10 @@ void model_prepare_blas(char **argv);
 const char *model_blas_core(void);
 /* The GEMM engine the model runs on: "openblas" or "onednn". */
 const char *model_engine(const struct model *m);
+/* "fp32" or "bf16"; model_set_precision switches between them (the first switch
+ * to bf16 rounds a copy of the weights). 0, or -1 with a message. */
+const char *model_precision(const struct model *m);
+int model_set_precision(struct model *m, const char *name);
 
 /* The 91-entry COCO category list torchvision uses ("__background__", "person",
  * ..., with "N/A" for unused ids). */

@@ -251,9 +251,13 @@ static void run_case(const char *root, const char *name, const char *dir,
 int main(int argc, char **argv)
 {
     model_prepare_blas(argv);   /* the same BLAS kernels as vdetect itself */
-    printf("BLAS kernels: %s; near-tie rule: scores within %g, IoU within %g of the NMS "
-           "threshold, matches within %g (tests/ties.h)\n", model_blas_core(), TIE_SCORE,
-           TIE_IOU, TIE_MATCH_SCORE);
+    if (argc == 2 && !strcmp(argv[1], "--engine")) {   /* for test_parity_kernels.sh */
+        printf("%s\n", gemm_engine_name(gemm_engine_by_cpu()));
+        return 0;
+    }
+    printf("BLAS kernels: %s; GEMM engine: %s; near-tie rule: scores within %g, IoU within %g "
+           "of the NMS threshold, matches within %g (tests/ties.h)\n", model_blas_core(),
+           gemm_engine_name(gemm_engine_by_cpu()), TIE_SCORE, TIE_IOU, TIE_MATCH_SCORE);
     parity_run_cases("parity", argc, argv, run_case);
     return check_summary("test_parity_model");
 }

@@ -88,7 +88,8 @@ static void run_case(const char *root, const char *name, const char *dir,
 int main(int argc, char **argv)
 {
     model_prepare_blas(argv);
-    printf("BLAS kernels: %s\n", model_blas_core());
+    printf("BLAS kernels: %s; GEMM engine: %s\n", model_blas_core(),
+           gemm_engine_name(gemm_engine_by_cpu()));
     parity_run_cases("zoo", argc, argv, run_case);
     return check_summary("test_parity_zoo");
 }

@@ -30,10 +30,12 @@ static uint8_t *picture(int w, int h, unsigned seed)
 }
 
 static void check_reservation(const char *what, const char *weights, const char *arch,
-                              const char *const *sets, const int (*sizes)[2], int nsizes)
+                              const char *const *sets, const int (*sizes)[2], int nsizes,
+                              const char *precision)
 {
     struct model *m = NULL;
-    struct model_options opt = { .weights = weights, .arch = arch, .sets = sets, .threads = 2 };
+    struct model_options opt = { .weights = weights, .arch = arch, .sets = sets, .threads = 2,
+                                 .precision = precision };
     if (model_load(&m, &opt) != 0) {
         CHECK(0, "%s: model_load %s failed", what, weights);
         return;
@@ -157,7 +159,8 @@ int main(void)
                                             NULL };
         static const int sizes[][2] = { { 640, 360 }, { 64, 48 }, { 1000, 3 }, { 33, 700 },
                                         { 640, 360 } };
-        check_reservation("demo", demo, NULL, sets, sizes, 5);
+        check_reservation("demo", demo, NULL, sets, sizes, 5, NULL);
+        check_reservation("demo bf16", demo, NULL, sets, sizes, 5, "bf16");
     } else {
         CHECK(0, "no %s (run from the repository root)", demo);
     }
@@ -180,7 +183,10 @@ int main(void)
         char path[1024];
         snprintf(path, sizeof path, "%s/parity/%s/model_zip.pth", fix, cases[i].dir);
         if (!exists(path)) continue;
-        check_reservation(cases[i].dir, path, cases[i].arch, small, psizes, 2);
+        check_reservation(cases[i].dir, path, cases[i].arch, small, psizes, 2, NULL);
+        char bf[64];
+        snprintf(bf, sizeof bf, "%s bf16", cases[i].dir);
+        check_reservation(bf, path, cases[i].arch, small, psizes, 2, "bf16");
         ran++;
     }
     if (!ran) printf("test_plan: no parity fixtures under %s: presets not checked\n", fix);

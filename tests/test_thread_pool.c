@@ -51,7 +51,8 @@ static double rel(const float *a, const float *b, size_t n)
 static void same_conv(struct pool *p, int cin, int cout, int k, int stride, int groups, int h,
                       int w, const char *what)
 {
-    struct conv cv = { cin, cout, k, stride, k / 2, groups, NULL, NULL, ACT_HARDSWISH, 1 };
+    struct conv cv = { .cin = cin, .cout = cout, .k = k, .stride = stride, .pad = k / 2,
+                       .groups = groups, .act = ACT_HARDSWISH, .dil = 1 };
     size_t nw = (size_t)cout * (cin / groups) * k * k;
     float *wt = malloc(sizeof(float) * nw), *b = malloc(sizeof(float) * cout);
     fill(wt, nw, 7);

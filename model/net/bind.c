@@ -106,15 +106,17 @@ void bind_fold_bn(struct binder *b, struct conv *cv, const float *const bn[4], f
     cv->b = fb;
 }
 
-int bind_linear(struct binder *b, const float **w, const float **bias, const char *prefix,
-                int in, int out)
+int bind_linear(struct binder *b, struct linear *l, const char *prefix, int in, int out)
 {
     char key[256];
     int64_t wshape[2] = { out, in }, bshape[1] = { out };
+    memset(l, 0, sizeof *l);
+    l->in = in;
+    l->out = out;
     snprintf(key, sizeof key, "%s.weight", prefix);
-    *w = bind_tensor(b, key, 2, wshape);
+    l->w = bind_tensor(b, key, 2, wshape);
     snprintf(key, sizeof key, "%s.bias", prefix);
-    *bias = bind_tensor(b, key, 1, bshape);
+    l->b = bind_tensor(b, key, 1, bshape);
     return b->failed ? -1 : 0;
 }
 

@@ -27,15 +27,13 @@ int box_head_build(struct box_head *h, const struct spec *s, struct binder *b)
         }
         char fc[64];
         snprintf(fc, sizeof fc, "roi_heads.box_head.%d", h->nconv + 1);
-        if (bind_linear(b, &h->fc6_w, &h->fc6_b, fc, h->in, h->rep)) return -1;
-    } else if (bind_linear(b, &h->fc6_w, &h->fc6_b, "roi_heads.box_head.fc6", h->in, h->rep) ||
-               bind_linear(b, &h->fc7_w, &h->fc7_b, "roi_heads.box_head.fc7", h->rep, h->rep)) {
+        if (bind_linear(b, &h->fc6, fc, h->in, h->rep)) return -1;
+    } else if (bind_linear(b, &h->fc6, "roi_heads.box_head.fc6", h->in, h->rep) ||
+               bind_linear(b, &h->fc7, "roi_heads.box_head.fc7", h->rep, h->rep)) {
         return -1;
     }
-    return bind_linear(b, &h->cls_w, &h->cls_b, "roi_heads.box_predictor.cls_score", h->rep,
-                       h->K) ||
-           bind_linear(b, &h->reg_w, &h->reg_b, "roi_heads.box_predictor.bbox_pred", h->rep,
-                       4 * h->K);
+    return bind_linear(b, &h->cls, "roi_heads.box_predictor.cls_score", h->rep, h->K) ||
+           bind_linear(b, &h->reg, "roi_heads.box_predictor.bbox_pred", h->rep, 4 * h->K);
 }
 
 /* [n, C, S2] <-> [C, n, S2]: the conv head stacks the RoIs' maps along the height */
@@ -78,13 +76,13 @@ void box_head_forward(const struct box_head *h, struct run *r, const float *pool
     struct arena_mark m = arena_mark(r->arena);
     if (h->nconv) {
         const float *x = conv_head_forward(h, r, pooled, P);
-        linear_forward(x, P, h->in, h->fc6_w, h->fc6_b, h->rep, features, 1);
+        linear_forward(&h->fc6, x, P, features, 1, r->arena);
     } else {
         float *t = arena_floats(r->arena, (size_t)P * h->rep);
-        linear_forward(pooled, P, h->in, h->fc6_w, h->fc6_b, h->rep, t, 1);
-        linear_forward(t, P, h->rep, h->fc7_w, h->fc7_b, h->rep, features, 1);
+        linear_forward(&h->fc6, pooled, P, t, 1, r->arena);
+        linear_forward(&h->fc7, t, P, features, 1, r->arena);
     }
     arena_rewind(r->arena, m);
-    linear_forward(features, P, h->rep, h->cls_w, h->cls_b, h->K, logits, 0);
-    linear_forward(features, P, h->rep, h->reg_w, h->reg_b, 4 * h->K, regression, 0);
+    linear_forward(&h->cls, features, P, logits, 0, r->arena);
+    linear_forward(&h->reg, features, P, regression, 0, r->arena);
 }

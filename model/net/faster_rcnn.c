@@ -21,6 +21,7 @@ void model_free(struct model **pm)
         free(m->names);
     }
     free(m->anchors);
+    free(m->w16_block);
     free(m);
     *pm = NULL;
 }
@@ -73,6 +74,10 @@ int model_load(struct model **out, const struct model_options *opt)
         goto fail;
     }
 
+    if (precision_parse(opt->precision ? opt->precision : "fp32", &m->precision)) {
+        fprintf(stderr, "model: unknown precision '%s' (fp32 or bf16)\n", opt->precision);
+        goto fail;
+    }
     if (gemm_engine_parse(opt->engine ? opt->engine : "auto", &m->engine)) {
         fprintf(stderr, "model: unknown GEMM engine '%s' (openblas, onednn or auto)\n",
                 opt->engine);
@@ -137,6 +142,7 @@ int model_load(struct model **out, const struct model_options *opt)
         goto fail;
     }
     if (m->spec.num_classes == 91 && !m->names) model_set_class_names(m, model_coco_names, 91);
+    if (m->precision == PREC_BF16 && model_set_precision(m, "bf16")) goto fail;
     *out = m;
     return 0;
 fail:
@@ -178,6 +184,26 @@ int model_set_class_names(struct model *m, const char *const *names, int count)
 const char *model_arch(const struct model *m) { return m->spec.arch; }
 const char *model_note(const struct model *m) { return m->note[0] ? m->note : NULL; }
 const char *model_engine(const struct model *m) { return gemm_engine_name(m->engine); }
+const char *model_precision(const struct model *m) { return precision_name(m->precision); }
+
+int model_set_precision(struct model *m, const char *name)
+{
+    enum precision p;
+    if (precision_parse(name, &p)) {
+        fprintf(stderr, "model: unknown precision '%s' (fp32 or bf16)\n", name);
+        return -1;
+    }
+    if (p == PREC_BF16) {
+        static int warned;
+        if (!cpu_has_bf16() && !warned++)
+            fprintf(stderr, "note: this CPU has no bf16 instructions (AVX512_BF16 or AMX): "
+                    "oneDNN emulates them, slower than fp32\n");
+        if (precision_prepare_bf16(m)) return -1;
+    }
+    m->precision = p;
+    m->plan_w = m->plan_h = 0;   /* the working memory depends on the precision */
+    return 0;
+}
 int model_num_classes(const struct model *m) { return m->spec.num_classes; }
 const struct model_params *model_get_params(const struct model *m) { return &m->spec.p; }
 int64_t model_param_count(const struct model *m) { return m->params; }

@@ -41,8 +41,7 @@ void bn_coeffs(const float *const bn[4], float eps, int c, double *scale, double
 /* cv's weights and bias with BatchNorm bn folded in (new arrays in b's store). */
 void bind_fold_bn(struct binder *b, struct conv *cv, const float *const bn[4], float eps);
 /* Linear [out, in] + bias at prefix. */
-int bind_linear(struct binder *b, const float **w, const float **bias, const char *prefix,
-                int in, int out);
+int bind_linear(struct binder *b, struct linear *l, const char *prefix, int in, int out);
 /* After everything is bound: error naming unexpected keys. */
 int bind_finish(struct binder *b);
 
@@ -179,8 +178,8 @@ void rpn_head_forward(const struct rpn_head *h, struct run *r, const struct fmap
 struct box_head {
     struct conv convs[NET_MAX_HEAD_CONVS]; /* BN folded; each C -> C channels */
     int nconv;
-    const float *fc6_w, *fc6_b, *fc7_w, *fc7_b; /* fc7 NULL for the conv head */
-    const float *cls_w, *cls_b, *reg_w, *reg_b; /* the predictor */
+    struct linear fc6, fc7;   /* fc7.w NULL for the conv head */
+    struct linear cls, reg;   /* the predictor: cls_score, bbox_pred */
     int in, rep, K;           /* C * S * S inputs, representation size, classes */
 };
 
@@ -215,7 +214,9 @@ struct model {
     struct arena store;           /* folded / fused weights, kept until free */
     struct arena arena;           /* activations, rewound every detect */
     struct pool *pool;            /* threads - 1 workers for the ops, or NULL */
-    enum gemm_engine engine;      /* what runs the GEMMs */
+    enum gemm_engine engine;      /* what runs the f32 GEMMs */
+    enum precision precision;     /* f32, or bf16 convs and linears (their w16 made) */
+    uint16_t *w16_block;          /* every w16 (precision.c), malloc'd; NULL until bf16 */
     struct backbone bb;
     struct rpn_head rpn;
     struct box_head box;
@@ -269,6 +270,12 @@ int roi_heads_forward(struct model *m, struct run *r, const struct fmap *feats,
 void roi_heads_scales(struct model *m, const struct fmap *feats, int resized_h);
 /* GeneralizedRCNN.forward (generalized_rcnn.c): model_detect, which also hands
  * the RPN's proposals to props when it is not NULL (valid until the next detect). */
+/* The ops on this thread run as m says (pool, engine, precision) until _end. */
+void model_ops_begin(const struct model *m);
+void model_ops_end(void);
+/* Round every conv's and linear's weights to bf16 (w16), once. 0, or -1 when the
+ * memory cannot be had (message printed). */
+int precision_prepare_bf16(struct model *m);
 int generalized_rcnn_forward(struct model *m, const struct model_image *img,
                              struct model_detection *dets, int max, int *n,
                              struct proposals *props);

@@ -187,7 +187,7 @@ static void plan_roi_heads(const struct model *m, struct arena *a, const struct 
         while ((size_t)S * S < S2) S++;
         arena_floats(a, mul_z(P, Cb * S2));
         arena_floats(a, mul_z(P, Cb * S2));
-        size_t most = 0;
+        size_t most = linear_scratch_floats(&h->fc6, (int)P);
         for (int i = 0; i < h->nconv; i++) {
             size_t f = conv_scratch_floats_images(&h->convs[i], (int)P, S, S);
             most = f > most ? f : most;
@@ -196,8 +196,12 @@ static void plan_roi_heads(const struct model *m, struct arena *a, const struct 
         arena_floats(a, most);
     } else {
         arena_floats(a, mul_z(P, rep));
+        size_t f6 = linear_scratch_floats(&h->fc6, (int)P), f7 = linear_scratch_floats(&h->fc7, (int)P);
+        arena_floats(a, f6 > f7 ? f6 : f7);
     }
     arena_rewind(a, mk);
+    size_t fc = linear_scratch_floats(&h->cls, (int)P), fr = linear_scratch_floats(&h->reg, (int)P);
+    scratch_floats(a, fc > fr ? fc : fr);      /* the predictor's */
     *macs += (double)P * ((double)h->in * h->rep + (h->nconv ? 0.0 : (double)h->rep * h->rep) +
                           5.0 * K * h->rep);
     size_t cap = mul_z(P, K - 1);
@@ -267,9 +271,9 @@ static int check_size(const struct model *m, int W, int H, size_t *arena_bytes, 
     size_t bytes, anchors;
     double macs;
     struct image_sizes z;
-    ops_use_pool(m->pool);   /* the depthwise scratch depends on the thread count */
+    model_ops_begin(m);   /* the scratch depends on the thread count and the precision */
     int err = plan_pass(m, W, H, &bytes, &anchors, &macs, &z, msg, len);
-    ops_use_pool(NULL);
+    model_ops_end();
     if (err) return -1;
     /* 1 MiB of headroom: the replay is exact, but cheap insurance */
     bytes = bytes > SIZE_MAX - ((size_t)1 << 20) ? SIZE_MAX : bytes + ((size_t)1 << 20);
@@ -311,9 +315,9 @@ int plan_arena_bytes(const struct model *m, int width, int height, size_t *bytes
     double macs;
     struct image_sizes z;
     char msg[320];
-    ops_use_pool(m->pool);
+    model_ops_begin(m);
     int err = plan_pass(m, width, height, bytes, &anchors, &macs, &z, msg, sizeof msg);
-    ops_use_pool(NULL);
+    model_ops_end();
     return err;
 }
 

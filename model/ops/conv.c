@@ -73,24 +73,44 @@ void conv_out_size(const struct conv *cv, int h, int w, int *oh, int *ow)
     *ow = conv_out_len(w, cv->k, cv->stride, cv->pad, dil_of(cv));
 }
 
+/* Writing one im2col row: floats, or bf16 (rounded) when bf is set. */
+static inline void put_zeros(void *col, int bf, size_t at, int n)
+{
+    if (bf) memset((uint16_t *)col + at, 0, sizeof(uint16_t) * n);
+    else memset((float *)col + at, 0, sizeof(float) * n);
+}
+
+static inline void put_span(void *col, int bf, size_t at, const float *src, int n)
+{
+    if (bf) bf16_from_f32(src, (size_t)n, (uint16_t *)col + at);
+    else memcpy((float *)col + at, src, sizeof(float) * n);
+}
+
+static inline void put_one(void *col, int bf, size_t at, float v)
+{
+    if (bf) ((uint16_t *)col)[at] = bf16_round(v);
+    else ((float *)col)[at] = v;
+}
+
 /* Rows [y0, y1) of the im2col matrix of channels [c0, c0 + cn) of in, which
  * holds images of ih rows stacked along its height (each padded on its own; oh
- * output rows each): col[(ci * k + ky) * k + kx][(y - y0) * ow + x]. */
+ * output rows each): col[(ci * k + ky) * k + kx][(y - y0) * ow + x], in floats or
+ * (bf) bf16. */
 static void im2col_rows(const struct fmap *in, int ih, int oh, int c0, int cn, int k, int stride,
-                        int pad, int dil, int ow, int y0, int y1, float *col)
+                        int pad, int dil, int ow, int y0, int y1, void *col, int bf)
 {
     size_t ncols = (size_t)(y1 - y0) * ow;
     for (int ci = 0; ci < cn; ci++) {
         const float *src = in->d + (size_t)(c0 + ci) * in->h * in->w;
         for (int ky = 0; ky < k; ky++) {
             for (int kx = 0; kx < k; kx++) {
-                float *dst = col + ((size_t)(ci * k + ky) * k + kx) * ncols;
+                size_t dst = ((size_t)(ci * k + ky) * k + kx) * ncols;
                 for (int y = y0; y < y1; y++) {
                     int img = y / oh;
                     int iy = (y - img * oh) * stride - pad + ky * dil;
-                    float *d = dst + (size_t)(y - y0) * ow;
+                    size_t d = dst + (size_t)(y - y0) * ow;
                     if (iy < 0 || iy >= ih) {
-                        memset(d, 0, sizeof(float) * ow);
+                        put_zeros(col, bf, d, ow);
                         continue;
                     }
                     const float *s = src + ((size_t)img * ih + iy) * in->w;
@@ -99,18 +119,18 @@ static void im2col_rows(const struct fmap *in, int ih, int oh, int c0, int cn, i
                         int x_hi = in->w + pad - kx * dil;  /* first x with ix >= w */
                         if (x_lo < 0) x_lo = 0;
                         if (x_hi > ow) x_hi = ow;
-                        int x = 0;
-                        for (; x < x_lo && x < ow; x++) d[x] = 0.0f;
+                        if (x_lo > ow) x_lo = ow;
+                        put_zeros(col, bf, d, x_lo);
                         if (x_hi > x_lo) {
-                            memcpy(d + x_lo, s + x_lo - pad + kx * dil,
-                                   sizeof(float) * (x_hi - x_lo));
-                            x = x_hi;
+                            put_span(col, bf, d + x_lo, s + x_lo - pad + kx * dil, x_hi - x_lo);
+                            put_zeros(col, bf, d + x_hi, ow - x_hi);
+                        } else {
+                            put_zeros(col, bf, d + x_lo, ow - x_lo);
                         }
-                        for (; x < ow; x++) d[x] = 0.0f;
                     } else {
                         for (int x = 0; x < ow; x++) {
                             int ix = x * stride - pad + kx * dil;
-                            d[x] = (ix >= 0 && ix < in->w) ? s[ix] : 0.0f;
+                            put_one(col, bf, d + x, (ix >= 0 && ix < in->w) ? s[ix] : 0.0f);
                         }
                     }
                 }
@@ -124,7 +144,8 @@ struct im2col_job {
     int c0, cn;
     const struct conv *cv;
     int ow, y0, y1;
-    float *col;
+    void *col;
+    int bf;
     int parts;
 };
 
@@ -136,8 +157,10 @@ static void im2col_part(void *ctx, int part, int worker)
     int lo = j->cn * part / j->parts, hi = j->cn * (part + 1) / j->parts;
     int k = j->cv->k;
     size_t ncols = (size_t)(j->y1 - j->y0) * j->ow;
+    size_t at = (size_t)lo * k * k * ncols;
     im2col_rows(j->in, j->ih, j->oh, j->c0 + lo, hi - lo, k, j->cv->stride, j->cv->pad,
-                dil_of(j->cv), j->ow, j->y0, j->y1, j->col + (size_t)lo * k * k * ncols);
+                dil_of(j->cv), j->ow, j->y0, j->y1,
+                j->bf ? (void *)((uint16_t *)j->col + at) : (void *)((float *)j->col + at), j->bf);
 }
 
 /* Depthwise conv (groups == cin == cout): direct loops, one channel at a time.
@@ -242,6 +265,13 @@ static void conv_depthwise(const struct conv *cv, const struct fmap *in, struct 
     arena_rewind(scratch, mark);
 }
 
+/* Does this conv run in bf16 (the thread's precision, and weights for it)?
+ * Depthwise convs stay f32: they are memory-bound, not products. */
+static int in_bf16(const struct conv *cv)
+{
+    return ops_precision() == PREC_BF16 && cv->w16 && !use_depthwise(cv);
+}
+
 size_t conv_scratch_floats_images(const struct conv *cv, int n, int h, int w)
 {
     int oh, ow;
@@ -249,9 +279,11 @@ size_t conv_scratch_floats_images(const struct conv *cv, int n, int h, int w)
     if (oh < 1 || ow < 1 || n < 1) return 0;
     if (n == 1 && use_depthwise(cv))   /* one zero-bordered plane per thread */
         return dw_per_worker(cv, h, w, ow) * (size_t)pool_size(ops_pool());
-    if (cv->k == 1 && cv->stride == 1 && cv->pad == 0) return 0;   /* plain GEMM */
+    int bf = in_bf16(cv);
+    if (!bf && cv->k == 1 && cv->stride == 1 && cv->pad == 0) return 0;   /* plain GEMM */
     size_t kk = (size_t)(cv->cin / cv->groups) * cv->k * cv->k;
-    return kk * (size_t)im2col_tile_rows(kk, ow, oh * n) * (size_t)ow;
+    size_t col = kk * (size_t)im2col_tile_rows(kk, ow, oh * n) * (size_t)ow;
+    return bf ? (col + 1) / 2 : col;
 }
 
 size_t conv_scratch_floats(const struct conv *cv, int h, int w)
@@ -282,7 +314,8 @@ void conv_forward_images(const struct conv *cv, const struct fmap *in, int nimg,
     int rows_out = oh * nimg;                  /* output rows of all images */
     size_t ohw = (size_t)rows_out * ow;
 
-    if (cv->k == 1 && cv->stride == 1 && cv->pad == 0) {
+    int bf = in_bf16(cv);
+    if (!bf && cv->k == 1 && cv->stride == 1 && cv->pad == 0) {
         for (int gi = 0; gi < g; gi++)
             gemm_ld(cout_g, (int)ohw, kk, cv->w + (size_t)gi * cout_g * kk, kk,
                     in->d + (size_t)gi * cin_g * ohw, (int)ohw, out->d + (size_t)gi * cout_g * ohw,
@@ -290,19 +323,26 @@ void conv_forward_images(const struct conv *cv, const struct fmap *in, int nimg,
     } else {
         /* tile over output rows so the im2col buffer stays bounded */
         int rows = im2col_tile_rows((size_t)kk, ow, rows_out);
+        /* (in bf16 a 1x1 conv comes here too: its "im2col" rounds the input) */
         struct arena_mark mark = arena_mark(scratch);
-        float *col = arena_floats(scratch, (size_t)kk * rows * ow);
+        size_t ncol = (size_t)kk * rows * ow;
+        void *col = arena_floats(scratch, bf ? (ncol + 1) / 2 : ncol);
         int T = pool_size(ops_pool());
         for (int gi = 0; gi < g; gi++) {
             for (int y0 = 0; y0 < rows_out; y0 += rows) {
                 int y1 = y0 + rows < rows_out ? y0 + rows : rows_out;
                 int n = (y1 - y0) * ow;
-                struct im2col_job ij = { in, ih, oh, gi * cin_g, cin_g, cv, ow, y0, y1, col,
+                struct im2col_job ij = { in, ih, oh, gi * cin_g, cin_g, cv, ow, y0, y1, col, bf,
                                          T < cin_g ? T : cin_g };
                 if ((double)kk * n < 1e5) ij.parts = 1;
                 pool_run(ops_pool(), ij.parts, im2col_part, &ij);
-                gemm_ld(cout_g, n, kk, cv->w + (size_t)gi * cout_g * kk, kk, col, n,
-                        out->d + (size_t)gi * cout_g * ohw + (size_t)y0 * ow, (int)ohw, 0, 0);
+                float *dst = out->d + (size_t)gi * cout_g * ohw + (size_t)y0 * ow;
+                if (bf)
+                    gemm_bf16(cout_g, n, kk, cv->w16 + (size_t)gi * cout_g * kk, kk, col, n, dst,
+                              (int)ohw, 0);
+                else
+                    gemm_ld(cout_g, n, kk, cv->w + (size_t)gi * cout_g * kk, kk, col, n, dst,
+                            (int)ohw, 0, 0);
             }
         }
         arena_rewind(scratch, mark);

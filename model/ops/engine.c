@@ -91,6 +91,23 @@ enum gemm_engine ops_engine(void)
     return tl_engine < 0 ? gemm_engine_by_cpu() : (enum gemm_engine)tl_engine;
 }
 
+static _Thread_local enum precision tl_precision;
+
+void ops_use_precision(enum precision p) { tl_precision = p; }
+enum precision ops_precision(void) { return tl_precision; }
+
+const char *precision_name(enum precision p) { return p == PREC_BF16 ? "bf16" : "fp32"; }
+
+int precision_parse(const char *name, enum precision *p)
+{
+    if (!strcmp(name, "fp32")) *p = PREC_FP32;
+    else if (!strcmp(name, "bf16")) *p = PREC_BF16;
+    else return -1;
+    return 0;
+}
+
+int cpu_has_bf16(void) { return cpu_has("avx512_bf16") || cpu_has("amx_bf16"); }
+
 void onednn_single_thread(void)
 {
     static _Thread_local int done;

@@ -82,15 +82,29 @@ void gemm_nt(int m, int n, int k, const float *A, const float *B, float *C)
 
 /* ---- fully connected -------------------------------------------------------- */
 
-void linear_forward(const float *x, int m, int in, const float *W, const float *b, int out,
-                    float *y, int relu)
+size_t linear_scratch_floats(const struct linear *l, int m)
 {
-    gemm_nt(m, out, in, x, W, y);
+    if (ops_precision() != PREC_BF16 || !l->w16) return 0;
+    return ((size_t)m * l->in + 1) / 2;   /* x in bf16 */
+}
+
+void linear_forward(const struct linear *l, const float *x, int m, float *y, int relu,
+                    struct arena *scratch)
+{
+    if (ops_precision() == PREC_BF16 && l->w16) {
+        struct arena_mark mk = arena_mark(scratch);
+        uint16_t *x16 = (uint16_t *)arena_floats(scratch, linear_scratch_floats(l, m));
+        bf16_from_f32(x, (size_t)m * l->in, x16);
+        gemm_bf16(m, l->out, l->in, x16, l->in, l->w16, l->in, y, l->out, 1);
+        arena_rewind(scratch, mk);
+    } else {
+        gemm_nt(m, l->out, l->in, x, l->w, y);
+    }
     for (int i = 0; i < m; i++) {
-        float *row = y + (size_t)i * out;
-        if (b)
-            for (int o = 0; o < out; o++) row[o] += b[o];
+        float *row = y + (size_t)i * l->out;
+        if (l->b)
+            for (int o = 0; o < l->out; o++) row[o] += l->b[o];
         if (relu)
-            for (int o = 0; o < out; o++) row[o] = row[o] > 0.0f ? row[o] : 0.0f;
+            for (int o = 0; o < l->out; o++) row[o] = row[o] > 0.0f ? row[o] : 0.0f;
     }
 }

@@ -111,7 +111,7 @@ struct pool *ops_pool(void);
 /* Keep OpenBLAS on its calling thread (once per process; every GEMM calls it). */
 void blas_single_thread(void);
 
-/* ---- the GEMM engine and the CPU (engine.c) ----------------------------------- */
+/* ---- the GEMM engine, the precision and the CPU (engine.c, bf16.c) -------------- */
 
 /* Does the CPU have this /proc/cpuinfo flag ("avx512f", "amx_bf16", ...)? */
 int cpu_has(const char *flag);
@@ -128,6 +128,27 @@ void ops_use_engine(enum gemm_engine e);
 enum gemm_engine ops_engine(void);
 /* Keep oneDNN's OpenMP to the calling thread (once per thread). */
 void onednn_single_thread(void);
+
+/* What the convs and linears compute in: f32 (torchvision's arithmetic), or bf16
+ * inputs with f32 sums where the layer has bf16 weights (w16). Per thread, like
+ * the pool; unset: f32. */
+enum precision { PREC_FP32, PREC_BF16 };
+void ops_use_precision(enum precision p);
+enum precision ops_precision(void);
+const char *precision_name(enum precision p);
+int precision_parse(const char *name, enum precision *p);   /* "fp32" / "bf16"; else -1 */
+/* Has the CPU bf16 dot products (AVX512_BF16 or AMX)? Without them oneDNN
+ * emulates bf16, slower than f32. */
+int cpu_has_bf16(void);
+
+/* bfloat16: round to nearest even (NaN stays NaN), and back. */
+uint16_t bf16_round(float x);
+float bf16_to_f32(uint16_t h);
+void bf16_from_f32(const float *x, size_t n, uint16_t *y);
+/* C[m,n] = A[m,k] * op(B) in bf16 with f32 sums, row-major with leading dimensions
+ * (op(B) = B[k,n], or B[n,k]^T with trans_b); split over the ops' pool. */
+void gemm_bf16(int m, int n, int k, const uint16_t *A, int lda, const uint16_t *B, int ldb,
+               float *C, int ldc, int trans_b);
 
 /* The one GEMM: C[m,n] = A[m,k] * op(B) (+ C if accumulate), row-major with leading
  * dimensions; op(B) = B[k,n], or B[n,k]^T with trans_b. Split over the ops' pool. */
@@ -151,6 +172,7 @@ struct conv {
     const float *b;   /* [cout] or NULL */
     enum act act;     /* applied after bias */
     int dil;          /* dilation; 0 or 1: none */
+    const uint16_t *w16; /* w rounded to bf16 (--precision bf16), or NULL */
 };
 
 void conv_out_size(const struct conv *cv, int h, int w, int *oh, int *ow);
@@ -176,8 +198,18 @@ void act_inplace(float *x, size_t n, enum act a);
 /* F.interpolate(mode="nearest") to out's size: out = up(in) */
 void upsample_nearest(const struct fmap *in, struct fmap *out);
 /* F.linear: y[m, out] = x[m, in] W[out, in]^T + b, optional ReLU */
-void linear_forward(const float *x, int m, int in, const float *W, const float *b, int out,
-                    float *y, int relu);
+/* A linear layer: y = x W^T + b. */
+struct linear {
+    int in, out;
+    const float *w;          /* [out, in] */
+    const float *b;          /* [out] or NULL */
+    const uint16_t *w16;     /* w rounded to bf16 (--precision bf16), or NULL */
+};
+/* F.linear on x [m, in] → y [m, out], optional ReLU; in bf16 (when the thread's
+ * precision is bf16 and l has w16) x is rounded into scratch first. */
+void linear_forward(const struct linear *l, const float *x, int m, float *y, int relu,
+                    struct arena *scratch);
+size_t linear_scratch_floats(const struct linear *l, int m);
 
 /* ---- pooling (pooling.c) and per-element ops (eltwise.c) of model graphs ---- */
 

@@ -1,0 +1,219 @@
+/*
+ * test_precision.c — the bf16 path of model/ops (bf16.c, conv.c, gemm.c):
+ *   - bf16_round rounds to nearest even, keeps NaN a NaN and overflows to inf;
+ *   - gemm_bf16 computes the product of the bf16-rounded inputs with f32 sums
+ *     (checked against double sums of the same rounded values), with leading
+ *     dimensions, B transposed or not, on one thread and split over a pool;
+ *   - a conv and a linear layer in bf16 stay within bf16's rounding of their f32
+ *     results, for dense, 1x1, strided, grouped, dilated and stacked-image convs;
+ *   - both GEMM engines agree with each other to f32 rounding.
+ * (The whole model in bf16 is held against f32 by tests/test_precision.sh.)
+ */
+#include "../model/ops/ops.h"
+#include "check.h"
+
+#include <math.h>
+#include <string.h>
+
+static unsigned rng = 12345;
+static float frand(void)
+{
+    rng = rng * 1103515245u + 12345u;
+    return (float)((rng >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+static void fill(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] = frand();
+}
+
+static float from_bits(uint32_t u)
+{
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+static void test_round(void)
+{
+    CHECK(bf16_round(1.0f) == 0x3f80, "1.0 -> 0x3f80");
+    CHECK(bf16_round(from_bits(0x3f808000u)) == 0x3f80, "a tie rounds to even (down)");
+    CHECK(bf16_round(from_bits(0x3f818000u)) == 0x3f82, "a tie rounds to even (up)");
+    CHECK(bf16_round(from_bits(0x3f808001u)) == 0x3f81, "above the tie rounds up");
+    CHECK(bf16_round(-2.5f) == 0xc020, "-2.5 is exact");
+    CHECK(bf16_round(INFINITY) == 0x7f80 && bf16_round(-INFINITY) == 0xff80, "inf stays inf");
+    CHECK(bf16_round(from_bits(0x7f7fffffu)) == 0x7f80, "FLT_MAX rounds to inf, as torch does");
+    uint16_t n = bf16_round(NAN);
+    CHECK((n & 0x7f80) == 0x7f80 && (n & 0x7f), "NaN stays NaN (0x%04x)", n);
+    n = bf16_round(from_bits(0x7f800001u));   /* a NaN whose payload sits in the low bits */
+    CHECK((n & 0x7f80) == 0x7f80 && (n & 0x7f), "low-payload NaN stays NaN (0x%04x)", n);
+    CHECK(bf16_to_f32(0x3f80) == 1.0f, "back to f32");
+    int same = 1;
+    for (int i = 0; i < 1000; i++) {
+        float x = frand() * 1000.0f;
+        float r = bf16_to_f32(bf16_round(x));
+        same &= fabsf(r - x) <= fabsf(x) * (1.0f / 256.0f);
+    }
+    CHECK(same, "round trips stay within half a bf16 ulp");
+}
+
+/* gemm_bf16 against double sums of the rounded values. */
+static void check_gemm(int m, int n, int k, int trans_b, int pad, struct pool *pool)
+{
+    int lda = k + pad, ldb = (trans_b ? k : n) + pad, ldc = n + pad;
+    size_t na = (size_t)m * lda, nb = (size_t)(trans_b ? n : k) * ldb, nc = (size_t)m * ldc;
+    float *a = malloc(sizeof(float) * na), *b = malloc(sizeof(float) * nb);
+    float *c = malloc(sizeof(float) * nc);
+    uint16_t *a16 = malloc(sizeof(uint16_t) * na), *b16 = malloc(sizeof(uint16_t) * nb);
+    fill(a, na);
+    fill(b, nb);
+    bf16_from_f32(a, na, a16);
+    bf16_from_f32(b, nb, b16);
+    for (size_t i = 0; i < nc; i++) c[i] = 12345.0f;   /* the padding must stay */
+    ops_use_pool(pool);
+    gemm_bf16(m, n, k, a16, lda, b16, ldb, c, ldc, trans_b);
+    ops_use_pool(NULL);
+    double worst = 0;
+    int pad_kept = 1;
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            double s = 0, mag = 0;
+            for (int p = 0; p < k; p++) {
+                double x = bf16_to_f32(a16[(size_t)i * lda + p]);
+                double y = bf16_to_f32(trans_b ? b16[(size_t)j * ldb + p] : b16[(size_t)p * ldb + j]);
+                s += x * y;
+                mag += fabs(x * y);
+            }
+            double e = fabs(c[(size_t)i * ldc + j] - s) / (mag + 1e-30);
+            if (e > worst) worst = e;
+        }
+        for (int j = n; j < ldc; j++) pad_kept &= c[(size_t)i * ldc + j] == 12345.0f;
+    }
+    /* f32 sums of k terms: at most about k ulps of the sum of magnitudes */
+    CHECK(worst <= 1e-6 * k + 1e-6, "gemm_bf16 %dx%dx%d%s pad %d %s: rel err %.2e", m, n, k,
+          trans_b ? " B^T" : "", pad, pool ? "2 threads" : "1 thread", worst);
+    CHECK(pad_kept, "gemm_bf16 %dx%dx%d: writes only its columns", m, n, k);
+    free(a); free(b); free(c); free(a16); free(b16);
+}
+
+static double rel_l2(const float *x, const float *ref, size_t n)
+{
+    double d = 0, r = 0;
+    for (size_t i = 0; i < n; i++) {
+        d += ((double)x[i] - ref[i]) * ((double)x[i] - ref[i]);
+        r += (double)ref[i] * ref[i];
+    }
+    return sqrt(d / (r + 1e-30));
+}
+
+/* A conv in bf16 against f32: the relative L2 error of bf16 inputs is about 2^-9. */
+static void check_conv(int cin, int cout, int k, int stride, int pad, int groups, int dil, int h,
+                       int w, int nimg, struct pool *pool)
+{
+    struct conv cv = { .cin = cin, .cout = cout, .k = k, .stride = stride, .pad = pad,
+                       .groups = groups, .act = ACT_RELU, .dil = dil };
+    size_t nw = (size_t)cout * (cin / groups) * k * k;
+    float *wt = malloc(sizeof(float) * nw), *bias = malloc(sizeof(float) * cout);
+    uint16_t *w16 = malloc(sizeof(uint16_t) * nw);
+    fill(wt, nw);
+    fill(bias, (size_t)cout);
+    bf16_from_f32(wt, nw, w16);
+    cv.w = wt;
+    cv.b = bias;
+    cv.w16 = w16;
+    int oh, ow;
+    conv_out_size(&cv, h, w, &oh, &ow);
+    struct fmap in = { malloc(sizeof(float) * cin * h * w * nimg), cin, h * nimg, w };
+    fill(in.d, fmap_numel(&in));
+    struct fmap o32 = { malloc(sizeof(float) * cout * oh * ow * nimg), cout, oh * nimg, ow };
+    struct fmap o16 = { malloc(sizeof(float) * cout * oh * ow * nimg), cout, oh * nimg, ow };
+    struct arena a;
+    arena_init(&a);
+    ops_use_pool(pool);
+    conv_forward_images(&cv, &in, nimg, &o32, &a);
+    ops_use_precision(PREC_BF16);
+    size_t want = conv_scratch_floats_images(&cv, nimg, h, w);
+    struct arena_mark mk = arena_mark(&a);
+    conv_forward_images(&cv, &in, nimg, &o16, &a);
+    arena_rewind(&a, mk);
+    ops_use_precision(PREC_FP32);
+    ops_use_pool(NULL);
+    double e = rel_l2(o16.d, o32.d, fmap_numel(&o32));
+    int dw = groups == cin && groups == cout;
+    CHECK(dw ? e == 0 : e < 8e-3 && e > 0,
+          "conv %d->%d k%d s%d p%d g%d d%d %dx%d x%d in bf16: rel L2 %.2e%s", cin, cout, k,
+          stride, pad, groups, dil, h, w, nimg, e, dw ? " (depthwise: f32, exact)" : "");
+    CHECK(want > 0 || (groups == cin && groups == cout), "bf16 conv reports its scratch");
+    arena_release(&a);
+    free(wt); free(bias); free(w16); free(in.d); free(o32.d); free(o16.d);
+}
+
+static void check_linear(int m, int in, int out, struct pool *pool)
+{
+    float *w = malloc(sizeof(float) * in * out), *b = malloc(sizeof(float) * out);
+    float *x = malloc(sizeof(float) * m * in);
+    float *y32 = malloc(sizeof(float) * m * out), *y16 = malloc(sizeof(float) * m * out);
+    uint16_t *w16 = malloc(sizeof(uint16_t) * in * out);
+    fill(w, (size_t)in * out);
+    fill(b, (size_t)out);
+    fill(x, (size_t)m * in);
+    bf16_from_f32(w, (size_t)in * out, w16);
+    struct linear l = { in, out, w, b, w16 };
+    struct arena a;
+    arena_init(&a);
+    ops_use_pool(pool);
+    linear_forward(&l, x, m, y32, 0, &a);
+    ops_use_precision(PREC_BF16);
+    CHECK(linear_scratch_floats(&l, m) >= (size_t)m * in / 2, "bf16 linear reports its scratch");
+    linear_forward(&l, x, m, y16, 0, &a);
+    ops_use_precision(PREC_FP32);
+    ops_use_pool(NULL);
+    double e = rel_l2(y16, y32, (size_t)m * out);
+    CHECK(e < 8e-3 && e > 0, "linear %dx%d->%d in bf16: rel L2 %.2e", m, in, out, e);
+    arena_release(&a);
+    free(w); free(b); free(x); free(y32); free(y16); free(w16);
+}
+
+/* OpenBLAS and oneDNN: the same products to f32 rounding. */
+static void check_engines(int m, int n, int k)
+{
+    float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * k * n);
+    float *c1 = malloc(sizeof(float) * m * n), *c2 = malloc(sizeof(float) * m * n);
+    fill(a, (size_t)m * k);
+    fill(b, (size_t)k * n);
+    ops_use_engine(GEMM_OPENBLAS);
+    gemm(m, n, k, a, b, c1, 0);
+    ops_use_engine(GEMM_ONEDNN);
+    gemm(m, n, k, a, b, c2, 0);
+    ops_use_engine(gemm_engine_by_cpu());
+    double e = rel_l2(c2, c1, (size_t)m * n);
+    CHECK(e < 1e-6, "openblas vs onednn %dx%dx%d: rel L2 %.2e", m, n, k, e);
+    free(a); free(b); free(c1); free(c2);
+}
+
+int main(void)
+{
+    test_round();
+    struct pool *pool = NULL;
+    CHECK(pool_open(&pool, 2) == 0, "pool of 2");
+    for (int t = 0; t < 2; t++) {
+        struct pool *p = t ? pool : NULL;
+        check_gemm(7, 5, 3, 0, 0, p);
+        check_gemm(64, 300, 129, 0, 3, p);
+        check_gemm(300, 64, 129, 1, 1, p);
+        check_gemm(150, 1024, 640, 1, 0, p);
+        check_gemm(1, 1, 1, 0, 0, p);
+        check_conv(16, 32, 3, 1, 1, 1, 1, 20, 24, 1, p);
+        check_conv(16, 32, 1, 1, 0, 1, 1, 20, 24, 1, p);      /* 1x1: rounded, no im2col */
+        check_conv(16, 24, 3, 2, 1, 1, 1, 21, 17, 1, p);      /* strided, odd sizes */
+        check_conv(16, 32, 3, 1, 2, 4, 2, 15, 15, 1, p);      /* grouped, dilated */
+        check_conv(8, 8, 3, 1, 1, 1, 1, 7, 7, 5, p);          /* stacked images (box head) */
+        check_conv(8, 8, 3, 1, 1, 8, 1, 9, 9, 1, p);          /* depthwise: stays f32 */
+        check_linear(37, 200, 45, p);
+        check_linear(150, 784, 128, p);
+    }
+    check_engines(64, 500, 300);
+    check_engines(1000, 91, 256);
+    pool_close(&pool);
+    return check_summary("test_precision");
+}
