@@ -162,6 +162,12 @@ struct cli_model {
     struct opt opts[10];
 };
 
+/* Agreement of detections a with b (agreement.c): of those with score >= score,
+ * how many of a match one of b of the same class at IoU >= min_iou (one to one,
+ * best score first) — *matched — out of the larger of the two counts — *total. */
+void app_agreement(const struct model_detection *a, int na, const struct model_detection *b,
+                   int nb, double score, double min_iou, int *matched, int *total);
+
 /* Defaults: score 0.5, threads = online CPUs; cm->opts set up. */
 void cli_model_init(struct cli_model *cm, int argc);
 /* Load the model, then the labels, then resolve --classes. Returns APP_OK,

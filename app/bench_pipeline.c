@@ -59,10 +59,10 @@ static void bench_frame_done(void *ctx, const struct pipe_frame *f, double t_out
     series_add(b->display, (t_out - f->vf->capture_time) * 1e3);
 }
 
-static void print_hist(const char *name, const struct lat_hist *h)
+static void print_hist(FILE *txt, const char *name, const struct lat_hist *h)
 {
     if (!h->n) return;
-    printf("%-22s %9.2f %9.2f %9.2f %9.2f\n", name, lat_hist_pct(h, 50), lat_hist_pct(h, 90),
+    fprintf(txt, "%-22s %9.2f %9.2f %9.2f %9.2f\n", name, lat_hist_pct(h, 50), lat_hist_pct(h, 90),
            lat_hist_pct(h, 99), h->max);
 }
 
@@ -163,27 +163,29 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     double det_fps = run_rate(ps->detected, ps->t_first_result, ps->t_last_result);
     double out_fps = run_rate(rep->displayed, rep->t_first_display, rep->t_last_display);
     double dec_mean = lat_hist_mean(&ps->decode_ms);
-    printf("source       %s: %dx%d %s, nominal %.2f fps, %s (queue %d, %s)\n", o->so.input,
+    /* with the JSON on stdout, the text report goes to stderr: stdout stays parseable */
+    FILE *txt = o->json && !strcmp(o->json, "-") ? stderr : stdout;
+    fprintf(txt, "source       %s: %dx%d %s, nominal %.2f fps, %s (queue %d, %s)\n", o->so.input,
            info->width, info->height, info->codec ? info->codec : "?", info->fps,
            ps->live ? "live" : "file", ps->queue_len, ps->live ? "drop oldest" : "back-pressure");
-    printf("model        %s (%s), %d thread%s, engine %s (BLAS %s)\n", model_arch(cm->model),
+    fprintf(txt, "model        %s (%s), %d thread%s, engine %s (BLAS %s)\n", model_arch(cm->model),
            cm->weights_path, cm->threads, cm->threads == 1 ? "" : "s", model_engine(cm->model),
            model_blas_core());
-    printf("frames       %lld decoded = %lld detected + %lld dropped; %lld %s\n",
+    fprintf(txt, "frames       %lld decoded = %lld detected + %lld dropped; %lld %s\n",
            (long long)ps->decoded, (long long)ps->detected, (long long)ps->dropped,
            (long long)rep->displayed, writer || o->out ? "encoded" : "drawn");
-    printf("throughput   source %.2f fps, decode %.1f fps (alone), detect %.2f fps, output %.2f fps\n",
+    fprintf(txt, "throughput   source %.2f fps, decode %.1f fps (alone), detect %.2f fps, output %.2f fps\n",
            src_fps, dec_mean > 0 ? 1000.0 / dec_mean : 0.0, det_fps, out_fps);
-    printf("%-22s %9s %9s %9s %9s\n", "(ms)", "p50", "p90", "p99", "max");
-    print_hist("capture -> result", &ps->capture_to_result);
-    print_hist("capture -> display", &rep->capture_to_display);
-    print_hist("decode", &ps->decode_ms);
-    for (int s = 0; s < MODEL_STAGES; s++) print_hist(model_stage_name(s), &ps->stage_ms[s]);
-    print_hist("draw", &rep->draw_ms);
-    print_hist(rep->output_stage, &rep->output_ms);
+    fprintf(txt, "%-22s %9s %9s %9s %9s\n", "(ms)", "p50", "p90", "p99", "max");
+    print_hist(txt, "capture -> result", &ps->capture_to_result);
+    print_hist(txt, "capture -> display", &rep->capture_to_display);
+    print_hist(txt, "decode", &ps->decode_ms);
+    for (int s = 0; s < MODEL_STAGES; s++) print_hist(txt, model_stage_name(s), &ps->stage_ms[s]);
+    print_hist(txt, "draw", &rep->draw_ms);
+    print_hist(txt, rep->output_stage, &rep->output_ms);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("cpu          %.1f ms CPU per decoded frame; peak RSS %.0f MB\n", cpu_ms,
+    fprintf(txt, "cpu          %.1f ms CPU per decoded frame; peak RSS %.0f MB\n", cpu_ms,
            ru.ru_maxrss / 1024.0);
 
     if (json_file)

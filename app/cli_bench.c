@@ -232,8 +232,18 @@ int cmd_bench(int argc, char **argv)
     for (int s = 0; s < ST_COUNT; s++)
         if (!(times[s] = calloc((size_t)frames, sizeof(double)))) { status = APP_FAIL; goto done; }
     struct model_image img = { rgb, w, h, 3 * w };
-    struct model_detection dets[1000];
-    int nd = 0;
+    struct model_detection dets[1000], ref[1000];
+    int nd = 0, nref = 0, agree_m = 0, agree_n = 0;
+    const char *precision = model_precision(cm.model);
+    int reduced = strcmp(precision, "fp32") != 0;
+    if (reduced) {   /* fp32's detections, to say what the lower precision changes */
+        if (model_set_precision(cm.model, "fp32") < 0 ||
+            model_detect(cm.model, &img, ref, 1000, &nref) < 0 ||
+            model_set_precision(cm.model, precision) < 0) {
+            status = APP_FAIL;
+            goto done;
+        }
+    }
     for (long i = 0; i < warmup + frames; i++) {
         if (model_detect(cm.model, &img, dets, 1000, &nd) < 0) { status = APP_FAIL; goto done; }
         if (i < warmup) continue;
@@ -271,6 +281,8 @@ int cmd_bench(int argc, char **argv)
         stat[s][1] = pct(times[s], (int)frames, 90);
         stat[s][2] = pct(times[s], (int)frames, 99);
     }
+    if (reduced)
+        app_agreement(ref, nref, dets, nd, cm.score_thresh, 0.9, &agree_m, &agree_n);
     int rw, rh;
     model_resized_size(cm.model, w, h, &rw, &rh);
     double gflops = 0;
@@ -281,16 +293,24 @@ int cmd_bench(int argc, char **argv)
     getrusage(RUSAGE_SELF, &ru);
     double rss_mb = ru.ru_maxrss / 1024.0;
 
-    printf("model        %s (%s)\n", model_arch(cm.model), cm.weights_path);
-    printf("input        %dx%d%s -> resized %dx%d, %.2f GFLOPs\n", w, h, image ? "" : " generated",
+    /* with the JSON on stdout, the text report goes to stderr: stdout stays parseable */
+    FILE *txt = json_path && !strcmp(json_path, "-") ? stderr : stdout;
+    fprintf(txt, "model        %s (%s)\n", model_arch(cm.model), cm.weights_path);
+    fprintf(txt, "input        %dx%d%s -> resized %dx%d, %.2f GFLOPs\n", w, h, image ? "" : " generated",
            rw, rh, gflops);
-    printf("machine      %s, engine %s (BLAS %s), %d thread%s\n", cpu, model_engine(cm.model),
+    fprintf(txt, "machine      %s, engine %s (BLAS %s), %d thread%s\n", cpu, model_engine(cm.model),
            model_blas_core(), cm.threads, cm.threads == 1 ? "" : "s");
-    printf("runs         %ld timed after %ld warm-up; %d detections\n", frames, warmup, nd);
-    printf("%-14s %10s %10s %10s\n", "stage (ms)", "median", "p90", "p99");
+    fprintf(txt, "runs         %ld timed after %ld warm-up; %d detections\n", frames, warmup, nd);
+    if (reduced)
+        fprintf(txt, "precision    %s: agreement with fp32 %.1f%% (%d of %d detections with score >= "
+               "%g matched at IoU >= 0.9, same class)\n", precision,
+               agree_n ? 100.0 * agree_m / agree_n : 100.0, agree_m, agree_n, cm.score_thresh);
+    else
+        fprintf(txt, "precision    fp32 (torchvision's arithmetic)\n");
+    fprintf(txt, "%-14s %10s %10s %10s\n", "stage (ms)", "median", "p90", "p99");
     for (int s = 0; s < ST_COUNT; s++)
-        printf("%-14s %10.2f %10.2f %10.2f\n", model_stage_name(s), stat[s][0], stat[s][1], stat[s][2]);
-    printf("throughput   %.2f images/s (mean %.2f ms), %.1f GFLOP/s; peak RSS %.0f MB\n",
+        fprintf(txt, "%-14s %10.2f %10.2f %10.2f\n", model_stage_name(s), stat[s][0], stat[s][1], stat[s][2]);
+    fprintf(txt, "throughput   %.2f images/s (mean %.2f ms), %.1f GFLOP/s; peak RSS %.0f MB\n",
            1000.0 / mean_total, mean_total, gflops / (mean_total / 1000.0), rss_mb);
 
     if (json_path) {
@@ -305,6 +325,11 @@ int cmd_bench(int argc, char **argv)
         json_string(o, cpu);
         fprintf(o, ", \"engine\": ");
         json_string(o, model_engine(cm.model));
+        fprintf(o, ", \"precision\": ");
+        json_string(o, precision);
+        if (reduced)
+            fprintf(o, ", \"agreement_fp32\": {\"matched\": %d, \"of\": %d, \"iou\": 0.9, "
+                    "\"score\": %g}", agree_m, agree_n, cm.score_thresh);
         fprintf(o, ", \"blas_core\": ");
         json_string(o, model_blas_core());
         fprintf(o, ", \"vdetect_version\": \"%s\", \"frames\": %ld, \"warmup\": %ld}, "
