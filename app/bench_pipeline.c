@@ -156,6 +156,7 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     rep->weights = cm->weights_path;
     rep->threads = cm->threads;
     rep->engine = model_engine(cm->model);
+    rep->precision = model_precision(cm->model);
     rep->output_stage = writer || o->out ? "encode" : "null";
     rep->cpu_ms_per_frame = cpu_ms;
 
@@ -168,9 +169,9 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     fprintf(txt, "source       %s: %dx%d %s, nominal %.2f fps, %s (queue %d, %s)\n", o->so.input,
            info->width, info->height, info->codec ? info->codec : "?", info->fps,
            ps->live ? "live" : "file", ps->queue_len, ps->live ? "drop oldest" : "back-pressure");
-    fprintf(txt, "model        %s (%s), %d thread%s, engine %s (BLAS %s)\n", model_arch(cm->model),
-           cm->weights_path, cm->threads, cm->threads == 1 ? "" : "s", model_engine(cm->model),
-           model_blas_core());
+    fprintf(txt, "model        %s (%s), %d thread%s, engine %s (BLAS %s), %s\n",
+           model_arch(cm->model), cm->weights_path, cm->threads, cm->threads == 1 ? "" : "s",
+           model_engine(cm->model), model_blas_core(), model_precision(cm->model));
     fprintf(txt, "frames       %lld decoded = %lld detected + %lld dropped; %lld %s\n",
            (long long)ps->decoded, (long long)ps->detected, (long long)ps->dropped,
            (long long)rep->displayed, writer || o->out ? "encoded" : "drawn");

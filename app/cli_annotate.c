@@ -465,6 +465,7 @@ int cmd_annotate(int argc, char **argv)
     rep->weights = a.cm.weights_path;
     rep->threads = a.cm.threads;
     rep->engine = model_engine(a.cm.model);
+    rep->precision = model_precision(a.cm.model);
     rep->output_stage = "encode";
     if (stats_stream)
         run_report_json(stats_stream, rep);

@@ -109,7 +109,8 @@ static void print_text(const struct cli_model *cm, int w, int h, int rw, int rh,
     }
     fputc('\n', stdout);
     printf("threads        %d\n", cm->threads);
-    printf("engine         %s (BLAS %s)\n", model_engine(cm->model), model_blas_core());
+    printf("engine         %s (BLAS %s), precision %s\n", model_engine(cm->model),
+           model_blas_core(), model_precision(cm->model));
     printf("cost           %dx%d input -> resized to %dx%d, %.2f GFLOPs per image\n", w, h, rw,
            rh, gflops);
 }
@@ -172,9 +173,9 @@ static void print_json(FILE *f, const struct cli_model *cm, int w, int h, int rw
     } else {
         fputs("null", f);
     }
-    fprintf(f, ", \"threads\": %d, \"engine\": \"%s\", \"input_size\": [%d, %d], "
-               "\"resized_size\": [%d, %d], \"gflops\": ",
-            cm->threads, model_engine(cm->model), w, h, rw, rh);
+    fprintf(f, ", \"threads\": %d, \"engine\": \"%s\", \"precision\": \"%s\", "
+               "\"input_size\": [%d, %d], \"resized_size\": [%d, %d], \"gflops\": ",
+            cm->threads, model_engine(cm->model), model_precision(cm->model), w, h, rw, rh);
     json_double(f, gflops);
     fputs("}\n", f);
 }

@@ -560,6 +560,7 @@ int cmd_view(int argc, char **argv)
     v->rep.weights = v->cm.weights_path;
     v->rep.threads = v->cm.threads;
     v->rep.engine = model_engine(v->cm.model);
+    v->rep.precision = model_precision(v->cm.model);
     v->rep.display = v->display_all ? "all" : "detected";
     v->rep.output_stage = "display";
     if (!v->quiet)

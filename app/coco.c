@@ -160,20 +160,17 @@ static json_t *coco_json_load(const char *text, size_t len, char *err, size_t er
  * within +-2^53, as 1e3): 1 and *out set; else 0 (also for v NULL). */
 static int as_int(const json_t *v, int64_t lo, int64_t hi, int64_t *out)
 {
-    int64_t i;
     if (json_is_integer(v)) {
-        i = (int64_t)json_integer_value(v);
-    } else if (json_is_real(v)) {
-        double d = json_real_value(v);
-        if (d != floor(d) || d < -9007199254740992.0 || d > 9007199254740992.0)
-            return 0;
-        i = (int64_t)d;
-    } else {
-        return 0;
+        json_int_t i = json_integer_value(v);
+        if (i < lo || i > hi) return 0;
+        *out = (int64_t)i;
+        return 1;
     }
-    if (i < lo || i > hi)
+    /* a real: whole, and exactly an integer a double can hold */
+    double d = json_is_real(v) ? json_real_value(v) : 0.5;
+    if (d != floor(d) || fabs(d) > 9007199254740992.0 || d < (double)lo || d > (double)hi)
         return 0;
-    *out = i;
+    *out = (int64_t)d;
     return 1;
 }
 

@@ -199,6 +199,7 @@ struct run_report {
     const char *weights;
     int threads;
     const char *engine;        /* the model's GEMM engine (model_engine) */
+    const char *precision;     /* and its precision (model_precision) */
     const char *display;         /* "all", "detected", or NULL */
     int64_t displayed;           /* frames presented / written */
     double t_first_display, t_last_display;

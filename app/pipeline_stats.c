@@ -187,6 +187,8 @@ void run_report_json(FILE *f, const struct run_report *r)
     json_string(f, cpu);
     fprintf(f, ", \"engine\": ");
     json_string(f, r->engine ? r->engine : "");
+    fprintf(f, ", \"precision\": ");
+    json_string(f, r->precision ? r->precision : "");
     fprintf(f, ", \"blas_core\": ");
     json_string(f, model_blas_core());
     fprintf(f, ", \"vdetect_version\": \"%s\"}", VDETECT_VERSION);

@@ -8,6 +8,8 @@
 # Where Node.js and the npm registry are available it also times ONNX Runtime
 # (npm onnxruntime-node, installed into build/ort with --ignore-scripts; the
 # model exported with torch.onnx.export), the fastest peer known on this CPU.
+# vdetect runs twice: in fp32 (torchvision's arithmetic, the ratios) and with
+# --precision bf16 (its time, speed-up and agreement with fp32's detections).
 # Environment: BENCH_THREADS (default "1 2"), BENCH_PRESETS (default all),
 # BENCH_ORT=0 to leave ONNX Runtime out.
 set -eu
@@ -43,15 +45,18 @@ fi
 rm -f build/bench-stages.md
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 {
-    echo "Machine: $cpu, $(nproc) cores; $(date -u +%Y-%m-%d)."
+    echo "Machine: $cpu, $(nproc) cores; $(date -u +%Y-%m-%d); vdetect: $("$BIN" info 2>/dev/null | sed -n 's/^engine *//p')."
     echo "Input: 640x480 image; seeded checkpoints from tests/gen_parity.py; medians."
+    echo "vdetect fp32 is torchvision's arithmetic; bf16 is --precision bf16. Its accuracy is"
+    echo "measured on the trained demo model below: these random-weight checkpoints score many"
+    echo "boxes alike, so which of them survive NMS and the top-N cut says little about precision."
     echo
     if [ -n "$ort" ]; then
-        echo "| model | input → resized | threads | vdetect ms | PyTorch ms | PyTorch / vdetect | ONNX Runtime ms | ORT / vdetect |"
-        echo "|---|---|---|---|---|---|---|---|"
+        echo "| model | input → resized | threads | vdetect ms | PyTorch ms | PyTorch / vdetect | ONNX Runtime ms | ORT / vdetect | vdetect bf16 ms | bf16 speed-up |"
+        echo "|---|---|---|---|---|---|---|---|---|---|"
     else
-        echo "| model | input → resized | threads | vdetect ms | PyTorch ms | PyTorch / vdetect |"
-        echo "|---|---|---|---|---|---|"
+        echo "| model | input → resized | threads | vdetect ms | PyTorch ms | PyTorch / vdetect | vdetect bf16 ms | bf16 speed-up |"
+        echo "|---|---|---|---|---|---|---|---|"
     fi
 } > "$out"
 
@@ -82,6 +87,10 @@ for p in $PRESETS; do
             --frames "$n" --warmup 1 "$img" --json build/bench-c.json -y > build/bench-c.txt
         cat build/bench-c.txt >&2
         # shellcheck disable=SC2086
+        "$BIN" bench --model-only --arch "$arch" --weights "$w" $cset --threads "$t" --precision bf16 \
+            --frames "$n" --warmup 1 "$img" --json build/bench-b.json -y > build/bench-b.txt
+        grep -E '^precision|^total' build/bench-b.txt | sed 's/^/bf16: /' >&2
+        # shellcheck disable=SC2086
         "$PYTHON" tests/bench_torch.py --arch "$arch" --weights "$w" $pset --threads "$t" \
             --frames "$n" --warmup 1 --image "$img" > build/bench-t.json
         rm -f build/bench-o.json
@@ -102,6 +111,8 @@ if sys.argv[3]:
         row += " %.1f | %.2f× |" % (om, om / cm)
     else:
         row += " – | – |"
+bm = json.load(open("build/bench-b.json"))["stages_ms"]["total"]["median"]
+row += " %.1f | %.2f× |" % (bm, cm / bm)
 print(row)
 PY
         tail -n 1 "$out" >&2
@@ -129,5 +140,15 @@ done
     echo "|---|---|---|---|---|---|---|---|"
     cat build/bench-stages.md
 } >> "$out"
+# bf16's accuracy on the trained demo model's held-out set (tests/test_precision_model.sh)
+if [ -d "$FIX/demo/images" ]; then
+    {
+        echo
+        echo "bf16 against fp32, demo model, 40 held-out images (tests/test_precision_model.sh):"
+        echo
+        VDETECT_BIN="$BIN" PYTHON="$PYTHON" sh tests/test_precision_model.sh 2>&1 |
+            grep -E '^(bf16 vs fp32|eval:)' | sed 's/^/- /'
+    } >> "$out"
+fi
 echo
 cat "$out"

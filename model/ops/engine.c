@@ -4,10 +4,11 @@
  * Two engines compute every fp32 product the same way up to the order of the
  * additions: OpenBLAS's sgemm and oneDNN's (dnnl_sgemm, JIT kernels picked by
  * oneDNN for the CPU it finds). Measured on our shapes (box head linears at
- * 150–1000 RoIs, FPN/ResNet convs as im2col GEMMs, one thread each, docs/
- * performance.md), oneDNN is as fast or faster on every shape on CPUs with
- * AVX-512 (Zen 4: 1.0–1.6×; Sapphire Rapids: 1.2–1.7× on the big ones), so it is
- * the default there; elsewhere OpenBLAS, whose AVX2 kernels we know. A model
+ * 150–1000 RoIs, FPN and ResNet convs as im2col GEMMs), oneDNN was as fast or
+ * faster on every one on the AVX-512 CPUs we run on (Zen 4, one thread:
+ * 1.0–1.6×, most on ResNet's small-K convs; a Xeon with AMX, two threads:
+ * 1.1–1.7×), so it is the default there; elsewhere OpenBLAS, whose AVX2 kernels
+ * we know (README: Performance). A model
  * may name its engine (model_options.engine, `--engine`), and VDETECT_ENGINE
  * sets the default for everything, tests included.
  *
