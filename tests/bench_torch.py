@@ -15,9 +15,25 @@ import os
 import sys
 import time
 
-import numpy as np
-import torch
-from PIL import Image
+
+def _threads_from_argv():
+    """--threads N, read before torch loads: its BLAS and OpenMP pools size
+    themselves from the environment at load, and torch.set_num_threads alone
+    leaves the BLAS that runs its linear layers on every core."""
+    for i, arg in enumerate(sys.argv):
+        if arg == "--threads" and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if arg.startswith("--threads="):
+            return arg.split("=", 1)[1]
+    return "1"
+
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = _threads_from_argv()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gen_parity import build_model  # noqa: E402  (the checkpoint layouts live there)
