@@ -35,6 +35,7 @@
 #include "../render/render.h"
 #include "../video/video.h"
 #include "app.h"
+#include "queue.h"
 
 /* ---- latency histogram (pipeline_stats.c) -------------------------------- */
 

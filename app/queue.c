@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "queue.h"
 
 struct queue {
     pthread_mutex_t lock;

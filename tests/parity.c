@@ -263,7 +263,7 @@ void parity_end_to_end(const char *cs, const char *dir, struct model *m, const s
              * features → heads path on torchvision's proposals, which must
              * then give torchvision's detections with no excuses. */
             struct run r = { .arena = &m->arena };
-            struct fmap x, feats[NET_MAX_LEVELS];
+            struct fmap x, feats[SPEC_MAX_LEVELS];
             struct image_sizes z;
             arena_reset(&m->arena);
             transform_forward(m, &im, &x, &z);

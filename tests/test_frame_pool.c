@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "../app/app.h"
+#include "../app/queue.h"
 #include "../video/video.h"
 #include "check.h"
 

@@ -132,7 +132,7 @@ static void check_stages(const char *cs, const char *dir, struct model *m, const
     struct fmap x = parity_fmap_of(&img);
     /* the graph's taps: "stem" and the FPN's inputs "body_I" */
     const struct graph *g = m->bb.graph;
-    struct fmap taps[GRAPH_MAX_TAPS], seeds[GRAPH_MAX_TAPS], feats[NET_MAX_LEVELS];
+    struct fmap taps[GRAPH_MAX_TAPS], seeds[GRAPH_MAX_TAPS], feats[SPEC_MAX_LEVELS];
     struct graph_io io = { taps, NULL };
     ops_use_pool(m->pool);
     graph_run_io(g, &r, &x, feats, &io);
@@ -162,7 +162,7 @@ static void check_stages(const char *cs, const char *dir, struct model *m, const
     graph_run_io(g, &r, NULL, feats, &io);
     ops_use_pool(NULL);
     int nfeat = m->bb.n_out;
-    struct npy fref[NET_MAX_LEVELS] = { 0 };
+    struct npy fref[SPEC_MAX_LEVELS] = { 0 };
     for (int i = 0; i < nfeat; i++) {
         char nm[32];
         snprintf(nm, sizeof nm, "fpn_%s", g->out_name[i]);
@@ -181,7 +181,7 @@ static void check_stages(const char *cs, const char *dir, struct model *m, const
         if (parity_load(dir, nm, &ref) == 0) parity_check_map(cs, nm, &dd, &ref, 1e-4);
         npy_free(&ref);
     }
-    struct fmap fm[NET_MAX_LEVELS];
+    struct fmap fm[SPEC_MAX_LEVELS];
     for (int l = 0; l < nfeat; l++) fm[l] = parity_fmap_of(&fref[l]);
     struct image_sizes z = { .hp = (int)img.shape[1], .wp = (int)img.shape[2] };
     anchors_forward(m, fm, nfeat, &z);
@@ -211,7 +211,7 @@ static void check_stages(const char *cs, const char *dir, struct model *m, const
         CHECK(0, "%s: box head dumps missing", cs);
     }
     npy_free(&pooled); npy_free(&bf); npy_free(&cl); npy_free(&br);
-    for (int i = 0; i < NET_MAX_LEVELS; i++) { npy_free(&bref[i]); npy_free(&fref[i]); }
+    for (int i = 0; i < SPEC_MAX_LEVELS; i++) { npy_free(&bref[i]); npy_free(&fref[i]); }
     arena_release(&a);
     npy_free(&img);
 }

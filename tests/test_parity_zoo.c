@@ -27,7 +27,7 @@ static void check_outputs(const char *cs, const char *dir, struct model *m,
     struct arena a;
     arena_init(&a);
     struct run r = { .arena = &a };
-    struct fmap x = parity_fmap_of(&img), feats[NET_MAX_LEVELS];
+    struct fmap x = parity_fmap_of(&img), feats[SPEC_MAX_LEVELS];
     ops_use_pool(m->pool);
     int n = backbone_run(&m->bb, &r, &x, feats);
     ops_use_pool(NULL);

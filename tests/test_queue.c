@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../app/app.h"
+#include "../app/queue.h"
 #include "check.h"
 
 #define ITEM(i) ((void *)(uintptr_t)(i))

@@ -15,7 +15,7 @@ int box_head_build(struct box_head *h, const struct spec *s, struct binder *b)
     h->rep = s->representation;
     h->K = s->num_classes;
     h->nconv = s->box_head_convs;
-    MODEL_ASSERT(h->nconv <= NET_MAX_HEAD_CONVS);
+    MODEL_ASSERT(h->nconv <= SPEC_MAX_HEAD_CONVS);
     if (h->nconv) {
         /* FastRCNNConvFCHead: Sequential of conv+BN+ReLU blocks, Flatten, Linear, ReLU */
         for (int i = 0; i < h->nconv; i++) {

@@ -3,7 +3,7 @@
  * torchvision inference path (docs/torchvision-inference.md §0), one stage per file:
  *
  *   transform.c       normalise, resize, zero-pad               (§1)
- *   backbone.c        backbone + FPN, a graph of torch ops       (graph.c)
+ *   backbone.c        backbone + FPN, a graph of torch ops       (graph_*.c)
  *   rpn.c             RPN head, anchors (anchor_utils.c), decode, filter_proposals (§2, §3)
  *   roi_heads.c       MultiScaleRoIAlign, box head (box_head.c), postprocess (§5, §6)
  *   transform.c       boxes back to the input's size             (§1)
@@ -49,7 +49,7 @@ int generalized_rcnn_forward(struct model *m, const struct model_image *img,
     model_ops_begin(m);
     tm->preprocess = (t = ops_now_ms()) - t0;
 
-    struct fmap feats[NET_MAX_LEVELS];
+    struct fmap feats[SPEC_MAX_LEVELS];
     int nfeat = backbone_run(&m->bb, &r, &x, feats);
     tm->fpn = r.fpn_ms;
     tm->backbone = ops_now_ms() - t - tm->fpn;

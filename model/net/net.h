@@ -66,7 +66,14 @@ struct proposals {
     int n;
 };
 
-/* ---- the backbone graph (graph.c) and the backbone (backbone.c) --------------- */
+/* ---- the backbone graph (graph_bind.c, graph_plan.c, graph_run.c) and the
+ *      backbone (backbone.c) --------------------------------------------------- */
+
+/* A node's k-th input */
+static inline int graph_in(const struct graph *g, const struct gnode *n, int k)
+{
+    return g->ins[n->in0 + k];
+}
 
 /* Bind every key to the checkpoint (shapes checked against the channels flowing
  * in), fold and fuse. out_channels: what every output must have. 0, or -1 after
@@ -83,6 +90,18 @@ struct graph_plan {
 };
 /* 0 and *p, or -1 with *why saying which value's size would be empty (or absurd). */
 int graph_plan(const struct graph *g, int h, int w, struct graph_plan *p, const char **why);
+
+/* The pieces of a plan the run shares (graph_plan.c). A value's shape: */
+struct vshape { int c, h, w; };
+/* Every needed value's shape for an ih x iw input into s[] (seeded values take
+ * val's): NULL, or why the graph cannot take the size. */
+const char *graph_shapes(const struct graph *g, int ih, int iw, struct vshape *s,
+                         const char *need, const char *seeded, const struct fmap *val);
+/* Offsets of the values not skipped in one buffer, by lifetime; its size. */
+size_t graph_place(const struct graph *g, const struct vshape *s, const char *skip, size_t *off);
+struct graph_io;
+/* Which values a run needs (need[]) and which the caller gives (seeded[]). */
+void graph_needed(const struct graph *g, const struct graph_io *io, char *seeded, char *need);
 
 /* Run on img ([3, H, W], a size graph_plan accepts) into out[0 .. n_out): the
  * outputs come from r's arena and stay; everything else is given back. */
@@ -160,7 +179,7 @@ int rpn_filter_proposals(const float *decoded, const float *logits, const int *l
  * and box-delta 1x1 convs, fused into one conv of A + 4A outputs at load (the
  * two results are its first A and last 4A channels: nothing is copied). */
 struct rpn_head {
-    struct conv conv[NET_MAX_HEAD_CONVS];
+    struct conv conv[SPEC_MAX_HEAD_CONVS];
     int depth;
     struct conv pred;
     int A;                    /* anchors per location */
@@ -176,7 +195,7 @@ void rpn_head_forward(const struct rpn_head *h, struct run *r, const struct fmap
 /* TwoMLPHead (fc6, fc7) or v2's FastRCNNConvFCHead (conv3x3 + BN + ReLU blocks,
  * then one fc), then FastRCNNPredictor (cls_score, bbox_pred). */
 struct box_head {
-    struct conv convs[NET_MAX_HEAD_CONVS]; /* BN folded; each C -> C channels */
+    struct conv convs[SPEC_MAX_HEAD_CONVS]; /* BN folded; each C -> C channels */
     int nconv;
     struct linear fc6, fc7;   /* fc7.w NULL for the conv head */
     struct linear cls, reg;   /* the predictor: cls_score, bbox_pred */
@@ -227,14 +246,14 @@ struct model {
 
     /* anchors for one padded input size (recomputed when it changes) */
     int anchor_hp, anchor_wp;
-    int grid_h[NET_MAX_LEVELS], grid_w[NET_MAX_LEVELS];
-    int level_counts[NET_MAX_LEVELS];
+    int grid_h[SPEC_MAX_LEVELS], grid_w[SPEC_MAX_LEVELS];
+    int level_counts[SPEC_MAX_LEVELS];
     int n_anchors;
     float *anchors;               /* n_anchors x 4, malloc'd */
 
     /* MultiScaleRoIAlign scales, set on the first call as torchvision does */
     int scales_ready;
-    float roi_scales[NET_MAX_LEVELS];
+    float roi_scales[SPEC_MAX_LEVELS];
     int k_min, k_max;
 
     /* the input size model_detect last checked and reserved memory for */

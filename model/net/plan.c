@@ -245,7 +245,7 @@ static int plan_pass(const struct model *m, int W, int H, size_t *arena_bytes,
     }
     struct arena a;
     arena_init_counting(&a);
-    struct fmap feats[NET_MAX_LEVELS];
+    struct fmap feats[SPEC_MAX_LEVELS];
     *macs = gp.macs;
     plan_transform(&a, z);
     plan_backbone(&a, &gp, feats);

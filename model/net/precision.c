@@ -36,7 +36,7 @@ static int convs_of(struct model *m, struct conv **out, int cap)
 int precision_prepare_bf16(struct model *m)
 {
     if (m->w16_block) return 0;
-    int cap = (m->bb.graph ? m->bb.graph->n : 0) + 2 * NET_MAX_HEAD_CONVS + 1;
+    int cap = (m->bb.graph ? m->bb.graph->n : 0) + 2 * SPEC_MAX_HEAD_CONVS + 1;
     struct conv **cv = malloc(sizeof *cv * (size_t)cap);
     if (!cv) goto oom;
     int n = convs_of(m, cv, cap);

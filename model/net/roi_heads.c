@@ -120,7 +120,7 @@ int roi_heads_forward(struct model *m, struct run *r, const struct fmap *feats,
     roi_heads_scales(m, feats, rh);
     int C = s->fpn_out, ro = s->roi_out;
     float *pooled = arena_floats(r->arena, (size_t)(P > 0 ? P : 1) * C * ro * ro);
-    struct fmap maps[NET_MAX_LEVELS];   /* the maps featmap_names picks */
+    struct fmap maps[SPEC_MAX_LEVELS];   /* the maps featmap_names picks */
     for (int i = 0; i < s->roi_maps; i++) maps[i] = feats[s->roi_index[i]];
     if (P > 0)
         multiscale_roi_align(maps, m->roi_scales, s->roi_maps, m->k_min, m->k_max, props, P, ro,

@@ -20,7 +20,7 @@ int rpn_head_build(struct rpn_head *h, const struct spec *s, struct binder *b)
     for (int l = 1; l < s->n_levels; l++) MODEL_ASSERT(s->n_sizes[l] * s->n_ratios[l] == A);
     h->A = A;
     h->depth = s->rpn_conv_depth > 0 ? s->rpn_conv_depth : 1;
-    MODEL_ASSERT(h->depth <= NET_MAX_HEAD_CONVS);
+    MODEL_ASSERT(h->depth <= SPEC_MAX_HEAD_CONVS);
     for (int i = 0; i < h->depth; i++) {
         char key[64];
         snprintf(key, sizeof key, "rpn.head.conv.%d.0", i);

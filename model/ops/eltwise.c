@@ -1,5 +1,5 @@
 /*
- * eltwise.c — the per-element and per-channel ops of model graphs (graph.c):
+ * eltwise.c — the per-element and per-channel ops of model graphs (net/graph_run.c):
  * broadcasting add and multiply, per-channel affine (an unfused BatchNorm, a
  * layer scale), LayerNorm over the channels of each pixel, channel concat and
  * nearest upsampling.

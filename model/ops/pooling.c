@@ -1,6 +1,6 @@
 /*
  * pooling.c — spatial pooling as torch's CPU kernels compute it, for model
- * graphs (graph.c): max and average pooling with any kernel, stride, padding,
+ * graphs (net/graph_run.c): max and average pooling with any kernel, stride, padding,
  * dilation (max) and ceil mode, and adaptive average and max pooling.
  */
 #include "ops.h"

@@ -199,7 +199,7 @@ static int vgg(struct graph *g, const struct spec *s, int *body)
 
 static void fpn(struct graph *g, const struct spec *s, const int *body, int n)
 {
-    int inner[NET_MAX_LEVELS], results[NET_MAX_LEVELS];
+    int inner[SPEC_MAX_LEVELS], results[SPEC_MAX_LEVELS];
     char c[96], b[96];
     for (int i = 0; i < n; i++) {
         /* v1: conv with bias; v2 (norm_layer=BatchNorm2d): conv without bias + BN */
@@ -228,7 +228,7 @@ static void fpn(struct graph *g, const struct spec *s, const int *body, int n)
 
 int graph_from_spec(struct graph *g, const struct spec *s)
 {
-    int body[NET_MAX_LEVELS], n = -1;
+    int body[SPEC_MAX_LEVELS], n = -1;
     graph_build_start(g);
     switch (s->backbone) {
     case BACKBONE_RESNET: n = resnet(g, s, body); break;
@@ -238,7 +238,7 @@ int graph_from_spec(struct graph *g, const struct spec *s)
     case BACKBONE_VGG: n = vgg(g, s, body); break;
     case BACKBONE_GRAPH: break;
     }
-    if (n < 1 || n + (s->pool_level ? 1 : 0) > NET_MAX_LEVELS) {
+    if (n < 1 || n + (s->pool_level ? 1 : 0) > SPEC_MAX_LEVELS) {
         if (n >= 0) fprintf(stderr, "model %s: %d feature maps\n", s->arch, n);
         graph_free(g);
         return -1;

@@ -36,9 +36,9 @@ static void heads(struct spec *s, const struct ckpt *ck)
 {
     s->rpn_conv_depth = count(ck, "rpn.head.conv.%d.0.weight", -1);
     if (s->rpn_conv_depth < 1) s->rpn_conv_depth = 1;
-    if (s->rpn_conv_depth > NET_MAX_HEAD_CONVS) s->rpn_conv_depth = NET_MAX_HEAD_CONVS;
+    if (s->rpn_conv_depth > SPEC_MAX_HEAD_CONVS) s->rpn_conv_depth = SPEC_MAX_HEAD_CONVS;
     s->box_head_convs = count(ck, "roi_heads.box_head.%d.0.weight", -1);
-    if (s->box_head_convs > NET_MAX_HEAD_CONVS) s->box_head_convs = NET_MAX_HEAD_CONVS;
+    if (s->box_head_convs > SPEC_MAX_HEAD_CONVS) s->box_head_convs = SPEC_MAX_HEAD_CONVS;
     const struct ckpt_tensor *fc = s->box_head_convs
                                        ? key(ck, "roi_heads.box_head.%d.weight", s->box_head_convs + 1, 0)
                                        : ckpt_find(ck, "roi_heads.box_head.fc6.weight");
@@ -54,7 +54,7 @@ static void heads(struct spec *s, const struct ckpt *ck)
 static int fpn_inputs(const struct ckpt *ck, int64_t *ch)
 {
     int n = 0;
-    for (const struct ckpt_tensor *t; n < NET_MAX_LEVELS - 1 &&
+    for (const struct ckpt_tensor *t; n < SPEC_MAX_LEVELS - 1 &&
                                       (t = key(ck, "backbone.fpn.inner_blocks.%d.0.weight", n, 0));
          n++)
         ch[n] = t->ndim == 4 ? t->shape[1] : -1;
@@ -70,7 +70,7 @@ static int refuse(const char *path, const char *why)
 
 static int resnet(struct spec *s, const struct ckpt *ck, const char *path, char *note, size_t len)
 {
-    int64_t ch[NET_MAX_LEVELS];
+    int64_t ch[SPEC_MAX_LEVELS];
     int nin = fpn_inputs(ck, ch);
     const struct ckpt_tensor *c1 = ckpt_find(ck, "backbone.body.layer1.0.conv1.weight");
     int bottleneck = key(ck, "backbone.body.layer%d.0.conv3.weight", 1, 0) != NULL;
@@ -135,7 +135,7 @@ static int resnet(struct spec *s, const struct ckpt *ck, const char *path, char 
 static int mobilenet(struct spec *s, const struct ckpt *ck, const char *path, char *note,
                      size_t len)
 {
-    int64_t ch[NET_MAX_LEVELS];
+    int64_t ch[SPEC_MAX_LEVELS];
     int nin = fpn_inputs(ck, ch);
     if (!ckpt_find(ck, "backbone.body.0.0.weight") || nin != 2) return 0;
     int large = ch[0] == 160 && ch[1] == 960 && ckpt_find(ck, "backbone.body.16.0.weight");

@@ -112,8 +112,8 @@ static int read_vgg(struct spec *s, const json_t *bb)
                             *ret = json_object_get(bb, "return_layers");
     if (!cfg)
         return bad("backbone.cfg", "missing");
-    if (json_array_size(cfg) < 1 || json_array_size(cfg) > NET_MAX_VGG)
-        return bad("backbone.cfg", "expected an array of 1 to %d entries", NET_MAX_VGG);
+    if (json_array_size(cfg) < 1 || json_array_size(cfg) > SPEC_MAX_VGG)
+        return bad("backbone.cfg", "expected an array of 1 to %d entries", SPEC_MAX_VGG);
     int modules = 0, convs = 0;
     if (bn && !json_is_true(bn) && !json_is_false(bn))
         return bad("backbone.batch_norm", "expected true or false, found %s",
@@ -141,9 +141,9 @@ static int read_vgg(struct spec *s, const json_t *bb)
     if (!ret)
         return bad("backbone.return_layers", "missing");
     size_t nret = json_array_size(ret);   /* 0 when not an array */
-    if (nret < 1 || nret > NET_MAX_LEVELS - 1)
+    if (nret < 1 || nret > SPEC_MAX_LEVELS - 1)
         return bad("backbone.return_layers", "expected an array of 1 to %d module indices",
-                   NET_MAX_LEVELS - 1);
+                   SPEC_MAX_LEVELS - 1);
     for (size_t i = 0; i < json_array_size(ret); i++) {
         int64_t r;
         char f[64];
@@ -353,7 +353,7 @@ static int read_v2_rpn(struct spec *s, const json_t *r, int levels)
                                          "box_coder_weights", NULL };
     if (!r) return bad("rpn", "missing");
     if (only_fields(r, "rpn", names) ||
-        get_int(r, "rpn", "conv_depth", 1, NET_MAX_HEAD_CONVS, 1, &s->rpn_conv_depth) ||
+        get_int(r, "rpn", "conv_depth", 1, SPEC_MAX_HEAD_CONVS, 1, &s->rpn_conv_depth) ||
         get_coder(r, "rpn.box_coder_weights", s->rpn_coder))
         return -1;
     return anchor_lists(s, json_object_get(r, "anchor_sizes"), json_object_get(r, "aspect_ratios"),
@@ -418,8 +418,8 @@ static int read_v2_box_head(struct spec *s, const json_t *b)
     if (!t || !json_is_string(t) || strcmp(json_string_value(t), "conv_fc"))
         return bad("box_head.type", "expected \"two_mlp\" (TwoMLPHead) or \"conv_fc\" "
                    "(FastRCNNConvFCHead)");
-    if (json_array_size(cc) < 1 || json_array_size(cc) > NET_MAX_HEAD_CONVS)
-        return bad("box_head.conv_channels", "expected 1 to %d channel counts", NET_MAX_HEAD_CONVS);
+    if (json_array_size(cc) < 1 || json_array_size(cc) > SPEC_MAX_HEAD_CONVS)
+        return bad("box_head.conv_channels", "expected 1 to %d channel counts", SPEC_MAX_HEAD_CONVS);
     for (size_t k = 0; k < json_array_size(cc); k++) {
         int64_t c;
         if (!sjson_int(json_array_get(cc, k), 1, 65536, &c) || c != s->fpn_out)
@@ -564,8 +564,8 @@ int spec_from_metadata(struct spec *s, const char *json, char ***class_names, in
         if (read_vgg(s, bb) || read_fpn(s, json_object_get(root, "fpn")))
             goto done;
         int levels = s->n_vgg_return + (s->pool_level ? 1 : 0);
-        if (levels > NET_MAX_LEVELS) {
-            bad("backbone.return_layers", "too many feature maps (at most %d)", NET_MAX_LEVELS);
+        if (levels > SPEC_MAX_LEVELS) {
+            bad("backbone.return_layers", "too many feature maps (at most %d)", SPEC_MAX_LEVELS);
             goto done;
         }
         s->n_levels = levels;

@@ -86,7 +86,7 @@ int spec_preset(struct spec *s, const char *arch)
         s->rpn_coder[i] = 1.0f;
         s->box_coder[i] = i < 2 ? 10.0f : 5.0f;
     }
-    for (int i = 0; i < NET_MAX_LEVELS; i++) s->roi_index[i] = i;
+    for (int i = 0; i < SPEC_MAX_LEVELS; i++) s->roi_index[i] = i;
     snprintf(s->arch, sizeof s->arch, "%s", arch);
 
     if (!strcmp(arch, "fasterrcnn_resnet50_fpn") || !strcmp(arch, "fasterrcnn_resnet50_fpn_v2")) {

@@ -94,9 +94,9 @@ int graph_from_spec(struct graph *g, const struct spec *s);
 
 /* ---- the detector's description ------------------------------------------------------ */
 
-#define NET_MAX_LEVELS 8
-#define NET_MAX_VGG 64
-#define NET_MAX_HEAD_CONVS 8       /* 3x3 convs in the RPN head or the box head */
+#define SPEC_MAX_LEVELS 8
+#define SPEC_MAX_VGG 64
+#define SPEC_MAX_HEAD_CONVS 8       /* 3x3 convs in the RPN head or the box head */
 
 /* What describes the backbone: a preset's family (graph_presets.c writes the
  * graph) or the model file's graph. */
@@ -119,8 +119,8 @@ struct spec {
     /* VGG features: cfg entries are channel counts, 0 for a max-pool ('M');
      * vgg_bn adds BatchNorm after each conv. FPN taps the module indices
      * vgg_return[0..n) of the Sequential (torchvision numbering). */
-    int vgg_cfg[NET_MAX_VGG], vgg_cfg_len, vgg_bn;
-    int vgg_return[NET_MAX_LEVELS], n_vgg_return;
+    int vgg_cfg[SPEC_MAX_VGG], vgg_cfg_len, vgg_bn;
+    int vgg_return[SPEC_MAX_LEVELS], n_vgg_return;
 
     int fpn_out;              /* FPN channels (256) */
     int fpn_norm;             /* FPN convs are conv (no bias) + BatchNorm (v2) */
@@ -131,10 +131,10 @@ struct spec {
 
     /* Anchors per RPN level (one entry per feature map, 'pool' included). */
     int n_levels;
-    float anchor_sizes[NET_MAX_LEVELS][8];
-    int n_sizes[NET_MAX_LEVELS];
-    float aspect_ratios[NET_MAX_LEVELS][8];
-    int n_ratios[NET_MAX_LEVELS];
+    float anchor_sizes[SPEC_MAX_LEVELS][8];
+    int n_sizes[SPEC_MAX_LEVELS];
+    float aspect_ratios[SPEC_MAX_LEVELS][8];
+    int n_ratios[SPEC_MAX_LEVELS];
 
     /* A model file's backbone as a graph of operations (above; version 2 files):
      * its outputs are the feature maps, FPN included. Owned; spec_release frees it. */
@@ -144,7 +144,7 @@ struct spec {
     float rpn_coder[4], box_coder[4]; /* BoxCoder weights: (1,1,1,1) and (10,10,5,5) */
 
     int roi_maps;             /* maps pooled by MultiScaleRoIAlign, */
-    int roi_index[NET_MAX_LEVELS]; /* at these feature map indices, increasing */
+    int roi_index[SPEC_MAX_LEVELS]; /* at these feature map indices, increasing */
     int roi_out, roi_sampling;/* 7, 2 */
     int representation;       /* TwoMLPHead width (1024) */
     int num_classes;          /* from the weights */
