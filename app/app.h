@@ -162,6 +162,10 @@ struct cli_model {
     struct opt opts[10];
 };
 
+/* "onednn", or "openblas (kernels SkylakeX)": the engine the model's products
+ * run on, with OpenBLAS's kernel set when it is the one (cli_model.c). */
+const char *app_engine_desc(const struct model *m, char *buf, size_t len);
+
 /* Agreement of detections a with b (agreement.c): of those with score >= score,
  * how many of a match one of b of the same class at IoU >= min_iou (one to one,
  * best score first) — *matched — out of the larger of the two counts — *total. */

@@ -169,9 +169,10 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     fprintf(txt, "source       %s: %dx%d %s, nominal %.2f fps, %s (queue %d, %s)\n", o->so.input,
            info->width, info->height, info->codec ? info->codec : "?", info->fps,
            ps->live ? "live" : "file", ps->queue_len, ps->live ? "drop oldest" : "back-pressure");
-    fprintf(txt, "model        %s (%s), %d thread%s, engine %s (BLAS %s), %s\n",
+    char eng[96];
+    fprintf(txt, "model        %s (%s), %d thread%s, engine %s, precision %s\n",
            model_arch(cm->model), cm->weights_path, cm->threads, cm->threads == 1 ? "" : "s",
-           model_engine(cm->model), model_blas_core(), model_precision(cm->model));
+           app_engine_desc(cm->model, eng, sizeof eng), model_precision(cm->model));
     fprintf(txt, "frames       %lld decoded = %lld detected + %lld dropped; %lld %s\n",
            (long long)ps->decoded, (long long)ps->detected, (long long)ps->dropped,
            (long long)rep->displayed, writer || o->out ? "encoded" : "drawn");

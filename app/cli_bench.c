@@ -35,7 +35,9 @@ static const char bench_help[] =
     "Model only (--model-only, an IMAGE, or no SOURCE): one image (or a\n"
     "generated picture of --size) run --frames times after --warmup untimed\n"
     "runs; per-stage wall times (preprocess, backbone, FPN, RPN head,\n"
-    "proposals, RoI align, box head, postprocess) as median / p90 / p99.\n"
+    "proposals, RoI align, box head, postprocess) as median / p90 / p99;\n"
+    "with --precision bf16 also its agreement with fp32's detections on the\n"
+    "image (matched at IoU >= 0.9, same class, score >= --score-thresh).\n"
     "\n"
     "Options:\n"
     "%s"
@@ -298,13 +300,20 @@ int cmd_bench(int argc, char **argv)
     fprintf(txt, "model        %s (%s)\n", model_arch(cm.model), cm.weights_path);
     fprintf(txt, "input        %dx%d%s -> resized %dx%d, %.2f GFLOPs\n", w, h, image ? "" : " generated",
            rw, rh, gflops);
-    fprintf(txt, "machine      %s, engine %s (BLAS %s), %d thread%s\n", cpu, model_engine(cm.model),
-           model_blas_core(), cm.threads, cm.threads == 1 ? "" : "s");
-    fprintf(txt, "runs         %ld timed after %ld warm-up; %d detections\n", frames, warmup, nd);
-    if (reduced)
+    char eng[96];
+    fprintf(txt, "machine      %s, engine %s, %d thread%s\n", cpu,
+            app_engine_desc(cm.model, eng, sizeof eng), cm.threads, cm.threads == 1 ? "" : "s");
+    int shown = 0;
+    for (int i = 0; i < nd; i++) shown += dets[i].score >= cm.score_thresh;
+    fprintf(txt, "runs         %ld timed after %ld warm-up; %d detections (%d with score >= %g)\n",
+            frames, warmup, nd, shown, cm.score_thresh);
+    if (reduced && agree_n)
         fprintf(txt, "precision    %s: agreement with fp32 %.1f%% (%d of %d detections with score >= "
-               "%g matched at IoU >= 0.9, same class)\n", precision,
-               agree_n ? 100.0 * agree_m / agree_n : 100.0, agree_m, agree_n, cm.score_thresh);
+               "%g matched at IoU >= 0.9, same class)\n", precision, 100.0 * agree_m / agree_n,
+               agree_m, agree_n, cm.score_thresh);
+    else if (reduced)
+        fprintf(txt, "precision    %s: agreement with fp32 n/a (no detection with score >= %g in "
+                "either)\n", precision, cm.score_thresh);
     else
         fprintf(txt, "precision    fp32 (torchvision's arithmetic)\n");
     fprintf(txt, "%-14s %10s %10s %10s\n", "stage (ms)", "median", "p90", "p99");

@@ -109,8 +109,9 @@ static void print_text(const struct cli_model *cm, int w, int h, int rw, int rh,
     }
     fputc('\n', stdout);
     printf("threads        %d\n", cm->threads);
-    printf("engine         %s (BLAS %s), precision %s\n", model_engine(cm->model),
-           model_blas_core(), model_precision(cm->model));
+    char eng[96];
+    printf("engine         %s, precision %s\n", app_engine_desc(cm->model, eng, sizeof eng),
+           model_precision(cm->model));
     printf("cost           %dx%d input -> resized to %dx%d, %.2f GFLOPs per image\n", w, h, rw,
            rh, gflops);
 }

@@ -77,6 +77,14 @@ static int opt_classes(void *dest, const char *cmd, const char *opt, const char 
     return APP_OK;
 }
 
+const char *app_engine_desc(const struct model *m, char *buf, size_t len)
+{
+    const char *e = model_engine(m);
+    if (!strcmp(e, "openblas")) snprintf(buf, len, "openblas (kernels %s)", model_blas_core());
+    else snprintf(buf, len, "%s", e);
+    return buf;
+}
+
 static int opt_precision(void *dest, const char *cmd, const char *opt, const char *value)
 {
     if (strcmp(value, "fp32") && strcmp(value, "bf16"))
@@ -133,17 +141,19 @@ void cli_model_init(struct cli_model *cm, int argc)
         { .name = "--classes", .arg = "A,B,...", .kind = OPT_CALL, .dest = cm,
           .call = opt_classes, .help = "output only these classes (names or ids)" },
         { .name = "--threads", .arg = "N", .kind = OPT_INT, .dest = &cm->threads, .lo = 1,
-          .hi = 1024, .help = "BLAS threads (default: the number of online CPUs)" },
+          .hi = 1024, .help = "threads the detector runs on (default: the number of online\n"
+                              "CPUs)" },
         { .name = "--engine", .arg = "NAME", .kind = OPT_CALL, .dest = &cm->engine,
           .call = opt_engine,
-          .help = "what runs the matrix products: onednn, openblas or auto\n"
-                  "(default: auto — oneDNN on CPUs with AVX-512, OpenBLAS\n"
-                  "elsewhere; the VDETECT_ENGINE environment variable sets it too)" },
+          .help = "what runs the fp32 matrix products: onednn, openblas or auto\n"
+                  "(oneDNN on CPUs with AVX-512, OpenBLAS elsewhere); default:\n"
+                  "$VDETECT_ENGINE, else auto. bf16 always runs on oneDNN" },
         { .name = "--precision", .arg = "P", .kind = OPT_CALL, .dest = &cm->precision,
           .call = opt_precision,
           .help = "fp32 (default: torchvision's arithmetic) or bf16: convs and\n"
-                  "linear layers on bf16 inputs with fp32 sums, about twice as\n"
-                  "fast on CPUs with AVX512_BF16 or AMX (README: Precision)" },
+                  "linear layers on bf16 inputs with fp32 sums; measured 1.3-2x\n"
+                  "faster on a CPU with AVX512_BF16, more with AMX, slower on CPUs\n"
+                  "with neither (man vdetect: --precision)" },
         { .kind = OPT_END },
     };
     _Static_assert(sizeof opts == sizeof cm->opts, "cli_model.opts holds the model options");

@@ -34,6 +34,8 @@ static const char usage_text[] =
     "Environment:\n"
     "  VDETECT_FFMPEG_LOG=LEVEL   FFmpeg's own messages: quiet (default), error, warning,\n"
     "                             info, verbose, debug\n"
+    "  VDETECT_ENGINE=NAME        the fp32 GEMM engine when --engine is not given:\n"
+    "                             onednn, openblas or auto (the default)\n"
     "\n"
     "Files: an output may not be an input (exit 2); an existing output is replaced\n"
     "only with -y; outputs are written as NAME.partial-XXXXXX.EXT and renamed into\n"

@@ -29,8 +29,8 @@ struct model_options {
     int threads;              /* threads the ops run on (the caller + threads - 1 workers);
                                  <= 1: the calling thread only. OpenBLAS itself always
                                  runs on the thread that calls it (see model_prepare_blas). */
-    const char *engine;       /* the GEMM engine: "openblas", "onednn" or NULL / "auto" (by
-                                 the CPU, or the VDETECT_ENGINE environment variable) */
+    const char *engine;       /* the fp32 GEMM engine: "openblas", "onednn", "auto" (by the
+                                 CPU) or NULL (VDETECT_ENGINE's, else by the CPU) */
     const char *precision;    /* "fp32" (NULL: torchvision's arithmetic) or "bf16": convs
                                  and linears on bf16 inputs with f32 sums (oneDNN) */
 };
@@ -153,7 +153,8 @@ int model_check_set(const char *assignment, char *msg, size_t len);
 void model_prepare_blas(char **argv);
 /* The OpenBLAS kernel set in use, e.g. "Cooperlake". */
 const char *model_blas_core(void);
-/* The GEMM engine the model runs on: "openblas" or "onednn". */
+/* The GEMM engine the model's products run on: "openblas" or "onednn" (always
+ * "onednn" in bf16). */
 const char *model_engine(const struct model *m);
 /* "fp32" or "bf16"; model_set_precision switches between them (the first switch
  * to bf16 rounds a copy of the weights). 0, or -1 with a message. */

@@ -78,7 +78,9 @@ int model_load(struct model **out, const struct model_options *opt)
         fprintf(stderr, "model: unknown precision '%s' (fp32 or bf16)\n", opt->precision);
         goto fail;
     }
-    if (gemm_engine_parse(opt->engine ? opt->engine : "auto", &m->engine)) {
+    if (!opt->engine) {
+        m->engine = gemm_engine_by_cpu();
+    } else if (gemm_engine_parse(opt->engine, &m->engine)) {
         fprintf(stderr, "model: unknown GEMM engine '%s' (openblas, onednn or auto)\n",
                 opt->engine);
         goto fail;
@@ -183,7 +185,11 @@ int model_set_class_names(struct model *m, const char *const *names, int count)
 
 const char *model_arch(const struct model *m) { return m->spec.arch; }
 const char *model_note(const struct model *m) { return m->note[0] ? m->note : NULL; }
-const char *model_engine(const struct model *m) { return gemm_engine_name(m->engine); }
+const char *model_engine(const struct model *m)
+{
+    /* in bf16 every product runs on oneDNN, whatever ran fp32 */
+    return gemm_engine_name(m->precision == PREC_BF16 ? GEMM_ONEDNN : m->engine);
+}
 const char *model_precision(const struct model *m) { return precision_name(m->precision); }
 
 int model_set_precision(struct model *m, const char *name)

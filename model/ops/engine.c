@@ -9,8 +9,9 @@
  * 1.0–1.6×, most on ResNet's small-K convs; a Xeon with AMX, two threads:
  * 1.1–1.7×), so it is the default there; elsewhere OpenBLAS, whose AVX2 kernels
  * we know (README: Performance). A model
- * may name its engine (model_options.engine, `--engine`), and VDETECT_ENGINE
- * sets the default for everything, tests included.
+ * may name its engine (model_options.engine, `--engine`; "auto" is the rule
+ * above), and VDETECT_ENGINE sets the default when it names none, tests
+ * included. bf16 products always run on oneDNN (bf16.c): no other engine has them.
  *
  * oneDNN (Debian's build) threads with OpenMP; we never let it: our own pool
  * splits each product (gemm.c) and every thread that calls oneDNN asks OpenMP
@@ -66,21 +67,33 @@ const char *gemm_engine_name(enum gemm_engine e)
     return e == GEMM_ONEDNN ? "onednn" : "openblas";
 }
 
+/* The rule alone: what "auto" means. */
+static enum gemm_engine by_flags(void) { return avx512_core() ? GEMM_ONEDNN : GEMM_OPENBLAS; }
+
 int gemm_engine_parse(const char *name, enum gemm_engine *e)
 {
     if (!strcmp(name, "openblas")) *e = GEMM_OPENBLAS;
     else if (!strcmp(name, "onednn")) *e = GEMM_ONEDNN;
-    else if (!strcmp(name, "auto")) *e = gemm_engine_by_cpu();
+    else if (!strcmp(name, "auto")) *e = by_flags();
     else return -1;
     return 0;
+}
+
+static void warn_env(void)
+{
+    fprintf(stderr, "vdetect: VDETECT_ENGINE='%s' is not an engine (onednn, openblas or auto): "
+            "ignored, choosing by the CPU\n", getenv("VDETECT_ENGINE"));
 }
 
 enum gemm_engine gemm_engine_by_cpu(void)
 {
     const char *env = getenv("VDETECT_ENGINE");
     enum gemm_engine e;
-    if (env && *env && strcmp(env, "auto") && gemm_engine_parse(env, &e) == 0) return e;
-    return avx512_core() ? GEMM_ONEDNN : GEMM_OPENBLAS;
+    if (!env || !*env) return by_flags();
+    if (gemm_engine_parse(env, &e) == 0) return e;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, warn_env);
+    return by_flags();
 }
 
 static _Thread_local int tl_engine = -1;

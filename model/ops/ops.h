@@ -117,9 +117,11 @@ void blas_single_thread(void);
 int cpu_has(const char *flag);
 
 enum gemm_engine { GEMM_OPENBLAS, GEMM_ONEDNN };
-/* The engine for this CPU (VDETECT_ENGINE overrides: openblas, onednn, auto). */
+/* The default engine: VDETECT_ENGINE's (openblas, onednn, auto; anything else is
+ * said once on stderr and ignored), else oneDNN on AVX-512 CPUs, else OpenBLAS. */
 enum gemm_engine gemm_engine_by_cpu(void);
-/* "openblas", "onednn", or "auto" (by CPU) → *e; -1 for anything else. */
+/* "openblas", "onednn", or "auto" (by the CPU's flags alone) → *e; -1 for
+ * anything else. */
 int gemm_engine_parse(const char *name, enum gemm_engine *e);
 const char *gemm_engine_name(enum gemm_engine e);
 /* The engine the GEMMs on this thread use (model_detect sets its model's; unset:
