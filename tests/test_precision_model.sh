@@ -98,7 +98,7 @@ if [ "$rc" -eq 0 ] && grep -q "^precision    fp32 (torchvision's arithmetic)" "$
 else bad "bench in fp32 says so"; cat "$TMP/out"; fi
 for e in openblas onednn; do
     run bench --model-only --weights "$MODEL" --engine "$e" --frames 1 --warmup 0 "$img"
-    if [ "$rc" -eq 0 ] && grep -q "engine $e " "$TMP/out"; then ok
+    if [ "$rc" -eq 0 ] && grep -Eq "engine $e(,| )" "$TMP/out"; then ok
     else bad "bench --engine $e runs on $e"; cat "$TMP/out" "$TMP/err"; fi
 done
 
