@@ -267,11 +267,11 @@ void parity_end_to_end(const char *cs, const char *dir, struct model *m, const s
             struct image_sizes z;
             arena_reset(&m->arena);
             transform_forward(m, &im, &x, &z);
-            model_ops_begin(m);
+            net_ops_begin(m);
             backbone_run(&m->bb, &r, &x, feats);
             struct proposals tv = { (float *)pc.tb, (float *)pc.ts, pc.tn };
             nd = roi_heads_forward(m, &r, feats, &tv, &z, dets, 1000);
-            model_ops_end();
+            net_ops_end();
             char cs2[96];
             snprintf(cs2, sizeof cs2, "%s+tv-proposals", cs);
             parity_check_detections(cs2, dets, nd, dir, meta);

@@ -61,7 +61,7 @@ then ok; else bad "modes, soname links or contents of the installed files"; fi
 if grep -qx "prefix=$PREFIX" "$P/lib/pkgconfig/vdetect.pc" &&
    grep -qx 'Libs: -L${libdir} -lvdetect' "$P/lib/pkgconfig/vdetect.pc" &&
    grep -qx 'Requires.private: openblas jansson' "$P/lib/pkgconfig/vdetect.pc" &&
-   grep -qx 'Libs.private: -lm -pthread' "$P/lib/pkgconfig/vdetect.pc"; then ok
+   grep -qx 'Libs.private: -ldnnl -lgomp -lm -pthread' "$P/lib/pkgconfig/vdetect.pc"; then ok
 else bad "vdetect.pc: prefix, Libs, Requires.private, Libs.private"; cat "$P/lib/pkgconfig/vdetect.pc"; fi
 if bash -n "$P/share/bash-completion/completions/vdetect" 2>"$TMP/err" &&
    bash -c '. "$1"; COMP_WORDS=(vdetect detect --wei); COMP_CWORD=2; _vdetect; echo "${COMPREPLY[*]}"' \
@@ -78,9 +78,9 @@ fi
 so="$P/lib/libvdetect.so.0.1"
 readelf -d "$so" >"$TMP/dyn" 2>"$TMP/err"
 if grep -q 'SONAME.*\[libvdetect\.so\.0\]' "$TMP/dyn" && grep -q 'NEEDED.*libopenblas' "$TMP/dyn" &&
-   grep -q 'NEEDED.*libjansson' "$TMP/dyn" &&
+   grep -q 'NEEDED.*libjansson' "$TMP/dyn" && grep -q 'NEEDED.*libdnnl' "$TMP/dyn" &&
    ! grep -Eq 'NEEDED.*(SDL|libav|libsw)' "$TMP/dyn"; then ok
-else bad "libvdetect.so: soname libvdetect.so.0, needs OpenBLAS and jansson and no FFmpeg/SDL"; grep -E 'SONAME|NEEDED' "$TMP/dyn"; fi
+else bad "libvdetect.so: soname libvdetect.so.0, needs OpenBLAS, oneDNN and jansson and no FFmpeg/SDL"; grep -E 'SONAME|NEEDED' "$TMP/dyn"; fi
 nm -D --defined-only "$so" | awk '{print $3}' | sort >"$TMP/so_syms"
 nm -g --defined-only "$P/lib/libvdetect.a" | awk 'NF == 3 {print $3}' | sort >"$TMP/a_syms"
 # model.h's functions and data: the names declared with "(" or "[" after them (types

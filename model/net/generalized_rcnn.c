@@ -15,14 +15,14 @@
 
 #include <string.h>
 
-void model_ops_begin(const struct model *m)
+void net_ops_begin(const struct model *m)
 {
     ops_use_pool(m->pool);
     ops_use_engine(m->engine);
     ops_use_precision(m->precision);
 }
 
-void model_ops_end(void)
+void net_ops_end(void)
 {
     ops_use_pool(NULL);
     ops_use_precision(PREC_FP32);
@@ -46,7 +46,7 @@ int generalized_rcnn_forward(struct model *m, const struct model_image *img,
     struct fmap x;
     struct image_sizes z;
     if (transform_forward(m, img, &x, &z)) return -1;
-    model_ops_begin(m);
+    net_ops_begin(m);
     tm->preprocess = (t = ops_now_ms()) - t0;
 
     struct fmap feats[SPEC_MAX_LEVELS];
@@ -56,12 +56,12 @@ int generalized_rcnn_forward(struct model *m, const struct model_image *img,
 
     struct proposals pr;
     if (rpn_forward(m, &r, feats, nfeat, &z, &pr)) {
-        model_ops_end();
+        net_ops_end();
         return -1;
     }
     if (props) *props = pr;
     *n = roi_heads_forward(m, &r, feats, &pr, &z, dets, max);
-    model_ops_end();
+    net_ops_end();
     tm->total = ops_now_ms() - t0;
     return 0;
 }

@@ -290,8 +290,8 @@ void roi_heads_scales(struct model *m, const struct fmap *feats, int resized_h);
 /* GeneralizedRCNN.forward (generalized_rcnn.c): model_detect, which also hands
  * the RPN's proposals to props when it is not NULL (valid until the next detect). */
 /* The ops on this thread run as m says (pool, engine, precision) until _end. */
-void model_ops_begin(const struct model *m);
-void model_ops_end(void);
+void net_ops_begin(const struct model *m);
+void net_ops_end(void);
 /* Round every conv's and linear's weights to bf16 (w16), once. 0, or -1 when the
  * memory cannot be had (message printed). */
 int precision_prepare_bf16(struct model *m);

@@ -271,9 +271,9 @@ static int check_size(const struct model *m, int W, int H, size_t *arena_bytes, 
     size_t bytes, anchors;
     double macs;
     struct image_sizes z;
-    model_ops_begin(m);   /* the scratch depends on the thread count and the precision */
+    net_ops_begin(m);   /* the scratch depends on the thread count and the precision */
     int err = plan_pass(m, W, H, &bytes, &anchors, &macs, &z, msg, len);
-    model_ops_end();
+    net_ops_end();
     if (err) return -1;
     /* 1 MiB of headroom: the replay is exact, but cheap insurance */
     bytes = bytes > SIZE_MAX - ((size_t)1 << 20) ? SIZE_MAX : bytes + ((size_t)1 << 20);
@@ -315,9 +315,9 @@ int plan_arena_bytes(const struct model *m, int width, int height, size_t *bytes
     double macs;
     struct image_sizes z;
     char msg[320];
-    model_ops_begin(m);
+    net_ops_begin(m);
     int err = plan_pass(m, width, height, bytes, &anchors, &macs, &z, msg, sizeof msg);
-    model_ops_end();
+    net_ops_end();
     return err;
 }
 
