@@ -53,10 +53,8 @@ void bf16_from_f32(const float *restrict x, size_t n, uint16_t *restrict y)
 
 #define CACHE_SIZE 128
 
-struct shape { int m, n, k, lda, ldb, ldc, trans_b; };
-
 struct entry {
-    struct shape s;
+    struct gemm_shape s;
     dnnl_primitive_t prim;
     dnnl_memory_t a, b, c, pad;   /* memory objects; data handles set per call */
     void *scratch;
@@ -122,7 +120,7 @@ static int desc(dnnl_memory_desc_t *d, int rows, int cols, int ld, int transpose
     return dnnl_memory_desc_init_by_strides(d, 2, dims, t, strides) == dnnl_success ? 0 : -1;
 }
 
-static int entry_make(struct cache *c, struct entry *e, const struct shape *s)
+static int entry_make(struct cache *c, struct entry *e, const struct gemm_shape *s)
 {
     memset(e, 0, sizeof *e);
     e->s = *s;
@@ -141,7 +139,8 @@ static int entry_make(struct cache *c, struct entry *e, const struct shape *s)
              dnnl_primitive_desc_create(&pd, &md, attr, c->engine, NULL) == dnnl_success &&
              dnnl_primitive_create(&e->prim, pd) == dnnl_success;
     if (ok) {
-        const dnnl_memory_desc_t *sp = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+        const dnnl_memory_desc_t *sp =
+            dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
         size_t bytes = sp ? dnnl_memory_desc_get_size(sp) : 0;
         e->scratch = bytes ? malloc(bytes) : NULL;
         ok = (!bytes || e->scratch) &&
@@ -156,7 +155,7 @@ static int entry_make(struct cache *c, struct entry *e, const struct shape *s)
     return ok ? 0 : -1;
 }
 
-static struct entry *lookup(struct cache *c, const struct shape *s)
+static struct entry *lookup(struct cache *c, const struct gemm_shape *s)
 {
     c->clock++;
     int lru = 0;
@@ -186,7 +185,7 @@ static struct entry *lookup(struct cache *c, const struct shape *s)
 }
 
 /* One part of a product on this thread; -1 when oneDNN cannot run it. */
-static int matmul_part(const struct shape *s, const uint16_t *A, const uint16_t *B, float *C)
+static int matmul_part(const struct gemm_shape *s, const uint16_t *A, const uint16_t *B, float *C)
 {
     onednn_single_thread();
     struct cache *c = thread_cache();
@@ -205,7 +204,8 @@ static int matmul_part(const struct shape *s, const uint16_t *A, const uint16_t 
 
 /* The same part in plain C (f32 sums of the bf16 values): only when oneDNN
  * fails, which it does not for valid shapes short of running out of memory. */
-static void matmul_fallback(const struct shape *s, const uint16_t *A, const uint16_t *B, float *C)
+static void matmul_fallback(const struct gemm_shape *s, const uint16_t *A, const uint16_t *B,
+                            float *C)
 {
     for (int i = 0; i < s->m; i++)
         for (int j = 0; j < s->n; j++) {
@@ -222,32 +222,20 @@ static void matmul_fallback(const struct shape *s, const uint16_t *A, const uint
 /* ---- splitting a product across the pool ----------------------------------------- */
 
 struct job {
-    struct shape s;
+    struct gemm_split sp;
     const uint16_t *A, *B;
     float *C;
-    int by_rows, parts;
 };
 
 static void part(void *ctx, int p, int worker)
 {
     (void)worker;
     const struct job *j = ctx;
-    int total = j->by_rows ? j->s.m : j->s.n;
-    int lo = (int)((int64_t)total * p / j->parts), hi = (int)((int64_t)total * (p + 1) / j->parts);
-    if (hi <= lo) return;
-    struct shape s = j->s;
-    const uint16_t *A = j->A, *B = j->B;
-    float *C = j->C;
-    if (j->by_rows) {
-        A += (size_t)lo * s.lda;
-        C += (size_t)lo * s.ldc;
-        s.m = hi - lo;
-    } else {
-        B += s.trans_b ? (size_t)lo * s.ldb : (size_t)lo;
-        C += lo;
-        s.n = hi - lo;
-    }
-    if (matmul_part(&s, A, B, C)) matmul_fallback(&s, A, B, C);
+    struct gemm_shape s;
+    size_t ao, bo, co;
+    if (!gemm_piece(&j->sp, p, &s, &ao, &bo, &co)) return;
+    if (matmul_part(&s, j->A + ao, j->B + bo, j->C + co))
+        matmul_fallback(&s, j->A + ao, j->B + bo, j->C + co);
 }
 
 void gemm_bf16(int m, int n, int k, const uint16_t *A, int lda, const uint16_t *B, int ldb,
@@ -258,12 +246,8 @@ void gemm_bf16(int m, int n, int k, const uint16_t *A, int lda, const uint16_t *
         for (int i = 0; i < m; i++) memset(C + (size_t)i * ldc, 0, sizeof(float) * n);
         return;
     }
-    int T = pool_size(ops_pool());
-    struct job j = { { m, n, k, lda, ldb, ldc, trans_b }, A, B, C, 0, 1 };
-    if (T > 1 && (double)m * n * k >= 1e6) {   /* as gemm_ld splits */
-        if (n >= 32 * T) j.parts = T;
-        else if (m >= 8 * T) j.parts = T, j.by_rows = 1;
-    }
-    if (j.parts == 1) part(&j, 0, 0);
-    else pool_run(ops_pool(), j.parts, part, &j);
+    struct gemm_shape s = { m, n, k, lda, ldb, ldc, trans_b };
+    struct job j = { gemm_split(&s), A, B, C };
+    if (j.sp.parts == 1) part(&j, 0, 0);
+    else pool_run(ops_pool(), j.sp.parts, part, &j);
 }

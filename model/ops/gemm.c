@@ -10,8 +10,46 @@
 #include <cblas.h>
 #include <oneapi/dnnl/dnnl.h>
 
+/* With a pool, split along N (or M when N is narrow) into one part per thread —
+ * each element's sum is computed exactly as without the split. */
+struct gemm_split gemm_split(const struct gemm_shape *s)
+{
+    int T = pool_size(ops_pool());
+    struct gemm_split sp = { *s, 0, 1 };
+    /* below ~1e6 multiply-adds (~10 us of one core) waking a worker costs more than it saves */
+    if (T > 1 && (double)s->m * s->n * s->k >= 1e6) {
+        if (s->n >= 32 * T) sp.parts = T;
+        else if (s->m >= 8 * T) sp.parts = T, sp.by_rows = 1;
+    }
+    return sp;
+}
+
+int gemm_piece(const struct gemm_split *sp, int part, struct gemm_shape *s, size_t *a, size_t *b,
+               size_t *c)
+{
+    const struct gemm_shape *w = &sp->whole;
+    int total = sp->by_rows ? w->m : w->n;
+    int lo = (int)((int64_t)total * part / sp->parts);
+    int hi = (int)((int64_t)total * (part + 1) / sp->parts);
+    if (hi <= lo) return 0;
+    *s = *w;
+    if (sp->by_rows) {
+        *a = (size_t)lo * w->lda;
+        *b = 0;
+        *c = (size_t)lo * w->ldc;
+        s->m = hi - lo;
+    } else {
+        *a = 0;
+        *b = w->trans_b ? (size_t)lo * w->ldb : (size_t)lo;
+        *c = (size_t)lo;
+        s->n = hi - lo;
+    }
+    return 1;
+}
+
 struct gemm_job {
-    int m, n, k, lda, ldb, ldc, accumulate, trans_b, by_rows, parts;
+    struct gemm_split sp;
+    int accumulate;
     enum gemm_engine engine;  /* the caller's: the workers have their own thread-locals */
     const float *A, *B;
     float *C;
@@ -21,48 +59,31 @@ static void gemm_part(void *ctx, int part, int worker)
 {
     (void)worker;
     const struct gemm_job *g = ctx;
-    int total = g->by_rows ? g->m : g->n;
-    int lo = (int)((int64_t)total * part / g->parts), hi = (int)((int64_t)total * (part + 1) / g->parts);
-    if (hi <= lo) return;
-    const float *A = g->A, *B = g->B;
-    float *C = g->C;
-    int m = g->m, n = g->n;
-    if (g->by_rows) {
-        A += (size_t)lo * g->lda;
-        C += (size_t)lo * g->ldc;
-        m = hi - lo;
-    } else {
-        B += g->trans_b ? (size_t)lo * g->ldb : (size_t)lo;
-        C += lo;
-        n = hi - lo;
-    }
+    struct gemm_shape s;
+    size_t ao, bo, co;
+    if (!gemm_piece(&g->sp, part, &s, &ao, &bo, &co)) return;
+    const float *A = g->A + ao, *B = g->B + bo;
+    float *C = g->C + co;
     float beta = g->accumulate ? 1.0f : 0.0f;
     if (g->engine == GEMM_ONEDNN) {
         onednn_single_thread();
-        if (dnnl_sgemm('N', g->trans_b ? 'T' : 'N', m, n, g->k, 1.0f, A, g->lda, B, g->ldb, beta,
-                       C, g->ldc) == dnnl_success)
+        if (dnnl_sgemm('N', s.trans_b ? 'T' : 'N', s.m, s.n, s.k, 1.0f, A, s.lda, B, s.ldb, beta,
+                       C, s.ldc) == dnnl_success)
             return;
         /* (out of memory for its packing buffers: OpenBLAS computes the same product) */
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, g->trans_b ? CblasTrans : CblasNoTrans, m, n, g->k,
-                1.0f, A, g->lda, B, g->ldb, beta, C, g->ldc);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, s.trans_b ? CblasTrans : CblasNoTrans, s.m, s.n, s.k,
+                1.0f, A, s.lda, B, s.ldb, beta, C, s.ldc);
 }
 
-/* With a pool, split along N (or M when N is narrow) into one part
- * per thread — each element's sum is computed exactly as without the split. */
 void gemm_ld(int m, int n, int k, const float *A, int lda, const float *B, int ldb,
                     float *C, int ldc, int accumulate, int trans_b)
 {
     blas_single_thread();
-    int T = pool_size(ops_pool());
-    struct gemm_job g = { m, n, k, lda, ldb, ldc, accumulate, trans_b, 0, 1, ops_engine(), A, B, C };
-    /* below ~1e6 multiply-adds (~10 us of one core) waking a worker costs more than it saves */
-    if (T > 1 && (double)m * n * k >= 1e6) {
-        if (n >= 32 * T) g.parts = T;
-        else if (m >= 8 * T) g.parts = T, g.by_rows = 1;
-    }
-    if (g.parts == 1) gemm_part(&g, 0, 0);
-    else pool_run(ops_pool(), g.parts, gemm_part, &g);
+    struct gemm_shape s = { m, n, k, lda, ldb, ldc, trans_b };
+    struct gemm_job g = { gemm_split(&s), accumulate, ops_engine(), A, B, C };
+    if (g.sp.parts == 1) gemm_part(&g, 0, 0);
+    else pool_run(ops_pool(), g.sp.parts, gemm_part, &g);
 }
 
 void gemm(int m, int n, int k, const float *A, const float *B, float *C, int accumulate)

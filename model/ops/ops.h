@@ -156,6 +156,16 @@ void gemm_bf16(int m, int n, int k, const uint16_t *A, int lda, const uint16_t *
  * dimensions; op(B) = B[k,n], or B[n,k]^T with trans_b. Split over the ops' pool. */
 void gemm_ld(int m, int n, int k, const float *A, int lda, const float *B, int ldb, float *C,
              int ldc, int accumulate, int trans_b);
+/* A product's shape: C[m,n] = A[m,k] * op(B), leading dimensions, B transposed? */
+struct gemm_shape { int m, n, k, lda, ldb, ldc, trans_b; };
+/* How gemm_ld and gemm_bf16 split a product over the ops' pool: into parts along
+ * N, or along M when N is narrow (every element's sum stays one call's). */
+struct gemm_split { struct gemm_shape whole; int by_rows, parts; };
+struct gemm_split gemm_split(const struct gemm_shape *s);
+/* Part part's sub-product: its shape, and the element offsets into A, B and C;
+ * 0 when the part is empty. */
+int gemm_piece(const struct gemm_split *sp, int part, struct gemm_shape *s, size_t *a, size_t *b,
+               size_t *c);
 /* C[m,n] = A[m,k] * B[k,n] (+ C if accumulate), packed. */
 void gemm(int m, int n, int k, const float *A, const float *B, float *C, int accumulate);
 /* The same into a wider C: row i of the result at C + i * ldc. */
