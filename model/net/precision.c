@@ -9,14 +9,9 @@
 
 #include <string.h>
 
-static int depthwise(const struct conv *cv)
-{
-    return cv->groups > 1 && cv->groups == cv->cin && cv->groups == cv->cout;
-}
-
 static size_t conv_weights(const struct conv *cv)
 {
-    return depthwise(cv) ? 0 : (size_t)cv->cout * (cv->cin / cv->groups) * cv->k * cv->k;
+    return conv_is_depthwise(cv) ? 0 : (size_t)cv->cout * (cv->cin / cv->groups) * cv->k * cv->k;
 }
 
 /* Every conv of m, in one order, for the two passes below. */

@@ -59,12 +59,16 @@ int conv_out_len(int n, int k, int stride, int pad, int dil)
 
 static int dil_of(const struct conv *cv) { return cv->dil > 1 ? cv->dil : 1; }
 
+int conv_is_depthwise(const struct conv *cv)
+{
+    return cv->groups == cv->cin && cv->groups == cv->cout && cv->groups > 1;
+}
+
 /* The direct depthwise loops take groups == cin == cout, stride 1 or 2, no dilation;
  * every other grouped conv goes through im2col per group. */
 static int use_depthwise(const struct conv *cv)
 {
-    return cv->groups == cv->cin && cv->groups == cv->cout && cv->groups > 1 &&
-           (cv->stride == 1 || cv->stride == 2) && dil_of(cv) == 1;
+    return conv_is_depthwise(cv) && (cv->stride == 1 || cv->stride == 2) && dil_of(cv) == 1;
 }
 
 void conv_out_size(const struct conv *cv, int h, int w, int *oh, int *ow)

@@ -188,6 +188,8 @@ struct conv {
 };
 
 void conv_out_size(const struct conv *cv, int h, int w, int *oh, int *ow);
+/* groups == cin == cout > 1: one filter per channel */
+int conv_is_depthwise(const struct conv *cv);
 /* floor((n + 2 pad - dil (k - 1) - 1) / stride) + 1, floored as torch does (<= 0 when
  * the input is smaller than the kernel: an empty map, which torch refuses). */
 int conv_out_len(int n, int k, int stride, int pad, int dil);
