@@ -5,6 +5,7 @@
  */
 #include "net.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 void model_free(struct model **pm)
@@ -200,8 +201,8 @@ int model_set_precision(struct model *m, const char *name)
         return -1;
     }
     if (p == PREC_BF16) {
-        static int warned;
-        if (!cpu_has_bf16() && !warned++)
+        static atomic_flag warned = ATOMIC_FLAG_INIT;   /* once, whichever thread loads */
+        if (!cpu_has_bf16() && !atomic_flag_test_and_set(&warned))
             fprintf(stderr, "note: this CPU has no bf16 instructions (AVX512_BF16 or AMX): "
                     "oneDNN emulates them, slower than fp32\n");
         if (precision_prepare_bf16(m)) return -1;
