@@ -30,6 +30,7 @@ int cmd_detect(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
 int cmd_view(int argc, char **argv);
 int cmd_annotate(int argc, char **argv);
 
@@ -275,11 +276,22 @@ int plot_write_svg(FILE *f, const char *path, const char *title,
 /* ---- JSON writing (json.c) ----------------------------------------------- */
 
 /* s as a JSON string with quotes; invalid UTF-8 bytes become U+FFFD. NULL → null. */
-void json_string(FILE *f, const char *s);
+void json_put_string(FILE *f, const char *s);
 /* The shortest decimal that reads back as the same float32; null if not finite. */
-void json_float(FILE *f, float v);
+void json_put_float(FILE *f, float v);
 /* Same for a double (up to 17 significant digits). */
-void json_double(FILE *f, double v);
+void json_put_double(FILE *f, double v);
+
+/* ---- image files named on a command line (image_list.c) -------------------- */
+
+struct image_list {
+    char **path;                  /* n paths, malloc'd */
+    int n, cap;
+};
+/* Add arg: a file as it is, or a directory's image files (by extension, sorted;
+ * none is an error). APP_OK, or APP_FAIL after one line on stderr. */
+int image_list_add(struct image_list *l, const char *cmd, const char *arg);
+void image_list_free(struct image_list *l);
 
 /* ---- SIGINT / SIGTERM (signals.c) ----------------------------------------- */
 

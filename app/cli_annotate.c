@@ -113,12 +113,12 @@ static void write_dets_json(FILE *o, const struct cli_model *cm,
         for (int k = 0; k < 4; k++) {
             if (k)
                 fputs(", ", o);
-            json_float(o, d[i].box[k]);
+            json_put_float(o, d[i].box[k]);
         }
         fprintf(o, "], \"label\": %d, \"name\": ", d[i].label);
-        json_string(o, cli_model_class_name(cm, d[i].label));
+        json_put_string(o, cli_model_class_name(cm, d[i].label));
         fputs(", \"score\": ", o);
-        json_float(o, d[i].score);
+        json_put_float(o, d[i].score);
         fputc('}', o);
     }
     fputs("]", o);
@@ -130,7 +130,7 @@ static int write_json_line(struct annotate *a, const struct pipe_frame *f)
     FILE *o = a->json;
     const struct video_frame *vf = f->vf;
     fprintf(o, "{\"frame\": %lld, \"pts\": ", (long long)vf->index);
-    json_double(o, vf->pts_sec);
+    json_put_double(o, vf->pts_sec);
     fprintf(o, ", \"width\": %d, \"height\": %d, \"detections\": ", vf->width, vf->height);
     write_dets_json(o, &a->cm, f->dets, f->ndets);
     if (f->dets_kind == PIPE_DETS_HELD)
@@ -155,15 +155,15 @@ static int write_coco(struct annotate *a, const struct pipe_frame *f)
         fprintf(o, "%s\n{\"image_id\": %lld, \"category_id\": %d, \"bbox\": [",
                 a->coco_first ? "" : ",", (long long)f->vf->index, d->label);
         a->coco_first = 0;
-        json_float(o, d->box[0]);
+        json_put_float(o, d->box[0]);
         fputs(", ", o);
-        json_float(o, d->box[1]);
+        json_put_float(o, d->box[1]);
         fputs(", ", o);
-        json_float(o, d->box[2] - d->box[0]);
+        json_put_float(o, d->box[2] - d->box[0]);
         fputs(", ", o);
-        json_float(o, d->box[3] - d->box[1]);
+        json_put_float(o, d->box[3] - d->box[1]);
         fputs("], \"score\": ", o);
-        json_float(o, d->score);
+        json_put_float(o, d->score);
         fputs("}", o);
     }
     /* whole records on disk, so a killed run's partial array only lacks "]" */

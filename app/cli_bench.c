@@ -325,22 +325,22 @@ int cmd_bench(int argc, char **argv)
     if (json_path) {
         FILE *o = jf;
         fprintf(o, "{\"mode\": \"model-only\", \"config\": {\"model\": ");
-        json_string(o, model_arch(cm.model));
+        json_put_string(o, model_arch(cm.model));
         fprintf(o, ", \"weights\": ");
-        json_string(o, cm.weights_path);
+        json_put_string(o, cm.weights_path);
         fprintf(o, ", \"input\": [%d, %d], \"resized\": [%d, %d], \"generated_input\": %s, "
                 "\"gflops\": %.3f, \"threads\": %d, \"cpu\": ", w, h, rw, rh,
                 image ? "false" : "true", gflops, cm.threads);
-        json_string(o, cpu);
+        json_put_string(o, cpu);
         fprintf(o, ", \"engine\": ");
-        json_string(o, model_engine(cm.model));
+        json_put_string(o, model_engine(cm.model));
         fprintf(o, ", \"precision\": ");
-        json_string(o, precision);
+        json_put_string(o, precision);
         if (reduced)
             fprintf(o, ", \"agreement_fp32\": {\"matched\": %d, \"of\": %d, \"iou\": 0.9, "
                     "\"score\": %g}", agree_m, agree_n, cm.score_thresh);
         fprintf(o, ", \"blas_core\": ");
-        json_string(o, model_blas_core());
+        json_put_string(o, model_blas_core());
         fprintf(o, ", \"vdetect_version\": \"%s\", \"frames\": %ld, \"warmup\": %ld}, "
                 "\"stages_ms\": {", VDETECT_VERSION, frames, warmup);
         for (int s = 0; s < ST_COUNT; s++)

@@ -41,7 +41,7 @@ static void write_json(FILE *out, const struct cli_model *cm, const char *image,
                        const struct model_detection *dets, int n)
 {
     fputs("{\"image\": ", out);
-    json_string(out, image);
+    json_put_string(out, image);
     fprintf(out, ", \"width\": %d, \"height\": %d, \"detections\": [", w, h);
     int first = 1;
     for (int i = 0; i < n; i++) {
@@ -53,12 +53,12 @@ static void write_json(FILE *out, const struct cli_model *cm, const char *image,
         for (int k = 0; k < 4; k++) {
             if (k)
                 fputs(", ", out);
-            json_float(out, d->box[k]);
+            json_put_float(out, d->box[k]);
         }
         fprintf(out, "], \"label\": %d, \"name\": ", d->label);
-        json_string(out, cli_model_class_name(cm, d->label));
+        json_put_string(out, cli_model_class_name(cm, d->label));
         fputs(", \"score\": ", out);
-        json_float(out, d->score);
+        json_put_float(out, d->score);
         fputc('}', out);
     }
     fputs("]}\n", out);

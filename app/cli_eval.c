@@ -66,15 +66,15 @@ static void print_json(FILE *f, const struct cli_model *cm, const struct coco *e
                        const struct coco_summary *s, int images, double ms)
 {
     fputs("{\"weights\": ", f);
-    json_string(f, cm->weights_path);   /* null when --detections gave them */
+    json_put_string(f, cm->weights_path);   /* null when --detections gave them */
     fprintf(f, ", \"images\": %d, \"ap\": ", images);
-    json_double(f, s->ap);
+    json_put_double(f, s->ap);
     fputs(", \"ap50\": ", f);
-    json_double(f, s->ap50);
+    json_put_double(f, s->ap50);
     fputs(", \"ap75\": ", f);
-    json_double(f, s->ap75);
+    json_put_double(f, s->ap75);
     fputs(", \"ms_per_image\": ", f);
-    json_double(f, ms);
+    json_put_double(f, ms);
     fputs(", \"per_class\": [", f);
     int first = 1;
     for (int c = 0; c < coco_num_categories(e); c++) {
@@ -83,17 +83,17 @@ static void print_json(FILE *f, const struct cli_model *cm, const struct coco *e
             continue;
         fprintf(f, "%s{\"id\": %lld, \"name\": ", first ? "" : ", ", (long long)k->id);
         first = 0;
-        json_string(f, k->name);
+        json_put_string(f, k->name);
         fprintf(f, ", \"gt\": %d, \"dets\": %d, \"ap\": ", k->ngt, k->ndet);
         if (k->ap[0] < 0) {
             fputs("null, \"ap50\": null, \"ap75\": null}", f);
             continue;
         }
-        json_double(f, coco_mean_ap(k->ap));
+        json_put_double(f, coco_mean_ap(k->ap));
         fputs(", \"ap50\": ", f);
-        json_double(f, k->ap[0]);
+        json_put_double(f, k->ap[0]);
         fputs(", \"ap75\": ", f);
-        json_double(f, k->ap[5]);
+        json_put_double(f, k->ap[5]);
         fputc('}', f);
     }
     fputs("]}\n", f);

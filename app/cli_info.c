@@ -32,7 +32,7 @@ static const char info_help[] =
 
 /* A number in its shortest round-trip form, float or double as the field is
  * declared in model.h (some thresholds are double, as in torchvision). */
-#define put_float(f, v) _Generic((v), float: json_float, default: json_double)(f, v)
+#define put_float(f, v) _Generic((v), float: json_put_float, default: json_put_double)(f, v)
 
 static void put_floats3(FILE *f, const float v[3], const char *sep)
 {
@@ -124,21 +124,21 @@ static void print_json(FILE *f, const struct cli_model *cm, int w, int h, int rw
     int nc = model_num_classes(m);
 
     fputs("{\"weights\": ", f);
-    json_string(f, cm->weights_path);
+    json_put_string(f, cm->weights_path);
     fputs(", \"arch\": ", f);
-    json_string(f, model_arch(m));
+    json_put_string(f, model_arch(m));
     fputs(", \"assumed\": ", f);
-    json_string(f, model_note(m));
+    json_put_string(f, model_note(m));
     char bb[256];
     model_backbone_summary(m, bb, sizeof bb);
     fputs(", \"backbone\": ", f);
-    json_string(f, bb);
+    json_put_string(f, bb);
     fprintf(f, ", \"parameters\": %lld, \"num_classes\": %d, \"class_names\": [",
             (long long)model_param_count(m), nc);
     for (int l = 0; l < nc; l++) {
         if (l)
             fputs(", ", f);
-        json_string(f, cli_model_class_name(cm, l));
+        json_put_string(f, cli_model_class_name(cm, l));
     }
     fputs("], \"params\": ", f);
     if (p) {
@@ -159,7 +159,7 @@ static void print_json(FILE *f, const struct cli_model *cm, int w, int h, int rw
         fputs("null", f);
     }
     fputs(", \"score_thresh\": ", f);
-    json_double(f, cm->score_thresh);
+    json_put_double(f, cm->score_thresh);
     fputs(", \"classes\": ", f);
     if (cm->keep_class) {
         fputc('[', f);
@@ -177,7 +177,7 @@ static void print_json(FILE *f, const struct cli_model *cm, int w, int h, int rw
     fprintf(f, ", \"threads\": %d, \"engine\": \"%s\", \"precision\": \"%s\", "
                "\"input_size\": [%d, %d], \"resized_size\": [%d, %d], \"gflops\": ",
             cm->threads, model_engine(cm->model), model_precision(cm->model), w, h, rw, rh);
-    json_double(f, gflops);
+    json_put_double(f, gflops);
     fputs("}\n", f);
 }
 

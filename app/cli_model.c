@@ -87,8 +87,9 @@ const char *app_engine_desc(const struct model *m, char *buf, size_t len)
 
 static int opt_precision(void *dest, const char *cmd, const char *opt, const char *value)
 {
-    if (strcmp(value, "fp32") && strcmp(value, "bf16"))
-        return app_usage_error(cmd, "%s: '%s' is not a precision (fp32 or bf16)", opt, value);
+    if (strcmp(value, "fp32") && strcmp(value, "bf16") && strcmp(value, "int8"))
+        return app_usage_error(cmd, "%s: '%s' is not a precision (fp32, bf16 or int8)", opt,
+                               value);
     *(const char **)dest = value;
     return APP_OK;
 }

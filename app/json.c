@@ -44,7 +44,7 @@ static int utf8_len(const unsigned char *s)
     return n;
 }
 
-void json_string(FILE *f, const char *str)
+void json_put_string(FILE *f, const char *str)
 {
     if (!str) {
         fputs("null", f);
@@ -103,7 +103,7 @@ static void shortest(char *buf, size_t size, double v, int maxprec, int is_float
     }
 }
 
-void json_float(FILE *f, float v)
+void json_put_float(FILE *f, float v)
 {
     char buf[48];
     if (!isfinite(v)) {
@@ -114,7 +114,7 @@ void json_float(FILE *f, float v)
     fputs(buf, f);
 }
 
-void json_double(FILE *f, double v)
+void json_put_double(FILE *f, double v)
 {
     char buf[48];
     if (!isfinite(v)) {

@@ -26,6 +26,7 @@ static const char usage_text[] =
     "  annotate   draw detections into a video file, with --json / --coco\n"
     "  bench      per-stage times of the detector (--model-only)\n"
     "  eval       COCO-style AP of the detector on a labelled image set\n"
+    "  calibrate  measure int8 ranges on images; write a model for --precision int8\n"
     "\n"
     "Options:\n"
     "  -h, --help      show this help; 'vdetect COMMAND --help' shows a command's options\n"
@@ -55,6 +56,7 @@ static const struct command commands[] = {
     { "annotate", cmd_annotate },
     { "bench", cmd_bench },
     { "eval", cmd_eval },
+    { "calibrate", cmd_calibrate },
 };
 
 static const struct command *find_command(const char *name)

@@ -155,13 +155,13 @@ void run_report_json(FILE *f, const struct run_report *r)
     cpu_name(cpu, sizeof cpu);
 
     fprintf(f, "{\"mode\": ");
-    json_string(f, r->mode);
+    json_put_string(f, r->mode);
     fprintf(f, ", \"config\": {\"model\": ");
-    json_string(f, r->model ? model_arch(r->model) : NULL);
+    json_put_string(f, r->model ? model_arch(r->model) : NULL);
     fprintf(f, ", \"weights\": ");
-    json_string(f, r->weights);
+    json_put_string(f, r->weights);
     fprintf(f, ", \"source\": ");
-    json_string(f, r->source);
+    json_put_string(f, r->source);
     if (vi) {
         fprintf(f, ", \"input\": [%d, %d]", vi->width, vi->height);
         if (r->model) {
@@ -175,22 +175,22 @@ void run_report_json(FILE *f, const struct run_report *r)
         fprintf(f, ", \"source_nominal_fps\": ");
         put_num(f, vi->fps, 3);
         fprintf(f, ", \"codec\": ");
-        json_string(f, vi->codec);
+        json_put_string(f, vi->codec);
     }
     fprintf(f, ", \"live\": %s, \"queue\": %d, \"queue_policy\": \"%s\"",
             ps->live ? "true" : "false", ps->queue_len, ps->live ? "drop_oldest" : "block");
     if (r->display) {
         fprintf(f, ", \"display\": ");
-        json_string(f, r->display);
+        json_put_string(f, r->display);
     }
     fprintf(f, ", \"threads\": %d, \"cpu\": ", r->threads);
-    json_string(f, cpu);
+    json_put_string(f, cpu);
     fprintf(f, ", \"engine\": ");
-    json_string(f, r->engine ? r->engine : "");
+    json_put_string(f, r->engine ? r->engine : "");
     fprintf(f, ", \"precision\": ");
-    json_string(f, r->precision ? r->precision : "");
+    json_put_string(f, r->precision ? r->precision : "");
     fprintf(f, ", \"blas_core\": ");
-    json_string(f, model_blas_core());
+    json_put_string(f, model_blas_core());
     fprintf(f, ", \"vdetect_version\": \"%s\"}", VDETECT_VERSION);
 
     fputs(", \"stages_ms\": {", f);

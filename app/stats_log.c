@@ -40,7 +40,7 @@ void stats_log_init(struct stats_log *l, FILE *f, double every, double now)
 /* ms to the microsecond (the histogram is 1% wide anyway); NAN stays NAN */
 static void ms(FILE *f, double v)
 {
-    json_double(f, round(v * 1e3) / 1e3);
+    json_put_double(f, round(v * 1e3) / 1e3);
 }
 
 static void pcts(FILE *f, const char *key, const struct lat_hist *h)
@@ -63,16 +63,16 @@ int stats_log_tick(struct stats_log *l, double now, int64_t decoded, int64_t det
     if (force && decoded == l->decoded && displayed == l->displayed) return 0;
     FILE *f = l->f;
     fputs("{\"t\": ", f);
-    json_double(f, round((now - l->start) * 1e3) / 1e3);
+    json_put_double(f, round((now - l->start) * 1e3) / 1e3);
     fputs(", \"interval_s\": ", f);
-    json_double(f, round((now - l->t0) * 1e3) / 1e3);
+    json_put_double(f, round((now - l->t0) * 1e3) / 1e3);
     fprintf(f, ", \"decoded\": %lld, \"detected\": %lld, \"displayed\": %lld, \"dropped\": %lld",
             (long long)(decoded - l->decoded), (long long)(detected - l->detected),
             (long long)(displayed - l->displayed), (long long)(dropped - l->dropped));
     pcts(f, "capture_to_display_ms", &l->display);
     pcts(f, "capture_to_result_ms", &l->result);
     fputs(", \"rss_mb\": ", f);
-    json_double(f, round(rss_mb() * 10) / 10);
+    json_put_double(f, round(rss_mb() * 10) / 10);
     fputs("}\n", f);
     int bad = fflush(f) != 0 || ferror(f);
     l->t0 = now;

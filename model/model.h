@@ -17,6 +17,7 @@
 #define VDETECT_MODEL_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 struct model;
@@ -31,8 +32,9 @@ struct model_options {
                                  runs on the thread that calls it (see model_prepare_blas). */
     const char *engine;       /* the fp32 GEMM engine: "openblas", "onednn", "auto" (by the
                                  CPU) or NULL (VDETECT_ENGINE's, else by the CPU) */
-    const char *precision;    /* "fp32" (NULL: torchvision's arithmetic) or "bf16": convs
-                                 and linears on bf16 inputs with f32 sums (oneDNN) */
+    const char *precision;    /* "fp32" (NULL: torchvision's arithmetic), "bf16": convs
+                                 and linears on bf16 inputs with f32 sums, or "int8": on
+                                 int8 inputs with int32 sums (oneDNN; see model_calibrate) */
 };
 
 /* Packed RGB24 image borrowed for the duration of one model_detect() call. */
@@ -104,6 +106,8 @@ double model_stage_ms(const struct model_timing *t, enum model_stage s);
 
 /* Facts about the loaded model; pointers stay valid until model_free(). */
 const char *model_arch(const struct model *m);          /* e.g. "fasterrcnn_resnet50_fpn" */
+/* The weights file's format: "zip" or "legacy" (a .pth), "safetensors" (.vdm). */
+const char *model_file_format(const struct model *m);
 /* What loading had to assume (a plain state_dict's architecture inferred from its
  * keys, with torchvision's default anchors and sizes), or NULL. */
 const char *model_note(const struct model *m);
@@ -156,10 +160,22 @@ const char *model_blas_core(void);
 /* The GEMM engine the model's products run on: "openblas" or "onednn" (always
  * "onednn" in bf16). */
 const char *model_engine(const struct model *m);
-/* "fp32" or "bf16"; model_set_precision switches between them (the first switch
- * to bf16 rounds a copy of the weights). 0, or -1 with a message. */
+/* "fp32", "bf16" or "int8"; model_set_precision switches between them (the first
+ * switch to bf16 or int8 converts a copy of the weights). 0, or -1 with a message. */
 const char *model_precision(const struct model *m);
 int model_set_precision(struct model *m, const char *name);
+/* int8 calibration. In int8 each layer's input is quantised with one scale; a
+ * model file may carry them (measured once on representative images), else
+ * each input's own range is measured as it comes, which costs a pass over it.
+ * model_calibrate runs one image in fp32 and records every int8 layer's input
+ * range; model_write_calibrated writes the model file m was loaded from (a .vdm;
+ * a .pth cannot carry them) to out, byte for byte but for the ranges added to
+ * its metadata. 0, or -1 with a message. */
+int model_calibrate(struct model *m, const struct model_image *img);
+int model_write_calibrated(struct model *m, FILE *out);
+/* Images behind the int8 ranges: those model_calibrate has seen, else those of
+ * the model file's calibration; 0 when there is none. */
+int model_calibrated_images(const struct model *m);
 
 /* The 91-entry COCO category list torchvision uses ("__background__", "person",
  * ..., with "N/A" for unused ids). */

@@ -13,6 +13,8 @@ detections with a Python transcription of pycocotools' COCOeval (vdm.coco_ap).
 
 Output in OUTDIR:
   images/NNNNNN.png       the images
+  calib/NNNNNN.png        16 more images of the world (split "val": none of the above),
+                          unlabelled, for `vdetect calibrate` (tests/test_precision_model.sh)
   instances.json          COCO ground truth (category ids 1..6 = model labels)
   torch.jsonl             torchvision's detections, JSON Lines as `vdetect detect` writes
   torch_ap.json           {"ap", "ap50", "ap75", "per_class": {id: {"ap", "ap50"}}} of those
@@ -37,6 +39,7 @@ import world  # noqa: E402
 
 SEED = 20261126          # differs from training (1234) and from the clip (77)
 COUNT = 40
+CALIB_COUNT = 16
 W, H = 640, 360
 MODEL = os.path.join(ROOT, "assets", "demo.vdm")
 
@@ -48,6 +51,7 @@ def main():
     torch.set_num_threads(2)
     os.makedirs(out, exist_ok=True)
     coco = world.write_split(out, "test", COUNT, SEED, W, H, subdir="images")
+    world.write_split(out, "val", CALIB_COUNT, SEED, W, H, subdir="calib")
     coco["info"]["description"] += " (tests/gen_demo.py)"
     with open(os.path.join(out, "instances.json"), "w") as f:
         json.dump(coco, f)

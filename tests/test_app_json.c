@@ -44,8 +44,8 @@ static char out[8192];
 
 static void string_is(const char *in, const char *want)
 {
-    CAPTURE(json_string(f, in));
-    CHECK(!strcmp(out, want), "json_string(%s): got %s, want %s", in ? in : "NULL", out, want);
+    CAPTURE(json_put_string(f, in));
+    CHECK(!strcmp(out, want), "json_put_string(%s): got %s, want %s", in ? in : "NULL", out, want);
 }
 
 static void test_string_fixed(void)
@@ -198,7 +198,7 @@ static void test_string_random(void)
             }
         }
         want[k] = '\0';
-        CAPTURE(json_string(f, (const char *)in));
+        CAPTURE(json_put_string(f, (const char *)in));
         unsigned char dec[sizeof out];
         if (decode(out, dec, sizeof dec) < 0)
             bad_json++;
@@ -234,27 +234,27 @@ static int json_number_syntax(const char *s)
 
 static void float_is(float v, const char *want)
 {
-    CAPTURE(json_float(f, v));
-    CHECK(!strcmp(out, want), "json_float(%.9g): got %s, want %s", v, out, want);
+    CAPTURE(json_put_float(f, v));
+    CHECK(!strcmp(out, want), "json_put_float(%.9g): got %s, want %s", v, out, want);
 }
 
 static void double_is(double v, const char *want)
 {
-    CAPTURE(json_double(f, v));
-    CHECK(!strcmp(out, want), "json_double(%.17g): got %s, want %s", v, out, want);
+    CAPTURE(json_put_double(f, v));
+    CHECK(!strcmp(out, want), "json_put_double(%.17g): got %s, want %s", v, out, want);
 }
 
 /* v written, valid syntax, read back bit for bit. */
 static int float_round_trips(float v)
 {
-    CAPTURE(json_float(f, v));
+    CAPTURE(json_put_float(f, v));
     float back = strtof(out, NULL);
     return json_number_syntax(out) && memcmp(&back, &v, sizeof v) == 0;
 }
 
 static int double_round_trips(double v)
 {
-    CAPTURE(json_double(f, v));
+    CAPTURE(json_put_double(f, v));
     double back = strtod(out, NULL);
     return json_number_syntax(out) && memcmp(&back, &v, sizeof v) == 0;
 }
@@ -303,7 +303,7 @@ static void test_numbers_random(void)
         float v;
         memcpy(&v, &bits, sizeof v);
         if (!isfinite(v)) {
-            CAPTURE(json_float(f, v));
+            CAPTURE(json_put_float(f, v));
             not_null += strcmp(out, "null") != 0;
             continue;
         }
@@ -323,7 +323,7 @@ static void test_numbers_random(void)
     int too_long = 0;
     for (int t = 0; t < 10000; t++) {
         float v = (float)(next() % 409600) / 64.0f;  /* multiples of 1/64 up to 6400 */
-        CAPTURE(json_float(f, v));
+        CAPTURE(json_put_float(f, v));
         too_long += strlen(out) > 11;
     }
     CHECK(bad_f == 0, "%d random floats did not round-trip", bad_f);
@@ -338,7 +338,7 @@ static void test_nesting(void)
 {
     CAPTURE({
         fputs("{\"image\": ", f);
-        json_string(f, "dir/\"a\".png");
+        json_put_string(f, "dir/\"a\".png");
         fputs(", \"detections\": [", f);
         for (int i = 0; i < 2; i++) {
             fputs(i ? ", {\"box\": [" : "{\"box\": [", f);
@@ -346,16 +346,16 @@ static void test_nesting(void)
             for (int k = 0; k < 4; k++) {
                 if (k)
                     fputs(", ", f);
-                json_float(f, box[k]);
+                json_put_float(f, box[k]);
             }
             fputs("], \"name\": ", f);
-            json_string(f, i ? NULL : "caf\xc3\xa9\t");
+            json_put_string(f, i ? NULL : "caf\xc3\xa9\t");
             fputs(", \"score\": ", f);
-            json_float(f, i ? NAN : 0.98f);
+            json_put_float(f, i ? NAN : 0.98f);
             fputc('}', f);
         }
         fputs("], \"pts\": ", f);
-        json_double(f, 1.0 / 30);
+        json_put_double(f, 1.0 / 30);
         fputs("}", f);
     });
     const char *want = "{\"image\": \"dir/\\\"a\\\".png\", \"detections\": ["

@@ -40,8 +40,8 @@ if [ ! -f "$MODEL" ]; then bad "no $MODEL"; summary; fi
 # fixtures made from this very model file
 want=$(sha256sum "$MODEL" | cut -d' ' -f1)
 have=$(cat "$DEMO/model.sha256" 2>/dev/null)
-if [ "$want" != "$have" ]; then
-    echo "== $DEMO was made from another $MODEL: regenerating"
+if [ "$want" != "$have" ] || [ ! -d "$DEMO/calib" ]; then
+    echo "== $DEMO was made from another $MODEL (or by an older gen_demo.py): regenerating"
     rm -rf "$DEMO"
     if ! "$PY" tests/gen_demo.py "$DEMO" >"$TMP/err" 2>&1; then
         bad "tests/gen_demo.py failed"

@@ -161,6 +161,7 @@ int main(void)
                                         { 640, 360 } };
         check_reservation("demo", demo, NULL, sets, sizes, 5, NULL);
         check_reservation("demo bf16", demo, NULL, sets, sizes, 5, "bf16");
+        check_reservation("demo int8", demo, NULL, sets, sizes, 5, "int8");
     } else {
         CHECK(0, "no %s (run from the repository root)", demo);
     }
@@ -187,6 +188,8 @@ int main(void)
         char bf[64];
         snprintf(bf, sizeof bf, "%s bf16", cases[i].dir);
         check_reservation(bf, path, cases[i].arch, small, psizes, 2, "bf16");
+        snprintf(bf, sizeof bf, "%s int8", cases[i].dir);
+        check_reservation(bf, path, cases[i].arch, small, psizes, 2, "int8");
         ran++;
     }
     if (!ran) printf("test_plan: no parity fixtures under %s: presets not checked\n", fix);

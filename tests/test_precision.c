@@ -7,7 +7,14 @@
  *   - a conv and a linear layer in bf16 stay within bf16's rounding of their f32
  *     results, for dense, 1x1, strided, grouped, dilated and stacked-image convs;
  *   - both GEMM engines agree with each other to f32 rounding.
- * (The whole model in bf16 is held against f32 by tests/test_precision.sh.)
+ *   - int8 (quant.c, matmul.c): quant_one rounds half away from zero, clamps to
+ *     +-127 and sends NaN to 0; absmax ignores NaN and gives the same over a pool;
+ *     gemm_s8 equals exact integer sums; a conv and a linear layer in int8 stay
+ *     within int8's resolution of their f32 results, with a calibrated input
+ *     scale and with one measured per input, and use no more scratch than they
+ *     report; the predictors' calibration hook sees every dense conv and linear.
+ * (The whole model in bf16 and int8 is held against f32 by
+ * tests/test_precision_model.sh.)
  */
 #include "../model/ops/ops.h"
 #include "check.h"
@@ -158,7 +165,7 @@ static void check_linear(int m, int in, int out, struct pool *pool)
     fill(b, (size_t)out);
     fill(x, (size_t)m * in);
     bf16_from_f32(w, (size_t)in * out, w16);
-    struct linear l = { in, out, w, b, w16 };
+    struct linear l = { .in = in, .out = out, .w = w, .b = b, .w16 = w16 };
     struct arena a;
     arena_init(&a);
     ops_use_pool(pool);
@@ -172,6 +179,175 @@ static void check_linear(int m, int in, int out, struct pool *pool)
     CHECK(e < 8e-3 && e > 0, "linear %dx%d->%d in bf16: rel L2 %.2e", m, in, out, e);
     arena_release(&a);
     free(w); free(b); free(x); free(y32); free(y16); free(w16);
+}
+
+/* ---- int8 -------------------------------------------------------------------------- */
+
+static void test_quant(struct pool *pool)
+{
+    CHECK(quant_one(0.5f, 1.0f, 127) == 1 && quant_one(-0.5f, 1.0f, 127) == -1,
+          "ties away from zero");
+    CHECK(quant_one(1.49f, 1.0f, 127) == 1 && quant_one(-1.51f, 1.0f, 127) == -2,
+          "nearest otherwise");
+    CHECK(quant_one(200.0f, 1.0f, 127) == 127 && quant_one(-1e30f, 1.0f, 127) == -127 &&
+          quant_one(100.0f, 1.0f, 63) == 63, "clamped to the limit");
+    CHECK(quant_one(NAN, 1.0f, 127) == 0 && quant_one(INFINITY, 1.0f, 127) == 127,
+          "NaN -> 0, inf -> the limit");
+    CHECK(quant_one(3.0f, 0.5f, 127) == 2, "scaled by 1/scale");
+    int L = quant_levels();
+    printf("test_precision: int8 inputs use +-%d here (oneDNN ISA)\n", L);
+    CHECK(L == 127 || L == 63, "quant_levels is 127 or 63");
+    CHECK(quant_scale(0.0f) == 1.0f && quant_scale((float)L) == 1.0f && quant_scale(NAN) == 1.0f,
+          "quant_scale: amax / levels, 1 for nothing to scale");
+    float x[5] = { 1.0f, -3.0f, NAN, 2.0f, -0.0f };
+    CHECK(absmax(x, 5) == 3.0f, "absmax ignores NaN, takes the largest |x|");
+    size_t n = (size_t)1 << 20;
+    float *big = malloc(sizeof(float) * n);
+    int8_t *q1 = malloc(n), *q2 = malloc(n);
+    fill(big, n);
+    big[n - 3] = -7.5f;
+    ops_use_pool(pool);
+    float m2 = absmax(big, n);
+    quantize_s8(big, n, 0.05f, q2);
+    ops_use_pool(NULL);
+    quantize_s8(big, n, 0.05f, q1);
+    CHECK(absmax(big, n) == 7.5f && m2 == 7.5f, "absmax of 1M values, alone and split");
+    CHECK(!memcmp(q1, q2, n), "quantize_s8 split over the pool writes the same bytes");
+    int inside = 1;
+    for (size_t i = 0; i < n; i++) inside &= q1[i] >= -L && q1[i] <= L;
+    CHECK(inside && q1[n - 3] == -L, "a layer's input stays within +-%d", L);
+    free(big); free(q1); free(q2);
+}
+
+/* gemm_s8 against exact integer sums. */
+static void check_gemm_s8(int m, int n, int k, int trans_b, int pad, struct pool *pool)
+{
+    int lda = k + pad, ldb = (trans_b ? k : n) + pad, ldc = n + pad;
+    int8_t *a = malloc((size_t)m * lda), *b = malloc((size_t)(trans_b ? n : k) * ldb);
+    int32_t *c = malloc(sizeof(int32_t) * m * ldc);
+    for (size_t i = 0; i < (size_t)m * lda; i++) a[i] = (int8_t)(frand() * 127.0f);
+    /* A holds weights (+-127), B a layer's input (+-quant_levels()) */
+    float L = (float)quant_levels();
+    for (size_t i = 0; i < (size_t)(trans_b ? n : k) * ldb; i++) b[i] = (int8_t)(frand() * L);
+    a[0] = -127;   /* the extremes */
+    b[0] = (int8_t)-L;
+    for (size_t i = 0; i < (size_t)m * ldc; i++) c[i] = 0x5a5a5a5a;
+    ops_use_pool(pool);
+    gemm_s8(m, n, k, a, lda, b, ldb, c, ldc, trans_b);
+    ops_use_pool(NULL);
+    int exact = 1, pad_kept = 1;
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            int64_t s = 0;
+            for (int p = 0; p < k; p++)
+                s += (int64_t)a[(size_t)i * lda + p] *
+                     (trans_b ? b[(size_t)j * ldb + p] : b[(size_t)p * ldb + j]);
+            exact &= c[(size_t)i * ldc + j] == s;
+        }
+        for (int j = n; j < ldc; j++) pad_kept &= c[(size_t)i * ldc + j] == 0x5a5a5a5a;
+    }
+    CHECK(exact, "gemm_s8 %dx%dx%d%s%s: exact integer sums", m, n, k, trans_b ? " B^T" : "",
+          pool ? " (pool)" : "");
+    CHECK(pad_kept, "gemm_s8 %dx%dx%d: writes only its columns", m, n, k);
+    free(a); free(b); free(c);
+}
+
+/* The calibration hook: which layers reported, with which largest |x|. */
+struct seen {
+    const void *layer[8];
+    float amax[8];
+    int n;
+};
+static void observe(void *ctx, const void *layer, float amax)
+{
+    struct seen *s = ctx;
+    if (s->n < 8) {
+        s->layer[s->n] = layer;
+        s->amax[s->n++] = amax;
+    }
+}
+
+/* A conv in int8 against f32 (inputs in [-1, 1): relative L2 error ~ 1e-2), with
+ * the input's scale calibrated (calibrated != 0) or measured. */
+static void check_conv_s8(int cin, int cout, int k, int stride, int pad, int groups, int dil,
+                          int h, int w, int nimg, int calibrated, struct pool *pool)
+{
+    struct conv cv = { .cin = cin, .cout = cout, .k = k, .stride = stride, .pad = pad,
+                       .groups = groups, .act = ACT_NONE, .dil = dil };
+    int kk = cin / groups * k * k;
+    size_t nw = (size_t)cout * kk;
+    float *wt = malloc(sizeof(float) * nw), *bias = malloc(sizeof(float) * cout);
+    float *ws = malloc(sizeof(float) * cout);
+    int8_t *w8 = malloc(nw);
+    fill(wt, nw);
+    fill(bias, (size_t)cout);
+    quantize_rows_s8(wt, cout, kk, w8, ws);
+    cv.w = wt;
+    cv.b = bias;
+    cv.w8 = w8;
+    cv.w8_scale = ws;
+    int oh, ow;
+    conv_out_size(&cv, h, w, &oh, &ow);
+    struct fmap in = { malloc(sizeof(float) * cin * h * w * nimg), cin, h * nimg, w };
+    fill(in.d, fmap_numel(&in));
+    cv.x_scale = calibrated ? quant_scale(absmax(in.d, fmap_numel(&in))) : 0.0f;
+    struct fmap o32 = { malloc(sizeof(float) * cout * oh * ow * nimg), cout, oh * nimg, ow };
+    struct fmap o8 = { malloc(sizeof(float) * cout * oh * ow * nimg), cout, oh * nimg, ow };
+    struct arena a, b;
+    arena_init(&a);
+    arena_init(&b);
+    ops_use_pool(pool);
+    struct seen seen = { .n = 0 };
+    ops_observe(observe, &seen);
+    conv_forward_images(&cv, &in, nimg, &o32, &a);
+    ops_observe(NULL, NULL);
+    ops_use_precision(PREC_INT8);
+    size_t want = conv_scratch_floats_images(&cv, nimg, h / 1, w);
+    conv_forward_images(&cv, &in, nimg, &o8, &b);
+    ops_use_precision(PREC_FP32);
+    ops_use_pool(NULL);
+    double e = rel_l2(o8.d, o32.d, fmap_numel(&o32));
+    CHECK(e < 2e-2 && e > 0, "conv %d->%d k%d s%d p%d g%d d%d %dx%d x%d in int8 (%s scale): "
+          "rel L2 %.2e", cin, cout, k, stride, pad, groups, dil, h, w, nimg,
+          calibrated ? "calibrated" : "measured", e);
+    CHECK(b.peak <= want * sizeof(float) + 64, "int8 conv uses %zu bytes of scratch, reports %zu",
+          b.peak, want * sizeof(float));
+    CHECK(seen.n == 1 && seen.layer[0] == &cv && seen.amax[0] == absmax(in.d, fmap_numel(&in)),
+          "the calibration hook saw the conv's input once");
+    arena_release(&a);
+    arena_release(&b);
+    free(wt); free(bias); free(ws); free(w8); free(in.d); free(o32.d); free(o8.d);
+}
+
+static void check_linear_s8(int m, int in, int out, struct pool *pool)
+{
+    float *w = malloc(sizeof(float) * in * out), *b = malloc(sizeof(float) * out);
+    float *ws = malloc(sizeof(float) * out);
+    float *x = malloc(sizeof(float) * m * in);
+    float *y32 = malloc(sizeof(float) * m * out), *y8 = malloc(sizeof(float) * m * out);
+    int8_t *w8 = malloc((size_t)in * out);
+    fill(w, (size_t)in * out);
+    fill(b, (size_t)out);
+    fill(x, (size_t)m * in);
+    quantize_rows_s8(w, out, in, w8, ws);
+    struct linear l = { .in = in, .out = out, .w = w, .b = b, .w8 = w8, .w8_scale = ws };
+    struct arena a;
+    arena_init(&a);
+    ops_use_pool(pool);
+    struct seen seen = { .n = 0 };
+    ops_observe(observe, &seen);
+    linear_forward(&l, x, m, y32, 1, &a);
+    ops_observe(NULL, NULL);
+    CHECK(seen.n == 1 && seen.layer[0] == &l, "the calibration hook saw the linear's input");
+    ops_use_precision(PREC_INT8);
+    CHECK(linear_scratch_floats(&l, m) >= (size_t)m * in / 4, "int8 linear reports its scratch");
+    linear_forward(&l, x, m, y8, 1, &a);
+    ops_use_precision(PREC_FP32);
+    ops_use_pool(NULL);
+    double e = rel_l2(y8, y32, (size_t)m * out);
+    CHECK(e < 2e-2 && e > 0, "linear %dx%d->%d in int8: rel L2 %.2e", m, in, out, e);
+    arena_release(&a);
+    free(w); free(b); free(ws); free(x); free(y32); free(y8); free(w8);
 }
 
 /* OpenBLAS and oneDNN: the same products to f32 rounding. */
@@ -211,7 +387,22 @@ int main(void)
         check_conv(8, 8, 3, 1, 1, 8, 1, 9, 9, 1, p);          /* depthwise: stays f32 */
         check_linear(37, 200, 45, p);
         check_linear(150, 784, 128, p);
+        check_gemm_s8(7, 5, 3, 0, 0, p);
+        check_gemm_s8(64, 300, 129, 0, 3, p);
+        check_gemm_s8(300, 64, 129, 1, 1, p);
+        check_gemm_s8(150, 1024, 640, 1, 0, p);
+        check_gemm_s8(1, 1, 1, 0, 0, p);
+        for (int cal = 0; cal < 2; cal++) {
+            check_conv_s8(16, 32, 3, 1, 1, 1, 1, 20, 24, 1, cal, p);
+            check_conv_s8(16, 32, 1, 1, 0, 1, 1, 20, 24, 1, cal, p);   /* 1x1: the map itself */
+            check_conv_s8(16, 24, 3, 2, 1, 1, 1, 21, 17, 1, cal, p);   /* strided, odd sizes */
+            check_conv_s8(16, 32, 3, 1, 2, 4, 2, 15, 15, 1, cal, p);   /* grouped, dilated */
+            check_conv_s8(8, 8, 3, 1, 1, 1, 1, 7, 7, 5, cal, p);       /* stacked images */
+        }
+        check_linear_s8(37, 200, 45, p);
+        check_linear_s8(150, 784, 128, p);
     }
+    test_quant(pool);
     check_engines(64, 500, 300);
     check_engines(1000, 91, 256);
     pool_close(&pool);

@@ -586,3 +586,19 @@ const char *ckpt_metadata(const struct ckpt *c, const char *key)
 }
 
 int ckpt_batchnorm_counters(const struct ckpt *c) { return c->bn_counters; }
+
+int ckpt_write_with_metadata(const struct ckpt *c, const char *path, const char *key,
+                             const char *value, FILE *out)
+{
+    char msg[200];
+    if (strcmp(c->format, "safetensors")) {
+        fprintf(stderr, "checkpoint %s: a %s checkpoint cannot carry metadata (export it to a "
+                "model file first: model/py/export.py)\n", path, c->format);
+        return -1;
+    }
+    if (ck_safetensors_copy(c->map, c->maplen, key, value, out, msg, sizeof msg)) {
+        fprintf(stderr, "checkpoint %s: cannot copy: %s\n", path, msg);
+        return -1;
+    }
+    return 0;
+}

@@ -16,6 +16,7 @@
 #define VDETECT_MODEL_CKPT_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #define CKPT_MAX_DIMS 8
 
@@ -65,5 +66,11 @@ const char *ckpt_format(const struct ckpt *c);
  * keep their architecture under "vdetect"), NUL-terminated; NULL when absent or
  * for .pth files. Valid until ckpt_free(). */
 const char *ckpt_metadata(const struct ckpt *c, const char *key);
+
+/* Write c (loaded from path; a safetensors file) to out with __metadata__[key] =
+ * value, the tensors byte for byte. 0, or -1 after printing the problem (a .pth
+ * has no metadata to carry it). */
+int ckpt_write_with_metadata(const struct ckpt *c, const char *path, const char *key,
+                             const char *value, FILE *out);
 
 #endif

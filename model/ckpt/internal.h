@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "ckpt.h"
 
@@ -146,5 +147,10 @@ int ck_legacy_read(struct ck_load *L, const unsigned char *buf, size_t len, stru
 /* safetensors (.vdm): a {"state_dict", "__metadata__"} dict built from the header */
 int ck_safetensors_read(struct ck_load *L, const unsigned char *buf, size_t len,
                         struct pv **root);
+/* Write the safetensors file buf[len] to out with __metadata__[key] = value (set
+ * or added): the header re-serialised, padded to 8 bytes, the tensor bytes as
+ * they were. 0, or -1 with the problem in msg. */
+int ck_safetensors_copy(const unsigned char *buf, size_t len, const char *key, const char *value,
+                        FILE *out, char *msg, size_t msglen);
 
 #endif

@@ -321,3 +321,59 @@ done:
     json_decref(h);
     return err;
 }
+
+/* ---- writing: a copy with one metadata entry set ------------------------------------ */
+
+static int put_all(FILE *out, const void *p, size_t n)
+{
+    return fwrite(p, 1, n, out) == n ? 0 : -1;
+}
+
+int ck_safetensors_copy(const unsigned char *buf, size_t len, const char *key, const char *value,
+                        FILE *out, char *msg, size_t msglen)
+{
+    uint64_t n = 0;
+    for (int i = 7; len >= 8 && i >= 0; i--)
+        n = n << 8 | buf[i];
+    if (len < 8 || n > ST_MAX_HEADER || n > len - 8) {   /* (it was read once: cannot happen) */
+        snprintf(msg, msglen, "not a safetensors file");
+        return -1;
+    }
+    struct sjson_limits lim = { .max_bytes = (size_t)n, .max_depth = ST_MAX_DEPTH,
+                                .max_values = ST_MAX_VALUES };
+    char jerr[160];
+    json_t *h = sjson_load((const char *)buf + 8, (size_t)n, &lim, jerr, sizeof jerr);
+    if (!h) {
+        snprintf(msg, msglen, "header JSON %s", jerr);
+        return -1;
+    }
+    int err = -1;
+    char *text = NULL;
+    json_t *meta = json_object_get(h, "__metadata__");
+    if (!meta) {
+        meta = json_object();
+        if (!meta || json_object_set_new(h, "__metadata__", meta)) goto oom;
+    }
+    if (!json_is_object(meta) || json_object_set_new(meta, key, json_string(value))) goto oom;
+    /* the entries keep their order (jansson keeps insertion order), so the copy
+       differs from the original only in this one entry */
+    text = json_dumps(h, JSON_COMPACT);
+    if (!text) goto oom;
+    size_t hn = strlen(text), padded = (hn + 7) / 8 * 8;   /* spaces keep the data aligned */
+    unsigned char head[8];
+    for (int i = 0; i < 8; i++) head[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+    static const char spaces[8] = "       ";
+    if (put_all(out, head, 8) || put_all(out, text, hn) || put_all(out, spaces, padded - hn) ||
+        put_all(out, buf + 8 + n, len - 8 - n)) {
+        snprintf(msg, msglen, "write error");
+        goto done;
+    }
+    err = 0;
+    goto done;
+oom:
+    snprintf(msg, msglen, "out of memory");
+done:
+    free(text);
+    json_decref(h);
+    return err;
+}

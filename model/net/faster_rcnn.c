@@ -23,6 +23,9 @@ void model_free(struct model **pm)
     }
     free(m->anchors);
     free(m->w16_block);
+    free(m->w8_block);
+    calib_free(m);
+    free(m->path);
     free(m);
     *pm = NULL;
 }
@@ -76,9 +79,10 @@ int model_load(struct model **out, const struct model_options *opt)
     }
 
     if (precision_parse(opt->precision ? opt->precision : "fp32", &m->precision)) {
-        fprintf(stderr, "model: unknown precision '%s' (fp32 or bf16)\n", opt->precision);
+        fprintf(stderr, "model: unknown precision '%s' (fp32, bf16 or int8)\n", opt->precision);
         goto fail;
     }
+    if (!(m->path = strdup(opt->weights))) goto fail;
     if (!opt->engine) {
         m->engine = gemm_engine_by_cpu();
     } else if (gemm_engine_parse(opt->engine, &m->engine)) {
@@ -145,7 +149,9 @@ int model_load(struct model **out, const struct model_options *opt)
         goto fail;
     }
     if (m->spec.num_classes == 91 && !m->names) model_set_class_names(m, model_coco_names, 91);
-    if (m->precision == PREC_BF16 && model_set_precision(m, "bf16")) goto fail;
+    if (calib_load(m)) goto fail;
+    if (m->precision != PREC_FP32 && model_set_precision(m, precision_name(m->precision)))
+        goto fail;
     *out = m;
     return 0;
 fail:
@@ -185,11 +191,12 @@ int model_set_class_names(struct model *m, const char *const *names, int count)
 /* ---- facts -------------------------------------------------------------------------- */
 
 const char *model_arch(const struct model *m) { return m->spec.arch; }
+const char *model_file_format(const struct model *m) { return ckpt_format(m->ck); }
 const char *model_note(const struct model *m) { return m->note[0] ? m->note : NULL; }
 const char *model_engine(const struct model *m)
 {
-    /* in bf16 every product runs on oneDNN, whatever ran fp32 */
-    return gemm_engine_name(m->precision == PREC_BF16 ? GEMM_ONEDNN : m->engine);
+    /* in bf16 and int8 every product runs on oneDNN, whatever ran fp32 */
+    return gemm_engine_name(m->precision != PREC_FP32 ? GEMM_ONEDNN : m->engine);
 }
 const char *model_precision(const struct model *m) { return precision_name(m->precision); }
 
@@ -197,7 +204,7 @@ int model_set_precision(struct model *m, const char *name)
 {
     enum precision p;
     if (precision_parse(name, &p)) {
-        fprintf(stderr, "model: unknown precision '%s' (fp32 or bf16)\n", name);
+        fprintf(stderr, "model: unknown precision '%s' (fp32, bf16 or int8)\n", name);
         return -1;
     }
     if (p == PREC_BF16) {
@@ -206,6 +213,13 @@ int model_set_precision(struct model *m, const char *name)
             fprintf(stderr, "note: this CPU has no bf16 instructions (AVX512_BF16 or AMX): "
                     "oneDNN emulates them, slower than fp32\n");
         if (precision_prepare_bf16(m)) return -1;
+    }
+    if (p == PREC_INT8) {
+        static atomic_flag warned = ATOMIC_FLAG_INIT;
+        if (!cpu_has_int8() && !atomic_flag_test_and_set(&warned))
+            fprintf(stderr, "note: this CPU has no int8 dot products (AVX512_VNNI, AVX_VNNI or "
+                    "AMX): int8 runs about as fast as fp32\n");
+        if (precision_prepare_int8(m)) return -1;
     }
     m->precision = p;
     m->plan_w = m->plan_h = 0;   /* the working memory depends on the precision */

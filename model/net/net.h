@@ -227,6 +227,15 @@ int box_postprocess(const float *proposals, int P, const float *class_logits,
 
 /* ---- the loaded detector ------------------------------------------------------- */
 
+/* The int8 input range of each layer of precision_layers(), in its order: the
+ * typical largest |x| (0: none measured, so measured on each input). */
+struct calib {
+    int n;                        /* 0: no calibration */
+    float *amax;                  /* n, malloc'd */
+    int images;                   /* how many images it was measured on */
+};
+struct calib_run;
+
 struct model {
     struct spec spec;
     struct ckpt *ck;              /* owns (maps) the weights the modules point into */
@@ -234,8 +243,12 @@ struct model {
     struct arena arena;           /* activations, rewound every detect */
     struct pool *pool;            /* threads - 1 workers for the ops, or NULL */
     enum gemm_engine engine;      /* what runs the f32 GEMMs */
-    enum precision precision;     /* f32, or bf16 convs and linears (their w16 made) */
+    enum precision precision;     /* f32, or bf16 / int8 convs and linears (w16 / w8 made) */
     uint16_t *w16_block;          /* every w16 (precision.c), malloc'd; NULL until bf16 */
+    void *w8_block;               /* every w8 and its scales; NULL until int8 */
+    struct calib calib;           /* int8 input ranges from the model file (calibrate.c) */
+    struct calib_run *calib_run;  /* ranges being measured (model_calibrate), or NULL */
+    char *path;                   /* the weights file it was loaded from */
     struct backbone bb;
     struct rpn_head rpn;
     struct box_head box;
@@ -292,9 +305,24 @@ void roi_heads_scales(struct model *m, const struct fmap *feats, int resized_h);
 /* The ops on this thread run as m says (pool, engine, precision) until _end. */
 void net_ops_begin(const struct model *m);
 void net_ops_end(void);
-/* Round every conv's and linear's weights to bf16 (w16), once. 0, or -1 when the
- * memory cannot be had (message printed). */
+/* The layers that run in bf16 and int8: dense convs (graph, RPN head, conv box
+ * head) and linears, in one fixed order (the calibration's). */
+struct qlayer {
+    struct conv *cv;              /* one of the two is set */
+    struct linear *lin;
+};
+int precision_layers(struct model *m, struct qlayer *out, int cap);
+int precision_layer_cap(const struct model *m);
+void qlayer_shape(const struct qlayer *q, int *rows, int *cols);   /* weights as a matrix */
+/* Round every such layer's weights to bf16 (w16), or quantise them to int8 (w8,
+ * with the input scales of m->calib), once. 0, or -1 when the memory cannot be
+ * had (message printed). */
 int precision_prepare_bf16(struct model *m);
+int precision_prepare_int8(struct model *m);
+/* calibrate.c: m->calib from the model file's "vdetect_int8" metadata, if any.
+ * 0, or -1 (printed) when it is there but does not fit the model. */
+int calib_load(struct model *m);
+void calib_free(struct model *m);
 int generalized_rcnn_forward(struct model *m, const struct model_image *img,
                              struct model_detection *dets, int max, int *n,
                              struct proposals *props);

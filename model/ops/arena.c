@@ -197,3 +197,8 @@ void arena_rewind(struct arena *a, struct arena_mark m)
         a->total = m.total;
     }
 }
+
+size_t arena_aligned_floats(size_t n)
+{
+    return n > SIZE_MAX / sizeof(float) ? n : aligned_size(n * sizeof(float)) / sizeof(float);
+}

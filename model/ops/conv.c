@@ -1,8 +1,10 @@
 /*
  * conv.c — torch.nn.Conv2d on CHW maps, with its bias and a fused activation:
  * im2col + GEMM for dense and grouped convs (tiled over output rows so the
- * column buffer stays bounded; none for 1x1 stride 1), direct loops for
- * depthwise ones. A map may hold several images stacked along its height, each
+ * column buffer stays bounded; none for 1x1 stride 1 in f32), direct loops for
+ * depthwise ones. In bf16 and int8 the im2col writes the product's input in that
+ * type (rounded, or quantised with the layer's input scale); int8 sums come back
+ * as int32 and the bias pass turns them into floats. A map may hold several images stacked along its height, each
  * padded on its own (conv_forward_images): the box head runs its convs over all
  * RoIs at once that way.
  */
@@ -19,6 +21,8 @@ struct bias_job {
     size_t hw;
     const float *b;
     enum act a;
+    const float *w_scale;   /* int8: y holds int32 sums, each x w_scale[o] * x_scale */
+    float x_scale;
 };
 
 static void bias_act_part(void *ctx, int part, int worker)
@@ -28,7 +32,11 @@ static void bias_act_part(void *ctx, int part, int worker)
     int lo = j->c * part / j->parts, hi = j->c * (part + 1) / j->parts;
     for (int o = lo; o < hi; o++) {
         float *row = j->y + (size_t)o * j->hw;
-        if (j->b) {
+        if (j->w_scale) {   /* the int32 sums in place → floats (same size, same place) */
+            const int32_t *sum = (const int32_t *)row;
+            float k = j->w_scale[o] * j->x_scale, bv = j->b ? j->b[o] : 0.0f;
+            for (size_t i = 0; i < j->hw; i++) row[i] = (float)sum[i] * k + bv;
+        } else if (j->b) {
             float bv = j->b[o];
             for (size_t i = 0; i < j->hw; i++) row[i] += bv;
         }
@@ -36,11 +44,12 @@ static void bias_act_part(void *ctx, int part, int worker)
     }
 }
 
-/* Bias then activation over [c, hw]. */
-static void bias_act(float *y, int c, size_t hw, const float *b, enum act a)
+/* Bias then activation over [c, hw]; with w_scale, y holds int32 sums first. */
+static void bias_act(float *y, int c, size_t hw, const float *b, enum act a,
+                     const float *w_scale, float x_scale)
 {
-    if (!b && a == ACT_NONE) return;
-    struct bias_job j = { y, c, pool_size(ops_pool()), hw, b, a };
+    if (!b && a == ACT_NONE && !w_scale) return;
+    struct bias_job j = { y, c, pool_size(ops_pool()), hw, b, a, w_scale, x_scale };
     if (j.parts > c) j.parts = c;
     if ((double)c * hw < 65536) j.parts = 1;   /* too small to be worth a wake-up */
     pool_run(ops_pool(), j.parts, bias_act_part, &j);
@@ -77,35 +86,49 @@ void conv_out_size(const struct conv *cv, int h, int w, int *oh, int *ow)
     *ow = conv_out_len(w, cv->k, cv->stride, cv->pad, dil_of(cv));
 }
 
-/* Writing one im2col row: floats, or bf16 (rounded) when bf is set. */
-static inline void put_zeros(void *col, int bf, size_t at, int n)
+/* What the im2col matrix holds: floats, bf16 (rounded from the input as it is
+ * copied), or int8 (copied from q, the input quantised once beforehand: a 3x3
+ * conv copies each value 9 times, and quantising it once is cheaper). */
+enum col_type { COL_F32, COL_BF16, COL_S8 };
+struct col_fmt {
+    enum col_type t;
+    float scale;        /* int8: the input's scale */
+    const int8_t *q;    /* int8: the input quantised, in its layout */
+};
+
+static size_t col_bytes(enum col_type t) { return t == COL_S8 ? 1 : t == COL_BF16 ? 2 : 4; }
+
+/* Writing one im2col row. */
+static inline void put_zeros(void *col, struct col_fmt f, size_t at, int n)
 {
-    if (bf) memset((uint16_t *)col + at, 0, sizeof(uint16_t) * n);
-    else memset((float *)col + at, 0, sizeof(float) * n);
+    memset((char *)col + at * col_bytes(f.t), 0, col_bytes(f.t) * n);   /* 0 in every type */
 }
 
-static inline void put_span(void *col, int bf, size_t at, const float *src, int n)
+/* n input values from element off of the input x (or of f.q). */
+static inline void put_span(void *col, struct col_fmt f, size_t at, const float *x, size_t off,
+                            int n)
 {
-    if (bf) bf16_from_f32(src, (size_t)n, (uint16_t *)col + at);
-    else memcpy((float *)col + at, src, sizeof(float) * n);
+    if (f.t == COL_BF16) bf16_from_f32(x + off, (size_t)n, (uint16_t *)col + at);
+    else if (f.t == COL_S8) memcpy((int8_t *)col + at, f.q + off, (size_t)n);
+    else memcpy((float *)col + at, x + off, sizeof(float) * n);
 }
 
-static inline void put_one(void *col, int bf, size_t at, float v)
+static inline void put_one(void *col, struct col_fmt f, size_t at, const float *x, size_t off)
 {
-    if (bf) ((uint16_t *)col)[at] = bf16_round(v);
-    else ((float *)col)[at] = v;
+    if (f.t == COL_F32) ((float *)col)[at] = x[off];
+    else if (f.t == COL_BF16) ((uint16_t *)col)[at] = bf16_round(x[off]);
+    else ((int8_t *)col)[at] = f.q[off];
 }
 
 /* Rows [y0, y1) of the im2col matrix of channels [c0, c0 + cn) of in, which
  * holds images of ih rows stacked along its height (each padded on its own; oh
- * output rows each): col[(ci * k + ky) * k + kx][(y - y0) * ow + x], in floats or
- * (bf) bf16. */
+ * output rows each): col[(ci * k + ky) * k + kx][(y - y0) * ow + x], in f's type. */
 static void im2col_rows(const struct fmap *in, int ih, int oh, int c0, int cn, int k, int stride,
-                        int pad, int dil, int ow, int y0, int y1, void *col, int bf)
+                        int pad, int dil, int ow, int y0, int y1, void *col, struct col_fmt f)
 {
     size_t ncols = (size_t)(y1 - y0) * ow;
     for (int ci = 0; ci < cn; ci++) {
-        const float *src = in->d + (size_t)(c0 + ci) * in->h * in->w;
+        size_t src = (size_t)(c0 + ci) * in->h * in->w;
         for (int ky = 0; ky < k; ky++) {
             for (int kx = 0; kx < k; kx++) {
                 size_t dst = ((size_t)(ci * k + ky) * k + kx) * ncols;
@@ -114,27 +137,29 @@ static void im2col_rows(const struct fmap *in, int ih, int oh, int c0, int cn, i
                     int iy = (y - img * oh) * stride - pad + ky * dil;
                     size_t d = dst + (size_t)(y - y0) * ow;
                     if (iy < 0 || iy >= ih) {
-                        put_zeros(col, bf, d, ow);
+                        put_zeros(col, f, d, ow);
                         continue;
                     }
-                    const float *s = src + ((size_t)img * ih + iy) * in->w;
+                    size_t s = src + ((size_t)img * ih + iy) * in->w;   /* the row's offset */
                     if (stride == 1) {
                         int x_lo = pad - kx * dil;          /* first x with ix >= 0 */
                         int x_hi = in->w + pad - kx * dil;  /* first x with ix >= w */
                         if (x_lo < 0) x_lo = 0;
                         if (x_hi > ow) x_hi = ow;
                         if (x_lo > ow) x_lo = ow;
-                        put_zeros(col, bf, d, x_lo);
+                        put_zeros(col, f, d, x_lo);
                         if (x_hi > x_lo) {
-                            put_span(col, bf, d + x_lo, s + x_lo - pad + kx * dil, x_hi - x_lo);
-                            put_zeros(col, bf, d + x_hi, ow - x_hi);
+                            put_span(col, f, d + x_lo, in->d, s + x_lo - pad + kx * dil,
+                                     x_hi - x_lo);
+                            put_zeros(col, f, d + x_hi, ow - x_hi);
                         } else {
-                            put_zeros(col, bf, d + x_lo, ow - x_lo);
+                            put_zeros(col, f, d + x_lo, ow - x_lo);
                         }
                     } else {
                         for (int x = 0; x < ow; x++) {
                             int ix = x * stride - pad + kx * dil;
-                            put_one(col, bf, d + x, (ix >= 0 && ix < in->w) ? s[ix] : 0.0f);
+                            if (ix >= 0 && ix < in->w) put_one(col, f, d + x, in->d, s + ix);
+                            else put_zeros(col, f, d + x, 1);
                         }
                     }
                 }
@@ -149,7 +174,7 @@ struct im2col_job {
     const struct conv *cv;
     int ow, y0, y1;
     void *col;
-    int bf;
+    struct col_fmt f;
     int parts;
 };
 
@@ -163,8 +188,7 @@ static void im2col_part(void *ctx, int part, int worker)
     size_t ncols = (size_t)(j->y1 - j->y0) * j->ow;
     size_t at = (size_t)lo * k * k * ncols;
     im2col_rows(j->in, j->ih, j->oh, j->c0 + lo, hi - lo, k, j->cv->stride, j->cv->pad,
-                dil_of(j->cv), j->ow, j->y0, j->y1,
-                j->bf ? (void *)((uint16_t *)j->col + at) : (void *)((float *)j->col + at), j->bf);
+                dil_of(j->cv), j->ow, j->y0, j->y1, (char *)j->col + at * col_bytes(j->f.t), j->f);
 }
 
 /* Depthwise conv (groups == cin == cout): direct loops, one channel at a time.
@@ -269,11 +293,20 @@ static void conv_depthwise(const struct conv *cv, const struct fmap *in, struct 
     arena_rewind(scratch, mark);
 }
 
-/* Does this conv run in bf16 (the thread's precision, and weights for it)?
- * Depthwise convs stay f32: they are memory-bound, not products. */
-static int in_bf16(const struct conv *cv)
+/* What this conv's product runs in: the thread's precision where the layer has
+ * weights for it. Depthwise convs stay f32: they are memory-bound, not products. */
+static enum col_type col_type(const struct conv *cv)
 {
-    return ops_precision() == PREC_BF16 && cv->w16 && !use_depthwise(cv);
+    if (use_depthwise(cv)) return COL_F32;
+    enum precision p = ops_precision();
+    return p == PREC_BF16 && cv->w16 ? COL_BF16 : p == PREC_INT8 && cv->w8 ? COL_S8 : COL_F32;
+}
+
+/* A 1x1 stride-1 conv without padding: its input is already the product's
+ * [cin, hw] matrix (in f32 and int8; bf16 rounds it into a copy). */
+static int is_plain_product(const struct conv *cv)
+{
+    return cv->k == 1 && cv->stride == 1 && cv->pad == 0;
 }
 
 size_t conv_scratch_floats_images(const struct conv *cv, int n, int h, int w)
@@ -283,11 +316,13 @@ size_t conv_scratch_floats_images(const struct conv *cv, int n, int h, int w)
     if (oh < 1 || ow < 1 || n < 1) return 0;
     if (n == 1 && use_depthwise(cv))   /* one zero-bordered plane per thread */
         return dw_per_worker(cv, h, w, ow) * (size_t)pool_size(ops_pool());
-    int bf = in_bf16(cv);
-    if (!bf && cv->k == 1 && cv->stride == 1 && cv->pad == 0) return 0;   /* plain GEMM */
+    enum col_type t = col_type(cv);
+    /* the int8 input, a block of its own */
+    size_t q = t == COL_S8 ? arena_aligned_floats(((size_t)cv->cin * n * h * w + 3) / 4) : 0;
+    if (t != COL_BF16 && is_plain_product(cv)) return q;
     size_t kk = (size_t)(cv->cin / cv->groups) * cv->k * cv->k;
     size_t col = kk * (size_t)im2col_tile_rows(kk, ow, oh * n) * (size_t)ow;
-    return bf ? (col + 1) / 2 : col;
+    return q + (col * col_bytes(t) + 3) / 4;
 }
 
 size_t conv_scratch_floats(const struct conv *cv, int h, int w)
@@ -313,45 +348,62 @@ void conv_forward_images(const struct conv *cv, const struct fmap *in, int nimg,
         conv_depthwise(cv, in, out, scratch);
         return;
     }
+    ops_observed(cv, in->d, fmap_numel(in));
     int g = cv->groups, cin_g = cv->cin / g, cout_g = cv->cout / g;
     int kk = cin_g * cv->k * cv->k;
     int rows_out = oh * nimg;                  /* output rows of all images */
     size_t ohw = (size_t)rows_out * ow;
 
-    int bf = in_bf16(cv);
-    if (!bf && cv->k == 1 && cv->stride == 1 && cv->pad == 0) {
-        for (int gi = 0; gi < g; gi++)
-            gemm_ld(cout_g, (int)ohw, kk, cv->w + (size_t)gi * cout_g * kk, kk,
-                    in->d + (size_t)gi * cin_g * ohw, (int)ohw, out->d + (size_t)gi * cout_g * ohw,
-                    (int)ohw, 0, 0);
+    struct arena_mark mark = arena_mark(scratch);
+    struct col_fmt f = { col_type(cv), 0.0f, NULL };
+    if (f.t == COL_S8) {   /* the calibrated scale, or this input's own; quantised once */
+        size_t numel = fmap_numel(in);
+        f.scale = cv->x_scale > 0.0f ? cv->x_scale : quant_scale(absmax(in->d, numel));
+        int8_t *q = (int8_t *)arena_floats(scratch, (numel + 3) / 4);
+        quantize_s8(in->d, numel, f.scale, q);
+        f.q = q;
+    }
+    if (f.t != COL_BF16 && is_plain_product(cv)) {
+        for (int gi = 0; gi < g; gi++) {
+            size_t a = (size_t)gi * cout_g * kk, b = (size_t)gi * cin_g * ohw;
+            float *dst = out->d + (size_t)gi * cout_g * ohw;
+            if (f.t == COL_S8)   /* int32 sums, in place of the floats */
+                gemm_s8(cout_g, (int)ohw, kk, cv->w8 + a, kk, f.q + b, (int)ohw, (int32_t *)dst,
+                        (int)ohw, 0);
+            else
+                gemm_ld(cout_g, (int)ohw, kk, cv->w + a, kk, in->d + b, (int)ohw, dst, (int)ohw, 0,
+                        0);
+        }
     } else {
         /* tile over output rows so the im2col buffer stays bounded */
         int rows = im2col_tile_rows((size_t)kk, ow, rows_out);
         /* (in bf16 a 1x1 conv comes here too: its "im2col" rounds the input) */
-        struct arena_mark mark = arena_mark(scratch);
         size_t ncol = (size_t)kk * rows * ow;
-        void *col = arena_floats(scratch, bf ? (ncol + 1) / 2 : ncol);
+        void *col = arena_floats(scratch, (ncol * col_bytes(f.t) + 3) / 4);
         int T = pool_size(ops_pool());
         for (int gi = 0; gi < g; gi++) {
             for (int y0 = 0; y0 < rows_out; y0 += rows) {
                 int y1 = y0 + rows < rows_out ? y0 + rows : rows_out;
                 int n = (y1 - y0) * ow;
-                struct im2col_job ij = { in, ih, oh, gi * cin_g, cin_g, cv, ow, y0, y1, col, bf,
+                struct im2col_job ij = { in, ih, oh, gi * cin_g, cin_g, cv, ow, y0, y1, col, f,
                                          T < cin_g ? T : cin_g };
                 if ((double)kk * n < 1e5) ij.parts = 1;
                 pool_run(ops_pool(), ij.parts, im2col_part, &ij);
                 float *dst = out->d + (size_t)gi * cout_g * ohw + (size_t)y0 * ow;
-                if (bf)
+                if (f.t == COL_BF16)
                     gemm_bf16(cout_g, n, kk, cv->w16 + (size_t)gi * cout_g * kk, kk, col, n, dst,
                               (int)ohw, 0);
+                else if (f.t == COL_S8)   /* int32 sums, in place of the floats */
+                    gemm_s8(cout_g, n, kk, cv->w8 + (size_t)gi * cout_g * kk, kk, col, n,
+                            (int32_t *)dst, (int)ohw, 0);
                 else
                     gemm_ld(cout_g, n, kk, cv->w + (size_t)gi * cout_g * kk, kk, col, n, dst,
                             (int)ohw, 0, 0);
             }
         }
-        arena_rewind(scratch, mark);
     }
-    bias_act(out->d, cv->cout, ohw, cv->b, cv->act);
+    arena_rewind(scratch, mark);
+    bias_act(out->d, cv->cout, ohw, cv->b, cv->act, f.t == COL_S8 ? cv->w8_scale : NULL, f.scale);
 }
 
 void conv_forward(const struct conv *cv, const struct fmap *in, struct fmap *out,

@@ -110,17 +110,25 @@ static _Thread_local enum precision tl_precision;
 void ops_use_precision(enum precision p) { tl_precision = p; }
 enum precision ops_precision(void) { return tl_precision; }
 
-const char *precision_name(enum precision p) { return p == PREC_BF16 ? "bf16" : "fp32"; }
+const char *precision_name(enum precision p)
+{
+    return p == PREC_BF16 ? "bf16" : p == PREC_INT8 ? "int8" : "fp32";
+}
 
 int precision_parse(const char *name, enum precision *p)
 {
     if (!strcmp(name, "fp32")) *p = PREC_FP32;
     else if (!strcmp(name, "bf16")) *p = PREC_BF16;
+    else if (!strcmp(name, "int8")) *p = PREC_INT8;
     else return -1;
     return 0;
 }
 
 int cpu_has_bf16(void) { return cpu_has("avx512_bf16") || cpu_has("amx_bf16"); }
+int cpu_has_int8(void)
+{
+    return cpu_has("avx512_vnni") || cpu_has("avx_vnni") || cpu_has("amx_int8");
+}
 
 void onednn_single_thread(void)
 {

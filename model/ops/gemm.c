@@ -105,22 +105,42 @@ void gemm_nt(int m, int n, int k, const float *A, const float *B, float *C)
 
 size_t linear_scratch_floats(const struct linear *l, int m)
 {
-    if (ops_precision() != PREC_BF16 || !l->w16) return 0;
-    return ((size_t)m * l->in + 1) / 2;   /* x in bf16 */
+    size_t n = (size_t)m * l->in;
+    if (ops_precision() == PREC_BF16 && l->w16) return (n + 1) / 2;   /* x in bf16 */
+    if (ops_precision() == PREC_INT8 && l->w8)   /* x in int8, the int32 sums transposed */
+        return arena_aligned_floats((n + 3) / 4) + (size_t)m * l->out;
+    return 0;
 }
 
 void linear_forward(const struct linear *l, const float *x, int m, float *y, int relu,
                     struct arena *scratch)
 {
-    if (ops_precision() == PREC_BF16 && l->w16) {
-        struct arena_mark mk = arena_mark(scratch);
+    enum precision p = ops_precision();
+    struct arena_mark mk = arena_mark(scratch);
+    ops_observed(l, x, (size_t)m * l->in);
+    if (p == PREC_BF16 && l->w16) {
         uint16_t *x16 = (uint16_t *)arena_floats(scratch, linear_scratch_floats(l, m));
         bf16_from_f32(x, (size_t)m * l->in, x16);
         gemm_bf16(m, l->out, l->in, x16, l->in, l->w16, l->in, y, l->out, 1);
-        arena_rewind(scratch, mk);
+    } else if (p == PREC_INT8 && l->w8) {
+        /* W x^T, the weights on the left as in a conv (the side oneDNN widens to
+           unsigned 8 bits: the input keeps to quant_levels() on the other), then
+           transposed back while turned into floats */
+        size_t n = (size_t)m * l->in;
+        float xs = l->x_scale > 0.0f ? l->x_scale : quant_scale(absmax(x, n));
+        int8_t *x8 = (int8_t *)arena_floats(scratch, (n + 3) / 4);
+        int32_t *sum = (int32_t *)arena_floats(scratch, (size_t)m * l->out);
+        quantize_s8(x, n, xs, x8);
+        gemm_s8(l->out, m, l->in, l->w8, l->in, x8, l->in, sum, m, 1);
+        for (int o = 0; o < l->out; o++) {
+            float k = l->w8_scale[o] * xs;
+            const int32_t *row = sum + (size_t)o * m;
+            for (int i = 0; i < m; i++) y[(size_t)i * l->out + o] = (float)row[i] * k;
+        }
     } else {
         gemm_nt(m, l->out, l->in, x, l->w, y);
     }
+    arena_rewind(scratch, mk);
     for (int i = 0; i < m; i++) {
         float *row = y + (size_t)i * l->out;
         if (l->b)

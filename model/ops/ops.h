@@ -73,6 +73,9 @@ int arena_reserve(struct arena *a, size_t bytes);
 int arena_chained(const struct arena *a);
 void *arena_alloc(struct arena *a, size_t bytes);
 float *arena_floats(struct arena *a, size_t n);
+/* n floats rounded up as the arena rounds each allocation (to its alignment):
+ * for sizes that add up several allocations. */
+size_t arena_aligned_floats(size_t n);
 int *arena_ints(struct arena *a, size_t n);
 struct fmap arena_fmap(struct arena *a, int c, int h, int w);
 void arena_reset(struct arena *a);
@@ -111,7 +114,8 @@ struct pool *ops_pool(void);
 /* Keep OpenBLAS on its calling thread (once per process; every GEMM calls it). */
 void blas_single_thread(void);
 
-/* ---- the GEMM engine, the precision and the CPU (engine.c, bf16.c) -------------- */
+/* ---- the GEMM engine, the precision and the CPU (engine.c, bf16.c, quant.c,
+ *      matmul.c) ------------------------------------------------------------------- */
 
 /* Does the CPU have this /proc/cpuinfo flag ("avx512f", "amx_bf16", ...)? */
 int cpu_has(const char *flag);
@@ -131,17 +135,22 @@ enum gemm_engine ops_engine(void);
 /* Keep oneDNN's OpenMP to the calling thread (once per thread). */
 void onednn_single_thread(void);
 
-/* What the convs and linears compute in: f32 (torchvision's arithmetic), or bf16
- * inputs with f32 sums where the layer has bf16 weights (w16). Per thread, like
- * the pool; unset: f32. */
-enum precision { PREC_FP32, PREC_BF16 };
+/* What the convs and linears compute in: f32 (torchvision's arithmetic), bf16
+ * inputs with f32 sums where the layer has bf16 weights (w16), or int8 inputs
+ * with int32 sums where it has int8 weights (w8). Per thread, like the pool;
+ * unset: f32. */
+enum precision { PREC_FP32, PREC_BF16, PREC_INT8 };
 void ops_use_precision(enum precision p);
 enum precision ops_precision(void);
 const char *precision_name(enum precision p);
-int precision_parse(const char *name, enum precision *p);   /* "fp32" / "bf16"; else -1 */
+/* "fp32" / "bf16" / "int8"; else -1 */
+int precision_parse(const char *name, enum precision *p);
 /* Has the CPU bf16 dot products (AVX512_BF16 or AMX)? Without them oneDNN
  * emulates bf16, slower than f32. */
 int cpu_has_bf16(void);
+/* Has it int8 dot products (AVX512_VNNI, AVX_VNNI or AMX)? Without them oneDNN
+ * runs int8 on plain AVX-512/AVX2, at about fp32's speed. */
+int cpu_has_int8(void);
 
 /* bfloat16: round to nearest even (NaN stays NaN), and back. */
 uint16_t bf16_round(float x);
@@ -151,6 +160,44 @@ void bf16_from_f32(const float *x, size_t n, uint16_t *y);
  * (op(B) = B[k,n], or B[n,k]^T with trans_b); split over the ops' pool. */
 void gemm_bf16(int m, int n, int k, const uint16_t *A, int lda, const uint16_t *B, int ldb,
                float *C, int ldc, int trans_b);
+/* The same in int8 with exact int32 sums. */
+void gemm_s8(int m, int n, int k, const int8_t *A, int lda, const int8_t *B, int ldb, int32_t *C,
+             int ldc, int trans_b);
+
+/* int8 is symmetric with zero point 0: x ≈ q * scale, q = round(x / scale)
+ * clamped to [-L, L]. Weights have a scale per output channel (L = 127: the
+ * row's largest |w| / 127), a layer's input one scale (calibrated: the typical
+ * largest |x| / L; or measured on each input when the layer has none) with L =
+ * quant_levels(): 127 where oneDNN's int8 kernels have VNNI or AMX dot products;
+ * 63 where they multiply pairs into 16 bits (AVX-512 or AVX2 without VNNI), which
+ * saturates unless one side keeps to 7 bits — measured: exact with 63, wrong
+ * with 127. */
+int quant_levels(void);
+float absmax(const float *x, size_t n);               /* largest |x[i]|; NaN counts as 0 */
+float quant_scale(float amax);                        /* amax / L, or 1 when amax is 0 */
+/* A layer's input, clamped to +-quant_levels(). */
+void quantize_s8(const float *x, size_t n, float scale, int8_t *q);
+/* One value, given 1 / scale and the limit: clamped, rounded half away from
+ * zero, NaN → 0; branch-free so that loops over it vectorise. */
+static inline int8_t quant_one(float x, float inv, float lim)
+{
+    float v = x * inv;
+    v = v == v ? v : 0.0f;
+    v = v > lim ? lim : v;
+    v = v < -lim ? -lim : v;
+    v += v >= 0.0f ? 0.5f : -0.5f;
+    return (int8_t)(int)v;
+}
+/* rows x cols weights → q (same layout, +-127) and scale[rows]. */
+void quantize_rows_s8(const float *w, int rows, int cols, int8_t *q, float *scale);
+
+/* Calibration: while an observer is set on this thread, every conv and linear
+ * that has int8 weights or could have them (dense convs and linears) reports
+ * the largest |x| of its input on each call. NULL: none. */
+typedef void (*ops_observer_fn)(void *ctx, const void *layer, float amax);
+void ops_observe(ops_observer_fn fn, void *ctx);
+/* (conv.c, gemm.c) Report layer's input x[n] to this thread's observer, if any. */
+void ops_observed(const void *layer, const float *x, size_t n);
 
 /* The one GEMM: C[m,n] = A[m,k] * op(B) (+ C if accumulate), row-major with leading
  * dimensions; op(B) = B[k,n], or B[n,k]^T with trans_b. Split over the ops' pool. */
@@ -185,6 +232,9 @@ struct conv {
     enum act act;     /* applied after bias */
     int dil;          /* dilation; 0 or 1: none */
     const uint16_t *w16; /* w rounded to bf16 (--precision bf16), or NULL */
+    const int8_t *w8;    /* w in int8 (--precision int8), or NULL; */
+    const float *w8_scale;  /* its scale per output channel */
+    float x_scale;       /* the input's int8 scale; 0: measured on each input */
 };
 
 void conv_out_size(const struct conv *cv, int h, int w, int *oh, int *ow);
@@ -218,6 +268,9 @@ struct linear {
     const float *w;          /* [out, in] */
     const float *b;          /* [out] or NULL */
     const uint16_t *w16;     /* w rounded to bf16 (--precision bf16), or NULL */
+    const int8_t *w8;        /* w in int8 (--precision int8), or NULL; */
+    const float *w8_scale;   /* its scale per output */
+    float x_scale;           /* the input's int8 scale; 0: measured on each input */
 };
 /* F.linear on x [m, in] → y [m, out], optional ReLU; in bf16 (when the thread's
  * precision is bf16 and l has w16) x is rounded into scratch first. */

@@ -1,0 +1,94 @@
+/*
+ * image_list.c — the still images a command was pointed at: files as given, and
+ * for a directory its image files (by extension), sorted by name so that runs
+ * are repeatable. Not recursive.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "app.h"
+
+static int is_image_name(const char *name)
+{
+    static const char *const ext[] = { ".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".pnm",
+                                       ".webp", ".tif", ".tiff", ".gif" };
+    const char *dot = strrchr(name, '.');
+    if (!dot || name[0] == '.') return 0;
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+        if (!strcasecmp(dot, ext[i])) return 1;
+    return 0;
+}
+
+static int add(struct image_list *l, char *path)
+{
+    if (!path) return -1;
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 64;
+        char **v = realloc(l->path, sizeof *v * (size_t)cap);
+        if (!v) {
+            free(path);
+            return -1;
+        }
+        l->path = v;
+        l->cap = cap;
+    }
+    l->path[l->n++] = path;
+    return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int image_list_add(struct image_list *l, const char *cmd, const char *arg)
+{
+    struct stat st;
+    if (stat(arg, &st) != 0) {
+        fprintf(stderr, "vdetect %s: %s: %s\n", cmd, arg, strerror(errno));
+        return APP_FAIL;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        if (add(l, strdup(arg))) goto oom;
+        return APP_OK;
+    }
+    DIR *d = opendir(arg);
+    if (!d) {
+        fprintf(stderr, "vdetect %s: %s: %s\n", cmd, arg, strerror(errno));
+        return APP_FAIL;
+    }
+    int first = l->n, err = 0;
+    size_t len = strlen(arg);
+    const char *sep = len && arg[len - 1] == '/' ? "" : "/";
+    struct dirent *e;
+    while (!err && (e = readdir(d))) {
+        if (!is_image_name(e->d_name)) continue;
+        char *p = NULL;
+        if (asprintf(&p, "%s%s%s", arg, sep, e->d_name) < 0) p = NULL;
+        err = add(l, p);
+    }
+    closedir(d);
+    if (err) goto oom;
+    qsort(l->path + first, (size_t)(l->n - first), sizeof *l->path, by_name);
+    if (l->n == first) {
+        fprintf(stderr, "vdetect %s: %s: no image files (.png, .jpg, .bmp, .ppm, ...) in it\n",
+                cmd, arg);
+        return APP_FAIL;
+    }
+    return APP_OK;
+oom:
+    fprintf(stderr, "vdetect %s: out of memory\n", cmd);
+    return APP_FAIL;
+}
+
+void image_list_free(struct image_list *l)
+{
+    for (int i = 0; i < l->n; i++) free(l->path[i]);
+    free(l->path);
+    memset(l, 0, sizeof *l);
+}
