@@ -112,6 +112,12 @@ static void print_text(const struct cli_model *cm, int w, int h, int rw, int rh,
     char eng[96];
     printf("engine         %s, precision %s\n", app_engine_desc(cm->model, eng, sizeof eng),
            model_precision(cm->model));
+    int cal = model_calibrated_images(cm->model);
+    if (cal)
+        printf("int8 ranges    calibrated on %d image%s (vdetect calibrate)\n", cal,
+               cal == 1 ? "" : "s");
+    else
+        printf("int8 ranges    none: --precision int8 measures each input (vdetect calibrate)\n");
     printf("cost           %dx%d input -> resized to %dx%d, %.2f GFLOPs per image\n", w, h, rw,
            rh, gflops);
 }
@@ -175,8 +181,10 @@ static void print_json(FILE *f, const struct cli_model *cm, int w, int h, int rw
         fputs("null", f);
     }
     fprintf(f, ", \"threads\": %d, \"engine\": \"%s\", \"precision\": \"%s\", "
+               "\"int8_calibration_images\": %d, "
                "\"input_size\": [%d, %d], \"resized_size\": [%d, %d], \"gflops\": ",
-            cm->threads, model_engine(cm->model), model_precision(cm->model), w, h, rw, rh);
+            cm->threads, model_engine(cm->model), model_precision(cm->model),
+            model_calibrated_images(cm->model), w, h, rw, rh);
     json_put_double(f, gflops);
     fputs("}\n", f);
 }
