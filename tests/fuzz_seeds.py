@@ -10,7 +10,9 @@ fastest, and the corpora are replayed under ASan in every `make test`.
                 prefix, float16/64, views of one storage) and a few it must refuse
   fuzz_vdm      tiny model files (.vdm) that load, version 1 and 2 (tiny_v2.vdm: a graph
                 using most operations); tiny.vdm is also the model the labels and options
-                targets load
+                targets load. tiny_int8.vdm and tiny_v2_int8.vdm (an int8 calibration
+                table in __metadata__["vdetect_int8"]) are not written here: `vdetect
+                calibrate --weights tiny[_v2].vdm tests/data/street.png -o ...` made them
   fuzz_meta     architecture documents as __metadata__["vdetect"] holds them (versions 1
                 and 2)
   fuzz_labels   label files
