@@ -8,8 +8,10 @@
 # Where Node.js and the npm registry are available it also times ONNX Runtime
 # (npm onnxruntime-node, installed into build/ort with --ignore-scripts; the
 # model exported with torch.onnx.export), the fastest peer known on this CPU.
-# vdetect runs twice: in fp32 (torchvision's arithmetic, the ratios) and with
-# --precision bf16 (its time, speed-up and agreement with fp32's detections).
+# vdetect runs three times: in fp32 (torchvision's arithmetic, the ratios), with
+# --precision bf16, and with --precision int8 on the checkpoint exported to a model
+# file and calibrated on the benchmark image (their times and speed-ups; their
+# accuracy is measured on the demo model's held-out set, at the end).
 # Environment: BENCH_THREADS (default "1 2"), BENCH_PRESETS (default all),
 # BENCH_ORT=0 to leave ONNX Runtime out.
 set -eu
@@ -46,17 +48,22 @@ rm -f build/bench-stages.md
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 {
     echo "Machine: $cpu, $(nproc) cores; $(date -u +%Y-%m-%d); vdetect: $("$BIN" info 2>/dev/null | sed -n 's/^engine *//p')."
+    echo "CPU flags that pick the kernels: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' |
+        grep -E '^(avx2|fma|avx512f|avx512bw|avx512vl|avx512_vnni|avx_vnni|avx512_bf16|amx_tile|amx_bf16|amx_int8)$' |
+        tr '\n' ' ' | sed 's/ $//')."
     echo "Input: 640x480 image; seeded checkpoints from tests/gen_parity.py; medians."
-    echo "vdetect fp32 is torchvision's arithmetic; bf16 is --precision bf16. Its accuracy is"
-    echo "measured on the trained demo model below: these random-weight checkpoints score many"
-    echo "boxes alike, so which of them survive NMS and the top-N cut says little about precision."
+    echo "vdetect fp32 is torchvision's arithmetic; bf16 and int8 are --precision bf16 and int8"
+    echo "(int8: the checkpoint exported to a .vdm and calibrated with vdetect calibrate)."
+    echo "Their accuracy is measured on the trained demo model below: these random-weight"
+    echo "checkpoints score many boxes alike, so which of them survive NMS and the top-N cut"
+    echo "says little about precision."
     echo
     if [ -n "$ort" ]; then
-        echo "| model | input → resized | threads | vdetect ms | PyTorch ms | PyTorch / vdetect | ONNX Runtime ms | ORT / vdetect | vdetect bf16 ms | bf16 speed-up |"
-        echo "|---|---|---|---|---|---|---|---|---|---|"
+        echo "| model | input → resized | threads | vdetect ms | PyTorch ms | PyTorch / vdetect | ONNX Runtime ms | ORT / vdetect | vdetect bf16 ms | bf16 speed-up | vdetect int8 ms | int8 speed-up |"
+        echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
     else
-        echo "| model | input → resized | threads | vdetect ms | PyTorch ms | PyTorch / vdetect | vdetect bf16 ms | bf16 speed-up |"
-        echo "|---|---|---|---|---|---|---|---|"
+        echo "| model | input → resized | threads | vdetect ms | PyTorch ms | PyTorch / vdetect | vdetect bf16 ms | bf16 speed-up | vdetect int8 ms | int8 speed-up |"
+        echo "|---|---|---|---|---|---|---|---|---|---|"
     fi
 } > "$out"
 
@@ -80,6 +87,12 @@ for p in $PRESETS; do
         "$PYTHON" tests/bench_ort_export.py --arch "$arch" --weights "$w" $pset --image "$img" \
             --out "$onnx" >/dev/null 2>build/ort/export.log || { echo "   (export failed)" >&2; onnx=""; }
     fi
+    # int8 wants its ranges in a model file: export the checkpoint, calibrate it
+    vdm="build/bench-$p.vdm" int8="build/bench-$p-int8.vdm"
+    # shellcheck disable=SC2086
+    "$PYTHON" tests/bench_ort_export.py --arch "$arch" --weights "$w" $pset --image "$img" \
+        --out "$vdm" --vdm >/dev/null
+    "$BIN" calibrate --weights "$vdm" "$img" -o "$int8" -y -q
     for t in $THREADS; do
         echo "== $arch, $t thread(s)" >&2
         # shellcheck disable=SC2086
@@ -90,6 +103,9 @@ for p in $PRESETS; do
         "$BIN" bench --model-only --arch "$arch" --weights "$w" $cset --threads "$t" --precision bf16 \
             --frames "$n" --warmup 1 "$img" --json build/bench-b.json -y > build/bench-b.txt
         grep -E '^precision|^total' build/bench-b.txt | sed 's/^/bf16: /' >&2
+        "$BIN" bench --model-only --weights "$int8" --threads "$t" --precision int8 \
+            --frames "$n" --warmup 1 "$img" --json build/bench-i.json -y > build/bench-i.txt
+        grep -E '^precision|^total' build/bench-i.txt | sed 's/^/int8: /' >&2
         # shellcheck disable=SC2086
         "$PYTHON" tests/bench_torch.py --arch "$arch" --weights "$w" $pset --threads "$t" \
             --frames "$n" --warmup 1 --image "$img" > build/bench-t.json
@@ -111,8 +127,9 @@ if sys.argv[3]:
         row += " %.1f | %.2f× |" % (om, om / cm)
     else:
         row += " – | – |"
-bm = json.load(open("build/bench-b.json"))["stages_ms"]["total"]["median"]
-row += " %.1f | %.2f× |" % (bm, cm / bm)
+for f in ("build/bench-b.json", "build/bench-i.json"):
+    bm = json.load(open(f))["stages_ms"]["total"]["median"]
+    row += " %.1f | %.2f× |" % (bm, cm / bm)
 print(row)
 PY
         tail -n 1 "$out" >&2
@@ -140,14 +157,16 @@ done
     echo "|---|---|---|---|---|---|---|---|"
     cat build/bench-stages.md
 } >> "$out"
-# bf16's accuracy on the trained demo model's held-out set (tests/test_precision_model.sh)
+# bf16's and int8's accuracy on the trained demo model's held-out set
+# (tests/test_precision_model.sh; int8 calibrated on 16 other images)
 if [ -d "$FIX/demo/images" ]; then
     {
         echo
-        echo "bf16 against fp32, demo model, 40 held-out images (tests/test_precision_model.sh):"
+        echo "bf16 and int8 against fp32, demo model, 40 held-out images (tests/test_precision_model.sh;"
+        echo "int8 calibrated on 16 other images, int8m without calibration):"
         echo
         VDETECT_BIN="$BIN" PYTHON="$PYTHON" sh tests/test_precision_model.sh 2>&1 |
-            grep -E '^(bf16 vs fp32|eval:)' | sed 's/^/- /'
+            grep -E '^(bf16 vs fp32|int8m? vs fp32|eval:)' | sed 's/^/- /'
     } >> "$out"
 fi
 echo

@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """bench_ort_export.py — export the benchmark's model to ONNX for ONNX Runtime,
-the fastest peer on this CPU (make bench compares against it when it can).
+the fastest peer on this CPU (make bench compares against it when it can), or
+(--vdm) to a vdetect model file, which `vdetect calibrate` can give int8 ranges.
 
 usage: bench_ort_export.py --arch ARCH --weights FILE --image PNG --out FILE.onnx
-                           [--set NAME=VALUE ...]
+                           [--set NAME=VALUE ...] [--vdm]
 The graph takes the image as float32 [3, H, W] in [0, 1] at the benchmark
 image's size and returns boxes, labels and scores (torchvision's export path).
 """
@@ -27,12 +28,20 @@ def main():
     ap.add_argument("--image", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--set", action="append", default=[])
+    ap.add_argument("--vdm", action="store_true", help="write a vdetect model file instead")
     a = ap.parse_args()
     sets = parse_sets(a.set)
     sets.pop("bn_eps", None)
     model, _ = build_model(a.arch, sets)
     model.load_state_dict(torch.load(a.weights, map_location="cpu"))
     model.eval()
+    if a.vdm:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                        "model", "py"))
+        from export import export  # noqa: E402
+        export(model, a.out, None, None)
+        print(a.out)
+        return
     with Image.open(a.image) as im:
         u8 = np.array(im.convert("RGB"), dtype=np.uint8)
     x = torch.from_numpy(u8).permute(2, 0, 1).contiguous().float() / 255
