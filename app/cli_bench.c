@@ -36,7 +36,7 @@ static const char bench_help[] =
     "generated picture of --size) run --frames times after --warmup untimed\n"
     "runs; per-stage wall times (preprocess, backbone, FPN, RPN head,\n"
     "proposals, RoI align, box head, postprocess) as median / p90 / p99;\n"
-    "with --precision bf16 also its agreement with fp32's detections on the\n"
+    "with --precision bf16 or int8 also its agreement with fp32's detections on the\n"
     "image (matched at IoU >= 0.9, same class, score >= --score-thresh).\n"
     "\n"
     "Options:\n"

@@ -151,10 +151,11 @@ void cli_model_init(struct cli_model *cm, int argc)
                   "$VDETECT_ENGINE, else auto. bf16 always runs on oneDNN" },
         { .name = "--precision", .arg = "P", .kind = OPT_CALL, .dest = &cm->precision,
           .call = opt_precision,
-          .help = "fp32 (default: torchvision's arithmetic) or bf16: convs and\n"
-                  "linear layers on bf16 inputs with fp32 sums; measured 1.3-2x\n"
-                  "faster on a CPU with AVX512_BF16, more with AMX, slower on CPUs\n"
-                  "with neither (man vdetect: --precision)" },
+          .help = "fp32 (default: torchvision's arithmetic), bf16: convs and\n"
+                  "linear layers on bf16 inputs with fp32 sums (fast with\n"
+                  "AVX512_BF16 or AMX, slower than fp32 without), or int8: on int8\n"
+                  "inputs, ranges from 'vdetect calibrate' (fast with VNNI or AMX);\n"
+                  "see man vdetect: --precision" },
         { .kind = OPT_END },
     };
     _Static_assert(sizeof opts == sizeof cm->opts, "cli_model.opts holds the model options");
