@@ -74,12 +74,12 @@ int image_list_add(struct image_list *l, const char *cmd, const char *arg)
     }
     closedir(d);
     if (err) goto oom;
-    qsort(l->path + first, (size_t)(l->n - first), sizeof *l->path, by_name);
     if (l->n == first) {
         fprintf(stderr, "vdetect %s: %s: no image files (.png, .jpg, .bmp, .ppm, ...) in it\n",
                 cmd, arg);
         return APP_FAIL;
     }
+    qsort(l->path + first, (size_t)(l->n - first), sizeof *l->path, by_name);
     return APP_OK;
 oom:
     fprintf(stderr, "vdetect %s: out of memory\n", cmd);
