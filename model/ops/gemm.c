@@ -132,11 +132,14 @@ void linear_forward(const struct linear *l, const float *x, int m, float *y, int
         int32_t *sum = (int32_t *)arena_floats(scratch, (size_t)m * l->out);
         quantize_s8(x, n, xs, x8);
         gemm_s8(l->out, m, l->in, l->w8, l->in, x8, l->in, sum, m, 1);
-        for (int o = 0; o < l->out; o++) {
-            float k = l->w8_scale[o] * xs;
-            const int32_t *row = sum + (size_t)o * m;
-            for (int i = 0; i < m; i++) y[(size_t)i * l->out + o] = (float)row[i] * k;
-        }
+        for (int o0 = 0; o0 < l->out; o0 += 16)   /* in 16 x 16 tiles: no stride-out walks */
+            for (int i0 = 0; i0 < m; i0 += 16)
+                for (int o = o0; o < o0 + 16 && o < l->out; o++) {
+                    float k = l->w8_scale[o] * xs;
+                    const int32_t *row = sum + (size_t)o * m;
+                    for (int i = i0; i < i0 + 16 && i < m; i++)
+                        y[(size_t)i * l->out + o] = (float)row[i] * k;
+                }
     } else {
         gemm_nt(m, l->out, l->in, x, l->w, y);
     }
