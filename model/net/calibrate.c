@@ -18,13 +18,10 @@
  * table that does not belong to the model is refused rather than misapplied.
  */
 #include "net.h"
-#include "../ckpt/sjson.h"
 
-#include <math.h>
 #include <string.h>
 
 #define CALIB_KEY "vdetect_int8"
-#define CALIB_MAX_LAYERS 65536
 
 struct calib_run {
     struct qlayer *q;
@@ -60,72 +57,40 @@ int calib_load(struct model *m)
 {
     const char *text = ckpt_metadata(m->ck, CALIB_KEY);
     if (!text) return 0;
-    struct sjson_limits lim = { 4 << 20, 4, 8 * (size_t)CALIB_MAX_LAYERS };
-    char msg[160], what[256];
-    json_t *root = sjson_load(text, strlen(text), &lim, msg, sizeof msg);
-    if (!root) {
-        snprintf(what, sizeof what, "JSON %s", msg);
-        return calib_fail(m, what);
-    }
+    char what[256];
+    struct int8_table t;
+    if (int8_table_parse(text, &t, what, sizeof what)) return calib_fail(m, what);
     int err = -1;
-    struct qlayer *q = NULL;
-    json_t *layers = json_object_get(root, "layers");
-    int64_t version = 0, images = 0;
-    const char *fmt = json_string_value(json_object_get(root, "format"));
-    if (!fmt || strcmp(fmt, "vdetect-int8") || json_object_size(root) != 4 ||
-        !sjson_int(json_object_get(root, "version"), 1, 1000, &version) ||
-        !sjson_int(json_object_get(root, "images"), 1, INT32_MAX, &images) ||
-        !json_is_array(layers)) {
-        calib_fail(m, "not a version 1 table {format, version, images, layers}");
-        goto done;
-    }
-    if (version > 1) {
-        snprintf(what, sizeof what, "version %lld, written by a newer vdetect", (long long)version);
-        calib_fail(m, what);
-        goto done;
-    }
     int cap = precision_layer_cap(m);
-    if (!(q = malloc(sizeof *q * (size_t)cap))) goto done;
+    struct qlayer *q = malloc(sizeof *q * (size_t)cap);
+    if (!q) {
+        calib_fail(m, "out of memory");
+        goto done;
+    }
     int n = precision_layers(m, q, cap);
-    if ((int)json_array_size(layers) != n) {
-        snprintf(what, sizeof what, "%zu layers, the model has %d", json_array_size(layers), n);
+    if (t.n != n) {
+        snprintf(what, sizeof what, "%d layers, the model has %d", t.n, n);
         calib_fail(m, what);
         goto done;
     }
-    if (!(m->calib.amax = malloc(sizeof(float) * (size_t)(n ? n : 1)))) goto done;
     for (int i = 0; i < n; i++) {
-        json_t *e = json_array_get(layers, (size_t)i), *shape = json_object_get(e, "shape");
-        json_t *amax = json_object_get(e, "amax");
-        int64_t r = 0, c = 0;
         int rows, cols;
         qlayer_shape(&q[i], &rows, &cols);
-        if (json_object_size(e) != 2 || json_array_size(shape) != 2 || !json_is_number(amax) ||
-            !sjson_int(json_array_get(shape, 0), 0, INT32_MAX, &r) ||
-            !sjson_int(json_array_get(shape, 1), 0, INT32_MAX, &c)) {
-            snprintf(what, sizeof what, "layers[%d] is not {\"shape\": [rows, cols], \"amax\": "
-                     "number}", i);
+        if (t.shape[i][0] != rows || t.shape[i][1] != cols) {
+            snprintf(what, sizeof what, "layers[%d] is [%d, %d], the model's layer [%d, %d]", i,
+                     t.shape[i][0], t.shape[i][1], rows, cols);
             calib_fail(m, what);
             goto done;
         }
-        double a = json_number_value(amax);
-        if (r != rows || c != cols || !(a >= 0.0 && a < 1e30)) {
-            snprintf(what, sizeof what, "layers[%d]: shape [%lld, %lld] amax %g, the model's "
-                     "layer is [%d, %d]", i, (long long)r, (long long)c, a, rows, cols);
-            calib_fail(m, what);
-            goto done;
-        }
-        m->calib.amax[i] = (float)a;
     }
     m->calib.n = n;
-    m->calib.images = (int)images;
+    m->calib.images = t.images;
+    m->calib.amax = t.amax;   /* taken over */
+    t.amax = NULL;
     err = 0;
 done:
-    if (err && !m->calib.n) {
-        free(m->calib.amax);
-        m->calib.amax = NULL;
-    }
     free(q);
-    json_decref(root);
+    int8_table_free(&t);
     return err;
 }
 
@@ -188,29 +153,24 @@ int model_calibrated_images(const struct model *m)
 
 int model_write_calibrated(struct model *m, FILE *out)
 {
-    const struct calib_run *r = m->calib_run;
+    struct calib_run *r = m->calib_run;
     if (!r || !r->images) {
         fprintf(stderr, "model: nothing calibrated yet\n");
         return -1;
     }
-    json_t *layers = json_array();
-    json_t *root = json_pack("{s:s, s:i, s:i, s:o}", "format", "vdetect-int8", "version", 1,
-                             "images", r->images, "layers", layers);
-    int err = -1;
+    struct int8_table t = { r->n, r->images, malloc(sizeof *t.shape * (size_t)(r->n ? r->n : 1)),
+                            r->max };
     char *text = NULL;
-    for (int i = 0; root && i < r->n; i++) {
-        int rows, cols;
-        qlayer_shape(&r->q[i], &rows, &cols);
-        double amax = r->max[i];
-        if (json_array_append_new(layers, json_pack("{s:[i,i], s:f}", "shape", rows, cols, "amax",
-                                                    isfinite(amax) ? amax : 0.0)))
-            goto done;
+    if (t.shape) {
+        for (int i = 0; i < r->n; i++) qlayer_shape(&r->q[i], &t.shape[i][0], &t.shape[i][1]);
+        text = int8_table_format(&t);
     }
-    if (root && (text = json_dumps(root, JSON_COMPACT)))
-        err = ckpt_write_with_metadata(m->ck, m->path, CALIB_KEY, text, out);
-done:
-    if (err && !text) fprintf(stderr, "model: out of memory\n");
+    free(t.shape);
+    if (!text) {
+        fprintf(stderr, "model: out of memory\n");
+        return -1;
+    }
+    int err = ckpt_write_with_metadata(m->ck, m->path, CALIB_KEY, text, out);
     free(text);
-    json_decref(root);
     return err;
 }

@@ -196,4 +196,19 @@ int spec_infer(struct spec *s, const struct ckpt *ck, const char *path, char *no
 /* Guess the preset from the checkpoint's keys and file name; NULL if it can't. */
 const char *spec_guess_arch(const struct ckpt *ck, const char *path);
 
+/* ---- int8 ranges as a model file carries them (int8_table.c) ------------------------
+ * model/FORMAT.md, "int8 ranges": one entry per layer, its weights' shape as a
+ * matrix and the largest |x| its input reached. */
+struct int8_table {
+    int n, images;
+    int (*shape)[2];              /* n, malloc'd */
+    float *amax;                  /* n, malloc'd */
+};
+/* The text of __metadata__["vdetect_int8"] → *t. 0, or -1 with one line in err
+ * (no newline); *t is then empty. */
+int int8_table_parse(const char *text, struct int8_table *t, char *err, size_t len);
+/* The text of *t, malloc'd (JSON, compact); NULL when out of memory. */
+char *int8_table_format(const struct int8_table *t);
+void int8_table_free(struct int8_table *t);
+
 #endif
