@@ -288,8 +288,9 @@ struct image_list {
     char **path;                  /* n paths, malloc'd */
     int n, cap;
 };
-/* Add arg: a file as it is, or a directory's image files (by extension, sorted;
- * none is an error). APP_OK, or APP_FAIL after one line on stderr. */
+/* Add arg: a file as it is (missing or not, for the loader to report), or a
+ * directory's image files (by extension, sorted; none is an error). APP_OK, or
+ * APP_FAIL after one line on stderr. */
 int image_list_add(struct image_list *l, const char *cmd, const char *arg);
 void image_list_free(struct image_list *l);
 

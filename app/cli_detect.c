@@ -17,10 +17,11 @@
 #include "app.h"
 
 static const char detect_help[] =
-    "Usage: vdetect detect [model options] IMAGE... [--json FILE|-]\n"
+    "Usage: vdetect detect [model options] IMAGE|DIR... [--json FILE|-]\n"
     "\n"
     "Detect objects in still images (PNG, JPEG, BMP, PPM, WebP, TIFF, ...; EXIF\n"
-    "orientation is applied) and write one JSON object per image (JSON Lines):\n"
+    "orientation is applied; a directory stands for its image files, by name) and\n"
+    "write one JSON object per image (JSON Lines):\n"
     "  {\"image\": \"a.png\", \"width\": W, \"height\": H, \"detections\": [{\"box\": [x1, y1,\n"
     "   x2, y2], \"label\": 1, \"name\": \"person\", \"score\": 0.98}, ...]}\n"
     "Boxes are in pixels of the upright image, exactly as torchvision returns them;\n"
@@ -115,6 +116,7 @@ int cmd_detect(int argc, char **argv)
     int quiet = 0, nimages = 0, status = APP_OK, overwrite = 0, loaded = 0;
     struct outfile *json_file = NULL;
     const char **images = calloc((size_t)argc + 1, sizeof *images);
+    struct image_list files = { 0 };   /* the IMAGEs, directories expanded */
     FILE *out = NULL;
     struct model_detection *dets = NULL;
 
@@ -144,11 +146,14 @@ int cmd_detect(int argc, char **argv)
     }
     if ((status = r) != APP_OK)
         goto done;
-    nimages = list.n;
-    if (nimages == 0) {
+    if (list.n == 0) {
         status = app_usage_error(cmd, "no IMAGE given");
         goto done;
     }
+    for (int k = 0; k < list.n; k++)   /* a directory stands for its image files */
+        if ((status = image_list_add(&files, cmd, list.v[k])) != APP_OK)
+            goto done;
+    nimages = files.n;
 
     /* README.md's "Files" rules: the output is none of the images or model files */
     struct out_check oc;
@@ -157,7 +162,7 @@ int cmd_detect(int argc, char **argv)
         (status = out_check_model(&oc, &cm)) != APP_OK)
         goto done;
     for (int k = 0; k < nimages; k++)
-        if ((status = out_check_input(&oc, "IMAGE", images[k])) != APP_OK)
+        if ((status = out_check_input(&oc, "IMAGE", files.path[k])) != APP_OK)
             goto done;
     if ((status = out_check_done(&oc)) != APP_OK)
         goto done;
@@ -186,13 +191,13 @@ int cmd_detect(int argc, char **argv)
     for (int k = 0; k < nimages; k++) {
         uint8_t *rgb = NULL;
         int w, h, n = 0;
-        if (video_load_image(images[k], &rgb, &w, &h) < 0) {
+        if (video_load_image(files.path[k], &rgb, &w, &h) < 0) {
             status = APP_FAIL;
             continue;
         }
         char why[320];
         if (model_check_size(cm.model, w, h, why, sizeof why) < 0) {
-            fprintf(stderr, "image %s: %s\n", images[k], why);
+            fprintf(stderr, "image %s: %s\n", files.path[k], why);
             free(rgb);
             status = APP_FAIL;
             continue;
@@ -201,13 +206,13 @@ int cmd_detect(int argc, char **argv)
         int r = model_detect(cm.model, &img, dets, max, &n);
         free(rgb);
         if (r < 0) {
-            fprintf(stderr, "image %s: detection failed\n", images[k]);
+            fprintf(stderr, "image %s: detection failed\n", files.path[k]);
             status = APP_FAIL;
             continue;
         }
         if (n > max)
             n = max;
-        write_json(out, &cm, images[k], w, h, dets, n);
+        write_json(out, &cm, files.path[k], w, h, dets, n);
         if (fflush(out) != 0 || ferror(out)) {
             fprintf(stderr, "json %s: write error\n", json_path);
             status = APP_FAIL;
@@ -215,7 +220,7 @@ int cmd_detect(int argc, char **argv)
             break;
         }
         if (summary)
-            print_summary(&cm, images[k], w, h, dets, n);
+            print_summary(&cm, files.path[k], w, h, dets, n);
     }
 
     /* kept when every image that could be read is in it, even if some
@@ -226,6 +231,7 @@ done:
     outfile_discard(&json_file);
     free(dets);
     free(images);
+    image_list_free(&files);
     cli_model_free(&cm);
     return status;
 }

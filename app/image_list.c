@@ -1,7 +1,8 @@
 /*
- * image_list.c — the still images a command was pointed at: files as given, and
- * for a directory its image files (by extension), sorted by name so that runs
- * are repeatable. Not recursive.
+ * image_list.c — the still images a command was pointed at: files as given (one
+ * that is missing or unreadable is the loader's to report, with the others still
+ * run), and for a directory its image files (by extension), sorted by name so
+ * that runs are repeatable. Not recursive.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -49,11 +50,7 @@ static int by_name(const void *a, const void *b)
 int image_list_add(struct image_list *l, const char *cmd, const char *arg)
 {
     struct stat st;
-    if (stat(arg, &st) != 0) {
-        fprintf(stderr, "vdetect %s: %s: %s\n", cmd, arg, strerror(errno));
-        return APP_FAIL;
-    }
-    if (!S_ISDIR(st.st_mode)) {
+    if (stat(arg, &st) != 0 || !S_ISDIR(st.st_mode)) {
         if (add(l, strdup(arg))) goto oom;
         return APP_OK;
     }

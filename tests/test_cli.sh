@@ -435,7 +435,8 @@ if [ "$HAVE_FFMPEG" = 1 ]; then
              "$TMP/audio.wav" "$TMP/dir.png"; do
         run detect $M "$f"
         b=$(basename "$f")
-        expect_fail1 "bad image $b" "^image .*$b: "
+        # (a directory is read as one: this one holds no image files)
+        expect_fail1 "bad image $b" "^image .*$b: |$b: no image files"
         expect_no_crash "bad image $b"
         [ -s "$TMP/out" ] && bad "bad image $b: something on stdout"
     done
@@ -500,5 +501,18 @@ for k in ("min_size", "max_size", "rpn_nms_thresh", "rpn_score_thresh", "box_sco
     assert abs(o["params"][k] - float(meta[k])) < 1e-6, (k, o["params"][k], meta[k])
 EOF
 then ok; else bad "info --json - against meta.txt: $(tail -n 1 "$TMP/py")"; fi
+
+# ---- detect DIR: the directory's image files, in name order ---------------------------------
+mkdir -p "$TMP/dir/sub"
+cp tests/data/street.png "$TMP/dir/b.png"
+cp tests/data/street.png "$TMP/dir/A.PNG"
+cp tests/data/street.png "$TMP/dir/sub/c.png"   # not recursive
+echo "not an image" >"$TMP/dir/notes.txt"
+run detect -q "$TMP/dir" "$IMG" --json "$TMP/dir.jsonl"
+if [ "$rc" -eq 0 ] && [ "$("$PY" -c 'import json,sys; print(" ".join(json.loads(l)["image"].rsplit("/", 1)[-1] for l in open(sys.argv[1])))' "$TMP/dir.jsonl")" = "A.PNG b.png $(basename "$IMG")" ]; then ok
+else bad "detect DIR IMAGE: the directory's images (A.PNG b.png, by name; no .txt, no subdirectory), then IMAGE (rc $rc)"; cat "$TMP/err"; fi
+mkdir -p "$TMP/none"
+run detect -q "$TMP/none"
+expect_fail1 "detect on a directory without images" "no image files"
 
 summary
