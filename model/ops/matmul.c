@@ -7,7 +7,8 @@
  * oneDNN primitives are made for one shape and type; each thread keeps its own
  * small cache of them (the pool splits a product into the same parts frame after
  * frame, so the cache hits after the first frame), with its own scratchpad, so
- * no two threads ever share a primitive's memory.
+ * no two threads ever share a primitive's memory (oneDNN's process-wide cache is
+ * turned off: see make_key).
  */
 #include "ops.h"
 
@@ -66,7 +67,15 @@ static void cache_free(void *p)
     free(c);
 }
 
-static void make_key(void) { pthread_key_create(&cache_key, cache_free); }
+/* Once per process: the per-thread key, and oneDNN's own primitive cache off.
+ * That cache is shared by every thread (a lookup reads entries other threads
+ * made, under locks and atomics ThreadSanitizer cannot see into: it reported
+ * races there); ours is per thread, so oneDNN's adds nothing but sharing. */
+static void make_key(void)
+{
+    pthread_key_create(&cache_key, cache_free);
+    dnnl_set_primitive_cache_capacity(0);
+}
 
 static struct cache *thread_cache(void)
 {
