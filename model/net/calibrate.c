@@ -3,7 +3,7 @@
  * (model_calibrate), written into a copy of the model file as the metadata entry
  * "vdetect_int8" (model_write_calibrated), read back at load (calib_load).
  *
- * Each layer of precision_layers() gets one range: the largest |x| its input
+ * Each layer of precision_layer_list() gets one range: the largest |x| its input
  * reached on any of the images (the RPN head's convs see every FPN level). A
  * detector's largest activations are its objects, not noise to clip: on the demo
  * model's set (16 calibration images, 40 held out) the mean over the images of
@@ -25,23 +25,24 @@
 
 struct calib_run {
     struct qlayer *q;
-    int n;
-    float *now;        /* this image's largest |x| per layer */
-    float *max;        /* the largest over the images */
-    int images;
+    float *now;               /* this image's largest |x| per layer */
+    struct int8_table t;      /* the layers' shapes, and the largest |x| over the images */
 };
+
+static void run_free(struct calib_run *r)
+{
+    if (!r) return;
+    free(r->q);
+    free(r->now);
+    int8_table_free(&r->t);
+    free(r);
+}
 
 void calib_free(struct model *m)
 {
-    free(m->calib.amax);
-    memset(&m->calib, 0, sizeof m->calib);
-    if (m->calib_run) {
-        free(m->calib_run->q);
-        free(m->calib_run->now);
-        free(m->calib_run->max);
-        free(m->calib_run);
-        m->calib_run = NULL;
-    }
+    int8_table_free(&m->calib);
+    run_free(m->calib_run);
+    m->calib_run = NULL;
 }
 
 /* ---- reading --------------------------------------------------------------------- */
@@ -60,14 +61,9 @@ int calib_load(struct model *m)
     char what[256];
     struct int8_table t;
     if (int8_table_parse(text, &t, what, sizeof what)) return calib_fail(m, what);
-    int err = -1;
-    int cap = precision_layer_cap(m);
-    struct qlayer *q = malloc(sizeof *q * (size_t)cap);
-    if (!q) {
-        calib_fail(m, "out of memory");
-        goto done;
-    }
-    int n = precision_layers(m, q, cap);
+    int n = 0, err = -1;
+    struct qlayer *q = precision_layer_list(m, &n);
+    if (!q) goto done;
     if (t.n != n) {
         snprintf(what, sizeof what, "%d layers, the model has %d", t.n, n);
         calib_fail(m, what);
@@ -83,10 +79,8 @@ int calib_load(struct model *m)
             goto done;
         }
     }
-    m->calib.n = n;
-    m->calib.images = t.images;
-    m->calib.amax = t.amax;   /* taken over */
-    t.amax = NULL;
+    m->calib = t;   /* taken over */
+    memset(&t, 0, sizeof t);
     err = 0;
 done:
     free(q);
@@ -99,38 +93,41 @@ done:
 static void observe(void *ctx, const void *layer, float amax)
 {
     struct calib_run *r = ctx;
-    for (int i = 0; i < r->n; i++)
+    for (int i = 0; i < r->t.n; i++)
         if (r->q[i].cv == layer || r->q[i].lin == layer) {
             if (amax > r->now[i]) r->now[i] = amax;
             return;
         }
 }
 
+/* The run's layers, with their shapes and no range yet; NULL after printing. */
+static struct calib_run *run_start(struct model *m)
+{
+    struct calib_run *r = calloc(1, sizeof *r);
+    int n = 0;
+    if (!r || !(r->q = precision_layer_list(m, &n))) {
+        free(r);
+        return NULL;   /* (printed) */
+    }
+    size_t k = (size_t)(n ? n : 1);
+    r->now = calloc(k, sizeof *r->now);
+    r->t.amax = calloc(k, sizeof *r->t.amax);
+    r->t.shape = malloc(k * sizeof *r->t.shape);
+    if (!r->now || !r->t.amax || !r->t.shape) {
+        run_free(r);
+        fprintf(stderr, "model: out of memory\n");
+        return NULL;
+    }
+    r->t.n = n;
+    for (int i = 0; i < n; i++) qlayer_shape(&r->q[i], &r->t.shape[i][0], &r->t.shape[i][1]);
+    return r;
+}
+
 int model_calibrate(struct model *m, const struct model_image *img)
 {
     struct calib_run *r = m->calib_run;
-    if (!r) {
-        int cap = precision_layer_cap(m);
-        r = calloc(1, sizeof *r);
-        if (r) {
-            r->q = malloc(sizeof *r->q * (size_t)cap);
-            r->now = calloc((size_t)cap, sizeof *r->now);
-            r->max = calloc((size_t)cap, sizeof *r->max);
-        }
-        if (!r || !r->q || !r->now || !r->max) {
-            if (r) {
-                free(r->q);
-                free(r->now);
-                free(r->max);
-                free(r);
-            }
-            fprintf(stderr, "model: out of memory\n");
-            return -1;
-        }
-        r->n = precision_layers(m, r->q, cap);
-        m->calib_run = r;
-    }
-    memset(r->now, 0, sizeof *r->now * (size_t)r->n);
+    if (!r && !(r = m->calib_run = run_start(m))) return -1;
+    memset(r->now, 0, sizeof *r->now * (size_t)r->t.n);
     enum precision p = m->precision;
     m->precision = PREC_FP32;   /* the ranges of torchvision's own arithmetic */
     ops_observe(observe, r);
@@ -138,34 +135,27 @@ int model_calibrate(struct model *m, const struct model_image *img)
     ops_observe(NULL, NULL);
     m->precision = p;
     if (err) return err;
-    for (int i = 0; i < r->n; i++)
-        if (r->now[i] > r->max[i]) r->max[i] = r->now[i];
-    r->images++;
+    for (int i = 0; i < r->t.n; i++)
+        if (r->now[i] > r->t.amax[i]) r->t.amax[i] = r->now[i];
+    r->t.images++;
     return 0;
 }
 
 int model_calibrated_images(const struct model *m)
 {
-    return m->calib_run ? m->calib_run->images : m->calib.images;
+    return m->calib_run ? m->calib_run->t.images : m->calib.images;
 }
 
 /* ---- writing ----------------------------------------------------------------------- */
 
 int model_write_calibrated(struct model *m, FILE *out)
 {
-    struct calib_run *r = m->calib_run;
-    if (!r || !r->images) {
+    const struct calib_run *r = m->calib_run;
+    if (!r || !r->t.images) {
         fprintf(stderr, "model: nothing calibrated yet\n");
         return -1;
     }
-    struct int8_table t = { r->n, r->images, malloc(sizeof *t.shape * (size_t)(r->n ? r->n : 1)),
-                            r->max };
-    char *text = NULL;
-    if (t.shape) {
-        for (int i = 0; i < r->n; i++) qlayer_shape(&r->q[i], &t.shape[i][0], &t.shape[i][1]);
-        text = int8_table_format(&t);
-    }
-    free(t.shape);
+    char *text = int8_table_format(&r->t);
     if (!text) {
         fprintf(stderr, "model: out of memory\n");
         return -1;

@@ -227,13 +227,6 @@ int box_postprocess(const float *proposals, int P, const float *class_logits,
 
 /* ---- the loaded detector ------------------------------------------------------- */
 
-/* The int8 input range of each layer of precision_layers(), in its order: the
- * typical largest |x| (0: none measured, so measured on each input). */
-struct calib {
-    int n;                        /* 0: no calibration */
-    float *amax;                  /* n, malloc'd */
-    int images;                   /* how many images it was measured on */
-};
 struct calib_run;
 
 struct model {
@@ -246,7 +239,8 @@ struct model {
     enum precision precision;     /* f32, or bf16 / int8 convs and linears (w16 / w8 made) */
     uint16_t *w16_block;          /* every w16 (precision.c), malloc'd; NULL until bf16 */
     void *w8_block;               /* every w8 and its scales; NULL until int8 */
-    struct calib calib;           /* int8 input ranges from the model file (calibrate.c) */
+    struct int8_table calib;      /* int8 input ranges from the model file, one per layer of
+                                     precision_layer_list (calibrate.c); n 0: none */
     struct calib_run *calib_run;  /* ranges being measured (model_calibrate), or NULL */
     char *path;                   /* the weights file it was loaded from */
     struct backbone bb;
@@ -311,8 +305,8 @@ struct qlayer {
     struct conv *cv;              /* one of the two is set */
     struct linear *lin;
 };
-int precision_layers(struct model *m, struct qlayer *out, int cap);
-int precision_layer_cap(const struct model *m);
+/* Those layers, malloc'd (*n of them); NULL after printing when out of memory. */
+struct qlayer *precision_layer_list(struct model *m, int *n);
 void qlayer_shape(const struct qlayer *q, int *rows, int *cols);   /* weights as a matrix */
 /* Round every such layer's weights to bf16 (w16), or quantise them to int8 (w8,
  * with the input scales of m->calib), once. 0, or -1 when the memory cannot be
