@@ -78,10 +78,13 @@ float absmax(const float *x, size_t n)
     return m;
 }
 
-float quant_scale(float amax)
+/* The scale that maps amax to lim: 1 when there is nothing to scale. */
+static float scale_for(float amax, float lim)
 {
-    return amax > 0.0f && isfinite(amax) ? amax / (float)quant_levels() : 1.0f;
+    return amax > 0.0f && isfinite(amax) ? amax / lim : 1.0f;
 }
+
+float quant_scale(float amax) { return scale_for(amax, (float)quant_levels()); }
 
 static void quantize_span(const float *restrict x, size_t n, float inv, float lim,
                           int8_t *restrict q)
@@ -109,8 +112,7 @@ void quantize_rows_s8(const float *w, int rows, int cols, int8_t *q, float *scal
 {
     for (int r = 0; r < rows; r++) {
         const float *row = w + (size_t)r * cols;
-        float amax = absmax(row, (size_t)cols);
-        scale[r] = amax > 0.0f && isfinite(amax) ? amax / 127.0f : 1.0f;
+        scale[r] = scale_for(absmax(row, (size_t)cols), 127.0f);
         quantize_span(row, (size_t)cols, 1.0f / scale[r], 127.0f, q + (size_t)r * cols);
     }
 }
