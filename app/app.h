@@ -288,10 +288,12 @@ struct image_list {
     char **path;                  /* n paths, malloc'd */
     int n, cap;
 };
-/* Add arg: a file as it is (missing or not, for the loader to report), or a
- * directory's image files (by extension, sorted; none is an error). APP_OK, or
- * APP_FAIL after one line on stderr. */
-int image_list_add(struct image_list *l, const char *cmd, const char *arg);
+/* opt_parse's positional callback (ctx: the list): keeps arg as given. */
+int image_list_arg(void *ctx, const char *cmd, const char *arg);
+/* Each directory in l replaced by its image files (by extension, sorted; none is an
+ * error); a file stays as it is (missing or not, for the loader to report).
+ * APP_OK, or APP_FAIL after one line on stderr. */
+int image_list_expand(struct image_list *l, const char *cmd);
 void image_list_free(struct image_list *l);
 
 /* ---- SIGINT / SIGTERM (signals.c) ----------------------------------------- */

@@ -35,19 +35,6 @@ static const char calibrate_help[] =
     "Model options:\n"
     "%s";
 
-struct args {
-    const char **v;
-    int n;
-};
-
-static int add_arg(void *ctx, const char *cmd, const char *arg)
-{
-    (void)cmd;
-    struct args *a = ctx;
-    a->v[a->n++] = arg;
-    return APP_OK;
-}
-
 /* One image through the model's calibration. APP_OK or APP_FAIL (printed). */
 static int calibrate_one(struct model *m, const char *path)
 {
@@ -74,18 +61,12 @@ int cmd_calibrate(int argc, char **argv)
 {
     const char *cmd = "calibrate";
     struct cli_model cm;
-    struct image_list list = { 0 };
+    struct image_list list = { 0 };   /* the IMAGEs and DIRs, then the images */
     struct outfile *out = NULL;
     const char *out_path = NULL;
     int quiet = 0, overwrite = 0, max_images = 100, status = APP_OK;
-    struct args args = { calloc((size_t)argc + 1, sizeof(char *)), 0 };
 
     cli_model_init(&cm, argc);
-    if (!args.v) {
-        fprintf(stderr, "vdetect %s: out of memory\n", cmd);
-        status = APP_FAIL;
-        goto done;
-    }
     const struct opt opts[] = {
         { .name = "--output", .short_name = 'o', .arg = "FILE", .kind = OPT_STRING,
           .dest = &out_path, .help = "the calibrated model file to write (required)" },
@@ -101,7 +82,7 @@ int cmd_calibrate(int argc, char **argv)
         { .kind = OPT_END },
     };
     const struct opt *const tables[] = { opts, cm.opts, NULL };
-    int r = opt_parse(cmd, argc, argv, tables, add_arg, &args);
+    int r = opt_parse(cmd, argc, argv, tables, image_list_arg, &list);
     if (r == OPT_HELP_ASKED) {
         opt_help(stdout, calibrate_help, tables);
         goto done;
@@ -111,7 +92,7 @@ int cmd_calibrate(int argc, char **argv)
         status = app_usage_error(cmd, "-o OUT.vdm is required (the calibrated copy of the model)");
         goto done;
     }
-    if (!args.n) {
+    if (!list.n) {
         status = app_usage_error(cmd, "no IMAGE or DIR given (images like those the model will "
                                       "see)");
         goto done;
@@ -121,8 +102,7 @@ int cmd_calibrate(int argc, char **argv)
                                       "output");
         goto done;
     }
-    for (int i = 0; i < args.n; i++)
-        if ((status = image_list_add(&list, cmd, args.v[i])) != APP_OK) goto done;
+    if ((status = image_list_expand(&list, cmd)) != APP_OK) goto done;
 
     /* README.md's "Files" rules: OUT is none of the inputs */
     struct out_check oc;
@@ -181,6 +161,5 @@ done:
     outfile_discard(&out);
     image_list_free(&list);
     cli_model_free(&cm);
-    free(args.v);
     return status;
 }

@@ -94,20 +94,6 @@ static void print_summary(const struct cli_model *cm, const char *image, int w, 
     fputc('\n', stderr);
 }
 
-/* The IMAGE arguments, in order (room for argc). */
-struct images {
-    const char **v;
-    int n;
-};
-
-static int add_image(void *ctx, const char *cmd, const char *arg)
-{
-    (void)cmd;
-    struct images *list = ctx;
-    list->v[list->n++] = arg;
-    return APP_OK;
-}
-
 int cmd_detect(int argc, char **argv)
 {
     const char *cmd = "detect";
@@ -115,17 +101,11 @@ int cmd_detect(int argc, char **argv)
     const char *json_path = "-";
     int quiet = 0, nimages = 0, status = APP_OK, overwrite = 0, loaded = 0;
     struct outfile *json_file = NULL;
-    const char **images = calloc((size_t)argc + 1, sizeof *images);
-    struct image_list files = { 0 };   /* the IMAGEs, directories expanded */
+    struct image_list files = { 0 };   /* the IMAGEs (then with directories expanded) */
     FILE *out = NULL;
     struct model_detection *dets = NULL;
 
     cli_model_init(&cm, argc);
-    if (!images) {
-        fprintf(stderr, "vdetect %s: out of memory\n", cmd);
-        status = APP_FAIL;
-        goto done;
-    }
     const struct opt opts[] = {
         { .name = "--json", .arg = "FILE|-", .kind = OPT_STRING, .dest = &json_path,
           .help = "write the JSON Lines to FILE (default -: standard output)" },
@@ -138,21 +118,19 @@ int cmd_detect(int argc, char **argv)
         { .kind = OPT_END },
     };
     const struct opt *const tables[] = { opts, cm.opts, NULL };
-    struct images list = { images, 0 };
-    int r = opt_parse(cmd, argc, argv, tables, add_image, &list);
+    int r = opt_parse(cmd, argc, argv, tables, image_list_arg, &files);
     if (r == OPT_HELP_ASKED) {
         opt_help(stdout, detect_help, tables);
         goto done;
     }
     if ((status = r) != APP_OK)
         goto done;
-    if (list.n == 0) {
+    if (files.n == 0) {
         status = app_usage_error(cmd, "no IMAGE given");
         goto done;
     }
-    for (int k = 0; k < list.n; k++)   /* a directory stands for its image files */
-        if ((status = image_list_add(&files, cmd, list.v[k])) != APP_OK)
-            goto done;
+    if ((status = image_list_expand(&files, cmd)) != APP_OK)   /* DIR: its image files */
+        goto done;
     nimages = files.n;
 
     /* README.md's "Files" rules: the output is none of the images or model files */
@@ -230,7 +208,6 @@ int cmd_detect(int argc, char **argv)
 done:
     outfile_discard(&json_file);
     free(dets);
-    free(images);
     image_list_free(&files);
     cli_model_free(&cm);
     return status;

@@ -47,40 +47,63 @@ static int by_name(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int image_list_add(struct image_list *l, const char *cmd, const char *arg)
+int image_list_arg(void *ctx, const char *cmd, const char *arg)
 {
-    struct stat st;
-    if (stat(arg, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        if (add(l, strdup(arg))) goto oom;
-        return APP_OK;
-    }
-    DIR *d = opendir(arg);
+    if (add(ctx, strdup(arg)) == 0) return APP_OK;
+    fprintf(stderr, "vdetect %s: out of memory\n", cmd);
+    return APP_FAIL;
+}
+
+/* dir's image files, sorted, onto l. APP_OK or APP_FAIL (printed). */
+static int add_dir(struct image_list *l, const char *cmd, const char *dir)
+{
+    DIR *d = opendir(dir);
     if (!d) {
-        fprintf(stderr, "vdetect %s: %s: %s\n", cmd, arg, strerror(errno));
+        fprintf(stderr, "vdetect %s: %s: %s\n", cmd, dir, strerror(errno));
         return APP_FAIL;
     }
     int first = l->n, err = 0;
-    size_t len = strlen(arg);
-    const char *sep = len && arg[len - 1] == '/' ? "" : "/";
+    size_t len = strlen(dir);
+    const char *sep = len && dir[len - 1] == '/' ? "" : "/";
     struct dirent *e;
     while (!err && (e = readdir(d))) {
         if (!is_image_name(e->d_name)) continue;
         char *p = NULL;
-        if (asprintf(&p, "%s%s%s", arg, sep, e->d_name) < 0) p = NULL;
+        if (asprintf(&p, "%s%s%s", dir, sep, e->d_name) < 0) p = NULL;
         err = add(l, p);
     }
     closedir(d);
-    if (err) goto oom;
+    if (err) {
+        fprintf(stderr, "vdetect %s: out of memory\n", cmd);
+        return APP_FAIL;
+    }
     if (l->n == first) {
         fprintf(stderr, "vdetect %s: %s: no image files (.png, .jpg, .bmp, .ppm, ...) in it\n",
-                cmd, arg);
+                cmd, dir);
         return APP_FAIL;
     }
     qsort(l->path + first, (size_t)(l->n - first), sizeof *l->path, by_name);
     return APP_OK;
-oom:
-    fprintf(stderr, "vdetect %s: out of memory\n", cmd);
-    return APP_FAIL;
+}
+
+int image_list_expand(struct image_list *l, const char *cmd)
+{
+    struct image_list out = { 0 };
+    int status = APP_OK;
+    for (int i = 0; i < l->n && status == APP_OK; i++) {
+        struct stat st;
+        if (stat(l->path[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+            status = add_dir(&out, cmd, l->path[i]);
+        } else if (add(&out, l->path[i]) == 0) {
+            l->path[i] = NULL;   /* moved */
+        } else {
+            fprintf(stderr, "vdetect %s: out of memory\n", cmd);
+            status = APP_FAIL;
+        }
+    }
+    image_list_free(l);
+    *l = out;
+    return status;
 }
 
 void image_list_free(struct image_list *l)
