@@ -22,18 +22,16 @@ BUILD=${BUILD:-build}
 NAME=parity_kernels
 . tests/lib.sh
 
-flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
-has() { case " $flags " in *" $1 "*) return 0;; esac; return 1; }
 own=$(OPENBLAS_VERBOSE=2 "$BUILD/tests/test_ties" 2>&1 | sed -n 's/^Core: //p' | head -n 1)
 cores=""
-if has avx2 && has fma; then cores="$cores Haswell"; fi
-if has avx512f && has avx512bw && has avx512vl; then cores="$cores SkylakeX"; fi
+if cpu_has avx2 && cpu_has fma; then cores="$cores Haswell"; fi
+if cpu_has avx512f && cpu_has avx512bw && cpu_has avx512vl; then cores="$cores SkylakeX"; fi
 engine=$("$BUILD/tests/test_parity_model" --engine 2>/dev/null)
 # OpenBLAS under its own kernels was the main run's only when it is the default engine
 runs=""
 [ "$engine" = openblas ] || runs="openblas:"
 for core in $cores; do [ "$core" = "$own" ] || runs="$runs openblas:$core"; done
-[ "$engine" = onednn ] || { has avx2 && runs="$runs onednn:"; }
+[ "$engine" = onednn ] || { cpu_has avx2 && runs="$runs onednn:"; }
 echo "this CPU's own kernels: ${own:-unknown}, default engine: ${engine:-unknown}; also testing:$runs"
 
 total_p=0; total_f=0; tried=0

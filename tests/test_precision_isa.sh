@@ -19,14 +19,12 @@ BUILD=${BUILD:-build}
 NAME=precision_isa
 . tests/lib.sh
 
-flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
-has() { case " $flags " in *" $1 "*) return 0;; esac; return 1; }
 # ISA name for ONEDNN_MAX_CPU_ISA, and the int8 input range it implies
 isas=""
-has avx2 && isas="$isas AVX2:63"
-has avx512f && has avx512bw && has avx512vl && has avx512dq && isas="$isas AVX512_CORE:63"
-has avx512_vnni && isas="$isas AVX512_CORE_VNNI:127"
-has avx512_bf16 && isas="$isas AVX512_CORE_BF16:127"
+cpu_has avx2 && isas="$isas AVX2:63"
+cpu_has avx512f && cpu_has avx512bw && cpu_has avx512vl && cpu_has avx512dq && isas="$isas AVX512_CORE:63"
+cpu_has avx512_vnni && isas="$isas AVX512_CORE_VNNI:127"
+cpu_has avx512_bf16 && isas="$isas AVX512_CORE_BF16:127"
 if [ -z "$isas" ]; then
     skipped "this CPU has neither AVX2 nor AVX-512"
     summary
