@@ -223,9 +223,33 @@ x.XStringToKeysym.restype = ul; x.XStringToKeysym.argtypes = [ctypes.c_char_p]
 x.XKeysymToKeycode.restype = ctypes.c_ubyte; x.XKeysymToKeycode.argtypes = [vp, ul]
 x.XFlush.argtypes = [vp]; x.XSync.argtypes = [vp, ctypes.c_int]
 xt.XTestFakeKeyEvent.argtypes = [vp, ctypes.c_uint, ctypes.c_int, ul]
+class XWindowAttributes(ctypes.Structure):   # Xlib.h; only map_state is read
+    _fields_ = [("x", ctypes.c_int), ("y", ctypes.c_int), ("width", ctypes.c_int),
+                ("height", ctypes.c_int), ("border_width", ctypes.c_int), ("depth", ctypes.c_int),
+                ("visual", vp), ("root", ul), ("c_class", ctypes.c_int),
+                ("bit_gravity", ctypes.c_int), ("win_gravity", ctypes.c_int),
+                ("backing_store", ctypes.c_int), ("backing_planes", ul), ("backing_pixel", ul),
+                ("save_under", ctypes.c_int), ("colormap", ul), ("map_installed", ctypes.c_int),
+                ("map_state", ctypes.c_int), ("all_event_masks", ctypes.c_long),
+                ("your_event_mask", ctypes.c_long), ("do_not_propagate_mask", ctypes.c_long),
+                ("override_redirect", ctypes.c_int), ("screen", vp)]
+x.XGetWindowAttributes.argtypes = [vp, ul, ctypes.POINTER(XWindowAttributes)]
+# SDL may destroy its first window and make another (a renderer that needs a
+# GL visual): a request on the old one is an X error, and Xlib's default
+# handler would end this helper. Count errors instead, and look the window up
+# again before every key.
+ERRH = ctypes.CFUNCTYPE(ctypes.c_int, vp, vp)
+errors = [0]
+def on_error(dpy, ev):
+    errors[0] += 1
+    return 0
+on_error_c = ERRH(on_error)
+x.XSetErrorHandler.argtypes = [ERRH]
+x.XSetErrorHandler(on_error_c)
 d = x.XOpenDisplay(None)
 assert d, "no X display"
 def find():
+    """the viewable top-level window whose name starts with vdetect, or None"""
     root = x.XDefaultRootWindow(d)
     r, p, n = ul(), ul(), ctypes.c_uint()
     ch = ctypes.POINTER(ul)()
@@ -233,18 +257,23 @@ def find():
         return None
     for i in range(n.value):
         name = ctypes.c_char_p()
-        if x.XFetchName(d, ch[i], ctypes.byref(name)) and name.value and name.value.startswith(b"vdetect"):
+        a = XWindowAttributes()
+        if (x.XFetchName(d, ch[i], ctypes.byref(name)) and name.value
+                and name.value.startswith(b"vdetect")
+                and x.XGetWindowAttributes(d, ch[i], ctypes.byref(a)) and a.map_state == 2):
             return ch[i]
     return None
-w = None
-for _ in range(200):
-    w = find()
-    if w:
-        break
-    time.sleep(0.1)
-assert w, "no vdetect window"
+def wait_window():
+    for _ in range(200):
+        w = find()
+        if w:
+            return w
+        time.sleep(0.1)
+    sys.exit("no viewable vdetect window in 20 s")
+wait_window()
 time.sleep(1.0)   # let frames arrive
 def press(key):
+    w = wait_window()
     x.XRaiseWindow(d, w)
     x.XSetInputFocus(d, w, 2, 0)
     x.XSync(d, 0)
@@ -252,6 +281,7 @@ def press(key):
     kc = x.XKeysymToKeycode(d, x.XStringToKeysym(key.encode()))
     xt.XTestFakeKeyEvent(d, kc, 1, 0); xt.XTestFakeKeyEvent(d, kc, 0, 0)
     x.XFlush(d)
+    x.XSync(d, 0)
 for key in sys.argv[1:]:
     if key.startswith("sleep="):
         time.sleep(float(key[6:])); continue
@@ -266,7 +296,7 @@ for key in sys.argv[1:]:
             time.sleep(0.1)
         if not until or glob.glob(until):
             break
-print("keys sent")
+print("keys sent" + (" (%d X errors ignored)" % errors[0] if errors[0] else ""))
 EOF
 # a clip with a pure red patch, encoded as H.264 yuv420p (range and matrix matter)
 ffmpeg -v error -y -nostdin -f lavfi -i "testsrc2=s=320x240:r=25,drawbox=x=200:y=150:w=80:h=60:color=red:t=fill" \
@@ -295,7 +325,7 @@ check "Xvfb: q quits with exit 0 (got $rc; $(tail -n 1 "$TMP/keys.log"))" [ "$rc
 check "Xvfb: q quit took $dt s after the key (< 1 s)" lt "$dt" 1.0
 check "Xvfb: summary printed" grep -q '^view: ' "$TMP/err"
 shot=$(ls "$TMP/shots"/vdetect-*.png 2>/dev/null | head -n 1)
-check "s: screenshot vdetect-TIME.png in the working directory, with a message" \
+check "s: screenshot vdetect-TIME.png in the working directory, with a message ($(tr '\n' ' ' <"$TMP/keys.log"))" \
     sh -c "[ -n '$shot' ] && grep -q 'screenshot' '$TMP/err'"
 if [ -n "$shot" ]; then
     ffmpeg -v error -nostdin -i "$shot" -f rawvideo -pix_fmt rgb24 "$TMP/shot.rgb"
