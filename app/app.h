@@ -286,15 +286,35 @@ void json_put_double(FILE *f, double v);
 
 struct image_list {
     char **path;                  /* n paths, malloc'd */
+    int *rel;                     /* path[i] + rel[i]: its name relative to the directory
+                                     given (a lone file: its base name) */
     int n, cap;
 };
 /* opt_parse's positional callback (ctx: the list): keeps arg as given. */
 int image_list_arg(void *ctx, const char *cmd, const char *arg);
-/* Each directory in l replaced by its image files (by extension, sorted; none is an
- * error); a file stays as it is (missing or not, for the loader to report).
- * APP_OK, or APP_FAIL after one line on stderr. */
-int image_list_expand(struct image_list *l, const char *cmd);
+/* Each directory in l replaced by its image files (by extension, sorted; with
+ * recursive also its subdirectories', hidden ones and linked directories
+ * skipped; none at all is an error), a pattern that names no file by its
+ * glob(3) matches (none is an error); a file stays as it is (missing or not,
+ * for the loader to report). APP_OK, or APP_FAIL after one line on stderr. */
+int image_list_expand(struct image_list *l, const char *cmd, int recursive);
 void image_list_free(struct image_list *l);
+
+/* ---- detect --save DIR (save_dir.c) ---------------------------------------- */
+
+struct save_dir;
+/* Name an annotated PNG under dir for each image of in (its name relative to
+ * what was given, .png) and check them all against README.md's Files rules:
+ * dir holds no input, no output is an input, none exists without overwrite.
+ * APP_OK, or APP_USAGE / APP_FAIL after one line on stderr. */
+int save_dir_open(struct save_dir **sd, const char *cmd, const char *dir,
+                  const struct image_list *in, int overwrite);
+/* Image i's output path (NULL for a bad i or sd). */
+const char *save_dir_path(const struct save_dir *sd, int i);
+/* Write image i's annotated RGB24 (stride 3 * w): directories made as needed,
+ * partial file renamed into place. APP_OK or APP_FAIL (printed). */
+int save_dir_write(struct save_dir *sd, int i, const uint8_t *rgb, int w, int h);
+void save_dir_close(struct save_dir **sd);
 
 /* ---- SIGINT / SIGTERM (signals.c) ----------------------------------------- */
 

@@ -19,8 +19,9 @@ static const char calibrate_help[] =
     "Usage: vdetect calibrate [model options] IMAGE|DIR... -o OUT.vdm [-y]\n"
     "\n"
     "Prepare a model for --precision int8. Runs the model in fp32 on representative\n"
-    "images (a directory's image files, sorted by name, or files; 100 at most, spread\n"
-    "evenly over those given, --max-images to change) and measures the range of the\n"
+    "images (files, a quoted pattern like 'shots/*.jpg', or a directory's image\n"
+    "files by name, -r with its subdirectories'; 100 at most, spread evenly over\n"
+    "those given, --max-images to change) and measures the range of the\n"
     "input of every convolution and linear layer that int8 runs; writes a copy of the\n"
     "model file with those ranges in its metadata (nothing else changes). The images\n"
     "should look like what the model will see (the same cameras and scenes): the\n"
@@ -64,7 +65,7 @@ int cmd_calibrate(int argc, char **argv)
     struct image_list list = { 0 };   /* the IMAGEs and DIRs, then the images */
     struct outfile *out = NULL;
     const char *out_path = NULL;
-    int quiet = 0, overwrite = 0, max_images = 100, status = APP_OK;
+    int quiet = 0, overwrite = 0, recursive = 0, max_images = 100, status = APP_OK;
 
     cli_model_init(&cm, argc);
     const struct opt opts[] = {
@@ -72,6 +73,8 @@ int cmd_calibrate(int argc, char **argv)
           .dest = &out_path, .help = "the calibrated model file to write (required)" },
         { .name = "--max-images", .arg = "N", .kind = OPT_INT, .dest = &max_images, .lo = 1,
           .hi = 100000, .help = "use at most N images, spread evenly (default 100)" },
+        { .name = "--recursive", .short_name = 'r', .kind = OPT_FLAG, .dest = &recursive,
+          .help = "a DIR also stands for the images in its subdirectories" },
         { .name = "--quiet", .short_name = 'q', .kind = OPT_FLAG, .dest = &quiet,
           .help = "no progress on stderr (only shown on a terminal)" },
         { .short_name = 'y', .kind = OPT_FLAG, .dest = &overwrite,
@@ -102,7 +105,7 @@ int cmd_calibrate(int argc, char **argv)
                                       "output");
         goto done;
     }
-    if ((status = image_list_expand(&list, cmd)) != APP_OK) goto done;
+    if ((status = image_list_expand(&list, cmd, recursive)) != APP_OK) goto done;
 
     /* README.md's "Files" rules: OUT is none of the inputs */
     struct out_check oc;

@@ -13,19 +13,27 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../render/render.h"
 #include "../video/video.h"
 #include "app.h"
+#include "pipeline.h"
 
 static const char detect_help[] =
-    "Usage: vdetect detect [model options] IMAGE|DIR... [--json FILE|-]\n"
+    "Usage: vdetect detect [model options] IMAGE|DIR|PATTERN... [--json FILE|-]\n"
+    "                      [--save DIR] [-r]\n"
     "\n"
     "Detect objects in still images (PNG, JPEG, BMP, PPM, WebP, TIFF, ...; EXIF\n"
-    "orientation is applied; a directory stands for its image files, by name) and\n"
-    "write one JSON object per image (JSON Lines):\n"
+    "orientation is applied) and write one JSON object per image (JSON Lines):\n"
     "  {\"image\": \"a.png\", \"width\": W, \"height\": H, \"detections\": [{\"box\": [x1, y1,\n"
     "   x2, y2], \"label\": 1, \"name\": \"person\", \"score\": 0.98}, ...]}\n"
     "Boxes are in pixels of the upright image, exactly as torchvision returns them;\n"
     "detections are sorted by descending score; \"name\" is null for unnamed classes.\n"
+    "A directory stands for its image files, by name (-r: and its subdirectories',\n"
+    "hidden ones skipped); a quoted pattern ('shots/*.jpg') for its matches. Videos\n"
+    "and animations are refused: `vdetect annotate` reads every frame.\n"
+    "--save DIR also writes each image with its boxes drawn, as DIR/NAME.png (NAME:\n"
+    "the image's name, or its path below the directory given), and adds its path to\n"
+    "the JSON line as \"annotated\".\n"
     "\n"
     "Options:\n"
     "%s"
@@ -35,11 +43,13 @@ static const char detect_help[] =
     "\n"
     "An image that cannot be read is reported on stderr and skipped; the exit\n"
     "status is then 1. The --json FILE is written beside its name and renamed into\n"
-    "place at the end; it may not be one of the inputs (exit 2).\n";
+    "place at the end; it may not be one of the inputs (exit 2). --save DIR may not\n"
+    "hold the images; its files are checked before the model loads (existing ones\n"
+    "need -y) and each is renamed into place once written.\n";
 
 /* One image's JSON line. */
 static void write_json(FILE *out, const struct cli_model *cm, const char *image, int w, int h,
-                       const struct model_detection *dets, int n)
+                       const struct model_detection *dets, int n, const char *annotated)
 {
     fputs("{\"image\": ", out);
     json_put_string(out, image);
@@ -62,7 +72,12 @@ static void write_json(FILE *out, const struct cli_model *cm, const char *image,
         json_put_float(out, d->score);
         fputc('}', out);
     }
-    fputs("]}\n", out);
+    fputc(']', out);
+    if (annotated) {
+        fputs(", \"annotated\": ", out);
+        json_put_string(out, annotated);
+    }
+    fputs("}\n", out);
 }
 
 /* "a.png: 640x480, 2 detections (person 0.98, dog 0.61) in 84 ms" */
@@ -98,9 +113,13 @@ int cmd_detect(int argc, char **argv)
 {
     const char *cmd = "detect";
     struct cli_model cm;
-    const char *json_path = "-";
-    int quiet = 0, nimages = 0, status = APP_OK, overwrite = 0, loaded = 0;
+    const char *json_path = "-", *save_path = NULL;
+    int quiet = 0, nimages = 0, status = APP_OK, overwrite = 0, loaded = 0, recursive = 0;
+    int saved = 0, videos = 0;
     struct outfile *json_file = NULL;
+    struct save_dir *save = NULL;
+    struct render_style *style = NULL;
+    struct render_det *rdets = NULL;
     struct image_list files = { 0 };   /* the IMAGEs (then with directories expanded) */
     FILE *out = NULL;
     struct model_detection *dets = NULL;
@@ -109,10 +128,15 @@ int cmd_detect(int argc, char **argv)
     const struct opt opts[] = {
         { .name = "--json", .arg = "FILE|-", .kind = OPT_STRING, .dest = &json_path,
           .help = "write the JSON Lines to FILE (default -: standard output)" },
+        { .name = "--save", .arg = "DIR", .kind = OPT_STRING, .dest = &save_path,
+          .help = "also write each image with its boxes drawn to DIR (made if\n"
+                  "missing), as NAME.png" },
+        { .name = "--recursive", .short_name = 'r', .kind = OPT_FLAG, .dest = &recursive,
+          .help = "a DIR also stands for the images in its subdirectories" },
         { .name = "--quiet", .short_name = 'q', .kind = OPT_FLAG, .dest = &quiet,
           .help = "no per-image summary on stderr (only shown on a terminal)" },
         { .short_name = 'y', .kind = OPT_FLAG, .dest = &overwrite,
-          .help = "replace the --json FILE if it exists" },
+          .help = "replace the --json FILE and --save images if they exist" },
         { .name = "--help", .short_name = 'h', .kind = OPT_HELP, .help = "show this help" },
         { .name = "--", .kind = OPT_NOTE, .help = "everything after is an IMAGE" },
         { .kind = OPT_END },
@@ -129,7 +153,7 @@ int cmd_detect(int argc, char **argv)
         status = app_usage_error(cmd, "no IMAGE given");
         goto done;
     }
-    if ((status = image_list_expand(&files, cmd)) != APP_OK)   /* DIR: its image files */
+    if ((status = image_list_expand(&files, cmd, recursive)) != APP_OK)   /* DIR, PATTERN */
         goto done;
     nimages = files.n;
 
@@ -143,6 +167,8 @@ int cmd_detect(int argc, char **argv)
         if ((status = out_check_input(&oc, "IMAGE", files.path[k])) != APP_OK)
             goto done;
     if ((status = out_check_done(&oc)) != APP_OK)
+        goto done;
+    if (save_path && (status = save_dir_open(&save, cmd, save_path, &files, overwrite)) != APP_OK)
         goto done;
 
     /* Open the output first: a bad path fails before a slow model load. */
@@ -159,6 +185,11 @@ int cmd_detect(int argc, char **argv)
 
     int max = model_max_detections(cm.model);
     dets = malloc((size_t)max * sizeof *dets);
+    if (save && (!(rdets = malloc((size_t)max * sizeof *rdets)) ||
+                 render_style_open(&style, NULL) < 0)) {
+        status = APP_FAIL;
+        goto done;
+    }
     if (!dets) {
         fprintf(stderr, "vdetect %s: out of memory\n", cmd);
         status = APP_FAIL;
@@ -169,7 +200,9 @@ int cmd_detect(int argc, char **argv)
     for (int k = 0; k < nimages; k++) {
         uint8_t *rgb = NULL;
         int w, h, n = 0;
-        if (video_load_image(files.path[k], &rgb, &w, &h) < 0) {
+        int lr = video_load_image(files.path[k], &rgb, &w, &h);
+        if (lr < 0) {
+            videos += lr == VIDEO_ERR_NOT_STILL;
             status = APP_FAIL;
             continue;
         }
@@ -182,15 +215,29 @@ int cmd_detect(int argc, char **argv)
         }
         struct model_image img = { .rgb = rgb, .width = w, .height = h, .stride = 3 * w };
         int r = model_detect(cm.model, &img, dets, max, &n);
-        free(rgb);
         if (r < 0) {
             fprintf(stderr, "image %s: detection failed\n", files.path[k]);
+            free(rgb);
             status = APP_FAIL;
             continue;
         }
         if (n > max)
             n = max;
-        write_json(out, &cm, files.path[k], w, h, dets, n);
+        const char *annotated = NULL;
+        if (save) {
+            struct render_draw_options o;
+            render_draw_options_init(&o);
+            int nr = app_render_dets(&cm, dets, n, rdets, max);
+            if (render_draw(style, rgb, w, h, 3 * w, rdets, nr, &o) < 0 ||
+                save_dir_write(save, k, rgb, w, h) != APP_OK) {
+                status = APP_FAIL;
+            } else {
+                annotated = save_dir_path(save, k);
+                saved++;
+            }
+        }
+        free(rgb);
+        write_json(out, &cm, files.path[k], w, h, dets, n, annotated);
         if (fflush(out) != 0 || ferror(out)) {
             fprintf(stderr, "json %s: write error\n", json_path);
             status = APP_FAIL;
@@ -205,8 +252,18 @@ int cmd_detect(int argc, char **argv)
      * could not (they were reported and make the exit status 1) */
     if (loaded && outfile_commit(&json_file) < 0)
         status = APP_FAIL;
+    if (videos)
+        fprintf(stderr, "vdetect %s: %d input%s %s a video or an animation: `vdetect annotate "
+                        "FILE -o OUT.mp4 --json OUT.jsonl` detects in every frame\n",
+                cmd, videos, videos == 1 ? "" : "s", videos == 1 ? "is" : "are");
+    if (save && !quiet)
+        fprintf(stderr, "vdetect %s: %d annotated image%s in %s\n", cmd, saved,
+                saved == 1 ? "" : "s", save_path);
 done:
     outfile_discard(&json_file);
+    save_dir_close(&save);
+    render_style_close(&style);
+    free(rdets);
     free(dets);
     image_list_free(&files);
     cli_model_free(&cm);

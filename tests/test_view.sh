@@ -49,7 +49,9 @@ env -u DISPLAY -u WAYLAND_DISPLAY -u SDL_VIDEODRIVER "$BIN" view --weights "$TMP
 rc=$?
 dt=$(elapsed "$t0" "$(now)")
 check "no display: exit 2 (got $rc)" [ "$rc" -eq 2 ]
-check "no display: in $dt s (< 1 s)" lt "$dt" 1.0
+# exit 2, not 1, already shows the model was not loaded; the bound only catches
+# a hang (a loaded machine took 4.3 s to start the process once)
+check "no display: in $dt s (< 10 s)" lt "$dt" 10.0
 check "no display: says so and suggests annotate/bench" \
     sh -c "grep -qi 'no display' '$TMP/err' && grep -q annotate '$TMP/err' && grep -q bench '$TMP/err'"
 env -u DISPLAY -u WAYLAND_DISPLAY -u VDETECT_ALLOW_OFFSCREEN SDL_VIDEODRIVER=dummy "$BIN" view \

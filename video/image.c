@@ -66,6 +66,12 @@ static int frame_to_rgb(const char *path, const AVFrame *f, struct orient o, uin
     return 0;
 }
 
+static int ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), m = strlen(tail);
+    return n >= m && !strcmp(s + n - m, tail);
+}
+
 int video_load_image(const char *path, uint8_t **rgb, int *width, int *height)
 {
     AVFormatContext *fmt = NULL;
@@ -188,6 +194,25 @@ int video_load_image(const char *path, uint8_t **rgb, int *width, int *height)
     if ((frame->flags & AV_FRAME_FLAG_CORRUPT) || frame->decode_error_flags) {
         ret = image_fail(path, "corrupt or truncated image data", 0);
         goto done;
+    }
+
+    /* A video (or an animation) is not a still image: taking its first frame
+     * silently would hide that the rest was ignored. The image demuxers
+     * (image2, *_pipe) are not asked: their parsers may split one file into
+     * several packets (a JPEG's embedded thumbnail), and they hold one picture
+     * per file anyway. */
+    if (!eof && strcmp(fmt->iformat->name, "image2") != 0 &&
+        !ends_with(fmt->iformat->name, "_pipe")) {
+        while ((ret = av_read_frame(fmt, pkt)) >= 0) {
+            int same = pkt->stream_index == idx;
+            av_packet_unref(pkt);
+            if (same) {
+                image_fail(path, "holds more than one frame (a video or an animation), "
+                                 "not a still image", 0);
+                ret = VIDEO_ERR_NOT_STILL;
+                goto done;
+            }
+        }
     }
 
     ret = frame_to_rgb(path, frame, orient_of_frame(frame, st), rgb, width, height);

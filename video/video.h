@@ -294,7 +294,7 @@ void video_writer_copy_stats(const struct video_writer *w, struct video_copy_sta
 
 /*
  * Decode the still image at path (PNG, JPEG, BMP, PPM/PGM, WebP, TIFF, GIF, ...:
- * anything libavformat opens; a video file gives its first frame) into packed
+ * anything libavformat opens with one picture) into packed
  * RGB24: row-major, 3 bytes per pixel R G B, stride exactly 3 * *width, no
  * padding. The orientation stored with the image (EXIF Orientation, or a
  * display matrix) is applied, so *width x *height is the upright size.
@@ -302,10 +302,13 @@ void video_writer_copy_stats(const struct video_writer *w, struct video_copy_sta
  * On success returns 0 and *rgb is a malloc()ed buffer the caller frees with
  * free(). On failure prints "image PATH: reason" to stderr, returns a negative
  * code and sets *rgb to NULL, *width and *height to 0. Missing files,
- * directories, non-images and corrupt or truncated data are such failures.
+ * directories, non-images and corrupt or truncated data are such failures, and
+ * so is a file with more than one frame (a video, an animated GIF or PNG):
+ * VIDEO_ERR_NOT_STILL, so that a caller can point to a video command.
  * Thread-safe (no shared state besides FFmpeg's own).
  */
 int video_load_image(const char *path, uint8_t **rgb, int *width, int *height);
+#define VIDEO_ERR_NOT_STILL (-0x4c495453) /* video_load_image: more than one frame */
 
 /*
  * Set FFmpeg's own log level by ffmpeg's -loglevel names ("quiet", "panic",
