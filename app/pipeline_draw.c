@@ -23,6 +23,7 @@ int app_render_dets(const struct cli_model *cm, const struct model_detection *d,
         out[k].label = d[i].label;
         out[k].score = d[i].score;
         out[k].name = cli_model_class_name(cm, d[i].label);
+        out[k].has_color = model_class_color(cm->model, d[i].label, out[k].color);
         k++;
     }
     return k;

@@ -116,6 +116,9 @@ const char *model_note(const struct model *m);
 void model_backbone_summary(const struct model *m, char *buf, size_t len);
 int model_num_classes(const struct model *m);           /* including background */
 const char *model_class_name(const struct model *m, int label); /* NULL if none known */
+/* The colour the model file gives class label (its "colors"): 1 and rgb set,
+ * or 0 when it gives none (draw with the default palette). */
+int model_class_color(const struct model *m, int label, uint8_t rgb[3]);
 const struct model_params *model_get_params(const struct model *m);
 int64_t model_param_count(const struct model *m);
 /* Multiply-adds x 2 of one forward pass on an input of width x height (in

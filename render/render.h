@@ -44,6 +44,9 @@ struct render_det {
     int label;               /* class index: picks the colour (stable per class) */
     float score;             /* 0..1, shown with two decimals */
     const char *name;        /* UTF-8 class name, or NULL */
+    int has_color;           /* 1: draw in color (e.g. the model file's colour for the
+                                class); 0: the palette's colour for label */
+    uint8_t color[3];        /* R G B, read when has_color */
 };
 
 /* ---- drawing into frames --------------------------------------------- */

@@ -89,6 +89,15 @@ void render_style_close(struct render_style **pst)
     *pst = NULL;
 }
 
+/* A detection's colour: its own, or its class's from the palette. */
+static void det_color(const struct render_det *d, uint8_t rgb[3])
+{
+    if (d->has_color)
+        memcpy(rgb, d->color, 3);
+    else
+        render_class_color(d->label, rgb);
+}
+
 void render_class_color(int label, uint8_t rgb[3])
 {
     /* Golden-ratio hue steps keep any run of consecutive labels far apart on
@@ -218,7 +227,7 @@ int render_draw(struct render_style *st, uint8_t *rgb, int w, int h, int stride,
             if (!visible(&dets[i], o) || !box_pixels(&dets[i], w, h, &b))
                 continue;
             uint8_t c[3];
-            render_class_color(dets[i].label, c);
+            det_color(&dets[i], c);
             draw_box(rgb, w, h, stride, &b, t, c);
         }
         for (int i = 0; o->show_labels && i < n; i++) {
@@ -228,7 +237,7 @@ int render_draw(struct render_style *st, uint8_t *rgb, int w, int h, int stride,
             if (b.x1 < 0 || b.y1 < 0 || b.x0 >= w || b.y0 >= h)
                 continue; /* entirely outside: no label either */
             uint8_t c[3];
-            render_class_color(dets[i].label, c);
+            det_color(&dets[i], c);
             draw_label(&st->font, rgb, w, h, stride, &dets[i], &b, c);
         }
     }

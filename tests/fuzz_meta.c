@@ -20,8 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct spec s;
     memset(&s, 0, sizeof s);
     char **names = NULL;
+    uint32_t *colors = NULL;
     int n = 0;
-    if (spec_from_metadata(&s, text, &names, &n) == 0) {
+    if (spec_from_metadata(&s, text, &names, &n, &colors) == 0) {
         volatile size_t sink = strlen(s.arch);
         for (int i = 0; i < n; i++)
             sink += names[i] ? strlen(names[i]) : 0;
@@ -31,6 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int i = 0; i < n; i++)
         free(names[i]);
     free(names);
+    free(colors);
     free(text);
     return 0;
 }

@@ -206,6 +206,9 @@ write("meta_version", with_arch(lambda a: a.update(version=2)))
 write("meta_anchors", with_arch(lambda a: a["anchors"].update(sizes=a["anchors"]["sizes"][:3])))
 write("meta_classes", with_arch(lambda a: a.update(classes=a["classes"][:4])))
 write("meta_param", with_arch(lambda a: a["params"].update(min_sise=3)))
+write("meta_colors_count", with_arch(lambda a: a.update(colors=a["colors"][:3])))
+write("meta_colors_syntax", with_arch(lambda a: a.update(colors=a["colors"][:-1] + ["red"])))
+write("meta_colors_alone", with_arch(lambda a: a.pop("classes")))
 write("meta_return", with_arch(lambda a: a["backbone"].update(return_layers=[17, 24, 40])))
 write("meta_cfgshape", with_arch(lambda a: a["backbone"].update(cfg=[8, "M", 24, "M", 32, "M", 64, 64, "M", 128, 96, "M", 128, 128])))
 h = json.loads(json.dumps(head)); del h[k]
@@ -254,11 +257,44 @@ if [ "$rc" -eq 1 ] && [ "$(lines "$TMP/err")" -eq 1 ] && grep -q -- '--arch' "$T
 else bad "safetensors without metadata asks for --arch (rc $rc)"; fi
 for f in trunc_header trunc_len trunc_data trailing huge_len bad_json overlap bad_dtype bad_shape \
          meta_json meta_type meta_field meta_cfg meta_version meta_anchors meta_classes \
-         meta_param meta_return meta_cfgshape missing_key; do
+         meta_param meta_return meta_cfgshape missing_key meta_colors_count meta_colors_syntax \
+         meta_colors_alone; do
     run info --weights "$TMP/$f.vdm"
     if [ "$rc" -eq 1 ] && [ "$(lines "$TMP/err")" -eq 1 ] && [ ! -s "$TMP/out" ]; then ok
     else bad "broken model file $f: rc $rc, $(lines "$TMP/err") stderr lines (want 1, 1)"; fi
     [ -n "${VERBOSE:-}" ] && sed "s/^/    $f: /" "$TMP/err"
 done
+
+for f in meta_colors_count meta_colors_syntax meta_colors_alone; do
+    run info --weights "$TMP/$f.vdm"
+    if grep -q 'colors: ' "$TMP/err"; then ok; else bad "$f: the error names colors"; fi
+done
+
+# ---- the file's class colours: each class drawn in the colour its name says --------------
+run detect --weights "$MODEL" "$DEMO/images/000000.png" "$DEMO/images/000001.png" --save "$TMP/saved"
+if [ "$rc" -eq 0 ] && "$PY" - "$MODEL" "$TMP/out" >"$TMP/py" 2>&1 <<'EOF'
+import json, struct, subprocess, sys
+data = open(sys.argv[1], "rb").read()
+(n,) = struct.unpack("<Q", data[:8])
+arch = json.loads(json.loads(data[8:8 + n])["__metadata__"]["vdetect"])
+colors = arch["colors"]
+assert colors[0] is None and all(c.startswith("#") for c in colors[1:]), colors
+seen = 0
+for line in open(sys.argv[2]):
+    o = json.loads(line)
+    w, h = o["width"], o["height"]
+    rgb = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i", o["annotated"], "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "-"], check=True, capture_output=True).stdout
+    for d in o["detections"]:
+        want = bytes.fromhex(colors[d["label"]][1:])
+        x1, y1, x2, y2 = d["box"]
+        y = int((y1 + y2) / 2)
+        got = [rgb[(y * w + x) * 3:(y * w + x) * 3 + 3] for x in range(max(int(x1) - 1, 0), min(int(x1) + 2, w))]
+        assert want in got, (d["name"], colors[d["label"]], [g.hex() for g in got])
+        seen += 1
+assert seen >= 3, seen
+print("ok", seen)
+EOF
+then ok; else bad "the model file's colours: box edges drawn in their class's colour ($(tail -n 1 "$TMP/py"))"; fi
 
 summary

@@ -178,6 +178,22 @@ def t_labels_and_fixed_size():
     return s1 + " / " + s2
 
 
+def t_colors():
+    m = gen_zoo.build_mobilenet_v3_small()
+    n = len(gen_zoo.CLASSES)
+    cols = ["-"] + ["#A0b0C%d" % i for i in range(n - 1)]
+    out = os.path.join(TMP, "colors.vdm")
+    export.export(m, out, gen_zoo.CLASSES, colors=cols)
+    desc = json.loads(vdm.read_vdm(out)[1]["vdetect"])
+    assert desc["colors"] == [None] + ["#a0b0c%d" % i for i in range(n - 1)], desc["colors"]
+    s1 = expect_refusal(lambda: export.export(m, out, gen_zoo.CLASSES, colors=cols[:2]),
+                        "2 colours for %d classes" % n)
+    s2 = expect_refusal(lambda: export.export(m, out, gen_zoo.CLASSES,
+                                              colors=cols[:-1] + ["red"]), "is not #rrggbb")
+    s3 = expect_refusal(lambda: export.export(m, out, None, colors=cols), "need class names")
+    return " / ".join((s1, s2, s3))
+
+
 def t_box_head():
     m = gen_zoo.build_mobilenet_v3_small()
     m.roi_heads.box_head = nn.Sequential(nn.Flatten(), nn.Linear(256 * 49, 256))
@@ -242,6 +258,7 @@ def main():
         check("checks out_channels", t_out_channels)
         check("refuses Mask R-CNN", t_mask)
         check("labels count, fixed_size", t_labels_and_fixed_size)
+        check("colours: written lower-case, - for none; count, syntax, labels checked", t_colors)
         check("refuses other box heads", t_box_head)
         check("CLI: whole model, --build, --check failure", t_cli)
     print("test_export: %d passed, %d failed" % (passed, failed))

@@ -21,6 +21,7 @@ void model_free(struct model **pm)
         for (int i = 0; i < m->spec.num_classes; i++) free(m->names[i]);
         free(m->names);
     }
+    free(m->colors);
     free(m->anchors);
     free(m->w16_block);
     free(m->w8_block);
@@ -36,9 +37,10 @@ static int spec_from_model_file(struct model *m, const struct model_options *opt
                                 const char *meta)
 {
     char **names = NULL;
+    uint32_t *colors = NULL;
     int n = 0, err = -1;
     spec_meta_source = opt->weights;
-    int bad = spec_from_metadata(&m->spec, meta, &names, &n);
+    int bad = spec_from_metadata(&m->spec, meta, &names, &n, &colors);
     spec_meta_source = NULL;
     if (bad)
         return -1;
@@ -54,8 +56,11 @@ static int spec_from_model_file(struct model *m, const struct model_options *opt
         if (names && cls) {
             m->spec.num_classes = n;
             err = model_set_class_names(m, (const char *const *)names, n);
+            m->colors = colors;   /* n == num_classes entries, or NULL */
+            colors = NULL;
         }
     }
+    free(colors);
     for (int i = 0; i < n; i++) free(names[i]);
     free(names);
     return err;
@@ -245,6 +250,17 @@ double model_stage_ms(const struct model_timing *t, enum model_stage s)
                                      t->rpn_proposals, t->roi_align, t->box_head,
                                      t->postprocess, t->total };
     return s >= 0 && s < MODEL_STAGES ? v[s] : 0.0;
+}
+
+int model_class_color(const struct model *m, int label, uint8_t rgb[3])
+{
+    if (!m->colors || label < 0 || label >= m->spec.num_classes ||
+        !(m->colors[label] & SPEC_COLOR_SET))
+        return 0;
+    rgb[0] = (uint8_t)(m->colors[label] >> 16);
+    rgb[1] = (uint8_t)(m->colors[label] >> 8);
+    rgb[2] = (uint8_t)m->colors[label];
+    return 1;
 }
 
 const char *model_class_name(const struct model *m, int label)

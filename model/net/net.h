@@ -248,6 +248,8 @@ struct model {
     struct box_head box;
     int64_t params;
     char **names;                 /* num_classes entries or NULL; owned */
+    uint32_t *colors;             /* num_classes entries (SPEC_COLOR_SET | 0xrrggbb, or 0)
+                                     from the model file, or NULL; owned */
     char note[512];               /* what loading assumed (spec_infer), or empty */
     struct model_timing timing;
 

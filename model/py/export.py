@@ -3,17 +3,20 @@
 (model/FORMAT.md).
 
 Usage:
-  export.py MODEL -o OUT.vdm [--labels FILE] [--name NAME] [--check IMAGE] [--vdetect PATH]
+  export.py MODEL -o OUT.vdm [--labels FILE [--colors FILE]] [--name NAME] [--check IMAGE]
+            [--vdetect PATH]
   export.py --build module:function --state-dict FILE -o OUT.vdm [...]
 
 MODEL is a whole model saved with torch.save(model, path). With --build, module is imported
 (from the current directory or PYTHONPATH), function() must return the FasterRCNN, and the
 state dict (raw, or a dict holding it under "model" or "state_dict") is loaded strictly.
 --labels: one class name per line, background first, num_classes lines.
+--colors: the colour boxes of each class are drawn in, one per line in --labels' order:
+"#rrggbb", or "-" for vdetect's own palette (background first, num_classes lines).
 --check IMAGE: run the model in torchvision and `vdetect detect` on IMAGE and report how
 far their detections agree (exit 1 when vdetect fails or they disagree).
 
-Python: export(model, path, class_names=None, name=None) -> the description dict.
+Python: export(model, path, class_names=None, name=None, colors=None) -> the description dict.
 
 The backbone becomes a graph of torch operations (graph.py); the heads are described by
 their parameters. Only the tensors the description refers to are written (F32). The graph
@@ -26,6 +29,7 @@ import importlib
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -237,7 +241,7 @@ def box_head_description(model, S):
     fail("unsupported box head %s (only TwoMLPHead and FastRCNNConvFCHead)" % type(bh).__name__)
 
 
-def describe(model, nodes, outputs, name, class_names):
+def describe(model, nodes, outputs, name, class_names, colors=None):
     if not isinstance(model, FasterRCNN):
         fail("not a torchvision FasterRCNN (%s)" % type(model).__name__)
     rh = model.roi_heads
@@ -290,6 +294,16 @@ def describe(model, nodes, outputs, name, class_names):
         if len(class_names) != K:
             fail("%d class names for %d classes (background first)" % (len(class_names), K))
         d["classes"] = class_names
+    if colors is not None:
+        if class_names is None:
+            fail("colours need class names (--labels)")
+        colors = [None if c in (None, "-") else c.lower() for c in colors]
+        if len(colors) != K:
+            fail("%d colours for %d classes (background first)" % (len(colors), K))
+        for i, c in enumerate(colors):
+            if c is not None and not re.fullmatch(r"#[0-9a-f]{6}", c):
+                fail("colour %d: %r is not #rrggbb or -" % (i + 1, c))
+        d["colors"] = colors
     return d
 
 
@@ -324,7 +338,7 @@ def check_graph(backbone, desc, tensors, size=(64, 64)):
     return worst
 
 
-def export(model, path, class_names=None, name=None, verbose=False):
+def export(model, path, class_names=None, name=None, verbose=False, colors=None):
     """Write model (a torchvision FasterRCNN) to path as a version-2 .vdm file; returns the
     description dict."""
     if not isinstance(model, FasterRCNN):
@@ -333,7 +347,8 @@ def export(model, path, class_names=None, name=None, verbose=False):
     model.eval()
     try:
         nodes, outputs, gt = graph.backbone_graph(model.backbone)
-        desc = describe(model, nodes, outputs, name or default_name(model.backbone), class_names)
+        desc = describe(model, nodes, outputs, name or default_name(model.backbone), class_names,
+                        colors)
         sd = model.state_dict()
         tensors = OrderedDict()
         for k, v in gt.items():
@@ -486,6 +501,8 @@ def main(argv=None):
                     "is imported from the current directory or PYTHONPATH)")
     ap.add_argument("--state-dict", help="weights for --build")
     ap.add_argument("--labels", help="class names, one a line, background first")
+    ap.add_argument("--colors", help="box colour of each class, one a line in --labels' "
+                    "order: #rrggbb, or - for vdetect's palette")
     ap.add_argument("--name", help="the model's name in vdetect (default: from the backbone)")
     ap.add_argument("--check", metavar="IMAGE",
                     help="run torchvision and vdetect on IMAGE and print how far they agree; "
@@ -497,7 +514,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     # an output never replaces an input, nor (without -y) any file
     for what, p in (("the model", args.model), ("--state-dict", args.state_dict),
-                    ("--labels", args.labels), ("--check", args.check)):
+                    ("--labels", args.labels), ("--colors", args.colors),
+                    ("--check", args.check)):
         if p and os.path.exists(p) and os.path.exists(args.out) and os.path.samefile(p, args.out):
             ap.error("-o %s is %s's file; choose another output" % (args.out, what))
     if os.path.exists(args.out) and not args.y:
@@ -509,8 +527,14 @@ def main(argv=None):
             names = [ln.rstrip("\r\n") for ln in f]
         while names and not names[-1]:
             names.pop()
+    colors = None
+    if args.colors:
+        with open(args.colors) as f:
+            colors = [ln.strip() for ln in f]
+        while colors and not colors[-1]:
+            colors.pop()
     try:
-        export(model, args.out, names, args.name, verbose=True)
+        export(model, args.out, names, args.name, verbose=True, colors=colors)
     except ExportError as e:
         print(e, file=sys.stderr)
         if "unsupported" in str(e):

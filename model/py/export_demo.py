@@ -31,7 +31,8 @@ def main():
     ap.add_argument("--labels", default=os.path.join(ROOT, "assets", "demo-labels.txt"))
     args = ap.parse_args()
 
-    arch = dict(vdm.ARCH, classes=["__background__"] + world.CLASSES)
+    arch = dict(vdm.ARCH, classes=["__background__"] + world.CLASSES,
+                colors=[None] + world.class_colours_hex())
     model = vdm.build_model(arch)
     sd = torch.load(args.state, map_location="cpu")
     if "model" in sd and "opt" in sd:     # a train.py checkpoint (state_NNNNN.pt)

@@ -26,6 +26,7 @@ Usage:
 
 import argparse
 import json
+import colorsys
 import math
 import os
 import subprocess
@@ -39,6 +40,18 @@ CLASSES = ["red circle", "blue square", "green triangle", "yellow star", "purple
 # base hue (degrees), saturation, value of each class
 COLOURS = [(0, 0.85, 0.90), (222, 0.85, 0.85), (125, 0.80, 0.75), (54, 0.90, 0.95),
            (285, 0.70, 0.70), (28, 0.95, 0.95)]
+
+
+def class_colours_hex():
+    """Each class's base colour as "#rrggbb" (the model file's "colors", so that boxes are
+    drawn in the colour their class names)."""
+    out = []
+    for h, s, v in COLOURS:
+        r, g, b = colorsys.hsv_to_rgb(h / 360.0, s, v)
+        out.append("#%02x%02x%02x" % (round(r * 255), round(g * 255), round(b * 255)))
+    return out
+
+
 SPLIT_IDS = {"train": 1, "val": 2, "test": 3, "clip": 4}
 SS = 2  # supersampling of object edges
 

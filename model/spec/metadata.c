@@ -16,7 +16,8 @@
  *    "roi": {"output_size": 7, "sampling_ratio": 2, "featmap_count": 4},
  *    "box_head": {"representation_size": 1024},
  *    "params": {torchvision inference kwargs, as --set names},
- *    "classes": ["__background__", ...]}
+ *    "classes": ["__background__", ...],
+ *    "colors": [null, "#e02020", ...]}        optional, as in version 2
  * or, for a torchvision builder's layout, {"format": ..., "version": 1,
  * "backbone": {"type": "preset", "name": "fasterrcnn_resnet50_fpn"}} with
  * optional "params" and "classes". Sections other than backbone take the
@@ -335,6 +336,38 @@ static int read_classes(const json_t *v, char ***names, int *n)
     return 0;
 }
 
+/* "colors": one "#rrggbb" or null per class, as many as "classes" (which it
+ * needs). *colors: n entries, SPEC_COLOR_SET | 0xrrggbb or 0 for none. */
+static int read_colors(const json_t *v, int n, uint32_t **colors)
+{
+    if (!v)
+        return 0;
+    if (!n)
+        return bad("colors", "needs \"classes\" (one colour per class, background first)");
+    if (!json_is_array(v) || (int)json_array_size(v) != n)
+        return bad("colors", "expected an array of %d entries (one per class, background "
+                   "first): \"#rrggbb\" or null", n);
+    uint32_t *out = calloc((size_t)n, sizeof *out);
+    if (!out)
+        return bad("colors", "out of memory");
+    for (int i = 0; i < n; i++) {
+        const json_t *e = json_array_get(v, (size_t)i);
+        if (json_is_null(e))
+            continue;
+        const char *t = json_is_string(e) ? json_string_value(e) : NULL;
+        unsigned rgb = 0;
+        int ok = t && strlen(t) == 7 && t[0] == '#' && strspn(t + 1, "0123456789abcdefABCDEF") == 6;
+        if (!ok) {
+            free(out);
+            return bad("colors", "entry %d: expected \"#rrggbb\" or null", i);
+        }
+        sscanf(t + 1, "%6x", &rgb);
+        out[i] = SPEC_COLOR_SET | rgb;
+    }
+    *colors = out;
+    return 0;
+}
+
 /* ---- version 2: a graph and described heads (model/FORMAT.md) ------------------------- */
 
 /* An array of exactly 4 positive numbers (BoxCoder weights). */
@@ -434,7 +467,7 @@ static int read_v2(struct spec *s, const json_t *root)
 {
     static const char *const top[] = { "format", "version", "name", "description", "graph",
                                        "out_channels", "rpn", "roi", "box_head", "transform",
-                                       "params", "classes", NULL };
+                                       "params", "classes", "colors", NULL };
     if (only_fields(root, "", top)) return -1;
     const json_t *name = json_object_get(root, "name");
     if (!json_is_string(name) || !json_string_length(name) ||
@@ -466,16 +499,18 @@ static int read_v2(struct spec *s, const json_t *root)
 
 /* ---- entry point ----------------------------------------------------------------------- */
 
-int spec_from_metadata(struct spec *s, const char *json, char ***class_names, int *n_names)
+int spec_from_metadata(struct spec *s, const char *json, char ***class_names, int *n_names,
+                       uint32_t **colors)
 {
     static const char *const top_names[] = { "format", "version", "name", "description",
                                              "backbone", "fpn", "anchors", "roi", "box_head",
-                                             "params", "classes", "graph", "out_channels", "rpn",
+                                             "params", "classes", "colors", "graph", "out_channels", "rpn",
                                              "transform", NULL };
     char msg[200];
     int err = -1;
     *class_names = NULL;
     *n_names = 0;
+    *colors = NULL;
     struct sjson_limits lim = sjson_default_limits;
     /* the largest torchvision backbone's graph (EfficientNet-B7, ~800 nodes) is ~250 KB
      * and ~20 000 values: ten times that, and a bounded parse of a hostile document */
@@ -513,7 +548,8 @@ int spec_from_metadata(struct spec *s, const char *json, char ***class_names, in
     }
     if (version == 2) {
         if (read_v2(s, root) || read_params(&s->p, json_object_get(root, "params")) ||
-            read_classes(json_object_get(root, "classes"), class_names, n_names))
+            read_classes(json_object_get(root, "classes"), class_names, n_names) ||
+            read_colors(json_object_get(root, "colors"), *n_names, colors))
             goto done;
         err = 0;
         goto done;
@@ -587,10 +623,20 @@ int spec_from_metadata(struct spec *s, const char *json, char ***class_names, in
     if (name)
         snprintf(s->arch, sizeof s->arch, "%s", json_string_value(name));
     if (read_params(&s->p, json_object_get(root, "params")) ||
-        read_classes(json_object_get(root, "classes"), class_names, n_names))
+        read_classes(json_object_get(root, "classes"), class_names, n_names) ||
+            read_colors(json_object_get(root, "colors"), *n_names, colors))
         goto done;
     err = 0;
 done:
     json_decref(root);
+    if (err) {   /* nothing half-read goes back */
+        for (int i = 0; i < *n_names; i++)
+            free((*class_names)[i]);
+        free(*class_names);
+        free(*colors);
+        *class_names = NULL;
+        *n_names = 0;
+        *colors = NULL;
+    }
     return err;
 }

@@ -180,9 +180,14 @@ int spec_param_store(const struct spec_param *p, const double *v, int n, struct 
 int spec_param_check(const char *assignment, struct model_params *p, char *msg, size_t len);
 /* A model file's architecture JSON (__metadata__["vdetect"], see metadata.c)
  * → *s (which may own a graph afterwards, also after a failure: spec_release), and its class names (*class_names: *n_names malloc'd strings, entries
- * may be NULL; the caller frees; NULL/0 when the file has none). -1 after
+ * may be NULL; the caller frees; NULL/0 when the file has none) and colours
+ * (below). -1 after
  * printing "model metadata: FIELD: problem". num_classes is left to the weights. */
-int spec_from_metadata(struct spec *s, const char *json, char ***class_names, int *n_names);
+int spec_from_metadata(struct spec *s, const char *json, char ***class_names, int *n_names,
+                       uint32_t **colors);
+/* *colors of spec_from_metadata: NULL, or one per class name: 0 (none) or
+ * SPEC_COLOR_SET | 0xrrggbb; malloc'd, the caller frees. */
+#define SPEC_COLOR_SET 0x1000000u
 /* The file spec_from_metadata's messages name ("checkpoint F: model metadata: ..."),
  * NULL for none; per thread, set by the caller around the call. */
 extern _Thread_local const char *spec_meta_source;
