@@ -417,7 +417,10 @@ def clip_state(tr, t):
     return o
 
 
-def write_clip(out, seed, seconds, fps, W, H, truth=None):
+def write_clip(out, seed, seconds, fps, W, H, truth=None, mot=None):
+    """The clip to out (None: no video, only the truth), its ground truth as COCO (truth,
+    with each object's "track_id") and as MOTChallenge gt.txt (mot: frame,id,x,y,w,h,conf,
+    class,visibility; frame from 1; conf 0 marks what COCO calls iscrowd, an ignore region)."""
     rng = np.random.default_rng([seed, SPLIT_IDS["clip"], 0])
     bg = background(rng, W, H, smooth=True)
     light = lighting(rng, W, H)
@@ -436,32 +439,34 @@ def write_clip(out, seed, seconds, fps, W, H, truth=None):
            "-g", str(fps * 2), "-movflags", "+faststart",
            "-c:a", "aac", "-b:a", "64k", "-ac", "1",
            "-shortest", out]
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE)
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE) if out else None
     frng = np.random.default_rng([seed, SPLIT_IDS["clip"], 1])
     images, annotations = [], []
     for f in range(nframes):
         t = f / fps
         img = bg.copy()
         vis = []
-        for tr in tracks:
+        for k, tr in enumerate(tracks):
             o = clip_state(tr, t)
             if o is None:
                 continue
             m = render_mask(o, W, H)
             if m is None:
                 continue
-            paint(img, o, frng, m)
-            vis.append((o, m))
-        gain = 1.0 + 0.08 * math.sin(2 * math.pi * t / seconds)
-        img = img * light * gain
-        a = np.clip(img * 255 + grain + 0.5, 0, 255).astype(np.uint8)
-        p.stdin.write(a.tobytes())
+            if p:
+                paint(img, o, frng, m)
+            vis.append((o, m, k + 1))   # identity: the object's place in the drawing order
+        if p:
+            gain = 1.0 + 0.08 * math.sin(2 * math.pi * t / seconds)
+            img = img * light * gain
+            a = np.clip(img * 255 + grain + 0.5, 0, 255).astype(np.uint8)
+            p.stdin.write(a.tobytes())
         # truth: visible fraction after later objects and the border
         images.append({"id": f + 1, "file_name": "frame_%04d.png" % f, "width": W, "height": H,
                        "frame": f, "pts": t})
-        for i, (o, (al, x0, y0)) in enumerate(vis):
+        for i, (o, (al, x0, y0), tid) in enumerate(vis):
             v = al.copy()
-            for o2, (b, bx, by) in vis[i + 1:]:
+            for o2, (b, bx, by), _ in vis[i + 1:]:
                 ox0, oy0 = max(x0, bx), max(y0, by)
                 ox1, oy1 = min(x0 + al.shape[1], bx + b.shape[1]), min(y0 + al.shape[0], by + b.shape[0])
                 if ox1 > ox0 and oy1 > oy0:
@@ -475,10 +480,19 @@ def write_clip(out, seed, seconds, fps, W, H, truth=None):
                                 "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
                                 "area": round((x2 - x1) * (y2 - y1), 2),
                                 # hard cases (mostly hidden) are ignore regions, as COCO's crowds
-                                "iscrowd": 0 if frac >= MIN_VISIBLE else 1})
-    p.stdin.close()
-    if p.wait() != 0:
-        sys.exit("ffmpeg failed")
+                                "iscrowd": 0 if frac >= MIN_VISIBLE else 1,
+                                "track_id": tid, "visibility": round(float(min(frac, 1.0)), 3)})
+    if p:
+        p.stdin.close()
+        if p.wait() != 0:
+            sys.exit("ffmpeg failed")
+    if mot:
+        with open(mot, "w") as fh:
+            for a in sorted(annotations, key=lambda a: (a["image_id"], a["track_id"])):
+                x, y, w, h = a["bbox"]
+                fh.write("%d,%d,%.2f,%.2f,%.2f,%.2f,%d,%d,%.3f\n" % (
+                    a["image_id"], a["track_id"], x, y, w, h, 0 if a["iscrowd"] else 1,
+                    a["category_id"], a["visibility"]))
     if truth:
         with open(truth, "w") as fh:
             json.dump({"info": {"description": "vdetect sample clip ground truth, seed %d, %d fps"
@@ -499,7 +513,9 @@ def main():
     c = sub.add_parser("clip")
     c.add_argument("out")
     c.add_argument("--seed", type=int, default=77)
-    c.add_argument("--truth")
+    c.add_argument("--truth", help="COCO ground truth (with track_id) to write")
+    c.add_argument("--mot", help="MOTChallenge gt.txt to write")
+    c.add_argument("--truth-only", action="store_true", help="no video: only --truth/--mot")
     c.add_argument("--seconds", type=float, default=12)
     c.add_argument("--fps", type=int, default=25)
     c.add_argument("--size", default="640x360")
@@ -512,7 +528,8 @@ def main():
                 json.dump(coco, fh)
             print("%s: %d images, %d objects" % (split, n, len(coco["annotations"])))
     else:
-        write_clip(args.out, args.seed, args.seconds, args.fps, W, H, args.truth)
+        write_clip(None if args.truth_only else args.out, args.seed, args.seconds, args.fps, W, H,
+                   args.truth, args.mot)
 
 
 if __name__ == "__main__":
