@@ -53,7 +53,8 @@ void bench_verdict_json(FILE *f, const struct bench_verdict *v);
 struct bench_contention {
     double wall_ms;   /* detector wall time per detected frame (mean) */
     double cpu_ms;    /* process CPU time per detected frame */
-    int threads;      /* threads the detector can run at once: min(--threads, online CPUs) */
+    int threads;      /* threads the detector can run at once: min(--threads, CPUs
+                         the process may use) */
     double ratio;     /* wall_ms / (cpu_ms / threads); 1: every thread busy throughout */
     int suspected;    /* ratio >= 2 */
 };

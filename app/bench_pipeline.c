@@ -17,6 +17,7 @@
  * shares.
  */
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,7 +110,11 @@ void bench_verdict_json(FILE *f, const struct bench_verdict *v)
 void bench_contention_check(struct bench_contention *c, double wall_ms, double cpu_ms,
                             int threads)
 {
+    /* the CPUs this process may run on (taskset, cgroup cpusets), else online */
     long online = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        online = CPU_COUNT(&set);
     c->wall_ms = wall_ms;
     c->cpu_ms = cpu_ms;
     c->threads = threads < 1 ? 1 : threads;
