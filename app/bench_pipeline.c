@@ -1,25 +1,152 @@
 /*
  * bench_pipeline.c — `vdetect bench [model] SOURCE`: the whole pipeline
- * measured, decode → detect → draw → encode-or-null, on a file or a live
+ * measured, decode → detect → draw → encode-or-nothing, on a file or a live
  * source, with every figure separately: source, decode, detect and output
  * rates, frames dropped, capture→result and capture→display latency
- * percentiles, per-stage times, CPU time per frame and peak RSS.
+ * percentiles, per-stage times, CPU time per frame and peak RSS; then the
+ * verdict (does the detector keep up with the source's rate?) and a warning
+ * when the machine was busy with something else (bench.h).
  *
  * The pipeline is the same one view and annotate run (pipeline.c), consumed
  * by the same loop as annotate's (consume.c: draw, then encode to -o or drop
  * the frame); this file adds the plot's series and the report. Before the
  * timed run, --warmup detections on a picture of the source's size size the
  * detector's arena, so the first frame is not an outlier of allocation.
+ *
+ * Also home of bench.h's helpers, which cli_bench.c (the model-only run)
+ * shares.
  */
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "bench.h"
 #include "pipeline.h"
 
-static double cpu_seconds(void)
+/* ---- bench.h -------------------------------------------------------------- */
+
+int bench_json_is_stdout(const char *path)
+{
+    if (!path) return 0;
+    if (!strcmp(path, "-")) return 1;
+    struct stat a, b;
+    return fstat(STDOUT_FILENO, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
+}
+
+void bench_cpu_name(char *buf, size_t n)
+{
+    snprintf(buf, n, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        char *c = strchr(line, ':');
+        if (!strncmp(line, "model name", 10) && c) {
+            c += 1 + (c[1] == ' ');
+            c[strcspn(c, "\n")] = 0;
+            snprintf(buf, n, "%s", c);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+void bench_verdict_text(char *buf, size_t n, const struct bench_verdict *v)
+{
+    if (v->keeps_up < 0 && isnan(v->need_fps) && !v->why)   /* model only */
+        snprintf(buf, n, "sustains %.1f fps (1000 / mean %.2f ms): keeps up with a source of up "
+                 "to %.1f fps, before decode and draw", v->detector_fps, 1000.0 / v->detector_fps,
+                 v->detector_fps);
+    else if (v->keeps_up < 0)
+        snprintf(buf, n, "no verdict: %s", v->why ? v->why : "?");
+    else if (v->keeps_up && v->live)
+        snprintf(buf, n, "keeps up with %.4g fps (detector alone %.1f fps, %.1fx headroom; "
+                 "nothing dropped)", v->need_fps, v->detector_fps, v->headroom);
+    else if (v->keeps_up)
+        snprintf(buf, n, "keeps up with %.4g fps (%.1f fps flat out, %.1fx headroom)",
+                 v->need_fps, v->achieved_fps, v->headroom);
+    else if (v->live)
+        snprintf(buf, n, "cannot keep up: needs %.4g fps, achieves %.1f (drops %.0f%%)",
+                 v->need_fps, v->achieved_fps, v->drop_pct);
+    else
+        snprintf(buf, n, "cannot keep up: needs %.4g fps, achieves %.1f flat out (a live "
+                 "source would drop %.0f%%)", v->need_fps, v->achieved_fps, v->drop_pct);
+}
+
+/* a number with d decimals, or null */
+static void put_num(FILE *f, double v, int d)
+{
+    if (isfinite(v)) fprintf(f, "%.*f", d, v);
+    else fputs("null", f);
+}
+
+void bench_verdict_json(FILE *f, const struct bench_verdict *v)
+{
+    char text[256];
+    bench_verdict_text(text, sizeof text, v);
+    fprintf(f, ", \"verdict\": {\"keeps_up\": %s, \"need_fps\": ",
+            v->keeps_up < 0 ? "null" : v->keeps_up ? "true" : "false");
+    put_num(f, v->need_fps, 3);
+    fputs(", \"detector_fps\": ", f);
+    put_num(f, v->detector_fps, 3);
+    fputs(", \"achieved_fps\": ", f);
+    put_num(f, v->achieved_fps, 3);
+    fputs(", \"headroom\": ", f);
+    put_num(f, v->headroom, 3);
+    fputs(", \"drop_pct\": ", f);
+    put_num(f, v->drop_pct, 2);
+    fprintf(f, ", \"drops\": %s, \"text\": ",
+            isnan(v->drop_pct) ? "null" : v->live ? "\"counted\"" : "\"predicted\"");
+    json_put_string(f, text);
+    fputc('}', f);
+}
+
+void bench_contention_check(struct bench_contention *c, double wall_ms, double cpu_ms,
+                            int threads)
+{
+    /* the CPUs this process may run on (taskset, cgroup cpusets), else online */
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        online = CPU_COUNT(&set);
+    c->wall_ms = wall_ms;
+    c->cpu_ms = cpu_ms;
+    c->threads = threads < 1 ? 1 : threads;
+    if (online > 0 && c->threads > online) c->threads = (int)online;
+    c->ratio = cpu_ms > 0 && wall_ms > 0 ? wall_ms / (cpu_ms / c->threads) : NAN;
+    c->suspected = c->ratio >= 2;   /* NAN compares false: no figures, no claim */
+}
+
+void bench_contention_print(FILE *txt, const struct bench_contention *c)
+{
+    if (!c->suspected) return;
+    fprintf(txt, "WARNING      machine busy: %.1f ms wall but %.1f ms CPU per frame for %d "
+            "thread%s (they ran %.0f%% of the time): other processes had the CPU, these times "
+            "are pessimistic\n", c->wall_ms, c->cpu_ms, c->threads, c->threads == 1 ? "" : "s",
+            100.0 / c->ratio);
+}
+
+void bench_contention_json(FILE *f, const struct bench_contention *c)
+{
+    fprintf(f, ", \"contention\": {\"suspected\": %s, \"wall_ms_per_frame\": ",
+            c->suspected ? "true" : "false");
+    put_num(f, c->wall_ms, 3);
+    fputs(", \"cpu_ms_per_frame\": ", f);
+    put_num(f, c->cpu_ms, 3);
+    fprintf(f, ", \"threads\": %d, \"ratio\": ", c->threads);
+    put_num(f, c->ratio, 3);
+    fputc('}', f);
+}
+
+/* ---- the pipeline run ------------------------------------------------------ */
+
+double bench_cpu_seconds(void)
 {
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0) return NAN;
@@ -59,11 +186,40 @@ static void bench_frame_done(void *ctx, const struct pipe_frame *f, double t_out
     series_add(b->display, (t_out - f->vf->capture_time) * 1e3);
 }
 
-static void print_hist(FILE *txt, const char *name, const struct lat_hist *h)
+/* Fewer samples than this and a p99 is just the maximum: printed as "-". */
+enum { P99_MIN_SAMPLES = 100 };
+
+/* One row; adds 1 to *no_p99 when its p99 is left out. */
+static void print_hist(FILE *txt, const char *name, const struct lat_hist *h, int *no_p99)
 {
     if (!h->n) return;
-    fprintf(txt, "%-22s %9.2f %9.2f %9.2f %9.2f\n", name, lat_hist_pct(h, 50), lat_hist_pct(h, 90),
-           lat_hist_pct(h, 99), h->max);
+    char p99[32] = "-";
+    if (h->n >= P99_MIN_SAMPLES) snprintf(p99, sizeof p99, "%.2f", lat_hist_pct(h, 99));
+    else ++*no_p99;
+    fprintf(txt, "%-22s %9.2f %9.2f %9s %9.2f %7llu\n", name, lat_hist_pct(h, 50),
+            lat_hist_pct(h, 90), p99, h->max, (unsigned long long)h->n);
+}
+
+/* The run report of pipeline_stats.c with bench's own fields appended before
+ * its closing brace. 0, or -1 (out of memory: printed). */
+static int write_json(FILE *f, const struct run_report *rep, const struct bench_verdict *v,
+                      const struct bench_contention *c)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m) { perror("bench: json"); return -1; }
+    run_report_json(m, rep);
+    if (fclose(m) != 0 || !buf) { free(buf); perror("bench: json"); return -1; }
+    /* one object and a newline: drop "}\n", add ours, close it again */
+    while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' ')) len--;
+    APP_ASSERT(len && buf[len - 1] == '}');
+    fwrite(buf, 1, len - 1, f);
+    bench_verdict_json(f, v);
+    bench_contention_json(f, c);
+    fputs("}\n", f);
+    free(buf);
+    return 0;
 }
 
 int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
@@ -130,7 +286,7 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
         .queue_len = o->queue_len,
         .max_frames = o->frames,
     };
-    double cpu0 = cpu_seconds();
+    double cpu0 = bench_cpu_seconds();
     if (signals_pending() || pipeline_start(&p, &pc) < 0) {
         status = signals_pending() ? APP_INTERRUPTED : APP_FAIL;
         goto done;
@@ -146,7 +302,11 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
         goto done;
     }
     if (writer && video_writer_close(&writer) < 0) { status = APP_FAIL; goto done; }
-    double cpu_ms = ps->decoded > 0 ? (cpu_seconds() - cpu0) * 1e3 / (double)ps->decoded : NAN;
+    double cpu_s = bench_cpu_seconds() - cpu0;
+    double cpu_ms = ps->decoded > 0 ? cpu_s * 1e3 / (double)ps->decoded : NAN;
+    int encoding = writer || o->out;
+    if (!encoding)   /* the null sink's "output" is a no-op: not a stage */
+        lat_hist_init(&rep->output_ms);
 
     rep->mode = "bench-pipeline";
     rep->source = o->so.input;
@@ -157,55 +317,123 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     rep->threads = cm->threads;
     rep->engine = model_engine(cm->model);
     rep->precision = model_precision(cm->model);
-    rep->output_stage = writer || o->out ? "encode" : "null";
+    rep->output_stage = encoding ? "encode" : NULL;
     rep->cpu_ms_per_frame = cpu_ms;
 
     double src_fps = run_rate(ps->decoded, ps->t_first_capture, ps->t_last_capture);
     double det_fps = run_rate(ps->detected, ps->t_first_result, ps->t_last_result);
     double out_fps = run_rate(rep->displayed, rep->t_first_display, rep->t_last_display);
     double dec_mean = lat_hist_mean(&ps->decode_ms);
+    const struct lat_hist *total = &ps->stage_ms[MODEL_STAGE_TOTAL];
+    double det_mean = total->n ? lat_hist_mean(total) : NAN;
+    int paced_file = !info->live && o->so.realtime > 0;
+
+    struct bench_verdict v = { .need_fps = info->fps > 0 && isfinite(info->fps) ? info->fps : NAN,
+                               .detector_fps = det_mean > 0 ? 1000.0 / det_mean : NAN,
+                               .achieved_fps = ps->detected >= 2 ? det_fps : NAN,
+                               .headroom = NAN, .drop_pct = NAN, .live = ps->live,
+                               .keeps_up = -1 };
+    if (isnan(v.need_fps) && ps->live && src_fps > 0)
+        v.need_fps = src_fps;   /* a camera that does not say: as it arrived */
+    if (isnan(v.need_fps)) {
+        v.why = "the source has no frame rate";
+    } else if (ps->live) {
+        /* paced by the source: what it drops is counted, its own speed is the detector's */
+        if (ps->decoded < 2 || isnan(v.detector_fps)) {
+            v.why = "fewer than 2 frames decoded";
+        } else {
+            v.drop_pct = 100.0 * (double)ps->dropped / (double)ps->decoded;
+            v.headroom = v.detector_fps / v.need_fps;
+            v.keeps_up = ps->dropped == 0 && v.headroom >= 1;
+            if (isnan(v.achieved_fps)) v.achieved_fps = 0;
+        }
+    } else {
+        /* a file read flat out: its rate is what the pipeline sustains */
+        if (isnan(v.achieved_fps)) {
+            v.why = "fewer than 2 frames detected";
+        } else {
+            v.headroom = v.achieved_fps / v.need_fps;
+            v.drop_pct = v.headroom >= 1 ? 0 : 100.0 * (1 - v.headroom);
+            v.keeps_up = v.headroom >= 1;
+        }
+    }
+    struct bench_contention con;
+    bench_contention_check(&con, det_mean, ps->detected > 0 ? cpu_s * 1e3 / (double)ps->detected
+                                                            : NAN, cm->threads);
+
+    int rw = 0, rh = 0;
+    double gflops = 0;
+    char why[320], cpu[256], eng[96], verdict[256];
+    model_resized_size(cm->model, info->width, info->height, &rw, &rh);
+    model_gflops(cm->model, info->width, info->height, &gflops, NULL, NULL, why, sizeof why);
+    bench_cpu_name(cpu, sizeof cpu);
+    bench_verdict_text(verdict, sizeof verdict, &v);
+
     /* with the JSON on stdout, the text report goes to stderr: stdout stays parseable */
-    FILE *txt = o->json && !strcmp(o->json, "-") ? stderr : stdout;
-    fprintf(txt, "source       %s: %dx%d %s, nominal %.2f fps, %s (queue %d, %s)\n", o->so.input,
-           info->width, info->height, info->codec ? info->codec : "?", info->fps,
-           ps->live ? "live" : "file", ps->queue_len, ps->live ? "drop oldest" : "back-pressure");
-    char eng[96];
-    fprintf(txt, "model        %s (%s), %d thread%s, engine %s, precision %s\n",
-           model_arch(cm->model), cm->weights_path, cm->threads, cm->threads == 1 ? "" : "s",
-           app_engine_desc(cm->model, eng, sizeof eng), model_precision(cm->model));
+    FILE *txt = bench_json_is_stdout(o->json) ? stderr : stdout;
+    fprintf(txt, "source       %s: %dx%d %s, nominal %.2f fps\n", o->so.input, info->width,
+            info->height, info->codec ? info->codec : "?", info->fps);
+    if (paced_file)
+        fprintf(txt, "mode         paced like a live source (--realtime): the file is read at "
+                "its own frame rate, and the oldest queued frame is dropped when the detector "
+                "is slower (queue %d)\n", ps->queue_len);
+    else if (ps->live)
+        fprintf(txt, "mode         live: frames arrive at the source's rate, and the oldest queued "
+                "frame is dropped when the detector is slower (queue %d)\n", ps->queue_len);
+    else
+        fprintf(txt, "mode         file, read as fast as the pipeline goes: back-pressure, "
+                "nothing dropped (queue %d)\n", ps->queue_len);
+    fprintf(txt, "model        %s (%s), precision %s\n", model_arch(cm->model), cm->weights_path,
+            model_precision(cm->model));
+    fprintf(txt, "input        %dx%d -> resized %dx%d, %.2f GFLOPs per frame\n", info->width,
+            info->height, rw, rh, gflops);
+    fprintf(txt, "machine      %s, engine %s, %d thread%s; vdetect %s\n", cpu,
+            app_engine_desc(cm->model, eng, sizeof eng), cm->threads, cm->threads == 1 ? "" : "s",
+            VDETECT_VERSION);
     fprintf(txt, "frames       %lld decoded = %lld detected + %lld dropped; %lld %s\n",
            (long long)ps->decoded, (long long)ps->detected, (long long)ps->dropped,
-           (long long)rep->displayed, writer || o->out ? "encoded" : "drawn");
+           (long long)rep->displayed, encoding ? "encoded" : "drawn");
     fprintf(txt, "throughput   source %.2f fps, decode %.1f fps (alone), detect %.2f fps, output %.2f fps\n",
            src_fps, dec_mean > 0 ? 1000.0 / dec_mean : 0.0, det_fps, out_fps);
-    fprintf(txt, "%-22s %9s %9s %9s %9s\n", "(ms)", "p50", "p90", "p99", "max");
-    print_hist(txt, "capture -> result", &ps->capture_to_result);
-    print_hist(txt, "capture -> display", &rep->capture_to_display);
-    print_hist(txt, "decode", &ps->decode_ms);
-    for (int s = 0; s < MODEL_STAGES; s++) print_hist(txt, model_stage_name(s), &ps->stage_ms[s]);
-    print_hist(txt, "draw", &rep->draw_ms);
-    print_hist(txt, rep->output_stage, &rep->output_ms);
+    fprintf(txt, "verdict      %s\n", verdict);
+    bench_contention_print(txt, &con);
+    fprintf(txt, "%-22s %9s %9s %9s %9s %7s\n", "(ms)", "p50", "p90", "p99", "max", "n");
+    int no_p99 = 0;
+    print_hist(txt, "capture -> result", &ps->capture_to_result, &no_p99);
+    print_hist(txt, encoding ? "capture -> encoded" : "capture -> drawn", &rep->capture_to_display,
+               &no_p99);
+    print_hist(txt, "decode", &ps->decode_ms, &no_p99);
+    for (int s = 0; s < MODEL_STAGES; s++)
+        print_hist(txt, model_stage_name(s), &ps->stage_ms[s], &no_p99);
+    print_hist(txt, "draw", &rep->draw_ms, &no_p99);
+    if (encoding) print_hist(txt, "encode", &rep->output_ms, &no_p99);
+    if (no_p99)
+        fprintf(txt, "             p99 \"-\": fewer than %d samples (n), where it would be the "
+                "max\n", P99_MIN_SAMPLES);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     fprintf(txt, "cpu          %.1f ms CPU per decoded frame; peak RSS %.0f MB\n", cpu_ms,
            ru.ru_maxrss / 1024.0);
 
-    if (json_file)
-        run_report_json(outfile_stream(json_file), rep);
+    if (json_file && write_json(outfile_stream(json_file), rep, &v, &con) < 0)
+        status = APP_FAIL;
     if (o->plot) {
-        struct plot_series ser[2] = { { "capture -> result (detected frames)", s_result.v,
-                                        s_result.n },
-                                      { "capture -> display", s_display.v, s_display.n } };
-        struct plot_stage st[12];
+        struct plot_series ser[2] = {
+            { "capture -> result (detected frames)", s_result.v, s_result.n },
+            { encoding ? "capture -> encoded" : "capture -> drawn", s_display.v, s_display.n } };
+        struct plot_stage st[MODEL_STAGES + 3];
         int nst = 0;
         st[nst++] = (struct plot_stage){ "decode", lat_hist_pct(&ps->decode_ms, 50) };
-        for (int s = 0; s < 8; s++)
+        for (int s = 0; s < MODEL_STAGE_TOTAL; s++)
             st[nst++] = (struct plot_stage){ model_stage_name(s), lat_hist_pct(&ps->stage_ms[s], 50) };
         if (style) st[nst++] = (struct plot_stage){ "draw", lat_hist_pct(&rep->draw_ms, 50) };
-        st[nst++] = (struct plot_stage){ rep->output_stage, lat_hist_pct(&rep->output_ms, 50) };
-        char title[256];
-        snprintf(title, sizeof title, "vdetect bench: %s on %s, %d thread%s",
-                 model_arch(cm->model), o->so.input, cm->threads, cm->threads == 1 ? "" : "s");
+        if (encoding) st[nst++] = (struct plot_stage){ "encode", lat_hist_pct(&rep->output_ms, 50) };
+        const char *in = strrchr(o->so.input, '/');
+        in = in && in[1] ? in + 1 : o->so.input;
+        char title[512];   /* line 2: the model, whose name can be long */
+        snprintf(title, sizeof title, "vdetect bench: %s, %dx%d, %d thread%s\n%s, %s", in,
+                 info->width, info->height, cm->threads, cm->threads == 1 ? "" : "s",
+                 model_arch(cm->model), model_precision(cm->model));
         if (plot_write_svg(outfile_stream(plot_file), o->plot, title, ser, 2, st, nst))
             status = APP_FAIL;
     }

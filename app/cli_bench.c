@@ -18,32 +18,71 @@
 
 #include "../video/video.h"
 #include "app.h"
+#include "bench.h"
 #include "pipeline.h"
 
 static const char bench_help[] =
-    "Usage: vdetect bench [model options] [SOURCE] [options]\n"
+    "Usage: vdetect bench [model options] [SOURCE] [options]      the pipeline\n"
     "       vdetect bench [model options] [IMAGE] --model-only [options]\n"
     "\n"
-    "Pipeline (a video SOURCE: file, URL, /dev/videoN, webcam[:N], lavfi:GRAPH):\n"
-    "decode -> detect -> draw -> encode (-o) or nothing, as view and annotate run\n"
-    "it. Reports source, decode, detect and output fps, frames dropped, capture->\n"
-    "result and capture->display latency (p50/p90/p99/max), per-stage times,\n"
-    "CPU time per frame and peak RSS. Files are read as fast as the pipeline\n"
-    "goes with back-pressure (nothing dropped) unless --realtime; live sources\n"
-    "drop the oldest frame when the detector is behind, and count it.\n"
+    "Two modes:\n"
+    "  pipeline    (a video SOURCE: file, URL, /dev/videoN, webcam[:N], lavfi:GRAPH)\n"
+    "              runs decode -> detect -> draw -> encode (-o OUT) or nothing, the\n"
+    "              pipeline view and annotate run, and answers: does this model keep\n"
+    "              up with this source on this machine? A file is read as fast as\n"
+    "              the pipeline goes (back-pressure, nothing dropped); with\n"
+    "              --realtime it is paced at its own frame rate like a live source;\n"
+    "              live sources (cameras, streams, lavfi) drop the oldest queued\n"
+    "              frame when the detector is slower, and count it.\n"
+    "  model only  (--model-only, a still IMAGE, or no SOURCE) times the detector\n"
+    "              alone: one image (or a generated picture of --size) run --frames\n"
+    "              times after --warmup untimed runs, stage by stage; with\n"
+    "              --precision bf16 or int8 also its agreement with fp32's\n"
+    "              detections on the image (IoU >= 0.9, same class, score >=\n"
+    "              --score-thresh).\n"
     "\n"
-    "Model only (--model-only, an IMAGE, or no SOURCE): one image (or a\n"
-    "generated picture of --size) run --frames times after --warmup untimed\n"
-    "runs; per-stage wall times (preprocess, backbone, FPN, RPN head,\n"
-    "proposals, RoI align, box head, postprocess) as median / p90 / p99;\n"
-    "with --precision bf16 or int8 also its agreement with fp32's detections on the\n"
-    "image (matched at IoU >= 0.9, same class, score >= --score-thresh).\n"
+    "What the report says (times in ms; fps = frames per second):\n"
+    "  source      the SOURCE, its size, codec and nominal (declared) frame rate\n"
+    "  mode        file read flat out (back-pressure, nothing dropped), file\n"
+    "              paced like a live source (--realtime), or live; queue length\n"
+    "  model       architecture, weights file, precision\n"
+    "  input       source or image size -> resized: the detector's input after\n"
+    "              its own resize (min_size/max_size); GFLOPs per frame\n"
+    "  machine     CPU model, GEMM engine, detector threads, vdetect version\n"
+    "  runs        (model only) timed and warm-up runs; detections on the image\n"
+    "  precision   (model only) fp32, or bf16/int8 and its agreement with fp32\n"
+    "  frames      decoded = detected + dropped; frames drawn or encoded (-o)\n"
+    "  throughput  source: frames decoded per second; decode (alone): 1000 /\n"
+    "              mean decode time; detect: results per second; output: frames\n"
+    "              drawn or encoded per second; each (count - 1) / the span from\n"
+    "              the first to the last. Model only: images/s = 1000 / mean\n"
+    "              total; GFLOP/s = GFLOPs per frame x images/s; peak RSS\n"
+    "  verdict     \"keeps up with R fps\" (R: the source's frame rate) or\n"
+    "              \"cannot keep up\". A file read flat out keeps up if its detect\n"
+    "              rate (achieved) >= R: headroom = achieved / R, and a live source\n"
+    "              would drop 1 - achieved / R. A paced source keeps up if nothing\n"
+    "              was dropped and the detector alone (1000 / mean total) >= R:\n"
+    "              headroom = detector alone / R; drops: %% of decoded frames.\n"
+    "              Model only: the fps the detector sustains back to back\n"
+    "  WARNING     machine busy: detector wall time per frame >= 2 x (process\n"
+    "              CPU time per frame / threads): its threads ran half the time\n"
+    "              or less, as other processes had the CPU; times are pessimistic\n"
+    "  (the table) per stage (decode; the detector's preprocess, backbone, fpn,\n"
+    "              rpn_head, rpn_proposals, roi_align, box_head, postprocess and\n"
+    "              total; draw; encode with -o) and per frame capture -> result\n"
+    "              (captured or decoded until its detections are ready) and\n"
+    "              capture -> drawn/encoded: median (p50), p90, p99, max, and n\n"
+    "              samples. p99 needs 100 samples: with fewer it would be the\n"
+    "              max, and \"-\" is printed\n"
+    "  cpu         process CPU time (all threads) per decoded frame; peak RSS:\n"
+    "              the most memory the process held, MB\n"
     "\n"
     "Options:\n"
     "%s"
     "\n"
     "Outputs are written beside their name and renamed into place when complete;\n"
-    "an output may not be an input (exit 2).\n"
+    "an output may not be an input (exit 2). With --json - (or a name of stdout)\n"
+    "stdout carries only the JSON and the text report goes to stderr.\n"
     "\n"
     "Model options:\n"
     "%s";
@@ -63,26 +102,6 @@ static double pct(const double *v, int n, double p)
     if (i < 0) i = 0;
     if (i >= n) i = n - 1;
     return v[i];
-}
-
-static void cpu_model(char *buf, size_t n)
-{
-    snprintf(buf, n, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        if (!strncmp(line, "model name", 10)) {
-            char *c = strchr(line, ':');
-            if (c) {
-                c += 2;
-                c[strcspn(c, "\n")] = 0;
-                snprintf(buf, n, "%s", c);
-            }
-            break;
-        }
-    }
-    fclose(f);
 }
 
 /* A deterministic picture with edges and texture (flat input makes every
@@ -137,19 +156,21 @@ int cmd_bench(int argc, char **argv)
     cli_source_options(source_opts, &po.so);
     const struct opt opts[] = {
         { .name = "--model-only", .kind = OPT_FLAG, .dest = &model_only,
-          .help = "time the model alone" },
+          .help = "time the detector alone (on IMAGE or a generated\n"
+                  "picture) instead of the pipeline" },
         { .name = "--size", .arg = "WxH", .kind = OPT_CALL, .dest = size, .call = app_opt_size,
-          .help = "generated input size (default 640x480)" },
+          .help = "model only: generated input size (default 640x480)" },
         { .name = "--frames", .arg = "N", .kind = OPT_LONG, .dest = &frames, .lo = 1,
           .hi = 100000000,
           .help = "model only: timed runs (default 10); pipeline: stop\n"
                   "after N decoded frames (default: the whole source)" },
         { .name = "--warmup", .arg = "N", .kind = OPT_LONG, .dest = &warmup, .lo = 0,
-          .hi = 100000, .help = "untimed runs first (default 2)" },
+          .hi = 100000, .help = "untimed detections first (default 2)" },
         { .name = "--json", .arg = "FILE|-", .kind = OPT_STRING, .dest = &json_path,
           .help = "also write the report as JSON (docs/formats.md §4)" },
         { .name = "--plot", .arg = "FILE.svg", .kind = OPT_STRING, .dest = &plot_path,
-          .help = "draw latency per frame and the per-stage breakdown" },
+          .help = "draw latency per frame and the median frame's stages\n"
+                  "as an SVG picture" },
         { .short_name = 'o', .arg = "OUT", .kind = OPT_STRING, .dest = &po.out,
           .help = "pipeline: encode the drawn frames to OUT (measures encode)" },
         { .name = "--codec", .arg = "NAME", .kind = OPT_STRING, .dest = &po.wo.codec,
@@ -159,7 +180,8 @@ int cmd_bench(int argc, char **argv)
         { .name = "--no-draw", .kind = OPT_FLAG, .dest = &po.no_draw,
           .help = "pipeline: skip drawing" },
         { .name = "--realtime", .kind = OPT_FLAG, .dest = &po.so.realtime,
-          .help = "pipeline: read a file at its own frame rate (a live source)" },
+          .help = "pipeline: read a file at its own frame rate and drop\n"
+                  "frames the detector cannot take, as a live source" },
         { .name = "--queue", .arg = "N", .kind = OPT_INT, .dest = &po.queue_len, .lo = 1,
           .hi = 1000, .help = "pipeline: frame queue length" },
         { .kind = OPT_TABLE, .sub = source_opts },
@@ -180,6 +202,16 @@ int cmd_bench(int argc, char **argv)
     h = size[1];
     if (crf >= 0)
         po.wo.crf = crf > 0 ? crf : 1e-3; /* crf 0 (lossless) is asked for, not the default */
+    if (po.so.realtime)
+        po.live = 1;   /* paced like a live source, and dropping like one */
+    if (po.out && !model_only) {
+        const char *dot = strrchr(po.out, '.');
+        if (dot && (!strcasecmp(dot, ".svg") || !strcasecmp(dot, ".png"))) {
+            status = app_usage_error(cmd, "-o %s: -o is the pipeline's encoded video (.mp4, "
+                                     ".mkv, ...); the plot is --plot FILE.svg", po.out);
+            goto done;
+        }
+    }
     frames_given = frames > 0;
     if (!frames_given)
         frames = 10;
@@ -246,12 +278,15 @@ int cmd_bench(int argc, char **argv)
             goto done;
         }
     }
+    double cpu0 = 0;
     for (long i = 0; i < warmup + frames; i++) {
+        if (i == warmup) cpu0 = bench_cpu_seconds();
         if (model_detect(cm.model, &img, dets, 1000, &nd) < 0) { status = APP_FAIL; goto done; }
         if (i < warmup) continue;
         const struct model_timing *t = model_last_timing(cm.model);
         for (int s = 0; s < ST_COUNT; s++) times[s][i - warmup] = model_stage_ms(t, s);
     }
+    double cpu_ms = (bench_cpu_seconds() - cpu0) * 1e3 / (double)frames;
     if (plot_path) {
         /* before the sort below: the series in run order */
         struct plot_series ser = { "detector wall time per run", times[ST_TOTAL], (int)frames };
@@ -265,12 +300,13 @@ int cmd_bench(int argc, char **argv)
             st[s].ms = pct(tmp, (int)frames, 50);
             free(tmp);
         }
-        char title[256];
-        snprintf(title, sizeof title, "vdetect bench --model-only: %s, %dx%d, %d thread%s",
-                 model_arch(cm.model), w, h, cm.threads, cm.threads == 1 ? "" : "s");
+        char title[512];   /* line 2: the model, whose name can be long */
+        snprintf(title, sizeof title, "vdetect bench --model-only: %dx%d, %d thread%s\n%s, %s",
+                 w, h, cm.threads, cm.threads == 1 ? "" : "s", model_arch(cm.model),
+                 model_precision(cm.model));
         if (plot_write_svg(pf, plot_path, title, &ser, 1, st, ST_TOTAL)) status = APP_FAIL;
     }
-    double stat[ST_COUNT][4], mean_total = 0;
+    double stat[ST_COUNT][5], mean_total = 0;   /* median, p90, p99, mean, max */
     for (int s = 0; s < ST_COUNT; s++) {
         stat[s][3] = 0;
         for (long i = 0; i < frames; i++) stat[s][3] += times[s][i];
@@ -282,6 +318,7 @@ int cmd_bench(int argc, char **argv)
         stat[s][0] = pct(times[s], (int)frames, 50);
         stat[s][1] = pct(times[s], (int)frames, 90);
         stat[s][2] = pct(times[s], (int)frames, 99);
+        stat[s][4] = times[s][frames - 1];
     }
     if (reduced)
         app_agreement(ref, nref, dets, nd, cm.score_thresh, 0.9, &agree_m, &agree_n);
@@ -290,19 +327,28 @@ int cmd_bench(int argc, char **argv)
     double gflops = 0;
     model_gflops(cm.model, w, h, &gflops, NULL, NULL, why, sizeof why); /* ran: it can */
     char cpu[256];
-    cpu_model(cpu, sizeof cpu);
+    bench_cpu_name(cpu, sizeof cpu);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss_mb = ru.ru_maxrss / 1024.0;
+    /* no source here: the verdict is the rate the detector sustains */
+    struct bench_verdict v = { .need_fps = NAN, .detector_fps = 1000.0 / mean_total,
+                               .achieved_fps = 1000.0 / mean_total, .headroom = NAN,
+                               .drop_pct = NAN, .keeps_up = -1 };
+    char verdict[256];
+    bench_verdict_text(verdict, sizeof verdict, &v);
+    struct bench_contention con;
+    bench_contention_check(&con, mean_total, cpu_ms, cm.threads);
 
     /* with the JSON on stdout, the text report goes to stderr: stdout stays parseable */
-    FILE *txt = json_path && !strcmp(json_path, "-") ? stderr : stdout;
+    FILE *txt = bench_json_is_stdout(json_path) ? stderr : stdout;
     fprintf(txt, "model        %s (%s)\n", model_arch(cm.model), cm.weights_path);
-    fprintf(txt, "input        %dx%d%s -> resized %dx%d, %.2f GFLOPs\n", w, h, image ? "" : " generated",
-           rw, rh, gflops);
+    fprintf(txt, "input        %dx%d%s -> resized %dx%d, %.2f GFLOPs per frame\n", w, h,
+            image ? "" : " generated", rw, rh, gflops);
     char eng[96];
-    fprintf(txt, "machine      %s, engine %s, %d thread%s\n", cpu,
-            app_engine_desc(cm.model, eng, sizeof eng), cm.threads, cm.threads == 1 ? "" : "s");
+    fprintf(txt, "machine      %s, engine %s, %d thread%s; vdetect %s\n", cpu,
+            app_engine_desc(cm.model, eng, sizeof eng), cm.threads, cm.threads == 1 ? "" : "s",
+            VDETECT_VERSION);
     int shown = 0;
     for (int i = 0; i < nd; i++) shown += dets[i].score >= cm.score_thresh;
     fprintf(txt, "runs         %ld timed after %ld warm-up; %d detections (%d with score >= %g)\n",
@@ -316,11 +362,20 @@ int cmd_bench(int argc, char **argv)
                 "either)\n", precision, cm.score_thresh);
     else
         fprintf(txt, "precision    fp32 (torchvision's arithmetic)\n");
-    fprintf(txt, "%-14s %10s %10s %10s\n", "stage (ms)", "median", "p90", "p99");
-    for (int s = 0; s < ST_COUNT; s++)
-        fprintf(txt, "%-14s %10.2f %10.2f %10.2f\n", model_stage_name(s), stat[s][0], stat[s][1], stat[s][2]);
+    fprintf(txt, "%-14s %10s %10s %10s %10s %7s\n", "stage (ms)", "median", "p90", "p99", "max",
+            "n");
+    for (int s = 0; s < ST_COUNT; s++) {
+        char p99[32] = "-";   /* under 100 runs the nearest-rank p99 is the max */
+        if (frames >= 100) snprintf(p99, sizeof p99, "%.2f", stat[s][2]);
+        fprintf(txt, "%-14s %10.2f %10.2f %10s %10.2f %7ld\n", model_stage_name(s), stat[s][0],
+                stat[s][1], p99, stat[s][4], frames);
+    }
+    if (frames < 100)
+        fprintf(txt, "             p99 \"-\": fewer than 100 runs (n), where it would be the max\n");
     fprintf(txt, "throughput   %.2f images/s (mean %.2f ms), %.1f GFLOP/s; peak RSS %.0f MB\n",
            1000.0 / mean_total, mean_total, gflops / (mean_total / 1000.0), rss_mb);
+    fprintf(txt, "verdict      %s\n", verdict);
+    bench_contention_print(txt, &con);
 
     if (json_path) {
         FILE *o = jf;
@@ -345,11 +400,14 @@ int cmd_bench(int argc, char **argv)
                 "\"stages_ms\": {", VDETECT_VERSION, frames, warmup);
         for (int s = 0; s < ST_COUNT; s++)
             fprintf(o, "%s\"%s\": {\"mean\": %.4f, \"median\": %.4f, \"p90\": %.4f, "
-                    "\"p99\": %.4f}", s ? ", " : "", model_stage_name(s), stat[s][3], stat[s][0],
-                    stat[s][1], stat[s][2]);
+                    "\"p99\": %.4f, \"max\": %.4f}", s ? ", " : "", model_stage_name(s),
+                    stat[s][3], stat[s][0], stat[s][1], stat[s][2], stat[s][4]);
         fprintf(o, "}, \"throughput\": {\"detect_fps\": %.4f, \"mean_ms\": %.4f}, "
-                "\"detections\": %d, \"peak_rss_mb\": %.1f}\n", 1000.0 / mean_total, mean_total,
-                nd, rss_mb);
+                "\"detections\": %d, \"cpu_ms_per_frame\": %.3f, \"peak_rss_mb\": %.1f",
+                1000.0 / mean_total, mean_total, nd, cpu_ms, rss_mb);
+        bench_verdict_json(o, &v);
+        bench_contention_json(o, &con);
+        fputs("}\n", o);
         if (fflush(o) || ferror(o)) {
             fprintf(stderr, "json %s: write error\n", json_path);
             status = APP_FAIL;
