@@ -50,6 +50,21 @@ enum { APP_INTERRUPTED = 130 };
 int app_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* ---- the error line (options.c) ------------------------------------------ */
+
+/*
+ * Every error app/ prints is one line, "vdetect COMMAND: what went wrong"
+ * ("vdetect eval: truth t.json: not valid JSON: ..."), so a line in a script's
+ * log says which program and command wrote it. main() names the command once
+ * (app_set_command); app_error() and app_usage_error(NULL, ...) use it.
+ */
+void app_set_command(const char *cmd);   /* a string that outlives the run, or NULL */
+const char *app_command(void);           /* NULL: none set (the global options) */
+/* "vdetect CMD: " + the message + a newline on stderr; returns APP_FAIL. */
+int app_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "vdetect CMD: note: ..." (or "warning: ...": say so in fmt); no status. */
+void app_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* ---- command-line options (options.c) ------------------------------------ */
 
 /*
@@ -125,6 +140,9 @@ struct app_suggest {
 };
 void app_suggest_init(struct app_suggest *s, const char *given);
 void app_suggest_add(struct app_suggest *s, const char *candidate);
+/* The same, measured against spelt but suggesting candidate (an alias, e.g. an
+ * architecture name without its "fasterrcnn_" prefix). */
+void app_suggest_add_as(struct app_suggest *s, const char *spelt, const char *candidate);
 /* Optimal string alignment distance; INT_MAX when either is over 64 bytes. */
 int app_edit_distance(const char *a, const char *b);
 

@@ -6,8 +6,10 @@
  * the model; its detections (all of them, as torchvision returns them: the
  * model's own box_score_thresh applies, --score-thresh only when given) are
  * scored by coco.h the way pycocotools' COCOeval does for iouType "bbox", area
- * "all", maxDets 100. With --detections, JSON Lines detections are scored
- * instead. Model labels are COCO category ids (torchvision's convention).
+ * "all", maxDets 100. With --detections or --coco, the detections vdetect
+ * wrote earlier are scored instead: detect's or annotate's JSON Lines, or
+ * annotate's COCO results (coco.h says how frames map to the truth's images).
+ * Model labels are COCO category ids (torchvision's convention).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,6 +26,7 @@
 static const char eval_help[] =
     "Usage: vdetect eval [model options] --images DIR --truth COCO.json [--json FILE|-]\n"
     "       vdetect eval --detections FILE.jsonl --truth COCO.json [--json FILE|-]\n"
+    "       vdetect eval --coco RESULTS.json --truth COCO.json [--json FILE|-]\n"
     "\n"
     "Measure the detector on a labelled set: COCO-style AP@[.5:.95], AP@.5 and AP@.75\n"
     "(bbox, area all, 100 detections per image, 101-point interpolation, as\n"
@@ -32,10 +35,21 @@ static const char eval_help[] =
     "category ids. All detections the model returns are scored (its own cut-off\n"
     "is --set box_score_thresh); --score-thresh and --classes filter only when given.\n"
     "\n"
+    "Or score what detect or annotate wrote, without running a model: detect's\n"
+    "JSON Lines (\"image\" ends in a truth file_name) or annotate's (\"frame\") with\n"
+    "--detections, annotate's --coco results with --coco. Frame N is the truth\n"
+    "image whose \"frame\" field is N, or, when no image has one, whose file_name\n"
+    "ends in the number N (frame_0042.png is frame 42, as ffmpeg -start_number 0\n"
+    "names extracted frames). Truth images without detections count as missed.\n"
+    "\n"
+    "Example (the shipped clip and its ground truth):\n"
+    "  vdetect annotate assets/sample.mp4 -o out.mp4 --json out.jsonl\n"
+    "  vdetect eval --detections out.jsonl --truth assets/sample-truth.json\n"
+    "\n"
     "Options:\n"
     "%s"
     "\n"
-    "Model options:\n"
+    "Model options (with --images):\n"
     "%s";
 
 /* ---- output --------------------------------------------------------------------------------- */
@@ -99,6 +113,30 @@ static void print_json(FILE *f, const struct cli_model *cm, const struct coco *e
     fputs("]}\n", f);
 }
 
+/* `eval --json annotate.jsonl --truth t.json`: --json is eval's report, an
+ * output; a user who meant it as the detections to score gets told so rather
+ * than "--images is required" (or, with -y, the file replaced by a report).
+ * APP_USAGE when path is an existing file of detections, else APP_OK. */
+static int json_given_as_input(const char *cmd, const char *path)
+{
+    struct stat st;
+    if (!path || !strcmp(path, "-") || stat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_size > ((off_t)64 << 20))
+        return APP_OK;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return APP_OK;
+    char *text = malloc((size_t)st.st_size + 1);
+    size_t n = text ? fread(text, 1, (size_t)st.st_size, f) : 0;
+    fclose(f);
+    enum coco_kind k = text ? coco_sniff(text, n) : COCO_KIND_UNKNOWN;
+    free(text);
+    if (k != COCO_KIND_DETECT_LINES && k != COCO_KIND_ANNOTATE_LINES && k != COCO_KIND_RESULTS)
+        return APP_OK;
+    return app_usage_error(cmd, "--json %s: --json is where eval writes its report; %s", path,
+                           coco_kind_hint(k));
+}
+
 /* ---- the command -------------------------------------------------------------------------------- */
 
 static double now_ms(void)
@@ -113,7 +151,8 @@ int cmd_eval(int argc, char **argv)
     const char *cmd = "eval";
     struct cli_model cm;
     struct coco *e = NULL;
-    const char *images = NULL, *truth = NULL, *json_path = NULL, *detections = NULL;
+    const char *images = NULL, *truth = NULL, *json_path = NULL, *detections = NULL,
+               *results = NULL;
     int status = APP_OK, quiet = 0, overwrite = 0;
     FILE *jf = NULL;
     struct outfile *json_file = NULL;
@@ -128,10 +167,14 @@ int cmd_eval(int argc, char **argv)
           .help = "COCO instances JSON (images, annotations, categories)" },
         { .name = "--detections", .arg = "FILE", .kind = OPT_STRING, .dest = &detections,
           .help = "score these detections instead of running a model: JSON\n"
-                  "Lines as 'vdetect detect' writes them, one object per\n"
-                  "image, \"image\" ending in the truth's file_name" },
+                  "Lines as 'vdetect detect' writes them (\"image\" ending in\n"
+                  "a truth file_name) or 'vdetect annotate --json' (\"frame\")" },
+        { .name = "--coco", .arg = "FILE", .kind = OPT_STRING, .dest = &results,
+          .help = "score a COCO results array as 'vdetect annotate --coco'\n"
+                  "writes it (image_id: the frame index)" },
         { .name = "--json", .arg = "FILE|-", .kind = OPT_STRING, .dest = &json_path,
-          .help = "also write the results as one JSON object; with -, to\n"
+          .help = "also write eval's report as one JSON object (an output:\n"
+                  "detections to score go to --detections); with -, to\n"
                   "standard output instead of the table" },
         { .name = "--quiet", .short_name = 'q', .kind = OPT_FLAG, .dest = &quiet,
           .help = "no progress on stderr (only shown on a terminal)" },
@@ -149,22 +192,32 @@ int cmd_eval(int argc, char **argv)
     }
     if ((status = r) != APP_OK)
         goto done;
+    if (!images && !detections && !results && (status = json_given_as_input(cmd, json_path)))
+        goto done;
+    if ((!images && !detections && !results) || !truth) {
+        status = app_usage_error(cmd, "%s is required", !truth ? "--truth FILE"
+                                 : "--images DIR, --detections FILE or --coco FILE");
+        goto done;
+    }
+    if (!!images + !!detections + !!results > 1) {
+        status = app_usage_error(cmd, "%s and %s exclude each other (one source of detections)",
+                                 images ? "--images" : "--detections",
+                                 results ? "--coco" : "--detections");
+        goto done;
+    }
+    const char *given = detections ? detections : results;   /* scored, not run */
+    if (given && (cm.weights || cm.arch || cm.labels || cm.nsets || cm.classes || cm.engine ||
+                  cm.precision || cm.score_thresh >= 0)) {
+        status = app_usage_error(cmd, "the model options apply to --images (a model run); %s "
+                                 "is scored as it is", detections ? "--detections" : "--coco");
+        goto done;
+    }
     if (cm.score_thresh < 0)
         cm.score_thresh = 0.0;
-    if ((!images && !detections) || !truth) {
-        status = app_usage_error(cmd, "%s is required",
-                                 !truth ? "--truth FILE" : "--images DIR (or --detections FILE)");
-        goto done;
-    }
-    if (images && detections) {
-        status = app_usage_error(cmd, "--images and --detections exclude each other");
-        goto done;
-    }
     struct stat st;
     if (images && (stat(images, &st) != 0 || !S_ISDIR(st.st_mode))) {
-        fprintf(stderr, "images %s: %s\n", images,
-                stat(images, &st) != 0 ? strerror(errno) : strerror(ENOTDIR));
-        status = APP_FAIL;
+        status = app_error("images %s: %s", images,
+                           stat(images, &st) != 0 ? strerror(errno) : strerror(ENOTDIR));
         goto done;
     }
     /* README.md's "Files" rules: the report replaces none of the inputs */
@@ -173,8 +226,9 @@ int cmd_eval(int argc, char **argv)
     if ((status = out_check_output(&oc, "--json", json_path)) != APP_OK ||
         (status = out_check_input(&oc, "--truth", truth)) != APP_OK ||
         (status = out_check_input(&oc, "--detections", detections)) != APP_OK ||
+        (status = out_check_input(&oc, "--coco", results)) != APP_OK ||
         (images && (status = out_check_input_dir(&oc, "an image in --images", images)) != APP_OK) ||
-        (!detections && (status = out_check_model(&oc, &cm)) != APP_OK) ||
+        (!given && (status = out_check_model(&oc, &cm)) != APP_OK) ||
         (status = out_check_done(&oc)) != APP_OK)
         goto done;
     if (json_path && strcmp(json_path, "-")) {
@@ -188,7 +242,7 @@ int cmd_eval(int argc, char **argv)
         status = APP_FAIL;
         goto done;
     }
-    if (!detections) {
+    if (!given) {
         status = cli_model_load(&cm, cmd);
         if (status != APP_OK)
             goto done;
@@ -198,8 +252,7 @@ int cmd_eval(int argc, char **argv)
     int max = cm.model ? model_max_detections(cm.model) : 1;
     dets = malloc((size_t)max * sizeof *dets);
     if (!dets) {
-        fprintf(stderr, "vdetect %s: out of memory\n", cmd);
-        status = APP_FAIL;
+        status = app_error("out of memory");
         goto done;
     }
     for (int c = 0; c < coco_num_categories(e); c++) {
@@ -208,16 +261,18 @@ int cmd_eval(int argc, char **argv)
             coco_set_evaluated(e, c, 0);
         const char *mn = cm.model && k->id >= 0 && k->id < nc ? model_class_name(cm.model, (int)k->id) : NULL;
         if (k->name && mn && strcmp(k->name, mn))
-            fprintf(stderr, "vdetect %s: warning: category %lld is '%s' in the truth but '%s' in "
-                    "the model\n", cmd, (long long)k->id, k->name, mn);
+            app_note("warning: category %lld is '%s' in the truth but '%s' in the model",
+                     (long long)k->id, k->name, mn);
     }
 
-    int progress = !quiet && isatty(STDERR_FILENO) && !detections;
+    int progress = !quiet && isatty(STDERR_FILENO) && !given;
     double t_model = 0;
     int nimg = coco_num_images(e);
     if (detections && coco_read_detections(e, detections))
         status = APP_FAIL;
-    for (int r = 0; r < nimg && status == APP_OK && !detections; r++) {
+    if (results && coco_read_results(e, results))
+        status = APP_FAIL;
+    for (int r = 0; r < nimg && status == APP_OK && !given; r++) {
         const struct coco_image *im = coco_image(e, r);
         char *path = NULL;
         uint8_t *rgb = NULL;
@@ -232,11 +287,11 @@ int cmd_eval(int argc, char **argv)
             break;
         }
         if ((im->width && im->width != w) || (im->height && im->height != h))
-            fprintf(stderr, "vdetect %s: warning: %s is %dx%d, the truth says %dx%d\n", cmd, path,
-                    w, h, im->width, im->height);
+            app_note("warning: %s is %dx%d, the truth says %dx%d", path, w, h, im->width,
+                     im->height);
         char why[320];
         if (model_check_size(cm.model, w, h, why, sizeof why) < 0) {
-            fprintf(stderr, "image %s: %s\n", path, why);
+            app_error("image %s: %s", path, why);
             free(rgb);
             free(path);
             status = APP_FAIL;
@@ -248,7 +303,7 @@ int cmd_eval(int argc, char **argv)
         t_model += now_ms() - t0;
         free(rgb);
         if (rr < 0) {
-            fprintf(stderr, "image %s: detection failed\n", path);
+            app_error("image %s: detection failed", path);
             free(path);
             status = APP_FAIL;
             break;
@@ -258,8 +313,7 @@ int cmd_eval(int argc, char **argv)
             if (!cli_model_keep(&cm, &dets[k]))
                 continue;
             if (coco_add_detection(e, r, &dets[k]) < 0) {
-                fprintf(stderr, "vdetect %s: out of memory\n", cmd);
-                status = APP_FAIL;
+                status = app_error("out of memory");
                 break;
             }
         }
@@ -271,8 +325,7 @@ int cmd_eval(int argc, char **argv)
     if (status != APP_OK)
         goto done;
     if (coco_evaluate(e)) {
-        fprintf(stderr, "vdetect %s: out of memory\n", cmd);
-        status = APP_FAIL;
+        status = app_error("out of memory");
         goto done;
     }
     struct coco_summary s = coco_summary(e);

@@ -26,7 +26,11 @@ static const char info_help[] =
     "%s"
     "\n"
     "Model options:\n"
-    "%s";
+    "%s"
+    "\n"
+    "info runs no image, so the options that filter or run detections (--score-thresh,\n"
+    "--classes, --threads) change nothing here: they are accepted, so that a command\n"
+    "line can be shared with detect, and echoed in the report.\n";
 
 #define INFO_NAMES_SHOWN 8
 
@@ -211,7 +215,15 @@ int cmd_info(int argc, char **argv)
         { .name = "--help", .short_name = 'h', .kind = OPT_HELP, .help = "show this help" },
         { .kind = OPT_END },
     };
-    const struct opt *const tables[] = { opts, cm.opts, NULL };
+    /* the model options, listed in --help only where they change what info
+     * reports: the others are still parsed (help NULL: not listed) */
+    struct opt model_opts[sizeof cm.opts / sizeof cm.opts[0]];
+    memcpy(model_opts, cm.opts, sizeof model_opts);
+    for (struct opt *o = model_opts; o->kind != OPT_END; o++)
+        if (o->name && (!strcmp(o->name, "--score-thresh") || !strcmp(o->name, "--classes") ||
+                        !strcmp(o->name, "--threads")))
+            o->help = NULL;
+    const struct opt *const tables[] = { opts, model_opts, NULL };
     int r = opt_parse(cmd, argc, argv, tables, NULL, NULL);
     if (r == OPT_HELP_ASKED) {
         opt_help(stdout, info_help, tables);

@@ -85,6 +85,34 @@ const char *app_engine_desc(const struct model *m, char *buf, size_t len)
     return buf;
 }
 
+/* --arch NAME: one of model_arch_names(), checked before a slow model load; a
+ * typo gets the closest name, also when it was spelt without the
+ * "fasterrcnn_" prefix ("resnet50fpn" -> fasterrcnn_resnet50_fpn). */
+static int opt_arch(void *dest, const char *cmd, const char *opt, const char *value)
+{
+    static const char prefix[] = "fasterrcnn_";
+    const char *const *names = model_arch_names();
+    struct app_suggest s;
+    app_suggest_init(&s, value);
+    for (const char *const *p = names; *p; p++) {
+        if (!strcmp(*p, value)) {
+            *(const char **)dest = value;
+            return APP_OK;
+        }
+        app_suggest_add(&s, *p);
+        if (!strncmp(*p, prefix, sizeof prefix - 1))
+            app_suggest_add_as(&s, *p + sizeof prefix - 1, *p);
+    }
+    char known[400];
+    size_t o = 0;
+    for (const char *const *p = names; *p && o < sizeof known; p++)
+        o += (size_t)snprintf(known + o, sizeof known - o, "%s%s", p == names ? "" : ", ", *p);
+    if (s.best)
+        return app_usage_error(cmd, "%s: unknown architecture '%s' (did you mean '%s'?); known: "
+                               "%s", opt, value, s.best, known);
+    return app_usage_error(cmd, "%s: unknown architecture '%s'; known: %s", opt, value, known);
+}
+
 static int opt_precision(void *dest, const char *cmd, const char *opt, const char *value)
 {
     if (strcmp(value, "fp32") && strcmp(value, "bf16") && strcmp(value, "int8"))
@@ -118,7 +146,7 @@ void cli_model_init(struct cli_model *cm, int argc)
                   "from any torchvision FasterRCNN) or a torchvision .pth\n"
                   "(zip or legacy) state_dict (default: the shipped demo model\n"
                   DEMO_MODEL ")" },
-        { .name = "--arch", .arg = "NAME", .kind = OPT_STRING, .dest = &cm->arch,
+        { .name = "--arch", .arg = "NAME", .kind = OPT_CALL, .dest = &cm->arch, .call = opt_arch,
           .help = "torchvision builder: fasterrcnn_resnet50_fpn,\n"
                   "fasterrcnn_resnet50_fpn_v2, fasterrcnn_mobilenet_v3_large_fpn,\n"
                   "fasterrcnn_mobilenet_v3_large_320_fpn, fasterrcnn_vgg16_fpn\n"
@@ -244,17 +272,14 @@ static int load_labels(struct cli_model *cm)
     int nc = model_num_classes(cm->model);
     struct stat st;
     if (stat(path, &st) != 0) {
-        fprintf(stderr, "labels %s: %s\n", path, strerror(errno));
-        return APP_FAIL;
+        return app_error("labels %s: %s", path, strerror(errno));
     }
     if (!S_ISREG(st.st_mode)) {
-        fprintf(stderr, "labels %s: not a regular file (%s)\n", path, file_kind(st.st_mode));
-        return APP_FAIL;
+        return app_error("labels %s: not a regular file (%s)", path, file_kind(st.st_mode));
     }
     FILE *f = fopen(path, "r");
     if (!f) {
-        fprintf(stderr, "labels %s: %s\n", path, strerror(errno));
-        return APP_FAIL;
+        return app_error("labels %s: %s", path, strerror(errno));
     }
     char **lines = NULL, *line = NULL;
     size_t cap = 0, nlines = 0, lcap = 0;
@@ -262,8 +287,8 @@ static int load_labels(struct cli_model *cm)
     int ret = APP_FAIL;
     while ((len = getline(&line, &lcap, f)) >= 0) {
         if (memchr(line, '\0', (size_t)len)) {
-            fprintf(stderr, "labels %s: line %zu contains a NUL byte (not a text file?)\n",
-                    path, nlines + 1);
+            app_error("labels %s: line %zu contains a NUL byte (not a text file?)", path,
+                      nlines + 1);
             goto done;
         }
         strip_line(line);
@@ -271,7 +296,7 @@ static int load_labels(struct cli_model *cm)
         if (nlines == 0 && !strncmp(s, "\xef\xbb\xbf", 3))
             s += 3; /* UTF-8 byte-order mark */
         if (nlines >= MAX_LABELS) {
-            fprintf(stderr, "labels %s: more than %d lines\n", path, MAX_LABELS);
+            app_error("labels %s: more than %d lines", path, MAX_LABELS);
             goto done;
         }
         if (nlines == cap) {
@@ -287,7 +312,7 @@ static int load_labels(struct cli_model *cm)
         nlines++;
     }
     if (ferror(f)) {
-        fprintf(stderr, "labels %s: %s\n", path, strerror(errno));
+        app_error("labels %s: %s", path, strerror(errno));
         goto done;
     }
     while (nlines > 0 && lines[nlines - 1][0] == '\0')
@@ -307,10 +332,8 @@ static int load_labels(struct cli_model *cm)
             goto oom;
         nlines++;
     } else if (nlines != (size_t)nc) {
-        fprintf(stderr,
-                "labels %s: %zu names, but the model has %d classes (expected %d lines with "
-                "__background__ first, or %d without)\n",
-                path, nlines, nc, nc, nc - 1);
+        app_error("labels %s: %zu names, but the model has %d classes (expected %d lines with "
+                  "__background__ first, or %d without)", path, nlines, nc, nc, nc - 1);
         goto done;
     }
     if (model_set_class_names(cm->model, (const char *const *)lines, (int)nlines) < 0)
@@ -322,7 +345,7 @@ static int load_labels(struct cli_model *cm)
     ret = APP_OK;
     goto done;
 oom:
-    fprintf(stderr, "labels %s: out of memory\n", path);
+    app_error("labels %s: out of memory", path);
 done:
     for (size_t i = 0; i < nlines; i++)
         free(lines[i]);
@@ -340,8 +363,7 @@ static int resolve_classes(struct cli_model *cm, const char *cmd)
     cm->keep_class = calloc((size_t)(nc > 0 ? nc : 1), 1);
     if (!list || !cm->keep_class) {
         free(list);
-        fprintf(stderr, "vdetect %s: out of memory\n", cmd);
-        return APP_FAIL;
+        return app_error("out of memory");
     }
     int ret = APP_OK;
     for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -406,41 +428,31 @@ static int resolve_classes(struct cli_model *cm, const char *cmd)
 int cli_model_load(struct cli_model *cm, const char *cmd)
 {
     struct stat st;
-    if (!cm->sets) {
-        fprintf(stderr, "vdetect %s: out of memory\n", cmd);
-        return APP_FAIL;
-    }
+    if (!cm->sets)
+        return app_error("out of memory");
     if (cm->weights) {
-        if (stat(cm->weights, &st) != 0) {
-            fprintf(stderr, "weights %s: %s\n", cm->weights, strerror(errno));
-            return APP_FAIL;
-        }
+        if (stat(cm->weights, &st) != 0)
+            return app_error("weights %s: %s", cm->weights, strerror(errno));
         if (!S_ISREG(st.st_mode)) {
             /* a FIFO or a device would block or never end: only files are read */
-            fprintf(stderr, "weights %s: not a regular file (%s)\n", cm->weights,
-                    file_kind(st.st_mode));
-            return APP_FAIL;
+            return app_error("weights %s: not a regular file (%s)", cm->weights,
+                             file_kind(st.st_mode));
         }
         cm->weights_path = strdup(cm->weights);
     } else {
         cm->weights_path = find_asset(DEMO_MODEL);
         if (!cm->weights_path) {
 #ifdef VDETECT_DATADIR
-            fprintf(stderr, "vdetect %s: no --weights given and the demo model is not present "
-                            "(neither " DEMO_MODEL " nor " VDETECT_DATADIR "/demo.vdm)\n",
-                    cmd);
+            app_error("no --weights given and the demo model is not present (neither "
+                      DEMO_MODEL " nor " VDETECT_DATADIR "/demo.vdm)");
 #else
-            fprintf(stderr, "vdetect %s: no --weights given and the demo model " DEMO_MODEL
-                            " is not present\n",
-                    cmd);
+            app_error("no --weights given and the demo model " DEMO_MODEL " is not present");
 #endif
             return APP_FAIL;
         }
     }
-    if (!cm->weights_path) {
-        fprintf(stderr, "vdetect %s: out of memory\n", cmd);
-        return APP_FAIL;
-    }
+    if (!cm->weights_path)
+        return app_error("out of memory");
 
     struct model_options opt = {
         .weights = cm->weights_path,
@@ -453,8 +465,7 @@ int cli_model_load(struct cli_model *cm, const char *cmd)
     if (model_load(&cm->model, &opt) < 0)
         return APP_FAIL;
     if (model_num_classes(cm->model) < 2) {
-        fprintf(stderr, "weights %s: the model has no object classes\n", cm->weights_path);
-        return APP_FAIL;
+        return app_error("weights %s: the model has no object classes", cm->weights_path);
     }
     if (cm->labels) {
         int r = load_labels(cm);

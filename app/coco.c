@@ -33,6 +33,7 @@
 
 #include <jansson.h>
 
+#include "app.h"
 #include "coco.h"
 
 #define TRUTH_MAX_BYTES ((size_t)1 << 30)
@@ -69,6 +70,9 @@ struct coco {
     struct idx *cat_by_id;   /* sorted by id */
     struct idx *order;       /* order[rank].index: the image in the file's order */
     int *rank;               /* rank[file index] */
+    char *path;              /* the truth file's name, for messages */
+    struct idx *by_frame;    /* images by frame number (built on the first frame lookup) */
+    int nframes;             /* entries of by_frame; -1: frames cannot be mapped */
 };
 
 /* ---- reading the truth --------------------------------------------------------------- */
@@ -86,18 +90,22 @@ static int find_idx(const struct idx *v, int n, int64_t id)
     return r ? r->index : -1;
 }
 
-static int truth_fail(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "vdetect eval: KIND PATH: message" (app_error's line); returns -1. */
+static int file_fail(const char *kind, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static int truth_fail(const char *path, const char *fmt, ...)
+static int file_fail(const char *kind, const char *path, const char *fmt, ...)
 {
+    char msg[600];
     va_list ap;
-    fprintf(stderr, "truth %s: ", path);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    app_error("%s %s: %s", kind, path, msg);
     return -1;
 }
+
+#define truth_fail(path, ...) file_fail("truth", path, __VA_ARGS__)
 
 /* ---- jansson on a budget (see the top of the file) ------------------------------------ */
 
@@ -191,41 +199,162 @@ static int name_inside(const char *name, size_t len)
     return 1;
 }
 
-static char *read_file(const char *path, size_t *len)
+/* The whole file (NUL-terminated, *len bytes before the NUL); NULL with
+ * "KIND PATH: reason" reported. */
+static char *read_file(const char *kind, const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        fprintf(stderr, "truth %s: %s\n", path, strerror(errno));
+        file_fail(kind, path, "%s", strerror(errno));
         return NULL;
     }
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap);
     while (buf) {
-        if (n == cap) {
+        if (n + 1 >= cap) {
             char *nb = cap < ((size_t)1 << 30) ? realloc(buf, cap * 2) : NULL;
             if (!nb) {
                 free(buf);
                 buf = NULL;
-                fprintf(stderr, "truth %s: too large or out of memory\n", path);
+                file_fail(kind, path, "too large or out of memory");
                 break;
             }
             buf = nb;
             cap *= 2;
         }
-        size_t r = fread(buf + n, 1, cap - n, f);
+        size_t r = fread(buf + n, 1, cap - 1 - n, f);
         n += r;
         if (r == 0) {
             if (ferror(f)) {
-                fprintf(stderr, "truth %s: read error\n", path);
+                file_fail(kind, path, "read error");
                 free(buf);
                 buf = NULL;
             }
             break;
         }
     }
+    if (buf)
+        buf[n] = '\0';
     fclose(f);
     *len = n;
     return buf;
+}
+
+/* The last run of digits in the last component of name ("clip/frame_0042.png":
+ * 42), or -1 when there is none (or it is longer than 18 digits). */
+static int64_t number_in_name(const char *name)
+{
+    const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+    const char *end = NULL;
+    for (const char *p = base; *p; p++)
+        if (*p >= '0' && *p <= '9')
+            end = p + 1;
+    if (!end)
+        return -1;
+    const char *start = end;
+    while (start > base && start[-1] >= '0' && start[-1] <= '9')
+        start--;
+    if (end - start > 18)
+        return -1;
+    int64_t n = 0;
+    for (const char *p = start; p < end; p++)
+        n = n * 10 + (*p - '0');
+    return n;
+}
+
+/* ---- what a file is ------------------------------------------------------------------------ */
+
+static enum coco_kind sniff_value(const json_t *v)
+{
+    if (json_is_object(v)) {
+        if (json_object_get(v, "images") || json_object_get(v, "annotations"))
+            return COCO_KIND_TRUTH;
+        if (json_object_get(v, "per_class") && json_object_get(v, "ap"))
+            return COCO_KIND_REPORT;
+        if (json_is_array(json_object_get(v, "detections"))) {
+            if (json_is_string(json_object_get(v, "image")))
+                return COCO_KIND_DETECT_LINES;
+            if (json_is_integer(json_object_get(v, "frame")))
+                return COCO_KIND_ANNOTATE_LINES;
+        }
+        return COCO_KIND_UNKNOWN;
+    }
+    if (json_is_array(v)) {
+        const json_t *first = json_array_get(v, 0);
+        if (!first)
+            return COCO_KIND_RESULTS;   /* what annotate --coco writes for no detections */
+        if (json_object_get(first, "image_id") && json_object_get(first, "bbox"))
+            return COCO_KIND_RESULTS;
+    }
+    return COCO_KIND_UNKNOWN;
+}
+
+enum coco_kind coco_sniff(const char *text, size_t len)
+{
+    char msg[200];
+    int line, col;
+    if (len > TRUTH_MAX_BYTES)
+        return COCO_KIND_UNKNOWN;
+    json_t *v = coco_json_load(text, len, msg, sizeof msg, &line, &col);
+    enum coco_kind k = COCO_KIND_UNKNOWN;
+    if (v) {
+        k = sniff_value(v);
+        json_decref(v);
+        return k;
+    }
+    /* not one JSON text: JSON Lines, judged by the first line that is not blank */
+    size_t at = 0;
+    while (at < len && (text[at] == ' ' || text[at] == '\t' || text[at] == '\r' ||
+                        text[at] == '\n'))
+        at++;
+    const char *nl = memchr(text + at, '\n', len - at);
+    size_t end = nl ? (size_t)(nl - text) : len;
+    if (at < end && end - at <= DETS_LINE_MAX_BYTES &&
+        (v = coco_json_load(text + at, end - at, msg, sizeof msg, &line, &col))) {
+        k = sniff_value(v);
+        json_decref(v);
+        if (k != COCO_KIND_DETECT_LINES && k != COCO_KIND_ANNOTATE_LINES)
+            k = COCO_KIND_UNKNOWN;
+        return k;
+    }
+    /* a COCO results array a killed annotate left without its "]" */
+    if (at < len && text[at] == '[' && nl) {
+        const char *second = nl + 1;
+        const char *nl2 = memchr(second, '\n', (size_t)(text + len - second));
+        size_t n2 = nl2 ? (size_t)(nl2 - second) : (size_t)(text + len - second);
+        if (n2 > 0 && second[n2 - 1] == ',')
+            n2--;
+        if (n2 > 0 && n2 <= DETS_LINE_MAX_BYTES &&
+            (v = coco_json_load(second, n2, msg, sizeof msg, &line, &col))) {
+            if (json_object_get(v, "image_id") && json_object_get(v, "bbox"))
+                k = COCO_KIND_RESULTS;
+            json_decref(v);
+        }
+    }
+    return k;
+}
+
+const char *coco_kind_hint(enum coco_kind k)
+{
+    switch (k) {
+    case COCO_KIND_TRUTH:
+        return "this looks like COCO ground truth (\"images\", \"annotations\"): pass it with "
+               "--truth";
+    case COCO_KIND_RESULTS:
+        return "this looks like a COCO results array (what annotate --coco writes): pass it "
+               "with --coco";
+    case COCO_KIND_DETECT_LINES:
+        return "this looks like detect's JSON Lines (one object per image): pass it with "
+               "--detections";
+    case COCO_KIND_ANNOTATE_LINES:
+        return "this looks like annotate's JSON Lines (one object per frame): pass it with "
+               "--detections";
+    case COCO_KIND_REPORT:
+        return "this looks like eval's own report (eval --json writes it), not an input";
+    case COCO_KIND_UNKNOWN:
+        break;
+    }
+    return NULL;
 }
 
 /* Sorts sorted[0..n) and rejects duplicate ids. */
@@ -253,7 +382,10 @@ static int parse_truth(struct coco *e, const char *text, size_t len, const char 
     }
     int line, col;
     if (!(root = coco_json_load(text, len, msg, sizeof msg, &line, &col))) {
-        if (line)
+        enum coco_kind k = coco_sniff(text, len);
+        if (k != COCO_KIND_UNKNOWN && k != COCO_KIND_TRUTH)
+            truth_fail(path, "not COCO ground truth: %s", coco_kind_hint(k));
+        else if (line)
             truth_fail(path, "not valid JSON: at line %d, column %d: %s", line, col, msg);
         else
             truth_fail(path, "%s", msg);
@@ -262,11 +394,16 @@ static int parse_truth(struct coco *e, const char *text, size_t len, const char 
     const json_t *ji = json_object_get(root, "images"), *ja = json_object_get(root, "annotations"),
                  *jc = json_object_get(root, "categories");
     if (!json_is_array(ji) || !json_is_array(ja) || !json_is_array(jc)) {
-        truth_fail(path, "expected a COCO object with \"images\", \"annotations\" and "
-                   "\"categories\" arrays");
+        enum coco_kind k = sniff_value(root);
+        if (k != COCO_KIND_UNKNOWN && k != COCO_KIND_TRUTH)
+            truth_fail(path, "not COCO ground truth: %s", coco_kind_hint(k));
+        else
+            truth_fail(path, "expected a COCO object with \"images\", \"annotations\" and "
+                       "\"categories\" arrays");
         goto done;
     }
     size_t nimg = json_array_size(ji), nann = json_array_size(ja), ncat = json_array_size(jc);
+    size_t frame_fields = 0;   /* images with a "frame" field */
     e->img = calloc(nimg + 1, sizeof *e->img);
     e->cat = calloc(ncat + 1, sizeof *e->cat);
     e->gt = calloc(nann + 1, sizeof *e->gt);
@@ -278,7 +415,7 @@ static int parse_truth(struct coco *e, const char *text, size_t len, const char 
     }
     for (size_t i = 0; i < nimg; i++) {
         const json_t *v = json_array_get(ji, i), *fn = json_object_get(v, "file_name");
-        int64_t id, w = 0, h = 0;
+        int64_t id, w = 0, h = 0, frame = -1;
         if (!as_int(json_object_get(v, "id"), INT64_MIN / 2, INT64_MAX / 2, &id) || !fn ||
             !json_is_string(fn) || !json_string_length(fn)) {
             truth_fail(path, "images[%zu]: needs an integer \"id\" and a \"file_name\"", i);
@@ -292,6 +429,8 @@ static int parse_truth(struct coco *e, const char *text, size_t len, const char 
         }
         as_int(json_object_get(v, "width"), 1, 1 << 20, &w);
         as_int(json_object_get(v, "height"), 1, 1 << 20, &h);
+        if (as_int(json_object_get(v, "frame"), 0, INT64_MAX / 2, &frame))
+            frame_fields++;
         if (!(e->img[i].file = strdup(json_string_value(fn)))) {
             truth_fail(path, "out of memory");
             goto done;
@@ -299,6 +438,7 @@ static int parse_truth(struct coco *e, const char *text, size_t len, const char 
         e->img[i].id = id;
         e->img[i].width = (int)w;
         e->img[i].height = (int)h;
+        e->img[i].frame = frame;
         imgs[i] = (struct idx){ id, (int)i };
         e->nimg++;
     }
@@ -318,6 +458,9 @@ static int parse_truth(struct coco *e, const char *text, size_t len, const char 
         cats[i] = (struct idx){ id, (int)i };
         e->ncat++;
     }
+    /* without any "frame" field, the number in each file_name is its frame */
+    for (int i = 0; i < e->nimg && !frame_fields; i++)
+        e->img[i].frame = number_in_name(e->img[i].file);
     if (index_ids(path, "image", imgs, e->nimg) || index_ids(path, "category", cats, e->ncat))
         goto done;
     for (size_t i = 0; i < nann; i++) {
@@ -380,8 +523,9 @@ done:
 struct coco *coco_parse_truth(const char *text, size_t len, const char *name)
 {
     struct coco *e = calloc(1, sizeof *e);
-    if (!e) {
+    if (!e || !(e->path = strdup(name))) {
         truth_fail(name, "out of memory");
+        free(e);
         return NULL;
     }
     if (parse_truth(e, text, len, name)) {
@@ -394,7 +538,7 @@ struct coco *coco_parse_truth(const char *text, size_t len, const char *name)
 struct coco *coco_load_truth(const char *path)
 {
     size_t len = 0;
-    char *text = read_file(path, &len);
+    char *text = read_file("truth", path, &len);
     if (!text)
         return NULL;
     struct coco *e = coco_parse_truth(text, len, path);
@@ -417,6 +561,8 @@ void coco_free(struct coco *e)
     free(e->cat_by_id);
     free(e->order);
     free(e->rank);
+    free(e->path);
+    free(e->by_frame);
     free(e);
 }
 
@@ -678,7 +824,8 @@ double coco_mean_ap(const double ap[COCO_NT])
 
 /* ---- detections ------------------------------------------------------------------------------ */
 
-static int add_det(struct coco *e, int img, int cat, const struct model_detection *d, int order)
+/* A detection of image rank img, category index cat, box x, y, w, h. */
+static int push_det(struct coco *e, int img, int cat, const double box[4], float score)
 {
     if (e->ndet == e->capdet) {
         int cap = e->capdet ? 2 * e->capdet : 1024;
@@ -688,16 +835,20 @@ static int add_det(struct coco *e, int img, int cat, const struct model_detectio
         e->det = nd;
         e->capdet = cap;
     }
-    struct det *o = &e->det[e->ndet++];
+    struct det *o = &e->det[e->ndet];
     o->img = img;
     o->cat = cat;
-    o->box[0] = d->box[0];
-    o->box[1] = d->box[1];
-    o->box[2] = (double)d->box[2] - d->box[0];
-    o->box[3] = (double)d->box[3] - d->box[1];
-    o->score = d->score;
-    o->order = order;
+    memcpy(o->box, box, sizeof o->box);
+    o->score = score;
+    o->order = e->ndet++;
     return 0;
+}
+
+static int add_det(struct coco *e, int img, int cat, const struct model_detection *d)
+{
+    double box[4] = { d->box[0], d->box[1], (double)d->box[2] - d->box[0],
+                      (double)d->box[3] - d->box[1] };
+    return push_det(e, img, cat, box, d->score);
 }
 
 int coco_add_detection(struct coco *e, int image, const struct model_detection *d)
@@ -705,7 +856,7 @@ int coco_add_detection(struct coco *e, int image, const struct model_detection *
     int c = find_idx(e->cat_by_id, e->ncat, d->label);
     if (c < 0)
         return 1;
-    return add_det(e, image, c, d, e->ndet) ? -1 : 0;
+    return add_det(e, image, c, d) ? -1 : 0;
 }
 
 /* The truth image whose file_name is path or a trailing component of it. */
@@ -726,20 +877,116 @@ int coco_find_image(const struct coco *e, const char *path)
     return i < 0 ? -1 : e->rank[i];
 }
 
+/* ---- frames ------------------------------------------------------------------------------ */
+
+/* e->by_frame: the images with a frame number, sorted by it; e->nframes = -1
+ * (reported) when there are none or two share one. */
+static void build_frames(struct coco *e)
+{
+    int n = 0;
+    e->nframes = -1;
+    if (!(e->by_frame = malloc(sizeof *e->by_frame * ((size_t)e->nimg + 1)))) {
+        truth_fail(e->path, "out of memory");
+        return;
+    }
+    for (int i = 0; i < e->nimg; i++)
+        if (e->img[i].frame >= 0)
+            e->by_frame[n++] = (struct idx){ e->img[i].frame, i };
+    if (n == 0) {
+        truth_fail(e->path, "no image says which video frame it is (a \"frame\" field, or a "
+                   "number in its file_name such as frame_0042.png): annotate's frames cannot "
+                   "be matched to images");
+        return;
+    }
+    qsort(e->by_frame, (size_t)n, sizeof *e->by_frame, cmp_idx);
+    for (int i = 0; i + 1 < n; i++) {
+        if (e->by_frame[i].id == e->by_frame[i + 1].id) {
+            truth_fail(e->path, "images \"%.100s\" and \"%.100s\" are both frame %lld: "
+                       "annotate's frames cannot be matched to images",
+                       e->img[e->by_frame[i].index].file, e->img[e->by_frame[i + 1].index].file,
+                       (long long)e->by_frame[i].id);
+            return;
+        }
+    }
+    e->nframes = n;
+}
+
+int coco_find_frame(struct coco *e, int64_t frame)
+{
+    if (!e->by_frame)
+        build_frames(e);
+    if (e->nframes < 0)
+        return -2;
+    int i = find_idx(e->by_frame, e->nframes, frame);
+    return i < 0 ? -1 : e->rank[i];
+}
+
+/* Frames of a detections file that are no image of the truth: counted, and
+ * summed up in one note (or an error when none of them is). */
+struct frame_tally {
+    int64_t lo, hi;   /* the frames seen */
+    int n, skipped;   /* frames (lines or records) seen, and of those not in the truth */
+};
+
+static void tally(struct frame_tally *t, int64_t frame, int skipped)
+{
+    if (!t->n || frame < t->lo) t->lo = frame;
+    if (!t->n || frame > t->hi) t->hi = frame;
+    t->n++;
+    t->skipped += skipped;
+}
+
+/* 0, or -1 when frames were given and none of them is an image of the truth. */
+static int tally_report(struct coco *e, const struct frame_tally *t, const char *kind,
+                        const char *path, const char *what)
+{
+    if (!t->skipped)
+        return 0;
+    if (t->skipped == t->n) {
+        int64_t lo = e->by_frame[0].id, hi = e->by_frame[e->nframes - 1].id;
+        return file_fail(kind, path, "none of its %ss (frames %lld..%lld) is a frame the truth "
+                         "%s has an image for (frames %lld..%lld)", what, (long long)t->lo,
+                         (long long)t->hi, e->path, (long long)lo, (long long)hi);
+    }
+    app_note("note: %s %s: %d %s%s of frames the truth has no image for: not scored", kind, path,
+             t->skipped, what, t->skipped == 1 ? "" : "s");
+    return 0;
+}
+
+/* ---- detections: JSON Lines ---------------------------------------------------------------- */
+
 int coco_read_detections(struct coco *e, const char *path)
 {
     size_t len = 0;
-    char *text = read_file(path, &len);
+    char *text = read_file("detections", path, &len);
     if (!text)
         return -1;
-    int err = 0, line = 0;
+    int err = coco_parse_detections(e, text, len, path);
+    free(text);
+    return err;
+}
+
+/* Why the first line is not a detections line: what the file looks like
+ * instead, when that can be told. -1 reported, 0 not told. */
+static int wrong_kind(const char *kind, const char *path, const char *text, size_t len,
+                      enum coco_kind want1, enum coco_kind want2)
+{
+    enum coco_kind k = coco_sniff(text, len);
+    if (k == COCO_KIND_UNKNOWN || k == want1 || k == want2)
+        return 0;
+    return file_fail(kind, path, "%s", coco_kind_hint(k));
+}
+
+int coco_parse_detections(struct coco *e, const char *text, size_t len, const char *path)
+{
+    const char *K = "detections";
+    int err = 0, line = 0, lines = 0, kind = 0;   /* kind: 1 "image" lines, 2 "frame" lines */
+    struct frame_tally ft = { 0, 0, 0, 0 };
     unsigned char *seen = calloc((size_t)e->nimg + 1, 1);
-    if (!seen) {
-        free(text);
-        return truth_fail(path, "out of memory");
-    }
+    if (!seen)
+        return file_fail(K, path, "out of memory");
     for (size_t at = 0; at < len && !err;) {
-        char *nl = memchr(text + at, '\n', len - at);
+        const char *nl = memchr(text + at, '\n', len - at);
         size_t end = nl ? (size_t)(nl - text) : len;
         line++;
         char msg[200];
@@ -752,64 +999,183 @@ int coco_read_detections(struct coco *e, const char *path)
         }
         json_t *v = NULL;
         if (end - at > DETS_LINE_MAX_BYTES) {
-            fprintf(stderr, "detections %s: line %d: longer than %zu MB\n", path, line,
-                    DETS_LINE_MAX_BYTES >> 20);
+            if (lines || !wrong_kind(K, path, text, len, COCO_KIND_DETECT_LINES,
+                                     COCO_KIND_ANNOTATE_LINES))
+                file_fail(K, path, "line %d: longer than %zu MB", line,
+                          DETS_LINE_MAX_BYTES >> 20);
             err = -1;
             break;
         }
         int jl, col;
         if (!(v = coco_json_load(text + at, end - at, msg, sizeof msg, &jl, &col))) {
-            if (jl)
-                fprintf(stderr, "detections %s: line %d, column %d: not valid JSON: %s\n", path,
-                        line, col, msg);
-            else
-                fprintf(stderr, "detections %s: line %d: %s\n", path, line, msg);
+            if (lines || !wrong_kind(K, path, text, len, COCO_KIND_DETECT_LINES,
+                                     COCO_KIND_ANNOTATE_LINES)) {
+                if (jl)
+                    file_fail(K, path, "line %d, column %d: not valid JSON: %s", line, col, msg);
+                else
+                    file_fail(K, path, "line %d: %s", line, msg);
+            }
             err = -1;
             break;
         }
         const json_t *im = json_object_get(v, "image"), *ds = json_object_get(v, "detections");
-        int ii = json_is_string(im) ? image_for_path(e, json_string_value(im)) : -1;
-        if (ii < 0 || !json_is_array(ds)) {
-            fprintf(stderr, "detections %s: line %d: needs \"image\" naming an image of the truth "
-                    "and a \"detections\" array\n", path, line);
+        int64_t frame = -1;
+        int this_kind = json_is_string(im) ? 1
+                      : as_int(json_object_get(v, "frame"), 0, INT64_MAX / 2, &frame) ? 2 : 0;
+        int r = -1;   /* the image's rank */
+        if (!this_kind || !json_is_array(ds)) {
+            if (lines || !wrong_kind(K, path, text, len, COCO_KIND_DETECT_LINES,
+                                     COCO_KIND_ANNOTATE_LINES))
+                file_fail(K, path, "line %d: needs \"image\" (detect's lines) or \"frame\" "
+                          "(annotate's) and a \"detections\" array", line);
             err = -1;
-        } else if (seen[ii]++) {
-            fprintf(stderr, "detections %s: line %d: image %s appears twice\n", path, line,
-                    e->img[ii].file);
+        } else if (kind && this_kind != kind) {
+            file_fail(K, path, "line %d: a line with \"%s\" among lines with \"%s\": give "
+                      "one run's output (detect's or annotate's)", line,
+                      this_kind == 1 ? "image" : "frame", kind == 1 ? "image" : "frame");
             err = -1;
+        } else if (this_kind == 1) {
+            int ii = image_for_path(e, json_string_value(im));
+            if (ii < 0)
+                file_fail(K, path, "line %d: \"image\" \"%.200s\" is no file_name of the "
+                          "truth %s", line, json_string_value(im), e->path);
+            else if (seen[(r = e->rank[ii])]++)
+                file_fail(K, path, "line %d: image %s appears twice", line, e->img[ii].file);
+            err = ii < 0 || seen[r] > 1 ? -1 : 0;
+        } else {
+            r = coco_find_frame(e, frame);
+            if (r == -2) {
+                err = -1;
+            } else if (r >= 0 && seen[r]++) {
+                file_fail(K, path, "line %d: frame %lld appears twice", line, (long long)frame);
+                err = -1;
+            }
+            if (!err)
+                tally(&ft, frame, r < 0);
         }
-        for (size_t j = 0; !err && j < json_array_size(ds); j++) {
+        kind = this_kind;
+        lines++;
+        for (size_t j = 0; !err && r >= 0 && j < json_array_size(ds); j++) {
             const json_t *d = json_array_get(ds, j), *bx = json_object_get(d, "box"),
                          *sc = json_object_get(d, "score");
             int64_t label;
             struct model_detection md;
             if (!json_is_array(bx) || json_array_size(bx) != 4 || !json_is_number(sc) ||
                 !as_int(json_object_get(d, "label"), INT32_MIN, INT32_MAX, &label)) {
-                fprintf(stderr, "detections %s: line %d: detection %zu needs \"box\" [x1, y1, x2, "
-                        "y2], \"label\" and \"score\"\n", path, line, j);
+                file_fail(K, path, "line %d: detection %zu needs \"box\" [x1, y1, x2, y2], "
+                          "\"label\" and \"score\"", line, j);
                 err = -1;
                 break;
             }
             for (int q = 0; q < 4; q++) {
                 const json_t *x = json_array_get(bx, (size_t)q);
-                if (!json_is_number(x)) {
-                    fprintf(stderr, "detections %s: line %d: bad box\n", path, line);
-                    err = -1;
-                }
+                if (!json_is_number(x) && !err)
+                    err = file_fail(K, path, "line %d: detection %zu: bad box", line, j);
                 md.box[q] = (float)json_number_value(x);
             }
             md.score = (float)json_number_value(sc);
             md.label = (int)label;
             int c = find_idx(e->cat_by_id, e->ncat, label);
-            if (!err && c >= 0 && add_det(e, e->rank[ii], c, &md, e->ndet)) {
-                fprintf(stderr, "detections %s: out of memory\n", path);
-                err = -1;
-            }
+            if (!err && c >= 0 && add_det(e, r, c, &md))
+                err = file_fail(K, path, "out of memory");
         }
         json_decref(v);
         at = end + 1;
     }
+    if (!err && kind == 2)
+        err = tally_report(e, &ft, K, path, "line");
+    if (!err && lines) {
+        int missing = 0;
+        for (int i = 0; i < e->nimg; i++)
+            missing += !seen[i];
+        if (missing)
+            app_note("note: detections %s: %d of the truth's %d images have no line: their "
+                     "objects count as missed", path, missing, e->nimg);
+    }
     free(seen);
+    return err;
+}
+
+/* ---- detections: a COCO results array ------------------------------------------------------- */
+
+int coco_read_results(struct coco *e, const char *path)
+{
+    size_t len = 0;
+    char *text = read_file("coco", path, &len);
+    if (!text)
+        return -1;
+    int err = coco_parse_results(e, text, len, path);
     free(text);
+    return err;
+}
+
+int coco_parse_results(struct coco *e, const char *text, size_t len, const char *path)
+{
+    const char *K = "coco";
+    char msg[200];
+    int line, col, err = -1;
+    struct frame_tally ft = { 0, 0, 0, 0 };
+    if (len > TRUTH_MAX_BYTES)
+        return file_fail(K, path, "%zu bytes is larger than the limit of %zu MB", len,
+                         TRUTH_MAX_BYTES >> 20);
+    json_t *v = coco_json_load(text, len, msg, sizeof msg, &line, &col);
+    if (!v) {
+        enum coco_kind k = coco_sniff(text, len);
+        if (k == COCO_KIND_RESULTS)
+            return file_fail(K, path, "the array has no closing \"]\" (a killed annotate run "
+                             "leaves it so): append \"]\" to read it");
+        if (k != COCO_KIND_UNKNOWN)
+            return file_fail(K, path, "%s", coco_kind_hint(k));
+        if (line)
+            return file_fail(K, path, "not valid JSON: at line %d, column %d: %s", line, col, msg);
+        return file_fail(K, path, "%s", msg);
+    }
+    if (!json_is_array(v)) {
+        enum coco_kind k = sniff_value(v);
+        if (k != COCO_KIND_UNKNOWN)
+            file_fail(K, path, "%s", coco_kind_hint(k));
+        else
+            file_fail(K, path, "expected a JSON array of {\"image_id\", \"category_id\", "
+                      "\"bbox\", \"score\"} records");
+        goto done;
+    }
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        const json_t *o = json_array_get(v, i), *bb = json_object_get(o, "bbox"),
+                     *sc = json_object_get(o, "score");
+        int64_t frame, label;
+        double box[4];
+        int ok = json_is_array(bb) && json_array_size(bb) == 4 && json_is_number(sc) &&
+                 isfinite(json_number_value(sc)) &&
+                 as_int(json_object_get(o, "image_id"), 0, INT64_MAX / 2, &frame) &&
+                 as_int(json_object_get(o, "category_id"), INT32_MIN, INT32_MAX, &label);
+        for (int q = 0; ok && q < 4; q++) {
+            const json_t *x = json_array_get(bb, (size_t)q);
+            ok = json_is_number(x) && isfinite(json_number_value(x)) &&
+                 (q < 2 || json_number_value(x) >= 0);
+            box[q] = json_number_value(x);
+        }
+        if (!ok) {
+            if (i == 0 && json_is_object(o) && json_is_array(json_object_get(o, "detections")))
+                file_fail(K, path, "[0]: an object with \"detections\": pass JSON Lines "
+                          "with --detections");
+            else
+                file_fail(K, path, "[%zu]: needs \"image_id\" (a frame index), "
+                          "\"category_id\", \"bbox\" [x, y, w, h] (w, h >= 0) and "
+                          "\"score\"", i);
+            goto done;
+        }
+        int r = coco_find_frame(e, frame);
+        if (r == -2)
+            goto done;
+        tally(&ft, frame, r < 0);
+        int c = find_idx(e->cat_by_id, e->ncat, label);
+        if (r >= 0 && c >= 0 && push_det(e, r, c, box, (float)json_number_value(sc))) {
+            file_fail(K, path, "out of memory");
+            goto done;
+        }
+    }
+    err = tally_report(e, &ft, K, path, "record");
+done:
+    json_decref(v);
     return err;
 }

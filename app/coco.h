@@ -20,8 +20,19 @@
  * ground truth get no AP and are left out of the means. There are no area
  * ranges (area "all" only).
  *
- * Errors are printed on stderr, one line each, prefixed "truth FILE: " or
- * "detections FILE: " as `vdetect eval` shows them.
+ * Detections come from any of the files vdetect writes (docs/formats.md):
+ * detect's JSON Lines (one object per image, "image" ending in a file_name of
+ * the truth), annotate's JSON Lines (one object per frame, "frame" = the
+ * frame index) and annotate's COCO results array ("image_id" = the frame
+ * index). A frame index N stands for the truth image whose "frame" field is N
+ * or, when no image of the truth has a "frame" field, whose file_name ends in
+ * the number N ("frame_0042.png", "42.jpg": the last run of digits of the
+ * name, as `ffmpeg -i clip.mp4 -start_number 0 frame_%04d.png` numbers them).
+ *
+ * Errors are printed on stderr, one line each, "vdetect eval: truth FILE: ",
+ * "vdetect eval: detections FILE: " or "vdetect eval: coco FILE: " first (the
+ * command's name from app_error()). A file of the wrong kind says what it
+ * looks like and which option takes it.
  */
 #ifndef VDETECT_APP_COCO_H
 #define VDETECT_APP_COCO_H
@@ -41,6 +52,8 @@ struct coco_image {
     int64_t id;
     char *file;              /* file_name: relative, with no ".." component */
     int width, height;       /* 0 when the truth gives none (or a bad one) */
+    int64_t frame;           /* the video frame it stands for (see the top): its "frame"
+                                field, else the number in file_name; -1: none */
 };
 
 struct coco_category {
@@ -92,12 +105,49 @@ void coco_set_evaluated(struct coco *c, int index, int on);
  * of memory. */
 int coco_add_detection(struct coco *c, int image, const struct model_detection *d);
 
-/* Adds the detections of a JSON Lines file as `vdetect detect` writes it: one
- * object per line (blank lines skipped) with "image" (a path ending in a
- * file_name of the truth, each image at most once) and "detections" (an array of
- * {"box": [x1, y1, x2, y2], "label": L, "score": S}). Labels that are no
- * category are skipped. 0, or -1 with the line reported. */
+/* Adds the detections of a JSON Lines file as `vdetect detect` or `vdetect
+ * annotate --json` writes it: one object per line (blank lines skipped), all
+ * with "image" (detect: a path ending in a file_name of the truth) or all with
+ * "frame" (annotate: a frame index, mapped as described at the top; lines of
+ * frames the truth has no image for are skipped, with a note), each image at
+ * most once, and "detections" (an array of {"box": [x1, y1, x2, y2], "label":
+ * L, "score": S}). annotate's "held" frames (--stride) are scored with the
+ * detections they carry, as drawn. Labels that are no category are skipped.
+ * A note says how many truth images had no line (their objects count as
+ * missed). 0, or -1 with the line reported. */
 int coco_read_detections(struct coco *c, const char *path);
+
+/* The same from text[0..len); name is the file name used in messages. */
+int coco_parse_detections(struct coco *c, const char *text, size_t len, const char *name);
+
+/* Adds the detections of a COCO results file as `vdetect annotate --coco`
+ * writes it: one JSON array of {"image_id": FRAME, "category_id": L, "bbox":
+ * [x, y, w, h], "score": S}, image_id a frame index mapped to a truth image as
+ * described at the top. Records of frames the truth has no image for, and of
+ * categories it does not list, are skipped (a note says how many frames).
+ * An array that lacks only its closing "]" (a killed annotate run) is refused
+ * with that said. 0, or -1 with the problem reported. */
+int coco_read_results(struct coco *c, const char *path);
+int coco_parse_results(struct coco *c, const char *text, size_t len, const char *name);
+
+/* The frame index's image (an index of coco_image), -1 when the truth has no
+ * image for that frame, -2 when the truth cannot map frames at all (no image
+ * has a frame number, or two have the same one: reported once, on stderr). */
+int coco_find_frame(struct coco *c, int64_t frame);
+
+/* What a file is, told from its text: for the "this looks like ..." hints. */
+enum coco_kind {
+    COCO_KIND_UNKNOWN,
+    COCO_KIND_TRUTH,           /* an object with "images" / "annotations" */
+    COCO_KIND_RESULTS,         /* a JSON array of {"image_id", ...} (annotate --coco) */
+    COCO_KIND_DETECT_LINES,    /* JSON Lines with "image" (detect) */
+    COCO_KIND_ANNOTATE_LINES,  /* JSON Lines with "frame" (annotate --json) */
+    COCO_KIND_REPORT,          /* eval's own --json report */
+};
+enum coco_kind coco_sniff(const char *text, size_t len);
+/* "this looks like annotate's JSON Lines (one object per frame): pass it with
+ * --detections", or NULL for COCO_KIND_UNKNOWN. */
+const char *coco_kind_hint(enum coco_kind k);
 
 /* Matches and scores every category: fills each category's ndet and ap[].
  * Call once, after the last detection. 0, or -1 out of memory. */

@@ -83,8 +83,9 @@ static int unknown_command(const char *name)
 /* Run a command, or say it is not there yet. */
 static int run_command(const struct command *c, int argc, char **argv)
 {
+    app_set_command(c->name);   /* every error line from here on names it */
     if (!c->run) {
-        fprintf(stderr, "vdetect %s: not implemented yet in this build\n", c->name);
+        app_error("not implemented yet in this build");
         return APP_USAGE;
     }
     return c->run(argc, argv);
@@ -94,7 +95,7 @@ static int finish_stdout(int status)
 {
     /* A full disk or closed pipe must not look like success. */
     if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "vdetect: error writing to standard output\n");
+        app_error("error writing to standard output");
         return status ? status : APP_FAIL;
     }
     return status;
@@ -105,7 +106,7 @@ int main(int argc, char **argv)
     model_prepare_blas(argv);   /* may re-exec once with OPENBLAS_CORETYPE set */
     const char *level = getenv("VDETECT_FFMPEG_LOG");
     if (video_set_log_level(level && *level ? level : NULL) < 0) {
-        fprintf(stderr, "vdetect: VDETECT_FFMPEG_LOG: unknown level '%s', using quiet\n", level);
+        app_note("warning: VDETECT_FFMPEG_LOG: unknown level '%s', using quiet", level);
         video_set_log_level(NULL);
     }
 

@@ -21,10 +21,52 @@
 
 #include "app.h"
 
+/* ---- the error line ------------------------------------------------------ */
+
+static const char *current_command;   /* set by main() before a command runs */
+
+void app_set_command(const char *cmd)
+{
+    current_command = cmd;
+}
+
+const char *app_command(void)
+{
+    return current_command;
+}
+
+static void error_prefix(const char *cmd)
+{
+    fprintf(stderr, "vdetect%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+}
+
+int app_error(const char *fmt, ...)
+{
+    va_list ap;
+    error_prefix(current_command);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return APP_FAIL;
+}
+
+void app_note(const char *fmt, ...)
+{
+    va_list ap;
+    error_prefix(current_command);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
 int app_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "vdetect%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    if (!cmd)
+        cmd = current_command;
+    error_prefix(cmd);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -78,13 +120,18 @@ void app_suggest_init(struct app_suggest *s, const char *given)
 
 void app_suggest_add(struct app_suggest *s, const char *candidate)
 {
+    app_suggest_add_as(s, candidate, candidate);
+}
+
+void app_suggest_add_as(struct app_suggest *s, const char *spelt, const char *candidate)
+{
     size_t len = strlen(body(s->given));
     /* a typo changes a letter or two; a name of two letters or less has no
      * typo that is not another name */
     int limit = len <= 2 ? 0 : len <= 5 ? 2 : 3;
-    int d = app_edit_distance(s->given, candidate);
+    int d = app_edit_distance(s->given, spelt);
     /* an abbreviation ("--thr") is close too */
-    if (len >= 3 && d > 1 && !strncmp(body(candidate), body(s->given), len))
+    if (len >= 3 && d > 1 && !strncmp(body(spelt), body(s->given), len))
         d = 1;
     if (d <= limit && (size_t)d < len && d < s->dist) {
         s->best = candidate;

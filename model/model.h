@@ -104,6 +104,10 @@ const char *model_stage_name(enum model_stage s);
 /* The field of t for stage s (0 out of range). */
 double model_stage_ms(const struct model_timing *t, enum model_stage s);
 
+/* The architecture names model_options.arch takes (torchvision's builder names,
+ * "fasterrcnn_resnet50_fpn", ...), NULL-terminated; static storage. */
+const char *const *model_arch_names(void);
+
 /* Facts about the loaded model; pointers stay valid until model_free(). */
 const char *model_arch(const struct model *m);          /* e.g. "fasterrcnn_resnet50_fpn" */
 /* The weights file's format: "zip" or "legacy" (a .pth), "safetensors" (.vdm). */

@@ -133,6 +133,26 @@ run annotate -weights x x.mp4 -o y.mp4; expect_msg "single-dash long option, sug
     "vdetect annotate: unknown option '-weights' (did you mean '--weights'?)"
 run info --frobnicate;                 expect_msg "unknown option, nothing close" \
     "vdetect info: unknown option '--frobnicate'"
+run anotate x.mp4;                     expect_msg "unknown command anotate, suggested" \
+    "vdetect: unknown command 'anotate' (did you mean 'annotate'?)"
+run detect --scor-thresh 0.3 x.png;    expect_msg "unknown option --scor-thresh, suggested" \
+    "vdetect detect: unknown option '--scor-thresh' (did you mean '--score-thresh'?)"
+# --arch: an unknown name is a usage error before any file is read (x.png need not
+# exist), with the closest preset (also measured without "fasterrcnn_") and the list
+ARCHS="fasterrcnn_resnet50_fpn, fasterrcnn_resnet50_fpn_v2, fasterrcnn_mobilenet_v3_large_fpn, fasterrcnn_mobilenet_v3_large_320_fpn, fasterrcnn_vgg16_fpn"
+run detect --arch resnet50fpn x.png;   expect_msg "--arch without prefix, misspelt: suggested" \
+    "vdetect detect: --arch: unknown architecture 'resnet50fpn' (did you mean 'fasterrcnn_resnet50_fpn'?); known: $ARCHS"
+run info --arch=fasterrcnn_vgg16fpn;   expect_msg "--arch misspelt: suggested" \
+    "vdetect info: --arch: unknown architecture 'fasterrcnn_vgg16fpn' (did you mean 'fasterrcnn_vgg16_fpn'?); known: $ARCHS"
+run detect --arch yolov8 x.png;        expect_msg "--arch far from every preset: no suggestion" \
+    "vdetect detect: --arch: unknown architecture 'yolov8'; known: $ARCHS"
+# with the demo model file (which has its own architecture), a typo is still "unknown",
+# not "disagrees with the model file"
+if [ -f assets/demo.vdm ]; then
+    run detect --weights assets/demo.vdm --arch fasterrcnn_resnet50fpn x.png
+    if [ "$rc" -eq 2 ] && grep -q "unknown architecture" "$TMP/err" && ! grep -q disagrees "$TMP/err"; then ok
+    else bad "--arch typo with a model file: unknown, not 'disagrees' (rc $rc)"; fi
+fi
 run view --queue;                      expect_msg "missing value" "vdetect view: --queue needs a value"
 run annotate x.mp4 -o;                 expect_msg "missing value (short option)" \
     "vdetect annotate: -o needs a value"
@@ -185,7 +205,10 @@ for c in detect info; do
     for h in --help -h; do
         run "$c" "$h"
         miss=""
-        for o in --weights --arch --labels --set --score-thresh --classes --threads; do
+        for o in --weights --arch --labels --set; do
+            grep -q -- "$o" "$TMP/out" || miss="$miss $o"
+        done
+        [ "$c" = detect ] && for o in --score-thresh --classes --threads; do
             grep -q -- "$o" "$TMP/out" || miss="$miss $o"
         done
         [ "$c" = detect ] && { grep -q -- "--json" "$TMP/out" || miss="$miss --json"; }
@@ -193,6 +216,29 @@ for c in detect info; do
         if [ "$rc" -eq 0 ] && [ -z "$miss" ]; then ok; else bad "$c $h: exit $rc, missing:$miss"; fi
     done
 done
+# info runs no image: its --help lists no option that filters or runs detections
+# (they are still accepted, and named once in the closing note)
+run info --help
+listed=$(sed -n 's/^  \(-[a-z], \)\{0,1\}\(--[a-z][a-z-]*\).*/\2/p' "$TMP/out" | tr '\n' ' ')
+if [ "$rc" -eq 0 ] && [ "$listed" = "--size --json --help --weights --arch --labels --set --engine --precision " ] &&
+   grep -q "change nothing here" "$TMP/out"; then ok
+else bad "info --help: lists '$listed'"; fi
+if [ -f assets/demo.vdm ]; then
+    run info --score-thresh 0.3 --classes 1 --threads 1
+    if [ "$rc" -eq 0 ] && grep -q "score >= 0.3" "$TMP/out"; then ok; else bad "info still takes --score-thresh, --classes, --threads (rc $rc)"; fi
+fi
+# every document README.md or a --help names is in the repository (and none is a
+# design document that is not)
+for c in "" detect info view annotate bench eval calibrate; do "$BIN" $c --help; done >"$TMP/helps" 2>&1
+missing=""
+# (a bare name is looked for where README's Layout lists it: docs/ or model/)
+for d in $(cat README.md "$TMP/helps" | grep -oE '[A-Za-z0-9_./-]*[A-Za-z_]\.md\b|vdetect\.1\b' |
+           grep -v '^build/' | sort -u); do
+    [ -f "$d" ] || [ -f "docs/$d" ] || [ -f "model/$d" ] || missing="$missing $d"
+done
+if [ -z "$missing" ] && ! grep -Eq 'DESIGN|[Rr]eference document|[Dd]esign notes' README.md "$TMP/helps"; then ok
+else bad "documents named in README.md or --help that are not in the repository:$missing"; fi
+
 run --version
 if [ "$rc" -eq 0 ] && grep -Eq '^vdetect [0-9]+\.[0-9]+' "$TMP/out"; then ok; else bad "--version"; fi
 
@@ -514,5 +560,133 @@ else bad "detect DIR IMAGE: the directory's images (A.PNG b.png, by name; no .tx
 mkdir -p "$TMP/none"
 run detect -q "$TMP/none"
 expect_fail1 "detect on a directory without images" "no image files"
+
+# ---- eval on what detect and annotate write -------------------------------------------------
+# A hand-checked case (tests/test_demo.sh's, as two frames; AP50 (67 + 34 * 0.75) / 101,
+# 67 / 101 at every other threshold) in the three formats: the same AP from each.
+cat >"$TMP/ft.json" <<'EOF'
+{"images": [{"id": 7, "file_name": "frame_0001.png"}, {"id": 3, "file_name": "frame_0000.png"}],
+ "annotations": [
+  {"id": 1, "image_id": 3, "category_id": 1, "bbox": [0, 0, 10, 10], "iscrowd": 0},
+  {"id": 2, "image_id": 3, "category_id": 1, "bbox": [30, 30, 20, 20], "iscrowd": 1},
+  {"id": 3, "image_id": 7, "category_id": 1, "bbox": [0, 0, 10, 10], "iscrowd": 0},
+  {"id": 4, "image_id": 7, "category_id": 1, "bbox": [20, 20, 10, 10], "iscrowd": 0}],
+ "categories": [{"id": 1, "name": "red circle"}, {"id": 2, "name": "blue square"}]}
+EOF
+cat >"$TMP/fd.jsonl" <<'EOF'
+{"image": "frames/frame_0000.png", "width": 100, "height": 100, "detections": [{"box": [35, 35, 45, 45], "label": 1, "name": "red circle", "score": 0.95}, {"box": [0, 0, 10, 10], "label": 1, "name": "red circle", "score": 0.9}, {"box": [1, 1, 5, 5], "label": 2, "name": "blue square", "score": 0.5}]}
+{"image": "frames/frame_0001.png", "width": 100, "height": 100, "detections": [{"box": [20, 20, 30, 30], "label": 1, "name": "red circle", "score": 0.8}, {"box": [50, 50, 55, 55], "label": 1, "name": "red circle", "score": 0.7}, {"box": [0, 0, 10, 5], "label": 1, "name": "red circle", "score": 0.6}]}
+EOF
+cat >"$TMP/fa.jsonl" <<'EOF'
+{"frame": 0, "pts": 0, "width": 100, "height": 100, "detections": [{"box": [35, 35, 45, 45], "label": 1, "name": "red circle", "score": 0.95}, {"box": [0, 0, 10, 10], "label": 1, "name": "red circle", "score": 0.9}, {"box": [1, 1, 5, 5], "label": 2, "name": "blue square", "score": 0.5}]}
+{"frame": 1, "pts": 0.04, "width": 100, "height": 100, "detections": [{"box": [20, 20, 30, 30], "label": 1, "name": "red circle", "score": 0.8}, {"box": [50, 50, 55, 55], "label": 1, "name": "red circle", "score": 0.7}, {"box": [0, 0, 10, 5], "label": 1, "name": "red circle", "score": 0.6}]}
+EOF
+cat >"$TMP/fc.json" <<'EOF'
+[
+{"image_id": 0, "category_id": 1, "bbox": [35, 35, 10, 10], "score": 0.95},
+{"image_id": 0, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9},
+{"image_id": 0, "category_id": 2, "bbox": [1, 1, 4, 4], "score": 0.5},
+{"image_id": 1, "category_id": 1, "bbox": [20, 20, 10, 10], "score": 0.8},
+{"image_id": 1, "category_id": 1, "bbox": [50, 50, 5, 5], "score": 0.7},
+{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 5], "score": 0.6}
+]
+EOF
+for src in "--detections $TMP/fd.jsonl" "--detections $TMP/fa.jsonl" "--coco $TMP/fc.json"; do
+    run eval $src --truth "$TMP/ft.json" --json -
+    if [ "$rc" -eq 0 ] && [ ! -s "$TMP/err" ] && "$PY" -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+ap50, apx = (67 + 34 * 0.75) / 101, 67 / 101
+sys.exit(0 if abs(r["ap50"] - ap50) < 1e-12 and abs(r["ap75"] - apx) < 1e-12 and
+         abs(r["ap"] - (ap50 + 9 * apx) / 10) < 1e-12 and r["images"] == 2 else 1)' "$TMP/out"; then ok
+    else bad "eval $src: the hand-checked AP (rc $rc)"; cat "$TMP/out"; fi
+done
+
+# each file given to the wrong option: exit 1, one line saying what it is and where it goes
+run eval --detections "$TMP/fc.json" --truth "$TMP/ft.json"
+expect_fail1 "COCO results as --detections" "detections .*fc\.json: this looks like a COCO results array .*pass it with --coco"
+run eval --coco "$TMP/fa.jsonl" --truth "$TMP/ft.json"
+expect_fail1 "annotate's lines as --coco" "coco .*fa\.jsonl: this looks like annotate's JSON Lines .*pass it with --detections"
+run eval --coco "$TMP/fd.jsonl" --truth "$TMP/ft.json"
+expect_fail1 "detect's lines as --coco" "this looks like detect's JSON Lines .*pass it with --detections"
+run eval --detections "$TMP/ft.json" --truth "$TMP/ft.json"
+expect_fail1 "truth as --detections" "this looks like COCO ground truth .*pass it with --truth"
+run eval --detections "$TMP/fa.jsonl" --truth "$TMP/fa.jsonl"
+expect_fail1 "annotate's lines as --truth" "^vdetect eval: truth .*fa\.jsonl: not COCO ground truth: this looks like annotate's JSON Lines"
+run eval --detections "$TMP/fa.jsonl" --truth "$TMP/fc.json"
+expect_fail1 "COCO results as --truth" "truth .*: not COCO ground truth: .*pass it with --coco"
+head -c -2 "$TMP/fc.json" >"$TMP/fk.json"     # a killed annotate: no closing ]
+run eval --coco "$TMP/fk.json" --truth "$TMP/ft.json"
+expect_fail1 "COCO results without ]" "no closing \"\]\".*append"
+cp "$TMP/fa.jsonl" "$TMP/fa.keep"
+run eval --json "$TMP/fa.jsonl" --truth "$TMP/ft.json" -y
+if [ "$rc" -eq 2 ] && grep -q "^vdetect eval: --json .*fa\.jsonl: --json is where eval writes its report; this looks like annotate's JSON Lines" "$TMP/err" &&
+   cmp -s "$TMP/fa.jsonl" "$TMP/fa.keep"; then ok
+else bad "eval --json DETECTIONS: told that --json is the report, the file kept (rc $rc)"; fi
+run eval --detections "$TMP/fa.jsonl" --coco "$TMP/fc.json" --truth "$TMP/ft.json"
+expect_usage "eval --detections and --coco together"
+run eval --detections "$TMP/fa.jsonl" --truth "$TMP/ft.json" --score-thresh 0.5
+expect_usage "eval --detections with a model option"
+
+# the real clip: annotate's JSON Lines and COCO results of 25 frames give the same AP;
+# detect on the same frames, extracted by ffmpeg, within 0.01 (ffmpeg's YUV->RGB
+# conversion of the PNGs differs from annotate's in the last bits of a few pixels)
+if [ -f assets/sample.mp4 ] && [ -f assets/sample-truth.json ] && [ -f assets/demo.vdm ]; then
+    "$PY" -c '
+import json, sys
+d = json.load(open("assets/sample-truth.json"))
+keep = {i["id"] for i in d["images"] if i["frame"] < 25}
+d["images"] = [i for i in d["images"] if i["id"] in keep]
+d["annotations"] = [a for a in d["annotations"] if a["image_id"] in keep]
+json.dump(d, open(sys.argv[1], "w"))' "$TMP/t25.json"
+    run annotate assets/sample.mp4 --frames 25 --no-draw --score-thresh 0 -q -o "$TMP/c25.mp4" \
+        --json "$TMP/c25.jsonl" --coco "$TMP/c25.json"
+    run eval --detections "$TMP/c25.jsonl" --truth "$TMP/t25.json" --json -
+    cp "$TMP/out" "$TMP/e_lines.json"
+    run eval --coco "$TMP/c25.json" --truth "$TMP/t25.json" --json -
+    if [ "$rc" -eq 0 ] && [ -s "$TMP/out" ] && "$PY" -c '
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+d = max(abs(a[k] - b[k]) for k in ("ap", "ap50", "ap75"))
+print("eval, 25 frames of the clip: annotate --json AP %.4f, --coco AP %.4f" % (a["ap"], b["ap"]))
+sys.exit(0 if d < 1e-6 and a["ap50"] > 0.9 and a["images"] == 25 else 1)' "$TMP/e_lines.json" "$TMP/out"; then ok
+    else bad "eval: annotate's JSON Lines and COCO results of the clip give the same AP"; fi
+    if [ "$HAVE_FFMPEG" -eq 1 ]; then
+        mkdir -p "$TMP/f25"
+        ffmpeg -v error -i assets/sample.mp4 -frames:v 25 -start_number 0 "$TMP/f25/frame_%04d.png" </dev/null
+        run detect -q --score-thresh 0 "$TMP/f25" --json "$TMP/d25.jsonl"
+        run eval --detections "$TMP/d25.jsonl" --truth "$TMP/t25.json" --json -
+        if [ "$rc" -eq 0 ] && "$PY" -c '
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+print("eval, 25 frames: detect on extracted PNGs AP %.4f, annotate AP %.4f" % (b["ap"], a["ap"]))
+sys.exit(0 if abs(a["ap"] - b["ap"]) <= 0.01 and abs(a["ap50"] - b["ap50"]) <= 0.01 else 1)' "$TMP/e_lines.json" "$TMP/out"; then ok
+        else bad "eval: detect on the extracted frames agrees with annotate's AP within 0.01"; fi
+    fi
+else
+    skipped "eval on the sample clip: assets missing"
+fi
+
+# ---- README.md's eval examples, run as written ----------------------------------------------
+# The ```sh blocks of README.md's "### eval" section and of "## The demo model" (which
+# runs eval on the clip), in a scratch directory holding assets/ and ./vdetect (links),
+# so that out/ is made there and not in the checkout.
+if [ -f assets/demo.vdm ] && [ "$HAVE_FFMPEG" -eq 1 ]; then
+    awk '/^## |^### /{sec=$0} /^```/{if(inblk){inblk=0; next} if($0=="```sh" && (sec=="### eval" || sec=="## The demo model")){inblk=1; next}} inblk' \
+        README.md >"$TMP/readme_eval.sh"
+    mkdir -p "$TMP/readme"
+    ln -s "$(pwd)/assets" "$TMP/readme/assets"
+    ln -s "$BIN_ABS" "$TMP/readme/vdetect"
+    (cd "$TMP/readme" && sh -e "$TMP/readme_eval.sh") >"$TMP/out" 2>"$TMP/err" </dev/null
+    rc=$?
+    nall=$(grep -c '^all ' "$TMP/out")
+    if [ "$rc" -eq 0 ] && [ "$(grep -c 'vdetect eval' "$TMP/readme_eval.sh")" -ge 4 ] && [ "$nall" -eq 4 ] &&
+       [ -s "$TMP/readme/out/eval.json" ] &&
+       [ "$(grep '^all ' "$TMP/out" | sed -n 2p)" = "$(grep '^all ' "$TMP/out" | sed -n 3p)" ] &&
+       awk '/^all /{if ($3 < 0.9) bad=1} END{exit bad}' "$TMP/out"; then ok
+    else bad "README.md's eval examples (rc $rc, $nall tables)"; cat "$TMP/readme_eval.sh"; fi
+else
+    skipped "README.md's eval examples: no demo model or no ffmpeg"
+fi
 
 summary

@@ -417,6 +417,183 @@ static void test_json(void)
     }
 }
 
+
+/* ---- what detect and annotate write, read back (coco_parse_detections, _results) ----------- */
+
+/* The hand-checked case of tests/test_demo.sh as frames: frame 0 (a) has a box and
+ * a crowd box, frame 1 (b) two boxes. Frame 0: a det inside the crowd box
+ * (ignored), a perfect hit, a det of a category without truth and one of an
+ * unknown label (not scored). Frame 1: a hit (0.8), a miss (0.7) and a box with
+ * IoU exactly 0.5 (a hit at .50 only). Ranked: TP TP FP TP(.50)/FP(>.50) ->
+ * precision 1, 1, 2/3, 3/4 at recall 1/3, 2/3, 2/3, 1: AP50 = (67 + 34 * 0.75)
+ * / 101, every other threshold 67 / 101 (recall stops at 2/3). */
+#define FRAMES_TRUTH(IMG0, IMG1)                                                              \
+    "{\"images\": [" IMG1 ", " IMG0 "], \"annotations\": ["                                   \
+    "{\"image_id\": 3, \"category_id\": 1, \"bbox\": [0, 0, 10, 10], \"iscrowd\": 0},"       \
+    "{\"image_id\": 3, \"category_id\": 1, \"bbox\": [30, 30, 20, 20], \"iscrowd\": 1},"     \
+    "{\"image_id\": 7, \"category_id\": 1, \"bbox\": [0, 0, 10, 10], \"iscrowd\": 0},"       \
+    "{\"image_id\": 7, \"category_id\": 1, \"bbox\": [20, 20, 10, 10], \"iscrowd\": 0}],"    \
+    "\"categories\": [{\"id\": 1, \"name\": \"red circle\"}, {\"id\": 2}]}"
+
+static const char frames_detect[] =
+    "{\"image\": \"x/frame_0000.png\", \"detections\": [{\"box\": [35, 35, 45, 45], \"label\": 1, "
+    "\"score\": 0.95}, {\"box\": [0, 0, 10, 10], \"label\": 1, \"score\": 0.9}, {\"box\": [1, 1, "
+    "5, 5], \"label\": 2, \"score\": 0.5}, {\"box\": [1, 1, 5, 5], \"label\": 9, \"score\": 0.5}]}\n"
+    "{\"image\": \"x/frame_0001.png\", \"detections\": [{\"box\": [20, 20, 30, 30], \"label\": 1, "
+    "\"score\": 0.8}, {\"box\": [50, 50, 55, 55], \"label\": 1, \"score\": 0.7}, {\"box\": [0, 0, "
+    "10, 5], \"label\": 1, \"score\": 0.6}]}\n";
+/* annotate --json: the same, by frame, with its other fields; frame 2 is held and
+ * has no truth image (skipped, with a note) */
+static const char frames_annotate[] =
+    "{\"frame\": 0, \"pts\": 0, \"width\": 100, \"height\": 100, \"detections\": [{\"box\": [35, "
+    "35, 45, 45], \"label\": 1, \"name\": \"red circle\", \"score\": 0.95}, {\"box\": [0, 0, 10, "
+    "10], \"label\": 1, \"name\": null, \"score\": 0.9}, {\"box\": [1, 1, 5, 5], \"label\": 2, "
+    "\"name\": null, \"score\": 0.5}, {\"box\": [1, 1, 5, 5], \"label\": 9, \"name\": null, "
+    "\"score\": 0.5}]}\n"
+    "{\"frame\": 1, \"pts\": 0.04, \"width\": 100, \"height\": 100, \"detections\": [{\"box\": [20, "
+    "20, 30, 30], \"label\": 1, \"name\": null, \"score\": 0.8}, {\"box\": [50, 50, 55, 55], "
+    "\"label\": 1, \"name\": null, \"score\": 0.7}, {\"box\": [0, 0, 10, 5], \"label\": 1, "
+    "\"name\": null, \"score\": 0.6}]}\n"
+    "{\"frame\": 2, \"pts\": 0.08, \"width\": 100, \"height\": 100, \"detections\": [{\"box\": [0, "
+    "0, 10, 5], \"label\": 1, \"name\": null, \"score\": 0.6}], \"held\": true, \"held_from\": 1}\n";
+/* annotate --coco: the same records, bbox [x, y, w, h] */
+static const char frames_results[] =
+    "[\n{\"image_id\": 0, \"category_id\": 1, \"bbox\": [35, 35, 10, 10], \"score\": 0.95},\n"
+    "{\"image_id\": 0, \"category_id\": 1, \"bbox\": [0, 0, 10, 10], \"score\": 0.9},\n"
+    "{\"image_id\": 0, \"category_id\": 2, \"bbox\": [1, 1, 4, 4], \"score\": 0.5},\n"
+    "{\"image_id\": 0, \"category_id\": 9, \"bbox\": [1, 1, 4, 4], \"score\": 0.5},\n"
+    "{\"image_id\": 1, \"category_id\": 1, \"bbox\": [20, 20, 10, 10], \"score\": 0.8},\n"
+    "{\"image_id\": 1, \"category_id\": 1, \"bbox\": [50, 50, 5, 5], \"score\": 0.7},\n"
+    "{\"image_id\": 1, \"category_id\": 1, \"bbox\": [0, 0, 10, 5], \"score\": 0.6}\n]\n";
+
+enum frames_format { FROM_DETECT, FROM_ANNOTATE, FROM_RESULTS };
+
+/* The hand-checked AP from truth t and one of the three files. */
+static void check_frames_case(const char *t, enum frames_format f, const char *what)
+{
+    struct coco *c = truth(t);
+    if (!c)
+        return;
+    const char *text = f == FROM_DETECT ? frames_detect : f == FROM_ANNOTATE ? frames_annotate
+                                                                             : frames_results;
+    int r = f == FROM_RESULTS ? coco_parse_results(c, text, strlen(text), what)
+                              : coco_parse_detections(c, text, strlen(text), what);
+    CHECK(r == 0, "%s: read", what);
+    CHECK(coco_evaluate(c) == 0, "%s: evaluate", what);
+    double e[COCO_NT];
+    all_ap(e, 67.0 / 101);
+    e[0] = (67 + 34 * 0.75) / 101;
+    check_ap(c, 0, e, what);
+    CHECK(coco_category(c, 1)->ap[0] < 0, "%s: no AP for a category without truth", what);
+    CHECK(coco_category(c, 0)->ndet == 5, "%s: 5 detections of category 1, got %d", what,
+          coco_category(c, 0)->ndet);
+    coco_free(c);
+}
+
+static void test_frames(void)
+{
+    /* frames by file_name number (ids 3 and 7 are not the frames) */
+    const char *by_name = FRAMES_TRUTH("{\"id\": 3, \"file_name\": \"frame_0000.png\"}",
+                                       "{\"id\": 7, \"file_name\": \"frame_0001.png\"}");
+    /* by "frame" field, which wins over the number in the name */
+    const char *by_field = FRAMES_TRUTH(
+        "{\"id\": 3, \"file_name\": \"frame_0000.png\", \"frame\": 0}",
+        "{\"id\": 7, \"file_name\": \"frame_0001.png\", \"frame\": 1}");
+    fprintf(stderr, "(test_coco: two notes of a held frame 2 without truth follow)\n");
+    check_frames_case(by_name, FROM_DETECT, "detect's JSON Lines");
+    check_frames_case(by_name, FROM_ANNOTATE, "annotate's JSON Lines, frames by file_name");
+    check_frames_case(by_name, FROM_RESULTS, "annotate's COCO results, frames by file_name");
+    check_frames_case(by_field, FROM_ANNOTATE, "annotate's JSON Lines, frames by field");
+    check_frames_case(by_field, FROM_RESULTS, "annotate's COCO results, frames by field");
+
+    struct coco *c = truth("{\"images\": [{\"id\": 1, \"file_name\": \"f_0009.png\", \"frame\": 4},"
+                           " {\"id\": 2, \"file_name\": \"f_0004.png\"}], \"annotations\": [], "
+                           "\"categories\": []}");
+    if (c) {
+        CHECK(coco_find_frame(c, 4) == 0 && coco_find_frame(c, 9) == -1,
+              "a \"frame\" field on any image: only the fields count");
+        CHECK(coco_image(c, 1)->frame == -1, "an image without the field has no frame");
+        coco_free(c);
+    }
+    c = truth("{\"images\": [{\"id\": 1, \"file_name\": \"clip2/0017.jpg\"}, {\"id\": 2, "
+              "\"file_name\": \"x/shot3_frame12b.png\"}], \"annotations\": [], \"categories\": []}");
+    if (c) {
+        CHECK(coco_find_frame(c, 17) == 0 && coco_find_frame(c, 12) == 1 &&
+              coco_find_frame(c, 2) == -1 && coco_find_frame(c, 3) == -1,
+              "the last number of the file's own name");
+        coco_free(c);
+    }
+    fprintf(stderr, "(test_coco: 2 truths that cannot map frames follow)\n");
+    c = truth("{\"images\": [{\"id\": 1, \"file_name\": \"a/1.png\"}, {\"id\": 2, "
+              "\"file_name\": \"b/1.png\"}], \"annotations\": [], \"categories\": []}");
+    if (c) {
+        CHECK(coco_find_frame(c, 1) == -2, "two images of frame 1: frames cannot be mapped");
+        CHECK(coco_find_frame(c, 1) == -2, "and stays so (reported once)");
+        coco_free(c);
+    }
+    c = truth("{\"images\": [{\"id\": 1, \"file_name\": \"a.png\"}], \"annotations\": [], "
+              "\"categories\": []}");
+    if (c) {
+        const char *l = "{\"frame\": 0, \"detections\": []}\n";
+        CHECK(coco_parse_detections(c, l, strlen(l), "lines") == -1,
+              "no frame numbers in the truth: annotate's lines refused");
+        coco_free(c);
+    }
+}
+
+/* Files of the wrong kind, and malformed ones, are refused with what they look like. */
+static void test_wrong_kind(void)
+{
+    const char *t = "{\"images\": [{\"id\": 1, \"file_name\": \"frame_0000.png\"}], "
+                    "\"annotations\": [], \"categories\": [{\"id\": 1}]}";
+    CHECK(coco_sniff(t, strlen(t)) == COCO_KIND_TRUTH, "sniff truth");
+    CHECK(coco_sniff(frames_detect, strlen(frames_detect)) == COCO_KIND_DETECT_LINES,
+          "sniff detect's lines");
+    CHECK(coco_sniff(frames_annotate, strlen(frames_annotate)) == COCO_KIND_ANNOTATE_LINES,
+          "sniff annotate's lines");
+    CHECK(coco_sniff(frames_results, strlen(frames_results)) == COCO_KIND_RESULTS,
+          "sniff COCO results");
+    CHECK(coco_sniff("[]", 2) == COCO_KIND_RESULTS, "sniff an empty results array");
+    /* a killed annotate: the array without "]" */
+    CHECK(coco_sniff(frames_results, strlen(frames_results) - 2) == COCO_KIND_RESULTS,
+          "sniff results without their \"]\"");
+    const char *report = "{\"weights\": null, \"images\": 2, \"ap\": 0.5, \"per_class\": []}";
+    CHECK(coco_sniff(report, strlen(report)) == COCO_KIND_TRUTH ||
+          coco_sniff(report, strlen(report)) == COCO_KIND_REPORT, "sniff a report");
+    CHECK(coco_sniff("hello\n", 6) == COCO_KIND_UNKNOWN, "sniff text");
+    CHECK(strstr(coco_kind_hint(COCO_KIND_ANNOTATE_LINES), "--detections") &&
+          strstr(coco_kind_hint(COCO_KIND_RESULTS), "--coco") &&
+          strstr(coco_kind_hint(COCO_KIND_TRUTH), "--truth") &&
+          !coco_kind_hint(COCO_KIND_UNKNOWN), "hints name the option");
+
+    fprintf(stderr, "(test_coco: 9 refused detection files follow)\n");
+    struct coco *c = truth(t);
+    if (!c)
+        return;
+    CHECK(coco_parse_detections(c, frames_results, strlen(frames_results), "r") == -1,
+          "COCO results as JSON Lines: refused");
+    CHECK(coco_parse_detections(c, t, strlen(t), "t") == -1, "truth as JSON Lines: refused");
+    CHECK(coco_parse_results(c, frames_annotate, strlen(frames_annotate), "a") == -1,
+          "annotate's lines as COCO results: refused");
+    CHECK(coco_parse_results(c, t, strlen(t), "t") == -1, "truth as COCO results: refused");
+    CHECK(coco_parse_results(c, frames_results, strlen(frames_results) - 2, "k") == -1,
+          "results without \"]\": refused");
+    const char *mixed = "{\"frame\": 0, \"detections\": []}\n"
+                        "{\"image\": \"frame_0000.png\", \"detections\": []}\n";
+    CHECK(coco_parse_detections(c, mixed, strlen(mixed), "m") == -1, "mixed lines: refused");
+    const char *twice = "{\"frame\": 0, \"detections\": []}\n{\"frame\": 0, \"detections\": []}\n";
+    CHECK(coco_parse_detections(c, twice, strlen(twice), "2") == -1, "a frame twice: refused");
+    const char *elsewhere = "{\"frame\": 5, \"detections\": []}\n{\"frame\": 6, \"detections\": []}\n";
+    CHECK(coco_parse_detections(c, elsewhere, strlen(elsewhere), "e") == -1,
+          "no frame of the truth at all: refused");
+    const char *badrec = "[{\"image_id\": 0, \"category_id\": 1, \"bbox\": [0, 0, -1, 1], "
+                         "\"score\": 0.5}]";
+    CHECK(coco_parse_results(c, badrec, strlen(badrec), "b") == -1, "negative width: refused");
+    CHECK(coco_evaluate(c) == 0 && coco_category(c, 0)->ndet == 0,
+          "nothing of the refused files was added");
+    coco_free(c);
+}
+
 int main(void)
 {
     test_perfect();
@@ -433,5 +610,7 @@ int main(void)
     test_tie_order();
     test_loading();
     test_json();
+    test_frames();
+    test_wrong_kind();
     return check_summary("test_coco");
 }

@@ -308,7 +308,8 @@ static void test_size(void)
 static void test_model_options(void)
 {
     char *argv[] = { "test", "--set", "min_size=300", "--threads=3", "--set=max_size=500",
-                     "--score-thresh", "0.75", "--classes", "person,3", "--arch", "a", NULL };
+                     "--score-thresh", "0.75", "--classes", "person,3", "--arch", "fasterrcnn_vgg16_fpn",
+                     NULL };
     int argc = (int)(sizeof argv / sizeof argv[0]) - 1;
     struct cli_model cm;
     cli_model_init(&cm, argc);
@@ -319,7 +320,8 @@ static void test_model_options(void)
           !strcmp(cm.sets[1], "max_size=500") && cm.sets[2] == NULL,
           "--set collected in order, NULL-terminated: %d", cm.nsets);
     CHECK(cm.threads == 3 && cm.score_thresh == 0.75, "--threads, --score-thresh");
-    CHECK(cm.classes && !strcmp(cm.classes, "person,3") && cm.arch && !strcmp(cm.arch, "a"),
+    CHECK(cm.classes && !strcmp(cm.classes, "person,3") && cm.arch &&
+          !strcmp(cm.arch, "fasterrcnn_vgg16_fpn"),
           "--classes, --arch");
     cli_model_free(&cm);
 
@@ -327,7 +329,8 @@ static void test_model_options(void)
         { "--set", "min_size" }, { "--set", "=3" }, { "--set", "nope=1" },
         { "--set", "min_size=0" }, { "--set", "min_size=abc" }, { "--classes", "a,,b" },
         { "--classes", "," }, { "--threads", "0" }, { "--threads", "1025" },
-        { "--score-thresh", "1.5" }, { "--weights", "" },
+        { "--score-thresh", "1.5" }, { "--weights", "" }, { "--arch", "a" },
+        { "--arch", "resnet50fpn" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *av[] = { "test", (char *)bad[i].a, (char *)bad[i].b, NULL };

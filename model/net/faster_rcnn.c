@@ -66,6 +66,25 @@ static int spec_from_model_file(struct model *m, const struct model_options *opt
     return err;
 }
 
+const char *const *model_arch_names(void)
+{
+    return spec_preset_names();
+}
+
+/* An --arch that names no preset is unknown, whatever the file holds (a model
+ * file would otherwise report it as disagreeing with its own architecture). */
+static int arch_known(const char *arch)
+{
+    for (const char *const *p = spec_preset_names(); *p; p++)
+        if (!strcmp(*p, arch))
+            return 1;
+    fprintf(stderr, "model: unknown architecture '%s' (known:", arch);
+    for (const char *const *p = spec_preset_names(); *p; p++)
+        fprintf(stderr, "%s %s", p == spec_preset_names() ? "" : ",", *p);
+    fprintf(stderr, ")\n");
+    return 0;
+}
+
 int model_load(struct model **out, const struct model_options *opt)
 {
     *out = NULL;
@@ -73,6 +92,8 @@ int model_load(struct model **out, const struct model_options *opt)
         fprintf(stderr, "model: no weights file given\n");
         return -1;
     }
+    if (opt->arch && !arch_known(opt->arch))
+        return -1;
     struct model *m = calloc(1, sizeof *m);
     if (!m) return -1;
     arena_init(&m->store);
