@@ -232,6 +232,7 @@ enum out_kind {
     OUT_EXISTING,     /* a regular file (-y given) */
     OUT_SPECIAL,      /* FIFO, device, /dev/... : written straight */
     OUT_STDOUT,       /* "-" */
+    OUT_SEQUENCE,     /* an image sequence's pattern: dev/ino are its directory's */
 };
 struct out_check {
     const char *cmd;
@@ -249,6 +250,15 @@ void out_check_init(struct out_check *c, const char *cmd, int overwrite);
 /* One output (NULL: none given). APP_USAGE with one line for a directory, a
  * dangling link, or the same file as an earlier output; else APP_OK. */
 int out_check_output(struct out_check *c, const char *opt, const char *path);
+/* An image sequence (annotate -o out/f_%04d.png): pattern has one frame
+ * number, %d or %0Nd (FFmpeg's), in its last component. Every name it can
+ * produce counts as this output: the same as an earlier output, an input
+ * (out_check_input) or, without -y, an existing file (out_check_done) is an
+ * error. APP_USAGE with one line, or APP_OK. */
+int out_check_sequence(struct out_check *c, const char *opt, const char *pattern);
+/* The name of frame number n of such a pattern, in buf. 0, or -1 if it does
+ * not fit or pattern is no sequence pattern. */
+int out_sequence_name(const char *pattern, long long n, char *buf, size_t size);
 /* An input (NULL, "-", URLs and missing files pass: they fail on their own).
  * APP_USAGE with one line naming both when it is one of the outputs. */
 int out_check_input(const struct out_check *c, const char *what, const char *path);

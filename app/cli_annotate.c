@@ -11,7 +11,12 @@
  * Files (README.md "Files", outfile.c): every output is checked against every input
  * and the other outputs before anything is opened, an existing one needs -y,
  * and each is written to NAME.partial-XXXXXX.EXT and renamed into place when
- * the run ends cleanly.
+ * the run ends cleanly. -o may also be what that does not fit, written
+ * straight by the writer (video_writer_kind): an image sequence (every name
+ * its pattern can produce is checked like a file; on an error only the frame
+ * files this run created are removed), standard output (-o - -f FORMAT) or a
+ * network URL (udp://, srt://, rtmp://: a stream, nothing to rename or take
+ * back).
  *
  * Ctrl-C / SIGTERM: stop reading, let the queued frames through, flush the
  * encoder and write the trailer, close the JSON arrays — a playable file and
@@ -25,6 +30,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +45,13 @@ static const char annotate_help[] =
     "Run the detector on every frame of SOURCE (a file, URL, /dev/videoN or\n"
     "lavfi:GRAPH) and write OUT with the detections drawn: same size, pixel aspect\n"
     "and timestamps as the input (variable frame rate kept), the container from\n"
-    "OUT's extension (.mp4 .mkv .mov ...), audio and subtitle streams copied without\n"
-    "re-encoding. No frame is dropped: the pipeline waits for the detector.\n"
+    "OUT's extension (.mp4 .mkv .mov .ts .gif ...) or -f, audio and subtitle streams\n"
+    "copied without re-encoding. No frame is dropped: the pipeline waits for the\n"
+    "detector. OUT may also be an image sequence (out/f_%%04d.png: f_0001.png,\n"
+    "f_0002.png, ...), - for standard output (with -f, e.g. -f mpegts) or a URL\n"
+    "(udp://HOST:PORT and srt://... as mpegts, rtmp://... as flv, or -f).\n"
+    "With --stride N the frames between detections show the last boxes and their\n"
+    "stamp (bottom left) says \"held from frame K\"; detected frames say \"detected\".\n"
     "\n"
     "Options:\n"
     "%s"
@@ -49,7 +60,10 @@ static const char annotate_help[] =
     "%s"
     "\n"
     "Outputs are written as NAME.partial-XXXXXX.EXT beside NAME and renamed into\n"
-    "place when complete; an output may not be an input. A run killed outright\n"
+    "place when complete; an output may not be an input. Image sequences, standard\n"
+    "output and URLs are written straight (an existing frame file needs -y). At\n"
+    "the end a summary: frames, fps, detection time per frame, the outputs written.\n"
+    "A run killed outright\n"
     "leaves its partial files: the video plays up to the last ~0.2 s it wrote,\n"
     "the JSON Lines are whole lines, the COCO array lacks only its closing ].\n"
     "Ctrl-C: finish the queued frames and the files; twice: finish the files\n"
@@ -74,6 +88,9 @@ struct annotate {
     struct outfile *out_file, *json_file, *coco_file, *stats_file;
     FILE *json, *coco;          /* their streams */
     int coco_first;
+    int64_t coco_records;       /* COCO results written */
+    enum video_out_kind out_kind; /* how -o is written (video_writer_kind) */
+    const char *muxer;          /* -o's container, e.g. "mp4", "image2" */
     struct render_det *rdets;
     int max_dets;
 };
@@ -124,13 +141,32 @@ static void write_dets_json(FILE *o, const struct cli_model *cm,
     fputs("]", o);
 }
 
+/* A time in seconds for JSON: microseconds at most, trailing zeros dropped
+ * (15.36, not the 15.360000000000001 of the time base's binary product);
+ * null when unknown. Every time annotate writes goes through here. */
+static void json_put_time(FILE *o, double sec)
+{
+    char buf[64];
+    if (!isfinite(sec)) {
+        fputs("null", o);
+        return;
+    }
+    snprintf(buf, sizeof buf, "%.6f", sec);
+    char *end = buf + strlen(buf);
+    while (end[-1] == '0')
+        *--end = '\0';
+    if (end[-1] == '.')
+        *--end = '\0';
+    fputs(strcmp(buf, "-0") ? buf : "0", o);
+}
+
 /* One frame's JSON line, flushed whole so an interrupted run ends on a line. */
 static int write_json_line(struct annotate *a, const struct pipe_frame *f)
 {
     FILE *o = a->json;
     const struct video_frame *vf = f->vf;
     fprintf(o, "{\"frame\": %lld, \"pts\": ", (long long)vf->index);
-    json_put_double(o, vf->pts_sec);
+    json_put_time(o, vf->pts_sec);
     fprintf(o, ", \"width\": %d, \"height\": %d, \"detections\": ", vf->width, vf->height);
     write_dets_json(o, &a->cm, f->dets, f->ndets);
     if (f->dets_kind == PIPE_DETS_HELD)
@@ -143,6 +179,17 @@ static int write_json_line(struct annotate *a, const struct pipe_frame *f)
     return 0;
 }
 
+/* COCO results keep every detection the model returned (its own
+ * box_score_thresh already applied): AP integrates over the whole
+ * precision-recall curve, and a cut at the drawing threshold (--score-thresh)
+ * would lower it. Only --classes, an explicit choice of classes, applies. */
+static int coco_keep(const struct cli_model *cm, const struct model_detection *d)
+{
+    if (!cm->keep_class)
+        return 1;
+    return d->label >= 0 && d->label < model_num_classes(cm->model) && cm->keep_class[d->label];
+}
+
 static int write_coco(struct annotate *a, const struct pipe_frame *f)
 {
     if (f->dets_kind != PIPE_DETS_OWN)
@@ -150,8 +197,9 @@ static int write_coco(struct annotate *a, const struct pipe_frame *f)
     FILE *o = a->coco;
     for (int i = 0; i < f->ndets; i++) {
         const struct model_detection *d = &f->dets[i];
-        if (!cli_model_keep(&a->cm, d))
+        if (!coco_keep(&a->cm, d))
             continue;
+        a->coco_records++;
         fprintf(o, "%s\n{\"image_id\": %lld, \"category_id\": %d, \"bbox\": [",
                 a->coco_first ? "" : ",", (long long)f->vf->index, d->label);
         a->coco_first = 0;
@@ -243,24 +291,37 @@ static int parse_args(struct annotate *a, int argc, char **argv)
     cli_source_options(source_opts, &a->so);
     const struct opt opts[] = {
         { .name = "--output", .short_name = 'o', .arg = "OUT", .kind = OPT_STRING,
-          .dest = &a->out_path, .help = "the annotated video (required)" },
+          .dest = &a->out_path,
+          .help = "the annotated video (required): a file, an image\n"
+                  "pattern (f_%04d.png), - (standard output, needs -f)\n"
+                  "or a URL (udp://, srt://, rtmp://, ...)" },
+        { .name = "--format", .short_name = 'f', .arg = "NAME", .kind = OPT_STRING,
+          .dest = &a->wo.format,
+          .help = "the container, as ffmpeg -f names it (mpegts,\n"
+                  "matroska, nut, mp4, flv, gif, image2, ...); default:\n"
+                  "from OUT's name" },
         { .name = "--json", .arg = "FILE", .kind = OPT_STRING, .dest = &a->json_path,
           .help = "detections as JSON Lines, one line per frame:\n"
                   "{\"frame\": i, \"pts\": seconds, \"width\": W, \"height\": H,\n"
                   " \"detections\": [{\"box\": [x1, y1, x2, y2], \"label\": 1,\n"
                   " \"name\": \"person\", \"score\": 0.98}, ...]}\n"
                   "frames that hold the boxes of an earlier frame (--stride)\n"
-                  "add \"held\": true, \"held_from\": FRAME" },
+                  "add \"held\": true, \"held_from\": FRAME; pts in seconds,\n"
+                  "to the microsecond (e.g. 15.36)" },
         { .name = "--coco", .arg = "FILE", .kind = OPT_STRING, .dest = &a->coco_path,
           .help = "detections as COCO results: [{\"image_id\": FRAME,\n"
                   "\"category_id\": LABEL, \"bbox\": [x, y, w, h], \"score\": S}]\n"
-                  "(frames the detector ran on)" },
+                  "(frames the detector ran on): every detection the\n"
+                  "model returns, down to its box_score_thresh, not cut\n"
+                  "at --score-thresh (which would lower the AP); --classes\n"
+                  "applies" },
         { .name = "--no-draw", .kind = OPT_FLAG, .dest = &a->no_draw,
           .help = "write the frames unchanged (data only)" },
         { .name = "--stride", .arg = "N", .kind = OPT_LONG, .dest = &a->stride, .lo = 1,
           .hi = 1000000,
           .help = "run the detector on every Nth frame and hold its boxes\n"
-                  "on the frames in between (default 1)" },
+                  "on the frames in between (default 1); the stamp in the\n"
+                  "corner then says \"detected\" or \"held from frame K\"" },
         { .name = "--stamp", .kind = OPT_FLAG, .dest = &a->stamp,
           .help = "draw the frame number and time in the corner" },
         { .name = "--codec", .arg = "NAME", .kind = OPT_STRING, .dest = &a->wo.codec,
@@ -301,6 +362,12 @@ static int parse_args(struct annotate *a, int argc, char **argv)
         return app_usage_error(cmd, "no output given (-o OUT)");
     if (a->wo.crf > 0 && a->wo.bitrate > 0)
         return app_usage_error(cmd, "--crf and --bitrate exclude each other");
+    if (!strcmp(a->out_path, "-") && !a->wo.format)
+        return app_usage_error(cmd, "-o - writes to standard output, which has no name to take "
+                                    "the container from: add -f FORMAT (e.g. -f mpegts, "
+                                    "-f matroska, -f nut)");
+    if (video_writer_kind(a->out_path, a->wo.format, &a->out_kind, &a->muxer) < 0)
+        return APP_USAGE; /* unknown format or protocol, a sequence without a pattern */
     return APP_OK;
 }
 
@@ -310,8 +377,15 @@ static int check_files(const struct annotate *a)
 {
     struct out_check c;
     out_check_init(&c, "annotate", a->overwrite);
-    int r;
-    if ((r = out_check_output(&c, "-o", a->out_path)) != APP_OK ||
+    int r = APP_OK;
+    /* a URL is no file: nothing to compare or replace */
+    if (a->out_kind == VIDEO_OUT_SEQUENCE)
+        r = out_check_sequence(&c, "-o", a->out_path);
+    else if (a->out_kind == VIDEO_OUT_PIPE)
+        r = out_check_output(&c, "-o", "-");
+    else if (a->out_kind == VIDEO_OUT_FILE)
+        r = out_check_output(&c, "-o", a->out_path);
+    if (r != APP_OK ||
         (r = out_check_output(&c, "--json", a->json_path)) != APP_OK ||
         (r = out_check_output(&c, "--coco", a->coco_path)) != APP_OK ||
         (r = out_check_output(&c, "--stats-json", a->stats_path)) != APP_OK ||
@@ -332,6 +406,38 @@ static int open_data(const struct annotate *a, const char *kind, const char *pat
         return -1;
     *f = outfile_stream(*of);
     return 0;
+}
+
+/* The closing line of a run: what it wrote, where. */
+static void print_outputs(FILE *f, const struct annotate *a, int64_t frames, int64_t lines)
+{
+    fputs("annotate: wrote ", f);
+    if (a->out_kind == VIDEO_OUT_SEQUENCE) {
+        char first[4096], last[4096];
+        if (out_sequence_name(a->out_path, 1, first, sizeof first) == 0 &&
+            out_sequence_name(a->out_path, frames, last, sizeof last) == 0)
+            fprintf(f, "%s .. %s (%lld frames)", first, last, (long long)frames);
+        else
+            fprintf(f, "%s (%lld frames)", a->out_path, (long long)frames);
+    } else if (a->out_kind == VIDEO_OUT_PIPE) {
+        fprintf(f, "standard output (%s, %lld frames)", a->muxer, (long long)frames);
+    } else if (a->out_kind == VIDEO_OUT_URL) {
+        fprintf(f, "%s (%s stream, %lld frames)", a->out_path, a->muxer, (long long)frames);
+    } else {
+        fprintf(f, "%s (%lld frames)", a->out_path, (long long)frames);
+    }
+    if (a->json_path)
+        fprintf(f, ", %s (%lld JSON lines)", strcmp(a->json_path, "-") ? a->json_path
+                                                                         : "standard output",
+                (long long)lines);
+    if (a->coco_path)
+        fprintf(f, ", %s (%lld COCO results)", strcmp(a->coco_path, "-") ? a->coco_path
+                                                                           : "standard output",
+                (long long)a->coco_records);
+    if (a->stats_path)
+        fprintf(f, ", %s (run report)", strcmp(a->stats_path, "-") ? a->stats_path
+                                                                     : "standard output");
+    fputc('\n', f);
 }
 
 /* Rename every finished output into place; APP_FAIL if one cannot be. */
@@ -358,7 +464,8 @@ int cmd_annotate(int argc, char **argv)
     a.stride = 1;
     a.coco_first = 1;
     cli_model_init(&a.cm, argc);
-    int status = APP_OK, sig_installed = 0;
+    int status = APP_OK, sig_installed = 0, sigpipe_set = 0;
+    void (*old_sigpipe)(int) = SIG_DFL;
     struct pipeline *p = NULL;
     struct pipeline_stats *ps = NULL;
     struct run_report *rep = NULL;
@@ -388,11 +495,22 @@ int cmd_annotate(int argc, char **argv)
         (status = app_check_frame_size(&a.cm, a.source, info)) != APP_OK)
         goto done;
     FILE *stats_stream = NULL;
-    if (outfile_open(&a.out_file, "video", a.out_path, a.overwrite, 0) < 0) {
-        status = APP_FAIL;
-        goto done;
+    /* a regular file goes through a partial file renamed into place; an image
+     * sequence, standard output and URLs do not fit that and are written
+     * straight by the writer (see the comment at the top) */
+    if (a.out_kind == VIDEO_OUT_FILE) {
+        if (outfile_open(&a.out_file, "video", a.out_path, a.overwrite, 0) < 0) {
+            status = APP_FAIL;
+            goto done;
+        }
+        a.wo.file = outfile_write_path(a.out_file);
+    } else if (a.out_kind != VIDEO_OUT_SEQUENCE) {
+        /* a reader that goes away is a write error (EPIPE) that ends the run
+         * like any other, as in ffmpeg, not a silent SIGPIPE death that
+         * leaves the other outputs as partial files */
+        old_sigpipe = signal(SIGPIPE, SIG_IGN);
+        sigpipe_set = 1;
     }
-    a.wo.file = outfile_write_path(a.out_file);
     if (video_writer_open(&a.writer, a.out_path, a.src, &a.wo) < 0 ||
         open_data(&a, "json", a.json_path, &a.json_file, &a.json) < 0 ||
         open_data(&a, "coco", a.coco_path, &a.coco_file, &a.coco) < 0 ||
@@ -439,7 +557,8 @@ int cmd_annotate(int argc, char **argv)
     pg.next = pg.t0 + 0.5;
     struct pipe_consumer pcon = {
         .cm = &a.cm, .style = a.style, .rdets = a.rdets, .max_dets = a.max_dets,
-        .stamp = a.stamp, .writer = a.writer, .data = annotate_data, .done = annotate_done,
+        .stamp = a.stamp, .stride = (int)a.stride, .writer = a.writer, .data = annotate_data,
+        .done = annotate_done,
         .ctx = &pg,
     };
     int failed = pipeline_consume(p, &pcon, rep) < 0;
@@ -453,6 +572,7 @@ int cmd_annotate(int argc, char **argv)
     }
 
     /* finish the outputs; a failure here is an error like any other */
+    int64_t frames_written = video_writer_frames(a.writer);
     if (video_writer_close(&a.writer) < 0)
         status = APP_FAIL;
     if (a.coco)
@@ -471,8 +591,10 @@ int cmd_annotate(int argc, char **argv)
         run_report_json(stats_stream, rep);
     if (status == APP_OK)
         status = commit_all(&a);
-    if (status == APP_OK && !a.quiet)
+    if (status == APP_OK && !a.quiet) {
         run_report_summary(stderr, rep);
+        print_outputs(stderr, &a, frames_written, rep->displayed);
+    }
     if (status == APP_OK && signals_pending())
         status = APP_INTERRUPTED;
 
@@ -490,6 +612,8 @@ done:
     video_close(&a.src);
     if (sig_installed)
         signals_restore();
+    if (sigpipe_set)
+        signal(SIGPIPE, old_sigpipe);
     cli_model_free(&a.cm);
     free(a.rdets);
     free(ps);

@@ -3,10 +3,11 @@
  * take each detected frame from the pipeline, draw its detections, encode it
  * (or drop it: bench's null sink), hand it to the caller's data outputs and
  * count it in the run report; the first signal drains the pipeline, the
- * second aborts it. view has its own loop (a window to serve, display_all).
+ * second aborts it. Under --stride the stamp marks held frames. view has its own loop (a window to serve, display_all).
  */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "pipeline.h"
 
@@ -17,6 +18,29 @@ static void stamp_text(const struct video_frame *vf, char *buf, size_t size)
     int ms = (int)llround(t * 1000);
     snprintf(buf, size, "frame %lld  %d:%02d:%02d.%03d", (long long)vf->index, ms / 3600000,
              ms / 60000 % 60, ms / 1000 % 60, ms % 1000);
+}
+
+/*
+ * The stamp of a frame under --stride: whether its boxes are its own. A held
+ * frame's boxes are where things were K frames ago, and a viewer must be able
+ * to tell them from real detections; render/ draws every box alike, so the
+ * stamp says it, in words, on every frame (a band that appears and vanishes
+ * every few frames would flicker): "detected" or "held from frame K".
+ */
+static void stride_text(const struct pipe_consumer *c, const struct pipe_frame *f, char *buf,
+                        size_t size)
+{
+    size_t n = 0;
+    if (c->stamp) {
+        stamp_text(f->vf, buf, size);
+        n = strlen(buf);
+        snprintf(buf + n, size - n, "  ");
+        n += 2;
+    }
+    if (f->dets_kind == PIPE_DETS_HELD)
+        snprintf(buf + n, size - n, "held from frame %lld", (long long)f->dets_frame);
+    else
+        snprintf(buf + n, size - n, "detected");
 }
 
 /* Draw, encode and hand out one frame. 0, or -1 (printed). */
@@ -30,7 +54,10 @@ static int consume_one(const struct pipe_consumer *c, struct pipe_frame *f,
         int n = app_render_dets(c->cm, f->dets, f->ndets, c->rdets, c->max_dets);
         struct render_draw_options o;
         render_draw_options_init(&o);
-        if (c->stamp) {
+        if (c->stride > 1) {
+            stride_text(c, f, stamp, sizeof stamp);
+            o.stamp = stamp;
+        } else if (c->stamp) {
             stamp_text(vf, stamp, sizeof stamp);
             o.stamp = stamp;
         }

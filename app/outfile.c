@@ -19,6 +19,15 @@
  *
  *   everything else ("-", /dev/stdout, FIFOs, character devices) is written
  *   straight and never renamed, truncated away or unlinked.
+ *
+ * An image sequence (annotate -o out/f_%04d.png) does not fit the partial
+ * file: it is many files named by FFmpeg's image2 muxer as it goes. Its
+ * pattern stands for every name it can produce: each is checked against the
+ * inputs and the other outputs, and without -y an existing one refuses the
+ * run (the directory is scanned, so every number counts, not only the first
+ * few). The writer (video/writer.c) writes each frame as NAME.tmp renamed
+ * whole, and on an error removes only the frame files it created. Network
+ * URLs are not files at all and are not checked here.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -68,6 +77,165 @@ static const char *base_of(const char *path)
     return slash ? slash + 1 : path;
 }
 
+/* ---- image sequence patterns ----------------------------------------------- */
+
+/* FFmpeg's frame-number pattern in a file name (av_get_frame_filename2):
+ * "%d" or "%Nd" / "%0Nd" (N digits, always zero-padded) exactly once, "%%"
+ * a percent sign. pre and post are the literal text around the number. */
+struct seq_pattern {
+    char pre[NAME_MAX + 1], post[NAME_MAX + 1];
+    int width;
+};
+
+/* 0, or -1 when base is not such a pattern. */
+static int seq_parse(const char *base, struct seq_pattern *sp)
+{
+    char *out = sp->pre;
+    size_t n = 0;
+    int found = 0;
+    sp->width = 0;
+    for (const char *p = base; *p; p++) {
+        char ch = *p;
+        if (ch == '%') {
+            int width = 0;
+            p++;
+            while (*p >= '0' && *p <= '9' && width < 100)
+                width = width * 10 + (*p++ - '0');
+            if (*p == 'd' && !found) {
+                out[n] = '\0';
+                out = sp->post;
+                n = 0;
+                sp->width = width;
+                found = 1;
+                continue;
+            }
+            if (*p != '%' || width)
+                return -1;
+        }
+        if (n >= NAME_MAX)
+            return -1;
+        out[n++] = ch;
+    }
+    out[n] = '\0';
+    return found ? 0 : -1;
+}
+
+/* Is name (a file name, no directory) one the pattern produces? */
+static int seq_match(const struct seq_pattern *sp, const char *name)
+{
+    size_t lp = strlen(sp->pre), ls = strlen(sp->post), ln = strlen(name);
+    if (ln <= lp + ls || strncmp(name, sp->pre, lp) || strcmp(name + ln - ls, sp->post))
+        return 0;
+    size_t nd = ln - lp - ls;
+    if (nd > 18)
+        return 0;
+    char digits[20], back[40];
+    memcpy(digits, name + lp, nd);
+    digits[nd] = '\0';
+    for (size_t i = 0; i < nd; i++)
+        if (digits[i] < '0' || digits[i] > '9')
+            return 0;
+    snprintf(back, sizeof back, "%0*lld", sp->width, strtoll(digits, NULL, 10));
+    return !strcmp(back, digits);
+}
+
+int out_sequence_name(const char *pattern, long long n, char *buf, size_t size)
+{
+    struct seq_pattern sp;
+    const char *base = base_of(pattern);
+    if (seq_parse(base, &sp) < 0)
+        return -1;
+    int r = snprintf(buf, size, "%.*s%s%0*lld%s", (int)(base - pattern), pattern, sp.pre,
+                     sp.width, n, sp.post);
+    return r < 0 || (size_t)r >= size ? -1 : 0;
+}
+
+/* Does the sequence entry sq (directory identity in dev/ino) produce path?
+ * Looked at as given and with links resolved. */
+static int seq_holds(const struct out_entry *sq, const char *path)
+{
+    struct seq_pattern sp;
+    if (seq_parse(base_of(sq->path), &sp) < 0)
+        return 0;
+    char *real = realpath(path, NULL);
+    const char *names[2] = { path, real };
+    int hit = 0;
+    for (int i = 0; i < 2 && !hit; i++) {
+        char dir[PATH_MAX];
+        struct stat st;
+        if (!names[i])
+            continue;
+        dir_of(names[i], dir, sizeof dir);
+        hit = stat(dir, &st) == 0 && st.st_dev == sq->dev && st.st_ino == sq->ino &&
+              seq_match(&sp, base_of(names[i]));
+    }
+    free(real);
+    return hit;
+}
+
+/* Is the new entry e the same output as an earlier one? (One line printed.) */
+static int out_clash(const struct out_check *c, const struct out_entry *e)
+{
+    for (int k = 0; k < c->n; k++) {
+        const struct out_entry *o = &c->o[k];
+        int same;
+        if (e->kind == OUT_SEQUENCE || o->kind == OUT_SEQUENCE) {
+            const struct out_entry *sq = e->kind == OUT_SEQUENCE ? e : o;
+            const struct out_entry *other = sq == e ? o : e;
+            if (other->kind == OUT_SEQUENCE)
+                same = sq->dev == other->dev && sq->ino == other->ino &&
+                       !strcmp(base_of(sq->path), base_of(other->path));
+            else
+                same = other->kind != OUT_STDOUT && seq_holds(sq, other->path);
+        } else if (e->kind == OUT_STDOUT || o->kind == OUT_STDOUT)
+            same = e->kind == o->kind;
+        else if (e->kind == OUT_NEW || o->kind == OUT_NEW)
+            same = e->kind == o->kind && e->dev == o->dev && e->ino == o->ino &&
+                   !strcmp(base_of(e->path), base_of(o->path));
+        else if (e->kind == OUT_UNREACHABLE || o->kind == OUT_UNREACHABLE)
+            same = e->kind == o->kind && !strcmp(e->path, o->path);
+        else /* /dev/null may take several outputs; a FIFO or a file may not */
+            same = e->dev == o->dev && e->ino == o->ino &&
+                   !(e->kind == OUT_SPECIAL && !strcmp(e->path, "/dev/null"));
+        if (same) {
+            fprintf(stderr, "vdetect %s: %s '%s' and %s '%s' are the same file; give each output "
+                            "its own name\n", c->cmd, o->opt, o->path, e->opt, e->path);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int out_check_sequence(struct out_check *c, const char *opt, const char *pattern)
+{
+    APP_ASSERT(c->n < OUT_CHECK_MAX);
+    struct out_entry *e = &c->o[c->n];
+    struct seq_pattern sp;
+    memset(e, 0, sizeof *e);
+    e->opt = opt;
+    e->path = pattern;
+    e->kind = OUT_SEQUENCE;
+    if (seq_parse(base_of(pattern), &sp) < 0) {
+        fprintf(stderr, "vdetect %s: %s '%s': an image sequence needs one frame number (%%d or "
+                        "%%0Nd) in the file name\n", c->cmd, opt, pattern);
+        return APP_USAGE;
+    }
+    char dir[PATH_MAX];
+    struct stat st;
+    dir_of(pattern, dir, sizeof dir);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "vdetect %s: %s '%s': cannot write into '%s': %s\n", c->cmd, opt,
+                pattern, dir, stat(dir, &st) != 0 ? strerror(errno) : "Not a directory");
+        return APP_FAIL;
+    }
+    e->dev = st.st_dev;
+    e->ino = st.st_ino;
+    if (out_clash(c, e))
+        return APP_USAGE;
+    c->n++;
+    return APP_OK;
+}
+
 int out_check_output(struct out_check *c, const char *opt, const char *path)
 {
     if (!path)
@@ -109,25 +277,8 @@ int out_check_output(struct out_check *c, const char *opt, const char *path)
             }
         }
     }
-    for (int k = 0; k < c->n; k++) {
-        const struct out_entry *o = &c->o[k];
-        int same;
-        if (e->kind == OUT_STDOUT || o->kind == OUT_STDOUT)
-            same = e->kind == o->kind;
-        else if (e->kind == OUT_NEW || o->kind == OUT_NEW)
-            same = e->kind == o->kind && e->dev == o->dev && e->ino == o->ino &&
-                   !strcmp(base_of(e->path), base_of(o->path));
-        else if (e->kind == OUT_UNREACHABLE || o->kind == OUT_UNREACHABLE)
-            same = e->kind == o->kind && !strcmp(e->path, o->path);
-        else /* /dev/null may take several outputs; a FIFO or a file may not */
-            same = e->dev == o->dev && e->ino == o->ino &&
-                   !(e->kind == OUT_SPECIAL && !strcmp(e->path, "/dev/null"));
-        if (same) {
-            fprintf(stderr, "vdetect %s: %s '%s' and %s '%s' are the same file; give each output "
-                            "its own name\n", c->cmd, o->opt, o->path, opt, path);
-            return APP_USAGE;
-        }
-    }
+    if (out_clash(c, e))
+        return APP_USAGE;
     c->n++;
     return APP_OK;
 }
@@ -139,8 +290,8 @@ int out_check_input(const struct out_check *c, const char *what, const char *pat
         return APP_OK; /* standard input, a URL, a device name, or missing: its own error */
     for (int k = 0; k < c->n; k++) {
         const struct out_entry *o = &c->o[k];
-        if ((o->kind == OUT_EXISTING || o->kind == OUT_SPECIAL) && o->dev == st.st_dev &&
-            o->ino == st.st_ino) {
+        if (((o->kind == OUT_EXISTING || o->kind == OUT_SPECIAL) && o->dev == st.st_dev &&
+             o->ino == st.st_ino) || (o->kind == OUT_SEQUENCE && seq_holds(o, path))) {
             fprintf(stderr, "vdetect %s: %s '%s' is the same file as %s '%s'; an output may not "
                             "replace an input\n", c->cmd, o->opt, o->path, what, path);
             return APP_USAGE;
@@ -149,9 +300,39 @@ int out_check_input(const struct out_check *c, const char *what, const char *pat
     return APP_OK;
 }
 
+/* A sequence's existing file with the lowest number, in buf; 0 if none.
+ * The whole directory is read: any number the run could reach counts. */
+static int seq_existing(const struct out_entry *sq, char *buf, size_t n)
+{
+    struct seq_pattern sp;
+    char dir[PATH_MAX];
+    dir_of(sq->path, dir, sizeof dir);
+    DIR *d = seq_parse(base_of(sq->path), &sp) == 0 ? opendir(dir) : NULL;
+    if (!d)
+        return 0;
+    struct dirent *de;
+    long long best = -1;
+    while ((de = readdir(d))) {
+        if (!seq_match(&sp, de->d_name))
+            continue;
+        long long k = strtoll(de->d_name + strlen(sp.pre), NULL, 10);
+        if (best < 0 || k < best)
+            best = k;
+    }
+    closedir(d);
+    return best >= 0 && out_sequence_name(sq->path, best, buf, n) == 0;
+}
+
 int out_check_done(const struct out_check *c)
 {
     for (int k = 0; k < c->n; k++) {
+        char name[PATH_MAX + NAME_MAX + 2];
+        if (c->o[k].kind == OUT_SEQUENCE && !c->overwrite &&
+            seq_existing(&c->o[k], name, sizeof name)) {
+            fprintf(stderr, "vdetect %s: File '%s' already exists (%s '%s'). Use -y to "
+                            "overwrite.\n", c->cmd, name, c->o[k].opt, c->o[k].path);
+            return APP_USAGE;
+        }
         if (c->o[k].kind == OUT_EXISTING && !c->overwrite) {
             fprintf(stderr, "vdetect %s: File '%s' already exists (%s). Use -y to overwrite.\n",
                     c->cmd, c->o[k].path, c->o[k].opt);
@@ -165,7 +346,8 @@ int out_check_input_dir(const struct out_check *c, const char *what, const char 
 {
     int status = APP_OK, any = 0;
     for (int k = 0; k < c->n; k++)
-        any |= c->o[k].kind == OUT_EXISTING || c->o[k].kind == OUT_SPECIAL;
+        any |= c->o[k].kind == OUT_EXISTING || c->o[k].kind == OUT_SPECIAL ||
+               c->o[k].kind == OUT_SEQUENCE;
     DIR *d = any ? opendir(dir) : NULL;
     if (!d)
         return APP_OK; /* nothing to replace, or not a directory: its own error */

@@ -232,6 +232,8 @@ struct pipe_consumer {
     struct render_det *rdets;     /* max_dets entries of scratch for drawing */
     int max_dets;
     int stamp;                    /* also draw "frame N  h:mm:ss.mmm" in the corner */
+    int stride;                   /* > 1 (--stride): every drawn frame's stamp says
+                                     "detected" or "held from frame K" */
     struct video_writer *writer;  /* NULL: the null sink */
     /* The frame's data outputs, once it is encoded; negative fails the run
      * after printing why. NULL: none. */

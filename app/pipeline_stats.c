@@ -240,28 +240,50 @@ void run_report_json(FILE *f, const struct run_report *r)
     fputs("}\n", f);
 }
 
+/* " p99 12 ms", or " max 12 ms" when there are too few samples for a p99
+ * to mean more than the largest; " -" when there are none. */
+static void put_tail(FILE *f, const struct lat_hist *h)
+{
+    if (!h->n)
+        fputs(" -", f);
+    else if (h->n < 100)
+        fprintf(f, " max %.0f ms", h->max);
+    else
+        fprintf(f, " p99 %.0f ms", lat_hist_pct(h, 99));
+}
+
+/*
+ * One line. A window (view) reports capture->result and capture->display
+ * latency: how old what is on screen is. For a file (annotate, output stage
+ * "encode") the capture time is when the decoder got to the frame, which runs
+ * ahead of the detector by the queue; that latency measures the queue, not
+ * anything a user waits for, so the line gives the detection time per frame
+ * instead.
+ */
 void run_report_summary(FILE *f, const struct run_report *r)
 {
     const struct pipeline_stats *ps = r->ps;
+    int file = r->output_stage && !strcmp(r->output_stage, "encode");
     double src_fps = run_rate(ps->decoded, ps->t_first_capture, ps->t_last_capture);
     double det_fps = run_rate(ps->detected, ps->t_first_result, ps->t_last_result);
     double disp_fps = run_rate(r->displayed, r->t_first_display, r->t_last_display);
     fprintf(f, "%s: %lld frames: %lld detected, %lld %s, %lld dropped; "
-               "fps: source %.1f, detect %.1f, %s %.1f; latency p99: capture->result ",
+               "fps: source %.1f, detect %.1f, %s %.1f; ",
             r->mode, (long long)ps->decoded, (long long)ps->detected, (long long)r->displayed,
-            r->output_stage && !strcmp(r->output_stage, "encode") ? "written" : "displayed",
-            (long long)ps->dropped, src_fps, det_fps,
-            r->output_stage && !strcmp(r->output_stage, "encode") ? "write" : "display",
-            disp_fps);
-    if (ps->capture_to_result.n)
-        fprintf(f, "%.0f ms", lat_hist_pct(&ps->capture_to_result, 99));
-    else
-        fputs("-", f);
-    fputs(", capture->display ", f);
-    if (r->capture_to_display.n)
-        fprintf(f, "%.0f ms", lat_hist_pct(&r->capture_to_display, 99));
-    else
-        fputs("-", f);
+            file ? "written" : "displayed", (long long)ps->dropped, src_fps, det_fps,
+            file ? "write" : "display", disp_fps);
+    if (file) {
+        const struct lat_hist *h = &ps->stage_ms[MODEL_STAGE_TOTAL];
+        fputs("detect per frame:", f);
+        if (h->n)
+            fprintf(f, " mean %.0f ms, p50 %.0f ms,", lat_hist_mean(h), lat_hist_pct(h, 50));
+        put_tail(f, h);
+    } else {
+        fputs("latency: capture->result", f);
+        put_tail(f, &ps->capture_to_result);
+        fputs(", capture->display", f);
+        put_tail(f, &r->capture_to_display);
+    }
     if (r->stream_copy && r->copy.dropped)
         fprintf(f, "; %lld copied audio/subtitle packets dropped (copy queue full%s)",
                 (long long)r->copy.dropped, r->copy.dropped_nomem ? " or out of memory" : "");

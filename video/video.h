@@ -206,8 +206,41 @@ struct video_writer_options {
     const char *file;  /* where the bytes go, when not path itself: the caller's
                           partial file, renamed into place by the caller (the
                           container still comes from path's extension); NULL:
-                          path */
+                          path. Only for VIDEO_OUT_FILE. */
+    const char *format; /* container (muxer) name, as ffmpeg -f: "mpegts",
+                           "matroska", "gif", "image2", ...; NULL: from path
+                           (video_writer_kind) */
 };
+
+/*
+ * Where a writer's bytes go, from its path and format (video_writer_kind):
+ *   FILE      one file: a regular file (or a FIFO or device path);
+ *   SEQUENCE  an image sequence (the image2 muxer): path is a pattern with one
+ *             frame number, %d or %0Nd (FFmpeg's), e.g. out/f_%04d.png; frame
+ *             k (0-based) goes to the name with number k + 1, each file
+ *             written to NAME.tmp and renamed when complete;
+ *   PIPE      standard output ("-" or "pipe:1"); needs a format;
+ *   URL       a network protocol (udp://, srt://, rtmp://, tcp://, ...),
+ *             written by FFmpeg's protocol directly.
+ */
+enum video_out_kind {
+    VIDEO_OUT_FILE = 0,
+    VIDEO_OUT_SEQUENCE,
+    VIDEO_OUT_PIPE,
+    VIDEO_OUT_URL,
+};
+
+/*
+ * How video_writer_open() would write path with container format (NULL:
+ * guessed from the name; for a URL without -f from the protocol: rtmp(s)://
+ * gives flv, udp://, srt://, tcp:// and rist:// give mpegts). Fills *kind and,
+ * if muxer is not NULL, *muxer with the muxer's name (static). Returns 0, or
+ * a negative code with "video PATH: reason" printed: an unknown format or
+ * protocol, standard output without a format, an image format without a
+ * frame-number pattern, a format that holds no video.
+ */
+int video_writer_kind(const char *path, const char *format, enum video_out_kind *kind,
+                      const char **muxer);
 
 struct video_writer;
 
@@ -218,10 +251,16 @@ struct video_writer;
  * process killed mid-run leaves a file that plays up to about the last
  * 200 ms it muxed, missing only the frames still inside the encoder.
  *
- * Create path (container from its extension: .mp4 .m4v .mov .mkv .webm .avi
- * .ts ...; an unknown one is an error) for frames of src: same upright
+ * Create path (container from opt->format, else its extension: .mp4 .m4v
+ * .mov .mkv .webm .avi .ts .gif ..., an image pattern such as f_%04d.png, a
+ * URL or "-": see video_writer_kind) for frames of src: same upright
  * width x height and pixel aspect, the source's video time base, its audio and
  * subtitle streams (those the container accepts; a note for each skipped).
+ * The default encoder is H.264 where the container holds it, else the
+ * container's own (GIF: gif in rgb8; image sequences: by extension, png,
+ * mjpeg, bmp, ...). Sequences, pipes and URLs are written straight (no
+ * opt->file); a sequence never writes onto the source, and an error removes
+ * only the frame files this writer created.
  *
  * Orientation: frames are written upright as video_read() returned them and
  * NO rotation metadata is written — the file displays like the input in every

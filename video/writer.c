@@ -15,6 +15,12 @@
  * Files: written to opt->file (the caller's partial file) or to path; an
  * error (or video_writer_abort()) deletes the file only if this writer
  * created it, so a device, a FIFO or a caller's file is never unlinked.
+ * The other kinds of output (video_writer_kind) do not fit a partial file
+ * renamed into place, and are written straight: an image sequence is many
+ * files that the image2 muxer names itself (each written as NAME.tmp and
+ * renamed by it, so a kill leaves whole frames; an error removes only the
+ * frame files this writer created, recorded one by one); standard output
+ * and network URLs are streams that cannot be renamed or taken back.
  *
  * Crash safety: a process killed mid-run must leave a playable file. MP4 and
  * MOV are fragmented (empty_moov: the header is complete before the first
@@ -48,8 +54,12 @@
 
 struct video_writer {
     char *path;          /* the name (messages) */
-    char *file;          /* where the bytes go */
+    char *file;          /* where the bytes go (a sequence: the pattern) */
+    enum video_out_kind kind;
     int created;         /* file did not exist before: ours to remove on error */
+    int64_t seq_frames;  /* SEQUENCE: frame files written (numbers 1..seq_frames) */
+    uint8_t *seq_ours;   /* SEQUENCE: bit k set: frame k + 1 did not exist before */
+    size_t seq_cap;      /* bytes in seq_ours */
     struct video_source *src;
     AVFormatContext *oc;
     AVCodecContext *enc;
@@ -91,10 +101,18 @@ static int open_encoder(struct video_writer *w, const struct video_writer_option
     const AVOutputFormat *of = w->oc->oformat;
     int ret = AVERROR_ENCODER_NOT_FOUND;
 
-    /* A container that cannot hold H.264 (webm, ...) gets its own default. */
+    /* A container that cannot hold H.264 (webm, ...) gets its own default, and
+     * so does one that does not say (no codec table) whose own codec is an
+     * image or lossless one: GIF, image sequences (png, mjpeg, ... by the
+     * pattern's extension), raw video. */
     const char *native[2] = { NULL, NULL };
-    if (!one[0] && avformat_query_codec(of, AV_CODEC_ID_H264, FF_COMPLIANCE_NORMAL) == 0) {
-        const AVCodec *c = avcodec_find_encoder(of->video_codec);
+    int holds264 = avformat_query_codec(of, AV_CODEC_ID_H264, FF_COMPLIANCE_NORMAL);
+    enum AVCodecID own = av_guess_codec(of, NULL, w->path, NULL, AVMEDIA_TYPE_VIDEO);
+    const AVCodecDescriptor *od = avcodec_descriptor_get(own);
+    if (!one[0] && (holds264 == 0 || (holds264 < 0 && od &&
+                                  (od->props & (AV_CODEC_PROP_INTRA_ONLY |
+                                                AV_CODEC_PROP_LOSSLESS))))) {
+        const AVCodec *c = avcodec_find_encoder(own);
         native[0] = c ? c->name : NULL;
         names = native;
     }
@@ -150,11 +168,24 @@ static int open_encoder(struct video_writer *w, const struct video_writer_option
         if (vi->fps > 0)
             enc->framerate = av_d2q(vi->fps, 100000);
         enc->sample_aspect_ratio = (AVRational){ vi->sar_num, vi->sar_den };
-        /* Colour: RGB becomes BT.601 (SD) or BT.709 (HD) limited range, tagged. */
-        enc->colorspace = w->height >= 720 ? AVCOL_SPC_BT709 : AVCOL_SPC_SMPTE170M;
-        enc->color_range = AVCOL_RANGE_MPEG;
-        enc->color_primaries = w->height >= 720 ? AVCOL_PRI_BT709 : AVCOL_PRI_SMPTE170M;
-        enc->color_trc = w->height >= 720 ? AVCOL_TRC_BT709 : AVCOL_TRC_SMPTE170M;
+        /* Colour: RGB becomes BT.601 (SD) or BT.709 (HD) limited range, tagged;
+         * JPEG is full range by definition; RGB and palette formats (PNG, GIF,
+         * BMP) keep the pixels as they are, tagged sRGB. */
+        const AVPixFmtDescriptor *pd = av_pix_fmt_desc_get(pf);
+        if (pd && (pd->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL) ||
+                   pd->nb_components < 3)) {
+            enc->colorspace = (pd->flags & AV_PIX_FMT_FLAG_RGB) ? AVCOL_SPC_RGB
+                                                                 : AVCOL_SPC_UNSPECIFIED;
+            enc->color_range = AVCOL_RANGE_JPEG;
+            enc->color_primaries = AVCOL_PRI_BT709;
+            enc->color_trc = AVCOL_TRC_IEC61966_2_1;
+        } else {
+            enc->colorspace = w->height >= 720 ? AVCOL_SPC_BT709 : AVCOL_SPC_SMPTE170M;
+            enc->color_range = codec->id == AV_CODEC_ID_MJPEG ? AVCOL_RANGE_JPEG
+                                                              : AVCOL_RANGE_MPEG;
+            enc->color_primaries = w->height >= 720 ? AVCOL_PRI_BT709 : AVCOL_PRI_SMPTE170M;
+            enc->color_trc = w->height >= 720 ? AVCOL_TRC_BT709 : AVCOL_TRC_SMPTE170M;
+        }
         if (of->flags & AVFMT_GLOBALHEADER)
             enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
 
@@ -210,8 +241,14 @@ static int add_copied_streams(struct video_writer *w, const struct video_writer_
         if (type != AVMEDIA_TYPE_AUDIO && type != AVMEDIA_TYPE_SUBTITLE)
             continue;
         const char *cname = avcodec_get_name(ist->codecpar->codec_id);
-        if (avformat_query_codec(w->oc->oformat, ist->codecpar->codec_id,
-                                 FF_COMPLIANCE_NORMAL) == 0) {
+        const AVOutputFormat *of = w->oc->oformat;
+        int q = avformat_query_codec(of, ist->codecpar->codec_id, FF_COMPLIANCE_NORMAL);
+        /* no codec table: a format with no audio (subtitle) codec of its own
+         * holds none (GIF, image sequences) */
+        if (q < 0 && (type == AVMEDIA_TYPE_AUDIO ? of->audio_codec : of->subtitle_codec) ==
+                         AV_CODEC_ID_NONE)
+            q = 0;
+        if (q == 0) {
             fprintf(stderr, "video %s: note: not copying stream %d (%s %s): the %s container "
                             "cannot hold it\n",
                     w->path, i, av_get_media_type_string(type), cname, w->oc->oformat->name);
@@ -240,6 +277,101 @@ static int add_copied_streams(struct video_writer *w, const struct video_writer_
 #endif
     }
     return 0;
+}
+
+/* "scheme://...": a URL for one of FFmpeg's protocols (not a file name). */
+static int is_url(const char *path)
+{
+    const char *p = path;
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+        return 0;
+    while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+           *p == '+' || *p == '-' || *p == '.')
+        p++;
+    return !strncmp(p, "://", 3);
+}
+
+/* The container a URL gets without -f: what ffmpeg users pass for it. */
+static const char *url_default_format(const char *proto)
+{
+    if (!strncmp(proto, "rtmp", 4))
+        return "flv";
+    if (!strcmp(proto, "udp") || !strcmp(proto, "srt") || !strcmp(proto, "tcp") ||
+        !strcmp(proto, "rist") || !strcmp(proto, "udplite"))
+        return "mpegts";
+    if (!strcmp(proto, "rtsp"))
+        return "rtsp";
+    return NULL;
+}
+
+static int resolve_output(const char *path, const char *format, enum video_out_kind *kind,
+                          const AVOutputFormat **ofp)
+{
+    const AVOutputFormat *of = NULL;
+    const char *proto = NULL;
+    *kind = VIDEO_OUT_FILE;
+    *ofp = NULL;
+    if (!strcmp(path, "-") || !strcmp(path, "pipe:") || !strcmp(path, "pipe:1")) {
+        *kind = VIDEO_OUT_PIPE;
+    } else if (is_url(path)) {
+        proto = avio_find_protocol_name(path);
+        if (!proto)
+            return writer_fail(path, "this FFmpeg has no protocol for this URL (ffmpeg "
+                                     "-protocols lists them)", 0);
+        if (!strcmp(proto, "file"))
+            return writer_fail(path, "give the file's name, not a file:// URL", 0);
+        *kind = VIDEO_OUT_URL;
+    }
+    if (format) {
+        if (!(of = av_guess_format(format, NULL, NULL)))
+            return writer_fail(path, "unknown container format given with -f (ffmpeg -muxers "
+                                     "lists them)", 0);
+    } else if (*kind == VIDEO_OUT_PIPE) {
+        return writer_fail(path, "standard output has no name to take the container from: "
+                                 "give it with -f FORMAT (e.g. -f mpegts, -f matroska, -f nut)",
+                           0);
+    } else if (*kind == VIDEO_OUT_URL) {
+        const char *def = url_default_format(proto);
+        of = def ? av_guess_format(def, NULL, NULL) : av_guess_format(NULL, path, NULL);
+        if (!of)
+            return writer_fail(path, "no container for this URL: give it with -f FORMAT "
+                                     "(mpegts for udp:// and srt://, flv for rtmp://)", 0);
+    } else if (!(of = av_guess_format(NULL, path, NULL))) {
+        return writer_fail(path, "unknown or unsuitable output format (use .mp4, .mkv, .mov, "
+                                 ".avi, .webm, .ts, .gif, an image pattern such as "
+                                 "f_%04d.png, or -f FORMAT)", 0);
+    }
+    if (of->video_codec == AV_CODEC_ID_NONE) {
+        fprintf(stderr, "video %s: the %s format holds no video\n", path, of->name);
+        return AVERROR(EINVAL);
+    }
+    if (!strcmp(of->name, "image2")) {
+        /* FFmpeg's numbered files; one picture per file, so a pattern */
+        if (*kind != VIDEO_OUT_FILE)
+            return writer_fail(path, "an image sequence is written to files: give a pattern "
+                                     "such as out/f_%04d.png (-f image2pipe streams images)", 0);
+        const char *slash = strrchr(path, '/');
+        if (!av_filename_number_test(path) || (slash && !av_filename_number_test(slash + 1)))
+            return writer_fail(path, "an image sequence needs the frame number in the file "
+                                     "name: a pattern such as f_%04d.png (%d, %0Nd)", 0);
+        *kind = VIDEO_OUT_SEQUENCE;
+    } else if ((of->flags & AVFMT_NOFILE) && *kind != VIDEO_OUT_URL) {
+        fprintf(stderr, "video %s: the %s format writes to a URL, not a file\n", path,
+                of->name);
+        return AVERROR(EINVAL);
+    }
+    *ofp = of;
+    return 0;
+}
+
+int video_writer_kind(const char *path, const char *format, enum video_out_kind *kind,
+                      const char **muxer)
+{
+    const AVOutputFormat *of;
+    int ret = resolve_output(path, format, kind, &of);
+    if (muxer)
+        *muxer = ret < 0 ? NULL : of->name;
+    return ret;
 }
 
 /* The output sits where the input is: refuse before truncating it (app/
@@ -275,18 +407,28 @@ int video_writer_open(struct video_writer **out, const char *path,
     w->last_pts = INT64_MIN;
     w->last_end = AV_NOPTS_VALUE;
 
-    const AVOutputFormat *of = av_guess_format(NULL, path, NULL);
-    if (!of || (of->flags & AVFMT_NOFILE) || !strncmp(of->name, "image2", 6) ||
-        of->video_codec == AV_CODEC_ID_NONE) {
-        ret = writer_fail(path, "unknown or unsuitable output format (use .mp4, .mkv, .mov, "
-                                ".avi, .webm, ...)", 0);
+    const AVOutputFormat *of;
+    if ((ret = resolve_output(path, opt ? opt->format : NULL, &w->kind, &of)) < 0)
+        goto fail;
+    if (w->kind != VIDEO_OUT_FILE && file != path) {
+        ret = writer_fail(path, "a sequence, a pipe or a URL is written straight, not through "
+                                "another file", 0);
         goto fail;
     }
-    if (same_file(file, source_input(src))) {
+    if (w->kind == VIDEO_OUT_FILE && same_file(file, source_input(src))) {
         ret = writer_fail(path, "is the input file; refusing to overwrite it", 0);
         goto fail;
     }
-    if ((ret = avformat_alloc_output_context2(&w->oc, of, NULL, path)) < 0) {
+    /* the image2 muxer opens the frame files itself, from the pattern:
+     * "file:" so that a name with a colon is never taken for a protocol */
+    char *ourl = w->kind == VIDEO_OUT_SEQUENCE ? av_asprintf("file:%s", path) : NULL;
+    if (w->kind == VIDEO_OUT_SEQUENCE && !ourl) {
+        ret = writer_fail(path, NULL, AVERROR(ENOMEM));
+        goto fail;
+    }
+    ret = avformat_alloc_output_context2(&w->oc, of, NULL, ourl ? ourl : path);
+    av_free(ourl);
+    if (ret < 0) {
         writer_fail(path, NULL, ret);
         goto fail;
     }
@@ -324,23 +466,43 @@ int video_writer_open(struct video_writer **out, const char *path,
     if (!strcmp(of->name, "matroska") || !strcmp(of->name, "webm"))
         w->oc->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
 
-    /* "file:" so that a name with a colon is never taken for a protocol */
-    struct stat st;
-    w->created = lstat(file, &st) != 0;
-    char *url = av_asprintf("file:%s", file);
-    if (!url) {
-        ret = writer_fail(path, NULL, AVERROR(ENOMEM));
-        goto fail;
-    }
-    ret = avio_open(&w->oc->pb, url, AVIO_FLAG_WRITE);
-    av_free(url);
-    if (ret < 0) {
-        w->created = 0;
-        writer_fail(path, "cannot create", ret);
-        goto fail;
+    /* A file: "file:" so that a name with a colon is never taken for a
+     * protocol. A pipe: FFmpeg's pipe protocol on descriptor 1. A URL: as
+     * given. A sequence (and a NOFILE muxer such as rtsp) opens its own. */
+    if (!(of->flags & AVFMT_NOFILE)) {
+        struct stat st;
+        w->created = w->kind == VIDEO_OUT_FILE && lstat(file, &st) != 0;
+        char *url = w->kind == VIDEO_OUT_FILE ? av_asprintf("file:%s", file)
+                    : w->kind == VIDEO_OUT_PIPE ? av_strdup("pipe:1") : av_strdup(file);
+        if (!url) {
+            w->created = 0;
+            ret = writer_fail(path, NULL, AVERROR(ENOMEM));
+            goto fail;
+        }
+        /* SRT in live mode drops what is still in its send buffer when the
+         * socket closes (linger 0): the last ~0.5 s of a run never arrived
+         * (6 of 25 frames on loopback). Wait up to 5 s for it to be
+         * acknowledged; ?linger=N in the URL still decides. */
+        AVDictionary *popt = NULL;
+        const char *proto = w->kind == VIDEO_OUT_URL ? avio_find_protocol_name(url) : NULL;
+        if (proto && !strcmp(proto, "srt"))
+            av_dict_set(&popt, "linger", "5", 0);
+        ret = avio_open2(&w->oc->pb, url, AVIO_FLAG_WRITE, NULL, &popt);
+        av_dict_free(&popt);
+        av_free(url);
+        if (ret < 0) {
+            w->created = 0;
+            writer_fail(path, w->kind == VIDEO_OUT_FILE ? "cannot create" : "cannot open", ret);
+            goto fail;
+        }
     }
     AVDictionary *mux = NULL;
     av_dict_set(&mux, "flush_packets", "1", 0);
+    if (w->kind == VIDEO_OUT_SEQUENCE) {
+        /* numbered from 1 like ffmpeg's; each file renamed into place whole */
+        av_dict_set(&mux, "start_number", "1", 0);
+        av_dict_set(&mux, "atomic_writing", "1", 0);
+    }
     if (!strcmp(of->name, "mp4") || !strcmp(of->name, "mov") || !strcmp(of->name, "ipod")) {
         av_dict_set(&mux, "movflags", "+empty_moov+delay_moov+default_base_moof", 0);
         av_dict_set_int(&mux, "frag_duration", FRAG_MS * 1000, 0);
@@ -381,8 +543,8 @@ int video_writer_open(struct video_writer **out, const char *path,
         goto fail;
     }
     const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(w->enc->pix_fmt);
-    if (!(d->flags & AV_PIX_FMT_FLAG_RGB))
-        sws_set_yuv(w->sws, 0, w->enc->colorspace, 0);
+    if (!(d->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_PAL)))
+        sws_set_yuv(w->sws, 0, w->enc->colorspace, w->enc->color_range == AVCOL_RANGE_JPEG);
 
     uint8_t *copy = calloc(w->nmap ? w->nmap : 1, 1);
     if (!copy) {
@@ -406,6 +568,36 @@ fail:
     return ret < 0 ? ret : AVERROR(EINVAL);
 }
 
+/* SEQUENCE: before the muxer writes frame file number w->seq_frames + 1,
+ * refuse it if it is the source, and note whether it is ours (did not exist),
+ * so an error removes only what this writer created. */
+static int seq_before_write(struct video_writer *w)
+{
+    char name[PATH_MAX];
+    int64_t k = w->seq_frames;
+    if (k >= INT_MAX || av_get_frame_filename2(name, sizeof name, w->file, (int)(k + 1), 0) < 0)
+        return writer_fail(w->path, "the frame number does not fit the pattern", 0);
+    if ((size_t)(k / 8) >= w->seq_cap) {
+        size_t cap = w->seq_cap ? 2 * w->seq_cap : 1024;
+        uint8_t *b = realloc(w->seq_ours, cap);
+        if (!b)
+            return writer_fail(w->path, NULL, AVERROR(ENOMEM));
+        memset(b + w->seq_cap, 0, cap - w->seq_cap);
+        w->seq_ours = b;
+        w->seq_cap = cap;
+    }
+    struct stat st;
+    if (lstat(name, &st) == 0) {
+        if (same_file(name, source_input(w->src)))
+            return writer_fail(w->path, "the next frame's file is the input; refusing to "
+                                        "overwrite it", 0);
+        w->seq_ours[k / 8] &= (uint8_t)~(1u << (k % 8));
+    } else {
+        w->seq_ours[k / 8] |= (uint8_t)(1u << (k % 8));
+    }
+    return 0;
+}
+
 /* Encoder output → muxer. flush: drain to the end. */
 static int drain_encoder(struct video_writer *w)
 {
@@ -424,7 +616,15 @@ static int drain_encoder(struct video_writer *w)
         }
         w->pkt->stream_index = w->ost->index;
         av_packet_rescale_ts(w->pkt, w->enc->time_base, w->ost->time_base);
+        /* image2 writes a packet's file at once (one stream, nothing to
+         * interleave), so the file count follows the packets */
+        if (w->kind == VIDEO_OUT_SEQUENCE && (ret = seq_before_write(w)) < 0) {
+            av_packet_unref(w->pkt);
+            return ret;
+        }
         ret = av_interleaved_write_frame(w->oc, w->pkt);
+        if (w->kind == VIDEO_OUT_SEQUENCE)
+            w->seq_frames++; /* counted even on failure: a half-written file is removed */
         if (ret < 0)
             return writer_fail(w->path, "write error", ret);
     }
@@ -535,6 +735,7 @@ int video_writer_close(struct video_writer **wp)
         ret = writer_fail(w->path, "cannot close the file", cl);
     /* Finished: nothing for abort to delete. */
     w->created = 0;
+    w->seq_frames = 0;
     video_writer_abort(wp);
     return ret < 0 ? ret : 0;
 }
@@ -554,6 +755,19 @@ void video_writer_abort(struct video_writer **wp)
         }
         avformat_free_context(w->oc);
     }
+    /* the frame files this writer created, and the one it was writing */
+    for (int64_t k = 0; k < w->seq_frames; k++) {
+        char name[PATH_MAX];
+        if (!(w->seq_ours[k / 8] & (1u << (k % 8))) ||
+            av_get_frame_filename2(name, sizeof name, w->file, (int)(k + 1), 0) < 0)
+            continue;
+        unlink(name);
+        if (strlen(name) + 4 < sizeof name) {
+            strcat(name, ".tmp");
+            unlink(name);
+        }
+    }
+    free(w->seq_ours);
     avcodec_free_context(&w->enc);
     av_frame_free(&w->frame);
     av_packet_free(&w->pkt);
