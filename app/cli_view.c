@@ -40,8 +40,21 @@ static const char view_help[] =
     "Options:\n"
     "%s"
     "\n"
-    "Keys: q/Esc quit, space pause, +/- score threshold, l labels, b boxes,\n"
-    "h HUD, s screenshot (vdetect-TIME.png here), f fullscreen, ? help.\n"
+    "Keys: q/Esc quit, space pause, . next frame (paused), Left/Right seek\n"
+    "-/+5 s (Shift, Down/Up: 60 s; files), +/- score threshold, l labels,\n"
+    "b boxes, h HUD, s screenshot (vdetect-TIME.png here), f fullscreen, ? help.\n"
+    "\n"
+    "The HUD (in a corner the boxes leave free, or in the letterbox band):\n"
+    "  source/detect/display  frames per second read from the source, run\n"
+    "                         through the detector, put on the screen\n"
+    "  dropped   frames the detector never saw because it was behind (live\n"
+    "            sources; files wait for it instead)\n"
+    "  box age   how much older the frame the boxes were found on is than the\n"
+    "            frame shown (--display all shows every frame with the newest\n"
+    "            boxes; 0 with --display detected)\n"
+    "  lag       from the shown frame's capture (decode, for files) to the\n"
+    "            screen: the delay you see (capture->display in the summary)\n"
+    "  score >=  the display threshold (+/-)\n"
     "\n"
     "Model options:\n"
     "%s"
@@ -49,6 +62,17 @@ static const char view_help[] =
     "Exit status: 0 done, 1 error, 2 bad usage or no display, 130 interrupted.\n";
 
 enum end_reason { END_NONE, END_QUIT, END_INPUT, END_SIGNAL, END_ERROR };
+
+/* The newest detection results, so a frame is drawn with the newest
+ * detections of a frame at or before it (never boxes from its future, which
+ * a paused or stepped file would otherwise show). */
+#define VIEW_RESULTS 8
+struct view_result {
+    int64_t frame;                    /* index of the frame they were found on; -1: empty */
+    double capture, pts_sec;          /* that frame's capture time and stream time (s) */
+    int n;
+    struct model_detection *dets;     /* max_dets entries */
+};
 
 struct view {
     struct cli_model cm;
@@ -58,25 +82,36 @@ struct view {
     struct outfile *log_file;         /* --stats-log, a line per interval */
     long stats_every;                 /* s */
     struct stats_log log;
-    int display_all, queue_len, quiet, overwrite;
+    int display_all, queue_len, quiet, overwrite, loop;
     int list;                         /* 1 --list-devices, 2 --list-formats */
     long long max_frames;
 
     struct video_source *src;
+    const struct video_info *info;
     struct render_window *win;
     struct render_style *style;
     struct pipeline *p;
 
     /* main thread state */
-    struct model_detection *latest;   /* newest detections (copy), max_dets */
-    int nlatest, have_latest, max_dets;
-    int64_t latest_frame;
-    double latest_capture;
+    struct view_result results[VIEW_RESULTS];  /* ring, newest at result_next - 1 */
+    int result_next;
+    struct model_detection *result_mem;
     struct render_det *rdets;
-    uint8_t *canvas;                  /* display_all: private copy to draw on */
+    int nrdets;                       /* drawn on the shown frame (for the HUD's placement) */
+    int max_dets;
+    uint8_t *shown;                   /* the shown frame's pixels as decoded (redraws) */
+    uint8_t *canvas;                  /* shown + boxes: what is presented */
+    int have_shown;
+    int64_t shown_index;
+    double shown_capture, shown_pts;
     int paused, show_labels, show_boxes, show_hud, show_help;
+    int steps;                        /* paused file: frames still to show ('.', a seek) */
+    unsigned seek_gen;                /* frames of an older seek_gen are stale */
     char status[128];
     double status_until;
+    char title[512], model_name[64];
+    /* what became of the frames offered for display (the summary's clause) */
+    int64_t offered, superseded, paused_skipped, stale, seeks;
     /* HUD rates, recomputed every half second */
     double rate_t;
     int64_t rate_decoded, rate_detected, rate_displayed;
@@ -158,48 +193,63 @@ static void screenshot(struct view *v)
     }
 }
 
-/* One event. Returns END_QUIT to stop, else END_NONE; *redraw set when the
- * picture or HUD should be shown again. */
-static enum end_reason handle_event(struct view *v, const struct render_event *ev, int *redraw)
+static const char *base_name(const char *path)
 {
-    switch (ev->type) {
-    case RENDER_EV_QUIT:
-        return END_QUIT;
-    case RENDER_EV_PAUSE:
-        v->paused = !v->paused;
-        set_status(v, 2, v->paused ? "paused" : "playing");
-        break;
-    case RENDER_EV_THRESH_UP:
-    case RENDER_EV_THRESH_DOWN: {
-        double t = v->cm.score_thresh + (ev->type == RENDER_EV_THRESH_UP ? 0.05 : -0.05);
-        t = round(t * 100) / 100;
-        v->cm.score_thresh = t < 0 ? 0 : t > 1 ? 1 : t;
-        set_status(v, 2, "score >= %.2f", v->cm.score_thresh);
-        break;
+    const char *slash = strrchr(path, '/');
+    return slash && slash[1] ? slash + 1 : path;
+}
+
+/* "vdetect — resnet50_fpn — clip.mp4 [paused]" */
+static void update_title(struct view *v)
+{
+    if (!v->win)
+        return;
+    snprintf(v->title, sizeof v->title, "vdetect \xe2\x80\x94 %s \xe2\x80\x94 %s%s",
+             v->model_name, base_name(v->source), v->paused ? " [paused]" : "");
+    render_window_set_title(v->win, v->title);
+}
+
+/* h:mm:ss.s, or m:ss.s */
+static const char *fmt_time(char *buf, size_t n, double t)
+{
+    if (!(t >= 0))
+        t = 0;
+    int h = (int)(t / 3600), m = (int)(fmod(t, 3600) / 60);
+    double sec = fmod(t, 60);
+    if (h)
+        snprintf(buf, n, "%d:%02d:%04.1f", h, m, sec);
+    else
+        snprintf(buf, n, "%d:%04.1f", m, sec);
+    return buf;
+}
+
+static void results_clear(struct view *v)
+{
+    for (int i = 0; i < VIEW_RESULTS; i++)
+        v->results[i].frame = -1;
+}
+
+static void result_add(struct view *v, const struct pipe_frame *f)
+{
+    struct view_result *r = &v->results[v->result_next];
+    v->result_next = (v->result_next + 1) % VIEW_RESULTS;
+    r->frame = f->dets_frame;
+    r->capture = f->dets_capture_time;
+    r->pts_sec = f->dets_kind == PIPE_DETS_OWN ? f->vf->pts_sec : NAN;
+    r->n = f->ndets;
+    memcpy(r->dets, f->dets, (size_t)f->ndets * sizeof *f->dets);
+}
+
+/* The newest result for a frame at or before frame; NULL if none. */
+static const struct view_result *result_for(const struct view *v, int64_t frame)
+{
+    const struct view_result *best = NULL;
+    for (int i = 0; i < VIEW_RESULTS; i++) {
+        const struct view_result *r = &v->results[i];
+        if (r->frame >= 0 && r->frame <= frame && (!best || r->frame > best->frame))
+            best = r;
     }
-    case RENDER_EV_TOGGLE_LABELS:
-        v->show_labels = !v->show_labels;
-        break;
-    case RENDER_EV_TOGGLE_BOXES:
-        v->show_boxes = !v->show_boxes;
-        break;
-    case RENDER_EV_TOGGLE_HUD:
-        v->show_hud = !v->show_hud;
-        break;
-    case RENDER_EV_HELP:
-        v->show_help = !v->show_help;
-        break;
-    case RENDER_EV_SCREENSHOT:
-        screenshot(v);
-        break;
-    case RENDER_EV_FULLSCREEN:
-    case RENDER_EV_REDRAW:
-    case RENDER_EV_WAKE:
-    case RENDER_EV_NONE:
-        break;
-    }
-    *redraw = ev->type != RENDER_EV_WAKE && ev->type != RENDER_EV_NONE;
-    return END_NONE;
+    return best;
 }
 
 static void fill_hud(struct view *v, struct render_hud *h)
@@ -231,46 +281,48 @@ static void fill_hud(struct view *v, struct render_hud *h)
     h->paused = v->paused;
     h->show_hud = v->show_hud;
     h->show_help = v->show_help;
-    h->status = now < v->status_until ? v->status
-                : v->display_all ? "display: all" : "display: detected";
+    h->status = now < v->status_until ? v->status : NULL;
+    h->mode = v->display_all ? "display all" : "display detected";
+    h->dets = v->show_boxes ? v->rdets : NULL;
+    h->ndets = v->show_boxes ? v->nrdets : 0;
 }
 
-/* Draw f with the detections that go with it and present it. */
-static int show_frame(struct view *v, struct pipe_frame *f)
+/* Draw the shown frame with the detections that go with it and present it.
+ * fresh: a newly shown frame (counted), else a redraw of the same one (a
+ * toggle, the threshold, its own detections arriving while paused). */
+static int present_shown(struct view *v, int fresh)
 {
-    struct video_frame *vf = f->vf;
-    const struct model_detection *d;
-    int nd;
-    uint8_t *px;
-    if (v->display_all) {
-        /* the detector may still be reading these pixels: draw on a copy */
-        memcpy(v->canvas, vf->rgb, (size_t)vf->width * vf->height * 3);
-        px = v->canvas;
-        d = v->latest;
-        nd = v->have_latest ? v->nlatest : 0;
-        v->last_age_ms = v->have_latest ? (vf->capture_time - v->latest_capture) * 1e3 : -1;
-    } else {
-        px = vf->rgb;
-        d = f->dets;
-        nd = f->ndets;
-        v->last_age_ms = 0;
-    }
+    const struct video_info *info = v->info;
+    size_t bytes = (size_t)info->width * info->height * 3;
+    memcpy(v->canvas, v->shown, bytes);
+    const struct view_result *r = result_for(v, v->shown_index);
+    if (!r)
+        v->last_age_ms = -1;
+    else if (!isnan(r->pts_sec) && !isnan(v->shown_pts) && !info->live)
+        v->last_age_ms = (v->shown_pts - r->pts_sec) * 1e3; /* pauses don't count */
+    else
+        v->last_age_ms = (v->shown_capture - r->capture) * 1e3;
     double t0 = video_now();
-    int n = app_render_dets(&v->cm, d, nd, v->rdets, v->max_dets);
+    v->nrdets = r ? app_render_dets(&v->cm, r->dets, r->n, v->rdets, v->max_dets) : 0;
     struct render_draw_options o;
     render_draw_options_init(&o);
     o.show_boxes = v->show_boxes;
     o.show_labels = v->show_labels;
-    if (render_draw(v->style, px, vf->width, vf->height, 3 * vf->width, v->rdets, n, &o) < 0)
+    if (render_draw(v->style, v->canvas, info->width, info->height, 3 * info->width, v->rdets,
+                    v->nrdets, &o) < 0)
         return -1;
     double t1 = video_now();
     struct render_hud hud;
+    if (fresh)
+        v->last_latency_ms = (t1 - v->shown_capture) * 1e3;
     fill_hud(v, &hud);
-    hud.latency_ms = (t1 - vf->capture_time) * 1e3;
-    if (render_window_present(v->win, px, vf->width, vf->height, 3 * vf->width, &hud) < 0)
+    if (render_window_present(v->win, v->canvas, info->width, info->height, 3 * info->width,
+                              &hud) < 0)
         return -1;
+    if (!fresh)
+        return 0;
     double t2 = video_now();
-    v->last_latency_ms = (t2 - vf->capture_time) * 1e3;
+    v->last_latency_ms = (t2 - v->shown_capture) * 1e3;
     lat_hist_add(&v->rep.draw_ms, (t1 - t0) * 1e3);
     lat_hist_add(&v->rep.output_ms, (t2 - t1) * 1e3);
     lat_hist_add(&v->rep.capture_to_display, v->last_latency_ms);
@@ -281,15 +333,128 @@ static int show_frame(struct view *v, struct pipe_frame *f)
     return 0;
 }
 
+/* Make f the shown frame and present it. */
+static int show_frame(struct view *v, struct pipe_frame *f)
+{
+    struct video_frame *vf = f->vf;
+    memcpy(v->shown, vf->rgb, (size_t)vf->width * vf->height * 3);
+    v->have_shown = 1;
+    v->shown_index = vf->index;
+    v->shown_capture = vf->capture_time;
+    v->shown_pts = vf->pts_sec;
+    return present_shown(v, 1);
+}
+
+/* Seek a file by delta seconds from the shown frame. */
+static void seek(struct view *v, double delta)
+{
+    if (v->info->live) {
+        set_status(v, 2, "cannot seek a live source");
+        return;
+    }
+    double from = v->have_shown && !isnan(v->shown_pts) ? v->shown_pts : 0;
+    double t = from + delta, end = v->info->duration;
+    if (end > 1 && t > end - 0.5)
+        t = end - 0.5; /* keep the last half second to look at, not the end */
+    if (t < 0)
+        t = 0;
+    v->seek_gen = pipeline_seek(v->p, t);
+    v->seeks++;
+    results_clear(v); /* boxes from before the seek belong to other frames */
+    if (v->paused)
+        v->steps = 1; /* show where it landed */
+    char a[32];
+    set_status(v, 2, "seek %+.0f s: %s", delta, fmt_time(a, sizeof a, t));
+}
+
+/* One event. Returns END_QUIT to stop, else END_NONE; *redraw set when the
+ * frame should be drawn again (a display setting changed). */
+static enum end_reason handle_event(struct view *v, const struct render_event *ev, int *redraw)
+{
+    *redraw = 0;
+    switch (ev->type) {
+    case RENDER_EV_QUIT:
+        return END_QUIT;
+    case RENDER_EV_PAUSE:
+        v->paused = !v->paused;
+        v->steps = 0;
+        if (!v->info->live)
+            pipeline_pause(v->p, v->paused);
+        update_title(v);
+        break;
+    case RENDER_EV_STEP:
+        if (v->info->live) {
+            set_status(v, 2, "frame step: files only (a live source cannot wait)");
+        } else if (!v->paused) {
+            set_status(v, 2, "frame step: pause first (space)");
+        } else {
+            v->steps++;
+            pipeline_step(v->p);
+        }
+        break;
+    case RENDER_EV_SEEK:
+        seek(v, ev->seek);
+        break;
+    case RENDER_EV_THRESH_UP:
+    case RENDER_EV_THRESH_DOWN: {
+        double t = v->cm.score_thresh + (ev->type == RENDER_EV_THRESH_UP ? 0.05 : -0.05);
+        t = round(t * 100) / 100;
+        v->cm.score_thresh = t < 0 ? 0 : t > 1 ? 1 : t;
+        if (!v->show_hud) /* else the HUD's "score >=" line says it */
+            set_status(v, 2, "score >= %.2f", v->cm.score_thresh);
+        *redraw = 1;
+        break;
+    }
+    case RENDER_EV_TOGGLE_LABELS:
+        v->show_labels = !v->show_labels;
+        set_status(v, 2, v->show_labels ? "labels on" : "labels off");
+        *redraw = 1;
+        break;
+    case RENDER_EV_TOGGLE_BOXES:
+        v->show_boxes = !v->show_boxes;
+        set_status(v, 2, v->show_boxes ? "boxes on" : "boxes off");
+        *redraw = 1;
+        break;
+    case RENDER_EV_TOGGLE_HUD:
+        v->show_hud = !v->show_hud;
+        set_status(v, 2, v->show_hud ? "HUD on" : "HUD off (h shows it)");
+        break;
+    case RENDER_EV_HELP:
+        v->show_help = !v->show_help;
+        break;
+    case RENDER_EV_SCREENSHOT:
+        screenshot(v);
+        break;
+    case RENDER_EV_FULLSCREEN:
+    case RENDER_EV_REDRAW:
+    case RENDER_EV_WAKE:
+    case RENDER_EV_NONE:
+        break;
+    }
+    return END_NONE;
+}
+
+/* A result item: keep its detections (display_all: nothing else to do with
+ * it). Returns 1 when they belong to the shown frame (worth a redraw). */
+static int take_result(struct view *v, struct pipe_frame *f)
+{
+    if (f->seek_gen < v->seek_gen || f->dets_kind != PIPE_DETS_OWN)
+        return 0;
+    lat_hist_add(&v->log.result, (f->t_result - f->dets_capture_time) * 1e3);
+    result_add(v, f);
+    return v->have_shown && f->dets_frame == v->shown_index;
+}
+
 /* The render loop. */
 static enum end_reason run(struct view *v)
 {
     double next_hud = 0;
+    int file = !v->info->live;
     for (;;) {
         if (signals_pending())
             return END_SIGNAL;
         struct render_event ev;
-        int redraw = 0;
+        int redraw = 0, overlay = 0;
         /* wake at least every 100 ms: the HUD ticks and signals are seen */
         if (render_window_wait(v->win, &ev, 100) > 0) {
             do {
@@ -297,42 +462,69 @@ static enum end_reason run(struct view *v)
                 if (handle_event(v, &ev, &r) == END_QUIT)
                     return END_QUIT;
                 redraw |= r;
+                overlay |= ev.type != RENDER_EV_WAKE && ev.type != RENDER_EV_NONE;
             } while (render_window_poll(v->win, &ev) > 0);
         }
         struct pipe_frame *show = NULL, *f;
         enum pipe_item it;
         int ended = 0;
-        while ((it = pipeline_next(v->p, 0, &f)) != PIPE_NONE) {
+        /* A paused file takes only results (the display waits where it is)
+         * and the frames asked for with '.' or a seek, one at a time, in order. */
+        int hold = file && v->paused && v->steps == 0;
+        for (;;) {
+            if (hold && v->display_all)
+                it = pipeline_next_result(v->p, &f);
+            else if (hold)
+                break; /* the results are the frames: leave them queued */
+            else
+                it = pipeline_next(v->p, 0, &f);
+            if (it == PIPE_NONE)
+                break;
             if (it == PIPE_END) {
                 ended = 1;
                 break;
             }
-            if (it == PIPE_RESULT && f->dets_kind == PIPE_DETS_OWN) {
-                lat_hist_add(&v->log.result, (f->t_result - f->dets_capture_time) * 1e3);
-                memcpy(v->latest, f->dets, (size_t)f->ndets * sizeof *f->dets);
-                v->nlatest = f->ndets;
-                v->latest_frame = f->dets_frame;
-                v->latest_capture = f->dets_capture_time;
-                v->have_latest = 1;
-            }
+            if (it == PIPE_RESULT && take_result(v, f))
+                redraw = 1;
             if (it == PIPE_RESULT && v->display_all) {
                 pipeline_release(v->p, f);
                 continue;
             }
-            /* a frame to show: only the newest one is worth presenting */
+            /* a frame offered for display */
+            v->offered++;
+            if (f->seek_gen < v->seek_gen) {
+                v->stale++; /* decoded before the last seek */
+                pipeline_release(v->p, f);
+                continue;
+            }
+            if (v->paused && !file) {
+                v->paused_skipped++; /* a camera does not wait */
+                pipeline_release(v->p, f);
+                continue;
+            }
+            /* only the newest one is worth presenting */
+            if (show)
+                v->superseded++;
             pipeline_release(v->p, show);
             show = f;
+            if (file && v->paused) {
+                v->steps--; /* one frame per step */
+                break;
+            }
         }
-        if (show && !v->paused) {
+        if (show) {
             int r = show_frame(v, show);
             pipeline_release(v->p, show);
             if (r < 0)
                 return END_ERROR;
             next_hud = video_now() + 0.1;
+        } else if (redraw && v->have_shown) {
+            if (present_shown(v, 0) < 0)
+                return END_ERROR;
+            next_hud = video_now() + 0.1;
         } else {
-            pipeline_release(v->p, show);
             double now = video_now();
-            if ((redraw || now >= next_hud) && v->rep.displayed > 0) {
+            if ((overlay || now >= next_hud) && v->rep.displayed > 0) {
                 struct render_hud hud;
                 fill_hud(v, &hud);
                 if (render_window_present(v->win, NULL, 0, 0, 0, &hud) < 0)
@@ -349,6 +541,46 @@ static enum end_reason run(struct view *v)
         if (ended)
             return END_INPUT;
     }
+}
+
+/* The summary's second line, when not every frame that came through was
+ * shown: where the others went, adding up to the first line's figure —
+ * decoded (--display all: every decoded frame is offered to the screen) or
+ * detected (--display detected). */
+static void summary_rest(const struct view *v, const struct pipeline_stats *ps)
+{
+    int64_t base = v->display_all ? ps->decoded : ps->detected + ps->held;
+    int64_t queued = v->display_all ? ps->unconsumed_display : ps->unconsumed_results;
+    int64_t evicted = v->display_all ? ps->display_dropped : 0;
+    int64_t parts[] = {v->superseded, v->stale, v->paused_skipped, evicted, queued};
+    static const char *const what[] = {
+        "replaced by a newer frame before the screen refreshed",
+        "decoded before a seek",
+        "arrived while paused",
+        "dropped by the display queue (the screen was behind)",
+        "still queued at the end",
+    };
+    int64_t sum = v->rep.displayed;
+    for (int i = 0; i < 5; i++)
+        sum += parts[i];
+    char line[512];
+    int n = snprintf(line, sizeof line, "view: %lld %s = %lld shown", (long long)base,
+                     v->display_all ? "decoded" : "detected", (long long)v->rep.displayed);
+    for (int i = 0; i < 5; i++)
+        if (parts[i] && n < (int)sizeof line)
+            n += snprintf(line + n, sizeof line - n, " + %lld %s", (long long)parts[i], what[i]);
+    if (sum != base && n < (int)sizeof line) /* a counting bug: say so rather than hide it */
+        n += snprintf(line + n, sizeof line - n, " (%lld unaccounted)",
+                      (long long)(base - sum));
+    if (ps->seek_skipped && n < (int)sizeof line)
+        n += snprintf(line + n, sizeof line - n,
+                      "; the detector skipped %lld frame%s decoded before a seek",
+                      (long long)ps->seek_skipped, ps->seek_skipped == 1 ? "" : "s");
+    if (ps->loops && n < (int)sizeof line)
+        n += snprintf(line + n, sizeof line - n, "; looped %lld time%s", (long long)ps->loops,
+                      ps->loops == 1 ? "" : "s");
+    if (v->rep.displayed != base || ps->seek_skipped || ps->loops)
+        fprintf(stderr, "%s\n", line);
 }
 
 /* --display all|detected */
@@ -401,6 +633,8 @@ static int parse_args(struct view *v, int argc, char **argv)
           .hi = 64, .help = "frame queue length (default 1 live, 2 files)" },
         { .name = "--frames", .arg = "N", .kind = OPT_LLONG, .dest = &v->max_frames, .lo = 1,
           .hi = 2000000000, .help = "stop after N frames from the source" },
+        { .name = "--loop", .kind = OPT_FLAG, .dest = &v->loop,
+          .help = "files: start again at the end (q or --frames N ends)" },
         { .name = "--stats-json", .arg = "FILE", .kind = OPT_STRING, .dest = &v->stats_path,
           .help = "on exit, the run's figures in the bench report format" },
         { .name = "--stats-log", .arg = "FILE|-", .kind = OPT_STRING, .dest = &v->log_path,
@@ -497,9 +731,10 @@ int cmd_view(int argc, char **argv)
     }
     signals_set_source(v->src);
     const struct video_info *info = video_source_info(v->src);
+    v->info = info;
 
-    char title[256];
-    snprintf(title, sizeof title, "vdetect - %s", v->source);
+    char title[300];
+    snprintf(title, sizeof title, "vdetect \xe2\x80\x94 %s", base_name(v->source));
     r = render_window_open(&v->win, title, info->width, info->height);
     if (r == RENDER_NO_DISPLAY) {
         status = no_display();
@@ -517,13 +752,31 @@ int cmd_view(int argc, char **argv)
         goto done;
     }
     v->max_dets = app_max_dets(&v->cm);
-    v->latest = calloc((size_t)v->max_dets, sizeof *v->latest);
+    size_t frame_bytes = (size_t)info->width * info->height * 3;
+    v->result_mem = calloc((size_t)VIEW_RESULTS * v->max_dets, sizeof *v->result_mem);
     v->rdets = calloc((size_t)v->max_dets, sizeof *v->rdets);
-    v->canvas = v->display_all ? malloc((size_t)info->width * info->height * 3) : NULL;
-    if (!v->latest || !v->rdets || (v->display_all && !v->canvas)) {
+    v->shown = malloc(frame_bytes);
+    v->canvas = malloc(frame_bytes);
+    if (!v->result_mem || !v->rdets || !v->shown || !v->canvas) {
         fprintf(stderr, "vdetect view: out of memory\n");
         status = APP_FAIL;
         goto done;
+    }
+    for (int i = 0; i < VIEW_RESULTS; i++)
+        v->results[i].dets = v->result_mem + (size_t)i * v->max_dets;
+    results_clear(v);
+    /* the preset's name without "fasterrcnn_"; a custom backbone's spelled-out
+     * layers are no title: its file's name instead */
+    const char *arch = model_arch(v->cm.model);
+    if (!strncmp(arch, "fasterrcnn_", 11) && arch[11])
+        arch += 11;
+    if (strchr(arch, '[') || strlen(arch) > 40)
+        arch = base_name(v->cm.weights_path);
+    snprintf(v->model_name, sizeof v->model_name, "%s", arch);
+    update_title(v);
+    if (v->loop && info->live) {
+        fprintf(stderr, "vdetect view: --loop ignored: %s is a live source\n", v->source);
+        v->loop = 0;
     }
 
     struct pipeline_config pc = {
@@ -534,6 +787,7 @@ int cmd_view(int argc, char **argv)
         .queue_len = v->queue_len,
         .display_all = v->display_all,
         .max_frames = v->max_frames,
+        .loop = v->loop,
         .notify = wake_window,
         .notify_ctx = v->win,
     };
@@ -563,8 +817,10 @@ int cmd_view(int argc, char **argv)
     v->rep.precision = model_precision(v->cm.model);
     v->rep.display = v->display_all ? "all" : "detected";
     v->rep.output_stage = "display";
-    if (!v->quiet)
+    if (!v->quiet) {
         run_report_summary(stderr, &v->rep);
+        summary_rest(v, ps);
+    }
     if (v->log_file) {
         stats_log_tick(&v->log, video_now(), ps->decoded, ps->detected, v->rep.displayed,
                        ps->dropped, 1);
@@ -589,8 +845,9 @@ done:
     if (sig_installed)
         signals_restore();
     cli_model_free(&v->cm);
-    free(v->latest);
+    free(v->result_mem);
     free(v->rdets);
+    free(v->shown);
     free(v->canvas);
     free(v);
     free(ps);

@@ -52,7 +52,20 @@ struct pipeline {
     int decode_started, detect_started, finished;
 
     atomic_int stop;                /* STOP_* */
-    atomic_llong decoded, detected, held, discarded;
+    atomic_llong decoded, detected, held, discarded, seek_skipped;
+    atomic_llong unconsumed_display, unconsumed_results;
+
+    /* Requests for the decode thread (files): pause, steps, seeks. Under
+     * ctl_lock; the decode thread waits on ctl_cond while paused. */
+    pthread_mutex_t ctl_lock;
+    pthread_cond_t ctl_cond;
+    int ctl_init;
+    int paused;
+    int steps;                      /* frames it may read while paused */
+    unsigned seek_req;              /* requests made (pipeline_seek) */
+    double seek_t;                  /* the newest request's target, s */
+    atomic_uint seek_applied;       /* requests the decode thread has applied */
+    int64_t loops;                  /* decode thread only */
 
     /* Written by the decode thread only; read after it is joined. */
     struct {
@@ -98,13 +111,57 @@ static void slot_release(struct pipeline *p, struct pipe_frame *f)
         video_pool_put(p->pool, f->vf);
 }
 
+/* Decode thread, between frames: wait while paused (unless a step or seek
+ * lets it go on) and carry out a seek request. at_end: the input has ended;
+ * then it waits only while paused. Returns 1 to go on reading, 0 to end
+ * (stopped, or at the end and not waiting for a seek). */
+static int decode_control(struct pipeline *p, int at_end)
+{
+    int waited = 0;
+    pthread_mutex_lock(&p->ctl_lock);
+    for (;;) {
+        if (atomic_load(&p->stop) != STOP_NONE) {
+            pthread_mutex_unlock(&p->ctl_lock);
+            return 0;
+        }
+        unsigned req = p->seek_req;
+        if (req != atomic_load(&p->seek_applied)) {
+            double t = p->seek_t;
+            pthread_mutex_unlock(&p->ctl_lock);
+            /* a failed seek was printed; the source is where it was */
+            int r = video_seek(p->c.src, t);
+            atomic_store(&p->seek_applied, req);
+            if (r == VIDEO_INTERRUPTED)
+                return 0;
+            notify(p); /* the consumer may be waiting for the first new frame */
+            return 1;
+        }
+        if (!p->paused)
+            break;
+        if (p->steps > 0 && !at_end) {
+            p->steps--;
+            break;
+        }
+        waited = 1;
+        pthread_cond_wait(&p->ctl_cond, &p->ctl_lock);
+    }
+    pthread_mutex_unlock(&p->ctl_lock);
+    if (waited)
+        video_pace_reset(p->c.src);
+    return !at_end;
+}
+
 static void *decode_main(void *arg)
 {
     struct pipeline *p = arg;
-    int64_t n = 0;
+    int64_t n = 0, since_start = 0;
     for (;;) {
         if (atomic_load(&p->stop) != STOP_NONE ||
             (p->c.max_frames > 0 && n >= p->c.max_frames)) {
+            p->dec.interrupted = 1;
+            break;
+        }
+        if (!decode_control(p, 0)) {
             p->dec.interrupted = 1;
             break;
         }
@@ -115,11 +172,30 @@ static void *decode_main(void *arg)
         }
         struct pipe_frame *f = &p->slots[video_pool_index(p->pool, vf)];
         APP_ASSERT(f->vf == vf);
+        unsigned gen = atomic_load(&p->seek_applied);
         int r = video_read(p->c.src, vf);
+        if (r == VIDEO_EOF) {
+            video_pool_put(p->pool, vf);
+            /* paused at the end: a seek may still come */
+            if (decode_control(p, 1))
+                continue;
+            if (atomic_load(&p->stop) != STOP_NONE) {
+                p->dec.interrupted = 1;
+                break;
+            }
+            if (atomic_load(&p->seek_applied) != gen)
+                continue; /* sought away from the end */
+            /* --loop: from the start again (a file with no frame at all
+             * since the last restart would spin: end instead) */
+            if (p->c.loop && since_start > 0 && video_seek(p->c.src, 0) == 0) {
+                p->loops++;
+                since_start = 0;
+                continue;
+            }
+            break;
+        }
         if (r != 0) {
             video_pool_put(p->pool, vf);
-            if (r == VIDEO_EOF)
-                break;
             if (r == VIDEO_INTERRUPTED || atomic_load(&p->stop) != STOP_NONE) {
                 p->dec.interrupted = 1;
                 break;
@@ -132,17 +208,21 @@ static void *decode_main(void *arg)
             p->dec.t_first = f->vf->capture_time;
         p->dec.t_last = f->vf->capture_time;
         n++;
+        since_start++;
         atomic_store(&p->decoded, n);
 
         f->ndets = 0;
         f->dets_kind = PIPE_DETS_NONE;
         f->dets_frame = -1;
         f->t_result = 0;
+        f->seek_gen = gen;
         atomic_store_explicit(&f->refs, p->displayq ? 2 : 1, memory_order_relaxed);
         void *ev = NULL;
         if (p->displayq) {
-            if (queue_push(p->displayq, f, &ev) != 0)
+            if (queue_push(p->displayq, f, &ev) != 0) {
+                atomic_fetch_add(&p->unconsumed_display, 1);
                 slot_release(p, f);
+            }
             if (ev)
                 slot_release(p, ev);
             notify(p);
@@ -177,6 +257,12 @@ static void *detect_main(void *arg)
         struct pipe_frame *f = it;
         if (atomic_load(&p->stop) == STOP_ABORT) {
             atomic_fetch_add(&p->discarded, 1);
+            slot_release(p, f);
+            continue;
+        }
+        if (f->seek_gen != atomic_load(&p->seek_applied)) {
+            /* decoded before a seek: nobody will show it */
+            atomic_fetch_add(&p->seek_skipped, 1);
             slot_release(p, f);
             continue;
         }
@@ -227,8 +313,10 @@ static void *detect_main(void *arg)
                 have_last = 1;
             }
         }
-        if (queue_push(p->resultq, f, NULL) != 0)
+        if (queue_push(p->resultq, f, NULL) != 0) {
+            atomic_fetch_add(&p->unconsumed_results, 1);
             slot_release(p, f); /* consumer gone (finish): detected, not shown */
+        }
         notify(p);
     }
     queue_close(p->resultq);
@@ -256,6 +344,22 @@ int pipeline_start(struct pipeline **out, const struct pipeline_config *c)
     atomic_init(&p->detected, 0);
     atomic_init(&p->held, 0);
     atomic_init(&p->discarded, 0);
+    atomic_init(&p->seek_skipped, 0);
+    atomic_init(&p->unconsumed_display, 0);
+    atomic_init(&p->unconsumed_results, 0);
+    atomic_init(&p->seek_applied, 0);
+    if (pthread_mutex_init(&p->ctl_lock, NULL) != 0) {
+        free(p);
+        fprintf(stderr, "pipeline: cannot create a lock\n");
+        return -ENOMEM;
+    }
+    if (pthread_cond_init(&p->ctl_cond, NULL) != 0) {
+        pthread_mutex_destroy(&p->ctl_lock);
+        free(p);
+        fprintf(stderr, "pipeline: cannot create a condition variable\n");
+        return -ENOMEM;
+    }
+    p->ctl_init = 1;
     lat_hist_init(&p->dec.decode_ms);
     for (int s = 0; s < MODEL_STAGES; s++)
         lat_hist_init(&p->det.stage_ms[s]);
@@ -340,6 +444,44 @@ enum pipe_item pipeline_next(struct pipeline *p, int timeout_ms, struct pipe_fra
     return rr == QUEUE_CLOSED && rd == QUEUE_CLOSED ? PIPE_END : PIPE_NONE;
 }
 
+enum pipe_item pipeline_next_result(struct pipeline *p, struct pipe_frame **f)
+{
+    void *it = NULL;
+    *f = NULL;
+    if (queue_pop_timed(p->resultq, &it, 0) != 0)
+        return PIPE_NONE;
+    *f = it;
+    return PIPE_RESULT;
+}
+
+void pipeline_pause(struct pipeline *p, int paused)
+{
+    pthread_mutex_lock(&p->ctl_lock);
+    p->paused = paused;
+    p->steps = 0;
+    pthread_cond_broadcast(&p->ctl_cond);
+    pthread_mutex_unlock(&p->ctl_lock);
+}
+
+void pipeline_step(struct pipeline *p)
+{
+    pthread_mutex_lock(&p->ctl_lock);
+    if (p->paused)
+        p->steps++;
+    pthread_cond_broadcast(&p->ctl_cond);
+    pthread_mutex_unlock(&p->ctl_lock);
+}
+
+unsigned pipeline_seek(struct pipeline *p, double t)
+{
+    pthread_mutex_lock(&p->ctl_lock);
+    unsigned gen = ++p->seek_req;
+    p->seek_t = t;
+    pthread_cond_broadcast(&p->ctl_cond);
+    pthread_mutex_unlock(&p->ctl_lock);
+    return gen;
+}
+
 void pipeline_release(struct pipeline *p, struct pipe_frame *f)
 {
     if (f)
@@ -353,6 +495,11 @@ void pipeline_stop(struct pipeline *p, enum pipe_stop how)
     while (cur < want && !atomic_compare_exchange_weak(&p->stop, &cur, want))
         ;
     video_interrupt(p->c.src);
+    if (p->ctl_init) { /* a paused decode thread sees the stop */
+        pthread_mutex_lock(&p->ctl_lock);
+        pthread_cond_broadcast(&p->ctl_cond);
+        pthread_mutex_unlock(&p->ctl_lock);
+    }
     if (want == STOP_ABORT) {
         video_pool_stop(p->pool);
         queue_close(p->frameq);
@@ -380,11 +527,15 @@ int64_t pipeline_dropped(struct pipeline *p)
 static void drain_consumer_side(struct pipeline *p)
 {
     void *it;
-    while (p->resultq && queue_pop_timed(p->resultq, &it, 0) == 0)
+    while (p->resultq && queue_pop_timed(p->resultq, &it, 0) == 0) {
+        atomic_fetch_add(&p->unconsumed_results, 1);
         slot_release(p, it);
+    }
     if (p->displayq)
-        while (queue_pop_timed(p->displayq, &it, 0) == 0)
+        while (queue_pop_timed(p->displayq, &it, 0) == 0) {
+            atomic_fetch_add(&p->unconsumed_display, 1);
             slot_release(p, it);
+        }
 }
 
 int pipeline_finish(struct pipeline *p, struct pipeline_stats *st)
@@ -422,6 +573,10 @@ int pipeline_finish(struct pipeline *p, struct pipeline_stats *st)
         st->display_dropped = (int64_t)dq.dropped;
     }
     st->detect_errors = p->det.errors;
+    st->seek_skipped = atomic_load(&p->seek_skipped);
+    st->loops = p->loops;
+    st->unconsumed_display = atomic_load(&p->unconsumed_display);
+    st->unconsumed_results = atomic_load(&p->unconsumed_results);
     st->t_first_capture = p->dec.t_first;
     st->t_last_capture = p->dec.t_last;
     st->t_first_result = p->det.t_first;
@@ -451,6 +606,10 @@ void pipeline_free(struct pipeline **pp)
     queue_free(&p->displayq);
     free(p->slots);
     free(p->det_mem);
+    if (p->ctl_init) {
+        pthread_cond_destroy(&p->ctl_cond);
+        pthread_mutex_destroy(&p->ctl_lock);
+    }
     free(p);
     *pp = NULL;
 }

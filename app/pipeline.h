@@ -19,9 +19,14 @@
  * reference count returns it when both are done. Threads share nothing
  * mutable except through these queues and the atomic counters.
  *
- * Frame accounting: decoded = detected + held + dropped, exactly, where
- * dropped counts frames evicted by the live queue plus frames still queued
- * when the run was aborted (pipeline_stop(p, PIPE_STOP_ABORT)).
+ * Frame accounting: decoded = detected + held + dropped + seek_skipped,
+ * exactly, where dropped counts frames evicted by the live queue plus frames
+ * still queued when the run was aborted (pipeline_stop(p, PIPE_STOP_ABORT)),
+ * and seek_skipped the frames decoded before a seek that the detect thread
+ * then had no reason to run on (pipeline_seek; 0 without seeks).
+ *
+ * Files can also be paused, stepped a frame at a time, sought and looped
+ * (view's keys): the decode thread takes these requests between frames.
  */
 #ifndef VDETECT_APP_PIPELINE_H
 #define VDETECT_APP_PIPELINE_H
@@ -92,6 +97,8 @@ struct pipe_frame {
     int64_t dets_frame;            /* index of the frame the detections belong to */
     double dets_capture_time;      /* its capture time (s, monotonic) */
     double t_result;               /* when the detections were ready (s, monotonic) */
+    unsigned seek_gen;             /* pipeline_seek() requests the decode thread had
+                                      applied when it decoded this frame */
     atomic_int refs;               /* pipeline-internal: holders of this slot */
 };
 
@@ -116,6 +123,8 @@ struct pipeline_config {
     int display_all;           /* also hand every decoded frame to the display side */
     int stride;                /* run the detector on every stride-th frame; 0 or 1: all */
     int64_t max_frames;        /* stop after decoding this many; 0: until the end */
+    int loop;                  /* files: at the end, seek to the start and go on
+                                  (max_frames still ends the run) */
     /* Called by the worker threads after each item they queue for the main
      * thread and when they close its queues — so a main loop waiting on
      * something else (the window's events) wakes up. Must be thread-safe. */
@@ -132,6 +141,12 @@ struct pipeline_stats {
     int64_t discarded;         /* of dropped: still queued when aborted */
     int64_t display_dropped;   /* display_all: frames the display queue evicted */
     int64_t detect_errors;
+    int64_t seek_skipped;      /* decoded before a seek, not detected (see above) */
+    int64_t loops;             /* --loop: times the file restarted */
+    /* Frames handed towards the consumer that it never took (still queued
+     * when the run ended, or the queue was closed): display_all's display
+     * queue, and the result queue. */
+    int64_t unconsumed_display, unconsumed_results;
     double t_first_capture;    /* capture time of frame 0 (s, monotonic); 0 if none */
     double t_last_capture;     /* of the last decoded frame */
     double t_first_result, t_last_result;
@@ -174,6 +189,28 @@ enum pipe_stop {
 };
 /* Thread-safe and idempotent (ABORT may follow DRAIN). Interrupts the source. */
 void pipeline_stop(struct pipeline *p, enum pipe_stop how);
+
+/* ---- files: pause, step, seek (main thread; no-ops' effects on live sources
+ * are the caller's to avoid: these are for files) ---- */
+
+/* Pause (1) or resume (0) the decode thread: it stops before reading its
+ * next frame (the frames already decoded still go through the detector and
+ * reach the consumer) and, on resume, restarts the source's pacing clock
+ * (video_pace_reset) so playback goes on from where it stopped instead of
+ * catching up. While paused at the end of the input it waits for a seek
+ * instead of ending the run; resuming there ends it. */
+void pipeline_pause(struct pipeline *p, int paused);
+/* While paused: let the decode thread read one more frame. */
+void pipeline_step(struct pipeline *p);
+/* Ask the decode thread to seek to t seconds (video_seek: the next frame is
+ * the first at or after t) before its next frame. Returns the request's
+ * number: frames whose seek_gen is lower were decoded before it, and the
+ * consumer should release them unseen (the detect thread skips them, counted
+ * in seek_skipped). A seek that fails is printed and playback goes on. */
+unsigned pipeline_seek(struct pipeline *p, double t);
+/* Main thread, display_all: the next detection result only (the display
+ * queue left alone, e.g. while paused). PIPE_RESULT or PIPE_NONE. */
+enum pipe_item pipeline_next_result(struct pipeline *p, struct pipe_frame **f);
 
 /* Live counters for the HUD, from any thread. */
 int64_t pipeline_decoded(struct pipeline *p);

@@ -84,20 +84,40 @@ struct render_draw_options {
 /* Defaults: boxes and labels on, min_score 0, no stamp. */
 void render_draw_options_init(struct render_draw_options *o);
 
+/* A rectangle in pixels: [x, x + w) x [y, y + h). w == 0: none. */
+struct render_rect {
+    int x, y, w, h;
+};
+
 /*
  * Draw dets[0..n-1] into the RGB24 frame, in place: all boxes first, then
  * all labels (so no box line crosses a label), each in array order. Box
  * lines are max(2, h/240) px thick and lie inside the box rectangle: the
  * outer edge of the line is at floor(x1),floor(y1) and ceil(x2)-1,ceil(y2)-1
  * (clipped to the frame; non-finite or empty boxes are skipped). Labels sit
- * on a filled rectangle in the class colour just above the box (inside it
- * when the box touches the top edge, shifted left to stay in the frame),
- * text white or black, whichever contrasts more.
+ * on a filled rectangle in the class colour, text white or black, whichever
+ * contrasts more, placed so that no two labels overlap (render_label_layout).
  * Pixels outside boxes, labels and stamp are untouched. o NULL: defaults.
  * Returns 0 or RENDER_ERR (message printed; the frame may be half drawn).
  */
 int render_draw(struct render_style *st, uint8_t *rgb, int w, int h, int stride,
                 const struct render_det *dets, int n, const struct render_draw_options *o);
+
+/*
+ * Where render_draw puts the labels of dets[0..n-1] in a w x h frame: rects[i]
+ * is detection i's label rectangle, or w == 0 for none (hidden by min_score,
+ * box outside the frame, or no room). Labels are placed best score first
+ * (equal scores in array order), each at the first spot that lies in the
+ * frame and overlaps no label placed before it: above the box, inside its
+ * top, below it, inside its bottom — left-aligned with the box, then
+ * right-aligned. When "name 0.87" fits nowhere, "0.87" alone is tried at the
+ * same spots; when that fits nowhere either, the label is skipped (the box
+ * keeps its colour). So a lone box's label sits just above its top-left
+ * corner, or inside its top at the frame's top edge. Ignores
+ * show_boxes/show_labels. Returns how many were placed, or RENDER_ERR.
+ */
+int render_label_layout(struct render_style *st, const struct render_det *dets, int n, int w,
+                        int h, const struct render_draw_options *o, struct render_rect *rects);
 
 /* ---- PNG --------------------------------------------------------------- */
 
@@ -111,20 +131,42 @@ int render_png_write(const char *path, const uint8_t *rgb, int w, int h, int str
 
 /* ---- the window ------------------------------------------------------ */
 
-/* The HUD's figures, filled by the caller for each present. Negative values
- * mean "not known yet" and are shown as "-". */
+/* What the window draws over the frame, filled by the caller for each
+ * present. Negative figures mean "not known yet" and are shown as "-".
+ * The HUD panel's lines and what they mean (view --help says the same):
+ *   source  N fps   frames/s arriving from the source
+ *   detect  N fps   detector results/s
+ *   display N fps   frames/s put on the screen
+ *   dropped N       frames the detector never saw (live source, detector behind)
+ *   box age N ms    how much older the frame the boxes were found on is than
+ *                   the frame shown (0: the frame's own boxes)
+ *   lag     N ms    capture (or decode) of the shown frame -> on the screen
+ *   score >= X      the display threshold
+ * Overlays are drawn last, over the frame and its boxes, in this order: the
+ * HUD panel, the PAUSED badge, the status message, the help. */
 struct render_hud {
-    double source_fps;       /* frames/s arriving from the source */
-    double detect_fps;       /* detector results/s */
-    double display_fps;      /* frames/s presented */
-    int64_t dropped;         /* frames dropped so far (live queue policy) */
-    double result_age_ms;    /* age of the shown detections vs the shown frame */
-    double latency_ms;       /* capture -> display of the shown frame */
-    float score_thresh;      /* current display threshold */
-    int paused;              /* shows "PAUSED" */
-    int show_hud;            /* draw the figures (top-left, translucent panel) */
-    int show_help;           /* draw the key help overlay (centre) */
-    const char *status;      /* optional extra HUD line (e.g. "display: all"); NULL: none */
+    double source_fps;
+    double detect_fps;
+    double display_fps;
+    int64_t dropped;
+    double result_age_ms;
+    double latency_ms;
+    float score_thresh;
+    int paused;              /* a "PAUSED" badge at the top centre */
+    int show_hud;            /* draw the figures panel */
+    int show_help;           /* draw the key help (centre, over a dimmed frame) */
+    const char *status;      /* a short message at the bottom centre (e.g.
+                                "labels off"), NULL or "": none */
+    const char *mode;        /* an extra HUD line (e.g. "display all"); NULL: none */
+    /* The detections drawn in the frame, in frame pixels: the HUD panel goes
+     * where it covers none of them (and their labels): into the letterbox
+     * band when it fits there, else the frame corner (then edge middle) whose
+     * detection area (boxes and where their labels may be) under the panel is
+     * smallest (top-left when several are free; the place in use is kept until
+     * another is strictly better; translucent when none is free). NULL:
+     * top-left. */
+    const struct render_det *dets;
+    int ndets;
 };
 
 enum render_event_type {
@@ -139,12 +181,19 @@ enum render_event_type {
     RENDER_EV_SCREENSHOT,    /* s */
     RENDER_EV_FULLSCREEN,    /* f — already toggled by the window; informational */
     RENDER_EV_HELP,          /* ? (also F1) */
+    RENDER_EV_SEEK,          /* Left/Right: seek by render_event.seek seconds */
+    RENDER_EV_STEP,          /* . : one frame forward (while paused) */
     RENDER_EV_REDRAW,        /* exposed/resized: present again if nothing new is coming */
     RENDER_EV_WAKE,          /* render_window_wake() was called */
 };
 
+/* Seek steps: Left/Right 5 s, with Shift (or Up/Down) 60 s. */
+#define RENDER_SEEK_SHORT 5.0
+#define RENDER_SEEK_LONG 60.0
+
 struct render_event {
     enum render_event_type type;
+    double seek;             /* RENDER_EV_SEEK: seconds, negative backwards */
 };
 
 /*
@@ -187,6 +236,9 @@ int render_window_wait(struct render_window *win, struct render_event *ev, int t
 /* Thread-safe, from any thread while the window is open: make a waiting
  * render_window_wait return RENDER_EV_WAKE (e.g. a new result is queued). */
 void render_window_wake(struct render_window *win);
+
+/* Set the window title (UTF-8). */
+void render_window_set_title(struct render_window *win, const char *title);
 
 /* Toggle desktop fullscreen (the 'f' key does this itself). 0 or RENDER_ERR. */
 int render_window_toggle_fullscreen(struct render_window *win);

@@ -19,7 +19,33 @@ struct render_style {
     pthread_mutex_t lock;    /* guards font */
     char *font_path;         /* owned */
     struct render_font font; /* sized for the frame height last drawn */
+    /* label placement scratch, grown (never shrunk) to the most detections
+     * drawn at once: no allocation per frame in a steady run */
+    int cap, label_cap;
+    int *order;                  /* cap: detections by score */
+    struct render_rect *placed;  /* cap: labels placed so far */
+    struct render_rect *rects;   /* label_cap: each detection's label */
+    uint8_t *short_text;         /* label_cap */
 };
+
+static int label_scratch(struct render_style *st, int n)
+{
+    if (n <= st->label_cap)
+        return 0;
+    int cap = n < 64 ? 64 : n;
+    struct render_rect *rects = realloc(st->rects, (size_t)cap * sizeof *rects);
+    if (rects)
+        st->rects = rects;
+    uint8_t *sh = realloc(st->short_text, (size_t)cap);
+    if (sh)
+        st->short_text = sh;
+    if (!rects || !sh) {
+        fprintf(stderr, "render: out of memory\n");
+        return RENDER_ERR;
+    }
+    st->label_cap = cap;
+    return 0;
+}
 
 /* Text size for a frame height: ~1/36 of it, readable at 240p, not huge at 4K. */
 static int font_px_for(int h)
@@ -83,6 +109,10 @@ void render_style_close(struct render_style **pst)
     struct render_style *st = *pst;
     render_font_close(&st->font);
     free(st->font_path);
+    free(st->order);
+    free(st->placed);
+    free(st->rects);
+    free(st->short_text);
     pthread_mutex_destroy(&st->lock);
     free(st);
     render_ttf_quit();
@@ -171,31 +201,148 @@ static void draw_box(uint8_t *rgb, int w, int h, int stride, const struct box_px
     render_fill(rgb, w, h, stride, b->x1 - t + 1, b->y0, b->x1 + 1, b->y1 + 1, c);
 }
 
-static void draw_label(struct render_font *f, uint8_t *rgb, int w, int h, int stride,
-                       const struct render_det *d, const struct box_px *b, const uint8_t c[3])
+/* The label text of d: "name 0.87" (full), or just "0.87" when shortened. */
+static void label_text(const struct render_det *d, int shortened, char *text, size_t size)
 {
-    char text[160];
-    if (d->name && d->name[0])
-        snprintf(text, sizeof text, "%s %.2f", d->name, d->score);
+    if (shortened)
+        snprintf(text, size, "%.2f", d->score);
+    else if (d->name && d->name[0])
+        snprintf(text, size, "%s %.2f", d->name, d->score);
     else
-        snprintf(text, sizeof text, "class %d %.2f", d->label, d->score);
-    int pad = f->px / 4 + 1;
-    int lw = render_text_width(f, text) + 2 * pad, lh = f->height;
-    /* Above the box; inside its top when there is no room above. Kept in
-     * the frame horizontally when it fits. */
-    int lx = b->x0, ly = b->y0 - lh;
-    if (ly < 0)
-        ly = b->y0 < 0 ? 0 : b->y0;
-    if (ly + lh > h)
-        ly = h - lh;
-    if (lx + lw > w)
-        lx = w - lw;
-    if (lx < 0)
-        lx = 0;
-    uint8_t tc[3];
-    render_text_color_for(c, tc);
-    render_fill(rgb, w, h, stride, lx, ly, lx + lw, ly + lh, c);
-    render_text_draw(f, rgb, w, h, stride, lx + pad, ly, text, tc);
+        snprintf(text, size, "class %d %.2f", d->label, d->score);
+}
+
+static int rects_overlap(const struct render_rect *a, const struct render_rect *b)
+{
+    return a->x < b->x + b->w && b->x < a->x + a->w && a->y < b->y + b->h && b->y < a->y + a->h;
+}
+
+/* Where the label of a box goes: the first of these spots that lies in the
+ * frame and overlaps no label placed before it — above the box, inside its
+ * top, below it, inside its bottom; each left-aligned with the box, then
+ * right-aligned (x kept in the frame). Returns 1 with *r set, or 0. */
+static int label_spot(const struct box_px *b, int lw, int lh, int w, int h,
+                      const struct render_rect *placed, int nplaced, struct render_rect *r)
+{
+    int top = b->y0 < 0 ? 0 : b->y0, bottom = b->y1 >= h ? h - 1 : b->y1;
+    const int ys[4] = {b->y0 - lh, top, b->y1 + 1, bottom + 1 - lh};
+    const int xs[2] = {b->x0, b->x1 + 1 - lw};
+    for (int iy = 0; iy < 4; iy++) {
+        for (int ix = 0; ix < 2; ix++) {
+            int x = xs[ix];
+            if (x + lw > w)
+                x = w - lw;
+            if (x < 0)
+                x = 0;
+            struct render_rect c = {x, ys[iy], lw, lh};
+            if (c.y < 0 || c.y + lh > h || lw > w)
+                continue;
+            int clash = 0;
+            for (int k = 0; k < nplaced && !clash; k++)
+                clash = rects_overlap(&c, &placed[k]);
+            if (!clash) {
+                *r = c;
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Grow the style's placement scratch to n entries (under st->lock). */
+static int scratch_reserve(struct render_style *st, int n)
+{
+    if (n <= st->cap)
+        return 0;
+    int cap = n < 64 ? 64 : n;
+    int *order = realloc(st->order, (size_t)cap * sizeof *order);
+    if (order)
+        st->order = order;
+    struct render_rect *placed = realloc(st->placed, (size_t)cap * sizeof *placed);
+    if (placed)
+        st->placed = placed;
+    if (!order || !placed) {
+        fprintf(stderr, "render: out of memory\n");
+        return RENDER_ERR;
+    }
+    st->cap = cap;
+    return 0;
+}
+
+/* The label layout (render.h: render_label_layout) with st->lock held and
+ * st->font sized for h. short_text[i] set when only the score fits. */
+static int layout_locked(struct render_style *st, const struct render_det *dets, int n, int w,
+                         int h, const struct render_draw_options *o, struct render_rect *rects,
+                         uint8_t *short_text)
+{
+    if (scratch_reserve(st, n) < 0)
+        return RENDER_ERR;
+    struct render_font *f = &st->font;
+    int pad = f->px / 4 + 1, lh = f->height, nplaced = 0;
+    /* Best score first, so in a cluster the likeliest object keeps its full
+     * label; insertion sort keeps equal scores in array order. */
+    int *order = st->order;
+    for (int i = 0; i < n; i++) {
+        int j = i;
+        while (j > 0 && dets[order[j - 1]].score < dets[i].score) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+    for (int k = 0; k < n; k++) {
+        int i = order[k];
+        rects[i] = (struct render_rect){0, 0, 0, 0};
+        short_text[i] = 0;
+        struct box_px b;
+        if (!visible(&dets[i], o) || !box_pixels(&dets[i], w, h, &b))
+            continue;
+        if (b.x1 < 0 || b.y1 < 0 || b.x0 >= w || b.y0 >= h)
+            continue; /* entirely outside: no label either */
+        for (int shortened = 0; shortened < 2; shortened++) {
+            char text[160];
+            label_text(&dets[i], shortened, text, sizeof text);
+            int lw = render_text_width(f, text) + 2 * pad;
+            if (label_spot(&b, lw, lh, w, h, st->placed, nplaced, &rects[i])) {
+                st->placed[nplaced++] = rects[i];
+                short_text[i] = (uint8_t)shortened;
+                break;
+            }
+        }
+    }
+    return nplaced;
+}
+
+static int ensure_font(struct render_style *st, int h)
+{
+    if (st->font.px == font_px_for(h))
+        return 0;
+    render_font_close(&st->font);
+    return render_font_open(&st->font, st->font_path, font_px_for(h));
+}
+
+int render_label_layout(struct render_style *st, const struct render_det *dets, int n, int w,
+                        int h, const struct render_draw_options *o, struct render_rect *rects)
+{
+    struct render_draw_options defaults;
+    if (!o) {
+        render_draw_options_init(&defaults);
+        o = &defaults;
+    }
+    if (!st || w <= 0 || h <= 0 || n < 0 || (n > 0 && (!dets || !rects)))
+        return RENDER_ERR;
+    uint8_t *short_text = n ? malloc((size_t)n) : NULL;
+    if (n && !short_text) {
+        fprintf(stderr, "render: out of memory\n");
+        return RENDER_ERR;
+    }
+    pthread_mutex_lock(&st->lock);
+    int r = ensure_font(st, h);
+    if (r == 0)
+        r = layout_locked(st, dets, n, w, h, o, rects, short_text);
+    pthread_mutex_unlock(&st->lock);
+    free(short_text);
+    return r;
 }
 
 int render_draw(struct render_style *st, uint8_t *rgb, int w, int h, int stride,
@@ -213,12 +360,9 @@ int render_draw(struct render_style *st, uint8_t *rgb, int w, int h, int stride,
     }
     int need_text = (o->show_boxes && o->show_labels && n > 0) || (o->stamp && o->stamp[0]);
     pthread_mutex_lock(&st->lock);
-    if (need_text && st->font.px != font_px_for(h)) {
-        render_font_close(&st->font);
-        if (render_font_open(&st->font, st->font_path, font_px_for(h)) < 0) {
-            pthread_mutex_unlock(&st->lock);
-            return RENDER_ERR;
-        }
+    if (need_text && ensure_font(st, h) < 0) {
+        pthread_mutex_unlock(&st->lock);
+        return RENDER_ERR;
     }
     if (o->show_boxes) {
         int t = h / 240 > 2 ? h / 240 : 2;
@@ -230,15 +374,28 @@ int render_draw(struct render_style *st, uint8_t *rgb, int w, int h, int stride,
             det_color(&dets[i], c);
             draw_box(rgb, w, h, stride, &b, t, c);
         }
-        for (int i = 0; o->show_labels && i < n; i++) {
-            struct box_px b;
-            if (!visible(&dets[i], o) || !box_pixels(&dets[i], w, h, &b))
-                continue;
-            if (b.x1 < 0 || b.y1 < 0 || b.x0 >= w || b.y0 >= h)
-                continue; /* entirely outside: no label either */
-            uint8_t c[3];
-            det_color(&dets[i], c);
-            draw_label(&st->font, rgb, w, h, stride, &dets[i], &b, c);
+        if (o->show_labels && n > 0) {
+            if (scratch_reserve(st, n) < 0 || label_scratch(st, n) < 0) {
+                pthread_mutex_unlock(&st->lock);
+                return RENDER_ERR;
+            }
+            if (layout_locked(st, dets, n, w, h, o, st->rects, st->short_text) < 0) {
+                pthread_mutex_unlock(&st->lock);
+                return RENDER_ERR;
+            }
+            int pad = st->font.px / 4 + 1;
+            for (int i = 0; i < n; i++) {
+                const struct render_rect *r = &st->rects[i];
+                if (r->w <= 0)
+                    continue; /* no room anywhere: skipped */
+                char text[160];
+                label_text(&dets[i], st->short_text[i], text, sizeof text);
+                uint8_t c[3], tc[3];
+                det_color(&dets[i], c);
+                render_text_color_for(c, tc);
+                render_fill(rgb, w, h, stride, r->x, r->y, r->x + r->w, r->y + r->h, c);
+                render_text_draw(&st->font, rgb, w, h, stride, r->x + pad, r->y, text, tc);
+            }
         }
     }
     if (o->stamp && o->stamp[0]) {

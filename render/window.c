@@ -6,7 +6,9 @@
  * last presented frame.
  *
  * The frame arrives already drawn (render_draw), so the window adds only what
- * belongs to the window: HUD and help. Panels are composed in small RGB24
+ * belongs to the window, drawn last so nothing is under the boxes: the HUD
+ * panel (in a letterbox band, or the frame corner that covers the fewest
+ * detections), a PAUSED badge, a status message and the help. Panels are composed in small RGB24
  * buffers with the same text code and uploaded as translucent textures.
  * Allocation happens only when the frame, window or panel size changes.
  */
@@ -37,7 +39,9 @@ struct render_window {
     int last_w, last_h;
     char *font_path;         /* owned; monospace if one was found */
     struct render_font font; /* HUD/help text, sized for the window height */
-    struct panel hud, help;
+    struct panel hud, help, status, badge;
+    int hud_corner;          /* where the HUD was last drawn: 0-3 corners TL TR BL BR,
+                                4-7 edge middles top bottom left right */
     Uint32 wake_type;        /* SDL user event type for render_window_wake */
     atomic_int wake_pending; /* a wake event is queued and not yet polled */
     int fullscreen;
@@ -78,6 +82,8 @@ void render_window_close(struct render_window **pwin)
     struct render_window *win = *pwin;
     panel_free(&win->hud);
     panel_free(&win->help);
+    panel_free(&win->status);
+    panel_free(&win->badge);
     if (win->tex)
         SDL_DestroyTexture(win->tex);
     if (win->ren)
@@ -235,10 +241,9 @@ static int ensure_texture(SDL_Renderer *ren, SDL_Texture **tex, int *tw, int *th
     return 0;
 }
 
-/* Compose lines into a panel of the needed size and draw it at (x, y) in
- * output pixels; x or y < 0 centres it on that axis. */
-static int draw_panel(struct render_window *win, struct panel *p, const char *const *lines,
-                      int n, int x, int y, int out_w, int out_h)
+/* Compose lines into p's buffer and texture; *pw x *ph is the panel's size. */
+static int compose_panel(struct render_window *win, struct panel *p, const char *const *lines,
+                         int n, int *pw_out, int *ph_out)
 {
     struct render_font *f = &win->font;
     int pad = f->px / 2 + 2;
@@ -265,7 +270,6 @@ static int draw_panel(struct render_window *win, struct panel *p, const char *co
         p->tw = tw;
         p->th = th;
         SDL_SetTextureBlendMode(p->tex, SDL_BLENDMODE_BLEND);
-        SDL_SetTextureAlphaMod(p->tex, 200);
     }
     static const uint8_t bg[3] = {16, 16, 20}, fg[3] = {240, 240, 240};
     render_fill(p->buf, pw, ph, 3 * pw, 0, 0, pw, ph, bg);
@@ -276,9 +280,18 @@ static int draw_panel(struct render_window *win, struct panel *p, const char *co
         fprintf(stderr, "render: upload panel: %s\n", SDL_GetError());
         return RENDER_ERR;
     }
-    SDL_Rect dst = {x < 0 ? (out_w - pw) / 2 : x, y < 0 ? (out_h - ph) / 2 : y, pw, ph};
-    SDL_RenderCopy(win->ren, p->tex, &src, &dst);
+    *pw_out = pw;
+    *ph_out = ph;
     return 0;
+}
+
+/* Draw a composed panel with its top-left at (x, y), in output pixels. */
+static void show_panel(struct render_window *win, struct panel *p, int pw, int ph, int x, int y,
+                       int alpha)
+{
+    SDL_Rect src = {0, 0, pw, ph}, dst = {x, y, pw, ph};
+    SDL_SetTextureAlphaMod(p->tex, (Uint8)alpha);
+    SDL_RenderCopy(win->ren, p->tex, &src, &dst);
 }
 
 static const char *fmt_val(char *buf, size_t n, double v, const char *fmt)
@@ -290,27 +303,101 @@ static const char *fmt_val(char *buf, size_t n, double v, const char *fmt)
     return buf;
 }
 
-static int draw_hud(struct render_window *win, const struct render_hud *hud, int out_w,
-                    int out_h)
+/* Where the frame is shown in the output: the letterbox rectangle. */
+struct view_rect {
+    int x, y, w, h;
+    double scale;            /* output px per frame px */
+};
+
+static long overlap(int ax, int ay, int aw, int ah, int bx, int by, int bw, int bh)
 {
-    char l[9][64], v[6][24];
-    const char *lines[9];
+    int x0 = ax > bx ? ax : bx, y0 = ay > by ? ay : by;
+    int x1 = ax + aw < bx + bw ? ax + aw : bx + bw, y1 = ay + ah < by + bh ? ay + ah : by + bh;
+    return x1 > x0 && y1 > y0 ? (long)(x1 - x0) * (y1 - y0) : 0;
+}
+
+/* Output-pixel area of the detections (each box widened to where its label
+ * may sit) under a panel at (x, y). */
+static long covered(const struct render_hud *hud, const struct view_rect *v, int x, int y,
+                    int pw, int ph)
+{
+    long a = 0;
+    for (int i = 0; hud->dets && i < hud->ndets; i++) {
+        const struct render_det *d = &hud->dets[i];
+        if (!isfinite(d->x1) || !isfinite(d->y1) || !isfinite(d->x2) || !isfinite(d->y2))
+            continue;
+        /* where render/style.c may put its label: a line of about 1.2 x h/36
+         * frame px above or below the box, as wide as "name 0.87" at about
+         * 0.6 x the font size per character, left- or right-aligned */
+        double px = fmax(10.0, (v->h / v->scale) / 36.0), lh = 1.2 * px;
+        double lw = 0.6 * px * (double)((d->name ? strlen(d->name) : 8) + 6);
+        double x1 = fmin(d->x1, d->x2 - lw), x2 = fmax(d->x2, d->x1 + lw);
+        double bx0 = v->x + x1 * v->scale, bx1 = v->x + x2 * v->scale;
+        double by0 = v->y + (d->y1 - lh) * v->scale, by1 = v->y + (d->y2 + lh) * v->scale;
+        bx0 = fmax(bx0, v->x);
+        by0 = fmax(by0, v->y);
+        bx1 = fmin(bx1, v->x + v->w);
+        by1 = fmin(by1, v->y + v->h);
+        if (bx1 <= bx0 || by1 <= by0)
+            continue;
+        a += overlap(x, y, pw, ph, (int)floor(bx0), (int)floor(by0),
+                     (int)ceil(bx1) - (int)floor(bx0), (int)ceil(by1) - (int)floor(by0));
+    }
+    return a;
+}
+
+static int draw_hud(struct render_window *win, const struct render_hud *hud,
+                    const struct view_rect *v, int out_w, int out_h)
+{
+    char l[10][64], val[6][24];
+    const char *lines[10];
     int n = 0;
-    snprintf(l[n++], 64, "source  %s fps", fmt_val(v[0], 24, hud->source_fps, "%5.1f"));
-    snprintf(l[n++], 64, "detect  %s fps", fmt_val(v[1], 24, hud->detect_fps, "%5.1f"));
-    snprintf(l[n++], 64, "display %s fps", fmt_val(v[2], 24, hud->display_fps, "%5.1f"));
-    snprintf(l[n++], 64, "dropped %lld", (long long)(hud->dropped < 0 ? 0 : hud->dropped));
-    snprintf(l[n++], 64, "age     %s ms", fmt_val(v[3], 24, hud->result_age_ms, "%5.0f"));
-    snprintf(l[n++], 64, "latency %s ms", fmt_val(v[4], 24, hud->latency_ms, "%5.0f"));
-    snprintf(l[n++], 64, "thresh  %s%s", fmt_val(v[5], 24, hud->score_thresh, "%.2f"),
-             hud->paused ? "  PAUSED" : "");
-    if (hud->status && hud->status[0])
-        snprintf(l[n++], 64, "%s", hud->status);
-    snprintf(l[n++], 64, "? help");
+    snprintf(l[n++], 64, "source  %s fps", fmt_val(val[0], 24, hud->source_fps, "%5.1f"));
+    snprintf(l[n++], 64, "detect  %s fps", fmt_val(val[1], 24, hud->detect_fps, "%5.1f"));
+    snprintf(l[n++], 64, "display %s fps", fmt_val(val[2], 24, hud->display_fps, "%5.1f"));
+    snprintf(l[n++], 64, "dropped %5lld", (long long)(hud->dropped < 0 ? 0 : hud->dropped));
+    snprintf(l[n++], 64, "box age %s ms", fmt_val(val[3], 24, hud->result_age_ms, "%5.0f"));
+    snprintf(l[n++], 64, "lag     %s ms", fmt_val(val[4], 24, hud->latency_ms, "%5.0f"));
+    snprintf(l[n++], 64, "score >= %s", fmt_val(val[5], 24, hud->score_thresh, "%.2f"));
+    if (hud->mode && hud->mode[0])
+        snprintf(l[n++], 64, "%s", hud->mode);
+    snprintf(l[n++], 64, "? keys");
     for (int i = 0; i < n; i++)
         lines[i] = l[i];
+    int pw, ph;
+    if (compose_panel(win, &win->hud, lines, n, &pw, &ph) < 0)
+        return RENDER_ERR;
     int m = win->font.px / 2;
-    return draw_panel(win, &win->hud, lines, n, m, m, out_w, out_h);
+    /* A letterbox band the panel fits in covers nothing. */
+    if (v->y >= ph + 2 * m || out_h - (v->y + v->h) >= ph + 2 * m) {
+        int y = v->y >= ph + 2 * m ? m : out_h - ph - m;
+        show_panel(win, &win->hud, pw, ph, m, y, 220);
+        return 0;
+    }
+    if (v->x >= pw + 2 * m || out_w - (v->x + v->w) >= pw + 2 * m) {
+        int x = v->x >= pw + 2 * m ? m : out_w - pw - m;
+        show_panel(win, &win->hud, pw, ph, x, m, 220);
+        return 0;
+    }
+    /* Else the frame corner (then edge middle) with the least detection area
+     * under the panel; corners first, so a free corner wins a tie. */
+    int cx = v->x + (v->w - pw) / 2, cy = v->y + (v->h - ph) / 2;
+    int xr = v->x + v->w - pw - m, yb = v->y + v->h - ph - m;
+    int xs[8] = {v->x + m, xr, v->x + m, xr, cx, cx, v->x + m, xr};
+    int ys[8] = {v->y + m, v->y + m, yb, yb, v->y + m, yb, cy, cy};
+    long cost[8];
+    int best = 0;
+    for (int c = 0; c < 8; c++) {
+        cost[c] = covered(hud, v, xs[c], ys[c], pw, ph);
+        if (cost[c] < cost[best])
+            best = c;
+    }
+    if (cost[win->hud_corner] > cost[best])
+        win->hud_corner = best;
+    int c = win->hud_corner;
+    /* Every place covers something: more see-through, so what is under it shows. */
+    show_panel(win, &win->hud, pw, ph, xs[c], ys[c], cost[c] ? 140 : 200);
+    return 0;
 }
 
 static int draw_help(struct render_window *win, int out_w, int out_h)
@@ -318,18 +405,49 @@ static int draw_help(struct render_window *win, int out_w, int out_h)
     static const char *const lines[] = {
         "vdetect keys",
         "",
-        "q, Esc   quit",
-        "space    pause / resume",
-        "+ / -    score threshold up / down",
-        "l        labels on / off",
-        "b        boxes on / off",
-        "h        HUD on / off",
-        "s        screenshot (PNG)",
-        "f        fullscreen",
-        "?        this help",
+        "q, Esc       quit",
+        "space        pause / resume",
+        ".            next frame (paused, files)",
+        "Left, Right  seek -5 s, +5 s (files)",
+        "Shift+arrow  seek -60 s, +60 s (also Down, Up)",
+        "+ / -        score threshold up / down",
+        "l            labels on / off",
+        "b            boxes on / off",
+        "h            HUD on / off",
+        "s            screenshot (PNG)",
+        "f            fullscreen",
+        "?            this help",
+        "",
+        "HUD: source/detect/display fps; dropped: frames",
+        "the detector never saw; box age: how much older",
+        "the boxes' frame is than the one shown; lag:",
+        "capture of the shown frame -> on screen",
     };
-    return draw_panel(win, &win->help, lines, (int)(sizeof lines / sizeof lines[0]), -1, -1,
-                      out_w, out_h);
+    int pw, ph;
+    if (compose_panel(win, &win->help, lines, (int)(sizeof lines / sizeof lines[0]), &pw, &ph) <
+        0)
+        return RENDER_ERR;
+    /* Dim everything under it, so the help reads over busy boxes. */
+    SDL_SetRenderDrawBlendMode(win->ren, SDL_BLENDMODE_BLEND);
+    SDL_SetRenderDrawColor(win->ren, 0, 0, 0, 150);
+    SDL_RenderFillRect(win->ren, NULL);
+    SDL_SetRenderDrawBlendMode(win->ren, SDL_BLENDMODE_NONE);
+    show_panel(win, &win->help, pw, ph, (out_w - pw) / 2, (out_h - ph) / 2, 245);
+    return 0;
+}
+
+/* One line centred horizontally in the shown frame, at its top (top != 0) or bottom. */
+static int draw_line(struct render_window *win, struct panel *p, const char *text,
+                     const struct view_rect *v, int top)
+{
+    int pw, ph;
+    const char *lines[1] = {text};
+    if (compose_panel(win, p, lines, 1, &pw, &ph) < 0)
+        return RENDER_ERR;
+    int m = win->font.px / 2;
+    int y = top ? v->y + m : v->y + v->h - ph - m;
+    show_panel(win, p, pw, ph, v->x + (v->w - pw) / 2, y, 220);
+    return 0;
 }
 
 int render_window_present(struct render_window *win, const uint8_t *rgb, int w, int h,
@@ -366,21 +484,29 @@ int render_window_present(struct render_window *win, const uint8_t *rgb, int w, 
         SDL_GetWindowSize(win->win, &ow, &oh);
     SDL_SetRenderDrawColor(win->ren, 0, 0, 0, 255);
     SDL_RenderClear(win->ren);
+    struct view_rect v = {0, 0, ow, oh, 1.0};
     if (win->tex && win->last) {
         /* Letterbox: the largest rectangle of the frame's aspect that fits. */
         double s = fmin((double)ow / win->tex_w, (double)oh / win->tex_h);
         int dw = (int)lround(win->tex_w * s), dh = (int)lround(win->tex_h * s);
         SDL_Rect dst = {(ow - dw) / 2, (oh - dh) / 2, dw, dh};
         SDL_RenderCopy(win->ren, win->tex, NULL, &dst);
+        v = (struct view_rect){dst.x, dst.y, dw, dh, s};
     }
-    if (hud && (hud->show_hud || hud->show_help)) {
+    /* The overlays come last, over the frame and its boxes. */
+    int status = hud && hud->status && hud->status[0];
+    if (hud && (hud->show_hud || hud->show_help || hud->paused || status)) {
         int px = hud_px_for(oh);
         if (px != win->font.px) {
             render_font_close(&win->font);
             if (render_font_open(&win->font, win->font_path, px) < 0)
                 return RENDER_ERR;
         }
-        if (hud->show_hud && draw_hud(win, hud, ow, oh) < 0)
+        if (hud->show_hud && draw_hud(win, hud, &v, ow, oh) < 0)
+            return RENDER_ERR;
+        if (hud->paused && draw_line(win, &win->badge, "PAUSED", &v, 1) < 0)
+            return RENDER_ERR;
+        if (status && draw_line(win, &win->status, hud->status, &v, 0) < 0)
             return RENDER_ERR;
         if (hud->show_help && draw_help(win, ow, oh) < 0)
             return RENDER_ERR;
@@ -391,14 +517,24 @@ int render_window_present(struct render_window *win, const uint8_t *rgb, int w, 
 
 /* ---- events -------------------------------------------------------------- */
 
-static enum render_event_type map_key(struct render_window *win, const SDL_KeyboardEvent *k)
+static enum render_event_type map_key(struct render_window *win, const SDL_KeyboardEvent *k,
+                                      double *seek)
 {
     SDL_Keycode sym = k->keysym.sym;
     Uint16 mod = k->keysym.mod;
     if (mod & (KMOD_CTRL | KMOD_ALT | KMOD_GUI))
         return RENDER_EV_NONE; /* leave shortcuts of the desktop alone */
-    /* Threshold keys repeat when held; toggles act once per press. */
+    /* Threshold and seek keys repeat when held; toggles act once per press. */
+    int shift = (mod & KMOD_SHIFT) != 0;
     switch (sym) {
+    case SDLK_LEFT:
+    case SDLK_RIGHT:
+        *seek = (shift ? RENDER_SEEK_LONG : RENDER_SEEK_SHORT) * (sym == SDLK_LEFT ? -1 : 1);
+        return RENDER_EV_SEEK;
+    case SDLK_UP:
+    case SDLK_DOWN:
+        *seek = RENDER_SEEK_LONG * (sym == SDLK_DOWN ? -1 : 1);
+        return RENDER_EV_SEEK;
     case SDLK_PLUS:
     case SDLK_EQUALS:
     case SDLK_KP_PLUS:
@@ -412,6 +548,8 @@ static enum render_event_type map_key(struct render_window *win, const SDL_Keybo
     if (k->repeat)
         return RENDER_EV_NONE;
     switch (sym) {
+    case SDLK_PERIOD:
+        return RENDER_EV_STEP;
     case SDLK_q:
     case SDLK_ESCAPE:
         return RENDER_EV_QUIT;
@@ -438,7 +576,8 @@ static enum render_event_type map_key(struct render_window *win, const SDL_Keybo
     }
 }
 
-static enum render_event_type map_event(struct render_window *win, const SDL_Event *e)
+static enum render_event_type map_event(struct render_window *win, const SDL_Event *e,
+                                        double *seek)
 {
     switch (e->type) {
     case SDL_QUIT:
@@ -455,7 +594,7 @@ static enum render_event_type map_event(struct render_window *win, const SDL_Eve
             return RENDER_EV_NONE;
         }
     case SDL_KEYDOWN:
-        return map_key(win, &e->key);
+        return map_key(win, &e->key, seek);
     default:
         if (e->type == win->wake_type) {
             atomic_store(&win->wake_pending, 0);
@@ -469,13 +608,16 @@ int render_window_poll(struct render_window *win, struct render_event *ev)
 {
     SDL_Event e;
     while (SDL_PollEvent(&e)) {
-        enum render_event_type t = map_event(win, &e);
+        double seek = 0;
+        enum render_event_type t = map_event(win, &e, &seek);
         if (t != RENDER_EV_NONE) {
             ev->type = t;
+            ev->seek = seek;
             return 1;
         }
     }
     ev->type = RENDER_EV_NONE;
+    ev->seek = 0;
     return 0;
 }
 
@@ -509,6 +651,11 @@ void render_window_wake(struct render_window *win)
     e.type = win->wake_type;
     if (SDL_PushEvent(&e) != 1)
         atomic_store(&win->wake_pending, 0);
+}
+
+void render_window_set_title(struct render_window *win, const char *title)
+{
+    SDL_SetWindowTitle(win->win, title ? title : "vdetect");
 }
 
 int render_window_toggle_fullscreen(struct render_window *win)

@@ -436,6 +436,74 @@ static void test_draw_labels(struct render_style *st)
     free(orig);
 }
 
+/* Labels in a dense cluster: no two placed labels overlap, each lies in the
+ * frame and touches its box (above, inside, below), the best scores keep
+ * theirs, and drawing them works. */
+static void test_label_layout(struct render_style *st)
+{
+    int w = 320, h = 240;
+    enum { N = 40 };
+    struct render_det d[N];
+    struct render_rect r[N];
+    unsigned seed = 7;
+    for (int i = 0; i < N; i++) {
+        seed = seed * 1103515245u + 12345u;
+        float x = 100 + (float)(seed >> 16 & 63), y = 80 + (float)(seed >> 8 & 63);
+        d[i] = (struct render_det){x, y, x + 40 + i % 5 * 10, y + 30 + i % 3 * 10, i % 6,
+                                   0.5f + 0.01f * (float)((i * 17) % N), "person"};
+    }
+    int placed = render_label_layout(st, d, N, w, h, NULL, r);
+    CHECK(placed > 5 && placed <= N, "a dense cluster: %d of %d labels placed", placed, N);
+    int overlaps = 0, outside = 0, detached = 0;
+    for (int i = 0; i < N; i++) {
+        if (r[i].w <= 0)
+            continue;
+        outside += r[i].x < 0 || r[i].y < 0 || r[i].x + r[i].w > w || r[i].y + r[i].h > h;
+        /* touches its box: within a label's height of it vertically, overlapping in x */
+        int bx0 = (int)d[i].x1, bx1 = (int)ceilf(d[i].x2), by0 = (int)d[i].y1,
+            by1 = (int)ceilf(d[i].y2);
+        detached += r[i].x + r[i].w <= bx0 || r[i].x >= bx1 || r[i].y + r[i].h < by0 ||
+                    r[i].y > by1;
+        for (int j = i + 1; j < N; j++)
+            if (r[j].w > 0 && r[i].x < r[j].x + r[j].w && r[j].x < r[i].x + r[i].w &&
+                r[i].y < r[j].y + r[j].h && r[j].y < r[i].y + r[i].h)
+                overlaps++;
+    }
+    CHECK(overlaps == 0, "no two placed labels overlap (%d pairs do)", overlaps);
+    CHECK(outside == 0, "placed labels lie in the frame (%d do not)", outside);
+    CHECK(detached == 0, "each label sits at its own box (%d do not)", detached);
+    int best = 0;
+    for (int i = 1; i < N; i++)
+        if (d[i].score > d[best].score)
+            best = i;
+    CHECK(r[best].w > 0, "the best-scored detection keeps its label");
+
+    /* Two boxes with the same top-left: the second label moves (inside or below). */
+    struct render_det two[2] = {{100, 100, 200, 180, 1, 0.9f, "person"},
+                                {100, 100, 190, 170, 2, 0.8f, "person"}};
+    CHECK(render_label_layout(st, two, 2, w, h, NULL, r) == 2, "both labels of a pair placed");
+    CHECK(r[0].y + r[0].h == 100 && r[0].x == 100, "the better one above its box (%d,%d)",
+          r[0].x, r[0].y);
+    CHECK(r[1].y >= r[0].y + r[0].h || r[1].x >= r[0].x + r[0].w || r[1].x + r[1].w <= r[0].x,
+          "the other one elsewhere (%d,%d)", r[1].x, r[1].y);
+    /* No room at all (a frame one label high, boxes stacked): shortened or skipped. */
+    struct render_det many[6];
+    for (int i = 0; i < 6; i++)
+        many[i] = (struct render_det){10, 2, 60, 12, i, 0.9f - 0.1f * i, "a long class name"};
+    int n = render_label_layout(st, many, 6, 120, 16, NULL, r);
+    CHECK(n >= 1 && n < 6, "a crowded strip: %d of 6 labels placed, the rest skipped", n);
+    for (int i = 0; i < 6; i++)
+        for (int j = i + 1; j < 6; j++)
+            if (r[i].w && r[j].w)
+                CHECK(!(r[i].x < r[j].x + r[j].w && r[j].x < r[i].x + r[i].w &&
+                        r[i].y < r[j].y + r[j].h && r[j].y < r[i].y + r[i].h),
+                      "crowded strip: labels %d and %d do not overlap", i, j);
+    /* and render_draw draws exactly the placed rectangles' worth of labels */
+    uint8_t *f = make_frame(w, h, 3 * w);
+    CHECK(render_draw(st, f, w, h, 3 * w, d, N, NULL) == 0, "draw the dense cluster");
+    free(f);
+}
+
 static void test_draw_clipping(struct render_style *st)
 {
     int w = 64, h = 48, stride = 3 * w;
@@ -782,9 +850,11 @@ static void test_window(struct render_style *st)
             uint8_t *p = red + (size_t)y * stride + 3 * x;
             p[0] = 255, p[1] = 0, p[2] = 0;
         }
-    struct render_hud hud = {29.97, 3.2, 29.9, 12, 310, 45, 0.5f, 0, 1, 1, "display: all"};
+    struct render_hud hud = {29.97, 3.2, 29.9, 12, 310, 45, 0.5f, 0, 1, 1, "labels off",
+                             "display all", NULL, 0};
     CHECK(render_window_present(win, red, w, h, stride, &hud) == 0, "present with HUD and help");
     hud.show_hud = hud.show_help = 0;
+    hud.status = NULL;
     CHECK(render_window_present(win, red, w, h, stride, &hud) == 0, "present plain");
     SDL_Window *sw = find_sdl_window();
     int ww = 0, wh = 0;
@@ -818,6 +888,72 @@ static void test_window(struct render_style *st)
     CHECK(render_window_screenshot(win, shot) == 0, "screenshot of a drawn frame");
     CHECK(png_equals(shot, frame, w, h, 3 * w, &why),
           "screenshot equals the drawn frame byte for byte (%s)", why ? why : "ok");
+
+    /* The HUD keeps off the detections: a box over the top-left corner sends
+     * it to another corner, and the box's pixels stay as drawn. */
+    {
+        uint8_t *fr = malloc((size_t)3 * w * h);
+        for (int i = 0; i < w * h; i++)
+            fr[3 * i] = 255, fr[3 * i + 1] = fr[3 * i + 2] = 0;
+        struct render_det tl = {0, 0, 150, 110, 1, 0.9f, "cat"};
+        struct render_hud hd = {25, 25, 25, 0, 40, 5, 0.5f, 0, 1, 0, NULL, NULL, &tl, 1};
+        SDL_SetWindowSize(sw, w, h);
+        drain(win);
+        CHECK(render_window_present(win, fr, w, h, 3 * w, &hd) == 0, "present with the HUD");
+        pix = read_window(&ww, &wh);
+        if (pix && ww == w && wh == h) {
+            int under = 0, dark = 0;
+            for (int y = 0; y < 110; y++)
+                for (int x = 0; x < 150; x++)
+                    under += pix[3 * (y * w + x)] != 255;
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                    dark += pix[3 * (y * w + x)] < 128;
+            CHECK(under == 0, "HUD does not cover the box in the top-left (%d px changed)",
+                  under);
+            CHECK(dark > 2000, "HUD drawn elsewhere (%d dark px)", dark);
+            /* every corner taken: still drawn, see-through */
+            struct render_det all = {0, 0, (float)w, (float)h, 1, 0.9f, "wall"};
+            hd.dets = &all;
+            render_window_present(win, fr, w, h, 3 * w, &hd);
+            free(pix);
+            pix = read_window(&ww, &wh);
+            int half = 0;
+            for (int i = 0; pix && i < ww * wh; i++)
+                half += pix[3 * i] > 60 && pix[3 * i] < 200;
+            CHECK(half > 1000, "a HUD over boxes everywhere is translucent (%d px)", half);
+            /* the help is drawn over the frame and its boxes, last */
+            hd.dets = &tl;
+            hd.show_help = 1;
+            render_window_present(win, fr, w, h, 3 * w, &hd);
+            free(pix);
+            pix = read_window(&ww, &wh);
+            const uint8_t *c = pix ? pix + 3 * ((h / 2) * w + w / 2) : NULL;
+            CHECK(c && c[0] < 60, "help panel over the frame's centre (%d)", c ? c[0] : -1);
+            /* status and PAUSED without the HUD */
+            hd.show_help = hd.show_hud = 0;
+            hd.paused = 1;
+            hd.status = "boxes off";
+            render_window_present(win, fr, w, h, 3 * w, &hd);
+            free(pix);
+            pix = read_window(&ww, &wh);
+            int top = 0, bottom = 0;
+            for (int y = 0; pix && y < h; y++)
+                for (int x = w / 2 - 10; x < w / 2 + 10; x++)
+                    if (pix[3 * (y * w + x)] < 128) {
+                        if (y < h / 2)
+                            top++;
+                        else
+                            bottom++;
+                    }
+            CHECK(top > 50 && bottom > 50, "PAUSED badge at the top, status at the bottom (%d, %d)",
+                  top, bottom);
+        } else {
+            CHECK(0, "window %dx%d readable for the HUD check", ww, wh);
+        }
+        free(pix);
+        free(fr);
+    }
 
     /* letterboxing: a 4:3 frame in a square window, then in a wide one */
     SDL_SetWindowSize(sw, 400, 400);
@@ -900,6 +1036,7 @@ int main(void)
     if (st) {
         test_draw_boxes(st);
         test_draw_labels(st);
+        test_label_layout(st);
         test_draw_clipping(st);
         test_stamp(st);
         test_threads(st);

@@ -451,9 +451,13 @@ static void test_bad_inputs(void)
     expect_open_error(path_of("garbage.mp4"), "not a video");
     expect_open_error(path_of("trunc.mp4"), "not a video");
     expect_open_error(path_of("audio.m4a"), "no video stream");
-    expect_open_error("/dev/video0", "No such file");
-    expect_open_error("webcam:7", "No such file");
-    expect_open_error("lavfi:nosuchfilter", NULL);
+    expect_open_error("/dev/video9", "No such file");
+    expect_open_error("webcam:7", "--list-devices");
+    expect_open_error("webcam:7", "/dev/video7: No such file");
+    expect_open_error("lavfi:nosuchfilter", "invalid filter graph: no filter named 'nosuchfilter'");
+    expect_open_error("lavfi:testsrc2=size=64x48,nosuchfilter2=x=1",
+                      "no filter named 'nosuchfilter2'");
+    expect_open_error("lavfi:testsrc2=size=nonsense", "invalid filter graph");
     expect_open_error(dir, "Is a directory");
     FILE *null = fopen("/dev/null", "w");
     CHECK(video_list_devices(null) >= 0, "list devices works without devices");
@@ -759,6 +763,113 @@ static void test_copy_bound(void)
 
 /* ---- media ---- */
 
+/* Seeking: each seek lands on the first frame whose time is at or after the
+ * target (ffprobe's timestamps are the reference), on a clip with a keyframe
+ * every 25 frames and B-frames (so most targets sit between keyframes and
+ * need decoding forward), forwards, backwards, and on a variable frame rate
+ * file; past the end the next read is the end; live sources refuse. */
+static void seek_case(const char *name, const double *targets, int nt)
+{
+    const char *file = path_of(name);
+    static double ref[512];
+    int n = probe_pts(file, ref, 512);
+    double start = probe_double("stream=start_time", "-select_streams v:0", file);
+    CHECK(n > 10 && !isnan(start), "%s: ffprobe pts (%d) and start time", name, n);
+    if (n <= 10 || isnan(start))
+        return;
+    /* ffprobe lists frames in decode order for some files: sort */
+    for (int i = 1; i < n && i < 512; i++)
+        for (int j = i; j > 0 && ref[j - 1] > ref[j]; j--) {
+            double t = ref[j];
+            ref[j] = ref[j - 1];
+            ref[j - 1] = t;
+        }
+    struct video_source *s = NULL;
+    struct video_source_options o = { .input = file };
+    CHECK(video_open(&s, &o) == 0, "%s: open", name);
+    if (!s)
+        return;
+    const struct video_info *vi = video_source_info(s);
+    struct video_pool *pool = NULL;
+    video_pool_open(&pool, 1, vi->width, vi->height);
+    struct video_frame *f = video_pool_get(pool);
+    int64_t index = 0;
+    /* a few frames first, so the first seek starts mid-stream */
+    for (int i = 0; i < 3; i++)
+        CHECK(video_read(s, f) == 0 && f->index == index++, "%s: read before seeking", name);
+    for (int k = 0; k < nt; k++) {
+        double t = targets[k];
+        int want = 0;
+        while (want < n && ref[want] - start < t - 1e-6)
+            want++;
+        int r = video_seek(s, t);
+        CHECK(r == 0, "%s: seek to %.3f s returned %d", name, t, r);
+        r = video_read(s, f);
+        if (want == n) {
+            CHECK(r == VIDEO_EOF, "%s: seek to %.3f s, past the last frame: end (got %d)", name,
+                  t, r);
+            continue;
+        }
+        CHECK(r == 0 && fabs(f->pts_sec - (ref[want] - start)) < 1e-4,
+              "%s: seek to %.3f s: first frame at %.4f s, want %.4f s (frame %d)", name, t,
+              r == 0 ? f->pts_sec : NAN, ref[want] - start, want);
+        CHECK(r == 0 && f->index == index++, "%s: frame index keeps counting after a seek",
+              name);
+        /* and it goes on from there, in order */
+        r = video_read(s, f);
+        if (want + 1 < n)
+            CHECK(r == 0 && fabs(f->pts_sec - (ref[want + 1] - start)) < 1e-4 &&
+                      f->index == index++,
+                  "%s: after the seek to %.3f s the next frame is %.4f s (got %.4f)", name, t,
+                  ref[want + 1] - start, r == 0 ? f->pts_sec : NAN);
+        else
+            CHECK(r == VIDEO_EOF, "%s: the end after the last frame", name);
+    }
+    video_pool_put(pool, f);
+    video_pool_close(&pool);
+    video_close(&s);
+}
+
+static void test_seek(void)
+{
+    static const double gop[] = {2.5, 0.0, 1.37, 1.0, 3.96, 0.52, 1.0001, -3.0, 3.2, 99.0, 0.1};
+    seek_case("gop.mp4", gop, (int)(sizeof gop / sizeof gop[0]));
+    static const double vfr[] = {1.0, 0.3, 1.25, 0.79, 5.0, 0.0};
+    seek_case("vfr.mkv", vfr, (int)(sizeof vfr / sizeof vfr[0]));
+
+    /* a live source cannot seek: one line, and it goes on playing */
+    struct video_source *s = NULL;
+    struct video_source_options o = { .input = "lavfi:testsrc2=size=64x48:rate=50",
+                                      .realtime = -1 };
+    CHECK(video_open(&s, &o) == 0, "lavfi open");
+    if (!s)
+        return;
+    const char *log = path_of("seek_stderr.txt");
+    fflush(stderr);
+    int saved = dup(2), fd = open(log, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+    dup2(fd, 2);
+    close(fd);
+    int r = video_seek(s, 1.0);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char msg[256] = "";
+    FILE *fp = fopen(log, "r");
+    size_t n = fp ? fread(msg, 1, sizeof msg - 1, fp) : 0;
+    msg[n] = 0;
+    if (fp)
+        fclose(fp);
+    CHECK(r == -ESPIPE && strstr(msg, "cannot seek a live source"),
+          "live source: seek refused (%d, \"%s\")", r, msg);
+    struct video_pool *pool = NULL;
+    video_pool_open(&pool, 1, 64, 48);
+    struct video_frame *f = video_pool_get(pool);
+    CHECK(video_read(s, f) == 0 && f->index == 0, "live source reads on after a refused seek");
+    video_pool_put(pool, f);
+    video_pool_close(&pool);
+    video_close(&s);
+}
+
 static int make_media(void)
 {
     const char *lv = "ffmpeg -nostdin -v error -y";
@@ -792,6 +903,10 @@ static int make_media(void)
              "-pix_fmt yuv420p '%s'",
              lv, path_of("red_709.mkv"));
     rc |= sh("%s -f lavfi -i sine=d=0.5 -c:a aac '%s'", lv, path_of("audio.m4a"));
+    /* 4 s at 25 fps, a keyframe every 25 frames, B-frames: for seeking */
+    rc |= sh("%s -f lavfi -i testsrc2=s=160x120:r=25:d=4 -c:v libx264 -preset ultrafast "
+             "-g 25 -keyint_min 25 -sc_threshold 0 -bf 2 '%s'",
+             lv, path_of("gop.mp4"));
     /* 1 s of video, 60 s of audio in 7500 small packets (8 kHz PCM, 64 samples) */
     rc |= sh("%s -f lavfi -i testsrc2=s=64x48:r=10:d=1 -f lavfi -i "
              "sine=sample_rate=8000:samples_per_frame=64:d=60 -c:v libx264 -preset ultrafast "
@@ -821,6 +936,7 @@ int main(void)
         test_colour();
         test_bad_inputs();
         test_lavfi();
+        test_seek();
         test_stalled_stream();
         test_writer_roundtrip("av.mp4", "out.mp4", 1024.0 / 44100);
         test_writer_roundtrip("av.mkv", "out.mkv", 0);

@@ -9,7 +9,12 @@
 #   - shutdown by --frames, end of input, SIGINT, SIGTERM, and the q key
 #     (Xvfb), each within a second, with the exit codes of README.md's Commands;
 #   - the s key writes a screenshot in which a known red stays red;
-#   - --stats-log writes a line per interval whose counts add up to the report's.
+#   - --stats-log writes a line per interval whose counts add up to the report's;
+#   - --loop plays a file past its end; the summary's second line adds up;
+#   - 'view webcam' without a camera points to --list-devices;
+#   - (Xvfb) the HUD covers no detection, the help is drawn over the boxes, 'l'
+#     shows a status message, the title names the model and [paused], '.'
+#     steps one frame at a time while paused, Right seeks 5 s ahead.
 # VDETECT_QUICK_TESTS=1 runs the live cases for 5 s instead of the issue's 20 s.
 #
 # Environment: VDETECT_BIN, VDETECT_FIXTURES (needs parity/mnv3_320_odd), PYTHON.
@@ -202,6 +207,40 @@ dt=$(awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "%.3f", (c - b) - (b -
 check "end of input: exit 0 (got $rc)" [ "$rc" -eq 0 ]
 check "end of input: ends $dt s after the last frame (< 1 s)" lt "$dt" 1.0
 
+# ---- --loop: a file plays past its end; the frames not shown are accounted for ---------
+run view $M --loop --frames 120 --stats-json "$TMP/loop.json" "$TMP/clip.mp4"
+check "--loop: exit 0 (got $rc)" [ "$rc" -eq 0 ]
+check "--loop: 120 frames decoded from a 50-frame file" \
+    [ "$(stat "$TMP/loop.json" "d['frames']['decoded']")" -eq 120 ]
+check "--loop: the summary says it looped twice ($(tail -n 1 "$TMP/err"))" grep -q 'looped 2 times' "$TMP/err"
+# view: N decoded = A shown + B ... : the parts add up to N, nothing "unaccounted"
+adds_up() {
+    "$PY" - "$1" <<'PYEOF'
+import re, sys
+lines = [l for l in open(sys.argv[1]) if re.match(r"view: \d+ (decoded|detected) = ", l)]
+assert lines, "no accounting line"
+l = lines[-1]
+total = int(re.match(r"view: (\d+)", l).group(1))
+head = l.split(";")[0].split(" = ", 1)[1]
+parts = [int(x) for x in re.findall(r"(?:^| \+ )(\d+) ", head)]
+assert "unaccounted" not in l and sum(parts) == total, (total, parts, l)
+PYEOF
+}
+check "--loop: the accounting line adds up ($(grep '=' "$TMP/err" | tail -n 1))" adds_up "$TMP/err"
+
+# ---- a camera that is not there: the error points to --list-devices ---------------------
+if [ ! -e /dev/video0 ]; then
+    run view $M webcam
+    check "view webcam without a camera: exit 1 (got $rc)" [ "$rc" -eq 1 ]
+    check "view webcam without a camera: names /dev/video0 and --list-devices ($(cat "$TMP/err"))" \
+        sh -c "grep -q '/dev/video0' '$TMP/err' && grep -q -- '--list-devices' '$TMP/err'"
+else
+    skipped "view webcam without a camera: /dev/video0 exists"
+fi
+run view $M lavfi:nosuchfilter
+check "lavfi:nosuchfilter: says the filter graph is invalid, naming the filter ($(cat "$TMP/err"))" \
+    sh -c "[ $rc -eq 1 ] && grep -q \"invalid filter graph: no filter named 'nosuchfilter'\" '$TMP/err'"
+
 # ---- Xvfb: a real X server, keys through XTest ---------------------------------------------
 if ! command -v xvfb-run >/dev/null; then
     skipped "Xvfb cases: no xvfb-run"
@@ -284,9 +323,40 @@ def press(key):
     xt.XTestFakeKeyEvent(d, kc, 1, 0); xt.XTestFakeKeyEvent(d, kc, 0, 0)
     x.XFlush(d)
     x.XSync(d, 0)
+x.XGetGeometry.argtypes = [vp, ul, ctypes.POINTER(ul), ctypes.POINTER(ctypes.c_int),
+                           ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_uint),
+                           ctypes.POINTER(ctypes.c_uint), ctypes.POINTER(ctypes.c_uint),
+                           ctypes.POINTER(ctypes.c_uint)]
+x.XTranslateCoordinates.argtypes = [vp, ul, ul, ctypes.c_int, ctypes.c_int,
+                                    ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int),
+                                    ctypes.POINTER(ul)]
+def grab(path):
+    """the window's pixels as the X server shows them (overlays included), as PNG"""
+    import os, subprocess
+    w = wait_window()
+    r, gx, gy = ul(), ctypes.c_int(), ctypes.c_int()
+    ww, wh, bw, dp = ctypes.c_uint(), ctypes.c_uint(), ctypes.c_uint(), ctypes.c_uint()
+    x.XGetGeometry(d, w, ctypes.byref(r), ctypes.byref(gx), ctypes.byref(gy), ctypes.byref(ww),
+                   ctypes.byref(wh), ctypes.byref(bw), ctypes.byref(dp))
+    rx, ry, ch = ctypes.c_int(), ctypes.c_int(), ul()
+    x.XTranslateCoordinates(d, w, x.XDefaultRootWindow(d), 0, 0, ctypes.byref(rx),
+                            ctypes.byref(ry), ctypes.byref(ch))
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-nostdin", "-f", "x11grab", "-draw_mouse", "0",
+                    "-video_size",
+                    "%dx%d" % (ww.value, wh.value), "-i",
+                    "%s+%d,%d" % (os.environ["DISPLAY"], rx.value, ry.value), "-frames:v", "1",
+                    path], check=True)
+def title(path):
+    name = ctypes.c_char_p()
+    x.XFetchName(d, wait_window(), ctypes.byref(name))
+    open(path, "wb").write(name.value or b"")
 for key in sys.argv[1:]:
     if key.startswith("sleep="):
         time.sleep(float(key[6:])); continue
+    if key.startswith("grab="):
+        grab(key[5:]); continue
+    if key.startswith("title="):
+        title(key[6:]); continue
     # KEY@GLOB: press again (up to 10 times) until a file matching GLOB exists
     key, _, until = key.partition("@")
     for attempt in range(10 if until else 1):
@@ -340,6 +410,136 @@ print(*b[(y * 320 + x) * 3:(y * 320 + x) * 3 + 3])")
     check "screenshot: full frame size, red patch stays red (got $px)" "$PY" -c "
 r, g, b = map(int, '$px'.split())
 assert r >= 245 and g <= 12 and b <= 12"
+fi
+
+
+# ---- Xvfb: HUD placement, overlays, status, title, step, seek (the demo model: fast) ---------
+DEMO="--weights $(pwd)/assets/demo.vdm --threads 1"
+if [ ! -f assets/demo.vdm ]; then
+    skipped "Xvfb view keys: no assets/demo.vdm"
+    summary
+fi
+# a still picture with a detection in the top-left corner (where the HUD used to be) and
+# a corner free of detections: chosen among frames of the sample clip, mirrored too
+mkdir -p "$TMP/cand"
+ffmpeg -v error -y -nostdin -i assets/sample.mp4 -vf fps=2 "$TMP/cand/a%02d.png"
+ffmpeg -v error -y -nostdin -i assets/sample.mp4 -vf fps=2,hflip "$TMP/cand/b%02d.png"
+"$BIN" detect $DEMO --json "$TMP/cand.jsonl" "$TMP/cand"/*.png >/dev/null 2>&1
+"$PY" - "$TMP/cand.jsonl" "$TMP/still.json" <<'PYEOF'
+import json, sys
+def hits(b, x0, y0, x1, y1):
+    return b[0] < x1 and b[2] > x0 and b[1] < y1 and b[3] > y0
+for l in open(sys.argv[1]):
+    d = json.loads(l)
+    W, H = d["width"], d["height"]
+    boxes = [x["box"] for x in d["detections"] if x["score"] >= 0.5]
+    corners = [(0, 0), (W - 170, 0), (0, H - 170), (W - 170, H - 170)]
+    busy = [any(hits(b, cx, cy, cx + 170, cy + 170) for b in boxes) for cx, cy in corners]
+    if busy[0] and not all(busy):
+        json.dump(d, open(sys.argv[2], "w"))
+        break
+PYEOF
+if [ ! -s "$TMP/still.json" ]; then
+    bad "no sample frame with a detection in the top-left corner and a free corner"
+    summary
+fi
+still=$(stat "$TMP/still.json" "d['image']")
+# lossless, so every frame is the picture and gets the same detections
+ffmpeg -v error -y -nostdin -loop 1 -i "$still" -t 10 -r 25 -c:v libx264 -pix_fmt yuv444p \
+    -crf 0 "$TMP/still.mp4"
+mkdir -p "$TMP/shotsA"
+cat >"$TMP/xrun2.sh" <<EOF
+cd "$TMP/shotsA"
+"$BIN" view $DEMO --loop "$TMP/still.mp4" >"$TMP/outA" 2>"$TMP/errA" </dev/null &
+pid=\$!
+"$PY" "$TMP/xkeys.py" sleep=1 "title=$TMP/title1" "grab=$TMP/hud.png" 's@vdetect-*.png' \
+    sleep=3.5 "grab=$TMP/before_l.png" l sleep=0.3 "grab=$TMP/status.png" F1 sleep=0.5 \
+    "grab=$TMP/help.png" F1 space sleep=0.5 "title=$TMP/title2" q >"$TMP/keysA.log" 2>&1
+wait \$pid
+echo \$? >"$TMP/rcA"
+# '.' while paused: a --stats-log line per second counts the frames put on the screen
+"$BIN" view $DEMO --stats-log "$TMP/step.jsonl" --stats-every 1 "$TMP/red.mp4" \
+    >"$TMP/outB" 2>"$TMP/errB" </dev/null &
+pid=\$!
+"$PY" "$TMP/xkeys.py" space sleep=2.5 period sleep=0.4 period sleep=0.4 period sleep=2.5 q \
+    >"$TMP/keysB.log" 2>&1
+wait \$pid
+echo \$? >"$TMP/rcB"
+# Right: 5 s ahead, then the 20 s file plays to its end
+"$BIN" view $DEMO --stats-json "$TMP/seek.json" "$TMP/red.mp4" >"$TMP/outC" 2>"$TMP/errC" </dev/null &
+pid=\$!
+"$PY" "$TMP/xkeys.py" Right >"$TMP/keysC.log" 2>&1
+wait \$pid
+echo \$? >"$TMP/rcC"
+EOF
+xvfb-run -a -s "-screen 0 1024x768x24" sh "$TMP/xrun2.sh" >/dev/null 2>&1
+check "Xvfb keys run: exit 0 ($(cat "$TMP/rcA" 2>/dev/null); $(tail -n 1 "$TMP/keysA.log" 2>/dev/null))" \
+    [ "$(cat "$TMP/rcA" 2>/dev/null)" = 0 ]
+shotA=$(ls "$TMP/shotsA"/vdetect-*.png 2>/dev/null | head -n 1)
+if [ -n "$shotA" ] && [ -s "$TMP/hud.png" ]; then
+    for f in hud before_l status help; do
+        ffmpeg -v error -nostdin -y -i "$TMP/$f.png" -f rawvideo -pix_fmt rgb24 "$TMP/$f.rgb"
+    done
+    ffmpeg -v error -nostdin -y -i "$shotA" -f rawvideo -pix_fmt rgb24 "$TMP/shotA.rgb"
+    "$PY" - "$TMP" >"$TMP/pyA" 2>&1 <<'PYEOF'
+import json, sys
+T = sys.argv[1]
+d = json.load(open(T + "/still.json"))
+W, H = d["width"], d["height"]
+def load(n):
+    b = open("%s/%s.rgb" % (T, n), "rb").read()
+    assert len(b) == W * H * 3, (n, len(b), "window is not the frame's size")
+    return b
+shot, hud = load("shotA"), load("hud")
+# what the window shows beyond the frame as drawn: the overlays
+over = [i for i in range(W * H) if max(abs(shot[3*i+k] - hud[3*i+k]) for k in range(3)) > 40]
+assert len(over) > 2000, "HUD drawn: %d px differ from the screenshot" % len(over)
+boxes = [x["box"] for x in d["detections"] if x["score"] >= 0.5]
+under = sum(1 for i in over for b in boxes
+            if b[0] - 1 <= i % W <= b[2] + 1 and b[1] - 1 <= i // W <= b[3] + 1)
+assert under == 0, "%d overlay px over the %d detections" % (under, len(boxes))
+print("hud: %d px, none over the %d boxes" % (len(over), len(boxes)))
+PYEOF
+    check "HUD covers no detection ($(tail -n 1 "$TMP/pyA"))" grep -q '^hud:' "$TMP/pyA"
+    check "help is drawn over the boxes (its panel fills the centre)" "$PY" -c "
+import json; d = json.load(open('$TMP/still.json')); W, H = d['width'], d['height']
+b = open('$TMP/help.rgb', 'rb').read()
+px = [b[3*(y*W+x):3*(y*W+x)+3] for y in range(H//2-40, H//2+40) for x in range(W//2-80, W//2+80)]
+dark = sum(1 for p in px if max(p) < 70)
+assert dark > 0.8 * len(px), (dark, len(px))"
+    check "l shows a status message at the bottom" "$PY" -c "
+import json; d = json.load(open('$TMP/still.json')); W, H = d['width'], d['height']
+def dark(n):
+    b = open('$TMP/%s.rgb' % n, 'rb').read()
+    return sum(1 for y in range(H - H//5, H) for x in range(W//2 - 60, W//2 + 60)
+               if max(b[3*(y*W+x):3*(y*W+x)+3]) < 50)
+a, s = dark('before_l'), dark('status')
+assert s > a + 300, (a, s)"
+else
+    bad "Xvfb keys run: no screenshot or window grab ($(tr '\n' ' ' <"$TMP/keysA.log"))"
+fi
+check "title names the model and the source ($(cat "$TMP/title1" 2>/dev/null))" \
+    sh -c "grep -q 'demo.vdm' '$TMP/title1' && grep -q 'still.mp4' '$TMP/title1' && ! grep -q paused '$TMP/title1'"
+check "title says [paused] ($(cat "$TMP/title2" 2>/dev/null))" grep -q '\[paused\]' "$TMP/title2"
+
+check "'.' step run: exit 0 ($(cat "$TMP/rcB" 2>/dev/null); $(tail -n 1 "$TMP/keysB.log" 2>/dev/null))" \
+    [ "$(cat "$TMP/rcB" 2>/dev/null)" = 0 ]
+check "'.' while paused shows one frame per press: 3 ($(tr '\n' ' ' <"$TMP/step.jsonl" | head -c 300))" "$PY" -c "
+import json
+L = [json.loads(l) for l in open('$TMP/step.jsonl')]
+z = next(i for i, x in enumerate(L) if x['displayed'] == 0)   # a whole second paused
+after = sum(x['displayed'] for x in L[z:])
+assert after == 3, [x['displayed'] for x in L]"
+
+check "Right seek run: exit 0 at the end of the file ($(cat "$TMP/rcC" 2>/dev/null))" \
+    [ "$(cat "$TMP/rcC" 2>/dev/null)" = 0 ]
+if [ -s "$TMP/seek.json" ]; then
+    dec=$(stat "$TMP/seek.json" "d['frames']['decoded']")
+    check "Right skips 5 s of a 500-frame file: $dec frames decoded (300..400)" \
+        sh -c "[ $dec -ge 300 ] && [ $dec -le 400 ]"
+    check "Right seek: the accounting line adds up ($(grep ' = ' "$TMP/errC" | tail -n 1))" adds_up "$TMP/errC"
+else
+    bad "Right seek: no --stats-json"
 fi
 
 summary

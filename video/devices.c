@@ -81,6 +81,57 @@ int video_list_devices(FILE *out)
     return found;
 }
 
+int video_device_names(char *buf, size_t size)
+{
+    struct dirent **names = NULL;
+    int n = scandir("/dev", &names, is_video_node, by_number), found = 0;
+    size_t used = 0;
+    if (size)
+        buf[0] = 0;
+    for (int i = 0; i < n; i++) {
+        char path[300];
+        snprintf(path, sizeof path, "/dev/%s", names[i]->d_name);
+        int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        struct v4l2_capability cap;
+        if (fd >= 0 && capture_caps(fd, &cap) == 1) {
+            int k = snprintf(buf + used, size - used, "%s%s", found ? ", " : "", path);
+            if (k > 0 && used + (size_t)k < size)
+                used += (size_t)k;
+            else if (used < size)
+                buf[used] = 0; /* cut at the last whole name */
+            found++;
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return found;
+}
+
+/* A camera that cannot be opened: the error, with what to do about it. in is
+ * what the user gave ("webcam", "/dev/video2"), dev the node it names. */
+void video_device_fail(const char *in, const char *dev, int err)
+{
+    char names[160], hint[256];
+    int n = video_device_names(names, sizeof names);
+    if (err == AVERROR(EACCES))
+        snprintf(hint, sizeof hint, "no permission: is the user in the 'video' group?");
+    else if (err == AVERROR(EBUSY))
+        snprintf(hint, sizeof hint, "in use by another program?");
+    else if (n > 0)
+        snprintf(hint, sizeof hint, "cameras here: %s", names);
+    else
+        snprintf(hint, sizeof hint, "no camera found");
+    if (strcmp(in, dev))
+        fprintf(stderr, "video %s: %s: %s (%s; 'vdetect view --list-devices' lists them)\n", in,
+                dev, av_err2str(err), hint);
+    else
+        fprintf(stderr, "video %s: %s (%s; 'vdetect view --list-devices' lists them)\n", in,
+                av_err2str(err), hint);
+}
+
 /* FFmpeg's name for the common V4L2 pixel formats (--input-format). */
 static const char *ffmpeg_name(uint32_t fourcc)
 {
@@ -129,7 +180,7 @@ int video_list_formats(const char *device, FILE *out)
     int fd = open(dev, O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         int err = errno;
-        fprintf(stderr, "video %s: %s\n", dev, strerror(err));
+        video_device_fail(device, dev, AVERROR(err));
         return AVERROR(err);
     }
     struct v4l2_capability cap;

@@ -71,6 +71,14 @@ int pix_fmt_full_range(enum AVPixelFormat fmt, enum AVColorRange range);
 /* The display matrix stored with a stream, or NULL. */
 const int32_t *stream_display_matrix(const AVStream *st);
 
+/* The V4L2 capture devices present, "/dev/video0, /dev/video2" into buf
+ * (cut short to fit); returns how many (devices.c). */
+int video_device_names(char *buf, size_t size);
+/* Print why camera dev (as the user named it: in) did not open — err, and a
+ * hint: the cameras present or none, the 'video' group, busy — with a pointer
+ * to --list-devices. */
+void video_device_fail(const char *in, const char *dev, int err);
+
 /* ---- stream copy: the source's side (source.c), used by writer.c ---- */
 struct video_source;
 struct video_copy_stats;

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include <libavdevice/avdevice.h>
+#include <libavfilter/avfilter.h>
 #include <libavutil/avstring.h>
 #include <libavutil/pixdesc.h>
 
@@ -161,6 +162,64 @@ static int is_device_name(const char *in, char *dev, size_t size)
         return 1;
     }
     return 0;
+}
+
+/* The first filter name in a lavfi graph that libavfilter does not know, into
+ * name; 0 if every one is known. Filters are separated by ',' and ';' outside
+ * quotes and [link labels]; a name ends at '=', '@' or a label. */
+static int lavfi_unknown_filter(const char *graph, char *name, size_t size)
+{
+    const char *p = graph;
+    while (*p) {
+        while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '[') {
+            if (*p == '[')
+                while (*p && *p++ != ']')
+                    ;
+            else
+                p++;
+        }
+        size_t n = strcspn(p, "=@[,; \t\n");
+        if (n > 0 && n < size) {
+            memcpy(name, p, n);
+            name[n] = 0;
+            if (!avfilter_get_by_name(name))
+                return 1;
+        }
+        /* skip the arguments to the next top-level separator */
+        char quote = 0;
+        int depth = 0;
+        for (p += n; *p; p++) {
+            if (quote) {
+                if (*p == quote)
+                    quote = 0;
+            } else if (*p == '\'' || *p == '"') {
+                quote = *p;
+            } else if (*p == '\\' && p[1]) {
+                p++;
+            } else if (*p == '[') {
+                depth++;
+            } else if (*p == ']') {
+                depth--;
+            } else if ((*p == ',' || *p == ';') && depth <= 0) {
+                p++;
+                break;
+            }
+        }
+    }
+    return 0;
+}
+
+/* A lavfi graph that did not open: say it is the filter graph, naming the
+ * filter when it is one FFmpeg does not have. */
+static void lavfi_fail(const char *in, int err)
+{
+    char name[64];
+    if (lavfi_unknown_filter(in + 6, name, sizeof name))
+        fprintf(stderr, "video %s: invalid filter graph: no filter named '%s' in this FFmpeg "
+                        "('ffmpeg -filters' lists them)\n", in, name);
+    else
+        fprintf(stderr, "video %s: invalid filter graph (%s: check the filters' options, "
+                        "e.g. 'ffmpeg -h filter=NAME')\n", in, av_err2str(err));
 }
 
 /* Protocols whose data arrives at the sender's pace. */
@@ -406,7 +465,8 @@ int video_open(struct video_source **out, const struct video_source_options *opt
         static pthread_once_t once = PTHREAD_ONCE_INIT;
         pthread_once(&once, avdevice_register_all);
         if (stat(dev, &sb) < 0) {
-            ret = source_fail(dev, NULL, AVERROR(errno));
+            ret = AVERROR(errno);
+            video_device_fail(in, dev, ret);
             goto fail;
         }
         if (!(ifmt = av_find_input_format("v4l2"))) {
@@ -477,7 +537,11 @@ int video_open(struct video_source **out, const struct video_source_options *opt
     ret = avformat_open_input(&s->fmt, url, ifmt, &dict);
     if (ret < 0) {
         s->fmt = NULL; /* freed by avformat_open_input */
-        if (ret == AVERROR_INVALIDDATA)
+        if (device && ret != AVERROR_EXIT && ret != AVERROR(ETIMEDOUT))
+            video_device_fail(in, dev, ret);
+        else if (ifmt && !device && !strncmp(in, "lavfi:", 6))
+            lavfi_fail(in, ret);
+        else if (ret == AVERROR_INVALIDDATA)
             source_fail(device ? dev : in, "not a video FFmpeg can read", 0);
         else if (ret == AVERROR_EXIT || ret == AVERROR(ETIMEDOUT))
             ret = interrupted_error(s, ret, "cannot open");
@@ -633,6 +697,74 @@ int video_read(struct video_source *s, struct video_frame *f)
     }
     f->capture_time = video_now();
     return 0;
+}
+
+int video_seek(struct video_source *s, double t)
+{
+    if (s->info.live) {
+        fprintf(stderr, "video %s: cannot seek a live source\n", s->input);
+        return AVERROR(ESPIPE);
+    }
+    pthread_mutex_lock(&s->lock);
+    int copying = s->copy != NULL;
+    pthread_mutex_unlock(&s->lock);
+    if (copying) {
+        fprintf(stderr, "video %s: cannot seek while streams are copied to a writer\n",
+                s->input);
+        return AVERROR(EBUSY);
+    }
+    if (!(t >= 0))
+        t = 0;
+    if (t > 1e9)
+        t = 1e9;
+    int64_t origin = s->start_pts != AV_NOPTS_VALUE ? s->start_pts : 0;
+    int64_t target = origin + av_rescale_q(llround(t * AV_TIME_BASE), AV_TIME_BASE_Q,
+                                           s->st->time_base);
+    /* The keyframe at or before the target, then decode forward to it:
+     * what a player's accurate seek does. */
+    arm(s, s->timeout);
+    int ret = avformat_seek_file(s->fmt, s->idx, INT64_MIN, target, target, 0);
+    if (ret < 0)
+        ret = av_seek_frame(s->fmt, s->idx, target, AVSEEK_FLAG_BACKWARD);
+    if (ret < 0) {
+        s->deadline = 0;
+        return ret == AVERROR_EXIT ? interrupted_error(s, ret, "seek")
+                                   : source_fail(s->input, "seek failed", ret);
+    }
+    avcodec_flush_buffers(s->dec);
+    av_frame_unref(s->frame);
+    s->pending = 0;
+    s->demux_eof = 0;
+    pthread_mutex_lock(&s->lock);
+    s->eof = 0;
+    pthread_mutex_unlock(&s->lock);
+    s->pace_t0 = 0; /* the next frame is due at once, the rest at their pace */
+    for (;;) {
+        if (atomic_load(&s->interrupted)) {
+            ret = AVERROR_EXIT;
+            break;
+        }
+        ret = decode_next(s);
+        if (ret == VIDEO_EOF) { /* nothing that late: the next read ends the input */
+            ret = 0;
+            break;
+        }
+        if (ret < 0)
+            break;
+        int64_t pts = s->frame->best_effort_timestamp;
+        if (pts == AV_NOPTS_VALUE || pts >= target) {
+            s->pending = 1; /* video_read() hands this one out next */
+            break;
+        }
+        av_frame_unref(s->frame);
+    }
+    s->deadline = 0;
+    return ret == AVERROR_EXIT ? interrupted_error(s, ret, "seek") : ret;
+}
+
+void video_pace_reset(struct video_source *s)
+{
+    s->pace_t0 = 0;
 }
 
 void video_close(struct video_source **sp)

@@ -164,6 +164,25 @@ const struct video_info *video_source_info(const struct video_source *s);
 int video_read(struct video_source *s, struct video_frame *f);
 
 /*
+ * Seek a file so that the next video_read() returns the first frame whose
+ * time (video_frame.pts_sec) is at or after t seconds (t < 0 counts as 0):
+ * the demuxer goes to the keyframe at or before t, the decoder is flushed and
+ * the frames before t are decoded and skipped. Past the last frame the next
+ * video_read() returns VIDEO_EOF. Frame indices keep counting (index is the
+ * number of frames returned, not a position); the pacing clock restarts at
+ * the next frame. Returns 0, or a negative code with one line printed:
+ * AVERROR(ESPIPE) for a live source ("cannot seek a live source"),
+ * AVERROR(EBUSY) while a writer copies streams, the demuxer's error, or a
+ * decoding error. Call from the thread that calls video_read().
+ */
+int video_seek(struct video_source *s, double t);
+
+/* Restart the pacing clock (after a pause): the next frame video_read()
+ * returns is due at once and the later ones at their pace from there. Call
+ * from the thread that calls video_read(). */
+void video_pace_reset(struct video_source *s);
+
+/*
  * Make a blocked or future video_read()/video_open() return VIDEO_INTERRUPTED
  * promptly (pacing sleeps, network reads; a V4L2 read returns with the next
  * camera frame). Async-signal-safe and thread-safe: callable from a signal
