@@ -102,11 +102,15 @@ void track_free(struct tracker **tp)
 
 long track_frames(const struct tracker *t) { return t->frames; }
 
+/* Beyond this many pixels from the origin a box is garbage, not an object;
+ * the bound keeps every later float conversion far from overflow. */
+#define MAX_COORD 1e7f
+
 static int valid_det(const struct track_det *d)
 {
-    return isfinite(d->box[0]) && isfinite(d->box[1]) && isfinite(d->box[2]) &&
-           isfinite(d->box[3]) && isfinite(d->score) && d->box[2] > d->box[0] &&
-           d->box[3] > d->box[1];
+    for (int c = 0; c < 4; c++)
+        if (!(fabsf(d->box[c]) <= MAX_COORD)) return 0; /* NaN too */
+    return isfinite(d->score) && d->box[2] > d->box[0] && d->box[3] > d->box[1];
 }
 
 /* Step 0: one frame forward for every track. */

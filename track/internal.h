@@ -30,11 +30,15 @@ int track_grow(void **p, int *cap, int need, size_t elem);
 /* Intersection over union of two x1, y1, x2, y2 boxes; 0 when either is empty. */
 static inline double track_iou(const float *a, const float *b)
 {
-    double iw = (a[2] < b[2] ? a[2] : b[2]) - (a[0] > b[0] ? a[0] : b[0]);
-    double ih = (a[3] < b[3] ? a[3] : b[3]) - (a[1] > b[1] ? a[1] : b[1]);
-    if (iw <= 0 || ih <= 0) return 0;
-    double inter = iw * ih;
-    double ua = (double)(a[2] - a[0]) * (a[3] - a[1]) + (double)(b[2] - b[0]) * (b[3] - b[1]) - inter;
+    /* disjoint boxes (most pairs) leave after float comparisons, which are
+     * exact; the arithmetic is in double, where huge boxes cannot overflow */
+    float l = a[0] > b[0] ? a[0] : b[0], r = a[2] < b[2] ? a[2] : b[2];
+    if (!(r > l)) return 0;
+    float t = a[1] > b[1] ? a[1] : b[1], btm = a[3] < b[3] ? a[3] : b[3];
+    if (!(btm > t)) return 0;
+    double inter = ((double)r - l) * ((double)btm - t);
+    double ua = ((double)a[2] - a[0]) * ((double)a[3] - a[1]) +
+                ((double)b[2] - b[0]) * ((double)b[3] - b[1]) - inter;
     return ua > 0 ? inter / ua : 0;
 }
 

@@ -66,7 +66,8 @@ int track_max_age(const struct track_params *p);
 
 /* One detection of one frame. */
 struct track_det {
-    float box[4];   /* x1, y1, x2, y2 in pixels; x2 > x1 and y2 > y1, else ignored */
+    float box[4];   /* x1, y1, x2, y2 in pixels; x2 > x1, y2 > y1 and every coordinate
+                       within +-1e7, else the detection is ignored */
     float score;    /* in [0, 1]; non-finite: ignored */
     int label;      /* class label (any integer) */
 };
