@@ -334,19 +334,19 @@ static void test_linear(void)
 
 static void test_crossing(void)
 {
-    /* A goes right, B goes left, 30 px apart vertically; their boxes overlap
-     * (IoU up to 0.5) for several frames around the crossing */
+    /* A goes right, B goes left, 10 px apart vertically, 12 px a frame: around
+     * the crossing their boxes overlap almost wholly (IoU up to 0.85), and
+     * only the motion model tells which is which */
     struct tracker *t = new_tracker(NULL);
     const struct track_out *o;
     int ok = 1, ida = 0, idb = 0;
-    for (int f = 0; f < 80; f++) {
-        struct track_det d[2] = { det(100 + 5.0f * f, 200, 60, 120, 0.9f, 0),
-                                  det(500 - 5.0f * f, 230, 60, 120, 0.85f, 0) };
+    for (int f = 0; f < 50; f++) {
+        float xa = 100 + 12.0f * f, xb = 700 - 12.0f * f;
+        struct track_det d[2] = { det(xa, 200, 60, 120, 0.9f, 0), det(xb, 210, 60, 120, 0.85f, 0) };
         int n = track_update(t, d, 2, &o, NULL, 0);
-        const struct track_out *a = nearest(o, n, 100 + 5.0f * f, 200);
-        const struct track_out *b = nearest(o, n, 500 - 5.0f * f, 230);
+        const struct track_out *a = nearest(o, n, xa, 200), *b = nearest(o, n, xb, 210);
         if (f == 0) ida = a ? a->id : -1, idb = b ? b->id : -1;
-        ok &= n == 2 && a && b && a->id == ida && b->id == idb;
+        ok &= n == 2 && a && b && a->id == ida && b->id == idb && a != b;
     }
     CHECK(ok && ida == 1 && idb == 2, "two objects crossing keep their ids (%d, %d)", ida, idb);
     track_free(&t);
