@@ -8,6 +8,8 @@
 #   video/  no model or render: its own headers, the C library, FFmpeg;
 #   render/ frames and detections only: its own headers, the C library, SDL2,
 #           and model.h / video.h (the public types it draws);
+#   track/  plain boxes in, identities out: its own headers and the standard C
+#           library (libc, libm) alone — not even POSIX or threads;
 #   app/    wires them through their public headers (model.h, video.h, render.h)
 #           and includes no library's header itself but jansson's (COCO files).
 # The Makefile compiles each folder with only its own library's include path; this
@@ -25,6 +27,16 @@ EXCEPTIONS=""
 # allowed FOLDER HEADER: 0 when FOLDER/ may include HEADER
 allowed() {
     folder=$1 h=$2
+    if [ "$folder" = track ]; then
+        case "$h" in
+            \"../*) return 1 ;;
+            \"*) return 0 ;;
+            \<stddef.h\>|\<stdint.h\>|\<stdio.h\>|\<stdlib.h\>|\<string.h\>|\<math.h\>|\
+            \<errno.h\>|\<stdarg.h\>|\<float.h\>|\<limits.h\>|\<inttypes.h\>|\<stdbool.h\>|\
+            \<assert.h\>|\<ctype.h\>) return 0 ;;
+        esac
+        return 1
+    fi
     case "$h" in
         \"../*) ;;                    # another folder: below
         \"*) return 0 ;;              # the folder's own header
@@ -49,7 +61,7 @@ allowed() {
     return 1
 }
 
-for folder in model model/ckpt model/ops model/spec model/net video render app; do
+for folder in model model/ckpt model/ops model/spec model/net video render track app; do
     n=0 badn=0
     for f in "$folder"/*.c "$folder"/*.h; do
         [ -e "$f" ] || continue
