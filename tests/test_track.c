@@ -917,6 +917,10 @@ static void test_mot_io(void)
     rc = track_mot_read(path, TRACK_MOT_RESULTS, &s, msg, sizeof msg);
     CHECK(rc == 0 && s.count == 3 && s.skipped == 0, "the same as results keeps conf 0");
     track_mot_seq_free(&s);
+    rc = track_mot_read(path, TRACK_MOT_GT_ALL, &s, msg, sizeof msg);
+    CHECK(rc == 0 && s.count == 3 && s.skipped == 0 && s.objs[1].score == 0 && s.objs[0].score == 1,
+          "GT_ALL keeps the ignore region with score 0");
+    track_mot_seq_free(&s);
 
     /* malformed lines: each refused with file:line and the reason */
     static const struct { const char *text; const char *want; } bad[] = {
@@ -1100,6 +1104,32 @@ static void test_scene_and_bench(void)
     track_free(&t);
 }
 
+/* Ignore regions: a hypothesis on one is dropped, one on a real object kept, and the
+ * assignment is over all ground truth: a hypothesis overlapping both a real object
+ * (IoU 0.9) and an ignore region (IoU 0.6) stays, as it matches the object. */
+static void test_drop_ignored(void)
+{
+    char msg[200];
+    struct track_mot_obj gt[3] = {
+        { .id = 1, .box = { 0, 0, 10, 10 }, .score = 1 },
+        { .id = 2, .box = { 100, 100, 110, 110 }, .score = 0 },   /* ignore */
+        { .id = 3, .box = { 1, 0, 11, 10 }, .score = 0 },         /* ignore, beside 1 */
+    };
+    struct track_mot_obj hyp[4] = {
+        { .id = 7, .box = { 0, 0, 10, 10 } },        /* on 1 (IoU 1) and on 3 (IoU 0.82) */
+        { .id = 8, .box = { 100, 101, 110, 111 } },  /* on ignore 2 */
+        { .id = 9, .box = { 200, 200, 210, 210 } },  /* on nothing: a false positive */
+        { .id = 10, .box = { 2, 0, 12, 10 } },       /* on 3 best */
+    };
+    int n = track_mot_drop_ignored(gt, 3, hyp, 4, msg, sizeof msg);
+    CHECK(n == 2 && hyp[0].id == 7 && hyp[1].id == 9,
+          "drop_ignored keeps 7 (the object) and 9 (nothing), drops 8 and 10: n %d", n);
+    struct track_mot_obj only_real[1] = { { .id = 1, .box = { 0, 0, 10, 10 }, .score = 1 } };
+    struct track_mot_obj h2[1] = { { .id = 5, .box = { 50, 50, 60, 60 } } };
+    CHECK(track_mot_drop_ignored(only_real, 1, h2, 1, msg, sizeof msg) == 1,
+          "no ignore region: nothing dropped");
+}
+
 int main(void)
 {
     test_assign();
@@ -1116,6 +1146,7 @@ int main(void)
     test_count_line();
     test_mot_metrics();
     test_mot_io();
+    test_drop_ignored();
     test_scene_and_bench();
     return check_summary("test_track");
 }

@@ -152,7 +152,9 @@ int track_mot_read(const char *path, enum track_mot_kind kind, struct track_mot_
             goto out;
         }
         float score = nf > 6 ? (float)v[6] : 1;
-        if (kind == TRACK_MOT_GT && nf > 6 && v[6] == 0) {
+        if (kind == TRACK_MOT_GT_ALL && nf > 6 && v[6] == 0)
+            score = 0;   /* kept: an ignore region */
+        else if (kind != TRACK_MOT_RESULTS && nf > 6 && v[6] == 0) {
             skipped++;
             continue;
         }

@@ -397,3 +397,35 @@ int track_mot_result(struct track_mot *m, struct track_mot_result *r, char *msg,
     r->idf1 = ratio(2.0 * idtp, 2.0 * idtp + r->idfp + r->idfn);
     return 0;
 }
+
+int track_mot_drop_ignored(const struct track_mot_obj *gt, int ngt, struct track_mot_obj *hyp,
+                           int nhyp, char *msg, size_t len)
+{
+    TRACK_ASSERT(ngt >= 0 && nhyp >= 0 && (gt || !ngt) && (hyp || !nhyp));
+    int ignored = 0;
+    for (int i = 0; i < ngt; i++) ignored += gt[i].score == 0;
+    if (!ignored || !nhyp) return nhyp;
+    struct assign as = { 0 };
+    double *cost = malloc(sizeof *cost * (size_t)ngt * (size_t)nhyp);
+    int *r2c = malloc(sizeof *r2c * (size_t)ngt), *c2r = malloc(sizeof *c2r * (size_t)nhyp);
+    int out = -1;
+    if (!cost || !r2c || !c2r) {
+        track_err(msg, len, "track: out of memory");
+        goto done;
+    }
+    for (int i = 0; i < ngt; i++)
+        for (int j = 0; j < nhyp; j++) {
+            double d = 1 - track_iou(gt[i].box, hyp[j].box);
+            cost[(size_t)i * nhyp + j] = d <= MAX_DIST ? d : INFINITY;
+        }
+    if (assign_solve(&as, cost, ngt, nhyp, MAX_DIST, r2c, c2r, msg, len) < 0) goto done;
+    out = 0;
+    for (int j = 0; j < nhyp; j++)
+        if (c2r[j] < 0 || gt[c2r[j]].score != 0) hyp[out++] = hyp[j];
+done:
+    assign_free(&as);
+    free(cost);
+    free(r2c);
+    free(c2r);
+    return out;
+}

@@ -221,6 +221,18 @@ int track_mot_frame(struct track_mot *m, const struct track_mot_obj *gt, int ngt
 /* The metrics over the frames fed so far (IDF1 solves the global assignment
  * here). 0, or -1 with msg when out of memory. */
 int track_mot_result(struct track_mot *m, struct track_mot_result *r, char *msg, size_t len);
+/*
+ * MOTChallenge's preprocessing of one frame: gt holds every ground-truth row,
+ * those with score 0 being ignore regions (objects too hidden to demand, or
+ * not to be tracked). A hypothesis that covers one is neither a hit nor a
+ * false positive: the hypotheses matched to an ignore region by the optimal
+ * assignment over all of gt (IoU >= 0.5) are removed from hyp, which is
+ * compacted in place (order kept). Returns the new count, or -1 with msg
+ * when out of memory. The caller then scores the frame with the rows of
+ * score != 0 only.
+ */
+int track_mot_drop_ignored(const struct track_mot_obj *gt, int ngt, struct track_mot_obj *hyp,
+                           int nhyp, char *msg, size_t len);
 
 /* ---- MOTChallenge files -------------------------------------------------------- */
 
@@ -241,6 +253,8 @@ enum track_mot_kind {
     TRACK_MOT_RESULTS,  /* frame,id,x,y,w,h,score[,x,y,z]: a tracker's output */
     TRACK_MOT_GT,       /* frame,id,x,y,w,h,conf,class,visibility: rows with
                            conf 0 are ignored, as MOTChallenge's evaluation does */
+    TRACK_MOT_GT_ALL,   /* the same, keeping conf-0 rows (score 0): the ignore
+                           regions, for track_mot_drop_ignored */
 };
 
 /*
