@@ -328,6 +328,14 @@ int image_list_arg(void *ctx, const char *cmd, const char *arg);
 int image_list_expand(struct image_list *l, const char *cmd, int recursive);
 void image_list_free(struct image_list *l);
 
+/* ---- eval --track (eval_track.c) ----------------------------------------------- */
+
+/* Score the MOTChallenge tracks in mot against the ground truth in truth;
+ * the table on stdout, --json as one object (to stdout instead with "-"). An
+ * APP_ status (errors printed). */
+int eval_track(const char *cmd, const char *truth, const char *mot, const char *json_path,
+               int overwrite);
+
 /* ---- detect --save DIR (save_dir.c) ---------------------------------------- */
 
 struct save_dir;

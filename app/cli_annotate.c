@@ -56,6 +56,11 @@ static const char annotate_help[] =
     "Options:\n"
     "%s"
     "\n"
+    "Tracking options (with --stride N the tracker moves the boxes on the frames\n"
+    "between detections; the JSON lines carry \"track_id\"; --coco keeps the\n"
+    "model's own detections):\n"
+    "%s"
+    "\n"
     "Model options:\n"
     "%s"
     "\n"
@@ -75,6 +80,8 @@ static const char annotate_help[] =
 
 struct annotate {
     struct cli_model cm;
+    struct tracking_options to;
+    struct tracking *trk;
     const char *source, *out_path, *json_path, *coco_path, *stats_path;
     struct video_source_options so;
     struct video_writer_options wo;
@@ -118,12 +125,12 @@ bad:
 }
 
 static void write_dets_json(FILE *o, const struct cli_model *cm,
-                            const struct model_detection *d, int n)
+                            const struct model_detection *d, int n, const int *track_ids)
 {
     fputs("[", o);
     int first = 1;
     for (int i = 0; i < n; i++) {
-        if (!cli_model_keep(cm, &d[i]))
+        if (!track_ids && !cli_model_keep(cm, &d[i]))   /* tracks: the tracker decided */
             continue;
         fputs(first ? "{\"box\": [" : ", {\"box\": [", o);
         first = 0;
@@ -136,6 +143,8 @@ static void write_dets_json(FILE *o, const struct cli_model *cm,
         json_put_string(o, cli_model_class_name(cm, d[i].label));
         fputs(", \"score\": ", o);
         json_put_float(o, d[i].score);
+        if (track_ids)
+            fprintf(o, ", \"track_id\": %d", track_ids[i]);
         fputc('}', o);
     }
     fputs("]", o);
@@ -168,7 +177,7 @@ static int write_json_line(struct annotate *a, const struct pipe_frame *f)
     fprintf(o, "{\"frame\": %lld, \"pts\": ", (long long)vf->index);
     json_put_time(o, vf->pts_sec);
     fprintf(o, ", \"width\": %d, \"height\": %d, \"detections\": ", vf->width, vf->height);
-    write_dets_json(o, &a->cm, f->dets, f->ndets);
+    write_dets_json(o, &a->cm, f->dets, f->ndets, f->tracked ? f->track_ids : NULL);
     if (f->dets_kind == PIPE_DETS_HELD)
         fprintf(o, ", \"held\": true, \"held_from\": %lld", (long long)f->dets_frame);
     fputs("}\n", o);
@@ -258,6 +267,13 @@ static int annotate_data(void *ctx, const struct pipe_frame *f)
     struct annotate *a = ((struct annotate_progress *)ctx)->a;
     if (a->json && write_json_line(a, f) < 0)
         return -1;
+    return 0;
+}
+
+/* COCO results are the model's detections (scored as such), also with --track. */
+static int annotate_raw_data(void *ctx, const struct pipe_frame *f)
+{
+    struct annotate *a = ((struct annotate_progress *)ctx)->a;
     if (a->coco && write_coco(a, f) < 0)
         return -1;
     return 0;
@@ -348,11 +364,13 @@ static int parse_args(struct annotate *a, int argc, char **argv)
         { .name = "--help", .short_name = 'h', .kind = OPT_HELP, .help = "show this help" },
         { .kind = OPT_END },
     };
-    const struct opt *const tables[] = { opts, a->cm.opts, NULL };
+    const struct opt *const tables[] = { opts, a->to.opts, a->cm.opts, NULL };
     int r = opt_parse(cmd, argc, argv, tables, opt_source, a);
     if (r == OPT_HELP_ASKED)
         opt_help(stdout, annotate_help, tables);
     if (r != APP_OK)
+        return r;
+    if ((r = tracking_options_done(&a->to, cmd)) != APP_OK)
         return r;
     if (crf >= 0)
         a->wo.crf = crf > 0 ? crf : 1e-3; /* crf 0 (lossless) is asked for, not the default */
@@ -389,6 +407,7 @@ static int check_files(const struct annotate *a)
         (r = out_check_output(&c, "--json", a->json_path)) != APP_OK ||
         (r = out_check_output(&c, "--coco", a->coco_path)) != APP_OK ||
         (r = out_check_output(&c, "--stats-json", a->stats_path)) != APP_OK ||
+        (r = out_check_output(&c, "--mot", a->to.mot_path)) != APP_OK ||
         (r = out_check_input(&c, "SOURCE", a->source)) != APP_OK ||
         (r = out_check_model(&c, &a->cm)) != APP_OK ||
         (r = out_check_done(&c)) != APP_OK)
@@ -437,6 +456,9 @@ static void print_outputs(FILE *f, const struct annotate *a, int64_t frames, int
     if (a->stats_path)
         fprintf(f, ", %s (run report)", strcmp(a->stats_path, "-") ? a->stats_path
                                                                      : "standard output");
+    if (a->to.mot_path)
+        fprintf(f, ", %s (MOTChallenge tracks)", strcmp(a->to.mot_path, "-") ? a->to.mot_path
+                                                                               : "standard output");
     fputc('\n', f);
 }
 
@@ -453,6 +475,8 @@ static int commit_all(struct annotate *a)
         status = APP_FAIL;
     if (outfile_commit(&a->stats_file) < 0)
         status = APP_FAIL;
+    if (tracking_commit(a->trk) < 0)
+        status = APP_FAIL;
     return status;
 }
 
@@ -464,6 +488,7 @@ int cmd_annotate(int argc, char **argv)
     a.stride = 1;
     a.coco_first = 1;
     cli_model_init(&a.cm, argc);
+    tracking_options_init(&a.to, 1);
     int status = APP_OK, sig_installed = 0, sigpipe_set = 0;
     void (*old_sigpipe)(int) = SIG_DFL;
     struct pipeline *p = NULL;
@@ -532,6 +557,9 @@ int cmd_annotate(int argc, char **argv)
         goto done;
     }
     run_report_init(rep);
+    if ((status = tracking_open(&a.trk, &a.to, cmd, info->fps, model_num_classes(a.cm.model),
+                                a.max_dets, a.overwrite)) != APP_OK)
+        goto done;
 
     struct pipeline_config pc = {
         .src = a.src,
@@ -558,6 +586,7 @@ int cmd_annotate(int argc, char **argv)
     struct pipe_consumer pcon = {
         .cm = &a.cm, .style = a.style, .rdets = a.rdets, .max_dets = a.max_dets,
         .stamp = a.stamp, .stride = (int)a.stride, .writer = a.writer, .data = annotate_data,
+        .raw_data = annotate_raw_data, .tracking = a.trk,
         .done = annotate_done,
         .ctx = &pg,
     };
@@ -593,6 +622,7 @@ int cmd_annotate(int argc, char **argv)
         status = commit_all(&a);
     if (status == APP_OK && !a.quiet) {
         run_report_summary(stderr, rep);
+        tracking_summary(stderr, a.trk, &a.cm);
         print_outputs(stderr, &a, frames_written, rep->displayed);
     }
     if (status == APP_OK && signals_pending())
@@ -607,6 +637,7 @@ done:
     outfile_discard(&a.json_file);
     outfile_discard(&a.coco_file);
     outfile_discard(&a.stats_file);
+    tracking_close(&a.trk);
     render_style_close(&a.style);
     signals_set_source(NULL);
     video_close(&a.src);

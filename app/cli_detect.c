@@ -227,7 +227,7 @@ int cmd_detect(int argc, char **argv)
         if (save) {
             struct render_draw_options o;
             render_draw_options_init(&o);
-            int nr = app_render_dets(&cm, dets, n, rdets, max);
+            int nr = app_render_dets(&cm, dets, n, NULL, rdets, max);
             if (render_draw(style, rgb, w, h, 3 * w, rdets, nr, &o) < 0 ||
                 save_dir_write(save, k, rgb, w, h) != APP_OK) {
                 status = APP_FAIL;

@@ -27,6 +27,7 @@ static const char eval_help[] =
     "Usage: vdetect eval [model options] --images DIR --truth COCO.json [--json FILE|-]\n"
     "       vdetect eval --detections FILE.jsonl --truth COCO.json [--json FILE|-]\n"
     "       vdetect eval --coco RESULTS.json --truth COCO.json [--json FILE|-]\n"
+    "       vdetect eval --track --mot TRACKS.txt --truth GT.txt [--json FILE|-]\n"
     "\n"
     "Measure the detector on a labelled set: COCO-style AP@[.5:.95], AP@.5 and AP@.75\n"
     "(bbox, area all, 100 detections per image, 101-point interpolation, as\n"
@@ -42,9 +43,17 @@ static const char eval_help[] =
     "ends in the number N (frame_0042.png is frame 42, as ffmpeg -start_number 0\n"
     "names extracted frames). Truth images without detections count as missed.\n"
     "\n"
-    "Example (the shipped clip and its ground truth):\n"
+    "With --track, score tracks instead: MOTChallenge text files, the tracker's\n"
+    "(annotate --mot) against ground truth (frame,id,x,y,w,h,conf,class,visibility;\n"
+    "conf 0 rows are ignore regions): MOTA, IDF1, MOTP, IDP/IDR, FP, FN, ID\n"
+    "switches, fragmentations, mostly tracked/lost, as py-motmetrics and the\n"
+    "MOTChallenge evaluation define them (IoU >= 0.5).\n"
+    "\n"
+    "Examples (the shipped clip and its ground truth):\n"
     "  vdetect annotate assets/sample.mp4 -o out.mp4 --json out.jsonl\n"
     "  vdetect eval --detections out.jsonl --truth assets/sample-truth.json\n"
+    "  vdetect annotate assets/sample.mp4 -o out.mp4 --track --mot out.mot.txt\n"
+    "  vdetect eval --track --mot out.mot.txt --truth assets/sample-truth.mot.txt\n"
     "\n"
     "Options:\n"
     "%s"
@@ -153,7 +162,8 @@ int cmd_eval(int argc, char **argv)
     struct coco *e = NULL;
     const char *images = NULL, *truth = NULL, *json_path = NULL, *detections = NULL,
                *results = NULL;
-    int status = APP_OK, quiet = 0, overwrite = 0;
+    int status = APP_OK, quiet = 0, overwrite = 0, track = 0;
+    const char *mot = NULL;
     FILE *jf = NULL;
     struct outfile *json_file = NULL;
     struct model_detection *dets = NULL;
@@ -172,6 +182,10 @@ int cmd_eval(int argc, char **argv)
         { .name = "--coco", .arg = "FILE", .kind = OPT_STRING, .dest = &results,
           .help = "score a COCO results array as 'vdetect annotate --coco'\n"
                   "writes it (image_id: the frame index)" },
+        { .name = "--track", .kind = OPT_FLAG, .dest = &track,
+          .help = "score tracks: --mot against a MOTChallenge --truth" },
+        { .name = "--mot", .arg = "FILE", .kind = OPT_STRING, .dest = &mot,
+          .help = "with --track: the tracks (annotate --mot's file)" },
         { .name = "--json", .arg = "FILE|-", .kind = OPT_STRING, .dest = &json_path,
           .help = "also write eval's report as one JSON object (an output:\n"
                   "detections to score go to --detections); with -, to\n"
@@ -192,6 +206,22 @@ int cmd_eval(int argc, char **argv)
     }
     if ((status = r) != APP_OK)
         goto done;
+    if (track || mot) {
+        if (!track || !mot || !truth)
+            status = app_usage_error(cmd, "scoring tracks takes --track, --mot FILE and --truth "
+                                          "FILE (MOTChallenge text)");
+        else if (images || detections || results)
+            status = app_usage_error(cmd, "--track scores --mot's tracks, not %s",
+                                     images ? "--images" : detections ? "--detections"
+                                                                      : "--coco");
+        else if (cm.weights || cm.arch || cm.labels || cm.nsets || cm.classes || cm.engine ||
+                 cm.precision || cm.score_thresh >= 0)
+            status = app_usage_error(cmd, "the model options apply to --images (a model run); "
+                                          "--mot is scored as it is");
+        else
+            status = eval_track(cmd, truth, mot, json_path, overwrite);
+        goto done;
+    }
     if (!images && !detections && !results && (status = json_given_as_input(cmd, json_path)))
         goto done;
     if ((!images && !detections && !results) || !truth) {

@@ -54,7 +54,13 @@ static const char view_help[] =
     "            boxes; 0 with --display detected)\n"
     "  lag       from the shown frame's capture (decode, for files) to the\n"
     "            screen: the delay you see (capture->display in the summary)\n"
-    "  score >=  the display threshold (+/-)\n"
+    "  score >=  the display threshold (+/-; tracked boxes follow the tracker's\n"
+    "            thresholds instead)\n"
+    "  tracks    --track: distinct objects so far, per class; line N: crossings\n"
+    "            of --count-line N each way (> left-to-right, < right-to-left)\n"
+    "\n"
+    "Tracking options:\n"
+    "%s"
     "\n"
     "Model options:\n"
     "%s"
@@ -72,10 +78,14 @@ struct view_result {
     double capture, pts_sec;          /* that frame's capture time and stream time (s) */
     int n;
     struct model_detection *dets;     /* max_dets entries */
+    int *ids;                         /* max_dets entries: track identities, when tracked */
+    int tracked;
 };
 
 struct view {
     struct cli_model cm;
+    struct tracking_options to;
+    struct tracking *trk;             /* --track: NULL when off */
     struct video_source_options so;
     const char *source, *stats_path, *log_path;
     struct outfile *stats_file;       /* opened at start, written on exit */
@@ -96,6 +106,7 @@ struct view {
     struct view_result results[VIEW_RESULTS];  /* ring, newest at result_next - 1 */
     int result_next;
     struct model_detection *result_mem;
+    int *result_ids;
     struct render_det *rdets;
     int nrdets;                       /* drawn on the shown frame (for the HUD's placement) */
     int max_dets;
@@ -238,6 +249,9 @@ static void result_add(struct view *v, const struct pipe_frame *f)
     r->pts_sec = f->dets_kind == PIPE_DETS_OWN ? f->vf->pts_sec : NAN;
     r->n = f->ndets;
     memcpy(r->dets, f->dets, (size_t)f->ndets * sizeof *f->dets);
+    r->tracked = f->tracked;
+    if (f->tracked)
+        memcpy(r->ids, f->track_ids, (size_t)f->ndets * sizeof *f->track_ids);
 }
 
 /* The newest result for a frame at or before frame; NULL if none. */
@@ -283,6 +297,7 @@ static void fill_hud(struct view *v, struct render_hud *h)
     h->show_help = v->show_help;
     h->status = now < v->status_until ? v->status : NULL;
     h->mode = v->display_all ? "display all" : "display detected";
+    h->extra = tracking_hud(v->trk, &v->cm);
     h->dets = v->show_boxes ? v->rdets : NULL;
     h->ndets = v->show_boxes ? v->nrdets : 0;
 }
@@ -303,9 +318,12 @@ static int present_shown(struct view *v, int fresh)
     else
         v->last_age_ms = (v->shown_capture - r->capture) * 1e3;
     double t0 = video_now();
-    v->nrdets = r ? app_render_dets(&v->cm, r->dets, r->n, v->rdets, v->max_dets) : 0;
+    v->nrdets = r ? app_render_dets(&v->cm, r->dets, r->n, r->tracked ? r->ids : NULL, v->rdets,
+                                    v->max_dets)
+                  : 0;
     struct render_draw_options o;
     render_draw_options_init(&o);
+    o.ntrails = tracking_trails(v->trk, &o.trails);
     o.show_boxes = v->show_boxes;
     o.show_labels = v->show_labels;
     if (render_draw(v->style, v->canvas, info->width, info->height, 3 * info->width, v->rdets,
@@ -434,13 +452,16 @@ static enum end_reason handle_event(struct view *v, const struct render_event *e
     return END_NONE;
 }
 
-/* A result item: keep its detections (display_all: nothing else to do with
- * it). Returns 1 when they belong to the shown frame (worth a redraw). */
+/* A result item: track it (--track) and keep its detections (display_all:
+ * nothing else to do with it). Returns 1 when they belong to the shown frame
+ * (worth a redraw), 0, or -1 when tracking failed (printed). */
 static int take_result(struct view *v, struct pipe_frame *f)
 {
     if (f->seek_gen < v->seek_gen || f->dets_kind != PIPE_DETS_OWN)
         return 0;
     lat_hist_add(&v->log.result, (f->t_result - f->dets_capture_time) * 1e3);
+    if (tracking_frame(v->trk, &v->cm, f) < 0)
+        return -1;
     result_add(v, f);
     return v->have_shown && f->dets_frame == v->shown_index;
 }
@@ -484,7 +505,12 @@ static enum end_reason run(struct view *v)
                 ended = 1;
                 break;
             }
-            if (it == PIPE_RESULT && take_result(v, f))
+            int taken = it == PIPE_RESULT ? take_result(v, f) : 0;
+            if (taken < 0) {   /* tracking failed (printed) */
+                pipeline_release(v->p, f);
+                return END_ERROR;
+            }
+            if (taken)
                 redraw = 1;
             if (it == PIPE_RESULT && v->display_all) {
                 pipeline_release(v->p, f);
@@ -654,11 +680,13 @@ static int parse_args(struct view *v, int argc, char **argv)
         { .name = "--help", .short_name = 'h', .kind = OPT_HELP, .help = "show this help" },
         { .kind = OPT_END },
     };
-    const struct opt *const tables[] = { opts, v->cm.opts, NULL };
+    const struct opt *const tables[] = { opts, v->to.opts, v->cm.opts, NULL };
     int r = opt_parse(cmd, argc, argv, tables, opt_source, v);
     if (r == OPT_HELP_ASKED)
         opt_help(stdout, view_help, tables);
     if (r != APP_OK)
+        return r;
+    if ((r = tracking_options_done(&v->to, cmd)) != APP_OK)
         return r;
     if (!v->list && !v->source)
         return app_usage_error(cmd, "no SOURCE given");
@@ -682,6 +710,7 @@ int cmd_view(int argc, char **argv)
         return APP_FAIL;
     }
     cli_model_init(&v->cm, argc);
+    tracking_options_init(&v->to, 0);
     v->display_all = 1;
     v->show_labels = v->show_boxes = v->show_hud = 1;
     run_report_init(&v->rep);
@@ -754,16 +783,20 @@ int cmd_view(int argc, char **argv)
     v->max_dets = app_max_dets(&v->cm);
     size_t frame_bytes = (size_t)info->width * info->height * 3;
     v->result_mem = calloc((size_t)VIEW_RESULTS * v->max_dets, sizeof *v->result_mem);
+    v->result_ids = calloc((size_t)VIEW_RESULTS * v->max_dets, sizeof *v->result_ids);
     v->rdets = calloc((size_t)v->max_dets, sizeof *v->rdets);
     v->shown = malloc(frame_bytes);
     v->canvas = malloc(frame_bytes);
-    if (!v->result_mem || !v->rdets || !v->shown || !v->canvas) {
+    if (!v->result_mem || !v->result_ids || !v->rdets || !v->shown || !v->canvas) {
         fprintf(stderr, "vdetect view: out of memory\n");
         status = APP_FAIL;
         goto done;
     }
     for (int i = 0; i < VIEW_RESULTS; i++)
+    {
         v->results[i].dets = v->result_mem + (size_t)i * v->max_dets;
+        v->results[i].ids = v->result_ids + (size_t)i * v->max_dets;
+    }
     results_clear(v);
     /* the preset's name without "fasterrcnn_"; a custom backbone's spelled-out
      * layers are no title: its file's name instead */
@@ -779,6 +812,9 @@ int cmd_view(int argc, char **argv)
         v->loop = 0;
     }
 
+    if ((status = tracking_open(&v->trk, &v->to, cmd, info->fps, model_num_classes(v->cm.model),
+                                v->max_dets, v->overwrite)) != APP_OK)
+        goto done;
     struct pipeline_config pc = {
         .src = v->src,
         .detect_ctx = v->cm.model,
@@ -820,6 +856,7 @@ int cmd_view(int argc, char **argv)
     if (!v->quiet) {
         run_report_summary(stderr, &v->rep);
         summary_rest(v, ps);
+        tracking_summary(stderr, v->trk, &v->cm);
     }
     if (v->log_file) {
         stats_log_tick(&v->log, video_now(), ps->decoded, ps->detected, v->rep.displayed,
@@ -838,6 +875,7 @@ done:
     outfile_discard(&v->stats_file);
     outfile_discard(&v->log_file);
     pipeline_free(&v->p);
+    tracking_close(&v->trk);
     render_style_close(&v->style);
     render_window_close(&v->win);
     signals_set_source(NULL);
@@ -846,6 +884,7 @@ done:
         signals_restore();
     cli_model_free(&v->cm);
     free(v->result_mem);
+    free(v->result_ids);
     free(v->rdets);
     free(v->shown);
     free(v->canvas);

@@ -49,11 +49,18 @@ static int consume_one(const struct pipe_consumer *c, struct pipe_frame *f,
 {
     struct video_frame *vf = f->vf;
     char stamp[96];
+    /* the detections as the model gave them, then (--track) the tracks */
+    if (c->raw_data && c->raw_data(c->ctx, f) < 0)
+        return -1;
+    if (tracking_frame(c->tracking, c->cm, f) < 0)
+        return -1;
     double td = video_now();
     if (c->style) {
-        int n = app_render_dets(c->cm, f->dets, f->ndets, c->rdets, c->max_dets);
+        int n = app_render_dets(c->cm, f->dets, f->ndets,
+                                f->tracked ? f->track_ids : NULL, c->rdets, c->max_dets);
         struct render_draw_options o;
         render_draw_options_init(&o);
+        o.ntrails = tracking_trails(c->tracking, &o.trails);
         if (c->stride > 1) {
             stride_text(c, f, stamp, sizeof stamp);
             o.stamp = stamp;

@@ -43,6 +43,7 @@ struct pipeline {
     struct pipe_frame *slots;       /* nslots; slot i wraps pool frame i */
     int nslots;
     struct model_detection *det_mem; /* nslots * max_dets + max_dets (held copy) */
+    int *id_mem;                     /* nslots * max_dets: the slots' track_ids */
 
     struct queue *frameq;           /* decode -> detect */
     struct queue *resultq;          /* detect -> main */
@@ -212,6 +213,7 @@ static void *decode_main(void *arg)
         atomic_store(&p->decoded, n);
 
         f->ndets = 0;
+        f->tracked = 0;
         f->dets_kind = PIPE_DETS_NONE;
         f->dets_frame = -1;
         f->t_result = 0;
@@ -270,6 +272,7 @@ static void *detect_main(void *arg)
         if (stride > 1 && seen++ % stride != 0 && have_last) {
             memcpy(f->dets, last, (size_t)nlast * sizeof *last);
             f->ndets = nlast;
+            f->tracked = 0;
             f->dets_kind = PIPE_DETS_HELD;
             f->dets_frame = last_frame;
             f->dets_capture_time = last_capture;
@@ -294,6 +297,7 @@ static void *detect_main(void *arg)
                 continue;
             }
             f->ndets = n < 0 ? 0 : n > max ? max : n;
+            f->tracked = 0;
             f->dets_kind = PIPE_DETS_OWN;
             f->dets_frame = vf->index;
             f->dets_capture_time = vf->capture_time;
@@ -375,7 +379,8 @@ int pipeline_start(struct pipeline **out, const struct pipeline_config *c)
         goto fail;
     p->slots = calloc((size_t)p->nslots, sizeof *p->slots);
     p->det_mem = calloc((size_t)(p->nslots + 1) * c->max_dets, sizeof *p->det_mem);
-    if (!p->slots || !p->det_mem) {
+    p->id_mem = calloc((size_t)p->nslots * c->max_dets, sizeof *p->id_mem);
+    if (!p->slots || !p->det_mem || !p->id_mem) {
         fprintf(stderr, "pipeline: out of memory\n");
         r = -ENOMEM;
         goto fail;
@@ -394,6 +399,7 @@ int pipeline_start(struct pipeline **out, const struct pipeline_config *c)
         int k = video_pool_index(p->pool, vf);
         p->slots[k].vf = vf;
         p->slots[k].dets = p->det_mem + (size_t)k * c->max_dets;
+        p->slots[k].track_ids = p->id_mem + (size_t)k * c->max_dets;
         atomic_init(&p->slots[k].refs, 0);
     }
     for (int i = 0; i < p->nslots; i++)
@@ -606,6 +612,7 @@ void pipeline_free(struct pipeline **pp)
     queue_free(&p->displayq);
     free(p->slots);
     free(p->det_mem);
+    free(p->id_mem);
     if (p->ctl_init) {
         pthread_cond_destroy(&p->ctl_cond);
         pthread_mutex_destroy(&p->ctl_lock);

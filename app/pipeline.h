@@ -37,6 +37,7 @@
 #include <stdio.h>
 
 #include "../model/model.h"
+#include "../track/track.h"
 #include "../render/render.h"
 #include "../video/video.h"
 #include "app.h"
@@ -93,6 +94,10 @@ struct pipe_frame {
     struct video_frame *vf;        /* pixels and timestamps; from the pipeline's pool */
     struct model_detection *dets;  /* max_dets entries, owned; valid for result items */
     int ndets;                     /* as the model returned them (unfiltered) */
+    int *track_ids;                /* max_dets entries, owned; read when tracked */
+    int tracked;                   /* 1: --track replaced dets[0..ndets) by the tracks
+                                      shown on this frame (main thread, tracking_frame),
+                                      track_ids[i] being dets[i]'s identity */
     enum pipe_dets dets_kind;
     int64_t dets_frame;            /* index of the frame the detections belong to */
     double dets_capture_time;      /* its capture time (s, monotonic) */
@@ -260,9 +265,10 @@ void run_report_summary(FILE *f, const struct run_report *r);
 
 /* ---- the consumer loop of annotate and bench (consume.c) ------------------- */
 
-/* What pipeline_consume() does with each detected frame, in this order: draw
- * the detections that pass the output filter (style), encode the frame
- * (writer), hand it to data(), count it in the report, then done(). */
+/* What pipeline_consume() does with each detected frame, in this order: hand
+ * the model's detections to raw_data(), track (tracking), draw the detections
+ * (or tracks) that pass the output filter (style), encode the frame (writer),
+ * hand it to data(), count it in the report, then done(). */
 struct pipe_consumer {
     const struct cli_model *cm;   /* --score-thresh / --classes, class names */
     struct render_style *style;   /* NULL: frames go out as decoded (--no-draw) */
@@ -275,6 +281,10 @@ struct pipe_consumer {
     /* The frame's data outputs, once it is encoded; negative fails the run
      * after printing why. NULL: none. */
     int (*data)(void *ctx, const struct pipe_frame *f);
+    /* Before tracking replaces the detections by tracks: the outputs that
+     * want the model's own (COCO results). NULL: none. */
+    int (*raw_data)(void *ctx, const struct pipe_frame *f);
+    struct tracking *tracking;    /* --track, or NULL */
     /* After the frame was counted (rep->displayed includes it); t_out is when
      * it was written. For per-frame series and progress. NULL: none. */
     void (*done)(void *ctx, const struct pipe_frame *f, double t_out);
@@ -310,12 +320,57 @@ struct bench_pipeline_opts {
  * an APP_ status. */
 int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o);
 
+/* ---- --track (tracking.c) ----------------------------------------------------- */
+
+#define TRACKING_MAX_LINES 8
+struct tracking_options {
+    int on;                          /* --track (or implied by the others) */
+    struct track_params params;      /* defaults + --track-set */
+    float lines[TRACKING_MAX_LINES][4];   /* --count-line X1,Y1,X2,Y2 */
+    int nlines;
+    const char *mot_path;            /* --mot FILE (annotate) or NULL */
+    struct opt opts[5];              /* the options as a table, for opt_parse/opt_help */
+};
+/* Defaults and the option table (with_mot: list --mot too). */
+void tracking_options_init(struct tracking_options *to, int with_mot);
+/* After parsing: --mot implies --track; the parameters checked together.
+ * APP_OK or APP_USAGE (printed). */
+int tracking_options_done(struct tracking_options *to, const char *cmd);
+
+struct tracking;
+/* *t = NULL when tracking is off. fps: the source's rate (the lost-track age
+ * is in its seconds); nclasses: the model's; max_dets: entries of a frame's
+ * dets. Opens --mot (checked by the caller against the Files rules).
+ * APP_OK or APP_FAIL (printed). */
+int tracking_open(struct tracking **t, const struct tracking_options *to, const char *cmd,
+                  double fps, int nclasses, int max_dets, int overwrite);
+/* Main thread, each result frame in order, before it is drawn or written: its
+ * detections become the tracks shown on it (f->tracked, f->track_ids); counts,
+ * lines, trails and --mot follow. NULL t: nothing. 0, or -1 (printed). */
+int tracking_frame(struct tracking *t, const struct cli_model *cm, struct pipe_frame *f);
+/* The live tracks' recent paths (valid until the next call). Returns how many. */
+int tracking_trails(struct tracking *t, const struct render_trail **out);
+/* HUD lines: "tracks N (3 red circle, ...)" and one per count line (at most 2). */
+const char *tracking_hud(struct tracking *t, const struct cli_model *cm);
+/* The end summary's tracking lines ("CMD: N distinct tracks (...); tracker X ms
+ * per frame", one per count line). */
+void tracking_summary(FILE *f, struct tracking *t, const struct cli_model *cm);
+/* {"distinct": N, "per_class": {...}, "lines": [...], "ms_per_frame": X} */
+void tracking_json(FILE *f, struct tracking *t, const struct cli_model *cm);
+/* The tracker's time per frame (ms). */
+const struct lat_hist *tracking_times(const struct tracking *t);
+/* Rename --mot's file into place. 0 or -1 (printed). NULL-safe. */
+int tracking_commit(struct tracking *t);
+void tracking_close(struct tracking **t);
+
 /* ---- shared by view and annotate (pipeline_draw.c) ---------------------------- */
 
 /* The detections that pass --score-thresh / --classes, as render/ wants them
- * (names point into cm; valid while it lives). Returns how many (<= max). */
+ * (names point into cm; valid while it lives). With track_ids (a tracked
+ * frame's) every entry is a track: all are kept, each with its identity and
+ * its identity's colour. Returns how many (<= max). */
 int app_render_dets(const struct cli_model *cm, const struct model_detection *d, int n,
-                    struct render_det *out, int max);
+                    const int *track_ids, struct render_det *out, int max);
 /* Detections per frame the loaded model can return. */
 int app_max_dets(const struct cli_model *cm);
 /* Can the loaded model take this source's frames? Checked once when the

@@ -10,11 +10,12 @@
 #include "pipeline.h"
 
 int app_render_dets(const struct cli_model *cm, const struct model_detection *d, int n,
-                    struct render_det *out, int max)
+                    const int *track_ids, struct render_det *out, int max)
 {
     int k = 0;
     for (int i = 0; i < n && k < max; i++) {
-        if (!cli_model_keep(cm, &d[i]))
+        /* tracks passed the tracker's own thresholds (and --classes) */
+        if (!track_ids && !cli_model_keep(cm, &d[i]))
             continue;
         out[k].x1 = d[i].box[0];
         out[k].y1 = d[i].box[1];
@@ -23,7 +24,9 @@ int app_render_dets(const struct cli_model *cm, const struct model_detection *d,
         out[k].label = d[i].label;
         out[k].score = d[i].score;
         out[k].name = cli_model_class_name(cm, d[i].label);
-        out[k].has_color = model_class_color(cm->model, d[i].label, out[k].color);
+        out[k].track_id = track_ids ? track_ids[i] : 0;
+        /* a track is drawn in its identity's colour, a detection in its class's */
+        out[k].has_color = !track_ids && model_class_color(cm->model, d[i].label, out[k].color);
         k++;
     }
     return k;

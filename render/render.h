@@ -47,6 +47,8 @@ struct render_det {
     int has_color;           /* 1: draw in color (e.g. the model file's colour for the
                                 class); 0: the palette's colour for label */
     uint8_t color[3];        /* R G B, read when has_color */
+    int track_id;            /* > 0: the tracker's identity: the label reads "#ID name
+                                0.87" and, without has_color, the colour is the ID's */
 };
 
 /* ---- drawing into frames --------------------------------------------- */
@@ -80,6 +82,15 @@ struct render_draw_options {
     float min_score;         /* detections with score < min_score are skipped */
     const char *stamp;       /* optional text (frame number, time) drawn in the
                                 bottom-left corner on a dark band; NULL: none */
+    const struct render_trail *trails;   /* paths drawn under the boxes; NULL: none */
+    int ntrails;
+};
+/* The recent path of a tracked object: n points (x, y in frame pixels, oldest
+ * first) joined by 2-pixel lines in the colour of track id. */
+struct render_trail {
+    const float (*xy)[2];
+    int n;
+    int id;
 };
 /* Defaults: boxes and labels on, min_score 0, no stamp. */
 void render_draw_options_init(struct render_draw_options *o);
@@ -158,6 +169,8 @@ struct render_hud {
     const char *status;      /* a short message at the bottom centre (e.g.
                                 "labels off"), NULL or "": none */
     const char *mode;        /* an extra HUD line (e.g. "display all"); NULL: none */
+    const char *extra;       /* further HUD lines, '\n' between them (at most 3 shown,
+                                63 bytes each; e.g. tracking's counts); NULL: none */
     /* The detections drawn in the frame, in frame pixels: the HUD panel goes
      * where it covers none of them (and their labels): into the letterbox
      * band when it fits there, else the frame corner (then edge middle) whose

@@ -124,6 +124,8 @@ static void det_color(const struct render_det *d, uint8_t rgb[3])
 {
     if (d->has_color)
         memcpy(rgb, d->color, 3);
+    else if (d->track_id > 0)
+        render_class_color(d->track_id, rgb);
     else
         render_class_color(d->label, rgb);
 }
@@ -204,12 +206,38 @@ static void draw_box(uint8_t *rgb, int w, int h, int stride, const struct box_px
 /* The label text of d: "name 0.87" (full), or just "0.87" when shortened. */
 static void label_text(const struct render_det *d, int shortened, char *text, size_t size)
 {
-    if (shortened)
+    char id[16] = "";
+    if (d->track_id > 0)
+        snprintf(id, sizeof id, shortened ? "#%d" : "#%d ", d->track_id);
+    if (shortened && d->track_id > 0)
+        snprintf(text, size, "%s", id);   /* the identity says more than the score */
+    else if (shortened)
         snprintf(text, size, "%.2f", d->score);
     else if (d->name && d->name[0])
-        snprintf(text, size, "%s %.2f", d->name, d->score);
+        snprintf(text, size, "%s%s %.2f", id, d->name, d->score);
     else
-        snprintf(text, size, "class %d %.2f", d->label, d->score);
+        snprintf(text, size, "%sclass %d %.2f", id, d->label, d->score);
+}
+
+/* A line from (x0, y0) to (x1, y1), t pixels thick, clipped to the frame:
+ * squares of side t stepped along the longer axis. */
+static void draw_line(uint8_t *rgb, int w, int h, int stride, float x0, float y0, float x1,
+                      float y1, int t, const uint8_t c[3])
+{
+    if (!isfinite(x0) || !isfinite(y0) || !isfinite(x1) || !isfinite(y1))
+        return;
+    float dx = x1 - x0, dy = y1 - y0;
+    float len = fabsf(dx) > fabsf(dy) ? fabsf(dx) : fabsf(dy);
+    if (len > 4.0f * (float)(w + h))   /* far outside: not worth the steps */
+        return;
+    int steps = (int)ceilf(len);
+    for (int i = 0; i <= steps; i++) {
+        float u = steps ? (float)i / (float)steps : 0;
+        int x = (int)lrintf(x0 + u * dx) - t / 2, y = (int)lrintf(y0 + u * dy) - t / 2;
+        if (x + t <= 0 || y + t <= 0 || x >= w || y >= h)
+            continue;
+        render_fill(rgb, w, h, stride, x, y, x + t, y + t, c);
+    }
 }
 
 static int rects_overlap(const struct render_rect *a, const struct render_rect *b)
@@ -366,6 +394,14 @@ int render_draw(struct render_style *st, uint8_t *rgb, int w, int h, int stride,
     }
     if (o->show_boxes) {
         int t = h / 240 > 2 ? h / 240 : 2;
+        for (int i = 0; o->trails && i < o->ntrails; i++) {
+            const struct render_trail *tr = &o->trails[i];
+            uint8_t c[3];
+            render_class_color(tr->id, c);
+            for (int k = 1; tr->xy && k < tr->n; k++)
+                draw_line(rgb, w, h, stride, tr->xy[k - 1][0], tr->xy[k - 1][1], tr->xy[k][0],
+                          tr->xy[k][1], 2, c);
+        }
         for (int i = 0; i < n; i++) {
             struct box_px b;
             if (!visible(&dets[i], o) || !box_pixels(&dets[i], w, h, &b))

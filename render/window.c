@@ -349,8 +349,8 @@ static long covered(const struct render_hud *hud, const struct view_rect *v, int
 static int draw_hud(struct render_window *win, const struct render_hud *hud,
                     const struct view_rect *v, int out_w, int out_h)
 {
-    char l[10][64], val[6][24];
-    const char *lines[10];
+    char l[13][64], val[6][24];
+    const char *lines[13];
     int n = 0;
     snprintf(l[n++], 64, "source  %s fps", fmt_val(val[0], 24, hud->source_fps, "%5.1f"));
     snprintf(l[n++], 64, "detect  %s fps", fmt_val(val[1], 24, hud->detect_fps, "%5.1f"));
@@ -361,6 +361,11 @@ static int draw_hud(struct render_window *win, const struct render_hud *hud,
     snprintf(l[n++], 64, "score >= %s", fmt_val(val[5], 24, hud->score_thresh, "%.2f"));
     if (hud->mode && hud->mode[0])
         snprintf(l[n++], 64, "%s", hud->mode);
+    for (const char *e = hud->extra; e && *e && n < 11;) {
+        size_t len = strcspn(e, "\n");
+        snprintf(l[n++], 64, "%.*s", (int)(len < 63 ? len : 63), e);
+        e += len + (e[len] == '\n');
+    }
     snprintf(l[n++], 64, "? keys");
     for (int i = 0; i < n; i++)
         lines[i] = l[i];

@@ -311,7 +311,7 @@ static void test_draw_boxes(struct render_style *st)
 {
     int w = 320, h = 240, stride = 3 * w + 5;
     uint8_t *f = make_frame(w, h, stride), *orig = make_frame(w, h, stride);
-    struct render_det d = {50.3f, 60.7f, 150.2f, 140.9f, 3, 0.9f, "cat", 0, {0, 0, 0}};
+    struct render_det d = {50.3f, 60.7f, 150.2f, 140.9f, 3, 0.9f, "cat", 0, {0, 0, 0}, 0};
     struct render_draw_options o;
     render_draw_options_init(&o);
     o.show_labels = 0;
@@ -347,6 +347,25 @@ static void test_draw_boxes(struct render_style *st)
     CHECK(!memcmp(px_at(f, stride, x0, (y0 + y1) / 2), dc.color, 3) &&
           !memcmp(px_at(f, stride, x1, y0), dc.color, 3), "has_color: the box in its own colour");
 
+    /* a track: its identity's colour; its trail joins its points in that colour */
+    memcpy(f, orig, (size_t)stride * h);
+    struct render_det dt = d;
+    dt.track_id = 5;
+    uint8_t c5[3];
+    render_class_color(5, c5);
+    const float path[3][2] = {{10, 200}, {150, 200}, {300, 220}};
+    struct render_trail trail = {path, 3, 5};
+    o.trails = &trail;
+    o.ntrails = 1;
+    render_draw(st, f, w, h, stride, &dt, 1, &o);
+    CHECK(!memcmp(px_at(f, stride, x0, (y0 + y1) / 2), c5, 3), "track_id: the box in the id's colour");
+    CHECK(!memcmp(px_at(f, stride, 80, 200), c5, 3) && !memcmp(px_at(f, stride, 225, 210), c5, 3),
+          "trail: both segments drawn in the id's colour");
+    CHECK(!memcmp(px_at(f, stride, 80, 190), px_at(orig, stride, 80, 190), 3),
+          "trail: 2 px wide, nothing beside it");
+    o.trails = NULL;
+    o.ntrails = 0;
+
     /* min_score and show_boxes filter */
     memcpy(f, orig, (size_t)stride * h);
     o.min_score = 0.95f;
@@ -360,7 +379,7 @@ static void test_draw_boxes(struct render_style *st)
     /* thickness scales with the frame: 1080p → 4 px */
     int W = 1920, H = 1080;
     uint8_t *big = make_frame(W, H, 3 * W);
-    struct render_det bd = {100, 100, 400, 300, 1, 0.5f, NULL, 0, {0, 0, 0}};
+    struct render_det bd = {100, 100, 400, 300, 1, 0.5f, NULL, 0, {0, 0, 0}, 0};
     render_draw_options_init(&o);
     o.show_labels = 0;
     render_draw(st, big, W, H, 3 * W, &bd, 1, &o);
@@ -377,7 +396,7 @@ static void test_draw_labels(struct render_style *st)
 {
     int w = 320, h = 240, stride = 3 * w;
     uint8_t *f = make_frame(w, h, stride), *orig = make_frame(w, h, stride);
-    struct render_det d = {100, 100, 200, 180, 2, 0.87f, "person", 0, {0, 0, 0}};
+    struct render_det d = {100, 100, 200, 180, 2, 0.87f, "person", 0, {0, 0, 0}, 0};
     struct render_draw_options o;
     render_draw_options_init(&o);
     CHECK(render_draw(st, f, w, h, stride, &d, 1, &o) == 0, "draw a labelled box");
@@ -432,14 +451,14 @@ static void test_draw_labels(struct render_style *st)
 
     /* box at the top: the label moves inside the box */
     memcpy(f, orig, (size_t)stride * h);
-    struct render_det top = {10, 0, 120, 60, 2, 0.5f, "x", 0, {0, 0, 0}};
+    struct render_det top = {10, 0, 120, 60, 2, 0.5f, "x", 0, {0, 0, 0}, 0};
     render_draw(st, f, w, h, stride, &top, 1, &o);
     CHECK(!memcmp(px_at(f, stride, 12, 5), col, 3) ||
               memcmp(px_at(f, stride, 12, 5), px_at(orig, stride, 12, 5), 3),
           "label at the top is drawn inside the box");
     /* a NULL name shows "class N" and does not crash; UTF-8 name too */
-    struct render_det u[2] = {{20, 120, 100, 200, 7, 0.25f, NULL, 0, {0, 0, 0}},
-                              {150, 120, 300, 200, 8, 0.99f, "caf\xc3\xa9 \xe2\x98\x83 \xff", 0, {0, 0, 0}}};
+    struct render_det u[2] = {{20, 120, 100, 200, 7, 0.25f, NULL, 0, {0, 0, 0}, 0},
+                              {150, 120, 300, 200, 8, 0.99f, "caf\xc3\xa9 \xe2\x98\x83 \xff", 0, {0, 0, 0}, 0}};
     CHECK(render_draw(st, f, w, h, stride, u, 2, &o) == 0, "NULL and UTF-8 names draw");
     free(f);
     free(orig);
@@ -459,7 +478,7 @@ static void test_label_layout(struct render_style *st)
         seed = seed * 1103515245u + 12345u;
         float x = 100 + (float)(seed >> 16 & 63), y = 80 + (float)(seed >> 8 & 63);
         d[i] = (struct render_det){x, y, x + 40 + i % 5 * 10, y + 30 + i % 3 * 10, i % 6,
-                                   0.5f + 0.01f * (float)((i * 17) % N), "person", 0, {0, 0, 0}};
+                                   0.5f + 0.01f * (float)((i * 17) % N), "person", 0, {0, 0, 0}, 0};
     }
     int placed = render_label_layout(st, d, N, w, h, NULL, r);
     CHECK(placed > 5 && placed <= N, "a dense cluster: %d of %d labels placed", placed, N);
@@ -488,8 +507,8 @@ static void test_label_layout(struct render_style *st)
     CHECK(r[best].w > 0, "the best-scored detection keeps its label");
 
     /* Two boxes with the same top-left: the second label moves (inside or below). */
-    struct render_det two[2] = {{100, 100, 200, 180, 1, 0.9f, "person", 0, {0, 0, 0}},
-                                {100, 100, 190, 170, 2, 0.8f, "person", 0, {0, 0, 0}}};
+    struct render_det two[2] = {{100, 100, 200, 180, 1, 0.9f, "person", 0, {0, 0, 0}, 0},
+                                {100, 100, 190, 170, 2, 0.8f, "person", 0, {0, 0, 0}, 0}};
     CHECK(render_label_layout(st, two, 2, w, h, NULL, r) == 2, "both labels of a pair placed");
     CHECK(r[0].y + r[0].h == 100 && r[0].x == 100, "the better one above its box (%d,%d)",
           r[0].x, r[0].y);
@@ -498,7 +517,7 @@ static void test_label_layout(struct render_style *st)
     /* No room at all (a frame one label high, boxes stacked): shortened or skipped. */
     struct render_det many[6];
     for (int i = 0; i < 6; i++)
-        many[i] = (struct render_det){10, 2, 60, 12, i, 0.9f - 0.1f * i, "a long class name", 0, {0, 0, 0}};
+        many[i] = (struct render_det){10, 2, 60, 12, i, 0.9f - 0.1f * i, "a long class name", 0, {0, 0, 0}, 0};
     int n = render_label_layout(st, many, 6, 120, 16, NULL, r);
     CHECK(n >= 1 && n < 6, "a crowded strip: %d of 6 labels placed, the rest skipped", n);
     for (int i = 0; i < 6; i++)
@@ -518,16 +537,16 @@ static void test_draw_clipping(struct render_style *st)
     int w = 64, h = 48, stride = 3 * w;
     uint8_t *f = make_frame(w, h, stride), *orig = make_frame(w, h, stride);
     struct render_det d[] = {
-        {-20, -20, 30, 30, 1, 0.9f, "left-top", 0, {0, 0, 0}},
-        {40, 30, 200, 200, 2, 0.9f, "right-bottom", 0, {0, 0, 0}},
-        {-100, -100, -50, -50, 3, 0.9f, "outside", 0, {0, 0, 0}},
-        {1000, 1000, 2000, 2000, 4, 0.9f, "far", 0, {0, 0, 0}},
-        {NAN, 0, 10, 10, 5, 0.9f, "nan", 0, {0, 0, 0}},
-        {0, 0, INFINITY, 10, 6, 0.9f, "inf", 0, {0, 0, 0}},
-        {-1e30f, -1e30f, 1e30f, 1e30f, 7, 0.9f, "huge", 0, {0, 0, 0}},
-        {30, 30, 10, 10, 8, 0.9f, "inverted", 0, {0, 0, 0}},
-        {5, 5, 5, 5, 9, 0.9f, "empty", 0, {0, 0, 0}},
-        {62.5f, 46.5f, 63.9f, 47.9f, 10, 0.9f, "corner", 0, {0, 0, 0}},
+        {-20, -20, 30, 30, 1, 0.9f, "left-top", 0, {0, 0, 0}, 0},
+        {40, 30, 200, 200, 2, 0.9f, "right-bottom", 0, {0, 0, 0}, 0},
+        {-100, -100, -50, -50, 3, 0.9f, "outside", 0, {0, 0, 0}, 0},
+        {1000, 1000, 2000, 2000, 4, 0.9f, "far", 0, {0, 0, 0}, 0},
+        {NAN, 0, 10, 10, 5, 0.9f, "nan", 0, {0, 0, 0}, 0},
+        {0, 0, INFINITY, 10, 6, 0.9f, "inf", 0, {0, 0, 0}, 0},
+        {-1e30f, -1e30f, 1e30f, 1e30f, 7, 0.9f, "huge", 0, {0, 0, 0}, 0},
+        {30, 30, 10, 10, 8, 0.9f, "inverted", 0, {0, 0, 0}, 0},
+        {5, 5, 5, 5, 9, 0.9f, "empty", 0, {0, 0, 0}, 0},
+        {62.5f, 46.5f, 63.9f, 47.9f, 10, 0.9f, "corner", 0, {0, 0, 0}, 0},
     };
     struct render_draw_options o;
     render_draw_options_init(&o);
@@ -580,9 +599,9 @@ static void *draw_thread(void *arg)
 {
     struct draw_job *j = arg;
     int w = j->h * 4 / 3;
-    struct render_det d[3] = {{10, 20, 100, 90, 1, 0.9f, "a", 0, {0, 0, 0}},
-                              {50, 60, 200, 150, 2, 0.8f, "b", 0, {0, 0, 0}},
-                              {5, 5, 30, 30, 3, 0.7f, "c", 0, {0, 0, 0}}};
+    struct render_det d[3] = {{10, 20, 100, 90, 1, 0.9f, "a", 0, {0, 0, 0}, 0},
+                              {50, 60, 200, 150, 2, 0.8f, "b", 0, {0, 0, 0}, 0},
+                              {5, 5, 30, 30, 3, 0.7f, "c", 0, {0, 0, 0}, 0}};
     struct render_draw_options o;
     render_draw_options_init(&o);
     o.stamp = "stamp";
@@ -860,7 +879,7 @@ static void test_window(struct render_style *st)
             p[0] = 255, p[1] = 0, p[2] = 0;
         }
     struct render_hud hud = {29.97, 3.2, 29.9, 12, 310, 45, 0.5f, 0, 1, 1, "labels off",
-                             "display all", NULL, 0};
+                             "display all", NULL, NULL, 0};
     CHECK(render_window_present(win, red, w, h, stride, &hud) == 0, "present with HUD and help");
     hud.show_hud = hud.show_help = 0;
     hud.status = NULL;
@@ -891,7 +910,7 @@ static void test_window(struct render_style *st)
 
     /* a drawn box lands at its coordinates in the screenshot */
     uint8_t *frame = make_frame(w, h, 3 * w);
-    struct render_det d = {40, 50, 120, 130, 4, 0.9f, "dog", 0, {0, 0, 0}};
+    struct render_det d = {40, 50, 120, 130, 4, 0.9f, "dog", 0, {0, 0, 0}, 0};
     render_draw(st, frame, w, h, 3 * w, &d, 1, NULL);
     render_window_present(win, frame, w, h, 3 * w, NULL);
     CHECK(render_window_screenshot(win, shot) == 0, "screenshot of a drawn frame");
@@ -904,8 +923,8 @@ static void test_window(struct render_style *st)
         uint8_t *fr = malloc((size_t)3 * w * h);
         for (int i = 0; i < w * h; i++)
             fr[3 * i] = 255, fr[3 * i + 1] = fr[3 * i + 2] = 0;
-        struct render_det tl = {0, 0, 150, 110, 1, 0.9f, "cat", 0, {0, 0, 0}};
-        struct render_hud hd = {25, 25, 25, 0, 40, 5, 0.5f, 0, 1, 0, NULL, NULL, &tl, 1};
+        struct render_det tl = {0, 0, 150, 110, 1, 0.9f, "cat", 0, {0, 0, 0}, 0};
+        struct render_hud hd = {25, 25, 25, 0, 40, 5, 0.5f, 0, 1, 0, NULL, NULL, NULL, &tl, 1};
         SDL_SetWindowSize(sw, w, h);
         drain(win);
         CHECK(render_window_present(win, fr, w, h, 3 * w, &hd) == 0, "present with the HUD");
@@ -922,7 +941,7 @@ static void test_window(struct render_style *st)
                   under);
             CHECK(dark > 2000, "HUD drawn elsewhere (%d dark px)", dark);
             /* every corner taken: still drawn, see-through */
-            struct render_det all = {0, 0, (float)w, (float)h, 1, 0.9f, "wall", 0, {0, 0, 0}};
+            struct render_det all = {0, 0, (float)w, (float)h, 1, 0.9f, "wall", 0, {0, 0, 0}, 0};
             hd.dets = &all;
             render_window_present(win, fr, w, h, 3 * w, &hd);
             free(pix);

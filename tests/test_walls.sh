@@ -10,7 +10,7 @@
 #           and model.h / video.h (the public types it draws);
 #   track/  plain boxes in, identities out: its own headers and the standard C
 #           library (libc, libm) alone — not even POSIX or threads;
-#   app/    wires them through their public headers (model.h, video.h, render.h)
+#   app/    wires them through their public headers (model.h, video.h, render.h, track.h)
 #           and includes no library's header itself but jansson's (COCO files).
 # The Makefile compiles each folder with only its own library's include path; this
 # catches what that cannot (headers in the system's default path, a "../x/"
@@ -56,7 +56,7 @@ allowed() {
         video:\<libav*|video:\<libsw*|video:\<linux/videodev2.h\>) return 0 ;;
         render:\<SDL*) return 0 ;;
         render:\"../model/model.h\"|render:\"../video/video.h\") return 0 ;;
-        app:\<jansson.h\>|app:\"../model/model.h\"|app:\"../video/video.h\"|app:\"../render/render.h\") return 0 ;;
+        app:\<jansson.h\>|app:\"../model/model.h\"|app:\"../video/video.h\"|app:\"../render/render.h\"|app:\"../track/track.h\") return 0 ;;
     esac
     return 1
 }

@@ -51,6 +51,8 @@ struct trk {
     int label;
     float score;
     float box[4];           /* detection box when matched this frame, else predicted */
+    float meas[4];          /* the last detection box taken */
+    double anchor[3];       /* the filter's cx, cy, h right after taking it */
     enum track_state state;
     int age, since_match;
     int matched;            /* matched at this update */
@@ -152,7 +154,10 @@ static void take(struct tracker *t, struct trk *k, const struct track_det *d)
     double z[4];
     kalman_measure(d->box, z);
     kalman_update(&k->kf, z, t->p.std_weight_position);
-    for (int c = 0; c < 4; c++) k->box[c] = d->box[c];
+    for (int c = 0; c < 4; c++) k->box[c] = k->meas[c] = d->box[c];
+    k->anchor[0] = k->kf.d[0].x;
+    k->anchor[1] = k->kf.d[1].x;
+    k->anchor[2] = k->kf.d[3].x;
     k->score = d->score;
     k->label = d->label;
     k->since_match = 0;
@@ -185,17 +190,69 @@ static int reserve(struct tracker *t, int n, char *msg, size_t len)
     return 0;
 }
 
+/*
+ * The box reported for a track not matched this frame: the last detection box
+ * moved as the filter's centre moved since, and scaled as its height did. The
+ * filter's own box (what association uses, as ByteTrack's) keeps an aspect
+ * ratio that follows measurements slowly by design (its noise is tiny), so an
+ * object whose box changes shape — one entering through an edge, a turning
+ * one — would be drawn with the wrong width for the frames between detections
+ * (--stride); the detection's own shape is the better guess.
+ */
+static void predicted_box(const struct trk *k, float box[4])
+{
+    double s = k->anchor[2] > 0 && k->kf.d[3].x > 0 ? k->kf.d[3].x / k->anchor[2] : 1;
+    if (!(s > 0.25 && s < 4)) s = 1;   /* a wild filter: keep the size */
+    double cx = 0.5 * ((double)k->meas[0] + k->meas[2]) + (k->kf.d[0].x - k->anchor[0]);
+    double cy = 0.5 * ((double)k->meas[1] + k->meas[3]) + (k->kf.d[1].x - k->anchor[1]);
+    double hw = 0.5 * ((double)k->meas[2] - k->meas[0]) * s;
+    double hh = 0.5 * ((double)k->meas[3] - k->meas[1]) * s;
+    box[0] = (float)(cx - hw);
+    box[1] = (float)(cy - hh);
+    box[2] = (float)(cx + hw);
+    box[3] = (float)(cy + hh);
+}
+
 static void fill_out(const struct trk *k, struct track_out *o)
 {
     o->id = k->id;
     o->label = k->label;
-    for (int c = 0; c < 4; c++) o->box[c] = k->box[c];
+    if (k->since_match > 0 && k->id > 0)
+        predicted_box(k, o->box);
+    else
+        for (int c = 0; c < 4; c++) o->box[c] = k->box[c];
     o->vx = (float)k->kf.d[0].v;
     o->vy = (float)k->kf.d[1].v;
     o->score = k->score;
     o->state = k->state;
     o->age = k->age;
     o->since_match = k->since_match;
+}
+
+/* Intersection over the smaller box's area; 0 when either is empty. */
+static double overlap_of_smaller(const float *a, const float *b)
+{
+    double l = fmax(a[0], b[0]), r = fmin(a[2], b[2]), t = fmax(a[1], b[1]), bt = fmin(a[3], b[3]);
+    if (!(r > l) || !(bt > t)) return 0;
+    double sa = ((double)a[2] - a[0]) * ((double)a[3] - a[1]);
+    double sb = ((double)b[2] - b[0]) * ((double)b[3] - b[1]);
+    double s = sa < sb ? sa : sb;
+    return s > 0 ? (r - l) * (bt - t) / s : 0;
+}
+
+/* Is dets[j] one object's second report: mostly inside (overlap >= share of
+ * the smaller box) a valid detection of another class that scores higher (or
+ * the same and comes first)? O(n) per detection, n being a frame's detections.
+ * Same-class pairs are the detector's NMS's business (and two objects of one
+ * class crossing must both stay). */
+static int duplicate(const struct track_det *dets, int n, int j, float share)
+{
+    for (int k = 0; k < n; k++) {
+        if (k == j || dets[k].label == dets[j].label || !valid_det(&dets[k])) continue;
+        if (dets[k].score > dets[j].score || (dets[k].score == dets[j].score && k < j))
+            if (overlap_of_smaller(dets[k].box, dets[j].box) >= share) return 1;
+    }
+    return 0;
 }
 
 int track_update(struct tracker *t, const struct track_det *dets, int n,
@@ -212,6 +269,7 @@ int track_update(struct tracker *t, const struct track_det *dets, int n,
     for (int j = 0; j < n; j++) {
         t->det_used[j] = 0;
         if (!valid_det(&dets[j])) continue;
+        if (p->dedup_overlap > 0 && duplicate(dets, n, j, p->dedup_overlap)) continue;
         if (dets[j].score >= p->track_high_thresh) t->high[nh++] = j;
         else if (dets[j].score >= p->track_low_thresh) t->low[nl++] = j;
     }

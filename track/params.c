@@ -31,6 +31,7 @@ static const struct param {
     I(track_buffer, 1, 100000, 30),
     F(frame_rate, 0.001, 1000, 30),
     I(class_aware, 0, 1, 1),
+    F(dedup_overlap, 0, 1, 0.8),
     F(std_weight_position, 1e-6, 10, 1.0 / 20),
     F(std_weight_velocity, 1e-6, 10, 1.0 / 160),
 #undef F

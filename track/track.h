@@ -46,6 +46,11 @@ struct track_params {
     int class_aware;              /* 1: a track matches only detections of its own label;
                                      0: labels are ignored in matching and a track takes
                                      the label of its last match */
+    float dedup_overlap;          /* 0.8: a detection of one class lying mostly inside a
+                                     higher-scoring one of another class (intersection >=
+                                     this share of the smaller box) is dropped before
+                                     association: a detector's NMS runs per class and can
+                                     report one object as two classes; 0: off */
     float std_weight_position;    /* 1/20: Kalman position noise, times the box height */
     float std_weight_velocity;    /* 1/160: Kalman velocity noise, times the box height */
 };

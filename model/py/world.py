@@ -403,6 +403,38 @@ def clip_tracks(rng, W, H, seconds):
     return tracks
 
 
+def tracking_tracks(rng, W, H, seconds):
+    """The tracking clip's objects: fewer and steadier than the sample clip's, on
+    scripted paths that still hold what a tracker must survive — objects entering and
+    leaving at every edge, two pairs whose paths cross (one passes in front of the
+    other: a short occlusion), two of one class side by side, one that stops for a
+    while, and a late arrival."""
+    m = min(W, H)
+    plan = [
+        # cls, t0, (x0, y0) -> (x1, y1) as fractions of W, H, half-size (of min(W, H)), z
+        (0, -1.0, (-0.15, 0.30), (1.15, 0.35), 0.09, 0.2),   # left to right, top
+        (1, 0.5, (1.15, 0.70), (-0.15, 0.62), 0.10, 0.8),    # right to left: crosses 5 below
+        (2, 1.5, (0.50, -0.20), (0.45, 1.20), 0.08, 0.5),    # top to bottom: crosses 0 and 1
+        (3, 3.0, (-0.15, 0.80), (1.15, 0.80), 0.09, 0.3),    # two stars, side by side
+        (3, 3.6, (-0.15, 0.55), (1.15, 0.55), 0.08, 0.4),
+        (4, 0.0, (0.80, 1.20), (0.85, -0.20), 0.09, 0.6),    # bottom to top
+        (5, 5.0, (1.15, 0.20), (-0.15, 0.45), 0.10, 0.7),    # right to left, late
+    ]
+    tracks = []
+    for cls, t0, p0, p1, r, z in plan:
+        o = random_object(rng, W, H, cls, scale=1.0)
+        o["r"] = float(m * r)
+        start = (p0[0] * W, p0[1] * H)
+        end = (p1[0] * W, p1[1] * H)
+        speed = float(rng.uniform(90, 130))   # px/s
+        dist = math.hypot(end[0] - start[0], end[1] - start[1])
+        tracks.append({"obj": o, "t0": t0, "t1": t0 + dist / speed, "p0": start, "p1": end,
+                       "spin": float(rng.uniform(-0.6, 0.6)), "wobble": float(rng.uniform(0, 10)),
+                       "phase": float(rng.uniform(0, 2 * math.pi)), "z": z})
+    tracks.sort(key=lambda tr: tr["z"])   # drawing order: higher z in front
+    return tracks
+
+
 def clip_state(tr, t):
     if not (tr["t0"] <= t <= tr["t1"]):
         return None
@@ -417,7 +449,7 @@ def clip_state(tr, t):
     return o
 
 
-def write_clip(out, seed, seconds, fps, W, H, truth=None, mot=None):
+def write_clip(out, seed, seconds, fps, W, H, truth=None, mot=None, kind="sample"):
     """The clip to out (None: no video, only the truth), its ground truth as COCO (truth,
     with each object's "track_id") and as MOTChallenge gt.txt (mot: frame,id,x,y,w,h,conf,
     class,visibility; frame from 1; conf 0 marks what COCO calls iscrowd, an ignore region)."""
@@ -425,7 +457,7 @@ def write_clip(out, seed, seconds, fps, W, H, truth=None, mot=None):
     bg = background(rng, W, H, smooth=True)
     light = lighting(rng, W, H)
     grain = rng.normal(0, 2.0, (H, W, 3)).astype(np.float32)   # static: costs no bits per frame
-    tracks = clip_tracks(rng, W, H, seconds)
+    tracks = (tracking_tracks if kind == "tracking" else clip_tracks)(rng, W, H, seconds)
     nframes = int(round(seconds * fps))
     cmd = ["ffmpeg", "-v", "error", "-y",
            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "%dx%d" % (W, H), "-r", str(fps),
@@ -516,6 +548,8 @@ def main():
     c.add_argument("--truth", help="COCO ground truth (with track_id) to write")
     c.add_argument("--mot", help="MOTChallenge gt.txt to write")
     c.add_argument("--truth-only", action="store_true", help="no video: only --truth/--mot")
+    c.add_argument("--tracking", action="store_true",
+                   help="the tracking clip's scripted objects instead of the sample clip's")
     c.add_argument("--seconds", type=float, default=12)
     c.add_argument("--fps", type=int, default=25)
     c.add_argument("--size", default="640x360")
@@ -529,7 +563,7 @@ def main():
             print("%s: %d images, %d objects" % (split, n, len(coco["annotations"])))
     else:
         write_clip(None if args.truth_only else args.out, args.seed, args.seconds, args.fps, W, H,
-                   args.truth, args.mot)
+                   args.truth, args.mot, "tracking" if args.tracking else "sample")
 
 
 if __name__ == "__main__":
