@@ -203,7 +203,8 @@ static void print_hist(FILE *txt, const char *name, const struct lat_hist *h, in
 /* The run report of pipeline_stats.c with bench's own fields appended before
  * its closing brace. 0, or -1 (out of memory: printed). */
 static int write_json(FILE *f, const struct run_report *rep, const struct bench_verdict *v,
-                      const struct bench_contention *c)
+                      const struct bench_contention *c, struct tracking *trk,
+                      const struct cli_model *cm)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -217,6 +218,10 @@ static int write_json(FILE *f, const struct run_report *rep, const struct bench_
     fwrite(buf, 1, len - 1, f);
     bench_verdict_json(f, v);
     bench_contention_json(f, c);
+    if (trk) {
+        fputs(", \"tracking\": ", f);
+        tracking_json(f, trk, cm);
+    }
     fputs("}\n", f);
     free(buf);
     return 0;
@@ -230,6 +235,7 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     struct render_style *style = NULL;
     struct render_det *rdets = NULL;
     struct pipeline *p = NULL;
+    struct tracking *trk = NULL;
     struct pipeline_stats *ps = calloc(1, sizeof *ps);
     struct run_report *rep = calloc(1, sizeof *rep);
     struct series s_result = { 0 }, s_display = { 0 };
@@ -278,6 +284,10 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
         free(d);
     }
 
+    if (o->to && (status = tracking_open(&trk, o->to, "bench", info->fps,
+                                         model_num_classes(cm->model), max_dets,
+                                         o->overwrite)) != APP_OK)
+        goto done;
     struct pipeline_config pc = {
         .src = src,
         .detect_ctx = cm->model,
@@ -294,7 +304,7 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     struct bench_sink sink = { &s_result, &s_display };
     struct pipe_consumer pcon = {
         .cm = cm, .style = style, .rdets = rdets, .max_dets = max_dets, .writer = writer,
-        .done = bench_frame_done, .ctx = &sink,
+        .done = bench_frame_done, .ctx = &sink, .tracking = trk,
     };
     int failed = pipeline_consume(p, &pcon, rep) < 0;
     if (pipeline_finish(p, ps) < 0 || failed) {
@@ -405,6 +415,8 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     print_hist(txt, "decode", &ps->decode_ms, &no_p99);
     for (int s = 0; s < MODEL_STAGES; s++)
         print_hist(txt, model_stage_name(s), &ps->stage_ms[s], &no_p99);
+    if (trk)
+        print_hist(txt, "track", tracking_times(trk), &no_p99);
     print_hist(txt, "draw", &rep->draw_ms, &no_p99);
     if (encoding) print_hist(txt, "encode", &rep->output_ms, &no_p99);
     if (no_p99)
@@ -415,7 +427,7 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     fprintf(txt, "cpu          %.1f ms CPU per decoded frame; peak RSS %.0f MB\n", cpu_ms,
            ru.ru_maxrss / 1024.0);
 
-    if (json_file && write_json(outfile_stream(json_file), rep, &v, &con) < 0)
+    if (json_file && write_json(outfile_stream(json_file), rep, &v, &con, trk, cm) < 0)
         status = APP_FAIL;
     if (o->plot) {
         struct plot_series ser[2] = {
@@ -441,8 +453,11 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
                              (outfile_commit(&plot_file) < 0)))
         status = APP_FAIL;
     if (status == APP_OK && signals_pending()) status = APP_INTERRUPTED;
+    if (trk)
+        tracking_summary(txt, trk, cm);
 done:
     if (p) pipeline_free(&p);
+    tracking_close(&trk);
     if (writer) video_writer_abort(&writer);
     outfile_discard(&out_file);
     outfile_discard(&json_file);

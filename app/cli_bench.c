@@ -84,6 +84,9 @@ static const char bench_help[] =
     "an output may not be an input (exit 2). With --json - (or a name of stdout)\n"
     "stdout carries only the JSON and the text report goes to stderr.\n"
     "\n"
+    "Tracking options (pipeline mode; the tracker's time is the \"track\" stage):\n"
+    "%s"
+    "\n"
     "Model options:\n"
     "%s";
 
@@ -151,6 +154,8 @@ int cmd_bench(int argc, char **argv)
     struct outfile *json_file = NULL, *plot_file = NULL;
 
     cli_model_init(&cm, argc);
+    struct tracking_options to;
+    tracking_options_init(&to, 0);
     int size[2] = { 640, 480 }, crf = -1;
     struct opt source_opts[CLI_SOURCE_NOPTS];
     cli_source_options(source_opts, &po.so);
@@ -190,14 +195,20 @@ int cmd_bench(int argc, char **argv)
         { .name = "--help", .short_name = 'h', .kind = OPT_HELP, .help = "show this help" },
         { .kind = OPT_END },
     };
-    const struct opt *const tables[] = { opts, cm.opts, NULL };
+    const struct opt *const tables[] = { opts, to.opts, cm.opts, NULL };
     int r = opt_parse(cmd, argc, argv, tables, opt_image, &image);
     if (r == OPT_HELP_ASKED) {
         opt_help(stdout, bench_help, tables);
         goto done;
     }
-    if ((status = r) != APP_OK)
+    if ((status = r) != APP_OK || (status = tracking_options_done(&to, cmd)) != APP_OK)
         goto done;
+    if (to.on && model_only) {
+        status = app_usage_error(cmd, "--track follows objects through a video: not with "
+                                      "--model-only");
+        goto done;
+    }
+    po.to = to.on ? &to : NULL;
     w = size[0];
     h = size[1];
     if (crf >= 0)

@@ -314,6 +314,7 @@ struct bench_pipeline_opts {
     int queue_len;                    /* 0: the pipeline's default */
     int no_draw;
     int overwrite;                    /* -y (the files were checked by the caller) */
+    const struct tracking_options *to;   /* --track and its options, or NULL */
 };
 
 /* Run and report; the model is loaded here (after the source opened). Returns
