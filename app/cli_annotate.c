@@ -321,6 +321,7 @@ static int parse_args(struct annotate *a, int argc, char **argv)
                   "{\"frame\": i, \"pts\": seconds, \"width\": W, \"height\": H,\n"
                   " \"detections\": [{\"box\": [x1, y1, x2, y2], \"label\": 1,\n"
                   " \"name\": \"person\", \"score\": 0.98}, ...]}\n"
+                  "with --track each detection adds \"track_id\": ID;\n"
                   "frames that hold the boxes of an earlier frame (--stride)\n"
                   "add \"held\": true, \"held_from\": FRAME; pts in seconds,\n"
                   "to the microsecond (e.g. 15.36)" },
