@@ -182,7 +182,7 @@ static int write_json_line(struct annotate *a, const struct pipe_frame *f)
         fprintf(o, ", \"held\": true, \"held_from\": %lld", (long long)f->dets_frame);
     fputs("}\n", o);
     if (fflush(o) != 0 || ferror(o)) {
-        fprintf(stderr, "json %s: write error: %s\n", a->json_path, strerror(errno));
+        app_error("json %s: write error: %s", a->json_path, strerror(errno));
         return -1;
     }
     return 0;
@@ -225,7 +225,7 @@ static int write_coco(struct annotate *a, const struct pipe_frame *f)
     }
     /* whole records on disk, so a killed run's partial array only lacks "]" */
     if (fflush(o) != 0 || ferror(o)) {
-        fprintf(stderr, "coco %s: write error: %s\n", a->coco_path, strerror(errno));
+        app_error("coco %s: write error: %s", a->coco_path, strerror(errno));
         return -1;
     }
     return 0;

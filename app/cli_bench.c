@@ -269,7 +269,7 @@ int cmd_bench(int argc, char **argv)
     if ((status = cli_model_load(&cm, cmd)) != APP_OK) goto done;
     char why[320];
     if (model_check_size(cm.model, w, h, why, sizeof why) < 0) {
-        if (image) fprintf(stderr, "image %s: %s\n", image, why);
+        if (image) app_error("image %s: %s", image, why);
         status = image ? APP_FAIL : app_usage_error(cmd, "--size %dx%d: %s", w, h, why);
         goto done;
     }
@@ -420,7 +420,7 @@ int cmd_bench(int argc, char **argv)
         bench_contention_json(o, &con);
         fputs("}\n", o);
         if (fflush(o) || ferror(o)) {
-            fprintf(stderr, "json %s: write error\n", json_path);
+            app_error("json %s: write error", json_path);
             status = APP_FAIL;
         }
     }

@@ -45,12 +45,12 @@ static int calibrate_one(struct model *m, const char *path)
     if (video_load_image(path, &rgb, &w, &h) < 0) return APP_FAIL;
     int status = APP_OK;
     if (model_check_size(m, w, h, why, sizeof why) < 0) {
-        fprintf(stderr, "image %s: %s\n", path, why);
+        app_error("image %s: %s", path, why);
         status = APP_FAIL;
     } else {
         struct model_image mi = { .rgb = rgb, .width = w, .height = h, .stride = 3 * w };
         if (model_calibrate(m, &mi) < 0) {
-            fprintf(stderr, "image %s: the model failed on it\n", path);
+            app_error("image %s: the model failed on it", path);
             status = APP_FAIL;
         }
     }

@@ -208,7 +208,7 @@ int cmd_detect(int argc, char **argv)
         }
         char why[320];
         if (model_check_size(cm.model, w, h, why, sizeof why) < 0) {
-            fprintf(stderr, "image %s: %s\n", files.path[k], why);
+            app_error("image %s: %s", files.path[k], why);
             free(rgb);
             status = APP_FAIL;
             continue;
@@ -216,7 +216,7 @@ int cmd_detect(int argc, char **argv)
         struct model_image img = { .rgb = rgb, .width = w, .height = h, .stride = 3 * w };
         int r = model_detect(cm.model, &img, dets, max, &n);
         if (r < 0) {
-            fprintf(stderr, "image %s: detection failed\n", files.path[k]);
+            app_error("image %s: detection failed", files.path[k]);
             free(rgb);
             status = APP_FAIL;
             continue;
@@ -239,7 +239,7 @@ int cmd_detect(int argc, char **argv)
         free(rgb);
         write_json(out, &cm, files.path[k], w, h, dets, n, annotated);
         if (fflush(out) != 0 || ferror(out)) {
-            fprintf(stderr, "json %s: write error\n", json_path);
+            app_error("json %s: write error", json_path);
             status = APP_FAIL;
             loaded = 0; /* the file is not whole: nothing to keep */
             break;

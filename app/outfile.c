@@ -462,7 +462,7 @@ int outfile_open(struct outfile **out, const char *kind, const char *path, int o
     *out = NULL;
     struct outfile *of = calloc(1, sizeof *of);
     if (!of || !(of->kind = strdup(kind)) || !(of->path = strdup(path))) {
-        fprintf(stderr, "%s %s: out of memory\n", kind, path);
+        app_error("%s %s: out of memory", kind, path);
         outfile_discard(&of);
         return -1;
     }
@@ -477,7 +477,7 @@ int outfile_open(struct outfile **out, const char *kind, const char *path, int o
         if (!strcmp(path, "-"))
             of->f = stdout;
         else if (stream && !(of->f = fopen(path, "a"))) {
-            fprintf(stderr, "%s %s: %s\n", kind, path, strerror(errno));
+            app_error("%s %s: %s", kind, path, strerror(errno));
             outfile_discard(&of);
             return -1;
         }
@@ -487,17 +487,17 @@ int outfile_open(struct outfile **out, const char *kind, const char *path, int o
     /* a link to a file: the file is what gets replaced, the link stays */
     of->target = exists ? realpath(path, NULL) : strdup(path);
     if (!of->target) {
-        fprintf(stderr, "%s %s: %s\n", kind, path, strerror(errno));
+        app_error("%s %s: %s", kind, path, strerror(errno));
         outfile_discard(&of);
         return -1;
     }
     if (create_partial(of, exists ? &st : NULL) < 0) {
-        fprintf(stderr, "%s %s: %s\n", kind, path, strerror(errno));
+        app_error("%s %s: %s", kind, path, strerror(errno));
         outfile_discard(&of);
         return -1;
     }
     if (stream && !(of->f = fdopen(of->fd, "w"))) {
-        fprintf(stderr, "%s %s: %s\n", kind, path, strerror(errno));
+        app_error("%s %s: %s", kind, path, strerror(errno));
         outfile_discard(&of);
         return -1;
     }
@@ -577,14 +577,14 @@ int outfile_commit(struct outfile **ofp)
         of->fd = -1;
     }
     if (err) {
-        fprintf(stderr, "%s %s: write error: %s\n", of->kind, of->path, strerror(err));
+        app_error("%s %s: write error: %s", of->kind, of->path, strerror(err));
         outfile_discard(ofp);
         return -1;
     }
     if (of->partial) {
         if (!still_ours(of)) {
-            fprintf(stderr, "%s %s: the partial file %s was replaced or removed while vdetect "
-                            "ran; not renaming it\n", of->kind, of->path, of->partial);
+            app_error("%s %s: the partial file %s was replaced or removed while vdetect "
+                            "ran; not renaming it", of->kind, of->path, of->partial);
             free(of->partial);
             of->partial = NULL;
             outfile_discard(ofp);
@@ -594,11 +594,11 @@ int outfile_commit(struct outfile **ofp)
                               : rename_noreplace(of->partial, of->target);
         if (r != 0) {
             if (errno == EEXIST)
-                fprintf(stderr, "%s %s: the file appeared while vdetect ran; not replacing it "
-                                "(use -y); the output is in %s\n", of->kind, of->path,
+                app_error("%s %s: the file appeared while vdetect ran; not replacing it "
+                                "(use -y); the output is in %s", of->kind, of->path,
                         of->partial);
             else
-                fprintf(stderr, "%s %s: cannot rename %s into place: %s; the output is there\n",
+                app_error("%s %s: cannot rename %s into place: %s; the output is there",
                         of->kind, of->path, of->partial, strerror(errno));
             free(of->partial);
             of->partial = NULL; /* complete data: left for the user, not removed */

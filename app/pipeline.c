@@ -335,7 +335,7 @@ int pipeline_start(struct pipeline **out, const struct pipeline_config *c)
     const struct video_info *info = video_source_info(c->src);
     struct pipeline *p = calloc(1, sizeof *p);
     if (!p) {
-        fprintf(stderr, "pipeline: out of memory\n");
+        app_error("pipeline: out of memory");
         return -ENOMEM;
     }
     p->c = *c;
@@ -354,13 +354,13 @@ int pipeline_start(struct pipeline **out, const struct pipeline_config *c)
     atomic_init(&p->seek_applied, 0);
     if (pthread_mutex_init(&p->ctl_lock, NULL) != 0) {
         free(p);
-        fprintf(stderr, "pipeline: cannot create a lock\n");
+        app_error("pipeline: cannot create a lock");
         return -ENOMEM;
     }
     if (pthread_cond_init(&p->ctl_cond, NULL) != 0) {
         pthread_mutex_destroy(&p->ctl_lock);
         free(p);
-        fprintf(stderr, "pipeline: cannot create a condition variable\n");
+        app_error("pipeline: cannot create a condition variable");
         return -ENOMEM;
     }
     p->ctl_init = 1;
@@ -381,7 +381,7 @@ int pipeline_start(struct pipeline **out, const struct pipeline_config *c)
     p->det_mem = calloc((size_t)(p->nslots + 1) * c->max_dets, sizeof *p->det_mem);
     p->id_mem = calloc((size_t)p->nslots * c->max_dets, sizeof *p->id_mem);
     if (!p->slots || !p->det_mem || !p->id_mem) {
-        fprintf(stderr, "pipeline: out of memory\n");
+        app_error("pipeline: out of memory");
         r = -ENOMEM;
         goto fail;
     }
@@ -405,13 +405,13 @@ int pipeline_start(struct pipeline **out, const struct pipeline_config *c)
     for (int i = 0; i < p->nslots; i++)
         video_pool_put(p->pool, p->slots[i].vf);
     if ((r = pthread_create(&p->detect_tid, NULL, detect_main, p)) != 0) {
-        fprintf(stderr, "pipeline: cannot start the detect thread: %s\n", strerror(r));
+        app_error("pipeline: cannot start the detect thread: %s", strerror(r));
         r = -r;
         goto fail;
     }
     p->detect_started = 1;
     if ((r = pthread_create(&p->decode_tid, NULL, decode_main, p)) != 0) {
-        fprintf(stderr, "pipeline: cannot start the decode thread: %s\n", strerror(r));
+        app_error("pipeline: cannot start the decode thread: %s", strerror(r));
         r = -r;
         goto fail;
     }

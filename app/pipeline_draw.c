@@ -38,7 +38,7 @@ int app_check_frame_size(const struct cli_model *cm, const char *source,
     char why[320];
     if (model_check_size(cm->model, info->width, info->height, why, sizeof why) == 0)
         return APP_OK;
-    fprintf(stderr, "video %s: %s\n", source, why);
+    app_error("video %s: %s", source, why);
     return APP_FAIL;
 }
 

@@ -207,7 +207,7 @@ int plot_write_svg(FILE *f, const char *path, const char *title,
     }
     fputs("</svg>\n", f);
     if (fflush(f) != 0 || ferror(f)) {
-        fprintf(stderr, "plot %s: write error\n", path);
+        app_error("plot %s: write error", path);
         return -1;
     }
     return 0;

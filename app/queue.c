@@ -78,7 +78,7 @@ fail_alloc:
     if (q)
         free(q->slots);
     free(q);
-    fprintf(stderr, "queue: out of memory\n");
+    app_error("queue: out of memory");
     return -ENOMEM;
 }
 
