@@ -20,8 +20,6 @@ int bench_json_is_stdout(const char *path);
 /* Process CPU time so far (user + system, every thread), seconds; NAN if unknown. */
 double bench_cpu_seconds(void);
 
-/* "model name" of /proc/cpuinfo's first processor, else "unknown". */
-void bench_cpu_name(char *buf, size_t n);
 
 /* Does the detector keep up with the source? (docs/formats.md §4, "verdict") */
 struct bench_verdict {

@@ -39,23 +39,6 @@ int bench_json_is_stdout(const char *path)
            a.st_ino == b.st_ino;
 }
 
-void bench_cpu_name(char *buf, size_t n)
-{
-    snprintf(buf, n, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        char *c = strchr(line, ':');
-        if (!strncmp(line, "model name", 10) && c) {
-            c += 1 + (c[1] == ' ');
-            c[strcspn(c, "\n")] = 0;
-            snprintf(buf, n, "%s", c);
-            break;
-        }
-    }
-    fclose(f);
-}
 
 void bench_verdict_text(char *buf, size_t n, const struct bench_verdict *v)
 {
@@ -376,7 +359,7 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     char why[320], cpu[256], eng[96], verdict[256];
     model_resized_size(cm->model, info->width, info->height, &rw, &rh);
     model_gflops(cm->model, info->width, info->height, &gflops, NULL, NULL, why, sizeof why);
-    bench_cpu_name(cpu, sizeof cpu);
+    run_cpu_name(cpu, sizeof cpu);
     bench_verdict_text(verdict, sizeof verdict, &v);
 
     /* with the JSON on stdout, the text report goes to stderr: stdout stays parseable */

@@ -338,7 +338,7 @@ int cmd_bench(int argc, char **argv)
     double gflops = 0;
     model_gflops(cm.model, w, h, &gflops, NULL, NULL, why, sizeof why); /* ran: it can */
     char cpu[256];
-    bench_cpu_name(cpu, sizeof cpu);
+    run_cpu_name(cpu, sizeof cpu);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double rss_mb = ru.ru_maxrss / 1024.0;

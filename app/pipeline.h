@@ -256,6 +256,9 @@ struct run_report {
 };
 
 void run_report_init(struct run_report *r);
+/* "model name" of /proc/cpuinfo's first processor, else "unknown" (the
+ * report's and bench's "machine"). */
+void run_cpu_name(char *buf, size_t n);
 /* Frames per second over a span of count events; 0 if not measurable. */
 double run_rate(int64_t count, double t0, double t1);
 /* The report in the bench schema (docs/formats.md §4), one JSON object and a newline. */

@@ -65,6 +65,24 @@ double lat_hist_mean(const struct lat_hist *h)
     return h->n ? h->sum / (double)h->n : NAN;
 }
 
+void run_cpu_name(char *buf, size_t n)
+{
+    snprintf(buf, n, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        char *c = strchr(line, ':');
+        if (!strncmp(line, "model name", 10) && c) {
+            c += 1 + (c[1] == ' ');
+            c[strcspn(c, "\n")] = 0;
+            snprintf(buf, n, "%s", c);
+            break;
+        }
+    }
+    fclose(f);
+}
+
 void run_report_init(struct run_report *r)
 {
     memset(r, 0, sizeof *r);
@@ -81,24 +99,6 @@ double run_rate(int64_t count, double t0, double t1)
     return (double)(count - 1) / (t1 - t0);
 }
 
-static void cpu_name(char *buf, size_t n)
-{
-    snprintf(buf, n, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f)
-        return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        char *c = strchr(line, ':');
-        if (!strncmp(line, "model name", 10) && c) {
-            c += 1 + (c[1] == ' ');
-            c[strcspn(c, "\n")] = 0;
-            snprintf(buf, n, "%s", c);
-            break;
-        }
-    }
-    fclose(f);
-}
 
 static void put_num(FILE *f, double v, int decimals)
 {
@@ -152,7 +152,7 @@ void run_report_json(FILE *f, const struct run_report *r)
     const struct pipeline_stats *ps = r->ps;
     const struct video_info *vi = r->info;
     char cpu[256];
-    cpu_name(cpu, sizeof cpu);
+    run_cpu_name(cpu, sizeof cpu);
 
     fprintf(f, "{\"mode\": ");
     json_put_string(f, r->mode);
