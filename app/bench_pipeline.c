@@ -267,8 +267,8 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
         free(d);
     }
 
-    if (o->to && (status = tracking_open(&trk, o->to, "bench", info->fps,
-                                         model_num_classes(cm->model), max_dets,
+    if (o->to && (status = tracking_open(&trk, o->to, "bench", info->fps, info->width,
+                                         info->height, model_num_classes(cm->model), max_dets,
                                          o->overwrite)) != APP_OK)
         goto done;
     struct pipeline_config pc = {

@@ -558,8 +558,9 @@ int cmd_annotate(int argc, char **argv)
         goto done;
     }
     run_report_init(rep);
-    if ((status = tracking_open(&a.trk, &a.to, cmd, info->fps, model_num_classes(a.cm.model),
-                                a.max_dets, a.overwrite)) != APP_OK)
+    if ((status = tracking_open(&a.trk, &a.to, cmd, info->fps, info->width, info->height,
+                                model_num_classes(a.cm.model), a.max_dets,
+                                a.overwrite)) != APP_OK)
         goto done;
 
     struct pipeline_config pc = {

@@ -323,7 +323,8 @@ static int present_shown(struct view *v, int fresh)
                   : 0;
     struct render_draw_options o;
     render_draw_options_init(&o);
-    o.ntrails = tracking_trails(v->trk, &o.trails);
+    o.ntrails = tracking_trails(v->trk, &v->cm, &o.trails);
+    o.nlines = tracking_lines(v->trk, &o.lines);
     o.show_boxes = v->show_boxes;
     o.show_labels = v->show_labels;
     if (render_draw(v->style, v->canvas, info->width, info->height, 3 * info->width, v->rdets,
@@ -812,8 +813,9 @@ int cmd_view(int argc, char **argv)
         v->loop = 0;
     }
 
-    if ((status = tracking_open(&v->trk, &v->to, cmd, info->fps, model_num_classes(v->cm.model),
-                                v->max_dets, v->overwrite)) != APP_OK)
+    if ((status = tracking_open(&v->trk, &v->to, cmd, info->fps, info->width, info->height,
+                                model_num_classes(v->cm.model), v->max_dets,
+                                v->overwrite)) != APP_OK)
         goto done;
     struct pipeline_config pc = {
         .src = v->src,

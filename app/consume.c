@@ -37,8 +37,9 @@ static void stride_text(const struct pipe_consumer *c, const struct pipe_frame *
         snprintf(buf + n, size - n, "  ");
         n += 2;
     }
-    if (f->dets_kind == PIPE_DETS_HELD)
-        snprintf(buf + n, size - n, "held from frame %lld", (long long)f->dets_frame);
+    if (f->dets_kind == PIPE_DETS_HELD)   /* --track moves them: predicted, not held */
+        snprintf(buf + n, size - n, "%s from frame %lld", f->tracked ? "predicted" : "held",
+                 (long long)f->dets_frame);
     else
         snprintf(buf + n, size - n, "detected");
 }
@@ -60,7 +61,8 @@ static int consume_one(const struct pipe_consumer *c, struct pipe_frame *f,
                                 f->tracked ? f->track_ids : NULL, c->rdets, c->max_dets);
         struct render_draw_options o;
         render_draw_options_init(&o);
-        o.ntrails = tracking_trails(c->tracking, &o.trails);
+        o.ntrails = tracking_trails(c->tracking, c->cm, &o.trails);
+        o.nlines = tracking_lines(c->tracking, &o.lines);
         if (c->stride > 1) {
             stride_text(c, f, stamp, sizeof stamp);
             o.stamp = stamp;

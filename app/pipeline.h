@@ -347,14 +347,20 @@ struct tracking;
  * dets. Opens --mot (checked by the caller against the Files rules).
  * APP_OK or APP_FAIL (printed). */
 int tracking_open(struct tracking **t, const struct tracking_options *to, const char *cmd,
-                  double fps, int nclasses, int max_dets, int overwrite);
+                  double fps, int width, int height, int nclasses, int max_dets,
+                  int overwrite);
+/* The count lines (x1, y1, x2, y2), to draw. Returns how many. NULL-safe. */
+int tracking_lines(const struct tracking *t, const float (**lines)[4]);
 /* Main thread, each result frame in order, before it is drawn or written: its
  * detections become the tracks shown on it (f->tracked, f->track_ids); counts,
  * lines, trails and --mot follow. NULL t: nothing. 0, or -1 (printed). */
 int tracking_frame(struct tracking *t, const struct cli_model *cm, struct pipe_frame *f);
-/* The live tracks' recent paths (valid until the next call). Returns how many. */
-int tracking_trails(struct tracking *t, const struct render_trail **out);
-/* HUD lines: "tracks N (3 red circle, ...)" and one per count line (at most 2). */
+/* The recent paths of the tracks shown on the last frame tracked (valid until
+ * the next call). Returns how many. */
+int tracking_trails(struct tracking *t, const struct cli_model *cm,
+                    const struct render_trail **out);
+/* HUD lines: "tracks N (3 red circle, ...)" and one per count line (at most
+ * 2), its crossings named by their motion on the screen ("3 right, 2 left"). */
 const char *tracking_hud(struct tracking *t, const struct cli_model *cm);
 /* The end summary's tracking lines ("CMD: N distinct tracks (...); tracker X ms
  * per frame", one per count line). */
@@ -370,9 +376,10 @@ void tracking_close(struct tracking **t);
 /* ---- shared by view and annotate (pipeline_draw.c) ---------------------------- */
 
 /* The detections that pass --score-thresh / --classes, as render/ wants them
- * (names point into cm; valid while it lives). With track_ids (a tracked
- * frame's) every entry is a track: all are kept, each with its identity and
- * its identity's colour. Returns how many (<= max). */
+ * (names point into cm; valid while it lives), in the model file's class
+ * colours when it has them. With track_ids (a tracked frame's) every entry is
+ * a track: all are kept, each with its identity (and, without class colours,
+ * its identity's colour). Returns how many (<= max). */
 int app_render_dets(const struct cli_model *cm, const struct model_detection *d, int n,
                     const int *track_ids, struct render_det *out, int max);
 /* Detections per frame the loaded model can return. */

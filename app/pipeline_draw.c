@@ -25,8 +25,10 @@ int app_render_dets(const struct cli_model *cm, const struct model_detection *d,
         out[k].score = d[i].score;
         out[k].name = cli_model_class_name(cm, d[i].label);
         out[k].track_id = track_ids ? track_ids[i] : 0;
-        /* a track is drawn in its identity's colour, a detection in its class's */
-        out[k].has_color = !track_ids && model_class_color(cm->model, d[i].label, out[k].color);
+        /* the model file's colour for the class when it has one (the demo's say
+         * what their names say: a track's identity is in its label); otherwise
+         * a track gets its identity's colour and a detection its class's */
+        out[k].has_color = model_class_color(cm->model, d[i].label, out[k].color);
         k++;
     }
     return k;

@@ -32,6 +32,7 @@
 
 struct trail {
     int id;                    /* 0: free */
+    int label;
     int n, head;               /* points kept, next slot (ring) */
     int64_t last_frame;        /* when the track was last shown */
     float xy[TRAIL_POINTS][2];
@@ -41,7 +42,11 @@ struct tracking {
     const char *cmd;
     struct tracker *tr;
     struct track_line *line[TRACKING_MAX_LINES];
+    float line_xy[TRACKING_MAX_LINES][4];
+    const char *line_word[TRACKING_MAX_LINES][2];   /* screen motion of track/'s
+                                                        left-to-right, right-to-left */
     int nlines;
+    int64_t frame;             /* the last frame tracked */
     int nclasses;
     long *distinct;            /* nclasses: identities shown per class */
     int *order;                /* nclasses: scratch of class_counts */
@@ -133,10 +138,18 @@ int tracking_options_done(struct tracking_options *to, const char *cmd)
     return APP_OK;
 }
 
+/* The screen direction ("left", "right", "up", "down") closest to (x, y), y down. */
+static const char *screen_word(double x, double y)
+{
+    if (fabs(x) >= fabs(y))
+        return x > 0 ? "right" : "left";
+    return y > 0 ? "down" : "up";
+}
+
 /* ---- the run --------------------------------------------------------------------------- */
 
 int tracking_open(struct tracking **out, const struct tracking_options *to, const char *cmd,
-                  double fps, int nclasses, int max_dets, int overwrite)
+                  double fps, int width, int height, int nclasses, int max_dets, int overwrite)
 {
     *out = NULL;
     if (!to->on)
@@ -164,6 +177,18 @@ int tracking_open(struct tracking **out, const struct tracking_options *to, cons
             tracking_close(&t);
             return APP_FAIL;
         }
+        memcpy(t->line_xy[i], l, sizeof t->line_xy[i]);
+        /* track/'s "left" of a segment walked from its first point to its second
+         * is the side of (dy, -dx) on a y-down screen; a left-to-right crossing
+         * moves the other way: name both motions as the screen shows them */
+        double dx = l[2] - l[0], dy = l[3] - l[1];
+        t->line_word[i][0] = screen_word(-dy, dx);
+        t->line_word[i][1] = screen_word(dy, -dx);
+        if (width > 0 && height > 0 &&
+            (fmaxf(l[0], l[2]) < 0 || fminf(l[0], l[2]) > (float)width ||
+             fmaxf(l[1], l[3]) < 0 || fminf(l[1], l[3]) > (float)height))
+            app_note("warning: --count-line %g,%g,%g,%g lies outside the %dx%d frame: nothing "
+                     "will cross it", l[0], l[1], l[2], l[3], width, height);
         t->nlines++;
     }
     t->distinct = calloc((size_t)t->nclasses, sizeof *t->distinct);
@@ -222,6 +247,7 @@ static void trails_add(struct tracking *t, int64_t frame)
         if (tr->n < TRAIL_POINTS)
             tr->n++;
         tr->last_frame = frame;
+        tr->label = o->label;
     }
     /* forget paths of tracks gone for two seconds' worth of frames */
     for (int i = 0; i < t->ntrails; i++)
@@ -289,6 +315,7 @@ int tracking_frame(struct tracking *t, const struct cli_model *cm, struct pipe_f
     }
     f->ndets = t->nshown;
     f->tracked = 1;
+    t->frame = f->vf->index;
     trails_add(t, f->vf->index);
 
     if (t->mot) {
@@ -304,7 +331,8 @@ int tracking_frame(struct tracking *t, const struct cli_model *cm, struct pipe_f
     return 0;
 }
 
-int tracking_trails(struct tracking *t, const struct render_trail **out)
+int tracking_trails(struct tracking *t, const struct cli_model *cm,
+                    const struct render_trail **out)
 {
     *out = NULL;
     if (!t)
@@ -312,8 +340,8 @@ int tracking_trails(struct tracking *t, const struct render_trail **out)
     int k = 0;
     for (int i = 0; i < t->ntrails; i++) {
         const struct trail *tr = &t->trails[i];
-        if (!tr->id || tr->n < 2)
-            continue;
+        if (!tr->id || tr->n < 2 || tr->last_frame != t->frame)
+            continue;   /* only the paths of tracks shown now */
         for (int j = 0; j < tr->n; j++) {
             int at = (tr->head - tr->n + j + 2 * TRAIL_POINTS) % TRAIL_POINTS;
             t->rtxy[k][j][0] = tr->xy[at][0];
@@ -321,6 +349,7 @@ int tracking_trails(struct tracking *t, const struct render_trail **out)
         }
         t->rtrails[k] = (struct render_trail){ .xy = (const float (*)[2])t->rtxy[k], .n = tr->n,
                                               .id = tr->id };
+        t->rtrails[k].has_color = model_class_color(cm->model, tr->label, t->rtrails[k].color);
         k++;
     }
     *out = t->rtrails;
@@ -357,12 +386,16 @@ static void class_counts(struct tracking *t, const struct cli_model *cm, char *b
     }
 }
 
+/* "line 1 (200,0 to 200,360): 3 moving left, 2 moving right" */
 static void line_counts(const struct tracking *t, int i, char *buf, size_t size)
 {
-    snprintf(buf, size, "line %d: %ld left-to-right, %ld right-to-left", i + 1,
-             track_line_count(t->line[i], -1, TRACK_CROSS_LEFT_TO_RIGHT),
-             track_line_count(t->line[i], -1, TRACK_CROSS_RIGHT_TO_LEFT));
+    const float *l = t->line_xy[i];
+    snprintf(buf, size, "line %d (%g,%g to %g,%g): %ld moving %s, %ld moving %s", i + 1, l[0],
+             l[1], l[2], l[3], track_line_count(t->line[i], -1, TRACK_CROSS_LEFT_TO_RIGHT),
+             t->line_word[i][0], track_line_count(t->line[i], -1, TRACK_CROSS_RIGHT_TO_LEFT),
+             t->line_word[i][1]);
 }
+
 
 const char *tracking_hud(struct tracking *t, const struct cli_model *cm)
 {
@@ -373,9 +406,11 @@ const char *tracking_hud(struct tracking *t, const struct cli_model *cm)
     int at = snprintf(t->hud, sizeof t->hud, "tracks %ld%s%.40s%s", t->distinct_all,
                       counts[0] ? " (" : "", counts, counts[0] ? ")" : "");
     for (int i = 0; i < t->nlines && i < 2 && at > 0 && (size_t)at < sizeof t->hud; i++)
-        at += snprintf(t->hud + at, sizeof t->hud - (size_t)at, "\nline %d: %ld > %ld <", i + 1,
-                       track_line_count(t->line[i], -1, TRACK_CROSS_LEFT_TO_RIGHT),
-                       track_line_count(t->line[i], -1, TRACK_CROSS_RIGHT_TO_LEFT));
+        at += snprintf(t->hud + at, sizeof t->hud - (size_t)at, "\nline %d: %ld %s, %ld %s",
+                       i + 1, track_line_count(t->line[i], -1, TRACK_CROSS_LEFT_TO_RIGHT),
+                       t->line_word[i][0],
+                       track_line_count(t->line[i], -1, TRACK_CROSS_RIGHT_TO_LEFT),
+                       t->line_word[i][1]);
     return t->hud;
 }
 
@@ -412,11 +447,20 @@ void tracking_json(FILE *f, struct tracking *t, const struct cli_model *cm)
         fprintf(f, ": %ld", t->distinct[c]);
     }
     fputs("}, \"lines\": [", f);
-    for (int i = 0; i < t->nlines; i++)
-        fprintf(f, "%s{\"left_to_right\": %ld, \"right_to_left\": %ld}", i ? ", " : "",
-                track_line_count(t->line[i], -1, TRACK_CROSS_LEFT_TO_RIGHT),
+    for (int i = 0; i < t->nlines; i++) {
+        const float *l = t->line_xy[i];
+        fprintf(f, "%s{\"segment\": [%g, %g, %g, %g], \"%s\": %ld, \"%s\": %ld}", i ? ", " : "",
+                l[0], l[1], l[2], l[3], t->line_word[i][0],
+                track_line_count(t->line[i], -1, TRACK_CROSS_LEFT_TO_RIGHT), t->line_word[i][1],
                 track_line_count(t->line[i], -1, TRACK_CROSS_RIGHT_TO_LEFT));
+    }
     fprintf(f, "], \"ms_per_frame\": %.4f}", lat_hist_mean(&t->ms));
+}
+
+int tracking_lines(const struct tracking *t, const float (**lines)[4])
+{
+    *lines = t ? (const float (*)[4])t->line_xy : NULL;
+    return t ? t->nlines : 0;
 }
 
 const struct lat_hist *tracking_times(const struct tracking *t)

@@ -84,13 +84,19 @@ struct render_draw_options {
                                 bottom-left corner on a dark band; NULL: none */
     const struct render_trail *trails;   /* paths drawn under the boxes; NULL: none */
     int ntrails;
+    const float (*lines)[4];  /* segments x1, y1, x2, y2 drawn in yellow under the boxes
+                                 (e.g. count lines); NULL: none */
+    int nlines;
 };
 /* The recent path of a tracked object: n points (x, y in frame pixels, oldest
- * first) joined by 2-pixel lines in the colour of track id. */
+ * first) joined by 2-pixel lines in color, or without has_color in the colour
+ * of track id (as its box: render_det's rule). */
 struct render_trail {
     const float (*xy)[2];
     int n;
     int id;
+    int has_color;
+    uint8_t color[3];
 };
 /* Defaults: boxes and labels on, min_score 0, no stamp. */
 void render_draw_options_init(struct render_draw_options *o);

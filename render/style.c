@@ -394,10 +394,17 @@ int render_draw(struct render_style *st, uint8_t *rgb, int w, int h, int stride,
     }
     if (o->show_boxes) {
         int t = h / 240 > 2 ? h / 240 : 2;
+        static const uint8_t yellow[3] = {255, 215, 0};
+        for (int i = 0; o->lines && i < o->nlines; i++)
+            draw_line(rgb, w, h, stride, o->lines[i][0], o->lines[i][1], o->lines[i][2],
+                      o->lines[i][3], t + 1, yellow);
         for (int i = 0; o->trails && i < o->ntrails; i++) {
             const struct render_trail *tr = &o->trails[i];
             uint8_t c[3];
-            render_class_color(tr->id, c);
+            if (tr->has_color)
+                memcpy(c, tr->color, 3);
+            else
+                render_class_color(tr->id, c);
             for (int k = 1; tr->xy && k < tr->n; k++)
                 draw_line(rgb, w, h, stride, tr->xy[k - 1][0], tr->xy[k - 1][1], tr->xy[k][0],
                           tr->xy[k][1], 2, c);

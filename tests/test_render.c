@@ -354,7 +354,7 @@ static void test_draw_boxes(struct render_style *st)
     uint8_t c5[3];
     render_class_color(5, c5);
     const float path[3][2] = {{10, 200}, {150, 200}, {300, 220}};
-    struct render_trail trail = {path, 3, 5};
+    struct render_trail trail = {path, 3, 5, 0, {0, 0, 0}};
     o.trails = &trail;
     o.ntrails = 1;
     render_draw(st, f, w, h, stride, &dt, 1, &o);

@@ -1171,6 +1171,19 @@ static void test_predicted_shape(void)
     n = track_predict(t, &o);   /* frame 12: predicted from the detection of frame 9 */
     float w = n == 1 ? o[0].box[2] - o[0].box[0] : -1;
     /* the filter's own box was 189 px wide here: its aspect follows slowly */
+    {
+        /* a track confirmed on the very first frame, predicted before its second
+         * detection, keeps its size (it was drawn as a point once) */
+        struct tracker *t0 = new_tracker(NULL);
+        struct track_det d0 = det(100, 100, 40, 60, 0.9f, 1);
+        track_update(t0, &d0, 1, &o, NULL, 0);
+        int n0 = track_predict(t0, &o);
+        CHECK(n0 == 1 && fabsf(o[0].box[2] - o[0].box[0] - 40) < 1 &&
+                  fabsf(o[0].box[3] - o[0].box[1] - 60) < 1,
+              "a first-frame track predicted at its size (%g x %g)",
+              n0 ? o[0].box[2] - o[0].box[0] : -1, n0 ? o[0].box[3] - o[0].box[1] : -1);
+        track_free(&t0);
+    }
     CHECK(n == 1 && fabsf(w - 40.0f) < 12.0f, "predicted width %g stays near the detections' 40", w);
     track_free(&t);
 }

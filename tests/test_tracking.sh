@@ -76,7 +76,8 @@ then ok; else bad "JSON track_id unique per frame, in order of appearance, the s
 
 # the count line against the crossings the ground truth makes
 "$BIN" annotate $M "$CLIP" -o "$TMP/c.mkv" --no-draw --count-line $LINE >"$TMP/out" 2>"$TMP/err"
-got=$(sed -n 's/^annotate: line 1: \([0-9]*\) left-to-right, \([0-9]*\) right-to-left$/\1 \2/p' "$TMP/err")
+# "annotate: line 1 (200,0 to 200,360): 2 moving left, 3 moving right"
+got=$(sed -n 's/^annotate: line 1 ([^)]*): \([0-9]*\) moving \([a-z]*\), \([0-9]*\) moving \([a-z]*\)$/\2 \1 \4 \3/p' "$TMP/err")
 want=$("$PY" - "$GT" "$LINE" <<'EOF'
 import collections, sys
 x1, y1, x2, y2 = map(float, sys.argv[2].split(","))
@@ -85,20 +86,22 @@ for line in open(sys.argv[1]):
     v = line.split(",")
     f, i, x, y, w, h = int(v[0]), int(v[1]), *map(float, v[2:6])
     paths[i].append((f, x + w / 2, y + h))   # bottom centre, as track/ counts
-def side(px, py):   # > 0: left of the segment's direction on a y-down screen
+def side(px, py):
     return (px - x1) * (y2 - y1) - (py - y1) * (x2 - x1)
-lr = rl = 0
+moves = collections.Counter()   # crossings by the screen direction of the motion
 for p in paths.values():
     p.sort()
     for (_, ax, ay), (_, bx, by) in zip(p, p[1:]):
         sa, sb = side(ax, ay), side(bx, by)
-        if sa > 0 and sb < 0: lr += 1
-        if sa < 0 and sb > 0: rl += 1
-print(lr, rl)
+        if sa and sb and (sa > 0) != (sb > 0):
+            moves["right" if bx > ax else "left"] += 1   # the line is vertical: x decides
+print("left", moves["left"], "right", moves["right"])
 EOF
 )
-check "--count-line: '$got' (left-to-right, right-to-left) = the ground truth's '$want'" \
-    [ -n "$got" ] && [ "$got" = "$want" ]
+check "--count-line on screen: '$got' = the ground truth's '$want'" [ -n "$got" ] && [ "$got" = "$want" ]
+check "the count line's summary names its segment" grep -q '^annotate: line 1 (200,0 to 200,360): ' "$TMP/err"
+"$BIN" annotate $M "$CLIP" -o "$TMP/c2.mkv" --no-draw --count-line 2000,0,2000,360 --frames 3 >/dev/null 2>"$TMP/err"
+check "a count line outside the frame: a warning" grep -q 'outside the 640x360 frame' "$TMP/err"
 
 # COCO: the model's detections, as without --track
 "$BIN" annotate $M "$CLIP" -o "$TMP/n.mkv" --no-draw --coco "$TMP/plain.coco.json" -q 2>"$TMP/err"
@@ -115,7 +118,7 @@ import json; o = json.load(open('$TMP/b.json'))['tracking']; assert o['distinct'
 VDETECT_ALLOW_OFFSCREEN=1 SDL_VIDEODRIVER=offscreen "$BIN" view $M "$CLIP" --frames 40 --track \
     --count-line $LINE </dev/null >"$TMP/out" 2>"$TMP/err"
 check "view --track: exit 0, tracks in the summary (rc $?)" \
-    sh -c "grep -q '^view: [0-9]* distinct tracks' '$TMP/err' && grep -q '^view: line 1: ' '$TMP/err'"
+    sh -c "grep -q '^view: [0-9]* distinct tracks' '$TMP/err' && grep -q '^view: line 1 (' '$TMP/err'"
 
 # errors
 # expect RC WHAT GREP ARGS...: vdetect ARGS exits RC with GREP in its stderr

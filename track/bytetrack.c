@@ -337,7 +337,10 @@ int track_update(struct tracker *t, const struct track_det *dets, int n,
         *k = (struct trk){ .label = d->label, .score = d->score, .state = TRACK_TENTATIVE,
                            .matched = 1 };
         kalman_init(&k->kf, z, p->std_weight_position, p->std_weight_velocity);
-        for (int c = 0; c < 4; c++) k->box[c] = d->box[c];
+        for (int c = 0; c < 4; c++) k->box[c] = k->meas[c] = d->box[c];
+        k->anchor[0] = k->kf.d[0].x;   /* as take() does: predicted_box starts from here */
+        k->anchor[1] = k->kf.d[1].x;
+        k->anchor[2] = k->kf.d[3].x;
         if (first) {
             k->id = ++t->last_id;
             k->state = TRACK_TRACKED;
