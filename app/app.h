@@ -288,6 +288,9 @@ const char *outfile_partial(const struct outfile *of);
 int outfile_commit(struct outfile **of);
 /* Error path: close, and remove the partial file (only it). NULL-safe. */
 void outfile_discard(struct outfile **of);
+/* mkdir -p of path's directory part (an output's folders: detect --save, an
+ * image sequence's). 0, or -1 with errno. */
+int outfile_make_parents(const char *path);
 
 /* ---- SVG plots (plot.c) -------------------------------------------------- */
 

@@ -398,8 +398,12 @@ static int check_files(const struct annotate *a)
     out_check_init(&c, "annotate", a->overwrite);
     int r = APP_OK;
     /* a URL is no file: nothing to compare or replace */
-    if (a->out_kind == VIDEO_OUT_SEQUENCE)
+    if (a->out_kind == VIDEO_OUT_SEQUENCE) {
+        /* out/f_%04d.png: out/ is made (as detect --save makes its folder) */
+        if (outfile_make_parents(a->out_path) < 0)
+            return app_error("-o %s: cannot make its folder: %s", a->out_path, strerror(errno));
         r = out_check_sequence(&c, "-o", a->out_path);
+    }
     else if (a->out_kind == VIDEO_OUT_PIPE)
         r = out_check_output(&c, "-o", "-");
     else if (a->out_kind == VIDEO_OUT_FILE)
@@ -525,7 +529,7 @@ int cmd_annotate(int argc, char **argv)
      * sequence, standard output and URLs do not fit that and are written
      * straight by the writer (see the comment at the top) */
     if (a.out_kind == VIDEO_OUT_FILE) {
-        if (outfile_open(&a.out_file, "video", a.out_path, a.overwrite, 0) < 0) {
+        if (outfile_open(&a.out_file, "-o", a.out_path, a.overwrite, 0) < 0) {
             status = APP_FAIL;
             goto done;
         }

@@ -8,9 +8,11 @@
  * When stderr is a terminal, a short human summary per image goes there too
  * (-q turns it off).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../render/render.h"
@@ -181,6 +183,17 @@ int cmd_detect(int argc, char **argv)
     status = cli_model_load(&cm, cmd);
     if (status != APP_OK)
         goto done;
+    {   /* nothing to read at all: no output (the partial file goes) */
+        int found = 0;
+        struct stat st;
+        for (int k = 0; k < nimages && !found; k++)
+            found = stat(files.path[k], &st) == 0 || strstr(files.path[k], "://");
+        if (!found) {
+            status = app_error("%s: %s%s", files.path[0], strerror(ENOENT),
+                               nimages > 1 ? " (and none of the other inputs exists)" : "");
+            goto done;
+        }
+    }
     loaded = 1;
 
     int max = model_max_detections(cm.model);
@@ -256,7 +269,7 @@ int cmd_detect(int argc, char **argv)
         fprintf(stderr, "vdetect %s: %d input%s %s a video or an animation: `vdetect annotate "
                         "FILE -o OUT.mp4 --json OUT.jsonl` detects in every frame\n",
                 cmd, videos, videos == 1 ? "" : "s", videos == 1 ? "is" : "are");
-    if (save && !quiet)
+    if (save && !quiet && saved)
         fprintf(stderr, "vdetect %s: %d annotated image%s in %s\n", cmd, saved,
                 saved == 1 ? "" : "s", save_path);
 done:

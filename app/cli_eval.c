@@ -50,7 +50,7 @@ static const char eval_help[] =
     "MOTChallenge evaluation define them (IoU >= 0.5).\n"
     "\n"
     "Examples (the shipped clip and its ground truth):\n"
-    "  vdetect annotate assets/sample.mp4 -o out.mp4 --json out.jsonl\n"
+    "  vdetect annotate assets/sample.mp4 -o out.mp4 --json out.jsonl --score-thresh 0\n"
     "  vdetect eval --detections out.jsonl --truth assets/sample-truth.json\n"
     "  vdetect annotate assets/sample.mp4 -o out.mp4 --track --mot out.mot.txt\n"
     "  vdetect eval --track --mot out.mot.txt --truth assets/sample-truth.mot.txt\n"

@@ -42,7 +42,7 @@ static const char view_help[] =
     "\n"
     "Keys: q/Esc quit, space pause, . next frame (paused), Left/Right seek\n"
     "-/+5 s (Shift, Down/Up: 60 s; files), +/- score threshold, l labels,\n"
-    "b boxes, h HUD, s screenshot (vdetect-TIME.png here), f fullscreen, ? help.\n"
+    "b boxes, h HUD, s screenshot (vdetect-DATE-TIME.png here), f fullscreen, ? help.\n"
     "\n"
     "The HUD (in a corner the boxes leave free, or in the letterbox band):\n"
     "  source/detect/display  frames per second read from the source, run\n"

@@ -160,7 +160,7 @@ static int has_glob_chars(const char *s)
 static int add_glob(struct image_list *l, const char *cmd, const char *pattern, int recursive)
 {
     glob_t g;
-    int r = glob(pattern, GLOB_ERR, NULL, &g);
+    int r = glob(pattern, 0, NULL, &g);   /* a missing directory: no match, said so */
     if (r == GLOB_NOMATCH) {
         fprintf(stderr, "vdetect %s: %s: no file matches\n", cmd, pattern);
         return APP_FAIL;

@@ -632,3 +632,25 @@ void outfile_discard(struct outfile **ofp)
     free(of);
     *ofp = NULL;
 }
+
+/* mkdir -p of path's directory part. 0 or -1 (errno). */
+int outfile_make_parents(const char *path)
+{
+    char *p = strdup(path);
+    if (!p) return -1;
+    char *slash = strrchr(p, '/');
+    int r = 0;
+    if (slash && slash != p) {
+        *slash = '\0';
+        for (char *s = p + 1; r == 0; s++) {
+            int end = *s == '\0';
+            if (*s != '/' && !end) continue;
+            *s = '\0';
+            if (mkdir(p, 0777) != 0 && errno != EEXIST) r = -1;
+            if (end) break;
+            *s = '/';
+        }
+    }
+    free(p);
+    return r;
+}

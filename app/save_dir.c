@@ -202,33 +202,12 @@ const char *save_dir_path(const struct save_dir *sd, int i)
     return sd && i >= 0 && i < sd->n ? sd->out[i] : NULL;
 }
 
-/* mkdir -p of path's directory part. 0 or -1 (errno). */
-static int make_parents(const char *path)
-{
-    char *p = strdup(path);
-    if (!p) return -1;
-    char *slash = strrchr(p, '/');
-    int r = 0;
-    if (slash && slash != p) {
-        *slash = '\0';
-        for (char *s = p + 1; r == 0; s++) {
-            int end = *s == '\0';
-            if (*s != '/' && !end) continue;
-            *s = '\0';
-            if (mkdir(p, 0777) != 0 && errno != EEXIST) r = -1;
-            if (end) break;
-            *s = '/';
-        }
-    }
-    free(p);
-    return r;
-}
 
 int save_dir_write(struct save_dir *sd, int i, const uint8_t *rgb, int w, int h)
 {
     const char *path = save_dir_path(sd, i);
     if (!path) return APP_FAIL;
-    if (make_parents(path) < 0) {
+    if (outfile_make_parents(path) < 0) {
         fprintf(stderr, "vdetect %s: --save %s: %s\n", sd->cmd, path, strerror(errno));
         return APP_FAIL;
     }

@@ -246,4 +246,9 @@ check "stride 3: the held frame differs from the same frame at stride 1" \
 run annotate --help
 check "--help says how held frames look" grep -q 'held from frame' "$TMP/out"
 
+# a sequence into folders that do not exist yet: made, as detect --save makes its own
+run annotate $M "$CLIP" --frames 3 -o "$TMP/new/deeper/f_%04d.png"
+check "sequence into a missing folder: made (rc $rc)" \
+    sh -c "[ $rc -eq 0 ] && [ -f '$TMP/new/deeper/f_0003.png' ]"
+
 summary

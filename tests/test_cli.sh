@@ -482,7 +482,7 @@ if [ "$HAVE_FFMPEG" = 1 ]; then
         run detect $M "$f"
         b=$(basename "$f")
         # (a directory is read as one: this one holds no image files)
-        expect_fail1 "bad image $b" "^image .*$b: |$b: no image files"
+        expect_fail1 "bad image $b" "^image .*$b: |$b: no image files|detect: .*$b: No such file"
         expect_no_crash "bad image $b"
         [ -s "$TMP/out" ] && bad "bad image $b: something on stdout"
     done

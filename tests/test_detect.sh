@@ -58,6 +58,12 @@ run "$TMP/empty"
 check "DIR with images only below it: error suggests -r (rc $rc)" \
     sh -c "[ $rc -eq 1 ] && grep -q -- '-r: also in its subdirectories' '$TMP/err'"
 
+run -r "$TMP/nophotos/" --json "$TMP/none.jsonl" --save "$TMP/none-saved"
+check "no input exists: exit 1, said once, no output left (rc $rc)" \
+    sh -c "[ $rc -eq 1 ] && grep -q 'nophotos/: No such file' '$TMP/err' && \
+           [ ! -e '$TMP/none.jsonl' ] && [ ! -e '$TMP/none-saved' ] && \
+           ! ls '$TMP'/none.partial* >/dev/null 2>&1"
+
 # ---- --save DIR ----
 S="$TMP/saved"
 run -r "$T" "$TMP/other/a.png" --save "$S" --json "$TMP/save.jsonl"

@@ -136,6 +136,7 @@ check "no output left by the refused runs" [ ! -e "$TMP/e.mkv" ]
 expect 2 "eval --track without --mot" "--mot" eval --track --truth "$GT"
 printf '1,1,10,10,20,20,1,-1,-1,-1\n2,1,10,abc,20,20,1,-1,-1,-1\n' >"$TMP/bad.txt"
 expect 1 "eval --track on a malformed file names file:line" "bad.txt:2" eval --track --mot "$TMP/bad.txt" --truth "$GT"
+expect 1 "eval --track given COCO truth says so" "JSON (a COCO file?)" eval --track --mot "$TMP/s1.mot.txt" --truth assets/track-truth.json
 cp "$GT" "$TMP/old.txt"
 before=$(cksum <"$TMP/old.txt")
 expect 2 "--mot onto an existing file without -y" "exists" annotate $M "$CLIP" -o "$TMP/e2.mkv" --mot "$TMP/old.txt" --frames 5

@@ -104,6 +104,12 @@ int track_mot_read(const char *path, enum track_mot_kind kind, struct track_mot_
         lineno++;
         size_t l = (size_t)got;
         if (l && line[l - 1] == '\n') line[--l] = 0;
+        const char *c0 = line + strspn(line, " \t\r");
+        if (nrows == 0 && (*c0 == '{' || *c0 == '[')) {
+            track_err(msg, len, "%s:%d: this is JSON (a COCO file?), not MOTChallenge text "
+                      "(frame,id,x,y,w,h,... per line)", path, lineno);
+            goto out;
+        }
         if (l > MAX_LINE) {
             track_err(msg, len, "%s:%d: line longer than %d characters", path, lineno, MAX_LINE);
             goto out;
