@@ -1151,6 +1151,24 @@ static void test_dedup(void)
     n = track_update(t, d, 2, &o, NULL, 0);
     CHECK(n == 2, "same class, as much overlap: two tracks, the detector's NMS decided (%d)", n);
     track_free(&t);
+    /* same class, the inner one weak (a part of the object): not a second track
+     * (kept alive as a low detection it would hold an old identity) */
+    t = new_tracker(NULL);
+    d[1].score = 0.3f;
+    n = track_update(t, d, 2, &o, NULL, 0);
+    track_free(&t);
+    t = new_tracker(NULL);
+    /* two confident boxes of one class, one inside the other: two tracks; then
+     * the inner one turns weak: it would keep track 2 alive (second round) */
+    struct track_det both[2] = { det(100, 100, 60, 60, 0.9f, 1), det(103, 101, 30, 30, 0.9f, 1) };
+    n = track_update(t, both, 2, &o, NULL, 0);
+    CHECK(n == 2, "two confident same-class boxes: two tracks (%d)", n);
+    struct track_det pair[2] = { det(101, 100, 60, 60, 0.9f, 1), det(104, 101, 30, 30, 0.3f, 1) };
+    n = track_update(t, pair, 2, &o, NULL, 0);
+    int confirmed = 0;
+    for (int i = 0; i < n; i++) confirmed += o[i].state == TRACK_TRACKED;
+    CHECK(confirmed == 1, "a weak same-class box inside a strong one adds no track (%d)", confirmed);
+    track_free(&t);
 }
 
 /* Between detections the reported box keeps the last detection's shape (moved

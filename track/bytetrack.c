@@ -241,14 +241,19 @@ static double overlap_of_smaller(const float *a, const float *b)
 }
 
 /* Is dets[j] one object's second report: mostly inside (overlap >= share of
- * the smaller box) a valid detection of another class that scores higher (or
- * the same and comes first)? O(n) per detection, n being a frame's detections.
- * Same-class pairs are the detector's NMS's business (and two objects of one
- * class crossing must both stay). */
-static int duplicate(const struct track_det *dets, int n, int j, float share)
+ * the smaller box) a valid detection that scores higher (or the same and comes
+ * first) — of another class, or of its own class when dets[j] is weak (score
+ * below high)? O(n) per detection, n being a frame's detections. Two confident
+ * detections of one class are the detector's NMS's business (two objects of
+ * one class crossing must both stay). */
+static int duplicate(const struct track_det *dets, int n, int j, float share, float high)
 {
     for (int k = 0; k < n; k++) {
-        if (k == j || dets[k].label == dets[j].label || !valid_det(&dets[k])) continue;
+        /* same class: only a weak one (below the first association) inside a
+         * stronger one — a part of the object, or its shadow — goes */
+        if (k == j || !valid_det(&dets[k]) ||
+            (dets[k].label == dets[j].label && dets[j].score >= high))
+            continue;
         if (dets[k].score > dets[j].score || (dets[k].score == dets[j].score && k < j))
             if (overlap_of_smaller(dets[k].box, dets[j].box) >= share) return 1;
     }
@@ -269,7 +274,9 @@ int track_update(struct tracker *t, const struct track_det *dets, int n,
     for (int j = 0; j < n; j++) {
         t->det_used[j] = 0;
         if (!valid_det(&dets[j])) continue;
-        if (p->dedup_overlap > 0 && duplicate(dets, n, j, p->dedup_overlap)) continue;
+        if (p->dedup_overlap > 0 &&
+            duplicate(dets, n, j, p->dedup_overlap, p->track_high_thresh))
+            continue;
         if (dets[j].score >= p->track_high_thresh) t->high[nh++] = j;
         else if (dets[j].score >= p->track_low_thresh) t->low[nl++] = j;
     }
