@@ -186,8 +186,7 @@ static void print_hist(FILE *txt, const char *name, const struct lat_hist *h, in
 /* The run report of pipeline_stats.c with bench's own fields appended before
  * its closing brace. 0, or -1 (out of memory: printed). */
 static int write_json(FILE *f, const struct run_report *rep, const struct bench_verdict *v,
-                      const struct bench_contention *c, struct tracking *trk,
-                      const struct cli_model *cm)
+                      const struct bench_contention *c)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -201,10 +200,6 @@ static int write_json(FILE *f, const struct run_report *rep, const struct bench_
     fwrite(buf, 1, len - 1, f);
     bench_verdict_json(f, v);
     bench_contention_json(f, c);
-    if (trk) {
-        fputs(", \"tracking\": ", f);
-        tracking_json(f, trk, cm);
-    }
     fputs("}\n", f);
     free(buf);
     return 0;
@@ -312,6 +307,8 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     rep->precision = model_precision(cm->model);
     rep->output_stage = encoding ? "encode" : NULL;
     rep->cpu_ms_per_frame = cpu_ms;
+    rep->tracking = trk;
+    rep->cm = cm;
 
     double src_fps = run_rate(ps->decoded, ps->t_first_capture, ps->t_last_capture);
     double det_fps = run_rate(ps->detected, ps->t_first_result, ps->t_last_result);
@@ -410,7 +407,7 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     fprintf(txt, "cpu          %.1f ms CPU per decoded frame; peak RSS %.0f MB\n", cpu_ms,
            ru.ru_maxrss / 1024.0);
 
-    if (json_file && write_json(outfile_stream(json_file), rep, &v, &con, trk, cm) < 0)
+    if (json_file && write_json(outfile_stream(json_file), rep, &v, &con) < 0)
         status = APP_FAIL;
     if (o->plot) {
         struct plot_series ser[2] = {

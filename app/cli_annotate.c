@@ -622,6 +622,8 @@ int cmd_annotate(int argc, char **argv)
     rep->engine = model_engine(a.cm.model);
     rep->precision = model_precision(a.cm.model);
     rep->output_stage = "encode";
+    rep->tracking = a.trk;
+    rep->cm = &a.cm;
     if (stats_stream)
         run_report_json(stats_stream, rep);
     if (status == APP_OK)

@@ -855,6 +855,8 @@ int cmd_view(int argc, char **argv)
     v->rep.precision = model_precision(v->cm.model);
     v->rep.display = v->display_all ? "all" : "detected";
     v->rep.output_stage = "display";
+    v->rep.tracking = v->trk;
+    v->rep.cm = &v->cm;
     if (!v->quiet) {
         run_report_summary(stderr, &v->rep);
         summary_rest(v, ps);

@@ -253,6 +253,8 @@ struct run_report {
     int stream_copy;             /* 1: copy holds the writer's stream-copy counters */
     struct video_copy_stats copy;
     double cpu_ms_per_frame;     /* process CPU time / decoded frames; NAN if not measured */
+    struct tracking *tracking;   /* --track: its counts go in the report; NULL: none */
+    const struct cli_model *cm;  /* with tracking: the class names */
 };
 
 void run_report_init(struct run_report *r);

@@ -237,6 +237,10 @@ void run_report_json(FILE *f, const struct run_report *r)
     put_num(f, r->cpu_ms_per_frame, 3);
     fputs(", \"peak_rss_mb\": ", f);
     put_num(f, peak_rss_mb(), 1);
+    if (r->tracking) {
+        fputs(", \"tracking\": ", f);
+        tracking_json(f, r->tracking, r->cm);
+    }
     fputs("}\n", f);
 }
 

@@ -115,6 +115,12 @@ check "bench --track: a track stage and the counts (rc $?)" \
 "$BIN" bench $M "$CLIP" --frames 30 --track --json "$TMP/b.json" >/dev/null 2>&1
 check "bench --track --json: a tracking object" "$PY" -c "
 import json; o = json.load(open('$TMP/b.json'))['tracking']; assert o['distinct'] >= 1 and o['ms_per_frame'] >= 0, o"
+"$BIN" annotate $M "$CLIP" -o "$TMP/st.mkv" --no-draw --track --count-line $LINE -q \
+    --stats-json "$TMP/st.json" 2>"$TMP/err"
+check "annotate --stats-json: the tracking object, the line's counts by screen direction" "$PY" -c "
+import json; o = json.load(open('$TMP/st.json'))['tracking']
+l = o['lines'][0]; assert l['segment'] == [200, 0, 200, 360] and 'left' in l and 'right' in l, o
+assert o['distinct'] >= 7, o"
 VDETECT_ALLOW_OFFSCREEN=1 SDL_VIDEODRIVER=offscreen "$BIN" view $M "$CLIP" --frames 40 --track \
     --count-line $LINE </dev/null >"$TMP/out" 2>"$TMP/err"
 check "view --track: exit 0, tracks in the summary (rc $?)" \
