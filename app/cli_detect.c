@@ -111,6 +111,49 @@ static void print_summary(const struct cli_model *cm, const char *image, int w, 
     fputc('\n', stderr);
 }
 
+/* Is path inside dir (both real paths, dir without a trailing '/')? */
+static int is_below(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    return !strncmp(path, dir, n) && path[n] == '/';
+}
+
+/* Drop the inputs found inside the --save folder when that folder lies below
+ * the directory they were found in (annotated copies of an earlier run, found
+ * again by -r), with one note. A --save folder that IS an input directory is
+ * refused later (save_dir_open); files named one by one are always kept. */
+static void skip_saved(struct image_list *l, const char *save)
+{
+    char *root = realpath(save, NULL);
+    if (!root)
+        return;   /* not there yet: nothing inside it */
+    int kept = 0, skipped = 0;
+    for (int i = 0; i < l->n; i++) {
+        int inside = 0;
+        char *real = realpath(l->path[i], NULL);
+        if (real && is_below(real, root) && l->rel[i] > 0) {
+            char *given = strndup(l->path[i], (size_t)l->rel[i]);   /* "DIR/" as walked */
+            char *groot = given ? realpath(given, NULL) : NULL;
+            inside = groot && is_below(root, groot);   /* the --save folder is below DIR */
+            free(groot);
+            free(given);
+        }
+        free(real);
+        if (inside) {
+            free(l->path[i]);
+            skipped++;
+            continue;
+        }
+        l->path[kept] = l->path[i];
+        l->rel[kept++] = l->rel[i];
+    }
+    l->n = kept;
+    if (skipped)
+        app_note("%d image%s inside --save %s left out (annotated copies)", skipped,
+                 skipped == 1 ? "" : "s", save);
+    free(root);
+}
+
 int cmd_detect(int argc, char **argv)
 {
     const char *cmd = "detect";
@@ -157,6 +200,12 @@ int cmd_detect(int argc, char **argv)
     }
     if ((status = image_list_expand(&files, cmd, recursive)) != APP_OK)   /* DIR, PATTERN */
         goto done;
+    if (save_path)
+        skip_saved(&files, save_path);
+    if (files.n == 0) {
+        status = app_error("every image given is inside --save %s", save_path);
+        goto done;
+    }
     nimages = files.n;
 
     /* README.md's "Files" rules: the output is none of the images or model files */

@@ -112,6 +112,12 @@ check "--save again: refused before any work, exit 2 (rc $rc)" \
 check "--save refused: the earlier output untouched" [ "$(cksum "$S/a.png")" = "$before" ]
 run "$T" --save "$S" -y
 check "--save -y: replaced (rc $rc)" [ "$rc" -eq 0 ]
+# --save inside a -r tree: the second run leaves the annotated copies out
+run -r "$T" --save "$T/annotated"
+run -r "$T" --save "$T/annotated" -y
+check "-r with --save inside the tree: its copies left out, said so (rc $rc)" \
+    sh -c "[ $rc -eq 0 ] && [ \$(wc -l <'$TMP/out') -eq 4 ] && grep -q 'inside --save' '$TMP/err'"
+rm -rf "$T/annotated"
 run "$T" --save "$T"
 check "--save into the inputs' directory: refused, exit 2 (rc $rc)" \
     sh -c "[ $rc -eq 2 ] && grep -q 'mix with the images' '$TMP/err'"
