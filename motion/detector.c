@@ -174,8 +174,9 @@ static int make_buffers(struct motion *m, int fw, int fh, char *msg, size_t len)
 }
 
 /* The grey copy: BT.601 luma in 8-bit fixed point (77 R + 150 G + 29 B) / 256,
- * averaged over each small pixel's frame pixels. Each small column's pixels are
- * summed in a register, so the inner loop carries no dependency through memory. */
+ * averaged over each small pixel's frame pixels. Each small column's channels
+ * are summed in registers and weighted once per row (the weighting is linear),
+ * so the inner loop is three additions and carries no dependency through memory. */
 static void downscale(struct motion *m, const uint8_t *rgb, int stride)
 {
     for (int sy = 0; sy < m->sh; sy++) {
@@ -183,12 +184,16 @@ static void downscale(struct motion *m, const uint8_t *rgb, int stride)
         for (int y = m->ystart[sy]; y < m->ystart[sy + 1]; y++) {
             const uint8_t *row = rgb + (size_t)y * (size_t)stride;
             for (int sx = 0; sx < m->sw; sx++) {
-                uint32_t s = 0;
-                for (int x = m->xstart[sx]; x < m->xstart[sx + 1]; x++) {
-                    const uint8_t *px = row + 3 * (size_t)x;
-                    s += 77u * px[0] + 150u * px[1] + 29u * px[2];
+                uint32_t r = 0, g = 0, b = 0;
+                const uint8_t *px = row + 3 * (size_t)m->xstart[sx];
+                const uint8_t *end = row + 3 * (size_t)m->xstart[sx + 1];
+                for (; px < end; px += 3) {
+                    r += px[0];
+                    g += px[1];
+                    b += px[2];
                 }
-                m->colsum[sx] += s;  /* s: one row of one column, < 2^32 */
+                /* one row of one column: < 2^32 even weighted */
+                m->colsum[sx] += 77u * r + 150u * g + 29u * b;
             }
         }
         uint64_t rows = (uint64_t)(m->ystart[sy + 1] - m->ystart[sy]);
