@@ -245,6 +245,7 @@ int motion_detect(struct motion *m, const uint8_t *rgb, int w, int h, int stride
     }
     downscale(m, rgb, stride);
     m->frames++;
+    *boxes = m->boxes;
     if (first) {
         m->restarts++;
         reset_background(m);
@@ -289,7 +290,6 @@ int motion_detect(struct motion *m, const uint8_t *rgb, int w, int h, int stride
             c->area,
         };
     }
-    *boxes = m->boxes;
     return nb;
 }
 

@@ -130,7 +130,8 @@ int motion_set_masks(struct motion *m, const struct motion_polygon *masks, int n
  * One frame: rgb is h rows of w RGB24 pixels, stride bytes apart (stride >= 3w).
  * Returns the number of motion boxes and points *boxes at them (raster order of
  * their first pixel); the array is the detector's and stays valid until the next
- * call on m. The first frame only initialises the background and reports none.
+ * call on m (*boxes is NULL only on error). The first frame only initialises the
+ * background and reports none.
  * -1 with msg: w or h below 1 or above 16384, a short stride, out of memory.
  *
  * Buffers are allocated at the first frame; later frames of the same size
@@ -166,8 +167,8 @@ struct motion_region {
  * none do. When their total area exceeds full_frame_share of the frame, the
  * result is one region, the full frame, and *full_frame is 1 (else 0).
  * Returns the number of regions written to out (0: no motion, nothing to
- * detect), or -1 with msg when cap < na + nb (and cap < 1) or the frame size is
- * below 1. Allocates nothing.
+ * detect), or -1 with msg when cap is below na + nb (or below 1) or the frame
+ * size is below 1. Allocates nothing.
  */
 int motion_regions(const struct motion_params *p, int frame_w, int frame_h,
                    const float (*a)[4], int na, const float (*b)[4], int nb,
