@@ -16,8 +16,8 @@
 
 # The walls between the parts are kept by the compiler: each folder is compiled with
 # only its own libraries' headers on the include path — model/ sees OpenBLAS, oneDNN and
-# jansson (model files' JSON), video/ FFmpeg, render/ SDL2, track/ none (libc and libm
-# only), app/ jansson alone (COCO files; it reaches the rest through model.h, video.h
+# jansson (model files' JSON), video/ FFmpeg, render/ SDL2, track/ and motion/ none (libc
+# and libm only), app/ jansson alone (COCO files; it reaches the rest through model.h, video.h
 # and render.h) — so a wall broken is a build error. Tests may look inside every part.
 MODEL_PKGS  := openblas jansson
 VIDEO_PKGS  := libavformat libavcodec libavdevice libavfilter libavutil libswscale libswresample
@@ -43,6 +43,7 @@ MODEL_SRC  := $(wildcard model/*.c model/*/*.c)
 VIDEO_SRC  := $(wildcard video/*.c)
 RENDER_SRC := $(wildcard render/*.c)
 TRACK_SRC  := $(wildcard track/*.c)
+MOTION_SRC := $(wildcard motion/*.c)
 APP_SRC    := $(wildcard app/*.c)
 TEST_SUPPORT_SRC := $(filter-out tests/test_%.c tests/fuzz_%.c,$(wildcard tests/*.c))
 TEST_SRC   := $(wildcard tests/test_*.c)
@@ -52,8 +53,9 @@ MODEL_OBJ  := $(call obj,$(MODEL_SRC))
 VIDEO_OBJ  := $(call obj,$(VIDEO_SRC))
 RENDER_OBJ := $(call obj,$(RENDER_SRC))
 TRACK_OBJ  := $(call obj,$(TRACK_SRC))
+MOTION_OBJ := $(call obj,$(MOTION_SRC))
 APP_OBJ    := $(call obj,$(APP_SRC))
-LIB_OBJ    := $(MODEL_OBJ) $(VIDEO_OBJ) $(RENDER_OBJ) $(TRACK_OBJ) $(filter-out $(BUILD)/app/main.o,$(APP_OBJ))
+LIB_OBJ    := $(MODEL_OBJ) $(VIDEO_OBJ) $(RENDER_OBJ) $(TRACK_OBJ) $(MOTION_OBJ) $(filter-out $(BUILD)/app/main.o,$(APP_OBJ))
 TEST_SUPPORT_OBJ := $(call obj,$(TEST_SUPPORT_SRC))
 TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 FUZZ_SRC   := $(filter-out tests/fuzz_replay.c,$(wildcard tests/fuzz_*.c))
@@ -73,6 +75,7 @@ $(BUILD)/model/%.o: PART_CFLAGS := $(call pkg_cflags,$(MODEL_PKGS))
 $(BUILD)/video/%.o: PART_CFLAGS := $(call pkg_cflags,$(VIDEO_PKGS))
 $(BUILD)/render/%.o: PART_CFLAGS := $(call pkg_cflags,$(RENDER_PKGS))
 $(BUILD)/track/%.o: PART_CFLAGS :=
+$(BUILD)/motion/%.o: PART_CFLAGS :=
 $(BUILD)/app/%.o: PART_CFLAGS := $(call pkg_cflags,$(APP_PKGS))
 $(BUILD)/tests/%.o: PART_CFLAGS := $(call pkg_cflags,$(PKGS))
 
@@ -126,7 +129,7 @@ soak: test-deps
 
 ASAN_OPT := -O1 -g -march=native -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_TESTS := test_precision test_ckpt test_npy test_json test_video_image test_transform_rpn test_nms_roi test_queue test_ties \
-              test_outfile test_plan test_coco test_options test_app_json test_model_set test_track \
+              test_outfile test_plan test_coco test_options test_app_json test_model_set test_track test_motion \
               $(addprefix replay_,$(FUZZ_TARGETS))
 TSAN_OPT := -O1 -g -march=native -fsanitize=thread
 TSAN_TESTS := test_queue test_pipeline test_thread_pool test_precision test_frame_pool

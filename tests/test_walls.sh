@@ -10,6 +10,8 @@
 #           and model.h / video.h (the public types it draws);
 #   track/  plain boxes in, identities out: its own headers and the standard C
 #           library (libc, libm) alone — not even POSIX or threads;
+#   motion/ pixels and plain boxes in, motion, regions and zone events out: the
+#           same as track/ (its own headers, libc and libm alone);
 #   app/    wires them through their public headers (model.h, video.h, render.h, track.h)
 #           and includes no library's header itself but jansson's (COCO files).
 # The Makefile compiles each folder with only its own library's include path; this
@@ -27,7 +29,7 @@ EXCEPTIONS=""
 # allowed FOLDER HEADER: 0 when FOLDER/ may include HEADER
 allowed() {
     folder=$1 h=$2
-    if [ "$folder" = track ]; then
+    if [ "$folder" = track ] || [ "$folder" = motion ]; then
         case "$h" in
             \"../*) return 1 ;;
             \"*) return 0 ;;
@@ -61,7 +63,7 @@ allowed() {
     return 1
 }
 
-for folder in model model/ckpt model/ops model/spec model/net video render track app; do
+for folder in model model/ckpt model/ops model/spec model/net video render track motion app; do
     n=0 badn=0
     for f in "$folder"/*.c "$folder"/*.h; do
         [ -e "$f" ] || continue
