@@ -206,6 +206,8 @@ char *cli_model_default_weights(void);
 const char *cli_model_class_name(const struct cli_model *cm, int label);
 /* The output filter: --score-thresh and --classes. */
 int cli_model_keep(const struct cli_model *cm, const struct model_detection *d);
+/* --classes alone: 1 when label is one of them (or none were given). */
+int cli_model_keep_class(const struct cli_model *cm, int label);
 
 /* ---- output files (outfile.c) -------------------------------------------- */
 

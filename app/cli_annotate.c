@@ -192,13 +192,6 @@ static int write_json_line(struct annotate *a, const struct pipe_frame *f)
  * box_score_thresh already applied): AP integrates over the whole
  * precision-recall curve, and a cut at the drawing threshold (--score-thresh)
  * would lower it. Only --classes, an explicit choice of classes, applies. */
-static int coco_keep(const struct cli_model *cm, const struct model_detection *d)
-{
-    if (!cm->keep_class)
-        return 1;
-    return d->label >= 0 && d->label < model_num_classes(cm->model) && cm->keep_class[d->label];
-}
-
 static int write_coco(struct annotate *a, const struct pipe_frame *f)
 {
     if (f->dets_kind != PIPE_DETS_OWN)
@@ -206,7 +199,7 @@ static int write_coco(struct annotate *a, const struct pipe_frame *f)
     FILE *o = a->coco;
     for (int i = 0; i < f->ndets; i++) {
         const struct model_detection *d = &f->dets[i];
-        if (!coco_keep(&a->cm, d))
+        if (!cli_model_keep_class(&a->cm, d->label))
             continue;
         a->coco_records++;
         fprintf(o, "%s\n{\"image_id\": %lld, \"category_id\": %d, \"bbox\": [",

@@ -501,14 +501,14 @@ const char *cli_model_class_name(const struct cli_model *cm, int label)
     return name && *name ? name : NULL;
 }
 
+int cli_model_keep_class(const struct cli_model *cm, int label)
+{
+    if (!cm->keep_class)
+        return 1;
+    return label >= 0 && label < model_num_classes(cm->model) && cm->keep_class[label];
+}
+
 int cli_model_keep(const struct cli_model *cm, const struct model_detection *d)
 {
-    if (!(d->score >= (float)cm->score_thresh))
-        return 0;
-    if (cm->keep_class) {
-        int nc = model_num_classes(cm->model);
-        if (d->label < 0 || d->label >= nc || !cm->keep_class[d->label])
-            return 0;
-    }
-    return 1;
+    return d->score >= (float)cm->score_thresh && cli_model_keep_class(cm, d->label);
 }

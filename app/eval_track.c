@@ -72,7 +72,6 @@ int eval_track(const char *cmd, const char *truth, const char *mot, const char *
     struct track_mot_obj *valid = NULL, *hyp = NULL;
     struct outfile *jf = NULL;
     int status = APP_FAIL;
-    (void)cmd;
 
     struct out_check oc;
     out_check_init(&oc, cmd, overwrite);

@@ -268,8 +268,7 @@ int tracking_frame(struct tracking *t, const struct cli_model *cm, struct pipe_f
         int nd = 0;
         for (int i = 0; i < f->ndets && nd < t->max_dets; i++) {
             const struct model_detection *d = &f->dets[i];
-            if (cm->keep_class && (d->label < 0 || d->label >= model_num_classes(cm->model) ||
-                                   !cm->keep_class[d->label]))
+            if (!cli_model_keep_class(cm, d->label))
                 continue;
             memcpy(t->dets[nd].box, d->box, sizeof d->box);
             t->dets[nd].score = d->score;
