@@ -214,6 +214,8 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     struct render_det *rdets = NULL;
     struct pipeline *p = NULL;
     struct tracking *trk = NULL;
+    struct gate *gate = NULL;
+    struct gate_stats gs;
     struct pipeline_stats *ps = calloc(1, sizeof *ps);
     struct run_report *rep = calloc(1, sizeof *rep);
     struct series s_result = { 0 }, s_display = { 0 };
@@ -266,7 +268,11 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
                                          info->height, model_num_classes(cm->model), max_dets,
                                          o->overwrite)) != APP_OK)
         goto done;
+    if (o->go && (status = gate_open(&gate, o->go, cm->model, info->width, info->height,
+                                     max_dets)) != APP_OK)
+        goto done;
     struct pipeline_config pc = {
+        .gate = gate,
         .src = src,
         .detect_ctx = cm->model,
         .max_dets = max_dets,
@@ -282,7 +288,7 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     struct bench_sink sink = { &s_result, &s_display };
     struct pipe_consumer pcon = {
         .cm = cm, .style = style, .rdets = rdets, .max_dets = max_dets, .writer = writer,
-        .done = bench_frame_done, .ctx = &sink, .tracking = trk,
+        .done = bench_frame_done, .ctx = &sink, .tracking = trk, .gated = gate != NULL,
     };
     int failed = pipeline_consume(p, &pcon, rep) < 0;
     if (pipeline_finish(p, ps) < 0 || failed) {
@@ -309,6 +315,8 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     rep->cpu_ms_per_frame = cpu_ms;
     rep->tracking = trk;
     rep->cm = cm;
+    gate_get_stats(gate, &gs);
+    rep->gate = gate ? &gs : NULL;
 
     double src_fps = run_rate(ps->decoded, ps->t_first_capture, ps->t_last_capture);
     double det_fps = run_rate(ps->detected, ps->t_first_result, ps->t_last_result);
@@ -380,9 +388,27 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     fprintf(txt, "machine      %s, engine %s, %d thread%s; vdetect %s\n", cpu,
             app_engine_desc(cm->model, eng, sizeof eng), cm->threads, cm->threads == 1 ? "" : "s",
             VDETECT_VERSION);
-    fprintf(txt, "frames       %lld decoded = %lld detected + %lld dropped; %lld %s\n",
-           (long long)ps->decoded, (long long)ps->detected, (long long)ps->dropped,
-           (long long)rep->displayed, encoding ? "encoded" : "drawn");
+    if (gate)
+        fprintf(txt, "frames       %lld decoded = %lld detected + %lld still + %lld held + %lld "
+                "dropped; %lld %s\n", (long long)ps->decoded, (long long)ps->detected,
+                (long long)ps->still, (long long)ps->held, (long long)ps->dropped,
+                (long long)rep->displayed, encoding ? "encoded" : "drawn");
+    else
+        fprintf(txt, "frames       %lld decoded = %lld detected + %lld dropped; %lld %s\n",
+               (long long)ps->decoded, (long long)ps->detected, (long long)ps->dropped,
+               (long long)rep->displayed, encoding ? "encoded" : "drawn");
+    if (gate) {
+        double vs = info->fps > 0 && isfinite(info->fps) ? (double)ps->decoded / info->fps : NAN;
+        fprintf(txt, "gating       %.1f%% of frames not run through the detector; %lld detector "
+                "calls (%ld on crops), %.2f per second of video", 100.0 * (1 - (ps->decoded ?
+                (double)ps->detected / (double)ps->decoded : 1)), (long long)ps->calls,
+                gs.region_calls, vs > 0 ? (double)ps->calls / vs : NAN);
+        if (gs.motion_ms.n)
+            fprintf(txt, "; motion %.2f ms per frame, %ld recalibration%s",
+                    lat_hist_mean(&gs.motion_ms), gs.recalibrations,
+                    gs.recalibrations == 1 ? "" : "s");
+        fputc('\n', txt);
+    }
     fprintf(txt, "throughput   source %.2f fps, decode %.1f fps (alone), detect %.2f fps, output %.2f fps\n",
            src_fps, dec_mean > 0 ? 1000.0 / dec_mean : 0.0, det_fps, out_fps);
     fprintf(txt, "verdict      %s\n", verdict);
@@ -393,6 +419,8 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     print_hist(txt, encoding ? "capture -> encoded" : "capture -> drawn", &rep->capture_to_display,
                &no_p99);
     print_hist(txt, "decode", &ps->decode_ms, &no_p99);
+    if (gate && gs.motion_ms.n)
+        print_hist(txt, "motion", &gs.motion_ms, &no_p99);
     for (int s = 0; s < MODEL_STAGES; s++)
         print_hist(txt, model_stage_name(s), &ps->stage_ms[s], &no_p99);
     if (trk)
@@ -404,8 +432,10 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
                 "max\n", P99_MIN_SAMPLES);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    fprintf(txt, "cpu          %.1f ms CPU per decoded frame; peak RSS %.0f MB\n", cpu_ms,
-           ru.ru_maxrss / 1024.0);
+    fprintf(txt, "cpu          %.1f ms CPU per decoded frame", cpu_ms);
+    if (info->fps > 0 && isfinite(info->fps))
+        fprintf(txt, " = %.3f s CPU per second of video", cpu_ms * info->fps / 1e3);
+    fprintf(txt, "; peak RSS %.0f MB\n", ru.ru_maxrss / 1024.0);
 
     if (json_file && write_json(outfile_stream(json_file), rep, &v, &con) < 0)
         status = APP_FAIL;
@@ -438,6 +468,7 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
 done:
     if (p) pipeline_free(&p);
     tracking_close(&trk);
+    gate_close(&gate);
     if (writer) video_writer_abort(&writer);
     outfile_discard(&out_file);
     outfile_discard(&json_file);

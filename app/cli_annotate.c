@@ -61,6 +61,10 @@ static const char annotate_help[] =
     "model's own detections):\n"
     "%s"
     "\n"
+    "Motion options (the detector only where and when something moves; the\n"
+    "summary and --stats-json say how many frames and calls it took):\n"
+    "%s"
+    "\n"
     "Model options:\n"
     "%s"
     "\n"
@@ -82,6 +86,8 @@ struct annotate {
     struct cli_model cm;
     struct tracking_options to;
     struct tracking *trk;
+    struct gate_options go;
+    struct gate *gate;
     const char *source, *out_path, *json_path, *coco_path, *stats_path;
     struct video_source_options so;
     struct video_writer_options wo;
@@ -180,6 +186,12 @@ static int write_json_line(struct annotate *a, const struct pipe_frame *f)
     write_dets_json(o, &a->cm, f->dets, f->ndets, f->tracked ? f->track_ids : NULL);
     if (f->dets_kind == PIPE_DETS_HELD)
         fprintf(o, ", \"held\": true, \"held_from\": %lld", (long long)f->dets_frame);
+    else if (f->dets_kind == PIPE_DETS_STILL)
+        fprintf(o, ", \"still\": true, \"still_from\": %lld", (long long)f->dets_frame);
+    if (tracking_zoning(a->trk)) {
+        fputs(", \"zone_events\": ", o);
+        zoning_events_json(o, tracking_zoning(a->trk));
+    }
     fputs("}\n", o);
     if (fflush(o) != 0 || ferror(o)) {
         app_error("json %s: write error: %s", a->json_path, strerror(errno));
@@ -315,8 +327,10 @@ static int parse_args(struct annotate *a, int argc, char **argv)
                   " \"detections\": [{\"box\": [x1, y1, x2, y2], \"label\": 1,\n"
                   " \"name\": \"person\", \"score\": 0.98}, ...]}\n"
                   "with --track each detection adds \"track_id\": ID;\n"
-                  "frames that hold the boxes of an earlier frame (--stride)\n"
-                  "add \"held\": true, \"held_from\": FRAME; pts in seconds,\n"
+                  "frames that hold the boxes of an earlier frame (--stride,\n"
+                  "--detect-fps) add \"held\": true, \"held_from\": FRAME, and\n"
+                  "frames --motion found still \"still\": true, \"still_from\":\n"
+                  "FRAME; with --zone, \"zone_events\": [...]; pts in seconds,\n"
                   "to the microsecond (e.g. 15.36)" },
         { .name = "--coco", .arg = "FILE", .kind = OPT_STRING, .dest = &a->coco_path,
           .help = "detections as COCO results: [{\"image_id\": FRAME,\n"
@@ -358,14 +372,18 @@ static int parse_args(struct annotate *a, int argc, char **argv)
         { .name = "--help", .short_name = 'h', .kind = OPT_HELP, .help = "show this help" },
         { .kind = OPT_END },
     };
-    const struct opt *const tables[] = { opts, a->to.opts, a->cm.opts, NULL };
+    const struct opt *const tables[] = { opts, a->to.opts, a->go.opts, a->cm.opts, NULL };
     int r = opt_parse(cmd, argc, argv, tables, opt_source, a);
     if (r == OPT_HELP_ASKED)
         opt_help(stdout, annotate_help, tables);
     if (r != APP_OK)
         return r;
-    if ((r = tracking_options_done(&a->to, cmd)) != APP_OK)
+    if ((r = tracking_options_done(&a->to, cmd)) != APP_OK ||
+        (r = gate_options_done(&a->go, cmd)) != APP_OK)
         return r;
+    if (a->stride > 1 && gate_options_on(&a->go) && (a->go.motion || a->go.detect_fps > 0))
+        return app_usage_error(cmd, "--stride and --motion/--detect-fps both choose the frames "
+                                    "to detect: use one");
     if (crf >= 0)
         a->wo.crf = crf > 0 ? crf : 1e-3; /* crf 0 (lossless) is asked for, not the default */
     if (!a->source)
@@ -487,6 +505,7 @@ int cmd_annotate(int argc, char **argv)
     a.coco_first = 1;
     cli_model_init(&a.cm, argc);
     tracking_options_init(&a.to, 1);
+    gate_options_init(&a.go);
     int status = APP_OK, sig_installed = 0, sigpipe_set = 0;
     void (*old_sigpipe)(int) = SIG_DFL;
     struct pipeline *p = NULL;
@@ -557,10 +576,13 @@ int cmd_annotate(int argc, char **argv)
     run_report_init(rep);
     if ((status = tracking_open(&a.trk, &a.to, cmd, info->fps, info->width, info->height,
                                 model_num_classes(a.cm.model), a.max_dets,
-                                a.overwrite)) != APP_OK)
+                                a.overwrite)) != APP_OK ||
+        (status = gate_open(&a.gate, &a.go, a.cm.model, info->width, info->height,
+                            a.max_dets)) != APP_OK)
         goto done;
 
     struct pipeline_config pc = {
+        .gate = a.gate,
         .src = a.src,
         .detect_ctx = a.cm.model,
         .max_dets = a.max_dets,
@@ -584,7 +606,7 @@ int cmd_annotate(int argc, char **argv)
     pg.next = pg.t0 + 0.5;
     struct pipe_consumer pcon = {
         .cm = &a.cm, .style = a.style, .rdets = a.rdets, .max_dets = a.max_dets,
-        .stamp = a.stamp, .stride = (int)a.stride, .writer = a.writer, .data = annotate_data,
+        .stamp = a.stamp, .stride = (int)a.stride, .gated = a.gate != NULL, .writer = a.writer, .data = annotate_data,
         .raw_data = annotate_raw_data, .tracking = a.trk,
         .done = annotate_done,
         .ctx = &pg,
@@ -617,6 +639,9 @@ int cmd_annotate(int argc, char **argv)
     rep->output_stage = "encode";
     rep->tracking = a.trk;
     rep->cm = &a.cm;
+    struct gate_stats gs;
+    gate_get_stats(a.gate, &gs);
+    rep->gate = a.gate ? &gs : NULL;
     if (stats_stream)
         run_report_json(stats_stream, rep);
     if (status == APP_OK)
@@ -624,6 +649,7 @@ int cmd_annotate(int argc, char **argv)
     if (status == APP_OK && !a.quiet) {
         run_report_summary(stderr, rep);
         tracking_summary(stderr, a.trk, &a.cm);
+        gate_summary(stderr, cmd, rep->gate);
         print_outputs(stderr, &a, frames_written, rep->displayed);
     }
     if (status == APP_OK && signals_pending())
@@ -639,6 +665,7 @@ done:
     outfile_discard(&a.coco_file);
     outfile_discard(&a.stats_file);
     tracking_close(&a.trk);
+    gate_close(&a.gate);
     render_style_close(&a.style);
     signals_set_source(NULL);
     video_close(&a.src);

@@ -87,6 +87,11 @@ static const char bench_help[] =
     "Tracking options (pipeline mode; the tracker's time is the \"track\" stage):\n"
     "%s"
     "\n"
+    "Motion options (pipeline mode; the report adds a \"gating\" line: frames run\n"
+    "through the detector, still and held, detector calls and CPU time per second\n"
+    "of video, the saving measured):\n"
+    "%s"
+    "\n"
     "Model options:\n"
     "%s";
 
@@ -156,6 +161,8 @@ int cmd_bench(int argc, char **argv)
     cli_model_init(&cm, argc);
     struct tracking_options to;
     tracking_options_init(&to, 0);
+    struct gate_options go;
+    gate_options_init(&go);
     int size[2] = { 640, 480 }, crf = -1;
     struct opt source_opts[CLI_SOURCE_NOPTS];
     cli_source_options(source_opts, &po.so);
@@ -195,14 +202,21 @@ int cmd_bench(int argc, char **argv)
         { .name = "--help", .short_name = 'h', .kind = OPT_HELP, .help = "show this help" },
         { .kind = OPT_END },
     };
-    const struct opt *const tables[] = { opts, to.opts, cm.opts, NULL };
+    const struct opt *const tables[] = { opts, to.opts, go.opts, cm.opts, NULL };
     int r = opt_parse(cmd, argc, argv, tables, opt_image, &image);
     if (r == OPT_HELP_ASKED) {
         opt_help(stdout, bench_help, tables);
         goto done;
     }
-    if ((status = r) != APP_OK || (status = tracking_options_done(&to, cmd)) != APP_OK)
+    if ((status = r) != APP_OK || (status = tracking_options_done(&to, cmd)) != APP_OK ||
+        (status = gate_options_done(&go, cmd)) != APP_OK)
         goto done;
+    if (gate_options_on(&go) && model_only) {
+        status = app_usage_error(cmd, "--motion, --detect-fps and --object-mask choose frames of "
+                                      "a video: not with --model-only");
+        goto done;
+    }
+    po.go = gate_options_on(&go) ? &go : NULL;
     if (to.on && model_only) {
         status = app_usage_error(cmd, "--track follows objects through a video: not with "
                                       "--model-only");

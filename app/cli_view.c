@@ -58,8 +58,13 @@ static const char view_help[] =
     "            thresholds instead)\n"
     "  tracks    --track: distinct objects so far, per class; line N: crossings\n"
     "            of --count-line N each way (> left-to-right, < right-to-left)\n"
+    "  gating    --motion / --detect-fps: frames run through the detector, still\n"
+    "            (nothing moved) and held (rate cap) so far\n"
     "\n"
     "Tracking options:\n"
+    "%s"
+    "\n"
+    "Motion options:\n"
     "%s"
     "\n"
     "Model options:\n"
@@ -86,6 +91,9 @@ struct view {
     struct cli_model cm;
     struct tracking_options to;
     struct tracking *trk;             /* --track: NULL when off */
+    struct gate_options go;
+    struct gate *gate;                /* --motion etc.: NULL when off */
+    char hud_extra[320];
     struct video_source_options so;
     const char *source, *stats_path, *log_path;
     struct outfile *stats_file;       /* opened at start, written on exit */
@@ -246,7 +254,7 @@ static void result_add(struct view *v, const struct pipe_frame *f)
     v->result_next = (v->result_next + 1) % VIEW_RESULTS;
     r->frame = f->dets_frame;
     r->capture = f->dets_capture_time;
-    r->pts_sec = f->dets_kind == PIPE_DETS_OWN ? f->vf->pts_sec : NAN;
+    r->pts_sec = f->dets_kind == PIPE_DETS_OWN || f->tracked ? f->vf->pts_sec : NAN;
     r->n = f->ndets;
     memcpy(r->dets, f->dets, (size_t)f->ndets * sizeof *f->dets);
     r->tracked = f->tracked;
@@ -298,6 +306,14 @@ static void fill_hud(struct view *v, struct render_hud *h)
     h->status = now < v->status_until ? v->status : NULL;
     h->mode = v->display_all ? "display all" : "display detected";
     h->extra = tracking_hud(v->trk, &v->cm);
+    if (v->gate) {
+        /* the gate's counters live on the detect thread: the pipeline's atomics */
+        int64_t det = pipeline_detected(v->p), still = pipeline_still(v->p);
+        snprintf(v->hud_extra, sizeof v->hud_extra, "%s%sgating: %lld detected, %lld still",
+                 h->extra ? h->extra : "", h->extra ? "\n" : "", (long long)det,
+                 (long long)still);
+        h->extra = v->hud_extra;
+    }
     h->dets = v->show_boxes ? v->rdets : NULL;
     h->ndets = v->show_boxes ? v->nrdets : 0;
 }
@@ -325,6 +341,7 @@ static int present_shown(struct view *v, int fresh)
     render_draw_options_init(&o);
     o.ntrails = tracking_trails(v->trk, &v->cm, &o.trails);
     o.nlines = tracking_lines(v->trk, &o.lines);
+    o.nzones = zoning_render(tracking_zoning(v->trk), &o.zones);
     o.show_boxes = v->show_boxes;
     o.show_labels = v->show_labels;
     if (render_draw(v->style, v->canvas, info->width, info->height, 3 * info->width, v->rdets,
@@ -458,8 +475,20 @@ static enum end_reason handle_event(struct view *v, const struct render_event *e
  * (worth a redraw), 0, or -1 when tracking failed (printed). */
 static int take_result(struct view *v, struct pipe_frame *f)
 {
-    if (f->seek_gen < v->seek_gen || f->dets_kind != PIPE_DETS_OWN)
+    if (f->seek_gen < v->seek_gen || f->dets_kind == PIPE_DETS_NONE)
         return 0;
+    if (f->dets_kind != PIPE_DETS_OWN) {
+        /* --motion / --detect-fps: an earlier frame's boxes, which the result of
+         * that frame already shows; with --track the tracker moves them and
+         * they become this frame's own */
+        if (!v->trk)
+            return 0;
+        if (tracking_frame(v->trk, &v->cm, f) < 0)
+            return -1;
+        f->dets_frame = f->vf->index;
+        result_add(v, f);
+        return v->have_shown && f->dets_frame == v->shown_index;
+    }
     lat_hist_add(&v->log.result, (f->t_result - f->dets_capture_time) * 1e3);
     if (tracking_frame(v->trk, &v->cm, f) < 0)
         return -1;
@@ -576,7 +605,7 @@ static enum end_reason run(struct view *v)
  * detected (--display detected). */
 static void summary_rest(const struct view *v, const struct pipeline_stats *ps)
 {
-    int64_t base = v->display_all ? ps->decoded : ps->detected + ps->held;
+    int64_t base = v->display_all ? ps->decoded : ps->detected + ps->held + ps->still;
     int64_t queued = v->display_all ? ps->unconsumed_display : ps->unconsumed_results;
     int64_t evicted = v->display_all ? ps->display_dropped : 0;
     int64_t parts[] = {v->superseded, v->stale, v->paused_skipped, evicted, queued};
@@ -681,13 +710,14 @@ static int parse_args(struct view *v, int argc, char **argv)
         { .name = "--help", .short_name = 'h', .kind = OPT_HELP, .help = "show this help" },
         { .kind = OPT_END },
     };
-    const struct opt *const tables[] = { opts, v->to.opts, v->cm.opts, NULL };
+    const struct opt *const tables[] = { opts, v->to.opts, v->go.opts, v->cm.opts, NULL };
     int r = opt_parse(cmd, argc, argv, tables, opt_source, v);
     if (r == OPT_HELP_ASKED)
         opt_help(stdout, view_help, tables);
     if (r != APP_OK)
         return r;
-    if ((r = tracking_options_done(&v->to, cmd)) != APP_OK)
+    if ((r = tracking_options_done(&v->to, cmd)) != APP_OK ||
+        (r = gate_options_done(&v->go, cmd)) != APP_OK)
         return r;
     if (!v->list && !v->source)
         return app_usage_error(cmd, "no SOURCE given");
@@ -712,6 +742,7 @@ int cmd_view(int argc, char **argv)
     }
     cli_model_init(&v->cm, argc);
     tracking_options_init(&v->to, 0);
+    gate_options_init(&v->go);
     v->display_all = 1;
     v->show_labels = v->show_boxes = v->show_hud = 1;
     run_report_init(&v->rep);
@@ -815,9 +846,12 @@ int cmd_view(int argc, char **argv)
 
     if ((status = tracking_open(&v->trk, &v->to, cmd, info->fps, info->width, info->height,
                                 model_num_classes(v->cm.model), v->max_dets,
-                                v->overwrite)) != APP_OK)
+                                v->overwrite)) != APP_OK ||
+        (status = gate_open(&v->gate, &v->go, v->cm.model, info->width, info->height,
+                            v->max_dets)) != APP_OK)
         goto done;
     struct pipeline_config pc = {
+        .gate = v->gate,
         .src = v->src,
         .detect_ctx = v->cm.model,
         .max_dets = v->max_dets,
@@ -857,10 +891,14 @@ int cmd_view(int argc, char **argv)
     v->rep.output_stage = "display";
     v->rep.tracking = v->trk;
     v->rep.cm = &v->cm;
+    struct gate_stats gs;
+    gate_get_stats(v->gate, &gs);
+    v->rep.gate = v->gate ? &gs : NULL;
     if (!v->quiet) {
         run_report_summary(stderr, &v->rep);
         summary_rest(v, ps);
         tracking_summary(stderr, v->trk, &v->cm);
+        gate_summary(stderr, cmd, v->rep.gate);
     }
     if (v->log_file) {
         stats_log_tick(&v->log, video_now(), ps->decoded, ps->detected, v->rep.displayed,
@@ -880,6 +918,7 @@ done:
     outfile_discard(&v->log_file);
     pipeline_free(&v->p);
     tracking_close(&v->trk);
+    gate_close(&v->gate);
     render_style_close(&v->style);
     render_window_close(&v->win);
     signals_set_source(NULL);

@@ -3,7 +3,8 @@
  * take each detected frame from the pipeline, draw its detections, encode it
  * (or drop it: bench's null sink), hand it to the caller's data outputs and
  * count it in the run report; the first signal drains the pipeline, the
- * second aborts it. Under --stride the stamp marks held frames. view has its own loop (a window to serve, display_all).
+ * second aborts it. Under --stride, --motion and --detect-fps the stamp marks
+ * the frames whose boxes come from an earlier one. view has its own loop (a window to serve, display_all).
  */
 #include <math.h>
 #include <stdio.h>
@@ -40,6 +41,8 @@ static void stride_text(const struct pipe_consumer *c, const struct pipe_frame *
     if (f->dets_kind == PIPE_DETS_HELD)   /* --track moves them: predicted, not held */
         snprintf(buf + n, size - n, "%s from frame %lld", f->tracked ? "predicted" : "held",
                  (long long)f->dets_frame);
+    else if (f->dets_kind == PIPE_DETS_STILL)   /* --motion: nothing moved */
+        snprintf(buf + n, size - n, "still since frame %lld", (long long)f->dets_frame);
     else
         snprintf(buf + n, size - n, "detected");
 }
@@ -63,7 +66,8 @@ static int consume_one(const struct pipe_consumer *c, struct pipe_frame *f,
         render_draw_options_init(&o);
         o.ntrails = tracking_trails(c->tracking, c->cm, &o.trails);
         o.nlines = tracking_lines(c->tracking, &o.lines);
-        if (c->stride > 1) {
+        o.nzones = zoning_render(tracking_zoning(c->tracking), &o.zones);
+        if (c->stride > 1 || c->gated) {
             stride_text(c, f, stamp, sizeof stamp);
             o.stamp = stamp;
         } else if (c->stamp) {

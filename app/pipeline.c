@@ -53,7 +53,7 @@ struct pipeline {
     int decode_started, detect_started, finished;
 
     atomic_int stop;                /* STOP_* */
-    atomic_llong decoded, detected, held, discarded, seek_skipped;
+    atomic_llong decoded, detected, held, still, calls, discarded, seek_skipped;
     atomic_llong unconsumed_display, unconsumed_results;
 
     /* Requests for the decode thread (files): pause, steps, seeks. Under
@@ -279,11 +279,31 @@ static void *detect_main(void *arg)
             f->t_result = video_now();
             atomic_fetch_add(&p->held, 1);
         } else {
-            struct model_image img = { vf->rgb, vf->width, vf->height, 3 * vf->width };
             struct model_timing t;
             memset(&t, 0, sizeof t);
-            int n = 0;
-            int r = detect(p->c.detect_ctx, &img, f->dets, max, &n, &t);
+            int n = 0, r;
+            int64_t from = vf->index;
+            double from_capture = vf->capture_time;
+            if (p->c.gate) {
+                r = gate_frame(p->c.gate, vf, detect, p->c.detect_ctx, f->dets, &n, &t, &from,
+                               &from_capture);
+            } else {
+                struct model_image img = { vf->rgb, vf->width, vf->height, 3 * vf->width };
+                r = detect(p->c.detect_ctx, &img, f->dets, max, &n, &t);
+                if (r >= 0)
+                    atomic_fetch_add(&p->calls, 1);
+            }
+            if (r == GATE_STILL || r == GATE_HELD) {
+                /* the detector was not run: earlier boxes, unchanged or held */
+                f->ndets = n;
+                f->tracked = 0;
+                f->dets_kind = r == GATE_STILL ? PIPE_DETS_STILL : PIPE_DETS_HELD;
+                f->dets_frame = from;
+                f->dets_capture_time = from_capture;
+                f->t_result = video_now();
+                atomic_fetch_add(r == GATE_STILL ? &p->still : &p->held, 1);
+                goto push;
+            }
             if (r < 0) {
                 /* bad input the model refuses: fatal for the run. The
                  * detector printed why (pipe_detect_fn's contract, as
@@ -299,6 +319,8 @@ static void *detect_main(void *arg)
             f->ndets = n < 0 ? 0 : n > max ? max : n;
             f->tracked = 0;
             f->dets_kind = PIPE_DETS_OWN;
+            if (p->c.gate)
+                atomic_store(&p->calls, gate_calls(p->c.gate));
             f->dets_frame = vf->index;
             f->dets_capture_time = vf->capture_time;
             f->t_result = video_now();
@@ -317,6 +339,7 @@ static void *detect_main(void *arg)
                 have_last = 1;
             }
         }
+    push:
         if (queue_push(p->resultq, f, NULL) != 0) {
             atomic_fetch_add(&p->unconsumed_results, 1);
             slot_release(p, f); /* consumer gone (finish): detected, not shown */
@@ -347,6 +370,8 @@ int pipeline_start(struct pipeline **out, const struct pipeline_config *c)
     atomic_init(&p->decoded, 0);
     atomic_init(&p->detected, 0);
     atomic_init(&p->held, 0);
+    atomic_init(&p->still, 0);
+    atomic_init(&p->calls, 0);
     atomic_init(&p->discarded, 0);
     atomic_init(&p->seek_skipped, 0);
     atomic_init(&p->unconsumed_display, 0);
@@ -522,6 +547,11 @@ int64_t pipeline_detected(struct pipeline *p)
     return atomic_load(&p->detected);
 }
 
+int64_t pipeline_still(struct pipeline *p)
+{
+    return atomic_load(&p->still);
+}
+
 int64_t pipeline_dropped(struct pipeline *p)
 {
     struct queue_counts qc;
@@ -571,6 +601,8 @@ int pipeline_finish(struct pipeline *p, struct pipeline_stats *st)
     st->decoded = atomic_load(&p->decoded);
     st->detected = atomic_load(&p->detected);
     st->held = atomic_load(&p->held);
+    st->still = atomic_load(&p->still);
+    st->calls = atomic_load(&p->calls);
     st->discarded = atomic_load(&p->discarded);
     st->dropped = (int64_t)fq.dropped + st->discarded;
     if (p->displayq) {

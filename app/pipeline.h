@@ -19,8 +19,8 @@
  * reference count returns it when both are done. Threads share nothing
  * mutable except through these queues and the atomic counters.
  *
- * Frame accounting: decoded = detected + held + dropped + seek_skipped,
- * exactly, where dropped counts frames evicted by the live queue plus frames
+ * Frame accounting: decoded = detected + held + still + dropped + seek_skipped,
+ * exactly (still: frames --motion found nothing new on), where dropped counts frames evicted by the live queue plus frames
  * still queued when the run was aborted (pipeline_stop(p, PIPE_STOP_ABORT)),
  * and seek_skipped the frames decoded before a seek that the detect thread
  * then had no reason to run on (pipeline_seek; 0 without seeks).
@@ -37,6 +37,7 @@
 #include <stdio.h>
 
 #include "../model/model.h"
+#include "../motion/motion.h"
 #include "../track/track.h"
 #include "../render/render.h"
 #include "../video/video.h"
@@ -87,7 +88,11 @@ int stats_log_tick(struct stats_log *l, double now, int64_t decoded, int64_t det
 enum pipe_dets {
     PIPE_DETS_NONE = 0,   /* no detections attached */
     PIPE_DETS_OWN,        /* the detector ran on this frame */
-    PIPE_DETS_HELD,       /* --stride: the last detected frame's boxes, held */
+    PIPE_DETS_HELD,       /* --stride, --detect-fps: the last detected frame's boxes,
+                             held (the tracker predicts where they went) */
+    PIPE_DETS_STILL,      /* --motion: nothing moved since the last detected frame,
+                             whose boxes stand unchanged (the tracker takes them as
+                             detections) */
 };
 
 struct pipe_frame {
@@ -130,6 +135,9 @@ struct pipeline_config {
     int64_t max_frames;        /* stop after decoding this many; 0: until the end */
     int loop;                  /* files: at the end, seek to the start and go on
                                   (max_frames still ends the run) */
+    struct gate *gate;         /* --motion, --detect-fps, --object-mask (gate.c), or
+                                  NULL: the detector on every frame (stride aside);
+                                  used by the detect thread only while it runs */
     /* Called by the worker threads after each item they queue for the main
      * thread and when they close its queues — so a main loop waiting on
      * something else (the window's events) wakes up. Must be thread-safe. */
@@ -141,7 +149,10 @@ struct pipeline_config {
 struct pipeline_stats {
     int64_t decoded;           /* frames video_read() returned */
     int64_t detected;          /* frames the detector ran on */
-    int64_t held;              /* --stride frames given the last detections */
+    int64_t held;              /* --stride / --detect-fps frames given the last detections */
+    int64_t still;             /* --motion: frames with nothing new, not detected */
+    int64_t calls;             /* detector calls (a frame detected on crops makes one
+                                  per crop); == detected without --motion */
     int64_t dropped;           /* evicted by the live queue + discarded at abort */
     int64_t discarded;         /* of dropped: still queued when aborted */
     int64_t display_dropped;   /* display_all: frames the display queue evicted */
@@ -221,6 +232,7 @@ enum pipe_item pipeline_next_result(struct pipeline *p, struct pipe_frame **f);
 int64_t pipeline_decoded(struct pipeline *p);
 int64_t pipeline_detected(struct pipeline *p);
 int64_t pipeline_dropped(struct pipeline *p);
+int64_t pipeline_still(struct pipeline *p);
 
 /* Stop if still running (ABORT), release what the consumer side still holds
  * in the queues, join both threads and fill *st. Returns st->error. Call once,
@@ -255,6 +267,7 @@ struct run_report {
     double cpu_ms_per_frame;     /* process CPU time / decoded frames; NAN if not measured */
     struct tracking *tracking;   /* --track: its counts go in the report; NULL: none */
     const struct cli_model *cm;  /* with tracking: the class names */
+    const struct gate_stats *gate;   /* --motion / --detect-fps / --object-mask, or NULL */
 };
 
 void run_report_init(struct run_report *r);
@@ -290,6 +303,7 @@ struct pipe_consumer {
      * want the model's own (COCO results). NULL: none. */
     int (*raw_data)(void *ctx, const struct pipe_frame *f);
     struct tracking *tracking;    /* --track, or NULL */
+    int gated;                    /* a gate chooses the frames: stamp them as --stride */
     /* After the frame was counted (rep->displayed includes it); t_out is when
      * it was written. For per-frame series and progress. NULL: none. */
     void (*done)(void *ctx, const struct pipe_frame *f, double t_out);
@@ -320,6 +334,7 @@ struct bench_pipeline_opts {
     int no_draw;
     int overwrite;                    /* -y (the files were checked by the caller) */
     const struct tracking_options *to;   /* --track and its options, or NULL */
+    const struct gate_options *go;       /* --motion etc., or NULL */
 };
 
 /* Run and report; the model is loaded here (after the source opened). Returns
@@ -335,7 +350,9 @@ struct tracking_options {
     float lines[TRACKING_MAX_LINES][4];   /* --count-line X1,Y1,X2,Y2 */
     int nlines;
     const char *mot_path;            /* --mot FILE (annotate) or NULL */
-    struct opt opts[5];              /* the options as a table, for opt_parse/opt_help */
+    struct motion_polygon zones[MOTION_MAX_ZONES];   /* --zone NAME=x1,y1,... */
+    int nzones;
+    struct opt opts[6];              /* the options as a table, for opt_parse/opt_help */
 };
 /* Defaults and the option table (with_mot: list --mot too). */
 void tracking_options_init(struct tracking_options *to, int with_mot);
@@ -371,9 +388,93 @@ void tracking_summary(FILE *f, struct tracking *t, const struct cli_model *cm);
 void tracking_json(FILE *f, struct tracking *t, const struct cli_model *cm);
 /* The tracker's time per frame (ms). */
 const struct lat_hist *tracking_times(const struct tracking *t);
+/* --zone's state (zones.c), or NULL without zones (or tracking). */
+struct zoning *tracking_zoning(struct tracking *t);
 /* Rename --mot's file into place. 0 or -1 (printed). NULL-safe. */
 int tracking_commit(struct tracking *t);
 void tracking_close(struct tracking **t);
+
+/* ---- --zone (zones.c): owned by the tracking above ------------------------------- */
+
+struct zoning;
+/* *z = NULL when n == 0. max_objects: tracks per frame at most. APP_OK or APP_FAIL. */
+int zoning_open(struct zoning **z, const struct motion_polygon *zones, int n, int max_objects);
+void zoning_close(struct zoning **z);
+/* The tracks shown on a frame, in frame order. 0, or -1 (printed). NULL z: 0. */
+int zoning_update(struct zoning *z, const struct track_out *shown, int n);
+/* The last update's events: [{"zone": NAME, "track_id": ID, "event": "enter"|"exit"}]. */
+void zoning_events_json(FILE *f, const struct zoning *z);
+int zoning_nevents(const struct zoning *z);
+/* The zones to outline (occupied ones marked). Returns how many. */
+int zoning_render(const struct zoning *z, const struct render_zone **out);
+/* "\nzone NAME: I inside, N in, M out" per zone (at most 3) into buf; its length. */
+int zoning_hud(const struct zoning *z, char *buf, size_t size);
+/* "CMD: zone NAME: I inside, N in, M out", one line per zone. */
+void zoning_summary(FILE *f, const char *cmd, const struct zoning *z);
+/* [{"name": NAME, "entries": N, "exits": M, "inside": I}, ...] */
+void zoning_json(FILE *f, const struct zoning *z);
+
+/* ---- which frames the detector runs on (gate.c) ----------------------------------- */
+
+struct gate_options {
+    int motion;                      /* --motion (or implied by --motion-set/-mask) */
+    double detect_fps;               /* --detect-fps N; 0: no cap */
+    double recheck;                  /* s between re-detections of still objects */
+    struct motion_params params;     /* defaults + --motion-set */
+    int region_min_set;              /* region_min_* given: else the model's min_size */
+    struct motion_polygon motion_masks[MOTION_MAX_ZONES];
+    int nmotion_masks;
+    struct motion_polygon object_masks[MOTION_MAX_ZONES];
+    int nobject_masks;
+    struct opt opts[7];              /* the options as a table (--config listed too) */
+};
+void gate_options_init(struct gate_options *go);
+/* After parsing: the motion parameters checked together. APP_OK or APP_USAGE. */
+int gate_options_done(struct gate_options *go, const char *cmd);
+/* 1 when any of them asks for a gate. */
+int gate_options_on(const struct gate_options *go);
+
+/* What the gate did, for reports (read after the pipeline finished). */
+struct gate_stats {
+    long frames;            /* frames the gate was asked about */
+    long detected;          /* of them, run through the detector (whole or crops) */
+    long still, held;       /* nothing new (--motion); capped (--detect-fps) */
+    long calls;             /* detector calls: full_calls + region_calls */
+    long full_calls, region_calls;
+    long motion_frames;     /* frames with motion boxes */
+    long recalibrations;    /* motion/'s background restarts on a global change */
+    struct lat_hist motion_ms;   /* motion_detect per frame */
+};
+
+struct gate;
+/* *g = NULL when no option asks for one. The model gives the crops' minimum
+ * size (its min_size) and their cost; width x height is the stream's frame.
+ * APP_OK or APP_FAIL (printed). */
+int gate_open(struct gate **g, const struct gate_options *go, const struct model *m, int width,
+              int height, int max_dets);
+void gate_close(struct gate **g);
+enum { GATE_DETECTED = 0, GATE_STILL = 1, GATE_HELD = 2, GATE_ERROR = -1000 };
+/*
+ * Detect thread, each frame it would detect: runs detect on the frame or on
+ * crops of it, or not at all. Writes the frame's detections (at most max_dets)
+ * to dets (*n of them), the summed stage times to *t, and the frame the detections come
+ * from (with its capture time). Returns GATE_DETECTED, GATE_STILL, GATE_HELD,
+ * GATE_ERROR (printed) or the detector's negative code (it printed).
+ */
+int gate_frame(struct gate *g, const struct video_frame *vf, pipe_detect_fn detect, void *ctx,
+               struct model_detection *dets, int *n, struct model_timing *t,
+               int64_t *from_frame, double *from_capture);
+/* Detector calls so far (the detect thread's, or after it joined). */
+long gate_calls(const struct gate *g);
+/* Its figures; all zero for NULL. */
+void gate_get_stats(const struct gate *g, struct gate_stats *s);
+/* "CMD: gating: N of M frames run through the detector ..." (NULL s: nothing). */
+void gate_summary(FILE *f, const char *cmd, const struct gate_stats *s);
+/* {"frames": .., "detected": .., "still": .., "held": .., "share_not_detected": ..,
+ *  "detector_calls": .., "region_calls": .., "full_calls": .., "motion_frames": ..,
+ *  "recalibrations": .., "motion_ms_mean": .., "calls_per_video_second": ..,
+ *  "cpu_per_video_second": ..} — per second of video at the source's fps. */
+void gate_json(FILE *f, const struct gate_stats *s, double fps, double cpu_ms_per_frame);
 
 /* ---- shared by view and annotate (pipeline_draw.c) ---------------------------- */
 

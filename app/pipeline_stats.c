@@ -223,9 +223,11 @@ void run_report_json(FILE *f, const struct run_report *r)
     fputs(", \"capture_to_display\": ", f);
     put_latency(f, &r->capture_to_display);
     fprintf(f, "}, \"frames\": {\"decoded\": %lld, \"detected\": %lld, \"held\": %lld, "
+               "\"still\": %lld, \"detector_calls\": %lld, "
                "\"displayed\": %lld, \"dropped\": %lld, \"dropped_at_exit\": %lld, "
                "\"display_dropped\": %lld, \"frame_queue_peak\": %d}",
             (long long)ps->decoded, (long long)ps->detected, (long long)ps->held,
+            (long long)ps->still, (long long)ps->calls,
             (long long)r->displayed, (long long)ps->dropped, (long long)ps->discarded,
             (long long)ps->display_dropped, ps->frame_queue_peak);
     if (r->stream_copy)
@@ -237,6 +239,10 @@ void run_report_json(FILE *f, const struct run_report *r)
     put_num(f, r->cpu_ms_per_frame, 3);
     fputs(", \"peak_rss_mb\": ", f);
     put_num(f, peak_rss_mb(), 1);
+    if (r->gate) {
+        fputs(", \"gating\": ", f);
+        gate_json(f, r->gate, r->info ? r->info->fps : NAN, r->cpu_ms_per_frame);
+    }
     if (r->tracking) {
         fputs(", \"tracking\": ", f);
         tracking_json(f, r->tracking, r->cm);
@@ -271,9 +277,12 @@ void run_report_summary(FILE *f, const struct run_report *r)
     double src_fps = run_rate(ps->decoded, ps->t_first_capture, ps->t_last_capture);
     double det_fps = run_rate(ps->detected, ps->t_first_result, ps->t_last_result);
     double disp_fps = run_rate(r->displayed, r->t_first_display, r->t_last_display);
-    fprintf(f, "%s: %lld frames: %lld detected, %lld %s, %lld dropped; "
+    char still[48] = "";
+    if (ps->still)
+        snprintf(still, sizeof still, ", %lld still", (long long)ps->still);
+    fprintf(f, "%s: %lld frames: %lld detected%s, %lld %s, %lld dropped; "
                "fps: source %.1f, detect %.1f, %s %.1f; ",
-            r->mode, (long long)ps->decoded, (long long)ps->detected, (long long)r->displayed,
+            r->mode, (long long)ps->decoded, (long long)ps->detected, still, (long long)r->displayed,
             file ? "written" : "displayed", (long long)ps->dropped, src_fps, det_fps,
             file ? "write" : "display", disp_fps);
     if (file) {

@@ -64,7 +64,8 @@ struct tracking {
     FILE *mot;
     const char *mot_path;
     struct lat_hist ms;        /* tracker time per frame */
-    char hud[200];
+    struct zoning *zones;      /* --zone, or NULL */
+    char hud[400];
 };
 
 /* ---- options ------------------------------------------------------------------------- */
@@ -97,6 +98,25 @@ static int opt_count_line(void *dest, const char *cmd, const char *opt, const ch
     return APP_OK;
 }
 
+static int opt_zone(void *dest, const char *cmd, const char *opt, const char *value)
+{
+    struct tracking_options *to = dest;
+    char msg[300];
+    if (to->nzones == MOTION_MAX_ZONES)
+        return app_usage_error(cmd, "%s: at most %d zones", opt, MOTION_MAX_ZONES);
+    if (!strchr(value, '='))
+        return app_usage_error(cmd, "%s: '%s' is not NAME=x1,y1,x2,y2,x3,y3,... (pixels)", opt,
+                               value);
+    if (motion_polygon_parse(&to->zones[to->nzones], value, msg, sizeof msg) < 0)
+        return app_usage_error(cmd, "%s: %s", opt, msg);
+    for (int i = 0; i < to->nzones; i++)
+        if (!strcmp(to->zones[i].name, to->zones[to->nzones].name))
+            return app_usage_error(cmd, "%s: zone '%s' given twice", opt, to->zones[i].name);
+    to->nzones++;
+    to->on = 1;
+    return APP_OK;
+}
+
 void tracking_options_init(struct tracking_options *to, int with_mot)
 {
     memset(to, 0, sizeof *to);
@@ -117,6 +137,12 @@ void tracking_options_init(struct tracking_options *to, int with_mot)
           .call = opt_count_line,
           .help = "count tracks crossing this segment, each way (implies\n"
                   "--track; up to 8); \"left\" is the left of X1,Y1 -> X2,Y2" },
+        { .name = "--zone", .arg = "NAME=x1,y1,...", .kind = OPT_CALL, .dest = to,
+          .call = opt_zone,
+          .help = "a named polygon (pixels, 3 to 32 points): tracks\n"
+                  "entering and leaving it by their bottom-centre point,\n"
+                  "counted and (annotate --json) reported as zone_events\n"
+                  "(implies --track; up to 16)" },
         { .name = with_mot ? "--mot" : NULL, .arg = "FILE", .kind = OPT_STRING,
           .dest = &to->mot_path,
           .help = with_mot ? "write the tracks as MOTChallenge text (frame,id,x,y,w,h,\n"
@@ -125,7 +151,7 @@ void tracking_options_init(struct tracking_options *to, int with_mot)
     };
     memcpy(to->opts, opts, sizeof opts);
     if (!with_mot)
-        to->opts[3] = (struct opt){ .kind = OPT_END };
+        to->opts[4] = (struct opt){ .kind = OPT_END };
 }
 
 int tracking_options_done(struct tracking_options *to, const char *cmd)
@@ -201,6 +227,10 @@ int tracking_open(struct tracking **out, const struct tracking_options *to, cons
     if (!t->distinct || !t->order || !t->dets || !t->shown || !t->trails || !t->rtrails || !t->rtxy)
         goto oom;
     t->ntrails = max_dets;
+    if (zoning_open(&t->zones, to->zones, to->nzones, max_dets) != APP_OK) {
+        tracking_close(&t);
+        return APP_FAIL;
+    }
     if (to->mot_path) {
         t->mot_path = to->mot_path;
         if (outfile_open(&t->mot_file, "mot", to->mot_path, overwrite, 1) < 0) {
@@ -263,7 +293,8 @@ int tracking_frame(struct tracking *t, const struct cli_model *cm, struct pipe_f
     const struct track_out *out = NULL;
     double t0 = video_now();
     int n;
-    int own = f->dets_kind == PIPE_DETS_OWN;
+    /* a still frame's boxes are detections that stand: the tracker takes them */
+    int own = f->dets_kind == PIPE_DETS_OWN || f->dets_kind == PIPE_DETS_STILL;
     if (own) {
         int nd = 0;
         for (int i = 0; i < f->ndets && nd < t->max_dets; i++) {
@@ -297,6 +328,8 @@ int tracking_frame(struct tracking *t, const struct cli_model *cm, struct pipe_f
             return -1;
         }
     lat_hist_add(&t->ms, (video_now() - t0) * 1e3);
+    if (zoning_update(t->zones, t->shown, t->nshown) < 0)
+        return -1;
 
     for (int i = 0; i < t->nshown; i++) {
         const struct track_out *o = &t->shown[i];
@@ -410,6 +443,8 @@ const char *tracking_hud(struct tracking *t, const struct cli_model *cm)
                        t->line_word[i][0],
                        track_line_count(t->line[i], -1, TRACK_CROSS_RIGHT_TO_LEFT),
                        t->line_word[i][1]);
+    if (at > 0 && (size_t)at < sizeof t->hud)
+        zoning_hud(t->zones, t->hud + at, sizeof t->hud - (size_t)at);
     return t->hud;
 }
 
@@ -427,6 +462,7 @@ void tracking_summary(FILE *f, struct tracking *t, const struct cli_model *cm)
         line_counts(t, i, l, sizeof l);
         fprintf(f, "%s: %s\n", t->cmd, l);
     }
+    zoning_summary(f, t->cmd, t->zones);
 }
 
 void tracking_json(FILE *f, struct tracking *t, const struct cli_model *cm)
@@ -453,7 +489,9 @@ void tracking_json(FILE *f, struct tracking *t, const struct cli_model *cm)
                 track_line_count(t->line[i], -1, TRACK_CROSS_LEFT_TO_RIGHT), t->line_word[i][1],
                 track_line_count(t->line[i], -1, TRACK_CROSS_RIGHT_TO_LEFT));
     }
-    fprintf(f, "], \"ms_per_frame\": %.4f}", lat_hist_mean(&t->ms));
+    fputs("], \"zones\": ", f);
+    zoning_json(f, t->zones);
+    fprintf(f, ", \"ms_per_frame\": %.4f}", lat_hist_mean(&t->ms));
 }
 
 int tracking_lines(const struct tracking *t, const float (**lines)[4])
@@ -465,6 +503,11 @@ int tracking_lines(const struct tracking *t, const float (**lines)[4])
 const struct lat_hist *tracking_times(const struct tracking *t)
 {
     return t ? &t->ms : NULL;
+}
+
+struct zoning *tracking_zoning(struct tracking *t)
+{
+    return t ? t->zones : NULL;
 }
 
 int tracking_commit(struct tracking *t)
@@ -481,6 +524,7 @@ void tracking_close(struct tracking **tp)
     if (!t)
         return;
     outfile_discard(&t->mot_file);
+    zoning_close(&t->zones);
     track_free(&t->tr);
     for (int i = 0; i < t->nlines; i++)
         track_line_free(&t->line[i]);

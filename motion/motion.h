@@ -31,8 +31,13 @@ struct motion_params {
     /* the detector */
     int frame_height;        /* 100: rows of the grey copy (the aspect is kept; a
                                 frame lower than this is used at its own size) */
-    int threshold;           /* 30: a small pixel moves when |grey - background| > this
-                                (grey levels 0..255) */
+    int threshold;           /* 15: a small pixel moves when |grey - background| > this
+                                (grey levels 0..255). Frigate uses 30 after stretching
+                                the grey copy's contrast; without a stretch, 30 misses
+                                low-contrast objects (a red shape on a warm wall, a
+                                clear bottle), and the grey copy, an average of some
+                                4x4 (360p) to 11x11 (1080p) pixels, has a fraction of
+                                the sensor's noise */
     float alpha;             /* 0.01: background running average weight of a still pixel */
     float moving_alpha;      /* 0.0025: the same for a pixel that moves at this frame:
                                 slower, so that an object passing by leaves no ghost,

@@ -23,7 +23,7 @@ static const struct param {
 #define F(n, lo, hi, d) { #n, offsetof(struct motion_params, n), KIND_FLOAT, lo, hi, d }
 #define I(n, lo, hi, d) { #n, offsetof(struct motion_params, n), KIND_INT, lo, hi, d }
     I(frame_height, 8, 2160, 100),
-    I(threshold, 1, 254, 30),
+    I(threshold, 1, 254, 15),
     F(alpha, 1e-6, 1, 0.01),
     F(moving_alpha, 0, 1, 0.0025),
     I(dilate, 0, 8, 1),

@@ -87,6 +87,16 @@ struct render_draw_options {
     const float (*lines)[4];  /* segments x1, y1, x2, y2 drawn in yellow under the boxes
                                  (e.g. count lines); NULL: none */
     int nlines;
+    const struct render_zone *zones;   /* outlined under the boxes, named; NULL: none */
+    int nzones;
+};
+/* A named polygon (a zone): n >= 2 points x[i], y[i] in frame pixels, closed,
+ * outlined in cyan, or in orange when occupied; the name at its top-left. */
+struct render_zone {
+    const float *x, *y;
+    int n;
+    const char *name;   /* NULL or "": none */
+    int occupied;
 };
 /* The recent path of a tracked object: n points (x, y in frame pixels, oldest
  * first) joined by 2-pixel lines in color, or without has_color in the colour

@@ -386,7 +386,8 @@ int render_draw(struct render_style *st, uint8_t *rgb, int w, int h, int stride,
                 h, stride, n);
         return RENDER_ERR;
     }
-    int need_text = (o->show_boxes && o->show_labels && n > 0) || (o->stamp && o->stamp[0]);
+    int need_text = (o->show_boxes && o->show_labels && n > 0) || (o->stamp && o->stamp[0]) ||
+                    (o->show_boxes && o->zones && o->nzones > 0);
     pthread_mutex_lock(&st->lock);
     if (need_text && ensure_font(st, h) < 0) {
         pthread_mutex_unlock(&st->lock);
@@ -398,6 +399,29 @@ int render_draw(struct render_style *st, uint8_t *rgb, int w, int h, int stride,
         for (int i = 0; o->lines && i < o->nlines; i++)
             draw_line(rgb, w, h, stride, o->lines[i][0], o->lines[i][1], o->lines[i][2],
                       o->lines[i][3], t + 1, yellow);
+        for (int i = 0; o->zones && i < o->nzones; i++) {
+            static const uint8_t cyan[3] = {0, 200, 255}, orange[3] = {255, 140, 0},
+                                 black[3] = {0, 0, 0};
+            const struct render_zone *z = &o->zones[i];
+            const uint8_t *c = z->occupied ? orange : cyan;
+            if (!z->x || !z->y || z->n < 2)
+                continue;
+            float lx = z->x[0], ly = z->y[0];
+            for (int k = 0; k < z->n; k++) {
+                int k1 = (k + 1) % z->n;
+                draw_line(rgb, w, h, stride, z->x[k], z->y[k], z->x[k1], z->y[k1], t, c);
+                if (z->y[k] < ly || (z->y[k] == ly && z->x[k] < lx)) {
+                    lx = z->x[k];
+                    ly = z->y[k];
+                }
+            }
+            if (z->name && z->name[0] && isfinite(lx) && isfinite(ly)) {
+                int x = (int)fminf(fmaxf(lx + t + 2, 0), (float)w - 1);
+                int y = (int)fminf(fmaxf(ly + t + 1, 0), (float)h - 1);
+                render_text_draw(&st->font, rgb, w, h, stride, x + 1, y + 1, z->name, black);
+                render_text_draw(&st->font, rgb, w, h, stride, x, y, z->name, c);
+            }
+        }
         for (int i = 0; o->trails && i < o->ntrails; i++) {
             const struct render_trail *tr = &o->trails[i];
             uint8_t c[3];

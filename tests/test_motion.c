@@ -669,7 +669,7 @@ static void test_params(void)
     struct motion_params p, q;
     motion_params_default(&p);
     char msg[512];
-    CHECK(p.frame_height == 100 && p.threshold == 30 && p.alpha == 0.01f && p.min_area == 10 &&
+    CHECK(p.frame_height == 100 && p.threshold == 15 && p.alpha == 0.01f && p.min_area == 10 &&
               p.recal_share == 0.8f && p.full_frame_share == 0.6f && p.dedup_iou == 0.5f &&
               p.zone_frames_in == 1,
           "defaults");
