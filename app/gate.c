@@ -115,28 +115,29 @@ static int parse_polygon(const char *cmd, const char *opt, const char *value,
     return APP_OK;
 }
 
+/* Append the polygon of value to list (*n of MOTION_MAX_ZONES). */
+static int add_mask(const char *cmd, const char *opt, const char *value,
+                    struct motion_polygon *list, int *n)
+{
+    if (*n == MOTION_MAX_ZONES)
+        return app_usage_error(cmd, "%s: at most %d", opt, MOTION_MAX_ZONES);
+    int r = parse_polygon(cmd, opt, value, &list[*n], 0);
+    if (r == APP_OK)
+        (*n)++;
+    return r;
+}
+
 static int opt_motion_mask(void *dest, const char *cmd, const char *opt, const char *value)
 {
     struct gate_options *go = dest;
-    if (go->nmotion_masks == MOTION_MAX_ZONES)
-        return app_usage_error(cmd, "%s: at most %d", opt, MOTION_MAX_ZONES);
-    int r = parse_polygon(cmd, opt, value, &go->motion_masks[go->nmotion_masks], 0);
-    if (r != APP_OK)
-        return r;
-    go->nmotion_masks++;
     go->motion = 1;
-    return APP_OK;
+    return add_mask(cmd, opt, value, go->motion_masks, &go->nmotion_masks);
 }
 
 static int opt_object_mask(void *dest, const char *cmd, const char *opt, const char *value)
 {
     struct gate_options *go = dest;
-    if (go->nobject_masks == MOTION_MAX_ZONES)
-        return app_usage_error(cmd, "%s: at most %d", opt, MOTION_MAX_ZONES);
-    int r = parse_polygon(cmd, opt, value, &go->object_masks[go->nobject_masks], 0);
-    if (r == APP_OK)
-        go->nobject_masks++;
-    return r;
+    return add_mask(cmd, opt, value, go->object_masks, &go->nobject_masks);
 }
 
 void gate_options_init(struct gate_options *go)
@@ -350,6 +351,18 @@ static int run_full(struct gate *g, const struct video_frame *vf, pipe_detect_fn
     return 0;
 }
 
+/* GFLOPs of one detector call on a w x h crop; INFINITY when the model cannot take it. */
+static double crop_cost(const struct gate *g, int w, int h)
+{
+    char msg[200];
+    double gf;
+    int rw, rh;
+    if (w < 1 || h < 1 || model_check_size(g->model, w, h, msg, sizeof msg) < 0 ||
+        model_gflops(g->model, w, h, &gf, &rw, &rh, msg, sizeof msg) < 0)
+        return INFINITY;
+    return gf;
+}
+
 /*
  * Crops around the pending motion and the last detections it touches (and,
  * with all_last, every last detection); every last detection a crop reaches
@@ -378,7 +391,7 @@ static int plan_regions(struct gate *g, int all_last)
                             (const float (*)[4])g->b, nb, g->reg, GATE_MAX_REGIONS, &full, msg,
                             sizeof msg);
         if (nr < 0 || full)
-            return -1;   /* too many boxes for the table: the whole frame */
+            return -1;   /* over full_frame_share, or too many boxes: the whole frame */
         int added = 0;
         for (int i = 0; i < g->nlast; i++) {
             if (g->inb[i])
@@ -396,14 +409,38 @@ static int plan_regions(struct gate *g, int all_last)
     }
     if (nr == 0)
         return 0;
+    /* the cheapest of: these crops, the one crop around them all, the whole
+     * frame (a wide crop may cost less than two square ones: the model
+     * shrinks its long side to max_size) */
     double cost = 0;
+    int x0 = g->w, y0 = g->h, x1 = 0, y1 = 0;
     for (int j = 0; j < nr; j++) {
-        double gf;
-        int rw, rh;
-        if (model_check_size(g->model, g->reg[j].w, g->reg[j].h, msg, sizeof msg) < 0 ||
-            model_gflops(g->model, g->reg[j].w, g->reg[j].h, &gf, &rw, &rh, msg, sizeof msg) < 0)
+        const struct motion_region *r = &g->reg[j];
+        double gf = crop_cost(g, r->w, r->h);
+        if (isinf(gf))
             return -1;   /* a crop the model cannot take: the whole frame */
         cost += gf;
+        x0 = r->x < x0 ? r->x : x0;
+        y0 = r->y < y0 ? r->y : y0;
+        x1 = r->x + r->w > x1 ? r->x + r->w : x1;
+        y1 = r->y + r->h > y1 ? r->y + r->h : y1;
+    }
+    if (nr > 1) {
+        double one = crop_cost(g, x1 - x0, y1 - y0);
+        if (one < cost && one < g->full_gflops) {
+            g->reg[0] = (struct motion_region){ x0, y0, x1 - x0, y1 - y0 };
+            nr = 1;
+            cost = one;
+            /* every last detection the wider crop reaches is inside it */
+            for (int i = 0; i < g->nlast; i++)
+                if (!g->inb[i] && box_meets_region(g->last[i].box, &g->reg[0])) {
+                    float b[4] = { (float)x0, (float)y0, (float)x1, (float)y1 };
+                    const float *d = g->last[i].box;
+                    if (d[0] < b[0] || d[1] < b[1] || d[2] > b[2] || d[3] > b[3])
+                        return -1;   /* it would be cut by the crop's edge */
+                    g->inb[i] = 1;
+                }
+        }
     }
     return cost < g->full_gflops ? nr : -1;
 }
