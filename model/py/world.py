@@ -18,10 +18,21 @@ visible (occlusion by later objects and the image border together).
 Usage:
   world.py images OUTDIR [--seed S] [--train N] [--val N] [--size WxH]
       OUTDIR/train/*.png, OUTDIR/val/*.png, OUTDIR/instances_{train,val}.json
-  world.py clip OUT.mp4 [--seed S] [--truth FILE.json] [--seconds 12] [--fps 25]
+  world.py clip OUT.mp4 [--seed S] [--truth FILE.json] [--mot gt.txt] [--seconds 12]
+                [--fps 25] [--size 640x360] [--tracking | --gating [--light-step T] [--clock]]
       the sample clip: objects moving through the world, H.264 + AAC audio,
       with per-frame COCO ground truth (file names frame_%04d.png, frame
-      index from 0)
+      index from 0) and MOTChallenge gt.txt
+      --tracking: the tracking clip (scripted paths, crossings, a late arrival)
+      --gating: the motion-gating clip (20 s unless --seconds): a camera that
+      watches a still scene, then a busy one. The first half nothing moves (two
+      parked objects, sensor noise only); the second half six objects cross the
+      frame mostly horizontally, at most three at once and never overlapping,
+      each crossing the zone bands x in [0.2W, 0.4W] ("left") and [0.6W, 0.8W]
+      ("right") cleanly by its box's bottom-centre; one of them stops in the right
+      band for 3 s and turns back. --light-step T: from T seconds on the picture is 1.6 times
+      brighter (a light switched on: a global change); --clock: a timestamp box at
+      the top-left corner that changes every frame. Neither is an object.
 """
 
 import argparse
@@ -449,15 +460,155 @@ def clip_state(tr, t):
     return o
 
 
-def write_clip(out, seed, seconds, fps, W, H, truth=None, mot=None, kind="sample"):
+# ---- the gating clip ------------------------------------------------------------------------------
+
+# The zone bands the gating clip is laid out around (fractions of the width, full height);
+# a zone holds an object when its box's bottom-centre point is inside.
+GATING_ZONES = {"left": (0.20, 0.40), "right": (0.60, 0.80)}
+
+# Lanes of the busy half: the centre's y (fraction of H) at x = 0 and at x = W. The three
+# are parallel, 80 px apart at 640x360 (an object reaches at most 36 px from its centre,
+# so two side by side still leave a gap), and slope down to the right by 6 degrees: "top"
+# starts below the clock box (y < 28) and passes under the upper-right parked object,
+# "low" passes over the lower-left one.
+GATING_LANES = {"top": (0.195, 0.39), "mid": (0.417, 0.612), "low": (0.639, 0.834)}
+
+# The busy half, for a 10 s half at 640x360 (times and speeds scale with --seconds, so the
+# paths keep their shape at any length): cls, start (s after the half), lane, direction,
+# half-size (of min(W, H)), speed (px/s), stop (None or (x as fraction of W, seconds)).
+# Three objects enter at once and cross; as each leaves, the next of its lane enters, so
+# no more than three are ever on screen. That is tight: at 140 px/s an object is 5 s on
+# screen, so two crossings, or one and the star's 3 s stop, fill the half: the last two
+# crossers leave their last band about 0.8 s before the end and are still leaving the
+# frame at it; the star leaves the right band about 0.4 s before the end.
+GATING_PLAN = [
+    (5, 0.00, "top", "RL", 0.08, 140, None),            # first in: within a frame of the half
+    (2, 0.08, "mid", "LR", 0.09, 140, None),
+    (1, 0.16, "low", "RL", 0.08, 140, None),
+    (3, 5.04, "top", "RL", 0.08, 140, (0.75, 3.0)),     # stops in the right band, turns back
+    (0, 5.17, "mid", "RL", 0.09, 140, None),
+    (4, 5.30, "low", "LR", 0.09, 140, None),
+]
+# Two objects that never move: lower-left and upper-right, away from both bands and the lanes
+GATING_PARKED = [(0, (0.075, 0.88), 0.08), (4, (0.925, 0.13), 0.08)]
+
+
+def reach(obj):
+    """How far the object reaches from its centre at any rotation (its outline's farthest
+    point), in pixels."""
+    u = unit_outline(obj["cls"])
+    if u is None:
+        return obj["r"]
+    return obj["r"] * float(np.hypot(u[:, 0], u[:, 1] * obj["aspect"]).max())
+
+
+def gating_tracks(rng, W, H, seconds):
+    """The gating clip's objects: two parked for the whole clip, then GATING_PLAN's on
+    keyframed paths (path_state) from the half on. An object enters with its box touching
+    the frame's edge and leaves when it no longer does."""
+    half = seconds / 2.0
+    k = (seconds - half) / 10.0           # the plan is for a 10 s half
+    px = W / 640.0                        # and for a 640-pixel-wide frame
+    tracks = []
+    for cls, (fx, fy), r in GATING_PARKED:
+        o = random_object(rng, W, H, cls, scale=1.0)
+        o["r"] = float(min(W, H) * r)
+        pos = (fx * W, fy * H)
+        tracks.append({"obj": o, "keys": [(0.0, pos), (seconds, pos)], "spin": 0.0})
+    for cls, t0, lane, way, r, speed, stop in GATING_PLAN:
+        o = random_object(rng, W, H, cls, scale=1.0)
+        o["r"] = float(min(W, H) * r)
+        e = reach(o)
+        ya, yb = GATING_LANES[lane]
+
+        def at(x):
+            return (x, (ya + (yb - ya) * x / W) * H)
+        inside, outside = (-e, W + e) if way == "LR" else (W + e, -e)
+        v = speed * px / k
+        t = half + k * t0
+        keys = [(t, at(inside))]
+        if stop:
+            fx, hold = stop
+            for p in (at(fx * W), None, at(inside)):
+                if p is None:     # the stop: the same place again, hold seconds later
+                    t += hold * k
+                    keys.append((t, keys[-1][1]))
+                    continue
+                t += math.dist(keys[-1][1], p) / v
+                keys.append((t, p))
+        else:
+            keys.append((t + math.dist(at(inside), at(outside)) / v, at(outside)))
+        # turning with distance travelled rather than time: still while stopped
+        tracks.append({"obj": o, "keys": keys, "spin": float(rng.uniform(-0.5, 0.5)) / k})
+    for i, tr in enumerate(tracks):
+        tr["z"] = float(i)    # nothing overlaps: the drawing order is the plan's
+    return tracks
+
+
+def path_state(tr, t):
+    """The object of a keyframed track at time t, None outside its keys: straight lines at
+    constant speed between keys, two keys at one place a stop. It turns (spin per second)
+    only while it moves, so that a parked or stopped object is still to the pixel."""
+    keys = tr["keys"]
+    if not (keys[0][0] <= t <= keys[-1][0]):
+        return None
+    moving = 0.0
+    for (ta, pa), (tb, pb) in zip(keys, keys[1:]):
+        u = min(max((t - ta) / (tb - ta), 0.0), 1.0) if tb > ta else 1.0
+        if pa != pb:
+            moving += u * (tb - ta)
+        if t <= tb:
+            x, y = pa[0] + u * (pb[0] - pa[0]), pa[1] + u * (pb[1] - pa[1])
+            break
+    return dict(tr["obj"], x=x, y=y, angle=tr["obj"]["angle"] + tr["spin"] * moving)
+
+
+# which of a seven-segment digit's segments are lit: a top, b top right, c bottom right,
+# d bottom, e bottom left, f top left, g middle
+SEVEN = ["abcdef", "bc", "abdeg", "abcdg", "bcfg", "acdfg", "acdefg", "abc", "abcdefg", "abcdfg"]
+
+
+def draw_clock(a, f, fps):
+    """The timestamp overlay on uint8 frame a, in place: a dark box at x 8..119, y 8..27
+    with the frame's time as MM:SS:FF (FF the frame within the second) in 11x14 pixel
+    seven-segment digits, so that, like a camera's burnt-in clock, it changes every frame
+    and in nothing but a small corner."""
+    a[8:28, 8:120] = 24
+    sec = f // fps
+    text = "%02d:%02d:%02d" % (sec // 60 % 100, sec % 60, f % fps)
+    x, y, w, h, s = 16, 11, 11, 14, 2     # 95 pixels wide: centred in the box
+    for ch in text:
+        if ch == ":":
+            a[y + 3:y + 5, x + 1:x + 3] = 235
+            a[y + 9:y + 11, x + 1:x + 3] = 235
+            x += 7
+            continue
+        seg = SEVEN[int(ch)]
+        rows = {"a": (y, y + s), "g": (y + (h - s) // 2, y + (h + s) // 2), "d": (y + h - s, y + h)}
+        cols = {"f": (x, x + s), "e": (x, x + s), "b": (x + w - s, x + w), "c": (x + w - s, x + w)}
+        for c in seg:
+            if c in rows:
+                a[rows[c][0]:rows[c][1], x:x + w] = 235
+            else:
+                y0, y1 = (y, y + h // 2 + 1) if c in "bf" else (y + h // 2 - 1, y + h)
+                a[y0:y1, cols[c][0]:cols[c][1]] = 235
+        x += w + 3
+
+
+def write_clip(out, seed, seconds, fps, W, H, truth=None, mot=None, kind="sample",
+               light_step=None, clock=False):
     """The clip to out (None: no video, only the truth), its ground truth as COCO (truth,
     with each object's "track_id") and as MOTChallenge gt.txt (mot: frame,id,x,y,w,h,conf,
-    class,visibility; frame from 1; conf 0 marks what COCO calls iscrowd, an ignore region)."""
+    class,visibility; frame from 1; conf 0 marks what COCO calls iscrowd, an ignore region).
+    kind: "sample", "tracking" or "gating"; light_step (seconds) and clock only for gating."""
+    gating = kind == "gating"
     rng = np.random.default_rng([seed, SPLIT_IDS["clip"], 0])
     bg = background(rng, W, H, smooth=True)
     light = lighting(rng, W, H)
     grain = rng.normal(0, 2.0, (H, W, 3)).astype(np.float32)   # static: costs no bits per frame
-    tracks = (tracking_tracks if kind == "tracking" else clip_tracks)(rng, W, H, seconds)
+    tracks = {"tracking": tracking_tracks, "gating": gating_tracks}.get(kind, clip_tracks)(
+        rng, W, H, seconds)
+    state = path_state if gating else clip_state
     nframes = int(round(seconds * fps))
     cmd = ["ffmpeg", "-v", "error", "-y",
            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "%dx%d" % (W, H), "-r", str(fps),
@@ -471,27 +622,48 @@ def write_clip(out, seed, seconds, fps, W, H, truth=None, mot=None, kind="sample
            "-g", str(fps * 2), "-movflags", "+faststart",
            "-c:a", "aac", "-b:a", "64k", "-ac", "1",
            "-shortest", out]
+    if gating:
+        # at crf 28 x264 drops the noise: the decoded still half is then the same picture
+        # but for a jump at every key frame. crf 18 with its film-grain tuning keeps a part
+        # (about 15% of the pixels change from one frame to the next) at 1.6 MB for 20 s.
+        cmd[cmd.index("-crf") + 1:cmd.index("-crf") + 2] = ["18", "-tune", "grain"]
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE) if out else None
     frng = np.random.default_rng([seed, SPLIT_IDS["clip"], 1])
+    # the gating clip's sensor noise, new in every frame: its still half must not be the
+    # same picture over and over, as no camera's is
+    nrng = np.random.default_rng([seed, SPLIT_IDS["clip"], 2])
     images, annotations = [], []
     for f in range(nframes):
         t = f / fps
         img = bg.copy()
         vis = []
         for k, tr in enumerate(tracks):
-            o = clip_state(tr, t)
+            o = state(tr, t)
             if o is None:
                 continue
             m = render_mask(o, W, H)
             if m is None:
                 continue
             if p:
-                paint(img, o, frng, m)
+                # the gating clip's objects keep one speckle pattern (drawn anew each frame
+                # from the same seed), or a parked one would flicker: a change in the still half
+                paint(img, o, np.random.default_rng([seed, SPLIT_IDS["clip"], 3, k]) if gating
+                      else frng, m)
             vis.append((o, m, k + 1))   # identity: the object's place in the drawing order
-        if p:
+        if p and not gating:
             gain = 1.0 + 0.08 * math.sin(2 * math.pi * t / seconds)
             img = img * light * gain
             a = np.clip(img * 255 + grain + 0.5, 0, 255).astype(np.uint8)
+            p.stdin.write(a.tobytes())
+        elif p:
+            # no slow drift of the light: the still half changes by the noise alone
+            a = (img * light) * 255 + grain
+            if light_step is not None and t >= light_step:
+                a *= 1.6      # the scene brightens; the sensor's noise below does not
+            a += nrng.standard_normal((H, W, 3), dtype=np.float32) * 1.5
+            a = np.clip(a + 0.5, 0, 255).astype(np.uint8)
+            if clock:
+                draw_clock(a, f, fps)
             p.stdin.write(a.tobytes())
         # truth: visible fraction after later objects and the border
         images.append({"id": f + 1, "file_name": "frame_%04d.png" % f, "width": W, "height": H,
@@ -527,8 +699,14 @@ def write_clip(out, seed, seconds, fps, W, H, truth=None, mot=None, kind="sample
                     a["category_id"], a["visibility"]))
     if truth:
         with open(truth, "w") as fh:
-            json.dump({"info": {"description": "vdetect sample clip ground truth, seed %d, %d fps"
-                                % (seed, fps)},
+            info = {"description": "vdetect sample clip ground truth, seed %d, %d fps" % (seed, fps)}
+            if gating:
+                info = {"description": "vdetect gating clip ground truth, seed %d, %d fps: still "
+                                       "until %g s, then busy" % (seed, fps, seconds / 2),
+                        # what the clip is laid out around: the bands in pixels
+                        "zones": {n: [lo * W, hi * W] for n, (lo, hi) in GATING_ZONES.items()},
+                        "light_step": light_step, "clock": bool(clock)}
+            json.dump({"info": info,
                        "images": images, "annotations": annotations,
                        "categories": coco_categories()}, fh, separators=(",", ":"))
 
@@ -548,9 +726,17 @@ def main():
     c.add_argument("--truth", help="COCO ground truth (with track_id) to write")
     c.add_argument("--mot", help="MOTChallenge gt.txt to write")
     c.add_argument("--truth-only", action="store_true", help="no video: only --truth/--mot")
-    c.add_argument("--tracking", action="store_true",
-                   help="the tracking clip's scripted objects instead of the sample clip's")
-    c.add_argument("--seconds", type=float, default=12)
+    which = c.add_mutually_exclusive_group()
+    which.add_argument("--tracking", action="store_true",
+                       help="the tracking clip's scripted objects instead of the sample clip's")
+    which.add_argument("--gating", action="store_true",
+                       help="the motion-gating clip: still for the first half, then busy "
+                            "(default 20 s)")
+    c.add_argument("--light-step", type=float, metavar="T",
+                   help="--gating: from T seconds on the picture is 1.6 times brighter")
+    c.add_argument("--clock", action="store_true",
+                   help="--gating: a timestamp box at the top-left corner, new every frame")
+    c.add_argument("--seconds", type=float, help="length (default 12, 20 with --gating)")
     c.add_argument("--fps", type=int, default=25)
     c.add_argument("--size", default="640x360")
     args = ap.parse_args()
@@ -562,8 +748,12 @@ def main():
                 json.dump(coco, fh)
             print("%s: %d images, %d objects" % (split, n, len(coco["annotations"])))
     else:
-        write_clip(None if args.truth_only else args.out, args.seed, args.seconds, args.fps, W, H,
-                   args.truth, args.mot, "tracking" if args.tracking else "sample")
+        if (args.light_step is not None or args.clock) and not args.gating:
+            ap.error("--light-step and --clock are for --gating only")
+        seconds = args.seconds if args.seconds is not None else 20 if args.gating else 12
+        kind = "gating" if args.gating else "tracking" if args.tracking else "sample"
+        write_clip(None if args.truth_only else args.out, args.seed, seconds, args.fps, W, H,
+                   args.truth, args.mot, kind, args.light_step, args.clock)
 
 
 if __name__ == "__main__":
