@@ -400,9 +400,11 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     if (gate) {
         double vs = info->fps > 0 && isfinite(info->fps) ? (double)ps->decoded / info->fps : NAN;
         fprintf(txt, "gating       %.1f%% of frames not run through the detector; %lld detector "
-                "calls (%ld on crops), %.2f per second of video", 100.0 * (1 - (ps->decoded ?
+                "calls (%ld on crops), %.2f calls and %.2f GFLOPs per second of video (every "
+                "frame: %.2f)", 100.0 * (1 - (ps->decoded ?
                 (double)ps->detected / (double)ps->decoded : 1)), (long long)ps->calls,
-                gs.region_calls, vs > 0 ? (double)ps->calls / vs : NAN);
+                gs.region_calls, vs > 0 ? (double)ps->calls / vs : NAN,
+                vs > 0 ? gs.gflops / vs : NAN, info->fps > 0 ? gflops * info->fps : NAN);
         if (gs.motion_ms.n)
             fprintf(txt, "; motion %.2f ms per frame, %ld recalibration%s",
                     lat_hist_mean(&gs.motion_ms), gs.recalibrations,

@@ -348,6 +348,8 @@ static int run_full(struct gate *g, const struct video_frame *vf, pipe_detect_fn
     *n = mask_model_dets(g, dets, k);
     g->st.calls++;
     g->st.full_calls++;
+    if (isfinite(g->full_gflops))
+        g->st.gflops += g->full_gflops;
     return 0;
 }
 
@@ -464,6 +466,9 @@ static int run_regions(struct gate *g, int nr, const struct video_frame *vf,
         add_timing(t, &tj);
         g->st.calls++;
         g->st.region_calls++;
+        double gf = crop_cost(g, r->w, r->h);
+        if (isfinite(gf))
+            g->st.gflops += gf;
         k = k < 0 ? 0 : k > g->max ? g->max : k;
         struct motion_det *out = g->md + nm;
         for (int i = 0; i < k; i++) {
@@ -630,6 +635,11 @@ void gate_json(FILE *f, const struct gate_stats *s, double fps, double cpu_ms_pe
     fputs(", \"calls_per_video_second\": ", f);
     if (isfinite(video_s) && video_s > 0)
         fprintf(f, "%.4f", (double)s->calls / video_s);
+    else
+        fputs("null", f);
+    fputs(", \"gflops_per_video_second\": ", f);
+    if (isfinite(video_s) && video_s > 0)
+        fprintf(f, "%.4f", s->gflops / video_s);
     else
         fputs("null", f);
     fputs(", \"cpu_per_video_second\": ", f);

@@ -441,6 +441,8 @@ struct gate_stats {
     long still, held;       /* nothing new (--motion); capped (--detect-fps) */
     long calls;             /* detector calls: full_calls + region_calls */
     long full_calls, region_calls;
+    double gflops;          /* the detector's work over its calls (model_gflops of each
+                               input: deterministic, unlike CPU time) */
     long motion_frames;     /* frames with motion boxes */
     long recalibrations;    /* motion/'s background restarts on a global change */
     struct lat_hist motion_ms;   /* motion_detect per frame */
@@ -473,7 +475,8 @@ void gate_summary(FILE *f, const char *cmd, const struct gate_stats *s);
 /* {"frames": .., "detected": .., "still": .., "held": .., "share_not_detected": ..,
  *  "detector_calls": .., "region_calls": .., "full_calls": .., "motion_frames": ..,
  *  "recalibrations": .., "motion_ms_mean": .., "calls_per_video_second": ..,
- *  "cpu_per_video_second": ..} — per second of video at the source's fps. */
+ *  "gflops_per_video_second": .., "cpu_per_video_second": ..} — per second of
+ *  video at the source's fps. */
 void gate_json(FILE *f, const struct gate_stats *s, double fps, double cpu_ms_per_frame);
 
 /* ---- shared by view and annotate (pipeline_draw.c) ---------------------------- */

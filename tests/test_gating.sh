@@ -8,8 +8,9 @@
 #   - the events detecting every frame finds (objects appearing, zone entries
 #     and exits) are kept (>= 98%, matched by zone, kind and time);
 #   - zone entry/exit counts equal those of the ground truth exactly;
-#   - CPU per second of video, from bench, every frame vs --motion vs --motion
-#     --detect-fps 10 (the rate cap does what Frigate's 5 fps default does);
+#   - the detector's work (GFLOPs) per second of video, every frame vs --motion
+#     vs --motion --detect-fps 10 (the rate cap does what Frigate's 5 fps default
+#     does): at least halved with the cap; CPU per second measured and printed;
 #   - a light switched on recalibrates the background instead of firing the
 #     detector on every frame; a clock overlay fires it on every frame until a
 #     --motion-mask hides it; an --object-mask drops what it covers;
@@ -130,25 +131,32 @@ EOF
 then ok; else bad "gating keeps the events, zone counts exact, static half quiet: $(tail -n 3 "$TMP/py" | tr '\n' ' ')"; fi
 sed 's/^/  /' "$TMP/py"
 
-# CPU per second of video, one bench run each, in turn
-cpu() { "$PY" -c 'import json,sys; o=json.load(open(sys.argv[1])); print(o["cpu_ms_per_frame"] * 25 / 1000)' "$1"; }
+# the detector's work and the CPU per second of video, one bench run each. The
+# work (GFLOPs of the detector calls made, by the model's own count) is the same
+# on every machine and is what the test holds to; CPU time is measured and
+# printed, not asserted (it depends on the machine and its load)
 "$BIN" bench $M "$CLIP" --no-draw --track $Z --json "$TMP/b0.json" >/dev/null 2>"$TMP/err"
 "$BIN" bench $M "$CLIP" --no-draw --track $Z --motion --json "$TMP/b1.json" >"$TMP/b1.txt" 2>"$TMP/err"
 "$BIN" bench $M "$CLIP" --no-draw --track $Z --motion --detect-fps 10 --json "$TMP/b2.json" >/dev/null 2>"$TMP/err"
-c0=$(cpu "$TMP/b0.json" 2>/dev/null); c1=$(cpu "$TMP/b1.json" 2>/dev/null); c2=$(cpu "$TMP/b2.json" 2>/dev/null)
-check "bench: CPU figures (${c0:-?} ${c1:-?} ${c2:-?})" [ -n "$c0" ] && [ -n "$c1" ] && [ -n "$c2" ]
-r1=$(awk -v a="${c0:-0}" -v b="${c1:-1}" 'BEGIN { printf "%.2f", a / b }')
-r2=$(awk -v a="${c0:-0}" -v b="${c2:-1}" 'BEGIN { printf "%.2f", a / b }')
-echo "  CPU per second of video: every frame ${c0}s, --motion ${c1}s (${r1}x less), --motion --detect-fps 10 ${c2}s (${r2}x less)"
+if "$PY" - "$TMP/b0.json" "$TMP/b1.json" "$TMP/b2.json" >"$TMP/py" 2>&1 <<'EOF'
+import json, sys
+b = [json.load(open(p)) for p in sys.argv[1:]]
+fps = 25.0
+secs = b[0]["frames"]["decoded"] / fps
+work0 = b[0]["config"]["gflops"] * b[0]["frames"]["detected"] / secs
+cpu0 = b[0]["cpu_ms_per_frame"] * fps / 1000
+print("every frame: %.1f GFLOPs and %.3f s CPU per second of video" % (work0, cpu0))
+for name, o, need in (("--motion", b[1], 1.3), ("--motion --detect-fps 10", b[2], 2.0)):
+    g = o["gating"]
+    assert g["frames"] == g["detected"] + g["still"] + g["held"], g
+    work, cpu = g["gflops_per_video_second"], g["cpu_per_video_second"]
+    print("%s: %.1f GFLOPs per second of video (%.2fx less), %.3f s CPU (%.2fx less), %.2f detector calls per second"
+          % (name, work, work0 / work, cpu, cpu0 / cpu, g["calls_per_video_second"]))
+    assert work0 / work >= need, (name, "work saved", work0 / work, "want", need)
+EOF
+then ok; else bad "gating saves the detector's work: $(tail -n 2 "$TMP/py" | tr '\n' ' ')"; fi
+sed 's/^/  /' "$TMP/py"
 check "bench --motion: the gating line" grep -q '^gating  ' "$TMP/b1.txt"
-check "bench --json: a gating object with CPU per second of video" "$PY" -c "
-import json; g = json.load(open('$TMP/b1.json'))['gating']
-assert g['cpu_per_video_second'] > 0 and g['still'] > 0 and g['frames'] == g['detected'] + g['still'] + g['held'], g"
-# the saving is measured in one run on this machine; asserting it is safe: the
-# static half alone is half the clip, and the rate cap divides the busy half
-check "--motion --detect-fps 10 at least halves CPU per second of video (${r2}x)" \
-    awk -v r="$r2" 'BEGIN { exit !(r >= 2) }'
-check "--motion alone saves CPU (${r1}x)" awk -v r="$r1" 'BEGIN { exit !(r >= 1.3) }'
 
 # a light switched on at 4 s (of the 8 static ones): one recalibration, not a
 # detector call per frame
