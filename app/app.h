@@ -155,6 +155,36 @@ struct video_source_options;
 #define CLI_SOURCE_NOPTS 4
 void cli_source_options(struct opt t[CLI_SOURCE_NOPTS], struct video_source_options *so);
 
+/* ---- --config FILE (config_file.c) ---------------------------------------- */
+
+/*
+ * view, annotate and bench take --config FILE: a file of options, one a line
+ * ("queue 4", "input /dev/video0"; the format: config_file.c's header,
+ * docs/formats.md §7), put in the place of "--config FILE" before the command
+ * parses its arguments. So an option given after it on the command line
+ * overrides the file's, as a repeated option does.
+ */
+struct config_args {
+    int argc;
+    char **argv;      /* argc strings and a NULL; the array and every string owned */
+    int cap;          /* argv's room */
+};
+/*
+ * Expand each "--config FILE" and "--config=FILE" of argv[1..argc-1] up to a
+ * "--", -h or --help (from there the arguments are copied as they are);
+ * argv[0], the command, is kept. On APP_OK, out holds the new arguments; the
+ * command's option values point into them, so config_args_free() comes after
+ * the command has returned. Else APP_USAGE (one line naming the file and
+ * line, and the help hint) or APP_FAIL (out of memory), printed, and out is
+ * empty.
+ */
+int config_expand(const char *cmd, int argc, char **argv, struct config_args *out);
+/* NULL-safe; safe to call twice. */
+void config_args_free(struct config_args *ca);
+/* The index of the first --config in argv[1..] before a "--", -h or --help,
+ * or 0: for the commands that refuse it. */
+int config_find(int argc, char **argv);
+
 /* ---- the [model] options (cli_model.c) --------------------------------- */
 
 struct cli_model {

@@ -173,7 +173,9 @@ void gate_options_init(struct gate_options *go)
           .help = "a polygon where detections are dropped (by their\n"
                   "bottom-centre point; up to 16)" },
         { .name = "--config", .arg = "FILE", .kind = OPT_NOTE,
-          .help = "options from FILE, one per line (docs/formats.md §8)" },
+          .help = "read options from FILE, one a line (\"queue 4\",\n"
+                  "\"input SOURCE\"), as if written in its place: later\n"
+                  "options override the file's (docs/formats.md §7)" },
         { .kind = OPT_END },
     };
     memcpy(go->opts, opts, sizeof opts);

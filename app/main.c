@@ -53,16 +53,17 @@ static const char usage_text[] =
 struct command {
     const char *name;
     int (*run)(int argc, char **argv); /* NULL: not in this build yet */
+    int config;                        /* takes --config FILE (config_file.c) */
 };
 
 static const struct command commands[] = {
-    { "detect", cmd_detect },
-    { "info", cmd_info },
-    { "view", cmd_view },
-    { "annotate", cmd_annotate },
-    { "bench", cmd_bench },
-    { "eval", cmd_eval },
-    { "calibrate", cmd_calibrate },
+    { "detect", cmd_detect, 0 },
+    { "info", cmd_info, 0 },
+    { "view", cmd_view, 1 },
+    { "annotate", cmd_annotate, 1 },
+    { "bench", cmd_bench, 1 },
+    { "eval", cmd_eval, 0 },
+    { "calibrate", cmd_calibrate, 0 },
 };
 
 static const struct command *find_command(const char *name)
@@ -86,7 +87,8 @@ static int unknown_command(const char *name)
     return app_usage_error(NULL, "unknown command '%s'", name);
 }
 
-/* Run a command, or say it is not there yet. */
+/* Run a command, or say it is not there yet. Its --config files are read
+ * first, their options put in their place (config_file.c). */
 static int run_command(const struct command *c, int argc, char **argv)
 {
     app_set_command(c->name);   /* every error line from here on names it */
@@ -94,7 +96,17 @@ static int run_command(const struct command *c, int argc, char **argv)
         app_error("not implemented yet in this build");
         return APP_USAGE;
     }
-    return c->run(argc, argv);
+    if (!c->config) {
+        if (config_find(argc, argv))
+            return app_usage_error(c->name, "--config is for view, annotate and bench");
+        return c->run(argc, argv);
+    }
+    struct config_args ca;
+    int status = config_expand(c->name, argc, argv, &ca);
+    if (status == APP_OK)
+        status = c->run(ca.argc, ca.argv);   /* its option values point into ca */
+    config_args_free(&ca);
+    return status;
 }
 
 static int finish_stdout(int status)
