@@ -16,9 +16,10 @@
 
 # The walls between the parts are kept by the compiler: each folder is compiled with
 # only its own libraries' headers on the include path — model/ sees OpenBLAS, oneDNN and
-# jansson (model files' JSON), video/ FFmpeg, render/ SDL2, track/ and motion/ none (libc
-# and libm only), app/ jansson alone (COCO files; it reaches the rest through model.h, video.h
-# and render.h) — so a wall broken is a build error. Tests may look inside every part.
+# jansson (model files' JSON), video/ FFmpeg, render/ SDL2, base/, track/ and motion/ none
+# (libc and libm only; track/ and motion/ share base/'s helpers through base.h), app/ jansson
+# alone (COCO files; it reaches the rest through model.h, video.h and render.h) — so a wall
+# broken is a build error. Tests may look inside every part.
 MODEL_PKGS  := openblas jansson
 VIDEO_PKGS  := libavformat libavcodec libavdevice libavfilter libavutil libswscale libswresample
 RENDER_PKGS := sdl2 SDL2_ttf SDL2_image
@@ -42,6 +43,7 @@ BIN      ?= vdetect
 MODEL_SRC  := $(wildcard model/*.c model/*/*.c)
 VIDEO_SRC  := $(wildcard video/*.c)
 RENDER_SRC := $(wildcard render/*.c)
+BASE_SRC   := $(wildcard base/*.c)
 TRACK_SRC  := $(wildcard track/*.c)
 MOTION_SRC := $(wildcard motion/*.c)
 APP_SRC    := $(wildcard app/*.c)
@@ -52,10 +54,11 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 MODEL_OBJ  := $(call obj,$(MODEL_SRC))
 VIDEO_OBJ  := $(call obj,$(VIDEO_SRC))
 RENDER_OBJ := $(call obj,$(RENDER_SRC))
+BASE_OBJ   := $(call obj,$(BASE_SRC))
 TRACK_OBJ  := $(call obj,$(TRACK_SRC))
 MOTION_OBJ := $(call obj,$(MOTION_SRC))
 APP_OBJ    := $(call obj,$(APP_SRC))
-LIB_OBJ    := $(MODEL_OBJ) $(VIDEO_OBJ) $(RENDER_OBJ) $(TRACK_OBJ) $(MOTION_OBJ) $(filter-out $(BUILD)/app/main.o,$(APP_OBJ))
+LIB_OBJ    := $(MODEL_OBJ) $(VIDEO_OBJ) $(RENDER_OBJ) $(BASE_OBJ) $(TRACK_OBJ) $(MOTION_OBJ) $(filter-out $(BUILD)/app/main.o,$(APP_OBJ))
 TEST_SUPPORT_OBJ := $(call obj,$(TEST_SUPPORT_SRC))
 TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 FUZZ_SRC   := $(filter-out tests/fuzz_replay.c,$(wildcard tests/fuzz_*.c))
@@ -74,6 +77,7 @@ $(BIN): $(APP_OBJ) $(LIB_OBJ)
 $(BUILD)/model/%.o: PART_CFLAGS := $(call pkg_cflags,$(MODEL_PKGS))
 $(BUILD)/video/%.o: PART_CFLAGS := $(call pkg_cflags,$(VIDEO_PKGS))
 $(BUILD)/render/%.o: PART_CFLAGS := $(call pkg_cflags,$(RENDER_PKGS))
+$(BUILD)/base/%.o: PART_CFLAGS :=
 $(BUILD)/track/%.o: PART_CFLAGS :=
 $(BUILD)/motion/%.o: PART_CFLAGS :=
 $(BUILD)/app/%.o: PART_CFLAGS := $(call pkg_cflags,$(APP_PKGS))

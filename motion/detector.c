@@ -87,7 +87,7 @@ int motion_create(struct motion **m, const struct motion_params *p, char *msg, s
     *m = NULL;
     if (motion_params_check(p, msg, len) < 0) return -1;
     struct motion *d = calloc(1, sizeof *d);
-    if (!d) return motion_err(msg, len, "motion: out of memory");
+    if (!d) return base_err(msg, len, "motion: out of memory");
     d->p = *p;
     *m = d;
     return 0;
@@ -123,7 +123,7 @@ int motion_set_masks(struct motion *m, const struct motion_polygon *masks, int n
                      size_t len)
 {
     if (n < 0 || n > MOTION_MAX_ZONES)
-        return motion_err(msg, len, "motion: %d masks (at most %d)", n, MOTION_MAX_ZONES);
+        return base_err(msg, len, "motion: %d masks (at most %d)", n, MOTION_MAX_ZONES);
     for (int i = 0; i < n; i++) {
         char what[32];
         snprintf(what, sizeof what, "mask %d", i + 1);
@@ -161,7 +161,7 @@ static int make_buffers(struct motion *m, int fw, int fh, char *msg, size_t len)
     if (!m->xstart || !m->ystart || !m->colsum || !m->grey || !m->bg || !m->ignore ||
         !m->moving || !m->dil || !m->tmp || !m->spare || !m->labels || !m->parent || !m->comps || !m->boxes) {
         free_buffers(m);
-        return motion_err(msg, len, "motion: out of memory for a %dx%d frame", fw, fh);
+        return base_err(msg, len, "motion: out of memory for a %dx%d frame", fw, fh);
     }
     m->fw = fw;
     m->fh = fh;
@@ -233,10 +233,10 @@ int motion_detect(struct motion *m, const uint8_t *rgb, int w, int h, int stride
 {
     *boxes = NULL;
     if (w < 1 || h < 1 || w > MAX_SIDE || h > MAX_SIDE)
-        return motion_err(msg, len, "motion: frame size %dx%d (1 to %d wanted)", w, h, MAX_SIDE);
+        return base_err(msg, len, "motion: frame size %dx%d (1 to %d wanted)", w, h, MAX_SIDE);
     if (stride < 3 * w)
-        return motion_err(msg, len, "motion: stride %d is below 3 x width %d", stride, w);
-    if (!rgb) return motion_err(msg, len, "motion: no pixels");
+        return base_err(msg, len, "motion: stride %d is below 3 x width %d", stride, w);
+    if (!rgb) return base_err(msg, len, "motion: no pixels");
 
     int first = 0;
     if (w != m->fw || h != m->fh) {

@@ -1,8 +1,8 @@
 /*
- * internal.h — private to motion/ (and its tests): the always-on assert, the
- * message helper, array growth, connected-component labelling (label.c) and
- * polygon checks shared by the detector's masks and the zones. Nothing outside
- * motion/ includes this.
+ * internal.h — private to motion/ (and its tests): connected-component
+ * labelling (label.c) and the polygon check (polygon.c) shared by the
+ * detector's masks and the zones, and base/'s assert, messages and array
+ * growth for every file of motion/. Nothing outside motion/ includes this.
  */
 #ifndef VDETECT_MOTION_INTERNAL_H
 #define VDETECT_MOTION_INTERNAL_H
@@ -10,23 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../base/base.h"
 #include "motion.h"
-
-/* Always-on invariant check (bugs assert, the world returns errors). */
-#define MOTION_ASSERT(c)                                                                  \
-    do {                                                                                  \
-        if (!(c))                                                                         \
-            motion_assert_fail(__FILE__, __LINE__, #c);                                   \
-    } while (0)
-_Noreturn void motion_assert_fail(const char *file, int line, const char *cond);
-
-/* printf into msg (when msg is not NULL) and return -1. */
-int motion_err(char *msg, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Grow *p (an array of elem-byte items, *cap of them) to hold at least need,
- * doubling; 0, or -1 when out of memory (*p and *cap unchanged). */
-int motion_grow(void **p, int *cap, int need, size_t elem);
 
 /* 0 when poly is well formed (3..MOTION_MAX_VERTICES finite vertices), else -1 +
  * msg naming what (the "what" string, e.g. "mask 2"). */

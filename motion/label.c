@@ -36,7 +36,7 @@ static int unite(int *parent, int a, int b)
 int motion_label(const uint8_t *fg, const uint8_t *core, int w, int h, int *labels,
                  int *parent, struct motion_comp *comps)
 {
-    MOTION_ASSERT(w >= 1 && h >= 1);
+    BASE_ASSERT(w >= 1 && h >= 1);
     int next = 1;  /* label 0: background */
     for (int y = 0; y < h; y++) {
         const uint8_t *f = fg + (size_t)y * w;
@@ -55,7 +55,7 @@ int motion_label(const uint8_t *fg, const uint8_t *core, int w, int h, int *labe
                 lab = lab ? unite(parent, lab, nb[k]) : nb[k];
             }
             if (!lab) {
-                MOTION_ASSERT((size_t)next < motion_label_cap(w, h));
+                BASE_ASSERT((size_t)next < motion_label_cap(w, h));
                 lab = next++;
                 parent[lab] = lab;
             }
@@ -69,7 +69,7 @@ int motion_label(const uint8_t *fg, const uint8_t *core, int w, int h, int *labe
         const uint8_t *c = core + (size_t)y * w;
         for (int x = 0; x < w; x++) {
             if (!l[x] || !c[x]) continue;
-            MOTION_ASSERT(fg[(size_t)y * w + x]);
+            BASE_ASSERT(fg[(size_t)y * w + x]);
             struct motion_comp *k = &comps[find(parent, l[x])];
             if (x < k->x1) k->x1 = x;
             if (x > k->x2) k->x2 = x;

@@ -1,8 +1,8 @@
 /*
  * polygon.c — polygons in full-frame pixels: the "NAME=x1,y1,..." parser of
  * zones and masks, the point-in-polygon test (even-odd, closed: the boundary
- * is inside), and object masks (a detection whose standing point is inside a
- * mask is dropped).
+ * is inside), the check of a polygon handed in by a caller, and object masks
+ * (a detection whose standing point is inside a mask is dropped).
  */
 #include <errno.h>
 #include <math.h>
@@ -21,14 +21,14 @@ int motion_polygon_parse(struct motion_polygon *poly, const char *spec, char *ms
 {
     const char *eq = spec ? strchr(spec, '=') : NULL;
     if (!eq)
-        return motion_err(msg, len, "motion: '%.60s' is not NAME=x1,y1,x2,y2,...", spec ? spec : "");
+        return base_err(msg, len, "motion: '%.60s' is not NAME=x1,y1,x2,y2,...", spec ? spec : "");
     size_t nl = (size_t)(eq - spec);
     int ok = nl >= 1 && nl <= MOTION_NAME_MAX;
     for (size_t i = 0; ok && i < nl; i++) ok = name_char(spec[i]);
     if (!ok)
-        return motion_err(msg, len,
-                          "motion: zone name '%.*s': 1 to %d letters, digits, '_' or '-' wanted",
-                          (int)(nl > 40 ? 40 : nl), spec, MOTION_NAME_MAX);
+        return base_err(msg, len,
+                        "motion: zone name '%.*s': 1 to %d letters, digits, '_' or '-' wanted",
+                        (int)(nl > 40 ? 40 : nl), spec, MOTION_NAME_MAX);
     struct motion_polygon p;
     memset(&p, 0, sizeof p);
     memcpy(p.name, spec, nl);
@@ -45,13 +45,13 @@ int motion_polygon_parse(struct motion_polygon *poly, const char *spec, char *ms
         while (rest < item + il && (*rest == ' ' || *rest == '\t')) rest++;
         if (end == item || rest != item + il || errno == ERANGE || !isfinite(v) ||
             fabs(v) > 1e7)
-            return motion_err(msg, len,
-                              "motion: zone '%s': number %d ('%.*s') is not a finite number "
-                              "within +-1e7",
-                              p.name, count + 1, (int)(il > 30 ? 30 : il), item);
+            return base_err(msg, len,
+                            "motion: zone '%s': number %d ('%.*s') is not a finite number "
+                            "within +-1e7",
+                            p.name, count + 1, (int)(il > 30 ? 30 : il), item);
         if (count >= 2 * MOTION_MAX_VERTICES)
-            return motion_err(msg, len, "motion: zone '%s': more than %d points", p.name,
-                              MOTION_MAX_VERTICES);
+            return base_err(msg, len, "motion: zone '%s': more than %d points", p.name,
+                            MOTION_MAX_VERTICES);
         if (count % 2 == 0) p.x[count / 2] = (float)v;
         else p.y[count / 2] = (float)v;
         count++;
@@ -59,19 +59,31 @@ int motion_polygon_parse(struct motion_polygon *poly, const char *spec, char *ms
         s = comma + 1;
     }
     if (count % 2)
-        return motion_err(msg, len, "motion: zone '%s': %d numbers: x,y pairs wanted", p.name,
-                          count);
+        return base_err(msg, len, "motion: zone '%s': %d numbers: x,y pairs wanted", p.name,
+                        count);
     if (count / 2 < 3)
-        return motion_err(msg, len, "motion: zone '%s': %d points (at least 3)", p.name,
-                          count / 2);
+        return base_err(msg, len, "motion: zone '%s': %d points (at least 3)", p.name,
+                        count / 2);
     p.n = count / 2;
     *poly = p;
     return 0;
 }
 
+int motion_polygon_check(const struct motion_polygon *poly, const char *what, char *msg,
+                         size_t len)
+{
+    if (poly->n < 3 || poly->n > MOTION_MAX_VERTICES)
+        return base_err(msg, len, "motion: %s: %d vertices (3 to %d wanted)", what, poly->n,
+                        MOTION_MAX_VERTICES);
+    for (int i = 0; i < poly->n; i++)
+        if (!isfinite(poly->x[i]) || !isfinite(poly->y[i]))
+            return base_err(msg, len, "motion: %s: vertex %d is not finite", what, i + 1);
+    return 0;
+}
+
 int motion_point_in_polygon(const struct motion_polygon *poly, float x, float y)
 {
-    MOTION_ASSERT(poly->n >= 3 && poly->n <= MOTION_MAX_VERTICES);
+    BASE_ASSERT(poly->n >= 3 && poly->n <= MOTION_MAX_VERTICES);
     const double px = x, py = y;
     int inside = 0;
     for (int i = 0, j = poly->n - 1; i < poly->n; j = i++) {
@@ -95,7 +107,7 @@ int motion_point_in_polygon(const struct motion_polygon *poly, float x, float y)
 int motion_mask_filter(const struct motion_polygon *masks, int nmasks, struct motion_det *d,
                        int n)
 {
-    MOTION_ASSERT(nmasks >= 0 && n >= 0);
+    BASE_ASSERT(nmasks >= 0 && n >= 0);
     int k = 0;
     for (int i = 0; i < n; i++) {
         float bx = 0.5f * (d[i].box[0] + d[i].box[2]), by = d[i].box[3];

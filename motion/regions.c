@@ -51,10 +51,10 @@ int motion_regions(const struct motion_params *p, int frame_w, int frame_h,
 {
     *full_frame = 0;
     if (frame_w < 1 || frame_h < 1)
-        return motion_err(msg, len, "motion: regions of a %dx%d frame", frame_w, frame_h);
-    MOTION_ASSERT(na >= 0 && nb >= 0);
+        return base_err(msg, len, "motion: regions of a %dx%d frame", frame_w, frame_h);
+    BASE_ASSERT(na >= 0 && nb >= 0);
     if (cap < na + nb || cap < 1)
-        return motion_err(msg, len, "motion: room for %d regions, %d boxes given", cap, na + nb);
+        return base_err(msg, len, "motion: room for %d regions, %d boxes given", cap, na + nb);
     int n = 0;
     for (int i = 0; i < na + nb; i++)
         n += box_region(p, frame_w, frame_h, i < na ? a[i] : b[i - na], &out[n]);
@@ -89,7 +89,7 @@ int motion_regions(const struct motion_params *p, int frame_w, int frame_h,
 
 void motion_map_back(const struct motion_region *r, struct motion_det *d, int n)
 {
-    MOTION_ASSERT(n >= 0);
+    BASE_ASSERT(n >= 0);
     for (int i = 0; i < n; i++) {
         d[i].box[0] += (float)r->x;
         d[i].box[2] += (float)r->x;
@@ -111,7 +111,7 @@ static double iou(const float *a, const float *b)
 
 int motion_dedup(const struct motion_params *p, struct motion_det *d, int n)
 {
-    MOTION_ASSERT(n >= 0);
+    BASE_ASSERT(n >= 0);
     /* a stable insertion sort by decreasing score (n is tens: a few hundred
      * comparisons, no allocation), then greedy suppression as in NMS: a box
      * survives unless an earlier survivor of its label overlaps it enough */

@@ -40,14 +40,14 @@ int motion_zones_create(struct motion_zones **z, const struct motion_polygon *zo
     *z = NULL;
     if (motion_params_check(p, msg, len) < 0) return -1;
     if (n < 0 || n > MOTION_MAX_ZONES)
-        return motion_err(msg, len, "motion: %d zones (at most %d)", n, MOTION_MAX_ZONES);
+        return base_err(msg, len, "motion: %d zones (at most %d)", n, MOTION_MAX_ZONES);
     for (int i = 0; i < n; i++) {
         char what[64];
         snprintf(what, sizeof what, "zone '%s'", zones[i].name);
         if (motion_polygon_check(&zones[i], what, msg, len) < 0) return -1;
     }
     struct motion_zones *s = calloc(1, sizeof *s);
-    if (!s) return motion_err(msg, len, "motion: out of memory");
+    if (!s) return base_err(msg, len, "motion: out of memory");
     if (n) memcpy(s->zones, zones, (size_t)n * sizeof *zones);
     s->nzones = n;
     s->frames_in = p->zone_frames_in;
@@ -76,19 +76,19 @@ static struct object *find(struct object *o, int n, int id)
 int motion_zones_update(struct motion_zones *z, const struct motion_object *obj, int n,
                         const struct motion_zone_event **events, char *msg, size_t len)
 {
-    MOTION_ASSERT(n >= 0);
+    BASE_ASSERT(n >= 0);
     *events = NULL;
     for (int i = 0; i < n; i++)
         for (int j = 0; j < i; j++)
             if (obj[i].id == obj[j].id)
-                return motion_err(msg, len, "motion: object id %d appears twice in one update",
-                                  obj[i].id);
+                return base_err(msg, len, "motion: object id %d appears twice in one update",
+                                obj[i].id);
     /* at most one event per zone per object, present or vanished */
     long need = ((long)n + z->nobj) * z->nzones;
-    if (need > 1000000000L) return motion_err(msg, len, "motion: %d objects is too many", n);
-    if (motion_grow((void **)&z->next, &z->cap_next, n, sizeof *z->next) < 0 ||
-        motion_grow((void **)&z->events, &z->cap_events, (int)need, sizeof *z->events) < 0)
-        return motion_err(msg, len, "motion: out of memory for %d objects", n);
+    if (need > 1000000000L) return base_err(msg, len, "motion: %d objects is too many", n);
+    if (base_grow((void **)&z->next, &z->cap_next, n, sizeof *z->next) < 0 ||
+        base_grow((void **)&z->events, &z->cap_events, (int)need, sizeof *z->events) < 0)
+        return base_err(msg, len, "motion: out of memory for %d objects", n);
 
     int ne = 0;
     /* vanished objects leave their zones first */
@@ -131,7 +131,7 @@ int motion_zones_update(struct motion_zones *z, const struct motion_object *obj,
         }
         z->next[i] = o;
     }
-    MOTION_ASSERT(ne <= need);
+    BASE_ASSERT(ne <= need);
     struct object *t = z->obj;
     int tc = z->cap_obj;
     z->obj = z->next;
@@ -139,7 +139,7 @@ int motion_zones_update(struct motion_zones *z, const struct motion_object *obj,
     z->next = t;
     z->cap_next = tc;
     z->nobj = n;
-    for (int q = 0; q < z->nzones; q++) MOTION_ASSERT(z->inside[q] >= 0);
+    for (int q = 0; q < z->nzones; q++) BASE_ASSERT(z->inside[q] >= 0);
     *events = z->events;
     return ne;
 }
@@ -147,7 +147,7 @@ int motion_zones_update(struct motion_zones *z, const struct motion_object *obj,
 void motion_zones_counts(const struct motion_zones *z, int zone, int *inside, long *entries,
                          long *exits)
 {
-    MOTION_ASSERT(zone >= 0 && zone < z->nzones);
+    BASE_ASSERT(zone >= 0 && zone < z->nzones);
     if (inside) *inside = z->inside[zone];
     if (entries) *entries = z->entries[zone];
     if (exits) *exits = z->exits[zone];

@@ -8,10 +8,13 @@
 #   video/  no model or render: its own headers, the C library, FFmpeg;
 #   render/ frames and detections only: its own headers, the C library, SDL2,
 #           and model.h / video.h (the public types it draws);
-#   track/  plain boxes in, identities out: its own headers and the standard C
-#           library (libc, libm) alone — not even POSIX or threads;
+#   base/   the helpers track/ and motion/ share (assert, messages, array growth,
+#           parameter tables): its own header and the standard C library (libc,
+#           libm) alone — not even POSIX or threads;
+#   track/  plain boxes in, identities out: its own headers, base.h and the
+#           standard C library (libc, libm) alone — not even POSIX or threads;
 #   motion/ pixels and plain boxes in, motion, regions and zone events out: the
-#           same as track/ (its own headers, libc and libm alone);
+#           same as track/ (its own headers, base.h, libc and libm alone);
 #   app/    wires them through their public headers (model.h, video.h, render.h, track.h,
 #           motion.h)
 #           and includes no library's header itself but jansson's (COCO files).
@@ -30,7 +33,10 @@ EXCEPTIONS=""
 # allowed FOLDER HEADER: 0 when FOLDER/ may include HEADER
 allowed() {
     folder=$1 h=$2
-    if [ "$folder" = track ] || [ "$folder" = motion ]; then
+    if [ "$folder" = base ] || [ "$folder" = track ] || [ "$folder" = motion ]; then
+        case "$folder:$h" in
+            track:\"../base/base.h\"|motion:\"../base/base.h\") return 0 ;;
+        esac
         case "$h" in
             \"../*) return 1 ;;
             \"*) return 0 ;;
@@ -64,7 +70,7 @@ allowed() {
     return 1
 }
 
-for folder in model model/ckpt model/ops model/spec model/net video render track motion app; do
+for folder in model model/ckpt model/ops model/spec model/net video render base track motion app; do
     n=0 badn=0
     for f in "$folder"/*.c "$folder"/*.h; do
         [ -e "$f" ] || continue

@@ -96,7 +96,7 @@ static void hungarian(struct assign *a, int r, int c)
                 if (cur < minv[j]) minv[j] = cur, way[j] = j0;
                 if (minv[j] < delta) delta = minv[j], j1 = j;
             }
-            TRACK_ASSERT(j1 > 0);
+            BASE_ASSERT(j1 > 0);
             for (int j = 0; j <= k; j++) {
                 if (a->used[j]) u[p[j]] += delta, v[j] -= delta;
                 else minv[j] -= delta;
@@ -114,12 +114,12 @@ static void hungarian(struct assign *a, int r, int c)
 int assign_solve(struct assign *a, const double *cost, int n, int m, double thresh,
                  int *row_to_col, int *col_to_row, char *msg, size_t len)
 {
-    TRACK_ASSERT(n >= 0 && m >= 0 && (cost || n == 0 || m == 0) && (row_to_col || n == 0));
+    BASE_ASSERT(n >= 0 && m >= 0 && (cost || n == 0 || m == 0) && (row_to_col || n == 0));
     for (int i = 0; i < n; i++) row_to_col[i] = -1;
     if (col_to_row)
         for (int j = 0; j < m; j++) col_to_row[j] = -1;
     if (n == 0 || m == 0) return 0;
-    if (assign_reserve(a, n, m) < 0) return track_err(msg, len, "track: out of memory (assignment %dx%d)", n, m);
+    if (assign_reserve(a, n, m) < 0) return base_err(msg, len, "track: out of memory (assignment %dx%d)", n, m);
 
     int *parent = a->parent;
     for (int x = 0; x < n + m; x++) parent[x] = x, a->head[x] = -1;

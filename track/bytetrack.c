@@ -80,11 +80,11 @@ struct tracker {
 
 int track_create(struct tracker **tp, const struct track_params *p, char *msg, size_t len)
 {
-    TRACK_ASSERT(tp && p);
+    BASE_ASSERT(tp && p);
     *tp = NULL;
     if (track_params_check(p, msg, len) < 0) return -1;
     struct tracker *t = calloc(1, sizeof *t);
-    if (!t) return track_err(msg, len, "track: out of memory");
+    if (!t) return base_err(msg, len, "track: out of memory");
     t->p = *p;
     t->max_age = track_max_age(p);
     *tp = t;
@@ -146,7 +146,7 @@ static void associate(struct tracker *t, int nr, const int *cols, int nc,
         }
     }
     int pairs = assign_solve(&t->as, t->cost, nr, nc, thresh, t->r2c, NULL, NULL, 0);
-    TRACK_ASSERT(pairs >= 0);
+    BASE_ASSERT(pairs >= 0);
 }
 
 static void take(struct tracker *t, struct trk *k, const struct track_det *d)
@@ -172,19 +172,19 @@ static int reserve(struct tracker *t, int n, char *msg, size_t len)
     int most = t->ntrk + n; /* tracks after this frame, at most */
     long long cells = (long long)t->ntrk * n;
     if (most < t->ntrk || cells > (1LL << 28) ||
-        track_grow((void **)&t->trk, &t->cap_trk, most, sizeof *t->trk) < 0 ||
-        track_grow((void **)&t->out, &t->cap_out, most, sizeof *t->out) < 0 ||
-        track_grow((void **)&t->rows, &t->cap_rows, t->ntrk, sizeof *t->rows) < 0 ||
-        track_grow((void **)&t->r2c, &t->cap_r2c, t->ntrk, sizeof *t->r2c) < 0 ||
-        track_grow((void **)&t->cost, &t->cap_cost, (int)cells, sizeof *t->cost) < 0 ||
+        base_grow((void **)&t->trk, &t->cap_trk, most, sizeof *t->trk) < 0 ||
+        base_grow((void **)&t->out, &t->cap_out, most, sizeof *t->out) < 0 ||
+        base_grow((void **)&t->rows, &t->cap_rows, t->ntrk, sizeof *t->rows) < 0 ||
+        base_grow((void **)&t->r2c, &t->cap_r2c, t->ntrk, sizeof *t->r2c) < 0 ||
+        base_grow((void **)&t->cost, &t->cap_cost, (int)cells, sizeof *t->cost) < 0 ||
         assign_reserve(&t->as, t->ntrk, n) < 0)
-        return track_err(msg, len, "track: out of memory (%d tracks, %d detections)", t->ntrk, n);
+        return base_err(msg, len, "track: out of memory (%d tracks, %d detections)", t->ntrk, n);
     if (n > t->cap_det) {
         int cap = t->cap_det, c2 = cap, c3 = cap;
-        if (track_grow((void **)&t->high, &cap, n, sizeof *t->high) < 0 ||
-            track_grow((void **)&t->low, &c2, n, sizeof *t->low) < 0 ||
-            track_grow((void **)&t->det_used, &c3, n, sizeof *t->det_used) < 0)
-            return track_err(msg, len, "track: out of memory (%d detections)", n);
+        if (base_grow((void **)&t->high, &cap, n, sizeof *t->high) < 0 ||
+            base_grow((void **)&t->low, &c2, n, sizeof *t->low) < 0 ||
+            base_grow((void **)&t->det_used, &c3, n, sizeof *t->det_used) < 0)
+            return base_err(msg, len, "track: out of memory (%d detections)", n);
         t->cap_det = cap;
     }
     return 0;
@@ -263,7 +263,7 @@ static int duplicate(const struct track_det *dets, int n, int j, float share, fl
 int track_update(struct tracker *t, const struct track_det *dets, int n,
                  const struct track_out **out, char *msg, size_t len)
 {
-    TRACK_ASSERT(t && n >= 0 && (dets || n == 0) && out);
+    BASE_ASSERT(t && n >= 0 && (dets || n == 0) && out);
     *out = t->out;
     if (reserve(t, n, msg, len) < 0) return -1;
     advance(t);
@@ -337,7 +337,7 @@ int track_update(struct tracker *t, const struct track_det *dets, int n,
     for (int j = 0; j < nh; j++) {
         const struct track_det *d = &dets[t->high[j]];
         if (t->det_used[t->high[j]] || d->score < p->new_track_thresh) continue;
-        TRACK_ASSERT(t->ntrk < t->cap_trk);
+        BASE_ASSERT(t->ntrk < t->cap_trk);
         struct trk *k = &t->trk[t->ntrk++];
         double z[4];
         kalman_measure(d->box, z);
@@ -361,7 +361,7 @@ int track_update(struct tracker *t, const struct track_det *dets, int n,
 
 int track_predict(struct tracker *t, const struct track_out **out)
 {
-    TRACK_ASSERT(t && out);
+    BASE_ASSERT(t && out);
     advance(t);
     int n = 0;
     for (int i = 0; i < t->ntrk; i++)

@@ -41,18 +41,18 @@ struct track_line {
 int track_line_create(struct track_line **lp, float x1, float y1, float x2, float y2,
                       float band, char *msg, size_t len)
 {
-    TRACK_ASSERT(lp);
+    BASE_ASSERT(lp);
     *lp = NULL;
     if (!isfinite(x1) || !isfinite(y1) || !isfinite(x2) || !isfinite(y2))
-        return track_err(msg, len, "track: count line: coordinates must be finite numbers");
+        return base_err(msg, len, "track: count line: coordinates must be finite numbers");
     double dx = (double)x2 - x1, dy = (double)y2 - y1, l = hypot(dx, dy);
     if (!(l >= 1))
-        return track_err(msg, len, "track: count line (%g,%g)-(%g,%g) is shorter than 1 pixel",
-                         x1, y1, x2, y2);
+        return base_err(msg, len, "track: count line (%g,%g)-(%g,%g) is shorter than 1 pixel",
+                        x1, y1, x2, y2);
     if (!(band >= 0 && band <= 1000))
-        return track_err(msg, len, "track: count line band %g is not in [0, 1000] pixels", band);
+        return base_err(msg, len, "track: count line band %g is not in [0, 1000] pixels", band);
     struct track_line *c = calloc(1, sizeof *c);
-    if (!c) return track_err(msg, len, "track: out of memory");
+    if (!c) return base_err(msg, len, "track: out of memory");
     c->x1 = x1, c->y1 = y1, c->dx = dx, c->dy = dy, c->len = l, c->band = band;
     *lp = c;
     return 0;
@@ -102,7 +102,7 @@ static struct line_trk *lookup(struct track_line *c, int id)
         else hi = mid;
     }
     if (lo < c->ne && c->e[lo].id == id) return &c->e[lo];
-    if (track_grow((void **)&c->e, &c->cap_e, c->ne + 1, sizeof *c->e) < 0) return NULL;
+    if (base_grow((void **)&c->e, &c->cap_e, c->ne + 1, sizeof *c->e) < 0) return NULL;
     memmove(&c->e[lo + 1], &c->e[lo], (size_t)(c->ne - lo) * sizeof *c->e);
     c->ne++;
     c->e[lo] = (struct line_trk){ .id = id };
@@ -114,7 +114,7 @@ static int count(struct track_line *c, int label, int dir)
     if (label >= 0 && 2 * (long)label + 1 >= c->cap_counts) {
         int old = c->cap_counts;
         if (label > (1 << 24) ||
-            track_grow((void **)&c->counts, &c->cap_counts, 2 * (label + 1), sizeof *c->counts) < 0)
+            base_grow((void **)&c->counts, &c->cap_counts, 2 * (label + 1), sizeof *c->counts) < 0)
             return -1;
         memset(c->counts + old, 0, (size_t)(c->cap_counts - old) * sizeof *c->counts);
     }
@@ -126,14 +126,14 @@ static int count(struct track_line *c, int label, int dir)
 int track_line_update(struct track_line *c, const struct track_out *tracks, int n,
                       char *msg, size_t len)
 {
-    TRACK_ASSERT(c && n >= 0 && (tracks || n == 0));
+    BASE_ASSERT(c && n >= 0 && (tracks || n == 0));
     c->stamp++;
     int crossings = 0;
     for (int i = 0; i < n; i++) {
         const struct track_out *t = &tracks[i];
         if (t->id < 1) continue;
         struct line_trk *e = lookup(c, t->id);
-        if (!e) return track_err(msg, len, "track: out of memory (count line)");
+        if (!e) return base_err(msg, len, "track: out of memory (count line)");
         e->stamp = c->stamp;
         if (t->since_match != 0) continue;
         double x = ((double)t->box[0] + t->box[2]) / 2, y = t->box[3];
@@ -146,7 +146,7 @@ int track_line_update(struct track_line *c, const struct track_out *tracks, int 
             if (cuts_segment(c, e->ax, e->ay, da, x, y, d)) {
                 int dir = e->side < 0 ? TRACK_CROSS_LEFT_TO_RIGHT : TRACK_CROSS_RIGHT_TO_LEFT;
                 if (count(c, t->label, dir) < 0)
-                    return track_err(msg, len, "track: out of memory (count line)");
+                    return base_err(msg, len, "track: out of memory (count line)");
                 crossings++;
             }
         }
@@ -162,7 +162,7 @@ int track_line_update(struct track_line *c, const struct track_out *tracks, int 
 
 long track_line_count(const struct track_line *c, int label, enum track_cross dir)
 {
-    TRACK_ASSERT(dir == TRACK_CROSS_LEFT_TO_RIGHT || dir == TRACK_CROSS_RIGHT_TO_LEFT);
+    BASE_ASSERT(dir == TRACK_CROSS_LEFT_TO_RIGHT || dir == TRACK_CROSS_RIGHT_TO_LEFT);
     if (label < 0) return c->total[dir];
     return 2 * (long)label + 1 < c->cap_counts ? c->counts[(size_t)label * 2 + dir] : 0;
 }

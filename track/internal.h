@@ -1,31 +1,16 @@
 /*
- * internal.h — private to track/ (and its tests): the always-on assert, the
- * message helper, box geometry, the Kalman filter (kalman.c) and the optimal
- * assignment (assign.c) the tracker and the metrics share. Nothing outside
- * track/ includes this.
+ * internal.h — private to track/ (and its tests): box geometry, the Kalman
+ * filter (kalman.c) and the optimal assignment (assign.c) the tracker and the
+ * metrics share, and base/'s assert, messages and array growth for every file
+ * of track/. Nothing outside track/ includes this.
  */
 #ifndef VDETECT_TRACK_INTERNAL_H
 #define VDETECT_TRACK_INTERNAL_H
 
 #include <stddef.h>
 
+#include "../base/base.h"
 #include "track.h"
-
-/* Always-on invariant check (bugs assert, the world returns errors). */
-#define TRACK_ASSERT(c)                                                                   \
-    do {                                                                                  \
-        if (!(c))                                                                         \
-            track_assert_fail(__FILE__, __LINE__, #c);                                    \
-    } while (0)
-_Noreturn void track_assert_fail(const char *file, int line, const char *cond);
-
-/* printf into msg (when msg is not NULL) and return -1. */
-int track_err(char *msg, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Grow *p (an array of elem-byte items, *cap of them) to hold at least need,
- * doubling; 0, or -1 when out of memory (*p and *cap unchanged). */
-int track_grow(void **p, int *cap, int need, size_t elem);
 
 /* Intersection over union of two x1, y1, x2, y2 boxes; 0 when either is empty. */
 static inline double track_iou(const float *a, const float *b)

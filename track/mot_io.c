@@ -36,7 +36,7 @@ int track_mot_write_line(FILE *f, int frame, int id, const float box[4], float s
 
 int track_mot_write(FILE *f, int frame, const struct track_out *tracks, int n)
 {
-    TRACK_ASSERT(f && n >= 0 && (tracks || n == 0));
+    BASE_ASSERT(f && n >= 0 && (tracks || n == 0));
     for (int i = 0; i < n; i++) {
         const struct track_out *t = &tracks[i];
         if (t->id < 1 || t->since_match != 0) continue;
@@ -91,10 +91,10 @@ static int number(const char *s, double *x)
 int track_mot_read(const char *path, enum track_mot_kind kind, struct track_mot_seq *seq,
                    char *msg, size_t len)
 {
-    TRACK_ASSERT(path && seq);
+    BASE_ASSERT(path && seq);
     memset(seq, 0, sizeof *seq);
     FILE *f = fopen(path, "r");
-    if (!f) return track_err(msg, len, "%s: %s", path, strerror(errno));
+    if (!f) return base_err(msg, len, "%s: %s", path, strerror(errno));
     struct row *rows = NULL;
     int nrows = 0, cap = 0, skipped = 0, maxf = 0, lineno = 0, rc = -1;
     char *line = NULL;
@@ -106,16 +106,16 @@ int track_mot_read(const char *path, enum track_mot_kind kind, struct track_mot_
         if (l && line[l - 1] == '\n') line[--l] = 0;
         const char *c0 = line + strspn(line, " \t\r");
         if (nrows == 0 && (*c0 == '{' || *c0 == '[')) {
-            track_err(msg, len, "%s:%d: this is JSON (a COCO file?), not MOTChallenge text "
-                      "(frame,id,x,y,w,h,... per line)", path, lineno);
+            base_err(msg, len, "%s:%d: this is JSON (a COCO file?), not MOTChallenge text "
+                     "(frame,id,x,y,w,h,... per line)", path, lineno);
             goto out;
         }
         if (l > MAX_LINE) {
-            track_err(msg, len, "%s:%d: line longer than %d characters", path, lineno, MAX_LINE);
+            base_err(msg, len, "%s:%d: line longer than %d characters", path, lineno, MAX_LINE);
             goto out;
         }
         if (memchr(line, 0, l)) {
-            track_err(msg, len, "%s:%d: NUL byte in line", path, lineno);
+            base_err(msg, len, "%s:%d: NUL byte in line", path, lineno);
             goto out;
         }
         const char *q = line;
@@ -124,37 +124,37 @@ int track_mot_read(const char *path, enum track_mot_kind kind, struct track_mot_
         char *field[MAX_FIELDS];
         int nf = split(line, field);
         if (nf > MAX_FIELDS || nf < 6) {
-            track_err(msg, len, "%s:%d: %s fields (want 6 to %d: frame,id,x,y,w,h,...)", path,
-                      lineno, nf > MAX_FIELDS ? "too many" : "too few", MAX_FIELDS);
+            base_err(msg, len, "%s:%d: %s fields (want 6 to %d: frame,id,x,y,w,h,...)", path,
+                     lineno, nf > MAX_FIELDS ? "too many" : "too few", MAX_FIELDS);
             goto out;
         }
         double v[MAX_FIELDS];
         for (int k = 0; k < nf; k++) {
             if (!number(field[k], &v[k])) {
-                track_err(msg, len, "%s:%d: field %d (%s): '%.30s' is not a number", path, lineno,
-                          k + 1, FIELD_NAMES[k], field[k]);
+                base_err(msg, len, "%s:%d: field %d (%s): '%.30s' is not a number", path, lineno,
+                         k + 1, FIELD_NAMES[k], field[k]);
                 goto out;
             }
         }
         for (int k = 2; k < nf; k++) {
             if (fabs(v[k]) > MAX_VALUE) {
-                track_err(msg, len, "%s:%d: field %d (%s): '%.30s' is out of range [-%g, %g]", path,
-                          lineno, k + 1, FIELD_NAMES[k], field[k], MAX_VALUE, MAX_VALUE);
+                base_err(msg, len, "%s:%d: field %d (%s): '%.30s' is out of range [-%g, %g]", path,
+                         lineno, k + 1, FIELD_NAMES[k], field[k], MAX_VALUE, MAX_VALUE);
                 goto out;
             }
         }
         if (v[0] != floor(v[0]) || v[0] < 1 || v[0] > MAX_FRAME) {
-            track_err(msg, len, "%s:%d: field 1 (frame): '%.30s' is not an integer in [1, %d]",
-                      path, lineno, field[0], MAX_FRAME);
+            base_err(msg, len, "%s:%d: field 1 (frame): '%.30s' is not an integer in [1, %d]",
+                     path, lineno, field[0], MAX_FRAME);
             goto out;
         }
         if (v[1] != floor(v[1]) || v[1] < -2147483647.0 || v[1] > 2147483647.0) {
-            track_err(msg, len, "%s:%d: field 2 (id): '%.30s' is not an integer", path, lineno,
-                      field[1]);
+            base_err(msg, len, "%s:%d: field 2 (id): '%.30s' is not an integer", path, lineno,
+                     field[1]);
             goto out;
         }
         if (v[4] < 0 || v[5] < 0) {
-            track_err(msg, len, "%s:%d: negative %s", path, lineno, v[4] < 0 ? "width" : "height");
+            base_err(msg, len, "%s:%d: negative %s", path, lineno, v[4] < 0 ? "width" : "height");
             goto out;
         }
         float score = nf > 6 ? (float)v[6] : 1;
@@ -164,8 +164,8 @@ int track_mot_read(const char *path, enum track_mot_kind kind, struct track_mot_
             skipped++;
             continue;
         }
-        if (track_grow((void **)&rows, &cap, nrows + 1, sizeof *rows) < 0) {
-            track_err(msg, len, "%s:%d: out of memory", path, lineno);
+        if (base_grow((void **)&rows, &cap, nrows + 1, sizeof *rows) < 0) {
+            base_err(msg, len, "%s:%d: out of memory", path, lineno);
             goto out;
         }
         struct row *r = &rows[nrows++];
@@ -180,14 +180,14 @@ int track_mot_read(const char *path, enum track_mot_kind kind, struct track_mot_
         if (r->frame > maxf) maxf = r->frame;
     }
     if (ferror(f)) {
-        track_err(msg, len, "%s: read error after line %d", path, lineno);
+        base_err(msg, len, "%s: read error after line %d", path, lineno);
         goto out;
     }
     /* group by frame, keeping the file's order within a frame (counting sort) */
     seq->first = calloc((size_t)maxf + 2, sizeof *seq->first);
     seq->objs = malloc((size_t)(nrows ? nrows : 1) * sizeof *seq->objs);
     if (!seq->first || !seq->objs) {
-        track_err(msg, len, "%s: out of memory (%d rows, %d frames)", path, nrows, maxf);
+        base_err(msg, len, "%s: out of memory (%d rows, %d frames)", path, nrows, maxf);
         goto out;
     }
     for (int i = 0; i < nrows; i++) seq->first[rows[i].frame + 1]++;

@@ -144,9 +144,9 @@ struct track_mot {
 
 int track_mot_create(struct track_mot **mp, char *msg, size_t len)
 {
-    TRACK_ASSERT(mp);
+    BASE_ASSERT(mp);
     *mp = calloc(1, sizeof **mp);
-    return *mp ? 0 : track_err(msg, len, "track: out of memory");
+    return *mp ? 0 : base_err(msg, len, "track: out of memory");
 }
 
 void track_mot_free(struct track_mot **mp)
@@ -178,20 +178,20 @@ static int reserve_frame(struct track_mot *m, int ngt, int nhyp)
     if (cells > (1LL << 26)) return -1;
     if (nf > m->cap_f) {
         int c1 = m->cap_f, c2 = c1, c3 = c1, c4 = c1, c5 = c1, c6 = c1, c7 = c1;
-        if (track_grow((void **)&m->gi, &c1, nf, sizeof *m->gi) < 0 ||
-            track_grow((void **)&m->hi, &c2, nf, sizeof *m->hi) < 0 ||
-            track_grow((void **)&m->gmask, &c3, nf, 1) < 0 ||
-            track_grow((void **)&m->hmask, &c4, nf, 1) < 0 ||
-            track_grow((void **)&m->rows, &c5, nf, sizeof *m->rows) < 0 ||
-            track_grow((void **)&m->cols, &c6, nf, sizeof *m->cols) < 0 ||
-            track_grow((void **)&m->r2c, &c7, nf, sizeof *m->r2c) < 0)
+        if (base_grow((void **)&m->gi, &c1, nf, sizeof *m->gi) < 0 ||
+            base_grow((void **)&m->hi, &c2, nf, sizeof *m->hi) < 0 ||
+            base_grow((void **)&m->gmask, &c3, nf, 1) < 0 ||
+            base_grow((void **)&m->hmask, &c4, nf, 1) < 0 ||
+            base_grow((void **)&m->rows, &c5, nf, sizeof *m->rows) < 0 ||
+            base_grow((void **)&m->cols, &c6, nf, sizeof *m->cols) < 0 ||
+            base_grow((void **)&m->r2c, &c7, nf, sizeof *m->r2c) < 0)
             return -1;
         m->cap_f = c1;
     }
     if (cells > m->cap_d) {
         int c1 = m->cap_d, c2 = c1;
-        if (track_grow((void **)&m->dist, &c1, (int)cells, sizeof *m->dist) < 0 ||
-            track_grow((void **)&m->cost, &c2, (int)cells, sizeof *m->cost) < 0)
+        if (base_grow((void **)&m->dist, &c1, (int)cells, sizeof *m->dist) < 0 ||
+            base_grow((void **)&m->cost, &c2, (int)cells, sizeof *m->cost) < 0)
             return -1;
         m->cap_d = c1;
     }
@@ -208,10 +208,10 @@ static int index_of(struct track_mot *m, int is_gt, int id)
     if (!v) return -1;
     if (*v < *n) return *v;
     if (is_gt) {
-        if (track_grow((void **)&m->gt, &m->cap_gt, *n + 1, sizeof *m->gt) < 0) return -1;
+        if (base_grow((void **)&m->gt, &m->cap_gt, *n + 1, sizeof *m->gt) < 0) return -1;
         m->gt[*n] = (struct gt_obj){ .id = id, .stamp = -1 };
     } else {
-        if (track_grow((void **)&m->hyp, &m->cap_hyp, *n + 1, sizeof *m->hyp) < 0) return -1;
+        if (base_grow((void **)&m->hyp, &m->cap_hyp, *n + 1, sizeof *m->hyp) < 0) return -1;
         m->hyp[*n] = (struct hyp_obj){ .id = id, .stamp = -1 };
     }
     return (*n)++;
@@ -219,7 +219,7 @@ static int index_of(struct track_mot *m, int is_gt, int id)
 
 static int count_pair(struct track_mot *m, int g, int h)
 {
-    if (track_grow((void **)&m->pair_count, &m->cap_pairs, m->npairs + 1, sizeof *m->pair_count) < 0)
+    if (base_grow((void **)&m->pair_count, &m->cap_pairs, m->npairs + 1, sizeof *m->pair_count) < 0)
         return -1;
     int *v = hmap_put(&m->pairs, (uint64_t)g << 32 | (uint32_t)h, m->npairs);
     if (!v) return -1;
@@ -231,27 +231,27 @@ static int count_pair(struct track_mot *m, int g, int h)
 int track_mot_frame(struct track_mot *m, const struct track_mot_obj *gt, int ngt,
                     const struct track_mot_obj *hyp, int nhyp, char *msg, size_t len)
 {
-    TRACK_ASSERT(m && ngt >= 0 && nhyp >= 0 && (gt || !ngt) && (hyp || !nhyp));
+    BASE_ASSERT(m && ngt >= 0 && nhyp >= 0 && (gt || !ngt) && (hyp || !nhyp));
     long stamp = ++m->stamp;
     if (reserve_frame(m, ngt, nhyp) < 0) goto oom;
     /* check everything before counting anything */
     for (int i = 0; i < ngt; i++) {
         if (!box_ok(gt[i].box))
-            return track_err(msg, len, "track: ground truth id %d: box is not finite", gt[i].id);
+            return base_err(msg, len, "track: ground truth id %d: box is not finite", gt[i].id);
         int g = index_of(m, 1, gt[i].id);
         if (g < 0) goto oom;
         if (m->gt[g].stamp == stamp)
-            return track_err(msg, len, "track: ground truth id %d twice in one frame", gt[i].id);
+            return base_err(msg, len, "track: ground truth id %d twice in one frame", gt[i].id);
         m->gt[g].stamp = stamp;
         m->gi[i] = g;
     }
     for (int j = 0; j < nhyp; j++) {
         if (!box_ok(hyp[j].box))
-            return track_err(msg, len, "track: hypothesis id %d: box is not finite", hyp[j].id);
+            return base_err(msg, len, "track: hypothesis id %d: box is not finite", hyp[j].id);
         int h = index_of(m, 0, hyp[j].id);
         if (h < 0) goto oom;
         if (m->hyp[h].stamp == stamp)
-            return track_err(msg, len, "track: hypothesis id %d twice in one frame", hyp[j].id);
+            return base_err(msg, len, "track: hypothesis id %d twice in one frame", hyp[j].id);
         m->hyp[h].stamp = stamp;
         m->hyp[h].pos = j;
         m->hi[j] = h;
@@ -300,7 +300,7 @@ int track_mot_frame(struct track_mot *m, const struct track_mot_obj *gt, int ngt
     /* a pair is worth more than any saving in distance among fewer pairs */
     double thresh = MAX_DIST + (nr < nc ? nr : nc) + 1;
     int pairs = assign_solve(&m->as, m->cost, nr, nc, thresh, m->r2c, NULL, NULL, 0);
-    TRACK_ASSERT(pairs >= 0);
+    BASE_ASSERT(pairs >= 0);
     for (int r = 0; r < nr; r++) {
         if (m->r2c[r] < 0) continue;
         int i = m->rows[r], j = m->cols[m->r2c[r]];
@@ -327,7 +327,7 @@ int track_mot_frame(struct track_mot *m, const struct track_mot_obj *gt, int ngt
     for (int j = 0; j < nhyp; j++) m->fps += !m->hmask[j];
     return 0;
 oom:
-    return track_err(msg, len, "track: out of memory (MOT metrics, %d x %d objects)", ngt, nhyp);
+    return base_err(msg, len, "track: out of memory (MOT metrics, %d x %d objects)", ngt, nhyp);
 }
 
 /* IDTP: the largest total of shared frames under a one-to-one map of ids. */
@@ -336,13 +336,13 @@ static long id_true_positives(struct track_mot *m, char *msg, size_t len)
     int no = m->ngt, nh = m->nhyp;
     if (!no || !nh || !m->npairs) return 0;
     if ((long long)no * nh > (1LL << 26))
-        return track_err(msg, len, "track: IDF1: %d x %d identities are too many", no, nh);
+        return base_err(msg, len, "track: IDF1: %d x %d identities are too many", no, nh);
     double *cost = malloc((size_t)no * nh * sizeof *cost);
     int *r2c = malloc((size_t)no * sizeof *r2c);
     if (!cost || !r2c) {
         free(cost);
         free(r2c);
-        return track_err(msg, len, "track: out of memory (IDF1, %d x %d identities)", no, nh);
+        return base_err(msg, len, "track: out of memory (IDF1, %d x %d identities)", no, nh);
     }
     for (size_t k = 0; k < (size_t)no * nh; k++) cost[k] = INFINITY;
     for (int s = 0; s < m->pairs.cap; s++) {
@@ -365,7 +365,7 @@ static double ratio(double a, double b) { return b != 0 ? a / b : NAN; }
 
 int track_mot_result(struct track_mot *m, struct track_mot_result *r, char *msg, size_t len)
 {
-    TRACK_ASSERT(m && r);
+    BASE_ASSERT(m && r);
     memset(r, 0, sizeof *r);
     long idtp = id_true_positives(m, msg, len);
     if (idtp < 0) return -1;
@@ -401,7 +401,7 @@ int track_mot_result(struct track_mot *m, struct track_mot_result *r, char *msg,
 int track_mot_drop_ignored(const struct track_mot_obj *gt, int ngt, struct track_mot_obj *hyp,
                            int nhyp, char *msg, size_t len)
 {
-    TRACK_ASSERT(ngt >= 0 && nhyp >= 0 && (gt || !ngt) && (hyp || !nhyp));
+    BASE_ASSERT(ngt >= 0 && nhyp >= 0 && (gt || !ngt) && (hyp || !nhyp));
     int ignored = 0;
     for (int i = 0; i < ngt; i++) ignored += gt[i].score == 0;
     if (!ignored || !nhyp) return nhyp;
@@ -410,7 +410,7 @@ int track_mot_drop_ignored(const struct track_mot_obj *gt, int ngt, struct track
     int *r2c = malloc(sizeof *r2c * (size_t)ngt), *c2r = malloc(sizeof *c2r * (size_t)nhyp);
     int out = -1;
     if (!cost || !r2c || !c2r) {
-        track_err(msg, len, "track: out of memory");
+        base_err(msg, len, "track: out of memory");
         goto done;
     }
     for (int i = 0; i < ngt; i++)
