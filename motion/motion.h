@@ -8,7 +8,7 @@
  * motion/ knows no model, video, render, SDL, track or app: it takes plain
  * pixels (RGB24 rows) and plain boxes — x1, y1, x2, y2 as floats in full-frame
  * pixels (no "+1") — and counts frames by calls. It uses only the C library
- * and libm.
+ * and libm (and base/, which does too).
  *
  * Errors follow the project: fallible functions return 0 (or a count) or -1,
  * and write one line (no newline) into the caller's msg buffer, which may be

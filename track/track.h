@@ -6,7 +6,7 @@
  *
  * track/ knows no model, video, render, SDL or app: it takes plain boxes per
  * frame — x1, y1, x2, y2 as floats in pixels (no "+1"), a score and an integer
- * class label — and counts frames by calls. It uses only the C library and libm.
+ * class label — and counts frames by calls. It uses only the C library and libm (and base/, which does too).
  *
  * Errors follow the project: fallible functions return 0 (or a count) or -1,
  * and write one line (no newline) into the caller's msg buffer, which may be
