@@ -7,8 +7,10 @@
 set -eu
 build_pkgs="build-essential pkg-config libopenblas-dev libjansson-dev libavformat-dev libavcodec-dev
 libavdevice-dev libavfilter-dev libavutil-dev libswscale-dev libswresample-dev libsdl2-dev
-libsdl2-ttf-dev libdnnl-dev libsdl2-image-dev fonts-dejavu-core ffmpeg"
-test_pkgs="python3 python3-numpy python3-pil python3-torch python3-torchvision xvfb xauth"
+libsdl2-ttf-dev libdnnl-dev libsdl2-image-dev fonts-dejavu-core ffmpeg libmosquitto-dev
+libsystemd-dev"
+test_pkgs="python3 python3-numpy python3-pil python3-torch python3-torchvision xvfb xauth
+mosquitto mosquitto-clients"
 fuzz_pkgs="clang-14 libclang-rt-14-dev"
 want=$build_pkgs
 [ "${1:-build}" = test ] && want="$build_pkgs $test_pkgs"
