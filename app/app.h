@@ -33,6 +33,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
 int cmd_view(int argc, char **argv);
 int cmd_annotate(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
 
 enum { APP_INTERRUPTED = 130 };
 

@@ -56,7 +56,7 @@ static int consume_one(const struct pipe_consumer *c, struct pipe_frame *f,
     /* the detections as the model gave them, then (--track) the tracks */
     if (c->raw_data && c->raw_data(c->ctx, f) < 0)
         return -1;
-    if (tracking_frame(c->tracking, c->cm, f) < 0)
+    if (tracking_frame(c->tracking, c->cm, f) < 0 || events_frame(c->events, f) < 0)
         return -1;
     double td = video_now();
     if (c->style) {

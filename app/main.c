@@ -25,6 +25,9 @@ static const char usage_text[] =
     "  view       live window on a webcam, file, URL or lavfi graph\n"
     "  annotate   draw detections into a video, image sequence, GIF, pipe or\n"
     "             stream, with --json / --coco\n"
+    "  watch      a camera without a window: events (new/update/end, zones) as\n"
+    "             JSON Lines and to MQTT, Prometheus metrics, reconnects; one\n"
+    "             process per camera (scripts/vdetect@.service)\n"
     "  bench      does the model keep up with a source on this machine? every stage\n"
     "             of the pipeline timed, a verdict; --model-only: the detector alone\n"
     "  eval       COCO-style AP on a labelled set or of detect/annotate's output;\n"
@@ -64,6 +67,7 @@ static const struct command commands[] = {
     { "view", cmd_view, 1 },
     { "annotate", cmd_annotate, 1 },
     { "bench", cmd_bench, 1 },
+    { "watch", cmd_watch, 1 },
     { "eval", cmd_eval, 0 },
     { "calibrate", cmd_calibrate, 0 },
 };
@@ -100,7 +104,7 @@ static int run_command(const struct command *c, int argc, char **argv)
     }
     if (!c->config) {
         if (config_find(argc, argv))
-            return app_usage_error(c->name, "--config is for view, annotate and bench");
+            return app_usage_error(c->name, "--config is for view, annotate, bench and watch");
         return c->run(argc, argv);
     }
     struct config_args ca;

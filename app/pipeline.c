@@ -547,6 +547,16 @@ int64_t pipeline_detected(struct pipeline *p)
     return atomic_load(&p->detected);
 }
 
+int64_t pipeline_held(struct pipeline *p)
+{
+    return atomic_load(&p->held);
+}
+
+int64_t pipeline_calls(struct pipeline *p)
+{
+    return atomic_load(&p->calls);
+}
+
 int64_t pipeline_still(struct pipeline *p)
 {
     return atomic_load(&p->still);

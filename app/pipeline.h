@@ -38,6 +38,7 @@
 
 #include "../model/model.h"
 #include "../motion/motion.h"
+#include "../publish/publish.h"
 #include "../track/track.h"
 #include "../render/render.h"
 #include "../video/video.h"
@@ -233,6 +234,8 @@ int64_t pipeline_decoded(struct pipeline *p);
 int64_t pipeline_detected(struct pipeline *p);
 int64_t pipeline_dropped(struct pipeline *p);
 int64_t pipeline_still(struct pipeline *p);
+int64_t pipeline_held(struct pipeline *p);
+int64_t pipeline_calls(struct pipeline *p);   /* detector calls */
 
 /* Stop if still running (ABORT), release what the consumer side still holds
  * in the queues, join both threads and fill *st. Returns st->error. Call once,
@@ -304,6 +307,7 @@ struct pipe_consumer {
     int (*raw_data)(void *ctx, const struct pipe_frame *f);
     struct tracking *tracking;    /* --track, or NULL */
     int gated;                    /* a gate chooses the frames: stamp them as --stride */
+    struct events *events;        /* per-object events after tracking, or NULL */
     /* After the frame was counted (rep->displayed includes it); t_out is when
      * it was written. For per-frame series and progress. NULL: none. */
     void (*done)(void *ctx, const struct pipe_frame *f, double t_out);
@@ -413,6 +417,31 @@ int zoning_hud(const struct zoning *z, char *buf, size_t size);
 void zoning_summary(FILE *f, const char *cmd, const struct zoning *z);
 /* [{"name": NAME, "entries": N, "exits": M, "inside": I}, ...] */
 void zoning_json(FILE *f, const struct zoning *z);
+/* How many zones (0 for NULL), zone i's name, the zones track id is in now (bit i). */
+int zoning_count(const struct zoning *z);
+const char *zoning_name(const struct zoning *z, int i);
+unsigned zoning_of(const struct zoning *z, int id);
+
+/* ---- per-object events and counts (events.c) ------------------------------------ */
+
+struct events_options {
+    const char *camera;        /* the camera's name in events and topics */
+    double update_every;       /* s between updates of an unchanged-but-moving object; 0: 5 */
+    double end_after;          /* s unseen before an object's "end"; 0: 1 */
+};
+struct events;
+/* zones: the tracking's (may be NULL); pub: where to publish (may be NULL); file:
+ * --events stream (may be NULL; borrowed, named file_name in errors). */
+int events_open(struct events **e, const struct events_options *o, const struct cli_model *cm,
+                struct zoning *zones, struct publisher *pub, FILE *file,
+                const char *file_name);
+void events_close(struct events **e);
+/* Main thread, each tracked frame in order (after tracking_frame). 0, or -1 (printed). */
+int events_frame(struct events *e, const struct pipe_frame *f);
+/* The run ends: "end" for every object still present. 0 or -1 (printed). */
+int events_finish(struct events *e);
+/* Events sent so far: new, update, end. */
+void events_counts(const struct events *e, long sent[3]);
 
 /* ---- which frames the detector runs on (gate.c) ----------------------------------- */
 

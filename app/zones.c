@@ -157,3 +157,18 @@ void zoning_json(FILE *f, const struct zoning *z)
     }
     fputc(']', f);
 }
+
+int zoning_count(const struct zoning *z)
+{
+    return z ? z->n : 0;
+}
+
+const char *zoning_name(const struct zoning *z, int i)
+{
+    return z && i >= 0 && i < z->n ? z->poly[i].name : "";
+}
+
+unsigned zoning_of(const struct zoning *z, int id)
+{
+    return z ? motion_zones_of(z->mz, id) : 0;
+}

@@ -185,9 +185,9 @@ expect_msg "--config -" \
     "vdetect view: --config -: options are read from a file, not from standard input"
 for cmd in detect info eval calibrate; do
     run "$cmd" x.png --config "$TMP/three.conf"
-    expect_msg "$cmd --config" "vdetect $cmd: --config is for view, annotate and bench"
+    expect_msg "$cmd --config" "vdetect $cmd: --config is for view, annotate, bench and watch"
     run "$cmd" --config="$TMP/three.conf"
-    expect_msg "$cmd --config=" "vdetect $cmd: --config is for view, annotate and bench"
+    expect_msg "$cmd --config=" "vdetect $cmd: --config is for view, annotate, bench and watch"
 done
 conf twoin.conf "input a.mp4\nframes 2\ninput b.mp4\n"
 run view --config "$TMP/twoin.conf"

@@ -1,0 +1,227 @@
+#!/bin/sh
+# test_watch.sh — `vdetect watch` end to end (issue 17), with the demo model:
+#   - --events on the tracking clip: the documented schema, per object new,
+#     update*, end in order, zones named, nothing after an end; the objects are
+#     the tracks annotate --track finds on the same clip;
+#   - --mqtt to a real broker (Debian's mosquitto, started here on a free port
+#     of 127.0.0.1): availability online, events in order with the same schema,
+#     counts and stats topics; the broker stopped and restarted mid-run: vdetect
+#     reconnects, counts what it dropped (a small --mqtt-queue), keeps detecting,
+#     and every event reaches the broker or is counted as dropped;
+#   - a UDP stream that stops and resumes: the source is reopened, the camera's
+#     availability topic goes offline then online, the reconnect is counted;
+#   - --metrics: Prometheus text while it runs;
+#   - SIGTERM: exit 130 with an end event for every object still present;
+#   - bad options: usage errors.
+# Environment: VDETECT_BIN (default ./vdetect), PYTHON (default /usr/bin/python3).
+# Ends with "test_watch: N passed, N failed, N skipped".
+set -u
+BIN=${VDETECT_BIN:-./vdetect}
+PY=${PYTHON:-/usr/bin/python3}
+NAME=watch
+. tests/lib.sh
+case "$BIN" in */*) ;; *) BIN="./$BIN" ;; esac
+CLIP=assets/track.mp4
+if [ ! -x "$BIN" ] || [ ! -f assets/demo.vdm ] || [ ! -f "$CLIP" ]; then
+    echo "FAIL: needs $BIN, assets/demo.vdm and $CLIP"
+    fail=1
+    summary
+fi
+M="--weights assets/demo.vdm --threads 2"
+Z="--zone left=128,0,256,0,256,360,128,360 --zone right=384,0,512,0,512,360,384,360"
+PIDS=""
+cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null; done; rm -rf "$TMP"; }
+trap cleanup EXIT
+free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# the schema and order of a stream of events (one JSON object per line)
+cat >"$TMP/check_events.py" <<'EOF'
+import json, sys
+path, want_zones = sys.argv[1], set(sys.argv[2].split(",")) if len(sys.argv) > 2 and sys.argv[2] else set()
+state = {}
+n = {"new": 0, "update": 0, "end": 0}
+keys = {"id", "label", "label_id", "score", "top_score", "box", "zones", "entered_zones",
+        "start_time", "last_time", "start_wall", "last_wall", "frame", "active"}
+for line in open(path):
+    line = line.strip()
+    if not line:
+        continue
+    e = json.loads(line)
+    assert set(e) == {"type", "camera", "before", "after"}, e.keys()
+    t, a, b = e["type"], e["after"], e["before"]
+    assert set(a) == keys, set(a) ^ keys
+    i = a["id"]
+    if t == "new":
+        assert b is None and i not in state, ("new twice or with before", i)
+        state[i] = "live"
+    else:
+        assert state.get(i) == "live", ("event for an object not live", t, i, state.get(i))
+        assert set(b) == keys and b["id"] == i
+        if t == "end":
+            assert a["active"] is False and a["zones"] == [], a
+            state[i] = "ended"
+    assert len(a["box"]) == 4 and 0 <= a["score"] <= 1 and a["top_score"] >= a["score"] - 1e-6
+    assert set(a["zones"]) <= want_zones and set(a["entered_zones"]) <= want_zones, a
+    assert a["last_time"] >= a["start_time"]
+    n[t] += 1
+print("%d objects: %d new, %d update, %d end; still live: %d" % (
+    len(state), n["new"], n["update"], n["end"], sum(1 for s in state.values() if s == "live")))
+EOF
+
+# ---- --events on a file, read flat out ------------------------------------------------
+"$BIN" watch $M "$CLIP" --fast $Z --events "$TMP/ev.jsonl" --camera clip1 -q 2>"$TMP/err"
+rc=$?
+check "watch --events --fast: exit 0 (rc $rc)" [ "$rc" -eq 0 ]
+if "$PY" "$TMP/check_events.py" "$TMP/ev.jsonl" left,right >"$TMP/py" 2>&1; then ok
+else bad "events schema and order: $(tail -n 2 "$TMP/py" | tr '\n' ' ')"; fi
+echo "  --events: $(cat "$TMP/py")"
+check "every object ended at the end of the file" grep -q 'still live: 0' "$TMP/py"
+"$BIN" annotate $M "$CLIP" -o "$TMP/a.mkv" --no-draw --track --json "$TMP/a.jsonl" -q 2>"$TMP/err"
+check "the objects of the events are annotate --track's tracks" "$PY" -c "
+import json
+ids = {d['track_id'] for l in open('$TMP/a.jsonl') for d in json.loads(l)['detections']}
+ev = {json.loads(l)['after']['id'] for l in open('$TMP/ev.jsonl')}
+assert ids == ev, (sorted(ids), sorted(ev))"
+check "zone entries appear in updates" grep -q '"entered_zones": \["left"' "$TMP/ev.jsonl"
+check "the camera's name" grep -q '"camera": "clip1"' "$TMP/ev.jsonl"
+"$BIN" watch $M "$CLIP" --fast --events "$TMP/ev.jsonl" --frames 2 -q 2>"$TMP/err"
+check "an existing --events file needs -y (rc $?)" grep -q 'exists' "$TMP/err"
+
+# ---- MQTT, with the broker restarted mid-run -------------------------------------------
+if ! command -v mosquitto >/dev/null 2>&1 || ! command -v mosquitto_sub >/dev/null 2>&1; then
+    skipped "mosquitto and mosquitto_sub not installed: the broker tests"
+    summary
+fi
+MOSQ=$(command -v mosquitto)
+PORT=$(free_port)
+printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$PORT" >"$TMP/mosq.conf"
+start_broker() {
+    "$MOSQ" -c "$TMP/mosq.conf" >>"$TMP/mosq.log" 2>&1 &
+    BROKER=$!
+    PIDS="$PIDS $BROKER"
+    i=0; while [ $i -lt 50 ] && ! "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 0.2)" 2>/dev/null; do
+        sleep 0.1; i=$((i + 1)); done
+}
+start_sub() {   # start_sub FILE: every message of vd/# as "topic payload" lines
+    mosquitto_sub -h 127.0.0.1 -p "$PORT" -t 'vd/#' -v -q 1 >>"$1" 2>/dev/null &
+    SUB=$!
+    PIDS="$PIDS $SUB"
+    sleep 0.3
+}
+start_broker
+start_sub "$TMP/sub1.txt"
+# 10 s of clip at its own rate; the broker goes away at ~3 s for ~3 s
+"$BIN" watch $M "$CLIP" $Z --camera cam1 --mqtt "mqtt://127.0.0.1:$PORT/vd" --mqtt-queue 5 \
+    --events "$TMP/mq.jsonl" --stats-every 2 2>"$TMP/watch.err" &
+WATCH=$!
+PIDS="$PIDS $WATCH"
+sleep 3
+kill "$BROKER" "$SUB" 2>/dev/null; wait "$BROKER" 2>/dev/null
+sleep 3
+start_broker
+start_sub "$TMP/sub2.txt"
+wait "$WATCH"; rc=$?
+sleep 0.5
+kill "$SUB" "$BROKER" 2>/dev/null
+check "watch --mqtt across a broker restart: exit 0 (rc $rc)" [ "$rc" -eq 0 ]
+cat "$TMP/sub1.txt" "$TMP/sub2.txt" >"$TMP/sub.txt"
+if "$PY" - "$TMP/sub.txt" "$TMP/mq.jsonl" "$TMP/watch.err" >"$TMP/py" 2>&1 <<'EOF'
+import json, re, sys
+subs = [l.rstrip("\n").split(" ", 1) for l in open(sys.argv[1]) if " " in l]
+topics = [t for t, _ in subs]
+assert topics and topics[0] == "vd/cam1/available" and subs[0][1] == "online", subs[:2]
+events = [json.loads(p) for t, p in subs if t == "vd/events"]
+assert events, "no events"
+assert any(t == "vd/cam1/counts" for t in topics), "no counts"
+stats = [json.loads(p) for t, p in subs if t == "vd/cam1/stats"]
+assert stats and all("frames" in s and "mqtt" in s for s in stats), "no stats"
+# events arrive in order per object (duplicates after a reconnect are allowed)
+seen = {}
+order = {"new": 0, "update": 1, "end": 2}
+for e in events:
+    i, t = e["after"]["id"], e["type"]
+    assert order[t] >= (0 if t == "update" else order.get(seen.get(i), -1)), (i, t, seen.get(i))
+    if t != "update":
+        seen[i] = t
+# the summary: mqtt sent / dropped / connects
+err = open(sys.argv[3]).read()
+m = re.search(r"mqtt: (\d+) sent, (\d+) dropped, (\d+) connects", err)
+assert m, err[-500:]
+sent, dropped, connects = map(int, m.groups())
+assert connects >= 2, ("no reconnect", connects)
+assert dropped > 0, "a 5-message queue over a 3 s outage dropped nothing"
+file_events = [json.loads(l) for l in open(sys.argv[2])]
+got = {json.dumps(e, sort_keys=True) for e in events}
+lost = [e for e in file_events if json.dumps(e, sort_keys=True) not in got]
+assert len(lost) <= dropped, ("events lost beyond the counted drops", len(lost), dropped)
+det = re.search(r"watch: (\d+) frames: (\d+) detected", err)
+assert det and int(det.group(2)) > 100, "detection did not go on"
+print("%d events on the broker of %d, %d dropped (counted), %d connects, %s frames detected"
+      % (len(events), len(file_events), dropped, connects, det.group(2)))
+EOF
+then ok; else bad "MQTT across a broker restart: $(tail -n 3 "$TMP/py" | tr '\n' ' ')"; fi
+echo "  mqtt: $(tail -n 1 "$TMP/py")"
+check "the log lines carry a timestamp" grep -q '^20[0-9-]*T[0-9:.]*Z vdetect watch cam1: ' "$TMP/watch.err"
+
+# ---- metrics while running, SIGTERM at the end ----------------------------------------
+MPORT=$(free_port)
+"$BIN" watch $M "$CLIP" --camera m1 --metrics "127.0.0.1:$MPORT" --events "$TMP/sig.jsonl" \
+    -q 2>"$TMP/err" &
+WATCH=$!
+PIDS="$PIDS $WATCH"
+sleep 4
+"$PY" -c "
+import urllib.request
+body = urllib.request.urlopen('http://127.0.0.1:$MPORT/metrics', timeout=5).read().decode()
+open('$TMP/metrics.txt', 'w').write(body)" 2>"$TMP/err"
+kill -TERM "$WATCH"; wait "$WATCH"; rc=$?
+check "--metrics: frames counted" grep -q '^vdetect_frames_total{camera="m1",kind="detected"} [1-9]' "$TMP/metrics.txt"
+check "--metrics: HELP and TYPE lines" grep -q '^# TYPE vdetect_fps gauge' "$TMP/metrics.txt"
+check "SIGTERM: exit 130 (rc $rc)" [ "$rc" -eq 130 ]
+if "$PY" "$TMP/check_events.py" "$TMP/sig.jsonl" "" >"$TMP/py" 2>&1 && grep -q 'still live: 0' "$TMP/py"; then ok
+else bad "SIGTERM: every object ended: $(tail -n 1 "$TMP/py")"; fi
+
+# ---- a UDP stream that stops and resumes ---------------------------------------------
+UPORT=$(free_port)
+send() {
+    ffmpeg -v error -re -stream_loop -1 -i "$CLIP" -an -c:v mpeg2video -q:v 4 -f mpegts \
+        "udp://127.0.0.1:$UPORT?pkt_size=1316" </dev/null >/dev/null 2>&1 &
+    SENDER=$!
+    PIDS="$PIDS $SENDER"
+}
+start_broker
+start_sub "$TMP/sub3.txt"
+send
+sleep 0.5
+"$BIN" watch $M "udp://127.0.0.1:$UPORT" --camera u1 --mqtt "mqtt://127.0.0.1:$PORT/vd" \
+    --timeout 1 -q 2>"$TMP/udp.err" &
+WATCH=$!
+PIDS="$PIDS $WATCH"
+sleep 4
+kill "$SENDER" 2>/dev/null
+sleep 4
+send
+sleep 4
+kill -TERM "$WATCH"; wait "$WATCH"; rc=$?
+kill "$SENDER" "$SUB" "$BROKER" 2>/dev/null
+check "watch udp:// across a stall: stopped by SIGTERM (rc $rc)" [ "$rc" -eq 130 ]
+avail=$(sed -n 's/^vd\/u1\/available //p' "$TMP/sub3.txt" | tr '\n' ' ')
+echo "  udp stall: availability: $avail"
+case "$avail" in
+    *"online offline online"*) ok ;;
+    *) bad "availability went online, offline, online (got: $avail)" ;;
+esac
+
+# ---- errors -------------------------------------------------------------------------
+expect() {
+    want=$1 what=$2 pat=$3; shift 3
+    "$BIN" "$@" >/dev/null 2>"$TMP/err"; rc=$?
+    if [ "$rc" -eq "$want" ] && grep -q -- "$pat" "$TMP/err"; then ok
+    else bad "$what: want exit $want and '$pat' (rc $rc)"; fi
+}
+expect 2 "--mqtt without a host" "mqtt" watch $M "$CLIP" --mqtt mqtt://
+expect 2 "--mqtt of another scheme" "mqtt" watch $M "$CLIP" --mqtt http://x/y
+expect 2 "--camera with a slash" "letters, digits" watch $M "$CLIP" --camera a/b
+expect 2 "no SOURCE" "no SOURCE" watch $M
+expect 1 "--metrics on a bad address" "metrics" watch $M "$CLIP" --metrics 999.1.1.1:80 --frames 1
+summary
