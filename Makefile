@@ -12,18 +12,20 @@
 #   (make test replays every fuzz corpus under ASan + UBSan, with gcc: no clang needed)
 #   make install [PREFIX=/usr/local] [DESTDIR=]   the program, libvdetect (static and
 #                   shared, model/ only), its header and vdetect.pc, the demo assets,
-#                   the man page and bash completion; make uninstall removes them
+#                   the man page and bash completion, the systemd unit vdetect@.service
+#                   and an example camera config; make uninstall removes them
 
 # The walls between the parts are kept by the compiler: each folder is compiled with
 # only its own libraries' headers on the include path — model/ sees OpenBLAS, oneDNN and
 # jansson (model files' JSON), video/ FFmpeg, render/ SDL2, base/, track/ and motion/ none
 # (libc and libm only; track/ and motion/ share base/'s helpers through base.h), app/ jansson
-# alone (COCO files; it reaches the rest through model.h, video.h and render.h) — so a wall
-# broken is a build error. Tests may look inside every part.
+# (COCO files) and libsystemd (sd_notify, in app/service.c) alone (it reaches the rest through
+# model.h, video.h and render.h) — so a wall broken is a build error. Tests may look inside
+# every part.
 MODEL_PKGS  := openblas jansson
 VIDEO_PKGS  := libavformat libavcodec libavdevice libavfilter libavutil libswscale libswresample
 RENDER_PKGS := sdl2 SDL2_ttf SDL2_image
-APP_PKGS    := jansson
+APP_PKGS    := jansson libsystemd
 PKGS     := $(VIDEO_PKGS) $(RENDER_PKGS) $(MODEL_PKGS) $(filter-out $(MODEL_PKGS),$(APP_PKGS))
 pkg_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
 BUILD    ?= build
@@ -136,7 +138,7 @@ ASAN_TESTS := test_precision test_ckpt test_npy test_json test_video_image test_
               test_outfile test_plan test_coco test_options test_app_json test_model_set test_track test_motion \
               $(addprefix replay_,$(FUZZ_TARGETS))
 TSAN_OPT := -O1 -g -march=native -fsanitize=thread
-TSAN_TESTS := test_queue test_pipeline test_thread_pool test_precision test_frame_pool
+TSAN_TESTS := test_queue test_pipeline test_thread_pool test_precision test_frame_pool test_service
 
 weights:
 	@scripts/get-weights.sh
@@ -185,6 +187,13 @@ DATADIR    ?= $(PREFIX)/share/vdetect
 MANDIR     ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+# the template unit vdetect@.service: one instance per camera (README, "Running cameras as
+# services"); systemd also reads units from /usr/local/lib/systemd/system. Its ExecStart=
+# names $(BINDIR)/vdetect and the instance's config, $(SYSCONFDIR)/vdetect/NAME.conf: /etc,
+# whatever the prefix, as a system service's configuration is looked for there (make
+# install puts nothing in it; SYSCONFDIR=$(PREFIX)/etc keeps it under the prefix)
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
 INSTALL    ?= install
 OBJCOPY    ?= objcopy
 LDCONFIG   ?= /sbin/ldconfig
@@ -204,6 +213,7 @@ PIC_OBJ    := $(patsubst %.c,$(PIC_BUILD)/%.o,$(MODEL_SRC))
 INST       := $(BUILD)/install
 INST_BIN   := $(INST)/vdetect
 ASSETS     := assets/demo.vdm assets/demo-labels.txt assets/sample.mp4
+UNIT       := vdetect@.service
 
 lib: $(BUILD)/libvdetect.a $(PIC_BUILD)/$(SOFILE)
 
@@ -249,10 +259,18 @@ $(INST)/vdetect.pc: FORCE
 	    'Libs.private: $(MODEL_LIBS) -lm -pthread' \
 	    'Cflags: -I$${includedir}' > $@
 
-install: $(INST_BIN) lib $(INST)/vdetect.pc
+# the unit with this install's paths in place of @BINDIR@, @SYSCONFDIR@ and @DATADIR@
+# (rewritten every time: it is small, and the paths may differ from the last install's)
+$(INST)/$(UNIT): scripts/$(UNIT) FORCE
+	@mkdir -p $(dir $@)
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    -e 's|@DATADIR@|$(DATADIR)|g' scripts/$(UNIT) > $@
+	@if grep -n '@[A-Z][A-Z_]*@' $@; then echo "$@: a placeholder left unsubstituted" >&2; rm -f $@; exit 1; fi
+
+install: $(INST_BIN) lib $(INST)/vdetect.pc $(INST)/$(UNIT)
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
 	    $(DESTDIR)$(INCLUDEDIR)/vdetect $(DESTDIR)$(DATADIR) $(DESTDIR)$(MANDIR)/man1 \
-	    $(DESTDIR)$(BASHCOMPDIR)
+	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(SYSTEMDUNITDIR)
 	$(INSTALL) -m 755 $(INST_BIN) $(DESTDIR)$(BINDIR)/vdetect
 	$(INSTALL) -m 644 $(BUILD)/libvdetect.a $(DESTDIR)$(LIBDIR)/libvdetect.a
 	$(INSTALL) -m 755 $(PIC_BUILD)/$(SOFILE) $(DESTDIR)$(LIBDIR)/$(SOFILE)
@@ -263,14 +281,17 @@ install: $(INST_BIN) lib $(INST)/vdetect.pc
 	$(INSTALL) -m 644 $(ASSETS) $(DESTDIR)$(DATADIR)/
 	$(INSTALL) -m 644 docs/vdetect.1 $(DESTDIR)$(MANDIR)/man1/vdetect.1
 	$(INSTALL) -m 644 docs/vdetect.bash-completion $(DESTDIR)$(BASHCOMPDIR)/vdetect
+	$(INSTALL) -m 644 $(INST)/$(UNIT) $(DESTDIR)$(SYSTEMDUNITDIR)/$(UNIT)
+	$(INSTALL) -m 644 scripts/camera.conf.example $(DESTDIR)$(DATADIR)/camera.conf.example
 	$(run-ldconfig)
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/vdetect $(DESTDIR)$(LIBDIR)/libvdetect.a \
 	    $(DESTDIR)$(LIBDIR)/$(SOFILE) $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libvdetect.so \
 	    $(DESTDIR)$(PKGCONFIGDIR)/vdetect.pc $(DESTDIR)$(INCLUDEDIR)/vdetect/model.h \
-	    $(addprefix $(DESTDIR)$(DATADIR)/,$(notdir $(ASSETS))) \
-	    $(DESTDIR)$(MANDIR)/man1/vdetect.1 $(DESTDIR)$(BASHCOMPDIR)/vdetect
+	    $(addprefix $(DESTDIR)$(DATADIR)/,$(notdir $(ASSETS)) camera.conf.example) \
+	    $(DESTDIR)$(MANDIR)/man1/vdetect.1 $(DESTDIR)$(BASHCOMPDIR)/vdetect \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/$(UNIT)
 	@for d in $(DESTDIR)$(INCLUDEDIR)/vdetect $(DESTDIR)$(DATADIR); do \
 	    if [ -d "$$d" ]; then rmdir "$$d" 2>/dev/null || echo "kept $$d (not empty)"; fi; done
 	$(run-ldconfig)

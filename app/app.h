@@ -404,4 +404,39 @@ void signals_set_source(struct video_source *src);
 int signals_pending(void);
 int signals_last(void);
 
+/* ---- systemd (service.c) -------------------------------------------------- */
+
+/*
+ * A long-running command under systemd (a Type=notify unit such as
+ * scripts/vdetect@.service) tells the service manager how it is doing with
+ * these. Under systemd ($NOTIFY_SOCKET set when first called) each sends one
+ * datagram through libsystemd's sd_notify(); otherwise each is a no-op. They
+ * read the environment once, at the first call of any of them, and never
+ * change it. Safe to call from any thread. They cannot fail: the first failed
+ * send prints one warning line, and the service manager acts on what it did
+ * not receive (a start timeout, the watchdog).
+ */
+/* READY=1 with a STATUS= line (status_fmt NULL: READY=1 alone): start-up is
+ * over — the model loaded, the source opened — and the command is at work.
+ * Until then systemd reports the unit as "activating". */
+void service_ready(const char *status_fmt, ...) __attribute__((format(printf, 1, 2)));
+/* STATUS= only ("watching rtsp://…: 5.0 fps, 2 objects"), one line (newlines
+ * become spaces; cut to 255 bytes, between UTF-8 characters; the same for
+ * service_ready()'s), at most one a second: a line given
+ * sooner is held, the newest replacing the one before, and sent by a later
+ * service_status() or service_watchdog() once the second is up, or with
+ * service_stopping(). */
+void service_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Call often (per frame, or at least once a second) from the loop whose
+ * progress proves the program alive — including while it waits to reconnect a
+ * source: sends WATCHDOG=1 every half of the unit's WatchdogSec= (the first
+ * call sends at once), nothing when the unit has no watchdog ($WATCHDOG_USEC
+ * unset, or $WATCHDOG_PID another process's); also sends a held status when
+ * its second is up. Costs a clock read and an atomic load when there is
+ * nothing to send. */
+void service_watchdog(void);
+/* STOPPING=1 (with the held status, if one waits): the command begins its
+ * clean shutdown. Call it once, when a stop was asked for or the source ended. */
+void service_stopping(void);
+
 #endif

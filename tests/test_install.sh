@@ -2,7 +2,9 @@
 # test_install.sh — `make install` and `make uninstall`, as a user and a packager use them:
 #   (a) make install DESTDIR=$TMP/dest PREFIX=/opt/vdetect-test installs exactly the
 #       expected files (program, libvdetect.a, libvdetect.so.M.m with its soname links,
-#       vdetect/model.h, vdetect.pc with that prefix, demo assets, man page, completion);
+#       vdetect/model.h, vdetect.pc with that prefix, demo assets, man page, completion,
+#       the systemd unit vdetect@.service with the install's paths substituted and the
+#       example camera config);
 #   (b) both libraries hold model/ only and export only model.h's model_* symbols;
 #   (c) examples/embed.c, built with its Makefile against the installed copy through
 #       pkg-config (shared, and STATIC=1), runs the installed demo model on a PPM of
@@ -11,7 +13,10 @@
 #       installed demo model (beside itself, ../share/vdetect; and, for a prefix
 #       installed without DESTDIR, in the data directory compiled in);
 #   (e) make uninstall removes exactly those files: only empty directories and a
-#       stranger's files are left.
+#       stranger's files are left;
+#   (f) the unit installed with SYSTEMDUNITDIR and SYSCONFDIR overridden names them,
+#       and `systemd-analyze verify` finds nothing to say about it (skipped, with a
+#       note, where systemd-analyze is missing).
 #
 # Run from the repository root (tests/run.sh does); it runs make in this checkout
 # (building build-pic/ and build/install/ when needed). Environment: PYTHON (python3).
@@ -45,8 +50,10 @@ cat >"$TMP/want" <<EOF
 .$PREFIX/lib/libvdetect.so.0
 .$PREFIX/lib/libvdetect.so.0.1
 .$PREFIX/lib/pkgconfig/vdetect.pc
+.$PREFIX/lib/systemd/system/vdetect@.service
 .$PREFIX/share/bash-completion/completions/vdetect
 .$PREFIX/share/man/man1/vdetect.1
+.$PREFIX/share/vdetect/camera.conf.example
 .$PREFIX/share/vdetect/demo-labels.txt
 .$PREFIX/share/vdetect/demo.vdm
 .$PREFIX/share/vdetect/sample.mp4
@@ -63,6 +70,16 @@ if grep -qx "prefix=$PREFIX" "$P/lib/pkgconfig/vdetect.pc" &&
    grep -qx 'Requires.private: openblas jansson' "$P/lib/pkgconfig/vdetect.pc" &&
    grep -qx 'Libs.private: -ldnnl -lgomp -lm -pthread' "$P/lib/pkgconfig/vdetect.pc"; then ok
 else bad "vdetect.pc: prefix, Libs, Requires.private, Libs.private"; cat "$P/lib/pkgconfig/vdetect.pc"; fi
+unit="$P/lib/systemd/system/vdetect@.service"
+if [ "$(stat -c %a "$unit" 2>/dev/null)" = 644 ] &&
+   [ "$(grep '^ExecStart=' "$unit")" = "ExecStart=$PREFIX/bin/vdetect watch --config /etc/vdetect/%i.conf" ] &&
+   grep -qx 'Type=notify' "$unit" && grep -qx 'WatchdogSec=30' "$unit" &&
+   ! grep -n '@[A-Z][A-Z_]*@' "$unit"; then ok
+else bad "vdetect@.service: mode 644, ExecStart= with $PREFIX/bin and /etc/vdetect, no @PLACEHOLDER@ left"
+     grep -n 'ExecStart\|@[A-Z][A-Z_]*@' "$unit" | sed 's/^/    /'; fi
+if [ "$(stat -c %a "$P/share/vdetect/camera.conf.example" 2>/dev/null)" = 644 ] &&
+   cmp -s scripts/camera.conf.example "$P/share/vdetect/camera.conf.example"; then ok
+else bad "share/vdetect/camera.conf.example: mode 644, the same as scripts/camera.conf.example"; fi
 if bash -n "$P/share/bash-completion/completions/vdetect" 2>"$TMP/err" &&
    bash -c '. "$1"; COMP_WORDS=(vdetect detect --wei); COMP_CWORD=2; _vdetect; echo "${COMPREPLY[*]}"' \
        _ "$P/share/bash-completion/completions/vdetect" 2>"$TMP/err" | grep -qx -- --weights; then ok
@@ -151,15 +168,30 @@ if grep -aq "$PREFIX/share/vdetect" "$P/bin/vdetect"; then ok
 else bad "the installed program has $PREFIX/share/vdetect compiled in"; fi
 # a prefix installed for real (no DESTDIR); the program copied away from it finds the
 # demo model only through the compiled-in data directory
+# (and (f): the unit's two places overridden)
 Q="$TMP/prefix"
+QDIRS="SYSTEMDUNITDIR=$Q/units SYSCONFDIR=$Q/etc"
 mkdir -p "$TMP/lone"
-if mk install PREFIX="$Q" LDCONFIG= >"$TMP/out" 2>"$TMP/err" && cp "$Q/bin/vdetect" "$TMP/lone/vdetect" &&
+if mk install PREFIX="$Q" $QDIRS LDCONFIG= >"$TMP/out" 2>"$TMP/err" && cp "$Q/bin/vdetect" "$TMP/lone/vdetect" &&
    (cd "$TMP/lone" && ./vdetect info >"$TMP/out" 2>"$TMP/err") &&
    grep -q "^weights  *$Q/share/vdetect/demo\.vdm$" "$TMP/out"; then ok
 else bad "vdetect installed with PREFIX=$Q, copied elsewhere: demo model from the data directory"
      head -n 1 "$TMP/out"; fi
 rm -f "$TMP/lone/vdetect"
-if mk uninstall PREFIX="$Q" LDCONFIG= >"$TMP/out" 2>"$TMP/err" && [ -z "$(find "$Q" ! -type d)" ]; then ok
+# ---- (f) the unit's places, and systemd's opinion of it ------------------------------------
+if [ "$(grep '^ExecStart=' "$Q/units/vdetect@.service" 2>/dev/null)" = \
+     "ExecStart=$Q/bin/vdetect watch --config $Q/etc/vdetect/%i.conf" ]; then ok
+else bad "SYSTEMDUNITDIR=$Q/units SYSCONFDIR=$Q/etc: the unit there, naming both"; fi
+if command -v systemd-analyze >/dev/null 2>&1; then
+    # the template as systemd would load an instance of it (the binary must exist:
+    # $Q/bin/vdetect does); --man=no: vdetect(1) is in $Q, not where man looks
+    systemd-analyze verify --man=no "$Q/units/vdetect@.service" >"$TMP/verify" 2>&1
+    if [ $? -eq 0 ] && [ ! -s "$TMP/verify" ]; then ok
+    else bad "systemd-analyze verify vdetect@.service"; sed 's/^/    /' "$TMP/verify" | head -n 10; fi
+else
+    skipped "systemd-analyze verify of the unit (no systemd-analyze here)"
+fi
+if mk uninstall PREFIX="$Q" $QDIRS LDCONFIG= >"$TMP/out" 2>"$TMP/err" && [ -z "$(find "$Q" ! -type d)" ]; then ok
 else bad "make uninstall PREFIX=$Q leaves files"; find "$Q" ! -type d | head; fi
 # the uninstalled ./vdetect of the checkout keeps its own lookup
 if [ -x ./vdetect ]; then
@@ -179,5 +211,7 @@ if diff "$TMP/want" "$TMP/left" >"$TMP/diff"; then ok
 else bad "after make uninstall (- expected, + found)"; sed 's/^/    /' "$TMP/diff"; fi
 if [ ! -e "$P/include/vdetect" ] && [ ! -e "$P/share/vdetect" ]; then ok
 else bad "make uninstall keeps include/vdetect or share/vdetect"; fi
+if [ ! -e "$P/lib/systemd/system/vdetect@.service" ] && [ ! -e "$P/share/vdetect/camera.conf.example" ]
+then ok; else bad "make uninstall keeps vdetect@.service or camera.conf.example"; fi
 
 summary
