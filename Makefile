@@ -49,8 +49,11 @@ BASE_SRC   := $(wildcard base/*.c)
 TRACK_SRC  := $(wildcard track/*.c)
 MOTION_SRC := $(wildcard motion/*.c)
 APP_SRC    := $(wildcard app/*.c)
-TEST_SUPPORT_SRC := $(filter-out tests/test_%.c tests/fuzz_%.c,$(wildcard tests/*.c))
+TEST_SUPPORT_SRC := $(filter-out tests/test_%.c tests/fuzz_%.c tests/drive_%.c,$(wildcard tests/*.c))
 TEST_SRC   := $(wildcard tests/test_*.c)
+# programs a shell test drives (tests/drive_NAME.c → $(BUILD)/tests/drive_NAME): built with
+# the tests, run only by their shell test (tests/run.sh runs test_* programs)
+DRIVE_SRC  := $(wildcard tests/drive_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 MODEL_OBJ  := $(call obj,$(MODEL_SRC))
@@ -63,6 +66,7 @@ APP_OBJ    := $(call obj,$(APP_SRC))
 LIB_OBJ    := $(MODEL_OBJ) $(VIDEO_OBJ) $(RENDER_OBJ) $(BASE_OBJ) $(TRACK_OBJ) $(MOTION_OBJ) $(filter-out $(BUILD)/app/main.o,$(APP_OBJ))
 TEST_SUPPORT_OBJ := $(call obj,$(TEST_SUPPORT_SRC))
 TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+DRIVE_BIN  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(DRIVE_SRC))
 FUZZ_SRC   := $(filter-out tests/fuzz_replay.c,$(wildcard tests/fuzz_*.c))
 FUZZ_TARGETS := $(patsubst tests/%.c,%,$(FUZZ_SRC))
 
@@ -101,7 +105,7 @@ $(BUILD)/fuzz/%: $(BUILD)/tests/%.o $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
 
-tests: $(BIN) $(TEST_BIN)
+tests: $(BIN) $(TEST_BIN) $(DRIVE_BIN)
 
 deps:
 	@scripts/deps.sh build
@@ -118,7 +122,7 @@ SANITIZED_TESTS = $(addprefix build-asan/tests/,$(ASAN_TESTS)) $(addprefix build
 test: test-deps
 	@$(MAKE) --no-print-directory tests
 	@$(MAKE) --no-print-directory BUILD=build-asan BIN=build-asan/vdetect OPT="$(ASAN_OPT)" \
-	    $(addprefix build-asan/tests/,$(ASAN_TESTS))
+	    $(addprefix build-asan/tests/,$(ASAN_TESTS) $(ASAN_DRIVES))
 	@$(MAKE) --no-print-directory BUILD=build-tsan BIN=build-tsan/vdetect OPT="$(TSAN_OPT)" \
 	    $(addprefix build-tsan/tests/,$(TSAN_TESTS))
 	@BUILD=$(BUILD) PYTHON=$(PYTHON) EXTRA_TESTS="$(SANITIZED_TESTS)" tests/run.sh
@@ -137,6 +141,8 @@ ASAN_OPT := -O1 -g -march=native -fsanitize=address,undefined -fno-omit-frame-po
 ASAN_TESTS := test_precision test_ckpt test_npy test_json test_video_image test_transform_rpn test_nms_roi test_queue test_ties \
               test_outfile test_plan test_coco test_options test_app_json test_model_set test_track test_motion \
               $(addprefix replay_,$(FUZZ_TARGETS))
+# drive_ programs whose shell test also runs them from build-asan/ when they are there
+ASAN_DRIVES := drive_reconnect
 TSAN_OPT := -O1 -g -march=native -fsanitize=thread
 TSAN_TESTS := test_queue test_pipeline test_thread_pool test_precision test_frame_pool test_service
 

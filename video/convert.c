@@ -149,16 +149,17 @@ void sws_set_yuv(struct SwsContext *sws, int yuv_is_src, int space, int full)
         sws_setColorspaceDetails(sws, inv, 1, coef, full, bri, con, sat);
 }
 
-static int build_sws(struct rgb_converter *c, const AVFrame *f)
+/* sws for f's format, size, range and matrix to RGB24 of ow x oh. */
+static int build_sws(struct rgb_converter *c, const AVFrame *f, int ow, int oh)
 {
     enum AVPixelFormat fmt = f->format;
     const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(fmt);
     int full = pix_fmt_full_range(fmt, f->color_range);
-    if (c->sws && c->w == f->width && c->h == f->height && c->fmt == (int)fmt &&
-        c->range == full && c->space == (int)f->colorspace)
+    if (c->sws && c->w == f->width && c->h == f->height && c->ow == ow && c->oh == oh &&
+        c->fmt == (int)fmt && c->range == full && c->space == (int)f->colorspace)
         return 0;
     sws_freeContext(c->sws);
-    c->sws = sws_getContext(f->width, f->height, fmt, f->width, f->height, AV_PIX_FMT_RGB24,
+    c->sws = sws_getContext(f->width, f->height, fmt, ow, oh, AV_PIX_FMT_RGB24,
                             SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, NULL, NULL,
                             NULL);
     if (!c->sws)
@@ -167,6 +168,8 @@ static int build_sws(struct rgb_converter *c, const AVFrame *f)
         sws_set_yuv(c->sws, 1, f->colorspace, full);
     c->w = f->width;
     c->h = f->height;
+    c->ow = ow;
+    c->oh = oh;
     c->fmt = fmt;
     c->range = full;
     c->space = f->colorspace;
@@ -175,12 +178,24 @@ static int build_sws(struct rgb_converter *c, const AVFrame *f)
 
 int rgb_convert(struct rgb_converter *c, const AVFrame *f, struct orient o, uint8_t *dst)
 {
-    int w = f->width, h = f->height, ret;
-    if (!av_pix_fmt_desc_get(f->format) || w <= 0 || h <= 0)
+    int swaps = orient_swaps(o);
+    return rgb_convert_scaled(c, f, o, dst, swaps ? f->height : f->width,
+                              swaps ? f->width : f->height);
+}
+
+int rgb_convert_scaled(struct rgb_converter *c, const AVFrame *f, struct orient o, uint8_t *dst,
+                       int dw, int dh)
+{
+    int ret;
+    if (!av_pix_fmt_desc_get(f->format) || f->width <= 0 || f->height <= 0 || dw <= 0 ||
+        dh <= 0)
         return AVERROR_INVALIDDATA;
-    if ((int64_t)w * h > CONVERT_MAX_PIXELS)
+    if ((int64_t)f->width * f->height > CONVERT_MAX_PIXELS ||
+        (int64_t)dw * dh > CONVERT_MAX_PIXELS)
         return AVERROR(ERANGE);
-    if ((ret = build_sws(c, f)) < 0)
+    /* scaled as stored, then turned: w x h is the picture before turning */
+    int w = orient_swaps(o) ? dh : dw, h = orient_swaps(o) ? dw : dh;
+    if ((ret = build_sws(c, f, w, h)) < 0)
         return ret;
 
     int upright = o.a == 1 && o.d == 1;
@@ -198,15 +213,16 @@ int rgb_convert(struct rgb_converter *c, const AVFrame *f, struct orient o, uint
     }
     uint8_t *planes[4] = { rgb, NULL, NULL, NULL };
     int strides[4] = { 3 * w, 0, 0, 0 };
-    ret = sws_scale(c->sws, (const uint8_t *const *)f->data, f->linesize, 0, h, planes, strides);
+    ret = sws_scale(c->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, planes,
+                    strides);
     if (ret != h)
         return ret < 0 ? ret : AVERROR(EINVAL);
     if (upright)
         return 0;
 
     /* Destination of source (x, y): (a x + c y + sx, b x + d y + sy); the shifts
-     * bring the negative coordinates of a mirrored axis back into the picture. */
-    int dw = o.a ? w : h;
+     * bring the negative coordinates of a mirrored axis back into the picture
+     * (dw is o.a ? w : h). */
     int sx = (o.a < 0 ? w - 1 : 0) + (o.c < 0 ? h - 1 : 0);
     int sy = (o.b < 0 ? w - 1 : 0) + (o.d < 0 ? h - 1 : 0);
     for (int y = 0; y < h; y++) {

@@ -50,6 +50,7 @@ static inline int orient_swaps(struct orient o) { return o.a == 0; }
 struct rgb_converter {
     struct SwsContext *sws;
     int w, h, fmt, range, space; /* what sws was built for */
+    int ow, oh;                  /* its output size (before turning) */
     uint8_t *tmp;                /* w*h*3 before turning, when not upright */
     size_t tmp_size;
 };
@@ -58,6 +59,10 @@ struct rgb_converter {
  * Returns 0, AVERROR(ENOSYS) for a pixel format swscale cannot read, or
  * another negative code; prints nothing. */
 int rgb_convert(struct rgb_converter *c, const AVFrame *f, struct orient o, uint8_t *dst);
+/* The same, scaled to dw x dh (the turned size wanted; any aspect: a picture
+ * of another shape is stretched). */
+int rgb_convert_scaled(struct rgb_converter *c, const AVFrame *f, struct orient o, uint8_t *dst,
+                       int dw, int dh);
 void rgb_converter_free(struct rgb_converter *c);
 
 /* Tell sws which YUV range and matrix the YUV side of a conversion uses.
@@ -91,9 +96,11 @@ const char *source_input(const struct video_source *s);
  * AVERROR(EBUSY) if another is attached. */
 int source_copy_begin(struct video_source *s, const uint8_t *copy);
 /* Pop the oldest queued packet into out (a blank packet) if all is set or its
- * time (dts, else pts) is at or before limit in tb (or has no time).
- * Returns 1 popped, 0 nothing due. */
-int source_copy_pop(struct video_source *s, int all, int64_t limit, AVRational tb, AVPacket *out);
+ * time (dts, else pts) is at or before limit in tb (or has no time), with
+ * its time base in *out_tb (its stream's when it was demuxed: the source's
+ * streams change on a reconnect). Returns 1 popped, 0 nothing due. */
+int source_copy_pop(struct video_source *s, int all, int64_t limit, AVRational tb, AVPacket *out,
+                    AVRational *out_tb);
 /* 1 once video_read() reached the end of the input. */
 int source_copy_eof(struct video_source *s);
 /* Stop queueing and drop what is queued (not counted as dropped). */

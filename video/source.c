@@ -19,6 +19,15 @@
  * Never hangs on a network: every blocking libavformat call runs under an
  * interrupt callback with a deadline (opt->timeout without data), and
  * video_interrupt() trips the same callback.
+ *
+ * Reconnection (opt->reconnect, live network streams and devices): the
+ * demuxer and decoder are what one connection owns (source_connect() makes
+ * them, source_disconnect() drops them); everything else — the frame count,
+ * the time line, the converter, the copy queue — belongs to the source and
+ * outlives connections. video_read() turns a break into source_reconnect(),
+ * which loops with back-off until a first picture decodes again or
+ * video_interrupt(). The counters other threads read (video_source_health)
+ * are under the same lock as the copy queue.
  */
 #include "video.h"
 #include "internal.h"
@@ -42,6 +51,9 @@
 #include <libavutil/pixdesc.h>
 
 #define SOURCE_DEFAULT_TIMEOUT 5.0 /* s without data before a stream counts as gone */
+#define RECONNECT_MIN 1.0          /* s: default first back-off */
+#define RECONNECT_MAX 30.0         /* s: default longest back-off */
+#define RECONNECT_LOG_EVERY 2.0    /* s: least time between two "reconnecting" lines */
 
 /* Copied-stream packets waiting for the writer: a bounded ring (see above). */
 struct copy_queue {
@@ -54,7 +66,11 @@ struct copy_queue {
 
 struct video_source {
     char *input;   /* as the user gave it, for messages */
-    AVFormatContext *fmt;
+    char *url;     /* what avformat_open_input() opens, at start and on reconnects */
+    const AVInputFormat *ifmt;  /* forced demuxer (v4l2, lavfi), or NULL */
+    AVDictionary *opts;         /* its options; a copy is consumed per opening */
+    int device;    /* a V4L2 device: url is its path */
+    AVFormatContext *fmt;       /* NULL while a reconnecting source is down */
     AVCodecContext *dec;
     AVStream *st;  /* the video stream */
     int idx;       /* its index */
@@ -69,7 +85,32 @@ struct video_source {
     struct video_info info;
     char codec_name[32];
     int64_t index;     /* frames returned */
-    int64_t start_pts; /* pts_sec origin, stream tb */
+    int64_t start_pts; /* pts_sec origin, in tb */
+
+    /* The time line, in tb (video_info's time base, the first connection's):
+     * a frame's pts is seg_out + (pts - seg_in) rescaled from the current
+     * stream's time base. Segment 0 (seg_in = seg_out = 0, same time base) is
+     * the stream's own pts; a reconnect, or a jump back in time with reconnect
+     * on, starts a segment after the last frame (see video.h). */
+    AVRational tb;
+    int64_t seg_in, seg_out;
+    int rebase;          /* the next frame with a pts starts a segment */
+    int64_t last_out;    /* the last frame's pts in tb, AV_NOPTS_VALUE if none */
+    int64_t last_dur;    /* its duration in tb, 0 if unknown */
+    double last_decoded; /* monotonic s it left the decoder */
+
+    /* Reconnection: on only for live network streams and devices. */
+    int reconnect;
+    double reconnect_min, reconnect_max; /* s */
+    void (*on_state)(void *ctx, int up, const char *why);
+    void *on_state_ctx;
+    double backoff;      /* s: the wait after the next failed attempt */
+    double up_since;     /* monotonic s of the last (re)opening */
+    double last_log;     /* monotonic s of the last "reconnecting" line */
+    int scaled_w, scaled_h; /* the other picture size last noted as scaled */
+    int quiet;           /* errors go to why instead of stderr: with reconnect
+                            on, a failed read is a break, reported by the loop */
+    char why[128];       /* the last quiet error */
 
     /* Pacing: frame at pts p is due at pace_t0 + (p - pace_pts0) seconds. */
     int pace;
@@ -86,12 +127,19 @@ struct video_source {
 
     /* Stream copy (under lock). */
     pthread_mutex_t lock;
-    uint8_t *copy;       /* fmt->nb_streams flags, NULL when no writer */
+    uint8_t *copy;       /* copy_n flags, NULL when no writer */
+    int copy_n;          /* fmt->nb_streams when the writer came (a stream
+                            the demuxer finds later is not copied) */
     int early;           /* before the first video_read(): keep every non-video
                             packet (video_open() demuxes some while decoding the
                             first picture), so a writer opened next loses none */
     struct copy_queue q;
+    AVRational *copy_tb; /* fmt->nb_streams time bases, with copy: the queued
+                            packets' own, whatever connection is current */
+    int copy_over;       /* a reconnect ended stream copy */
     int eof;             /* video_read() saw the end of input */
+    struct video_health health;
+    double down_since;   /* monotonic s the current outage began */
 };
 
 double video_now(void)
@@ -109,6 +157,21 @@ static int source_fail(const char *input, const char *what, int err)
         fprintf(stderr, "video %s: %s\n", input, av_err2str(err));
     else
         fprintf(stderr, "video %s: %s\n", input, what);
+    return err ? err : AVERROR_INVALIDDATA;
+}
+
+/* source_fail for the current connection: printed, or kept in s->why while
+ * s->quiet (a reconnecting source reports its breaks itself). */
+static int source_say(struct video_source *s, const char *name, const char *what, int err)
+{
+    if (!s->quiet)
+        return source_fail(name, what, err);
+    if (err && what)
+        snprintf(s->why, sizeof s->why, "%s: %s", what, av_err2str(err));
+    else if (err)
+        snprintf(s->why, sizeof s->why, "%s", av_err2str(err));
+    else
+        snprintf(s->why, sizeof s->why, "%s", what);
     return err ? err : AVERROR_INVALIDDATA;
 }
 
@@ -136,11 +199,15 @@ static int interrupted_error(struct video_source *s, int err, const char *what)
     if (err == AVERROR_EXIT || err == AVERROR(ETIMEDOUT) ||
         (s->deadline > 0 && video_now() > s->deadline)) {
         char msg[96];
-        snprintf(msg, sizeof msg, "%s: no data for %.0f s (stream stopped?)", what, s->timeout);
-        source_fail(s->input, msg, 0);
+        if (s->quiet)
+            snprintf(msg, sizeof msg, "no data for %g s", s->timeout);
+        else
+            snprintf(msg, sizeof msg, "%s: no data for %.0f s (stream stopped?)", what,
+                     s->timeout);
+        source_say(s, s->input, msg, 0);
         return AVERROR(ETIMEDOUT);
     }
-    return source_fail(s->input, what, err);
+    return source_say(s, s->input, what, err);
 }
 
 static int is_device_name(const char *in, char *dev, size_t size)
@@ -352,7 +419,7 @@ static int decode_next(struct video_source *s)
         if (ret == AVERROR_EOF)
             return VIDEO_EOF;
         if (ret != AVERROR(EAGAIN))
-            return source_fail(s->input, "decoding failed", ret);
+            return source_say(s, s->input, "decoding failed", ret);
         if (s->demux_eof)
             return VIDEO_EOF;
 
@@ -376,9 +443,10 @@ static int decode_next(struct video_source *s)
             s->short_packets++;
         if (s->pkt->stream_index != s->idx) {
             pthread_mutex_lock(&s->lock);
-            int keep = s->copy ? s->pkt->stream_index < (int)s->fmt->nb_streams &&
-                                     s->copy[s->pkt->stream_index]
-                               : s->early;
+            int keep = s->copy_over ? 0
+                       : s->copy    ? s->pkt->stream_index < s->copy_n &&
+                                       s->copy[s->pkt->stream_index]
+                                    : s->early;
             if (keep)
                 copy_push(&s->q, s->pkt);
             pthread_mutex_unlock(&s->lock);
@@ -390,7 +458,7 @@ static int decode_next(struct video_source *s)
         if (ret < 0 && ret != AVERROR(EAGAIN)) {
             /* A damaged packet: conceal and go on, as players do; say so once. */
             if (ret == AVERROR(ENOMEM))
-                return source_fail(s->input, "decoding failed", ret);
+                return source_say(s, s->input, "decoding failed", ret);
             /* files report it once at the end (video_read) */
             if (!s->decode_errors++ && s->info.live)
                 source_fail(s->input, "damaged video data (skipped)", ret);
@@ -403,16 +471,16 @@ static int open_decoder(struct video_source *s)
     const AVCodec *codec = NULL;
     int idx = av_find_best_stream(s->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
     if (idx == AVERROR_DECODER_NOT_FOUND)
-        return source_fail(s->input, "no decoder for its video codec", idx);
+        return source_say(s, s->input, "no decoder for its video codec", idx);
     if (idx < 0)
-        return source_fail(s->input, "no video stream", 0);
+        return source_say(s, s->input, "no video stream", 0);
     s->idx = idx;
     s->st = s->fmt->streams[idx];
     if (!(s->dec = avcodec_alloc_context3(codec)))
-        return source_fail(s->input, NULL, AVERROR(ENOMEM));
+        return source_say(s, s->input, NULL, AVERROR(ENOMEM));
     int ret = avcodec_parameters_to_context(s->dec, s->st->codecpar);
     if (ret < 0)
-        return source_fail(s->input, NULL, ret);
+        return source_say(s, s->input, NULL, ret);
     s->dec->pkt_timebase = s->st->time_base;
     /* One decoding thread: frame threads would delay every picture by as many
      * frames (latency a live view cannot afford), the detector wants the
@@ -420,17 +488,100 @@ static int open_decoder(struct video_source *s)
      * Faster R-CNN runs. */
     s->dec->thread_count = 1;
     if ((ret = avcodec_open2(s->dec, codec, NULL)) < 0)
-        return source_fail(s->input, "cannot open the video decoder", ret);
-    snprintf(s->codec_name, sizeof s->codec_name, "%s", codec->name);
+        return source_say(s, s->input, "cannot open the video decoder", ret);
+    if (!s->codec_name[0]) /* video_info is the first connection's */
+        snprintf(s->codec_name, sizeof s->codec_name, "%s", codec->name);
     return 0;
+}
+
+/* Drop the current connection: demuxer, decoder and any decoded picture. The
+ * source keeps everything else. Safe on a half-made connection. */
+static void source_disconnect(struct video_source *s)
+{
+    avcodec_free_context(&s->dec);
+    if (s->frame)
+        av_frame_unref(s->frame);
+    if (s->pkt)
+        av_packet_unref(s->pkt);
+    avformat_close_input(&s->fmt);
+    s->st = NULL;
+    s->idx = -1;
+    s->pending = 0;
+    s->demux_eof = 0;
+}
+
+/*
+ * Open s->url: demuxer, stream info, decoder, and the first picture decoded
+ * into s->frame (a connection counts once it gives a picture). Returns 0, or
+ * a negative code with the reason printed (kept in s->why while s->quiet) and
+ * nothing of the connection left.
+ */
+static int source_connect(struct video_source *s)
+{
+    const char *in = s->input;
+    AVDictionary *dict = NULL;
+    int ret;
+    if (av_dict_copy(&dict, s->opts, 0) < 0 || !(s->fmt = avformat_alloc_context())) {
+        av_dict_free(&dict);
+        return source_say(s, in, NULL, AVERROR(ENOMEM));
+    }
+    s->fmt->interrupt_callback.callback = interrupt_cb;
+    s->fmt->interrupt_callback.opaque = s;
+    arm(s, s->timeout);
+    ret = avformat_open_input(&s->fmt, s->url, s->ifmt, &dict);
+    av_dict_free(&dict);
+    if (ret < 0) {
+        s->fmt = NULL; /* freed by avformat_open_input */
+        if (ret == AVERROR_EXIT || ret == AVERROR(ETIMEDOUT))
+            ret = interrupted_error(s, ret, "cannot open");
+        else if (s->quiet)
+            source_say(s, in, NULL, ret);
+        else if (s->device)
+            video_device_fail(in, s->url, ret);
+        else if (s->ifmt && !strncmp(in, "lavfi:", 6))
+            lavfi_fail(in, ret);
+        else if (ret == AVERROR_INVALIDDATA)
+            source_fail(in, "not a video FFmpeg can read", 0);
+        else
+            source_fail(in, NULL, ret);
+        goto fail;
+    }
+    arm(s, s->timeout + 5); /* probing may read a few seconds of stream */
+    if ((ret = avformat_find_stream_info(s->fmt, NULL)) < 0) {
+        ret = ret == AVERROR_EXIT ? interrupted_error(s, ret, "cannot read stream info")
+                                  : source_say(s, in, "cannot read stream info", ret);
+        goto fail;
+    }
+    if (s->network && !s->info.live)
+        s->info.live = !s->fmt->pb || !(s->fmt->pb->seekable & AVIO_SEEKABLE_NORMAL) ||
+                       s->fmt->duration <= 0;
+    if ((ret = open_decoder(s)) < 0)
+        goto fail;
+    if ((!s->pkt && !(s->pkt = av_packet_alloc())) ||
+        (!s->frame && !(s->frame = av_frame_alloc()))) {
+        ret = source_say(s, in, NULL, AVERROR(ENOMEM));
+        goto fail;
+    }
+    ret = decode_next(s);
+    if (ret == VIDEO_EOF)
+        ret = source_say(s, in, s->decode_errors ? "no decodable video (corrupt file?)"
+                                                 : "no video frames",
+                         0);
+    if (ret < 0)
+        goto fail;
+    s->deadline = 0;
+    return 0;
+
+fail:
+    s->deadline = 0;
+    source_disconnect(s);
+    return ret < 0 ? ret : AVERROR_INVALIDDATA;
 }
 
 int video_open(struct video_source **out, const struct video_source_options *opt)
 {
     struct video_source *s = NULL;
-    AVDictionary *dict = NULL;
-    const AVInputFormat *ifmt = NULL;
-    char dev[64], *url = NULL;
+    char dev[64];
     int ret, device;
     struct stat sb;
 
@@ -448,6 +599,7 @@ int video_open(struct video_source **out, const struct video_source_options *opt
     s->wake[0] = s->wake[1] = -1;
     s->idx = -1;
     s->start_pts = AV_NOPTS_VALUE;
+    s->last_out = AV_NOPTS_VALUE;
     atomic_init(&s->interrupted, 0);
     pthread_mutex_init(&s->lock, NULL);
     s->timeout = opt->timeout > 0 ? opt->timeout : SOURCE_DEFAULT_TIMEOUT;
@@ -469,30 +621,31 @@ int video_open(struct video_source **out, const struct video_source_options *opt
             video_device_fail(in, dev, ret);
             goto fail;
         }
-        if (!(ifmt = av_find_input_format("v4l2"))) {
+        if (!(s->ifmt = av_find_input_format("v4l2"))) {
             ret = source_fail(dev, "FFmpeg was built without V4L2 support", AVERROR(ENOSYS));
             goto fail;
         }
-        url = av_strdup(dev);
+        s->url = av_strdup(dev);
+        s->device = 1;
         if (opt->input_format)
-            av_dict_set(&dict, "input_format", opt->input_format, 0);
+            av_dict_set(&s->opts, "input_format", opt->input_format, 0);
         if (opt->video_size)
-            av_dict_set(&dict, "video_size", opt->video_size, 0);
+            av_dict_set(&s->opts, "video_size", opt->video_size, 0);
         if (opt->framerate)
-            av_dict_set(&dict, "framerate", opt->framerate, 0);
+            av_dict_set(&s->opts, "framerate", opt->framerate, 0);
         s->info.live = 1;
     } else if (!strncmp(in, "lavfi:", 6)) {
         static pthread_once_t once = PTHREAD_ONCE_INIT;
         pthread_once(&once, avdevice_register_all);
-        if (!(ifmt = av_find_input_format("lavfi"))) {
+        if (!(s->ifmt = av_find_input_format("lavfi"))) {
             ret = source_fail(in, "FFmpeg was built without the lavfi device", AVERROR(ENOSYS));
             goto fail;
         }
-        url = av_strdup(in + 6);
+        s->url = av_strdup(in + 6);
         s->info.live = 1;
         s->pace = opt->realtime >= 0;
     } else if (!strcmp(in, "-")) {
-        url = av_strdup("pipe:0");
+        s->url = av_strdup("pipe:0");
     } else if (stat(in, &sb) == 0) {
         if (S_ISDIR(sb.st_mode)) {
             ret = source_fail(in, NULL, AVERROR(EISDIR));
@@ -503,78 +656,33 @@ int video_open(struct video_source **out, const struct video_source_options *opt
             goto fail;
         }
         /* "file:" so that a ':' in the name is not read as a protocol */
-        url = av_asprintf("file:%s", in);
+        s->url = av_asprintf("file:%s", in);
         s->pace = opt->realtime > 0;
+        /* image2: '%' is a name */
+        av_dict_set(&s->opts, "pattern_type", "none", 0);
     } else if (strstr(in, "://")) {
-        url = av_strdup(in);
+        s->url = av_strdup(in);
         s->network = 1;
         s->info.live = is_live_protocol(in);
         char us[32];
         snprintf(us, sizeof us, "%lld", (long long)(s->timeout * 1e6));
         if (!strncmp(in, "rtsp", 4))
-            av_dict_set(&dict, "rtsp_transport", "tcp", 0);
-        av_dict_set(&dict, "timeout", us, 0);     /* rtsp/tcp/udp/http socket timeout */
-        av_dict_set(&dict, "rw_timeout", us, 0);  /* any protocol's reads */
+            av_dict_set(&s->opts, "rtsp_transport", "tcp", 0);
+        av_dict_set(&s->opts, "timeout", us, 0);     /* rtsp/tcp/udp/http socket timeout */
+        av_dict_set(&s->opts, "rw_timeout", us, 0);  /* any protocol's reads */
         s->pace = 0;
     } else {
         ret = source_fail(in, NULL, AVERROR(errno ? errno : ENOENT));
         goto fail;
     }
-    if (!url) {
-        ret = source_fail(in, NULL, AVERROR(ENOMEM));
-        goto fail;
-    }
-    if (!device && !s->network && !strncmp(url, "file:", 5))
-        av_dict_set(&dict, "pattern_type", "none", 0); /* image2: '%' is a name */
-
-    if (!(s->fmt = avformat_alloc_context())) {
-        ret = source_fail(in, NULL, AVERROR(ENOMEM));
-        goto fail;
-    }
-    s->fmt->interrupt_callback.callback = interrupt_cb;
-    s->fmt->interrupt_callback.opaque = s;
-    arm(s, s->timeout);
-    ret = avformat_open_input(&s->fmt, url, ifmt, &dict);
-    if (ret < 0) {
-        s->fmt = NULL; /* freed by avformat_open_input */
-        if (device && ret != AVERROR_EXIT && ret != AVERROR(ETIMEDOUT))
-            video_device_fail(in, dev, ret);
-        else if (ifmt && !device && !strncmp(in, "lavfi:", 6))
-            lavfi_fail(in, ret);
-        else if (ret == AVERROR_INVALIDDATA)
-            source_fail(device ? dev : in, "not a video FFmpeg can read", 0);
-        else if (ret == AVERROR_EXIT || ret == AVERROR(ETIMEDOUT))
-            ret = interrupted_error(s, ret, "cannot open");
-        else
-            source_fail(device ? dev : in, NULL, ret);
-        goto fail;
-    }
-    arm(s, s->timeout + 5); /* probing may read a few seconds of stream */
-    if ((ret = avformat_find_stream_info(s->fmt, NULL)) < 0) {
-        ret = ret == AVERROR_EXIT ? interrupted_error(s, ret, "cannot read stream info")
-                                  : source_fail(in, "cannot read stream info", ret);
-        goto fail;
-    }
-    if (s->network && !s->info.live)
-        s->info.live = !s->fmt->pb || !(s->fmt->pb->seekable & AVIO_SEEKABLE_NORMAL) ||
-                       s->fmt->duration <= 0;
-    if ((ret = open_decoder(s)) < 0)
-        goto fail;
-    if (!(s->pkt = av_packet_alloc()) || !(s->frame = av_frame_alloc())) {
+    if (!s->url) {
         ret = source_fail(in, NULL, AVERROR(ENOMEM));
         goto fail;
     }
 
     /* The first picture now, so the size, format and orientation are exact. */
     s->early = 1;
-    ret = decode_next(s);
-    if (ret == VIDEO_EOF) {
-        ret = source_fail(in, s->decode_errors ? "no decodable video (corrupt file?)"
-                                               : "no video frames",
-                          0);
-        goto fail;
-    }
-    if (ret < 0)
+    if ((ret = source_connect(s)) < 0)
         goto fail;
     s->pending = 1;
 
@@ -602,16 +710,25 @@ int video_open(struct video_source **out, const struct video_source_options *opt
         sar = (AVRational){ sar.den, sar.num };
     vi->sar_num = sar.num > 0 && sar.den > 0 ? sar.num : 0;
     vi->sar_den = sar.num > 0 && sar.den > 0 ? sar.den : 1;
+    s->tb = s->st->time_base;
     s->start_pts = s->st->start_time;
-    s->deadline = 0;
-    av_dict_free(&dict);
-    av_free(url);
+
+    s->reconnect = opt->reconnect && s->info.live && (s->network || s->device);
+    if (s->reconnect) {
+        s->reconnect_min = opt->reconnect_min > 0 ? opt->reconnect_min : RECONNECT_MIN;
+        s->reconnect_max = opt->reconnect_max > 0 ? opt->reconnect_max : RECONNECT_MAX;
+        if (s->reconnect_max < s->reconnect_min)
+            s->reconnect_max = s->reconnect_min;
+        s->backoff = s->reconnect_min;
+        s->on_state = opt->on_state;
+        s->on_state_ctx = opt->on_state_ctx;
+        s->quiet = 1;
+        s->up_since = video_now();
+    }
     *out = s;
     return 0;
 
 fail:
-    av_dict_free(&dict);
-    av_free(url);
     video_close(&s);
     return ret < 0 ? ret : AVERROR_INVALIDDATA;
 }
@@ -619,6 +736,117 @@ fail:
 const struct video_info *video_source_info(const struct video_source *s)
 {
     return &s->info;
+}
+
+void video_source_health(struct video_source *s, struct video_health *h)
+{
+    memset(h, 0, sizeof *h);
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    *h = s->health;
+    if (h->down)
+        h->down_seconds += video_now() - s->down_since;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/*
+ * A break of a reconnecting source (why: what broke): drop the connection and
+ * open it again, with back-off, until a first picture decodes — 0, the
+ * picture in s->frame — or video_interrupt(): AVERROR_EXIT, the source left
+ * down. See "Reconnection" in video.h.
+ */
+static int source_reconnect(struct video_source *s, const char *reason)
+{
+    char why[sizeof s->why];
+    snprintf(why, sizeof why, "%s", reason);
+    double now = video_now();
+    /* A source that breaks again soon after it came back waits its back-off
+     * first: one that comes back only to fail is not hammered. */
+    double wait = 0;
+    if (s->health.reconnects > 0 && now - s->up_since < s->reconnect_max)
+        wait = s->backoff;
+    else
+        s->backoff = s->reconnect_min;
+
+    source_disconnect(s);
+    pthread_mutex_lock(&s->lock);
+    s->health.down = 1;
+    s->down_since = now;
+    snprintf(s->health.last_error, sizeof s->health.last_error, "%s", why);
+    int copying = s->copy && !s->copy_over;
+    s->copy_over = 1; /* the next connection's streams need not match the writer's */
+    pthread_mutex_unlock(&s->lock);
+    if (s->on_state)
+        s->on_state(s->on_state_ctx, 0, why);
+    if (wait > 0)
+        fprintf(stderr, "video %s: %s: reconnecting in %g s\n", s->input, why, wait);
+    else
+        fprintf(stderr, "video %s: %s: reconnecting\n", s->input, why);
+    if (copying)
+        fprintf(stderr, "video %s: note: stream copy ends here (a new connection's streams "
+                        "are not copied)\n", s->input);
+    s->last_log = now;
+
+    int attempt;
+    for (attempt = 1;; attempt++) {
+        if (wait > 0 && sleep_until(s, video_now() + wait) < 0)
+            return AVERROR_EXIT;
+        if (atomic_load(&s->interrupted))
+            return AVERROR_EXIT;
+        pthread_mutex_lock(&s->lock);
+        s->health.attempts++;
+        pthread_mutex_unlock(&s->lock);
+        if (source_connect(s) == 0)
+            break;
+        if (atomic_load(&s->interrupted))
+            return AVERROR_EXIT;
+        wait = s->backoff;
+        s->backoff = s->backoff * 2 < s->reconnect_max ? s->backoff * 2 : s->reconnect_max;
+        pthread_mutex_lock(&s->lock);
+        snprintf(s->health.last_error, sizeof s->health.last_error, "%s", s->why);
+        pthread_mutex_unlock(&s->lock);
+        now = video_now();
+        if (now - s->last_log >= RECONNECT_LOG_EVERY) {
+            fprintf(stderr, "video %s: %s: reconnecting (attempt %d, next in %g s)\n", s->input,
+                    s->why, attempt, wait);
+            s->last_log = now;
+        }
+    }
+
+    now = video_now();
+    pthread_mutex_lock(&s->lock);
+    s->health.reconnects++;
+    s->health.down = 0;
+    s->health.down_seconds += now - s->down_since;
+    s->eof = 0; /* a stream's end was a break, not the end */
+    double down = now - s->down_since;
+    pthread_mutex_unlock(&s->lock);
+    s->up_since = now;
+    s->orient = orient_of_frame(s->frame, s->st);
+    s->rebase = 1;
+    s->pace_t0 = 0;
+    fprintf(stderr, "video %s: reconnected after %.1f s (attempt %d)\n", s->input, down, attempt);
+    if (s->on_state)
+        s->on_state(s->on_state_ctx, 1, NULL);
+    return 0;
+}
+
+/* Start a segment of the time line at pts (the current stream's time base) of
+ * a frame that left the decoder at monotonic time t: it comes after the last
+ * frame by the wall-clock time between the two, and at least that frame's
+ * duration (one tick if unknown), so time never goes back. */
+static void start_segment(struct video_source *s, int64_t pts, double t)
+{
+    s->rebase = 0;
+    s->seg_in = pts;
+    if (s->last_out == AV_NOPTS_VALUE) { /* nothing to follow: the stream's own time */
+        s->seg_out = av_rescale_q(pts, s->st->time_base, s->tb);
+        return;
+    }
+    int64_t gap = llround((t - s->last_decoded) / av_q2d(s->tb));
+    int64_t least = s->last_dur > 0 ? s->last_dur : 1;
+    s->seg_out = s->last_out + (gap > least ? gap : least);
 }
 
 int video_read(struct video_source *s, struct video_frame *f)
@@ -638,6 +866,8 @@ int video_read(struct video_source *s, struct video_frame *f)
             source_copy_end(s); /* no writer: nobody will take them */
     } else
         ret = decode_next(s);
+    if (ret && s->reconnect && !atomic_load(&s->interrupted))
+        ret = source_reconnect(s, ret == VIDEO_EOF ? "end of stream" : s->why);
     s->deadline = 0;
     if (ret == VIDEO_EOF && !s->info.live && (s->short_packets || s->decode_errors)) {
         /* A file that ends in damage is an error, not a normal end: annotating
@@ -650,20 +880,30 @@ int video_read(struct video_source *s, struct video_frame *f)
     }
     if (ret)
         return ret == AVERROR_EXIT ? interrupted_error(s, ret, "read error") : ret;
+    double t_decoded = video_now();
 
     AVFrame *fr = s->frame;
     int w = orient_swaps(s->orient) ? fr->height : fr->width;
     int h = orient_swaps(s->orient) ? fr->width : fr->height;
     if (w != s->info.width || h != s->info.height) {
         char msg[128];
-        snprintf(msg, sizeof msg,
-                 "picture size changed from %dx%d to %dx%d mid-stream (not supported)",
-                 s->info.width, s->info.height, w, h);
-        av_frame_unref(fr);
-        source_fail(s->input, msg, 0);
-        return AVERROR_INPUT_CHANGED;
+        if (!s->reconnect) {
+            snprintf(msg, sizeof msg,
+                     "picture size changed from %dx%d to %dx%d mid-stream (not supported)",
+                     s->info.width, s->info.height, w, h);
+            av_frame_unref(fr);
+            source_fail(s->input, msg, 0);
+            return AVERROR_INPUT_CHANGED;
+        }
+        if (w != s->scaled_w || h != s->scaled_h)
+            fprintf(stderr, "video %s: note: the picture is now %dx%d: scaled to %dx%d\n",
+                    s->input, w, h, s->info.width, s->info.height);
+        s->scaled_w = w;
+        s->scaled_h = h;
+    } else {
+        s->scaled_w = s->scaled_h = 0;
     }
-    ret = rgb_convert(&s->conv, fr, s->orient, f->rgb);
+    ret = rgb_convert_scaled(&s->conv, fr, s->orient, f->rgb, s->info.width, s->info.height);
     if (ret < 0) {
         const char *name = av_get_pix_fmt_name(fr->format);
         char msg[96];
@@ -673,17 +913,32 @@ int video_read(struct video_source *s, struct video_frame *f)
         return ret;
     }
 
-    int64_t pts = fr->best_effort_timestamp;
-    f->index = s->index++;
-    f->pts = pts == AV_NOPTS_VALUE ? VIDEO_NOPTS : pts;
+    /* On the time line (s->tb): the stream's own pts until a reconnect. */
+    int64_t pts = fr->best_effort_timestamp, out = AV_NOPTS_VALUE;
 #if LIBAVUTIL_VERSION_INT >= AV_VERSION_INT(57, 30, 100)
-    f->duration = fr->duration > 0 ? fr->duration : 0;
+    int64_t dur = fr->duration > 0 ? fr->duration : 0;
 #else
-    f->duration = fr->pkt_duration > 0 ? fr->pkt_duration : 0;
+    int64_t dur = fr->pkt_duration > 0 ? fr->pkt_duration : 0;
 #endif
-    if (pts != AV_NOPTS_VALUE && s->start_pts == AV_NOPTS_VALUE)
-        s->start_pts = pts;
-    f->pts_sec = pts == AV_NOPTS_VALUE ? NAN : (pts - s->start_pts) * av_q2d(s->st->time_base);
+    dur = av_rescale_q(dur, s->st->time_base, s->tb);
+    if (pts != AV_NOPTS_VALUE) {
+        if (s->rebase)
+            start_segment(s, pts, t_decoded);
+        out = s->seg_out + av_rescale_q(pts - s->seg_in, s->st->time_base, s->tb);
+        if (s->reconnect && s->last_out != AV_NOPTS_VALUE && out < s->last_out) {
+            start_segment(s, pts, t_decoded); /* a jump back without a break */
+            out = s->seg_out;
+        }
+        s->last_out = out;
+        s->last_dur = dur;
+        s->last_decoded = t_decoded;
+    }
+    f->index = s->index++;
+    f->pts = out == AV_NOPTS_VALUE ? VIDEO_NOPTS : out;
+    f->duration = dur;
+    if (out != AV_NOPTS_VALUE && s->start_pts == AV_NOPTS_VALUE)
+        s->start_pts = out;
+    f->pts_sec = out == AV_NOPTS_VALUE ? NAN : (out - s->start_pts) * av_q2d(s->tb);
     av_frame_unref(fr);
     f->decode_time = video_now() - t_start;
 
@@ -784,6 +1039,8 @@ void video_close(struct video_source **sp)
     if (s->wake[1] >= 0)
         close(s->wake[1]);
     pthread_mutex_destroy(&s->lock);
+    av_dict_free(&s->opts);
+    av_free(s->url);
     av_free(s->input);
     free(s);
     *sp = NULL;
@@ -801,10 +1058,17 @@ int source_copy_begin(struct video_source *s, const uint8_t *copy)
     pthread_mutex_lock(&s->lock);
     if (s->copy) {
         ret = AVERROR(EBUSY);
-    } else if (!(s->copy = calloc(s->fmt->nb_streams ? s->fmt->nb_streams : 1, 1))) {
+    } else if (!(s->copy = calloc(s->fmt->nb_streams ? s->fmt->nb_streams : 1, 1)) ||
+               !(s->copy_tb = calloc(s->fmt->nb_streams ? s->fmt->nb_streams : 1,
+                                     sizeof *s->copy_tb))) {
+        free(s->copy);
+        s->copy = NULL;
         ret = AVERROR(ENOMEM);
     } else {
         memcpy(s->copy, copy, s->fmt->nb_streams);
+        s->copy_n = s->fmt->nb_streams;
+        for (unsigned i = 0; i < s->fmt->nb_streams; i++)
+            s->copy_tb[i] = s->fmt->streams[i]->time_base;
         /* drop what was kept early for streams this writer does not copy */
         copy_filter(&s->q, copy);
     }
@@ -812,16 +1076,18 @@ int source_copy_begin(struct video_source *s, const uint8_t *copy)
     return ret;
 }
 
-int source_copy_pop(struct video_source *s, int all, int64_t limit, AVRational tb, AVPacket *out)
+int source_copy_pop(struct video_source *s, int all, int64_t limit, AVRational tb, AVPacket *out,
+                    AVRational *out_tb)
 {
     int popped = 0;
     pthread_mutex_lock(&s->lock);
-    if (s->q.count) {
+    if (s->q.count && s->copy_tb) { /* only the copied streams are queued by now */
         const AVPacket *p = *copy_at(&s->q, 0);
         int64_t t = p->dts != AV_NOPTS_VALUE ? p->dts : p->pts;
-        AVRational ptb = s->fmt->streams[p->stream_index]->time_base;
+        AVRational ptb = s->copy_tb[p->stream_index];
         if (all || t == AV_NOPTS_VALUE || av_compare_ts(t, ptb, limit, tb) <= 0) {
             copy_take(&s->q, out);
+            *out_tb = ptb;
             popped = 1;
         }
     }
@@ -842,6 +1108,8 @@ void source_copy_end(struct video_source *s)
     pthread_mutex_lock(&s->lock);
     free(s->copy);
     s->copy = NULL;
+    free(s->copy_tb);
+    s->copy_tb = NULL;
     copy_filter(&s->q, NULL);
     pthread_mutex_unlock(&s->lock);
 }

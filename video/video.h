@@ -32,7 +32,8 @@ struct video_frame {
     int width, height;   /* pixels, fixed by the pool */
     int64_t index;       /* 0-based count of frames video_read() returned */
     int64_t pts;         /* presentation time in the stream's time base
-                            (video_info.time_base_*); VIDEO_NOPTS if none */
+                            (video_info.time_base_*); VIDEO_NOPTS if none;
+                            continued across a reconnect (see Reconnection) */
     double pts_sec;      /* (pts - stream start) in seconds; NAN if no pts */
     int64_t duration;    /* in the stream's time base; 0 if unknown */
     double capture_time; /* CLOCK_MONOTONIC seconds when the frame became
@@ -105,6 +106,18 @@ struct video_source_options {
     /* Network streams: seconds without data before video_read() fails
      * (0: 5 s). Also bounds video_open() for URLs. */
     double timeout;
+    /* Live sources (network streams, devices; not files or lavfi): when the source
+     * delivers nothing for `timeout` seconds or its read fails, close it and open it
+     * again with back-off (reconnect_min doubling up to reconnect_max seconds), for
+     * as long as it takes, instead of failing. 0: off (today's behaviour).
+     * See "Reconnection" below. */
+    int reconnect;
+    double reconnect_min, reconnect_max;   /* 0: 1 and 30 s */
+    /* Optional: told when the source goes down (0) and is back (1); called on the
+     * reading thread; must not block. why (down only; NULL when up) says what broke,
+     * e.g. "no data for 5 s"; valid during the call only. */
+    void (*on_state)(void *ctx, int up, const char *why);
+    void *on_state_ctx;
 };
 
 struct video_info {
@@ -142,8 +155,72 @@ struct video_info {
  */
 int video_open(struct video_source **out, const struct video_source_options *opt);
 
-/* Valid until video_close(); constant after video_open(). */
+/* Valid until video_close(); constant after video_open() (a reconnect does not
+ * change it: it describes the stream as first opened). */
 const struct video_info *video_source_info(const struct video_source *s);
+
+/*
+ * Reconnection (video_source_options.reconnect). It applies to network
+ * streams that video_info calls live and to V4L2 devices; files, "-" and lavfi
+ * graphs ignore it, and video_open() itself does not retry (a source that is
+ * not there at start is an error, as without it). A break is any of:
+ *   - no packet for `timeout` seconds (network streams; a V4L2 read blocks in
+ *     the kernel, so a device is reconnected when its read fails, e.g. when it
+ *     is unplugged);
+ *   - a read or decoding error;
+ *   - the end of the stream (a camera's stream does not end: a server that
+ *     closes the connection is a break too, not VIDEO_EOF).
+ * video_read() then closes the demuxer and decoder, calls on_state(ctx, 0, why),
+ * prints "video INPUT: why: reconnecting" and opens the input again as
+ * video_open() did: the first attempt at once (unless the source broke again
+ * less than reconnect_max seconds after coming back: then after the back-off
+ * it had reached, "reconnecting in N s"), then after reconnect_min seconds,
+ * doubling up to reconnect_max, for as long as it takes. Each attempt gives up
+ * after `timeout` seconds without data (stream probing may take a few seconds
+ * more while data flows). Failed attempts are printed ("video INPUT: why:
+ * reconnecting (attempt 3, next in 4 s)") at most one per attempt and never
+ * more often than every 2 s. When a first picture decodes again,
+ * on_state(ctx, 1, NULL) is called, "video INPUT: reconnected after N s" is
+ * printed, and video_read() returns that picture. video_interrupt() ends the
+ * wait at any moment (an attempt or the sleep between two) within about
+ * 0.1 s: video_read() returns VIDEO_INTERRUPTED and the source stays down.
+ *
+ * Across a reconnect:
+ *   - video_frame.index keeps counting;
+ *   - time continues: the new stream's timestamps (which usually start again,
+ *     or from anywhere) are shifted so that its first frame comes after the
+ *     last frame before the break by the wall-clock time between the two (at
+ *     least one frame duration); video_frame.pts (in video_info's time base),
+ *     duration and pts_sec follow, so pts_sec never goes backwards and a
+ *     writer's output shows the outage as a pause of its true length. With
+ *     reconnect on, a live stream whose timestamps jump back without a break
+ *     (a sender restarted faster than `timeout`) is shifted the same way;
+ *   - a picture of another size than video_info's (the camera came back at
+ *     another resolution, or changed it mid-stream) is scaled to video_info's
+ *     width x height — stretched if the aspect differs — with a one-line note,
+ *     so the frame pool needs no change (without reconnect a size change is an
+ *     error, AVERROR_INPUT_CHANGED);
+ *   - stream copy ends: a writer gets the copied streams' packets up to the
+ *     break and none after (the new connection's streams need not match), with
+ *     a one-line note;
+ *   - video_frame.decode_time of the first frame after it includes the outage.
+ */
+struct video_health {
+    int64_t reconnects;    /* successful re-opens */
+    int64_t attempts;      /* re-open attempts, failed or not */
+    int down;              /* 1 while disconnected (a break seen, not open again) */
+    double down_seconds;   /* time disconnected in total, from each break's
+                              detection (`timeout` after the last data, for
+                              a stall) to the re-open; the current outage
+                              included */
+    char last_error[128];  /* why the source last broke or an attempt last
+                              failed; "" if never */
+};
+
+/* A snapshot of s's reconnection counters (all zero for a source without
+ * reconnect, or s NULL). Thread-safe: callable from any thread while another
+ * is in video_read() (not from a signal handler). */
+void video_source_health(struct video_source *s, struct video_health *h);
 
 /*
  * Decode the next video frame into f (f->rgb from a pool of the source's
@@ -151,7 +228,9 @@ const struct video_info *video_source_info(const struct video_source *s);
  * every field of f. Returns 0; VIDEO_EOF once the input ended and the decoder
  * is drained; or a negative code with one line printed — a stream that stops
  * sending (timeout), a read error, a resolution change mid-stream (not
- * supported yet: AVERROR_INPUT_CHANGED), a decoder failure. A file that
+ * supported yet: AVERROR_INPUT_CHANGED), a decoder failure; with reconnect on,
+ * a live source reconnects instead of any of these (see Reconnection) and
+ * ends only on video_interrupt() or a picture it cannot convert. A file that
  * ends with damage (truncated, or packets the decoder refused) returns
  * AVERROR_INVALIDDATA at its end instead of VIDEO_EOF; live sources skip
  * damaged packets with a one-time note. After
@@ -288,7 +367,8 @@ struct video_writer;
  *
  * From this call on, src keeps the packets of the copied streams that
  * video_read() demuxes, in a bounded queue (video_writer_copy_stats below;
- * only one writer per source). Returns 0, or a negative
+ * only one writer per source). Open it before video_read() runs on another
+ * thread (it reads the source's streams). Returns 0, or a negative
  * code with "video PATH: reason" printed, no file left behind that the writer
  * created (a file that was there before, e.g. opt->file, is never removed).
  */

@@ -633,9 +633,9 @@ static int drain_encoder(struct video_writer *w)
 /* Copied packets up to limit (source video tb), or all of them. */
 static int write_copied(struct video_writer *w, int all, int64_t limit)
 {
-    const AVFormatContext *ic = source_format(w->src);
     AVPacket *p = w->pkt;
-    while (source_copy_pop(w->src, all, limit, w->src_tb, p)) {
+    AVRational ptb;
+    while (source_copy_pop(w->src, all, limit, w->src_tb, p, &ptb)) {
         int i = p->stream_index;
         if (i < 0 || i >= w->nmap || w->map[i] < 0) {
             av_packet_unref(p);
@@ -647,7 +647,7 @@ static int write_copied(struct video_writer *w, int all, int64_t limit)
             if (p->dts != AV_NOPTS_VALUE)
                 p->dts += w->ts_add[i];
         }
-        av_packet_rescale_ts(p, ic->streams[i]->time_base, w->oc->streams[w->map[i]]->time_base);
+        av_packet_rescale_ts(p, ptb, w->oc->streams[w->map[i]]->time_base);
         p->stream_index = w->map[i];
         p->pos = -1;
         int ret = av_interleaved_write_frame(w->oc, p);
