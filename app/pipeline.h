@@ -525,4 +525,83 @@ int app_max_dets(const struct cli_model *cm);
 int app_check_frame_size(const struct cli_model *cm, const char *source,
                          const struct video_info *info);
 
+/* ---- --metrics ADDR:PORT (metrics_http.c) ---------------------------------------- */
+
+/*
+ * A small HTTP/1.x server on its own thread for Prometheus to scrape: GET (or
+ * HEAD) /metrics answers with what render() writes, in the text exposition
+ * format 0.0.4; / points there; anything else is 404, 405 or 400. One client
+ * at a time, each closed after its answer (Connection: close) and given at
+ * most 2 s in all, so a silent or trickling client delays the others by 2 s at
+ * worst. The server thread blocks every signal.
+ */
+struct metrics_server;
+/*
+ * Parse addr_port — "ADDR:PORT" (an IPv4 address or a host name: its first
+ * address that binds), "[IPV6]:PORT", or ":PORT" / "PORT" for every interface
+ * (IPv6 and IPv4 when the machine has IPv6) — bind it (SO_REUSEADDR), listen,
+ * and start the thread. Port 0 takes a free one (metrics_port). render(ctx,
+ * buf, cap) writes the body into buf and returns its length; it is called on
+ * the server thread for each request (HEAD included), so it must be
+ * thread-safe against the rest of the program. When the body needs more than
+ * cap bytes it returns the size it needs (what it wrote is ignored) and is
+ * called again with a buffer that large, up to 4 MiB (more: 500). APP_OK with
+ * *m set, or APP_FAIL after one line "metrics ADDR: why" (bad syntax, cannot
+ * resolve, port in use, permission denied, not an address of this machine)
+ * with *m = NULL.
+ */
+int metrics_open(struct metrics_server **m, const char *addr_port,
+                 size_t (*render)(void *ctx, char *buf, size_t cap), void *ctx);
+/* The port actually bound (with port 0: the one the system chose). */
+int metrics_port(const struct metrics_server *m);
+/* Stop the thread (at once, or after the render() under way), close the
+ * sockets, free. A connected client sees its connection closed. NULL-safe;
+ * nulls *m. */
+void metrics_close(struct metrics_server **m);
+
+/*
+ * Writing the body in render(): a text builder over render()'s buffer that
+ * never writes past cap but counts every byte the text needs in len, so
+ * render() returns t.len whether or not it fitted. buf holds the first
+ * min(len, cap) bytes, with a NUL after them when there is room.
+ *
+ * Names must match [a-zA-Z_:][a-zA-Z0-9_:]* (label names no ':'): they are
+ * the program's constants, so a bad one is a bug (APP_ASSERT). Label values
+ * and help texts may be anything: they are escaped as the format wants (a
+ * backslash as \\, a newline as \n, and in label values a double quote as
+ * \"). Values print as the shortest decimal that reads back the same, NaN,
+ * +Inf or -Inf. Labels are NULL or a NULL-terminated list of name, value
+ * pairs: (const char *const[]){ "stream", "cam0", "class", "person", NULL }.
+ */
+struct metrics_text {
+    char *buf;      /* cap bytes, borrowed */
+    size_t cap;
+    size_t len;     /* bytes written so far, counting those that did not fit */
+};
+enum metrics_type { METRICS_GAUGE, METRICS_COUNTER, METRICS_SUMMARY, METRICS_UNTYPED };
+
+void metrics_text_init(struct metrics_text *t, char *buf, size_t cap);
+/* "# HELP name help
+" (not with help NULL) and "# TYPE name type
+": once
+ * per metric, before its samples. */
+void metrics_family(struct metrics_text *t, const char *name, enum metrics_type type,
+                    const char *help);
+/* One sample: "name{l1=\"v1\",l2=\"v2\"} value\n" ("name value\n" without
+ * labels). Several after one metrics_family(): one per label set. */
+void metrics_sample(struct metrics_text *t, const char *name, const char *const *labels,
+                    double value);
+/* A metric with one sample: metrics_family() and metrics_sample(). Counter
+ * names end in _total by Prometheus's convention (the caller's to follow). */
+void metrics_gauge(struct metrics_text *t, const char *name, const char *help,
+                   const char *const *labels, double value);
+void metrics_counter(struct metrics_text *t, const char *name, const char *help,
+                     const char *const *labels, double value);
+/* The samples of a summary from a latency histogram in ms, in seconds:
+ * name{labels,quantile="0.5"|"0.9"|"0.99"} (NaN when empty), name_sum and
+ * name_count. After metrics_family(t, name, METRICS_SUMMARY, help); h is read
+ * only (a copy, when another thread owns it). */
+void metrics_summary_ms(struct metrics_text *t, const char *name, const char *const *labels,
+                        const struct lat_hist *h);
+
 #endif
