@@ -18,15 +18,16 @@
 # The walls between the parts are kept by the compiler: each folder is compiled with
 # only its own libraries' headers on the include path — model/ sees OpenBLAS, oneDNN and
 # jansson (model files' JSON), video/ FFmpeg, render/ SDL2, base/, track/ and motion/ none
-# (libc and libm only; track/ and motion/ share base/'s helpers through base.h), app/ jansson
-# (COCO files) and libsystemd (sd_notify, in app/service.c) alone (it reaches the rest through
-# model.h, video.h and render.h) — so a wall broken is a build error. Tests may look inside
-# every part.
+# (libc and libm only; track/ and motion/ share base/'s helpers through base.h), publish/
+# libmosquitto (events to an MQTT broker), app/ jansson (COCO files) and libsystemd
+# (sd_notify, in app/service.c) alone (it reaches the rest through model.h, video.h and
+# render.h) — so a wall broken is a build error. Tests may look inside every part.
 MODEL_PKGS  := openblas jansson
 VIDEO_PKGS  := libavformat libavcodec libavdevice libavfilter libavutil libswscale libswresample
 RENDER_PKGS := sdl2 SDL2_ttf SDL2_image
+PUBLISH_PKGS := libmosquitto
 APP_PKGS    := jansson libsystemd
-PKGS     := $(VIDEO_PKGS) $(RENDER_PKGS) $(MODEL_PKGS) $(filter-out $(MODEL_PKGS),$(APP_PKGS))
+PKGS     := $(VIDEO_PKGS) $(RENDER_PKGS) $(MODEL_PKGS) $(PUBLISH_PKGS) $(filter-out $(MODEL_PKGS),$(APP_PKGS))
 pkg_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
 BUILD    ?= build
 OPT      ?= -O3 -g -march=native
@@ -48,6 +49,7 @@ RENDER_SRC := $(wildcard render/*.c)
 BASE_SRC   := $(wildcard base/*.c)
 TRACK_SRC  := $(wildcard track/*.c)
 MOTION_SRC := $(wildcard motion/*.c)
+PUBLISH_SRC := $(wildcard publish/*.c)
 APP_SRC    := $(wildcard app/*.c)
 TEST_SUPPORT_SRC := $(filter-out tests/test_%.c tests/fuzz_%.c tests/drive_%.c,$(wildcard tests/*.c))
 TEST_SRC   := $(wildcard tests/test_*.c)
@@ -62,8 +64,9 @@ RENDER_OBJ := $(call obj,$(RENDER_SRC))
 BASE_OBJ   := $(call obj,$(BASE_SRC))
 TRACK_OBJ  := $(call obj,$(TRACK_SRC))
 MOTION_OBJ := $(call obj,$(MOTION_SRC))
+PUBLISH_OBJ := $(call obj,$(PUBLISH_SRC))
 APP_OBJ    := $(call obj,$(APP_SRC))
-LIB_OBJ    := $(MODEL_OBJ) $(VIDEO_OBJ) $(RENDER_OBJ) $(BASE_OBJ) $(TRACK_OBJ) $(MOTION_OBJ) $(filter-out $(BUILD)/app/main.o,$(APP_OBJ))
+LIB_OBJ    := $(MODEL_OBJ) $(VIDEO_OBJ) $(RENDER_OBJ) $(BASE_OBJ) $(TRACK_OBJ) $(MOTION_OBJ) $(PUBLISH_OBJ) $(filter-out $(BUILD)/app/main.o,$(APP_OBJ))
 TEST_SUPPORT_OBJ := $(call obj,$(TEST_SUPPORT_SRC))
 TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 DRIVE_BIN  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(DRIVE_SRC))
@@ -86,6 +89,7 @@ $(BUILD)/render/%.o: PART_CFLAGS := $(call pkg_cflags,$(RENDER_PKGS))
 $(BUILD)/base/%.o: PART_CFLAGS :=
 $(BUILD)/track/%.o: PART_CFLAGS :=
 $(BUILD)/motion/%.o: PART_CFLAGS :=
+$(BUILD)/publish/%.o: PART_CFLAGS := $(call pkg_cflags,$(PUBLISH_PKGS))
 $(BUILD)/app/%.o: PART_CFLAGS := $(call pkg_cflags,$(APP_PKGS))
 $(BUILD)/tests/%.o: PART_CFLAGS := $(call pkg_cflags,$(PKGS))
 
@@ -140,13 +144,13 @@ soak: test-deps
 ASAN_OPT := -O1 -g -march=native -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_TESTS := test_precision test_ckpt test_npy test_json test_video_image test_transform_rpn test_nms_roi test_queue test_ties \
               test_outfile test_plan test_coco test_options test_app_json test_model_set test_track test_motion \
-              test_metrics_http \
+              test_metrics_http test_publish \
               $(addprefix replay_,$(FUZZ_TARGETS))
 # drive_ programs whose shell test also runs them from build-asan/ when they are there
 ASAN_DRIVES := drive_reconnect
 TSAN_OPT := -O1 -g -march=native -fsanitize=thread
 TSAN_TESTS := test_queue test_pipeline test_thread_pool test_precision test_frame_pool test_service \
-              test_metrics_http
+              test_metrics_http test_publish
 
 weights:
 	@scripts/get-weights.sh

@@ -15,8 +15,10 @@
 #           standard C library (libc, libm) alone — not even POSIX or threads;
 #   motion/ pixels and plain boxes in, motion, regions and zone events out: the
 #           same as track/ (its own headers, base.h, libc and libm alone);
+#   publish/ topics and payload bytes to an MQTT broker: its own headers, the C
+#           library, POSIX and pthreads, and libmosquitto's <mosquitto.h>;
 #   app/    wires them through their public headers (model.h, video.h, render.h, track.h,
-#           motion.h)
+#           motion.h, publish.h)
 #           and includes no library's header itself but jansson's (COCO files) and
 #           libsystemd's sd-daemon.h (app/service.c: sd_notify for the systemd unit).
 # The Makefile compiles each folder with only its own library's include path; this
@@ -65,13 +67,15 @@ allowed() {
         model/net:\"../spec/spec.h\") return 0 ;;
         video:\<libav*|video:\<libsw*|video:\<linux/videodev2.h\>) return 0 ;;
         render:\<SDL*) return 0 ;;
+        publish:\<mosquitto.h\>) return 0 ;;
         render:\"../model/model.h\"|render:\"../video/video.h\") return 0 ;;
-        app:\<jansson.h\>|app:\<systemd/sd-daemon.h\>|app:\"../model/model.h\"|app:\"../video/video.h\"|app:\"../render/render.h\"|app:\"../track/track.h\"|app:\"../motion/motion.h\") return 0 ;;
+        app:\<jansson.h\>|app:\<systemd/sd-daemon.h\>|app:\"../model/model.h\"|app:\"../video/video.h\"|app:\"../render/render.h\"|app:\"../track/track.h\"|app:\"../motion/motion.h\"|\
+        app:\"../publish/publish.h\") return 0 ;;
     esac
     return 1
 }
 
-for folder in model model/ckpt model/ops model/spec model/net video render base track motion app; do
+for folder in model model/ckpt model/ops model/spec model/net video render base track motion publish app; do
     n=0 badn=0
     for f in "$folder"/*.c "$folder"/*.h; do
         [ -e "$f" ] || continue
