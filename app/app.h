@@ -343,6 +343,9 @@ int plot_write_svg(FILE *f, const char *path, const char *title,
 void json_put_string(FILE *f, const char *s);
 /* The shortest decimal that reads back as the same float32; null if not finite. */
 void json_put_float(FILE *f, float v);
+/* A time in seconds: microseconds at most, trailing zeros dropped (15.36, not
+ * 15.360000000000001); null when not finite. Every time the JSON outputs carry. */
+void json_put_time(FILE *f, double sec);
 /* Same for a double (up to 17 significant digits). */
 void json_put_double(FILE *f, double v);
 

@@ -156,24 +156,6 @@ static void write_dets_json(FILE *o, const struct cli_model *cm,
     fputs("]", o);
 }
 
-/* A time in seconds for JSON: microseconds at most, trailing zeros dropped
- * (15.36, not the 15.360000000000001 of the time base's binary product);
- * null when unknown. Every time annotate writes goes through here. */
-static void json_put_time(FILE *o, double sec)
-{
-    char buf[64];
-    if (!isfinite(sec)) {
-        fputs("null", o);
-        return;
-    }
-    snprintf(buf, sizeof buf, "%.6f", sec);
-    char *end = buf + strlen(buf);
-    while (end[-1] == '0')
-        *--end = '\0';
-    if (end[-1] == '.')
-        *--end = '\0';
-    fputs(strcmp(buf, "-0") ? buf : "0", o);
-}
 
 /* One frame's JSON line, flushed whole so an interrupted run ends on a line. */
 static int write_json_line(struct annotate *a, const struct pipe_frame *f)

@@ -428,6 +428,16 @@ static void watch_frame_done(void *ctx, const struct pipe_frame *f, double t_out
     service_watchdog();
 }
 
+static void watch_idle(void *ctx)
+{
+    struct watch *w = ctx;
+    pthread_mutex_lock(&w->lock);
+    w->fig.source_up = atomic_load(&w->source_up);
+    w->fig.reconnects = atomic_load(&w->reconnects);
+    pthread_mutex_unlock(&w->lock);
+    service_watchdog();   /* a source reconnecting for long is no hang */
+}
+
 static int open_outputs(struct watch *w)
 {
     char msg[300];
@@ -541,7 +551,7 @@ int cmd_watch(int argc, char **argv)
     service_ready("%s: watching %s", w->camera, w->source);
     struct pipe_consumer pcon = {
         .cm = &w->cm, .max_dets = max_dets, .tracking = w->trk, .events = w->events,
-        .gated = w->gate != NULL, .done = watch_frame_done, .ctx = w,
+        .gated = w->gate != NULL, .done = watch_frame_done, .idle = watch_idle, .ctx = w,
     };
     int failed = pipeline_consume(w->p, &pcon, rep) < 0;
     service_stopping();

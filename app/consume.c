@@ -115,8 +115,11 @@ int pipeline_consume(struct pipeline *p, const struct pipe_consumer *c, struct r
             }
             return 0;
         }
-        if (it != PIPE_RESULT)
+        if (it != PIPE_RESULT) {
+            if (c->idle)
+                c->idle(c->ctx);
             continue;
+        }
         int r = consume_one(c, f, rep);
         pipeline_release(p, f);
         if (r < 0) {

@@ -124,3 +124,22 @@ void json_put_double(FILE *f, double v)
     shortest(buf, sizeof buf, v, 17, 0);
     fputs(buf, f);
 }
+
+/* A time in seconds for JSON: microseconds at most, trailing zeros dropped
+ * (15.36, not the 15.360000000000001 of the time base's binary product);
+ * null when unknown. */
+void json_put_time(FILE *o, double sec)
+{
+    char buf[64];
+    if (!isfinite(sec)) {
+        fputs("null", o);
+        return;
+    }
+    snprintf(buf, sizeof buf, "%.6f", sec);
+    char *end = buf + strlen(buf);
+    while (end[-1] == '0')
+        *--end = '\0';
+    if (end[-1] == '.')
+        *--end = '\0';
+    fputs(strcmp(buf, "-0") ? buf : "0", o);
+}

@@ -311,6 +311,9 @@ struct pipe_consumer {
     /* After the frame was counted (rep->displayed includes it); t_out is when
      * it was written. For per-frame series and progress. NULL: none. */
     void (*done)(void *ctx, const struct pipe_frame *f, double t_out);
+    /* Called when no frame came for a while (at most every 200 ms), e.g. while
+     * a source reconnects. NULL: none. */
+    void (*idle)(void *ctx);
     void *ctx;
 };
 

@@ -274,6 +274,7 @@ void run_report_summary(FILE *f, const struct run_report *r)
 {
     const struct pipeline_stats *ps = r->ps;
     int file = r->output_stage && !strcmp(r->output_stage, "encode");
+    int events = r->output_stage && !strcmp(r->output_stage, "events");
     double src_fps = run_rate(ps->decoded, ps->t_first_capture, ps->t_last_capture);
     double det_fps = run_rate(ps->detected, ps->t_first_result, ps->t_last_result);
     double disp_fps = run_rate(r->displayed, r->t_first_display, r->t_last_display);
@@ -283,8 +284,8 @@ void run_report_summary(FILE *f, const struct run_report *r)
     fprintf(f, "%s: %lld frames: %lld detected%s, %lld %s, %lld dropped; "
                "fps: source %.1f, detect %.1f, %s %.1f; ",
             r->mode, (long long)ps->decoded, (long long)ps->detected, still, (long long)r->displayed,
-            file ? "written" : "displayed", (long long)ps->dropped, src_fps, det_fps,
-            file ? "write" : "display", disp_fps);
+            file ? "written" : events ? "processed" : "displayed", (long long)ps->dropped, src_fps,
+            det_fps, file ? "write" : events ? "output" : "display", disp_fps);
     if (file) {
         const struct lat_hist *h = &ps->stage_ms[MODEL_STAGE_TOTAL];
         fputs("detect per frame:", f);

@@ -30,7 +30,7 @@ fi
 M="--weights assets/demo.vdm --threads 2"
 Z="--zone left=128,0,256,0,256,360,128,360 --zone right=384,0,512,0,512,360,384,360"
 PIDS=""
-cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null; done; rm -rf "$TMP"; }
+cleanup() { for p in $PIDS; do kill -9 "$p" 2>/dev/null; done; rm -rf "$TMP"; }
 trap cleanup EXIT
 free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
@@ -94,7 +94,12 @@ if ! command -v mosquitto >/dev/null 2>&1 || ! command -v mosquitto_sub >/dev/nu
 fi
 MOSQ=$(command -v mosquitto)
 PORT=$(free_port)
-printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$PORT" >"$TMP/mosq.conf"
+# persistence: the subscriber's session (and what it missed while the broker
+# was down and it reconnected) survives the broker's restart, as in production;
+# as root, mosquitto would switch to user mosquitto and could not write it
+mkdir -p "$TMP/mosq"
+printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\nuser %s\n' \
+    "$PORT" "$TMP/mosq" "$(id -un)" >"$TMP/mosq.conf"
 start_broker() {
     "$MOSQ" -c "$TMP/mosq.conf" >>"$TMP/mosq.log" 2>&1 &
     BROKER=$!
@@ -102,8 +107,8 @@ start_broker() {
     i=0; while [ $i -lt 50 ] && ! "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 0.2)" 2>/dev/null; do
         sleep 0.1; i=$((i + 1)); done
 }
-start_sub() {   # start_sub FILE: every message of vd/# as "topic payload" lines
-    mosquitto_sub -h 127.0.0.1 -p "$PORT" -t 'vd/#' -v -q 1 >>"$1" 2>/dev/null &
+start_sub() {   # start_sub FILE: every message of vd/# as "topic payload" lines (one session)
+    mosquitto_sub -h 127.0.0.1 -p "$PORT" -t 'vd/#' -v -q 1 -c -i vdetect-test-sub >>"$1" 2>/dev/null &
     SUB=$!
     PIDS="$PIDS $SUB"
     sleep 0.3
@@ -111,18 +116,20 @@ start_sub() {   # start_sub FILE: every message of vd/# as "topic payload" lines
 start_broker
 start_sub "$TMP/sub1.txt"
 # 10 s of clip at its own rate; the broker goes away at ~3 s for ~3 s
-"$BIN" watch $M "$CLIP" $Z --camera cam1 --mqtt "mqtt://127.0.0.1:$PORT/vd" --mqtt-queue 5 \
+"$BIN" watch $M "$CLIP" $Z --camera cam1 --mqtt "mqtt://127.0.0.1:$PORT/vd" --mqtt-queue 10 \
     --events "$TMP/mq.jsonl" --stats-every 2 2>"$TMP/watch.err" &
 WATCH=$!
 PIDS="$PIDS $WATCH"
 sleep 3
-kill "$BROKER" "$SUB" 2>/dev/null; wait "$BROKER" 2>/dev/null
+kill -9 "$SUB" 2>/dev/null   # (mosquitto_sub's own SIGTERM handler can hang)
+kill "$BROKER" 2>/dev/null; wait "$BROKER" 2>/dev/null
 sleep 3
 start_broker
 start_sub "$TMP/sub2.txt"
 wait "$WATCH"; rc=$?
 sleep 0.5
-kill "$SUB" "$BROKER" 2>/dev/null
+kill -9 "$SUB" 2>/dev/null
+kill "$BROKER" 2>/dev/null; wait "$BROKER" 2>/dev/null
 check "watch --mqtt across a broker restart: exit 0 (rc $rc)" [ "$rc" -eq 0 ]
 cat "$TMP/sub1.txt" "$TMP/sub2.txt" >"$TMP/sub.txt"
 if "$PY" - "$TMP/sub.txt" "$TMP/mq.jsonl" "$TMP/watch.err" >"$TMP/py" 2>&1 <<'EOF'
@@ -149,7 +156,7 @@ m = re.search(r"mqtt: (\d+) sent, (\d+) dropped, (\d+) connects", err)
 assert m, err[-500:]
 sent, dropped, connects = map(int, m.groups())
 assert connects >= 2, ("no reconnect", connects)
-assert dropped > 0, "a 5-message queue over a 3 s outage dropped nothing"
+assert dropped > 0, "a 10-message queue over a 3 s outage dropped nothing"
 file_events = [json.loads(l) for l in open(sys.argv[2])]
 got = {json.dumps(e, sort_keys=True) for e in events}
 lost = [e for e in file_events if json.dumps(e, sort_keys=True) not in got]
@@ -203,7 +210,9 @@ sleep 4
 send
 sleep 4
 kill -TERM "$WATCH"; wait "$WATCH"; rc=$?
-kill "$SENDER" "$SUB" "$BROKER" 2>/dev/null
+sleep 0.5
+kill -9 "$SUB" 2>/dev/null
+kill "$SENDER" "$BROKER" 2>/dev/null
 check "watch udp:// across a stall: stopped by SIGTERM (rc $rc)" [ "$rc" -eq 130 ]
 avail=$(sed -n 's/^vd\/u1\/available //p' "$TMP/sub3.txt" | tr '\n' ' ')
 echo "  udp stall: availability: $avail"
