@@ -76,7 +76,7 @@ FUZZ_TARGETS := $(patsubst tests/%.c,%,$(FUZZ_SRC))
 # keep the test objects between builds (they are intermediates of the test binaries)
 .SECONDARY:
 
-.PHONY: all run test bench soak deps test-deps asan tsan check-asan clean tests weights fuzz fuzz-build
+.PHONY: all run test bench soak soak-watch deps test-deps asan tsan check-asan clean tests weights fuzz fuzz-build
 .PHONY: lib install uninstall FORCE
 all: $(BIN)
 
@@ -137,6 +137,12 @@ bench: test-deps
 
 # view on a live 30 fps source for SOAK_SECONDS (default 3600): RSS and latency
 # per SOAK_EVERY seconds into out/soak/report.md (not part of make test)
+# four `vdetect watch` cameras on loopback UDP streams and one broker for SOAK_SECONDS
+# (default 3600): RSS, reconnects and drops into out/soak-watch/report.md
+soak-watch: test-deps
+	@$(MAKE) --no-print-directory $(BIN)
+	@scripts/soak-watch.sh
+
 soak: test-deps
 	@$(MAKE) --no-print-directory $(BIN)
 	@scripts/soak.sh
