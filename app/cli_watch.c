@@ -580,6 +580,9 @@ int cmd_watch(int argc, char **argv)
             publish_get_stats(w->pub, &st);
             fprintf(stderr, "; mqtt: %ld sent, %ld dropped, %ld connects", st.sent, st.dropped,
                     st.connects);
+            if (st.queue_len + st.in_flight)
+                fprintf(stderr, ", %d still waiting for the broker (2 s more at exit)",
+                        st.queue_len + st.in_flight);
         }
         fputc('\n', stderr);
     }

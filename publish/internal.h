@@ -1,6 +1,6 @@
 /*
- * internal.h — private to publish/ (and its tests): the error-message helper
- * and the topic check that url.c (the prefix) and publish.c (suffixes) share.
+ * internal.h — private to publish/ (and its tests): base/'s helpers (base_err
+ * writes the error lines) and the topic check that url.c (the prefix) and publish.c (suffixes) share.
  * Nothing outside publish/ includes this.
  */
 #ifndef VDETECT_PUBLISH_INTERNAL_H
@@ -8,11 +8,8 @@
 
 #include <stddef.h>
 
+#include "../base/base.h"
 #include "publish.h"
-
-/* printf into msg (when msg is not NULL and len > 0) and return -1. */
-int publish_err(char *msg, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* NULL when s (NUL-terminated) is a good topic prefix or suffix: one or more
  * levels, no leading or trailing '/', no empty level, no wildcard, valid UTF-8

@@ -683,50 +683,50 @@ int publish_open(struct publisher **out, const struct publish_options *o, char *
 {
     *out = NULL;
     if (!o)
-        return publish_err(msg, len, "publish: no options");
+        return base_err(msg, len, "publish: no options");
     struct publish_url u;
     if (publish_parse_url(o->url, &u, msg, len) < 0)
         return -1;
     int queue_max = o->queue_max ? o->queue_max : 1000;
     if (queue_max < 1 || queue_max > QUEUE_LIMIT)
-        return publish_err(msg, len, "publish: queue_max %d is not in [1, %d] (0: 1000)",
+        return base_err(msg, len, "publish: queue_max %d is not in [1, %d] (0: 1000)",
                            o->queue_max, QUEUE_LIMIT);
     int keepalive = o->keepalive ? o->keepalive : 30;
     if (keepalive < 5 || keepalive > 65535)
-        return publish_err(msg, len, "publish: keepalive %d s is not in [5, 65535] (0: 30)",
+        return base_err(msg, len, "publish: keepalive %d s is not in [5, 65535] (0: 30)",
                            o->keepalive);
     double rmin = o->retry_min == 0 ? 1 : o->retry_min;
     double rmax = o->retry_max == 0 ? 30 : o->retry_max;
     if (!(rmin >= 0.01 && rmin <= 3600))
-        return publish_err(msg, len, "publish: retry_min %g s is not in [0.01, 3600] (0: 1)",
+        return base_err(msg, len, "publish: retry_min %g s is not in [0.01, 3600] (0: 1)",
                            o->retry_min);
     if (!(rmax >= 0.01 && rmax <= 3600))
-        return publish_err(msg, len, "publish: retry_max %g s is not in [0.01, 3600] (0: 30)",
+        return base_err(msg, len, "publish: retry_max %g s is not in [0.01, 3600] (0: 30)",
                            o->retry_max);
     if (rmax < rmin)
-        return publish_err(msg, len, "publish: retry_max %g s is below retry_min %g s", rmax, rmin);
+        return base_err(msg, len, "publish: retry_max %g s is below retry_min %g s", rmax, rmin);
     if (o->qos0 != 0 && o->qos0 != 1)
-        return publish_err(msg, len, "publish: qos0 %d is not 0 or 1", o->qos0);
+        return base_err(msg, len, "publish: qos0 %d is not 0 or 1", o->qos0);
     const char *avail = o->availability ? o->availability : "available";
     const char *why = publish_topic_problem(avail);
     if (!why && strlen(avail) > 1024)
         why = "is longer than 1024 bytes";
     if (why)
-        return publish_err(msg, len, "publish: availability suffix '%.64s' %s", avail, why);
+        return base_err(msg, len, "publish: availability suffix '%.64s' %s", avail, why);
     if (o->client_id) {
         size_t n = strlen(o->client_id);
         if (n == 0 || n > 1024 || mosquitto_validate_utf8(o->client_id, (int)n) != MOSQ_ERR_SUCCESS)
-            return publish_err(msg, len, "publish: client_id must be 1 to 1024 bytes of UTF-8 "
+            return base_err(msg, len, "publish: client_id must be 1 to 1024 bytes of UTF-8 "
                                "without control characters");
     }
 
     pthread_once(&lib_once, lib_init);
     if (lib_rc != MOSQ_ERR_SUCCESS)
-        return publish_err(msg, len, "publish: libmosquitto: %s", mosquitto_strerror(lib_rc));
+        return base_err(msg, len, "publish: libmosquitto: %s", mosquitto_strerror(lib_rc));
 
     struct publisher *p = calloc(1, sizeof *p);
     if (!p)
-        return publish_err(msg, len, "publish: out of memory");
+        return base_err(msg, len, "publish: out of memory");
     p->wake_r = p->wake_w = -1;
     p->url = u;
     p->queue_max = queue_max;
@@ -746,13 +746,13 @@ int publish_open(struct publisher **out, const struct publish_options *o, char *
     }
     p->avail_topic = dup_printf("%s/%s", u.prefix, avail);
     if (!p->client_id || !p->avail_topic) {
-        publish_err(msg, len, "publish: out of memory");
+        base_err(msg, len, "publish: out of memory");
         goto fail;
     }
 
     int fds[2];
     if (pipe(fds) < 0) {
-        publish_err(msg, len, "publish: pipe: %s", strerror(errno));
+        base_err(msg, len, "publish: pipe: %s", strerror(errno));
         goto fail;
     }
     p->wake_r = fds[0];
@@ -763,7 +763,7 @@ int publish_open(struct publisher **out, const struct publish_options *o, char *
     }
     int e = pthread_mutex_init(&p->lock, NULL);
     if (e) {
-        publish_err(msg, len, "publish: mutex: %s", strerror(e));
+        base_err(msg, len, "publish: mutex: %s", strerror(e));
         goto fail;
     }
     p->lock_ready = 1;
@@ -778,7 +778,7 @@ int publish_open(struct publisher **out, const struct publish_options *o, char *
     e = errno;
     sigaction(SIGPIPE, &old_pipe, NULL);
     if (!p->mosq) {
-        publish_err(msg, len, "publish: libmosquitto: cannot create a client: %s",
+        base_err(msg, len, "publish: libmosquitto: cannot create a client: %s",
                     strerror(e ? e : ENOMEM));
         goto fail;
     }
@@ -790,7 +790,7 @@ int publish_open(struct publisher **out, const struct publish_options *o, char *
     e = pthread_create(&p->thread, NULL, run, p);
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     if (e) {
-        publish_err(msg, len, "publish: cannot start the network thread: %s", strerror(e));
+        base_err(msg, len, "publish: cannot start the network thread: %s", strerror(e));
         goto fail;
     }
     *out = p;

@@ -25,17 +25,6 @@
 
 #define URL_FORM "mqtt://[user[:pass]@]host[:port][/prefix]"
 
-int publish_err(char *msg, size_t len, const char *fmt, ...)
-{
-    if (msg && len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, len, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 const char *publish_topic_problem(const char *s)
 {
     size_t n = strlen(s);
@@ -85,9 +74,9 @@ static int decode_part(const char *s, const char *e, char *out, size_t cap, cons
 {
     int rc = decode(s, e, out, cap);
     if (rc == -1)
-        return publish_err(msg, len, "publish: the broker URL's %s has a bad %%-escape", what);
+        return base_err(msg, len, "publish: the broker URL's %s has a bad %%-escape", what);
     if (rc == -2)
-        return publish_err(msg, len, "publish: the broker URL's %s is longer than %zu bytes",
+        return base_err(msg, len, "publish: the broker URL's %s is longer than %zu bytes",
                            what, cap - 1);
     return 0;
 }
@@ -107,7 +96,7 @@ int publish_parse_url(const char *url, struct publish_url *out, char *msg, size_
     snprintf(u.prefix, sizeof u.prefix, "vdetect");
 
     if (!url || !*url)
-        return publish_err(msg, len, "publish: no broker URL (" URL_FORM ")");
+        return base_err(msg, len, "publish: no broker URL (" URL_FORM ")");
     /* a scheme is letters, digits, '+', '-' and '.' (RFC 3986), so nothing
      * before "://" that is not one can be a password echoed below */
     size_t slen = 0;
@@ -115,12 +104,12 @@ int publish_parse_url(const char *url, struct publish_url *out, char *msg, size_
            url[slen] == '.')
         slen++;
     if (slen == 0 || strncmp(url + slen, "://", 3) != 0)
-        return publish_err(msg, len, "publish: the broker URL must look like " URL_FORM);
+        return base_err(msg, len, "publish: the broker URL must look like " URL_FORM);
     const char *sep = url + slen;
     if (slen == 5 && strncasecmp(url, "mqtts", 5) == 0)
-        return publish_err(msg, len, "publish: mqtts:// (MQTT over TLS) is not supported; use mqtt://");
+        return base_err(msg, len, "publish: mqtts:// (MQTT over TLS) is not supported; use mqtt://");
     if (slen != 4 || strncasecmp(url, "mqtt", 4) != 0)
-        return publish_err(msg, len, "publish: broker URL scheme '%.*s' is not mqtt",
+        return base_err(msg, len, "publish: broker URL scheme '%.*s' is not mqtt",
                            (int)(slen > 16 ? 16 : slen), url);
 
     const char *auth = sep + 3;
@@ -136,7 +125,7 @@ int publish_parse_url(const char *url, struct publish_url *out, char *msg, size_
         const char *colon = memchr(auth, ':', (size_t)(at - auth));
         const char *user_end = colon ? colon : at;
         if (user_end == auth)
-            return publish_err(msg, len, "publish: the broker URL has an empty user name");
+            return base_err(msg, len, "publish: the broker URL has an empty user name");
         if (decode_part(auth, user_end, u.user, sizeof u.user, "user name", msg, len) < 0)
             return -1;
         if (colon && decode_part(colon + 1, at, u.pass, sizeof u.pass, "password", msg, len) < 0)
@@ -149,13 +138,13 @@ int publish_parse_url(const char *url, struct publish_url *out, char *msg, size_
     if (bracketed) {
         const char *close = memchr(hp, ']', (size_t)(end - hp));
         if (!close)
-            return publish_err(msg, len, "publish: broker host '%.*s' lacks its closing ']'",
+            return base_err(msg, len, "publish: broker host '%.*s' lacks its closing ']'",
                                (int)(end - hp > 64 ? 64 : end - hp), hp);
         h0 = hp + 1;
         h1 = close;
         if (close + 1 < end) {
             if (close[1] != ':')
-                return publish_err(msg, len, "publish: broker host '%.*s' has something after ']' "
+                return base_err(msg, len, "publish: broker host '%.*s' has something after ']' "
                                    "that is not :port", (int)(end - hp > 64 ? 64 : end - hp), hp);
             port = close + 2;
         }
@@ -166,13 +155,13 @@ int publish_parse_url(const char *url, struct publish_url *out, char *msg, size_
             port = colon + 1;
     }
     if (h1 == h0)
-        return publish_err(msg, len, "publish: the broker URL has no host");
+        return base_err(msg, len, "publish: the broker URL has no host");
     if ((size_t)(h1 - h0) >= sizeof u.host)
-        return publish_err(msg, len, "publish: broker host is longer than %zu bytes",
+        return base_err(msg, len, "publish: broker host is longer than %zu bytes",
                            sizeof u.host - 1);
     for (const char *q = h0; q < h1; q++)
         if (!host_char_ok((unsigned char)*q, bracketed))
-            return publish_err(msg, len, "publish: broker host '%.*s' has a character that is "
+            return base_err(msg, len, "publish: broker host '%.*s' has a character that is "
                                "not a letter, digit, '.', '-' or '_'%s", (int)(h1 - h0), h0,
                                bracketed ? " (or ':' and '%' in brackets)" : "");
     memcpy(u.host, h0, (size_t)(h1 - h0));
@@ -184,7 +173,7 @@ int publish_parse_url(const char *url, struct publish_url *out, char *msg, size_
         for (; q < end && isdigit((unsigned char)*q) && v <= 65535; q++)
             v = v * 10 + (*q - '0');
         if (q == port || q < end || v < 1 || v > 65535)
-            return publish_err(msg, len, "publish: broker port '%.*s' is not a number in [1, 65535]",
+            return base_err(msg, len, "publish: broker port '%.*s' is not a number in [1, 65535]",
                                (int)(end - port > 16 ? 16 : end - port), port);
         u.port = (int)v;
     }
@@ -192,11 +181,11 @@ int publish_parse_url(const char *url, struct publish_url *out, char *msg, size_
     if (slash && slash[1]) {
         const char *pfx = slash + 1;
         if (strlen(pfx) >= sizeof u.prefix)
-            return publish_err(msg, len, "publish: topic prefix is longer than %zu bytes",
+            return base_err(msg, len, "publish: topic prefix is longer than %zu bytes",
                                sizeof u.prefix - 1);
         const char *why = publish_topic_problem(pfx);
         if (why)
-            return publish_err(msg, len, "publish: topic prefix '%s' %s", pfx, why);
+            return base_err(msg, len, "publish: topic prefix '%s' %s", pfx, why);
         snprintf(u.prefix, sizeof u.prefix, "%s", pfx);
     }
     *out = u;

@@ -15,7 +15,7 @@
 #           standard C library (libc, libm) alone — not even POSIX or threads;
 #   motion/ pixels and plain boxes in, motion, regions and zone events out: the
 #           same as track/ (its own headers, base.h, libc and libm alone);
-#   publish/ topics and payload bytes to an MQTT broker: its own headers, the C
+#   publish/ topics and payload bytes to an MQTT broker: its own headers, base.h, the C
 #           library, POSIX and pthreads, and libmosquitto's <mosquitto.h>;
 #   app/    wires them through their public headers (model.h, video.h, render.h, track.h,
 #           motion.h, publish.h)
@@ -56,8 +56,9 @@ allowed() {
         \<float.h\>|\<ctype.h\>|\<assert.h\>|\<signal.h\>|\<fcntl.h\>|\<unistd.h\>|\
         \<pthread.h\>|\<poll.h\>|\<dirent.h\>|\<inttypes.h\>|\<locale.h\>|\<getopt.h\>|\
         \<sys/*|\<stdatomic.h\>|\<spawn.h\>|\<wchar.h\>|\<sched.h\>|\<termios.h\>|\
-        \<setjmp.h\>|\<libgen.h\>|\<dlfcn.h\>|\<glob.h\>|\<fnmatch.h\>|\<search.h\>)
-            return 0 ;;               # the C library and POSIX
+        \<setjmp.h\>|\<libgen.h\>|\<dlfcn.h\>|\<glob.h\>|\<fnmatch.h\>|\<search.h\>|\
+        \<netdb.h\>|\<netinet/*|\<arpa/inet.h\>)
+            return 0 ;;               # the C library and POSIX (sockets included)
     esac
     case "$folder:$h" in
         model*:\<cblas.h\>|model/ops:\<oneapi/dnnl/dnnl.h\>|model/ops:\<omp.h\>) return 0 ;;
@@ -67,7 +68,7 @@ allowed() {
         model/net:\"../spec/spec.h\") return 0 ;;
         video:\<libav*|video:\<libsw*|video:\<linux/videodev2.h\>) return 0 ;;
         render:\<SDL*) return 0 ;;
-        publish:\<mosquitto.h\>) return 0 ;;
+        publish:\<mosquitto.h\>|publish:\"../base/base.h\") return 0 ;;
         render:\"../model/model.h\"|render:\"../video/video.h\") return 0 ;;
         app:\<jansson.h\>|app:\<systemd/sd-daemon.h\>|app:\"../model/model.h\"|app:\"../video/video.h\"|app:\"../render/render.h\"|app:\"../track/track.h\"|app:\"../motion/motion.h\"|\
         app:\"../publish/publish.h\") return 0 ;;
