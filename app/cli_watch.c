@@ -535,6 +535,11 @@ int cmd_watch(int argc, char **argv)
         /* a camera, or a file read like one: the newest frame matters, drops are
          * counted; a file read --fast: back-pressure, nothing dropped */
         .live = w->info->live || !w->fast,
+        /* room for the frames that arrive while the detector runs: with a rate cap
+         * or motion gating most frames pass through in a millisecond, so the
+         * queue drains between detections instead of dropping (latency stays
+         * bounded by it: 8 frames) */
+        .queue_len = 8,
         .max_frames = w->max_frames,
     };
     if (signals_pending() || pipeline_start(&w->p, &pc) < 0) {
