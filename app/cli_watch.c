@@ -76,6 +76,8 @@ struct watch {
     struct video_source_options so;
     const char *source, *camera, *events_path, *mqtt_url, *metrics_addr;
     double stats_every, update_every;
+    const char *clips_dir;
+    double pre_capture, post_capture;
     int mqtt_queue;
     long long max_frames;
     int fast, quiet, overwrite, no_reconnect;
@@ -86,6 +88,7 @@ struct watch {
     struct tracking *trk;
     struct gate *gate;
     struct events *events;
+    struct clips *clips;
     struct publisher *pub;
     struct metrics_server *metrics;
     FILE *events_file;
@@ -193,6 +196,17 @@ static int parse_args(struct watch *w, int argc, char **argv)
         { .name = "--metrics", .arg = "ADDR:PORT", .kind = OPT_STRING, .dest = &w->metrics_addr,
           .help = "serve Prometheus metrics at http://ADDR:PORT/metrics\n"
                   "(e.g. 127.0.0.1:9101, or :9101 for every address)" },
+        { .name = "--clips", .arg = "DIR", .kind = OPT_STRING, .dest = &w->clips_dir,
+          .help = "a video clip per object, stream-copied from the\n"
+                  "source (no re-encode; MPEG-TS, plays even if cut\n"
+                  "off), and its best snapshot as JPEG:\n"
+                  "DIR/CAMERA-TIME-LABEL-ID.ts/.jpg (DIR is made)" },
+        { .name = "--pre-capture", .arg = "S", .kind = OPT_DOUBLE, .dest = &w->pre_capture,
+          .lo = 0, .hi = 60,
+          .help = "seconds of video before the object appeared (from\n"
+                  "the keyframe before; default 5)" },
+        { .name = "--post-capture", .arg = "S", .kind = OPT_DOUBLE, .dest = &w->post_capture,
+          .lo = 0, .hi = 600, .help = "seconds after it went (default 5)" },
         { .name = "--stats-every", .arg = "S", .kind = OPT_DOUBLE, .dest = &w->stats_every,
           .lo = 1, .hi = 86400,
           .help = "seconds between stats (log line, stats topic;\n"
@@ -477,6 +491,8 @@ int cmd_watch(int argc, char **argv)
     }
     w->stats_every = 60;
     w->update_every = 5;
+    w->pre_capture = 5;
+    w->post_capture = 5;
     cli_model_init(&w->cm, argc);
     tracking_options_init(&w->to, 0);
     gate_options_init(&w->go);
@@ -513,6 +529,11 @@ int cmd_watch(int argc, char **argv)
     if ((status = cli_model_load(&w->cm, cmd)) != APP_OK ||
         (status = app_check_frame_size(&w->cm, w->source, w->info)) != APP_OK)
         goto done;
+    struct clips_options co = { .dir = w->clips_dir, .camera = w->camera,
+                                .pre = w->pre_capture, .post = w->post_capture };
+    if ((status = clips_open(&w->clips, &co, w->src, &w->cm, w->info->width,
+                             w->info->height)) != APP_OK)
+        goto done;
     int max_dets = app_max_dets(&w->cm);
     w->fig.nclasses = model_num_classes(w->cm.model);
     if ((status = tracking_open(&w->trk, &w->to, cmd, w->info->fps, w->info->width,
@@ -522,10 +543,11 @@ int cmd_watch(int argc, char **argv)
                             max_dets)) != APP_OK)
         goto done;
     struct events_options eo = { .camera = w->camera, .update_every = w->update_every };
-    if (w->events_path || w->pub) {
+    if (w->events_path || w->pub || w->clips) {
         if ((status = events_open(&w->events, &eo, &w->cm, tracking_zoning(w->trk), w->pub,
                                   w->events_file, w->events_path)) != APP_OK)
             goto done;
+        events_set_clips(w->events, w->clips);
     }
     struct pipeline_config pc = {
         .src = w->src,
@@ -591,6 +613,9 @@ int cmd_watch(int argc, char **argv)
         }
         fputc('\n', stderr);
     }
+    if (!w->quiet)
+        clips_summary(stderr, cmd, w->clips);
+    clips_close(&w->clips);   /* every clip finished with what there is */
     status = failed ? APP_FAIL : signals_pending() ? APP_INTERRUPTED : APP_OK;
     wlog(w, "stopped (%s)", status == APP_INTERRUPTED ? "signal" : status == APP_OK ? "end of "
          "input" : "error");
@@ -599,6 +624,7 @@ done:
     pipeline_free(&w->p);
     metrics_close(&w->metrics);
     events_close(&w->events);
+    clips_close(&w->clips);
     publish_close(&w->pub, 2.0);
     if (w->events_file && !w->events_is_stdout && fclose(w->events_file) != 0 &&
         status == APP_OK)

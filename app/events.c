@@ -51,6 +51,7 @@ struct events {
     FILE *file;                /* --events stream or NULL (borrowed) */
     const char *file_name;
     struct publisher *pub;     /* borrowed, may be NULL */
+    struct clips *clips;       /* borrowed, may be NULL */
     double update_every, end_after;
     struct object *obj;
     int nobj, cap;
@@ -89,6 +90,12 @@ oom:
     app_error("out of memory");
     events_close(&e);
     return APP_FAIL;
+}
+
+void events_set_clips(struct events *e, struct clips *c)
+{
+    if (e)
+        e->clips = c;
 }
 
 void events_close(struct events **ep)
@@ -333,6 +340,9 @@ int events_frame(struct events *e, const struct pipe_frame *f)
         s->last_wall = wall;
         s->last_frame = vf->index;
         int r = 0;
+        if (is_new)
+            clips_object_new(e->clips, id, d->label, t, wall);
+        clips_object_seen(e->clips, id, d->box, d->score, vf);
         if (is_new) {
             r = send_event(e, 0, o);
         } else if (label_changed || zones_changed) {
@@ -348,6 +358,7 @@ int events_frame(struct events *e, const struct pipe_frame *f)
     for (int i = 0; i < e->nobj; i++) {
         struct object *o = &e->obj[i];
         if (o->now.id && t - o->now.last_t >= e->end_after) {
+            clips_object_end(e->clips, o->now.id, o->now.last_t);
             if (send_event(e, 2, o) < 0)
                 return -1;
             o->now.id = 0;
@@ -364,6 +375,7 @@ int events_finish(struct events *e)
     for (int i = 0; i < e->nobj; i++) {
         struct object *o = &e->obj[i];
         if (o->now.id) {
+            clips_object_end(e->clips, o->now.id, o->now.last_t);
             if (send_event(e, 2, o) < 0)
                 r = -1;
             o->now.id = 0;

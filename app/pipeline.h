@@ -425,6 +425,30 @@ int zoning_count(const struct zoning *z);
 const char *zoning_name(const struct zoning *z, int i);
 unsigned zoning_of(const struct zoning *z, int id);
 
+/* ---- per-object clips and snapshots (clips.c) ------------------------------------ */
+
+struct clips_options {
+    const char *dir;           /* --clips DIR, or NULL: none */
+    const char *camera;
+    double pre, post;          /* --pre-capture, --post-capture (s) */
+};
+struct clips;
+/* *c = NULL without a dir. Attaches video/'s recorder to src: call between
+ * video_open() and pipeline_start(). APP_OK or APP_FAIL (printed). */
+int clips_open(struct clips **c, const struct clips_options *o, struct video_source *src,
+               const struct cli_model *cm, int width, int height);
+/* Main thread, from events.c: an object appeared (t: stream s, wall: Unix s),
+ * was seen on vf (keeps the best snapshot), went (its clip ends post s after t). */
+void clips_object_new(struct clips *c, int id, int label, double t, double wall);
+void clips_object_seen(struct clips *c, int id, const float box[4], float score,
+                       const struct video_frame *vf);
+void clips_object_end(struct clips *c, int id, double t);
+/* "CMD: clips in DIR: N started, N complete, N snapshots" (NULL c: nothing). */
+void clips_summary(FILE *f, const char *cmd, const struct clips *c);
+/* Finish every clip with what there is, detach the recorder, free. Before
+ * video_close() of the source. NULL-safe. */
+void clips_close(struct clips **c);
+
 /* ---- per-object events and counts (events.c) ------------------------------------ */
 
 struct events_options {
@@ -438,6 +462,8 @@ struct events;
 int events_open(struct events **e, const struct events_options *o, const struct cli_model *cm,
                 struct zoning *zones, struct publisher *pub, FILE *file,
                 const char *file_name);
+/* Objects' clips and snapshots follow their events (NULL: none). */
+void events_set_clips(struct events *e, struct clips *c);
 void events_close(struct events **e);
 /* Main thread, each tracked frame in order (after tracking_frame). 0, or -1 (printed). */
 int events_frame(struct events *e, const struct pipe_frame *f);
