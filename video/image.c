@@ -5,16 +5,22 @@
  * Colour and orientation are convert.c's (the one RGB path of video/): range
  * and matrix honoured, display matrix or EXIF Orientation applied.
  *
+ * Writes JPEG snapshots too (video_write_jpeg: RGB24 → 4:2:0 full range →
+ * FFmpeg's mjpeg encoder → a temporary file renamed into place exclusively).
+ *
  * Also owns FFmpeg's log level and the library-version string of video.h.
  */
 #include "video.h"
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -223,6 +229,137 @@ done:
     avcodec_free_context(&dec);
     avformat_close_input(&fmt);
     av_free(url);
+    return ret < 0 ? ret : 0;
+}
+
+/* ---- JPEG snapshots ---- */
+
+/* The JPEG bytes of an RGB24 picture, in pkt. 0 or a negative code (printed). */
+static int jpeg_encode(const char *path, const uint8_t *rgb, int w, int h, int stride,
+                       int quality, AVPacket *pkt)
+{
+    const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_MJPEG);
+    if (!codec)
+        return image_fail(path, "this FFmpeg has no JPEG encoder", AVERROR_ENCODER_NOT_FOUND);
+    AVCodecContext *enc = avcodec_alloc_context3(codec);
+    AVFrame *frame = av_frame_alloc();
+    struct SwsContext *sws = NULL;
+    int ret;
+    if (!enc || !frame) {
+        ret = image_fail(path, NULL, AVERROR(ENOMEM));
+        goto done;
+    }
+    /* 4:2:0 in full range, BT.601: what JPEG files are; mjpeg takes plain
+     * yuv420p when told the range is full */
+    enc->width = w;
+    enc->height = h;
+    enc->pix_fmt = AV_PIX_FMT_YUV420P;
+    enc->color_range = AVCOL_RANGE_JPEG;
+    enc->colorspace = AVCOL_SPC_BT470BG;
+    enc->time_base = (AVRational){ 1, 1 };
+    enc->thread_count = 1;
+    /* quality 1..100 onto the quantiser 31..2 (ffmpeg's -q:v for JPEG) */
+    enc->flags |= AV_CODEC_FLAG_QSCALE;
+    enc->global_quality = FF_QP2LAMBDA * (31 - (quality - 1) * 29 / 99);
+    if ((ret = avcodec_open2(enc, codec, NULL)) < 0) {
+        image_fail(path, "cannot open the JPEG encoder", ret);
+        goto done;
+    }
+    frame->format = enc->pix_fmt;
+    frame->width = w;
+    frame->height = h;
+    frame->color_range = enc->color_range;
+    frame->colorspace = enc->colorspace;
+    if ((ret = av_frame_get_buffer(frame, 0)) < 0) {
+        image_fail(path, NULL, ret);
+        goto done;
+    }
+    sws = sws_getContext(w, h, AV_PIX_FMT_RGB24, w, h, enc->pix_fmt,
+                         SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, NULL, NULL, NULL);
+    if (!sws) {
+        ret = image_fail(path, "cannot convert RGB to YUV", AVERROR(ENOMEM));
+        goto done;
+    }
+    sws_set_yuv(sws, 0, AVCOL_SPC_BT470BG, 1);
+    const uint8_t *planes[4] = { rgb, NULL, NULL, NULL };
+    int strides[4] = { stride, 0, 0, 0 };
+    sws_scale(sws, planes, strides, 0, h, frame->data, frame->linesize);
+    frame->pts = 0;
+    frame->quality = enc->global_quality;
+    if ((ret = avcodec_send_frame(enc, frame)) < 0 || (ret = avcodec_receive_packet(enc, pkt)) < 0)
+        image_fail(path, "JPEG encoding failed", ret);
+
+done:
+    sws_freeContext(sws);
+    av_frame_free(&frame);
+    avcodec_free_context(&enc);
+    return ret < 0 ? ret : 0;
+}
+
+int video_write_jpeg(const char *path, const uint8_t *rgb, int w, int h, int stride, int quality)
+{
+    VIDEO_ASSERT(path && rgb && w > 0 && h > 0 && stride >= 3 * w);
+    static atomic_uint serial; /* temporary names of this process's concurrent writers */
+    if (quality <= 0)
+        quality = 90;
+    if (quality > 100)
+        quality = 100;
+    struct stat st;
+    if (lstat(path, &st) == 0) /* before the work; the rename below is the real guard */
+        return image_fail(path, "cannot write", AVERROR(EEXIST));
+    AVPacket *pkt = av_packet_alloc();
+    char *tmp = NULL;
+    int fd = -1, ret;
+    if (!pkt) {
+        ret = image_fail(path, NULL, AVERROR(ENOMEM));
+        goto done;
+    }
+    if ((ret = jpeg_encode(path, rgb, w, h, stride, quality, pkt)) < 0)
+        goto done;
+    tmp = av_asprintf("%s.%d.%u.tmp", path, (int)getpid(), atomic_fetch_add(&serial, 1));
+    if (!tmp) {
+        ret = image_fail(path, NULL, AVERROR(ENOMEM));
+        goto done;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        ret = image_fail(path, "cannot create", AVERROR(errno));
+        av_freep(&tmp); /* not ours */
+        goto done;
+    }
+    for (int off = 0; off < pkt->size;) {
+        ssize_t n = write(fd, pkt->data + off, (size_t)(pkt->size - off));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            ret = image_fail(path, "write error", AVERROR(errno));
+            goto done;
+        }
+        off += (int)n;
+    }
+    ret = close(fd);
+    fd = -1;
+    if (ret < 0) {
+        ret = image_fail(path, "write error", AVERROR(errno));
+        goto done;
+    }
+    /* into place only if path is still free: RENAME_NOREPLACE, or a hard link
+     * where the file system cannot do that (both fail with EEXIST) */
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0) {
+        av_freep(&tmp); /* renamed: nothing to remove */
+    } else if ((errno != EINVAL && errno != ENOSYS) || link(tmp, path) < 0) {
+        ret = image_fail(path, "cannot write", AVERROR(errno));
+        goto done;
+    }
+    ret = 0;
+
+done:
+    if (fd >= 0)
+        close(fd);
+    if (tmp)
+        unlink(tmp);
+    av_free(tmp);
+    av_packet_free(&pkt);
     return ret < 0 ? ret : 0;
 }
 

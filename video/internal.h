@@ -1,7 +1,8 @@
 /*
  * internal.h — private to video/: the RGB conversion and orientation helpers
  * shared by still images (image.c), sources (source.c) and the writer
- * (writer.c), and the source's side of stream copy used by the writer.
+ * (writer.c), the source's side of stream copy used by the writer, and the
+ * hooks between a source and its recorder (recorder.c).
  * Nothing outside video/ includes this.
  */
 #ifndef VDETECT_VIDEO_INTERNAL_H
@@ -107,5 +108,44 @@ int source_copy_eof(struct video_source *s);
 void source_copy_end(struct video_source *s);
 /* The copy queue's counters so far (a consistent snapshot). */
 void source_copy_stats(struct video_source *s, struct video_copy_stats *st);
+
+/* ---- event clips: between a source (source.c) and its recorder (recorder.c) ---- */
+struct video_recorder;
+
+/* How a connection's packet timestamps land on the source's time line (in
+ * video_info's time base tb, the one video_frame.pts uses):
+ * out = seg_out + (ts - seg_in) rescaled from st_tb to tb. origin is the
+ * time line's 0 (video_frame.pts_sec = (out - origin) * tb), AV_NOPTS_VALUE
+ * while not known (before the first frame of a stream without a start time). */
+struct rec_timeline {
+    AVRational st_tb;
+    int64_t seg_in, seg_out;
+    int64_t origin;
+};
+
+/* The source's side (source.c). Attach r (AVERROR(EBUSY) if a recorder is
+ * attached): from now on decode_next() feeds it every video packet; the
+ * packets video_open() demuxed (kept from the first keyframe) are fed at
+ * once. The caller's thread must be the only one using s (before reading). */
+int source_recorder_attach(struct video_source *s, struct video_recorder *r);
+/* No more packets to r after this returns; any thread. */
+void source_recorder_detach(struct video_source *s);
+/* 1 when the source rebases its time line (reconnect on): a connection's
+ * timestamps that go back get a new segment at the next frame. */
+int source_rebases(const struct video_source *s);
+
+/* The recorder's side (recorder.c), called by source.c on the reading thread
+ * with the source's lock held (lock order: source, then recorder); none
+ * blocks on anything but the recorder's mutex. */
+/* A demuxed video packet of stream st (referenced, not taken); tl its time
+ * line, NULL while the source does not know it yet (after a reconnect, until
+ * the new connection's first frame). */
+void recorder_feed(struct video_recorder *r, const AVPacket *pkt, const AVStream *st,
+                   const struct rec_timeline *tl);
+/* The connection broke (reconnect): open clips end; the next packets are a new
+ * connection's. */
+void recorder_break(struct video_recorder *r);
+/* The input ended (a file): stopped clips end once they have what there is. */
+void recorder_eof(struct video_recorder *r);
 
 #endif

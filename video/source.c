@@ -16,6 +16,11 @@
  * nothing per packet. A packet that finds the ring full, or whose AVPacket
  * cannot be allocated, is dropped and counted (video_writer_copy_stats).
  *
+ * Event clips: an attached recorder (recorder.c) is handed a reference to
+ * every video packet decode_next() demuxes, under the same lock; before the
+ * first video_read() the video packets video_open() demuxed are kept (from
+ * the first keyframe, bounded) so that a recorder attached next gets them.
+ *
  * Never hangs on a network: every blocking libavformat call runs under an
  * interrupt callback with a deadline (opt->timeout without data), and
  * video_interrupt() trips the same callback.
@@ -54,6 +59,8 @@
 #define RECONNECT_MIN 1.0          /* s: default first back-off */
 #define RECONNECT_MAX 30.0         /* s: default longest back-off */
 #define RECONNECT_LOG_EVERY 2.0    /* s: least time between two "reconnecting" lines */
+#define EARLY_VIDEO_MAX 256        /* video packets kept from video_open() for a recorder */
+#define EARLY_VIDEO_BYTES ((int64_t)16 << 20)
 
 /* Copied-stream packets waiting for the writer: a bounded ring (see above). */
 struct copy_queue {
@@ -140,6 +147,15 @@ struct video_source {
     int eof;             /* video_read() saw the end of input */
     struct video_health health;
     double down_since;   /* monotonic s the current outage began */
+
+    /* Event clips (under lock): the attached recorder; before the first
+     * video_read(), the video packets video_open() demuxed, from the first
+     * keyframe, for a recorder attached next (none once over the bound). */
+    struct video_recorder *rec;
+    AVPacket *early_video[EARLY_VIDEO_MAX];
+    int early_video_n;
+    int64_t early_video_bytes;
+    int early_video_full;
 };
 
 double video_now(void)
@@ -406,6 +422,42 @@ static void copy_free(struct copy_queue *q)
     q->ring = NULL;
 }
 
+/* ---- video packets for a recorder (all under the source's lock) ---- */
+
+static void early_video_free(struct video_source *s)
+{
+    for (int i = 0; i < s->early_video_n; i++)
+        av_packet_free(&s->early_video[i]);
+    s->early_video_n = 0;
+    s->early_video_bytes = 0;
+}
+
+/* Before the first video_read(): keep a reference to pkt, from the first
+ * keyframe on, for a recorder attached next. Past the bound none is kept (a
+ * recorder then starts at the next keyframe: a gap would break decoding). */
+static void early_video_keep(struct video_source *s, const AVPacket *pkt)
+{
+    if (s->early_video_full || (!s->early_video_n && !(pkt->flags & AV_PKT_FLAG_KEY)))
+        return;
+    AVPacket *p = NULL;
+    if (s->early_video_n == EARLY_VIDEO_MAX ||
+        s->early_video_bytes + pkt->size > EARLY_VIDEO_BYTES || !(p = av_packet_clone(pkt))) {
+        early_video_free(s);
+        s->early_video_full = 1;
+        return;
+    }
+    s->early_video[s->early_video_n++] = p;
+    s->early_video_bytes += p->size;
+}
+
+/* Hand pkt to the recorder with its time line — unknown while a segment is
+ * about to start (a new connection: until its first frame sets it). */
+static void feed_recorder(struct video_source *s, const AVPacket *pkt)
+{
+    struct rec_timeline tl = { s->st->time_base, s->seg_in, s->seg_out, s->start_pts };
+    recorder_feed(s->rec, pkt, s->st, s->rebase ? NULL : &tl);
+}
+
 /*
  * One step of the decode loop: the next decoded picture into s->frame.
  * 0, VIDEO_EOF, or a negative code (printed).
@@ -430,6 +482,8 @@ static int decode_next(struct video_source *s)
             s->demux_eof = 1;
             pthread_mutex_lock(&s->lock);
             s->eof = 1;
+            if (s->rec)
+                recorder_eof(s->rec);
             pthread_mutex_unlock(&s->lock);
             avcodec_send_packet(s->dec, NULL);
             continue;
@@ -453,6 +507,12 @@ static int decode_next(struct video_source *s)
             av_packet_unref(s->pkt);
             continue;
         }
+        pthread_mutex_lock(&s->lock);
+        if (s->rec)
+            feed_recorder(s, s->pkt);
+        else if (s->early)
+            early_video_keep(s, s->pkt);
+        pthread_mutex_unlock(&s->lock);
         ret = avcodec_send_packet(s->dec, s->pkt);
         av_packet_unref(s->pkt);
         if (ret < 0 && ret != AVERROR(EAGAIN)) {
@@ -770,12 +830,15 @@ static int source_reconnect(struct video_source *s, const char *reason)
         s->backoff = s->reconnect_min;
 
     source_disconnect(s);
+    s->rebase = 1; /* already while connecting: the recorder hears the time line is unknown */
     pthread_mutex_lock(&s->lock);
     s->health.down = 1;
     s->down_since = now;
     snprintf(s->health.last_error, sizeof s->health.last_error, "%s", why);
     int copying = s->copy && !s->copy_over;
     s->copy_over = 1; /* the next connection's streams need not match the writer's */
+    if (s->rec)
+        recorder_break(s->rec); /* nor a clip's */
     pthread_mutex_unlock(&s->lock);
     if (s->on_state)
         s->on_state(s->on_state_ctx, 0, why);
@@ -824,7 +887,6 @@ static int source_reconnect(struct video_source *s, const char *reason)
     pthread_mutex_unlock(&s->lock);
     s->up_since = now;
     s->orient = orient_of_frame(s->frame, s->st);
-    s->rebase = 1;
     s->pace_t0 = 0;
     fprintf(stderr, "video %s: reconnected after %.1f s (attempt %d)\n", s->input, down, attempt);
     if (s->on_state)
@@ -861,6 +923,7 @@ int video_read(struct video_source *s, struct video_frame *f)
         pthread_mutex_lock(&s->lock);
         int attached = s->copy != NULL;
         s->early = 0;
+        early_video_free(s); /* a recorder attached before took them */
         pthread_mutex_unlock(&s->lock);
         if (!attached)
             source_copy_end(s); /* no writer: nobody will take them */
@@ -992,6 +1055,8 @@ int video_seek(struct video_source *s, double t)
     s->demux_eof = 0;
     pthread_mutex_lock(&s->lock);
     s->eof = 0;
+    early_video_free(s); /* not the packets that follow any more */
+    s->early_video_full = 1;
     pthread_mutex_unlock(&s->lock);
     s->pace_t0 = 0; /* the next frame is due at once, the rest at their pace */
     for (;;) {
@@ -1027,6 +1092,10 @@ void video_close(struct video_source **sp)
     struct video_source *s = sp ? *sp : NULL;
     if (!s)
         return;
+    pthread_mutex_lock(&s->lock);
+    VIDEO_ASSERT(!s->rec); /* video_recorder_close() first */
+    early_video_free(s);
+    pthread_mutex_unlock(&s->lock);
     source_copy_end(s);
     copy_free(&s->q);
     rgb_converter_free(&s->conv);
@@ -1119,4 +1188,34 @@ void source_copy_stats(struct video_source *s, struct video_copy_stats *st)
     pthread_mutex_lock(&s->lock);
     *st = s->q.st;
     pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- event clips ---- */
+
+int source_recorder_attach(struct video_source *s, struct video_recorder *r)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->rec) {
+        pthread_mutex_unlock(&s->lock);
+        return AVERROR(EBUSY);
+    }
+    s->rec = r;
+    for (int i = 0; i < s->early_video_n; i++)
+        feed_recorder(s, s->early_video[i]);
+    early_video_free(s);
+    s->early_video_full = 1;
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+void source_recorder_detach(struct video_source *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->rec = NULL;
+    pthread_mutex_unlock(&s->lock);
+}
+
+int source_rebases(const struct video_source *s)
+{
+    return s->reconnect;
 }

@@ -5,10 +5,12 @@
  * Scope. video/ owns FFmpeg input (still images; files, URLs, V4L2 devices
  * through libavdevice and lavfi graphs), the colour conversion to packed RGB24
  * (one libswscale path that honours the source's colour range and matrix, and
- * the rotation stored with the picture), the fixed frame pool and the
- * encoder/muxer for annotated output (with audio and subtitle stream copy).
- * It knows nothing of the model, SDL or threads other than its own locks:
- * the pipeline (app/) calls video_read() from its decode thread.
+ * the rotation stored with the picture), the fixed frame pool, the
+ * encoder/muxer for annotated output (with audio and subtitle stream copy),
+ * event clips stream-copied from a ring of recent packets, and JPEG snapshots.
+ * It knows nothing of the model, SDL or threads other than its own locks and
+ * the recorder's writing thread: the pipeline (app/) calls video_read() from
+ * its decode thread.
  *
  * Errors: fallible functions return 0 or a negative code (an AVERROR where
  * FFmpeg gave one) and have already printed one line naming the problem to
@@ -202,7 +204,8 @@ const struct video_info *video_source_info(const struct video_source *s);
  *     error, AVERROR_INPUT_CHANGED);
  *   - stream copy ends: a writer gets the copied streams' packets up to the
  *     break and none after (the new connection's streams need not match), with
- *     a one-line note;
+ *     a one-line note; a recorder's open clips end at the break, and its ring
+ *     starts again with the new connection (see "Event clips");
  *   - video_frame.decode_time of the first frame after it includes the outage.
  */
 struct video_health {
@@ -238,7 +241,9 @@ void video_source_health(struct video_source *s, struct video_health *h);
  * one thread at a time.
  *
  * Non-video packets of the streams a writer copies (video_writer_open) are
- * queued inside the source as a side effect; see video_writer_write().
+ * queued inside the source as a side effect; see video_writer_write(). With a
+ * recorder attached (video_recorder_open), every video packet demuxed is also
+ * handed to it (a reference, under a mutex; never any file I/O).
  */
 int video_read(struct video_source *s, struct video_frame *f);
 
@@ -252,7 +257,9 @@ int video_read(struct video_source *s, struct video_frame *f);
  * the next frame. Returns 0, or a negative code with one line printed:
  * AVERROR(ESPIPE) for a live source ("cannot seek a live source"),
  * AVERROR(EBUSY) while a writer copies streams, the demuxer's error, or a
- * decoding error. Call from the thread that calls video_read().
+ * decoding error. Call from the thread that calls video_read(). A recorder's
+ * open clips end at the seek (see "Event clips"). The demuxer's seek is as
+ * exact as the container: an MPEG-TS file may land a GOP late.
  */
 int video_seek(struct video_source *s, double t);
 
@@ -269,7 +276,8 @@ void video_pace_reset(struct video_source *s);
  */
 void video_interrupt(struct video_source *s);
 
-/* Close and free; NULL-safe, sets *s to NULL. No writer may still use it. */
+/* Close and free; NULL-safe, sets *s to NULL. No writer may still use it, and
+ * no recorder may be attached (video_recorder_close() first: asserted). */
 void video_close(struct video_source **s);
 
 /*
@@ -429,6 +437,146 @@ struct video_copy_stats {
 /* The copy queue's counters so far, for w's source (all zero if w is NULL).
  * Thread-safe: callable while another thread is in video_read(). */
 void video_writer_copy_stats(const struct video_writer *w, struct video_copy_stats *st);
+
+/* ----------------------------------------------------------- event clips -- */
+
+/*
+ * A recorder attached to a source keeps the source's recent compressed video
+ * packets in a ring — at least pre + margin seconds back from the newest, from
+ * a keyframe — and writes clips of them by stream copy: the camera's own
+ * packets, byte for byte, no decoding or encoding. A clip starts at a keyframe
+ * up to `pre` seconds before its start time and ends when the packets reach
+ * its end time; the file plays even if the process is killed mid-clip.
+ *
+ * Threads. video_read() (the decode thread) hands every video packet it
+ * demuxes to the recorder: a reference copied into the ring under the
+ * recorder's mutex, nothing else — the decode thread never waits on a disk.
+ * The recorder's own thread (one, started by video_recorder_open) does all
+ * the file I/O. video_clip_start/stop and video_recorder_stats may be called
+ * from any thread.
+ *
+ * Time. Clip times are stream seconds, video_frame.pts_sec's clock. Each clip's
+ * timestamps are shifted to start at 0 (its first packet's decode time); its
+ * first packet is a keyframe.
+ *
+ * Memory. The ring is trimmed a whole GOP at a time, oldest first, once the
+ * next GOP alone still reaches pre + margin seconds back — unless a clip has
+ * not written it yet. A clip that falls behind (a slow disk) keeps its
+ * packets until the ring holds max_bytes: then the oldest GOP is dropped
+ * anyway, the clip goes on at the next keyframe (it stays playable, with a
+ * jump), and the packets it lost are counted (packets_dropped).
+ *
+ * Reconnection (video.h "Reconnection"). A clip never spans a break: the
+ * new connection's stream need not match the old one, so at a break every open
+ * clip ends with what it has (trailer written, a note printed) — it stays in
+ * its slot until video_clip_stop() — and the ring starts again at the new
+ * connection's first keyframe once its first frame has given the time line.
+ * A clip started while the source is down, or asking for packets from before
+ * the break, begins at the new connection's first keyframe. The same happens
+ * when packet timestamps go back within a connection (a video_seek() on a
+ * file, a sender that restarted): a muxer cannot take them in one file.
+ */
+struct video_recorder;
+
+struct video_recorder_options {
+    double pre;          /* s a clip starts before its start time, at the keyframe
+                            at or before that point (0: 5; < 0: none) */
+    double margin;       /* s kept beyond pre, for how far the caller's start
+                            times lag the decode thread (detection time, queued
+                            frames; 0: 5; < 0: none) */
+    int max_clips;       /* clips open at once (<= 0: 8): video_clip_start()
+                            refuses more */
+    size_t max_bytes;    /* ring cap (0: 64 MiB): oldest GOPs dropped first */
+    const char *format;  /* container (muxer name, as ffmpeg -f). NULL: "mpegts",
+                            which plays when cut off anywhere. "matroska" also
+                            plays after a kill (a cluster every 200 ms); "mp4" is
+                            written fragmented (200 ms fragments) for the same
+                            reason; others are allowed but may need their
+                            trailer to play */
+};
+
+/* The source's video packets are decoded pictures, not compressed data: a
+ * lavfi graph, a raw V4L2 format (yuyv422, ...). Nothing to stream-copy. */
+#define VIDEO_ERR_NO_PACKETS (-0x4b504e4e)
+
+/*
+ * Attach a recorder to src, opened and not yet read by another thread (call it
+ * between video_open() and starting the decode thread; a file's or stream's
+ * packets demuxed by video_open() itself, from its first keyframe, are kept
+ * too). At most one recorder per source (a writer may be attached as well).
+ * Checks that the container holds the source's codec, so clips do not fail
+ * one by one later. Returns 0 with *out set, or a negative code with "video
+ * INPUT: recorder: reason" printed and *out NULL: VIDEO_ERR_NO_PACKETS (a
+ * lavfi graph, a raw V4L2 format: "use a compressed camera format such as
+ * mjpeg or h264"), AVERROR(EBUSY) (another recorder), an unknown format or
+ * one that cannot hold the codec.
+ */
+int video_recorder_open(struct video_recorder **out, struct video_source *src,
+                        const struct video_recorder_options *opt);
+
+/*
+ * Start a clip into path, created here exclusively (an existing path is an
+ * error: AVERROR(EEXIST), the file untouched). It begins at the keyframe at or
+ * before t_start - pre among the packets kept, or at the oldest keyframe kept
+ * when they do not reach that far back (or at the next keyframe if none is kept
+ * yet). Packets already in the ring are written at once by the recorder's
+ * thread, later ones as they arrive. Returns the clip's id (>= 0, never reused
+ * by this recorder), or a negative code with "video clip PATH: reason"
+ * printed: the path exists or cannot be created, max_clips clips are open
+ * (AVERROR(EBUSY)). Any thread.
+ */
+int video_clip_start(struct video_recorder *r, const char *path, double t_start);
+
+/*
+ * End clip id once the packets reach t_end (stream seconds; the caller adds
+ * its post-capture): every packet before the first whose decode time is past
+ * t_end is written (so every frame shown up to t_end decodes), then the
+ * trailer, and the file is closed. Returns at once; the recorder's thread
+ * finishes the file when the packets come (or at once if they are in the ring;
+ * at the end of a file, when it has written what there is). Calling it again
+ * before the clip has ended moves t_end. Returns 0; the clip's error code if it
+ * already failed (printed then); AVERROR(ENOENT) with a message for an id that
+ * is not open (unknown, or already stopped and ended). Any thread. The clip's
+ * slot is free again once it was stopped and has ended.
+ */
+int video_clip_stop(struct video_recorder *r, int id, double t_end);
+
+struct video_recorder_stats {
+    int64_t clips_started;   /* video_clip_start() calls that returned an id */
+    int64_t clips_done;      /* clips complete: trailer written, file closed */
+    int64_t clips_failed;    /* clips that ended in an error (printed) */
+    int clips_open;          /* started and not yet ended */
+    int64_t packets_written; /* into clips, all together */
+    int64_t packets_dropped; /* packets clips lost: the ring was full before
+                                they wrote them (or no memory for one) */
+    size_t ring_bytes;       /* payload held in the ring */
+    double ring_seconds;     /* its newest packet's decode time minus its oldest
+                                keyframe's time, the current connection's */
+};
+
+/* A consistent snapshot; all zero for r NULL. Any thread. */
+void video_recorder_stats(struct video_recorder *r, struct video_recorder_stats *st);
+
+/*
+ * Detach from the source (no more packets come in; safe while the decode
+ * thread runs), finish every open clip with what the ring has for it (up to
+ * its t_end if stopped; trailer written; a clip that never got a keyframe is
+ * removed and counted failed), stop the thread and free everything. Call before
+ * video_close() of its source (asserted there). NULL-safe; sets *r to NULL.
+ */
+void video_recorder_close(struct video_recorder **r);
+
+/*
+ * Write a w x h RGB24 picture (rows stride bytes apart, stride >= 3 * w) as a
+ * JPEG file (FFmpeg's mjpeg encoder, 4:2:0, full range) for event snapshots.
+ * quality 1..100, higher is better (mapped onto mjpeg's quantiser 31..2; <= 0:
+ * 90). The file is written to a temporary name beside path and renamed into
+ * place only if path does not exist (RENAME_NOREPLACE, else a hard link): an
+ * existing path is an error (AVERROR(EEXIST)) and a reader never sees half a
+ * picture. Returns 0, or a negative code with "image PATH: reason" printed and
+ * nothing left behind. Thread-safe.
+ */
+int video_write_jpeg(const char *path, const uint8_t *rgb, int w, int h, int stride, int quality);
 
 /*
  * Decode the still image at path (PNG, JPEG, BMP, PPM/PGM, WebP, TIFF, GIF, ...:
