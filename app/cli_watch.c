@@ -413,7 +413,7 @@ static size_t render_metrics(void *ctx, char *buf, size_t cap)
         if (!g.objects[c])
             continue;
         const char *name = cli_model_class_name(&w->cm, c);
-        char id[16];
+        char id[24];
         snprintf(id, sizeof id, "class %d", c);
         metrics_sample(&t, "vdetect_objects",
                        (const char *const[]){ "camera", cam, "label", name ? name : id, NULL },

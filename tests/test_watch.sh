@@ -11,6 +11,9 @@
 #   - a UDP stream that stops and resumes: the source is reopened, the camera's
 #     availability topic goes offline then online, the reconnect is counted;
 #   - --metrics: Prometheus text while it runs;
+#   - --clips: a clip per object, starting at most pre-capture plus one GOP before
+#     it appeared (found by the clip's first frame's pixels in the source), a JPEG
+#     snapshot each; killed with SIGKILL mid-run, every clip on disk plays;
 #   - SIGTERM: exit 130 with an end event for every object still present;
 #   - bad options: usage errors.
 # Environment: VDETECT_BIN (default ./vdetect), PYTHON (default /usr/bin/python3).
@@ -86,6 +89,60 @@ check "zone entries appear in updates" grep -q '"entered_zones": \["left"' "$TMP
 check "the camera's name" grep -q '"camera": "clip1"' "$TMP/ev.jsonl"
 "$BIN" watch $M "$CLIP" --fast --events "$TMP/ev.jsonl" --frames 2 -q 2>"$TMP/err"
 check "an existing --events file needs -y (rc $?)" grep -q 'exists' "$TMP/err"
+
+# ---- --clips: a clip per object from pre-capture (plus at most a GOP) before it --------
+"$BIN" watch $M "$CLIP" --fast --clips "$TMP/clips" --pre-capture 2 --post-capture 1 \
+    --events "$TMP/cl.jsonl" -q 2>"$TMP/err"
+check "watch --clips: exit 0 (rc $?)" [ -s "$TMP/cl.jsonl" ]
+# each clip's first frame found in the clip by its pixels (a stream copy starts at a
+# keyframe of the source), against the object's first sighting; GOP: 2 s here
+if "$PY" - "$CLIP" "$TMP/clips" "$TMP/cl.jsonl" >"$TMP/py" 2>&1 <<'EOF'
+import glob, json, os, re, subprocess, sys
+import numpy as np
+def frames(path, n=None):
+    cmd = ["ffmpeg", "-v", "error", "-i", path, "-vf", "scale=160:90", "-pix_fmt", "gray"]
+    cmd += (["-frames:v", str(n)] if n else []) + ["-f", "rawvideo", "-"]
+    raw = subprocess.run(cmd, stdout=subprocess.PIPE, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, 90, 160).astype(np.float32)
+src = frames(sys.argv[1])
+start = {}
+for l in open(sys.argv[3]):
+    e = json.loads(l)
+    if e["type"] == "new":
+        start[e["after"]["id"]] = e["after"]["start_time"]
+clips = sorted(glob.glob(os.path.join(sys.argv[2], "*.ts")))
+jpgs = glob.glob(os.path.join(sys.argv[2], "*.jpg"))
+assert len(clips) == len(start) == len(jpgs), (len(clips), len(start), len(jpgs))
+worst = 0
+for c in clips:
+    oid = int(re.search(r"-(\d+)\.ts$", c).group(1))
+    first = frames(c, 1)[0]
+    k = int(np.argmin(((src - first) ** 2).mean(axis=(1, 2))))
+    t0, t = k / 25.0, start[oid]
+    lead = t - t0
+    assert lead >= -1e-6, (c, "starts after the object appeared", t0, t)
+    assert lead <= 2 + 2 + 0.04 + 1e-6, (c, "starts more than pre-capture + a GOP early", t0, t)
+    worst = max(worst, lead)
+print("%d clips, %d snapshots; each starts 0..%.2f s before its object (pre-capture 2 s + GOP 2 s)"
+      % (len(clips), len(jpgs), worst))
+EOF
+then ok; else bad "clips start within pre-capture + one GOP: $(tail -n 2 "$TMP/py" | tr '\n' ' ')"; fi
+echo "  clips: $(tail -n 1 "$TMP/py")"
+# killed outright mid-run: every clip written so far plays
+"$BIN" watch $M "$CLIP" --clips "$TMP/kclips" --pre-capture 2 --post-capture 1 -q 2>"$TMP/err" &
+WATCH=$!
+PIDS="$PIDS $WATCH"
+sleep 5
+kill -9 "$WATCH"; wait "$WATCH" 2>/dev/null
+n=0 bad=0
+for f in "$TMP"/kclips/*.ts; do
+    [ -f "$f" ] || continue
+    n=$((n + 1))
+    fr=$(ffprobe -v error -count_frames -show_entries stream=nb_read_frames -of csv=p=0 "$f" 2>/dev/null | head -n 1)
+    [ "${fr:-0}" -gt 0 ] 2>/dev/null || bad=$((bad + 1))
+done
+echo "  SIGKILL after 5 s: $n clips on disk, $bad unplayable"
+check "SIGKILL: clips on disk ($n) all play ($bad do not)" [ "$n" -ge 2 ] && [ "$bad" -eq 0 ]
 
 # ---- MQTT, with the broker restarted mid-run -------------------------------------------
 if ! command -v mosquitto >/dev/null 2>&1 || ! command -v mosquitto_sub >/dev/null 2>&1; then
