@@ -58,7 +58,9 @@ static const char watch_help[] =
 /* What the metrics thread reads; the main thread writes it, both under lock. */
 struct watch_figures {
     int64_t decoded, detected, still, held, dropped, calls;
-    double source_fps, detect_fps;       /* over the last second or so */
+    double source_fps, detect_fps, skip_fps;   /* over the last second or so */
+    struct lat_hist inference;           /* detector ms per detected frame, last interval */
+    int queue_depth;                     /* frames waiting for the detector */
     double latency_p50, latency_p99;     /* capture -> output, ms, last window */
     long events[3];
     long reconnects;
@@ -100,6 +102,8 @@ struct watch {
     double t_start, t_next_stats, t_rate;
     int64_t rate_decoded, rate_detected;
     struct lat_hist window;              /* capture -> output since the last stats */
+    struct lat_hist infer_window;        /* detector ms since the last stats */
+    int64_t rate_skipped;
     atomic_int source_up;
     atomic_long reconnects;
 };
@@ -310,17 +314,22 @@ static void stats_json(struct watch *w, char *buf, size_t size)
 static void update_figures(struct watch *w, const struct pipe_frame *f, double t_out)
 {
     lat_hist_add(&w->window, (t_out - f->vf->capture_time) * 1e3);
+    if (f->dets_kind == PIPE_DETS_OWN)
+        lat_hist_add(&w->infer_window, f->detect_ms);
     double now = video_now();
     if (now - w->t_rate < 1.0 && now < w->t_next_stats)
         return;
     int64_t dec = pipeline_decoded(w->p), det = pipeline_detected(w->p);
+    int64_t skipped = pipeline_still(w->p) + pipeline_held(w->p);
     pthread_mutex_lock(&w->lock);
     struct watch_figures *g = &w->fig;
     double dt = now - w->t_rate;
     if (dt > 0) {
         g->source_fps = (double)(dec - w->rate_decoded) / dt;
         g->detect_fps = (double)(det - w->rate_detected) / dt;
+        g->skip_fps = (double)(skipped - w->rate_skipped) / dt;
     }
+    g->queue_depth = pipeline_frame_queue_depth(w->p);
     g->decoded = dec;
     g->detected = det;
     g->still = pipeline_still(w->p);
@@ -342,6 +351,7 @@ static void update_figures(struct watch *w, const struct pipe_frame *f, double t
     if (stats_due) {
         g->latency_p50 = lat_hist_pct(&w->window, 50);
         g->latency_p99 = lat_hist_pct(&w->window, 99);
+        g->inference = w->infer_window;
     }
     char buf[1024];
     if (stats_due)
@@ -350,8 +360,10 @@ static void update_figures(struct watch *w, const struct pipe_frame *f, double t
     w->t_rate = now;
     w->rate_decoded = dec;
     w->rate_detected = det;
+    w->rate_skipped = skipped;
     if (stats_due) {
         lat_hist_init(&w->window);
+        lat_hist_init(&w->infer_window);
         w->t_next_stats = now + w->stats_every;
         wlog(w, "stats %s", buf);
         if (w->pub) {
@@ -392,6 +404,13 @@ static size_t render_metrics(void *ctx, char *buf, size_t cap)
                    g.source_fps);
     metrics_sample(&t, "vdetect_fps", (const char *const[]){ "camera", cam, "stage", "detect", NULL },
                    g.detect_fps);
+    metrics_sample(&t, "vdetect_fps", (const char *const[]){ "camera", cam, "stage", "skip", NULL },
+                   g.skip_fps);
+    metrics_family(&t, "vdetect_inference_seconds", METRICS_SUMMARY,
+                   "The detector's time per detected frame, over the last stats interval.");
+    metrics_summary_ms(&t, "vdetect_inference_seconds", by_cam, &g.inference);
+    metrics_gauge(&t, "vdetect_frame_queue", "Frames waiting for the detector.", by_cam,
+                  g.queue_depth);
     metrics_family(&t, "vdetect_latency_ms", METRICS_GAUGE,
                    "Capture to output latency over the last stats interval.");
     metrics_sample(&t, "vdetect_latency_ms",
@@ -499,6 +518,8 @@ int cmd_watch(int argc, char **argv)
     atomic_init(&w->source_up, 1);
     atomic_init(&w->reconnects, 0);
     lat_hist_init(&w->window);
+    lat_hist_init(&w->infer_window);
+    lat_hist_init(&w->fig.inference);
     if (pthread_mutex_init(&w->lock, NULL) != 0) {
         status = app_error("cannot create a lock");
         goto done;

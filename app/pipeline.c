@@ -217,6 +217,7 @@ static void *decode_main(void *arg)
         f->dets_kind = PIPE_DETS_NONE;
         f->dets_frame = -1;
         f->t_result = 0;
+        f->detect_ms = 0;
         f->seek_gen = gen;
         atomic_store_explicit(&f->refs, p->displayq ? 2 : 1, memory_order_relaxed);
         void *ev = NULL;
@@ -319,6 +320,7 @@ static void *detect_main(void *arg)
             f->ndets = n < 0 ? 0 : n > max ? max : n;
             f->tracked = 0;
             f->dets_kind = PIPE_DETS_OWN;
+            f->detect_ms = t.total;
             if (p->c.gate)
                 atomic_store(&p->calls, gate_calls(p->c.gate));
             f->dets_frame = vf->index;
@@ -555,6 +557,13 @@ int64_t pipeline_held(struct pipeline *p)
 int64_t pipeline_calls(struct pipeline *p)
 {
     return atomic_load(&p->calls);
+}
+
+int pipeline_frame_queue_depth(struct pipeline *p)
+{
+    struct queue_counts qc;
+    queue_stats(p->frameq, &qc);
+    return qc.depth;
 }
 
 int64_t pipeline_still(struct pipeline *p)

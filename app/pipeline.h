@@ -108,6 +108,8 @@ struct pipe_frame {
     int64_t dets_frame;            /* index of the frame the detections belong to */
     double dets_capture_time;      /* its capture time (s, monotonic) */
     double t_result;               /* when the detections were ready (s, monotonic) */
+    double detect_ms;              /* the detector's time on this frame (all its calls;
+                                      0 when it did not run) */
     unsigned seek_gen;             /* pipeline_seek() requests the decode thread had
                                       applied when it decoded this frame */
     atomic_int refs;               /* pipeline-internal: holders of this slot */
@@ -236,6 +238,7 @@ int64_t pipeline_dropped(struct pipeline *p);
 int64_t pipeline_still(struct pipeline *p);
 int64_t pipeline_held(struct pipeline *p);
 int64_t pipeline_calls(struct pipeline *p);   /* detector calls */
+int pipeline_frame_queue_depth(struct pipeline *p);   /* frames waiting for the detector */
 
 /* Stop if still running (ABORT), release what the consumer side still holds
  * in the queues, join both threads and fill *st. Returns st->error. Call once,

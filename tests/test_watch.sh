@@ -241,6 +241,7 @@ open('$TMP/metrics.txt', 'w').write(body)" 2>"$TMP/err"
 kill -TERM "$WATCH"; wait "$WATCH"; rc=$?
 check "--metrics: frames counted" grep -q '^vdetect_frames_total{camera="m1",kind="detected"} [1-9]' "$TMP/metrics.txt"
 check "--metrics: HELP and TYPE lines" grep -q '^# TYPE vdetect_fps gauge' "$TMP/metrics.txt"
+check "--metrics: the detector's time as a summary" grep -q '^vdetect_inference_seconds_count{camera="m1"} ' "$TMP/metrics.txt"
 check "SIGTERM: exit 130 (rc $rc)" [ "$rc" -eq 130 ]
 if "$PY" "$TMP/check_events.py" "$TMP/sig.jsonl" "" >"$TMP/py" 2>&1 && grep -q 'still live: 0' "$TMP/py"; then ok
 else bad "SIGTERM: every object ended: $(tail -n 1 "$TMP/py")"; fi
