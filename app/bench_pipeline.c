@@ -333,6 +333,17 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
                                .keeps_up = -1 };
     if (isnan(v.need_fps) && ps->live && src_fps > 0)
         v.need_fps = src_fps;   /* a camera that does not say: as it arrived */
+    if (gate) {
+        /* gated: frames the gate held or found still went through without the
+         * detector, so the pipeline's rate is that of every frame (its output),
+         * and the detector alone need only make the calls the gate asked for */
+        v.achieved_fps = rep->displayed >= 2 ? out_fps : NAN;
+        double vs = isfinite(v.need_fps) && v.need_fps > 0 ? (double)ps->decoded / v.need_fps
+                                                            : NAN;
+        double calls_per_s = vs > 0 ? (double)ps->calls / vs : NAN;
+        if (calls_per_s > 0 && isfinite(v.detector_fps))
+            v.detector_fps = v.detector_fps / calls_per_s * v.need_fps;   /* as a frame rate */
+    }
     if (isnan(v.need_fps)) {
         v.why = "the source has no frame rate";
     } else if (ps->live) {

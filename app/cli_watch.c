@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,7 +83,7 @@ struct watch {
     double pre_capture, post_capture;
     int mqtt_queue;
     long long max_frames;
-    int fast, quiet, overwrite, no_reconnect;
+    int fast, quiet, overwrite, no_reconnect, append;
     char camera_buf[64];
 
     struct video_source *src;
@@ -106,6 +107,8 @@ struct watch {
     int64_t rate_skipped;
     atomic_int source_up;
     atomic_long reconnects;
+    int broker_up;                       /* -1 unknown, 0 down, 1 up (as last logged) */
+    int64_t stats_dropped;               /* dropped frames at the last stats */
 };
 
 /* ---- the log: one line per event worth a human's attention, with the time ---- */
@@ -186,6 +189,9 @@ static int parse_args(struct watch *w, int argc, char **argv)
                   "rtsp://host/front-door)" },
         { .name = "--events", .arg = "FILE|-", .kind = OPT_STRING, .dest = &w->events_path,
           .help = "per-object events as JSON Lines, flushed one by one" },
+        { .name = "--append", .kind = OPT_FLAG, .dest = &w->append,
+          .help = "add to an existing --events file instead of refusing\n"
+                  "it (a camera's log across restarts)" },
         { .name = "--mqtt", .arg = "URL", .kind = OPT_STRING, .dest = &w->mqtt_url,
           .help = "mqtt://[USER[:PASS]@]HOST[:PORT][/PREFIX]: publish\n"
                   "PREFIX/events, PREFIX/CAMERA/counts, .../stats and\n"
@@ -263,8 +269,10 @@ static int parse_args(struct watch *w, int argc, char **argv)
         if (publish_parse_url(w->mqtt_url, &u, msg, sizeof msg) < 0)
             return app_usage_error(cmd, "--mqtt: %s", msg);
     }
+    if (w->append && w->overwrite)
+        return app_usage_error(cmd, "--append and -y: add to the --events file, or replace it?");
     struct out_check c;
-    out_check_init(&c, cmd, w->overwrite);
+    out_check_init(&c, cmd, w->overwrite || w->append);
     if (w->events_path && strcmp(w->events_path, "-") &&
         (r = out_check_output(&c, "--events", w->events_path)) != APP_OK)
         return r;
@@ -348,6 +356,9 @@ static void update_figures(struct watch *w, const struct pipe_frame *f, double t
         if (f->dets[i].label >= 0 && f->dets[i].label < 256)
             g->objects[f->dets[i].label]++;
     int stats_due = now >= w->t_next_stats;
+    int broker_up = g->have_pub ? g->pub.connected : -1;
+    char broker_why[160];
+    snprintf(broker_why, sizeof broker_why, "%s", g->have_pub ? g->pub.last_error : "");
     if (stats_due) {
         g->latency_p50 = lat_hist_pct(&w->window, 50);
         g->latency_p99 = lat_hist_pct(&w->window, 99);
@@ -361,7 +372,23 @@ static void update_figures(struct watch *w, const struct pipe_frame *f, double t
     w->rate_decoded = dec;
     w->rate_detected = det;
     w->rate_skipped = skipped;
+    /* the broker's state when it changes (at start, after a moment to connect) */
+    if (broker_up >= 0 && broker_up != w->broker_up &&
+        (broker_up || w->broker_up == 1 || now - w->t_start > 3)) {
+        if (broker_up)
+            wlog(w, "broker %s: connected", w->mqtt_url);
+        else
+            wlog(w, "broker %s: not connected (%s): retrying; events wait in the queue",
+                 w->mqtt_url, broker_why[0] ? broker_why : "no answer yet");
+        w->broker_up = broker_up;
+    }
     if (stats_due) {
+        int64_t dropped = pipeline_dropped(w->p);
+        if (dropped > w->stats_dropped)
+            wlog(w, "warning: falling behind: %lld frames dropped in the last %.0f s (the "
+                 "detector is slower than the source; try --detect-fps or --motion)",
+                 (long long)(dropped - w->stats_dropped), w->stats_every);
+        w->stats_dropped = dropped;
         lat_hist_init(&w->window);
         lat_hist_init(&w->infer_window);
         w->t_next_stats = now + w->stats_every;
@@ -471,6 +498,33 @@ static void watch_idle(void *ctx)
     service_watchdog();   /* a source reconnecting for long is no hang */
 }
 
+/* A camera that is not there yet (booting, a network not up) is waited for, with
+ * back-off, as one that breaks later is: not a file, not lavfi, reconnect on. */
+static int open_source(struct watch *w)
+{
+    struct stat st;
+    int camera = !w->no_reconnect && strncmp(w->source, "lavfi:", 6) &&
+                 (stat(w->source, &st) < 0 || S_ISCHR(st.st_mode));
+    double wait = 1;
+    for (int attempt = 1;; attempt++) {
+        if (video_open(&w->src, &w->so) == 0)
+            return 0;
+        if (!camera || signals_pending())
+            return -1;
+        atomic_store(&w->source_up, 0);
+        wlog(w, "source not available (attempt %d): retrying in %.0f s", attempt, wait);
+        service_status("%s: waiting for %s", w->camera, w->source);
+        for (double t = 0; t < wait; t += 0.1) {
+            if (signals_pending())
+                return -1;
+            service_watchdog();
+            struct timespec ts = { 0, 100000000 };
+            nanosleep(&ts, NULL);
+        }
+        wait = wait * 2 > 30 ? 30 : wait * 2;
+    }
+}
+
 static int open_outputs(struct watch *w)
 {
     char msg[300];
@@ -478,7 +532,8 @@ static int open_outputs(struct watch *w)
         if (!strcmp(w->events_path, "-")) {
             w->events_file = stdout;
             w->events_is_stdout = 1;
-        } else if (!(w->events_file = fopen(w->events_path, w->overwrite ? "w" : "wx"))) {
+        } else if (!(w->events_file = fopen(w->events_path, w->append ? "a" : w->overwrite ? "w"
+                                                                                  : "wx"))) {
             return app_error("--events %s: %s", w->events_path, strerror(errno));
         }
     }
@@ -520,6 +575,7 @@ int cmd_watch(int argc, char **argv)
     lat_hist_init(&w->window);
     lat_hist_init(&w->infer_window);
     lat_hist_init(&w->fig.inference);
+    w->broker_up = -1;
     if (pthread_mutex_init(&w->lock, NULL) != 0) {
         status = app_error("cannot create a lock");
         goto done;
@@ -541,8 +597,8 @@ int cmd_watch(int argc, char **argv)
     if ((status = open_outputs(w)) != APP_OK)
         goto done;
     wlog(w, "starting: %s", w->source);
-    if (video_open(&w->src, &w->so) < 0) {
-        status = APP_FAIL;
+    if (open_source(w) < 0) {
+        status = signals_pending() ? APP_INTERRUPTED : APP_FAIL;
         goto done;
     }
     signals_set_source(w->src);
@@ -564,12 +620,11 @@ int cmd_watch(int argc, char **argv)
                             max_dets)) != APP_OK)
         goto done;
     struct events_options eo = { .camera = w->camera, .update_every = w->update_every };
-    if (w->events_path || w->pub || w->clips) {
-        if ((status = events_open(&w->events, &eo, &w->cm, tracking_zoning(w->trk), w->pub,
-                                  w->events_file, w->events_path)) != APP_OK)
-            goto done;
-        events_set_clips(w->events, w->clips);
-    }
+    /* events always: the metrics and the summary count them even with no output */
+    if ((status = events_open(&w->events, &eo, &w->cm, tracking_zoning(w->trk), w->pub,
+                              w->events_file, w->events_path)) != APP_OK)
+        goto done;
+    events_set_clips(w->events, w->clips);
     struct pipeline_config pc = {
         .src = w->src,
         .gate = w->gate,
@@ -629,8 +684,8 @@ int cmd_watch(int argc, char **argv)
             fprintf(stderr, "; mqtt: %ld sent, %ld dropped, %ld connects", st.sent, st.dropped,
                     st.connects);
             if (st.queue_len + st.in_flight)
-                fprintf(stderr, ", %d still waiting for the broker (2 s more at exit)",
-                        st.queue_len + st.in_flight);
+                fprintf(stderr, ", %d not yet delivered (given 2 s more now; what is left "
+                        "then is lost)", st.queue_len + st.in_flight);
         }
         fputc('\n', stderr);
     }

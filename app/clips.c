@@ -20,6 +20,8 @@
 #include "pipeline.h"
 
 #define CLIPS_MAX_OBJECTS 32   /* objects with a clip at once; more get none (counted) */
+/* video_clip_start()'s "too many open": AVERROR(EBUSY), FFmpeg's negated errno */
+#define AVERROR_EBUSY_CLIPS (-EBUSY)
 
 struct clip_obj {
     int id;                 /* 0: free */
@@ -45,7 +47,9 @@ int clips_open(struct clips **out, const struct clips_options *o, struct video_s
     *out = NULL;
     if (!o->dir)
         return APP_OK;
-    if (mkdir(o->dir, 0777) < 0 && errno != EEXIST)
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/x", o->dir);   /* the folder and its parents made */
+    if (outfile_make_parents(probe) < 0)
         return app_error("--clips %s: %s", o->dir, strerror(errno));
     struct stat st;
     if (stat(o->dir, &st) < 0 || !S_ISDIR(st.st_mode))
@@ -60,7 +64,8 @@ int clips_open(struct clips **out, const struct clips_options *o, struct video_s
     c->post = o->post;
     c->w = width;
     c->h = height;
-    struct video_recorder_options ro = { .pre = o->pre > 0 ? o->pre : -1 };
+    struct video_recorder_options ro = { .pre = o->pre > 0 ? o->pre : -1,
+                                         .max_clips = CLIPS_MAX_OBJECTS };
     if (video_recorder_open(&c->rec, src, &ro) < 0) {
         free(c);
         return APP_FAIL;   /* printed, e.g. a lavfi graph has no packets to copy */
@@ -123,8 +128,10 @@ void clips_object_new(struct clips *c, int id, int label, double t, double wall)
     if (r >= 0) {
         o->clip = r;
         c->started++;
+    } else if (r == AVERROR_EBUSY_CLIPS) {
+        c->skipped++;   /* printed: every slot holds a clip still being written */
     } else {
-        c->failed++;   /* printed: exists, too many open */
+        c->failed++;    /* printed: the file exists, cannot be made */
     }
 }
 
@@ -173,8 +180,9 @@ void clips_summary(FILE *f, const char *cmd, const struct clips *c)
     fprintf(f, "%s: clips in %s: %ld started, %lld complete, %d finished now; %ld snapshots",
             cmd, c->dir, c->started, (long long)st.clips_done, st.clips_open, c->snapshots);
     if (c->skipped || c->failed || st.clips_failed || st.packets_dropped)
-        fprintf(f, "; %ld objects without a clip (more than %d at once), %ld failed, %lld "
-                   "packets lost", c->skipped, CLIPS_MAX_OBJECTS, c->failed + (long)st.clips_failed,
+        fprintf(f, "; %ld objects without a clip (%d clips at once at most, each open for "
+                   "its object's time plus pre- and post-capture), %ld failed, %lld packets lost",
+                c->skipped, CLIPS_MAX_OBJECTS, c->failed + (long)st.clips_failed,
                 (long long)st.packets_dropped);
     fputc('\n', f);
 }

@@ -153,7 +153,7 @@ void gate_options_init(struct gate_options *go)
         { .name = "--motion-set", .arg = "NAME=VALUE", .kind = OPT_CALL, .dest = go,
           .call = opt_motion_set,
           .help = "a motion parameter (implies --motion; repeatable):\n"
-                  "threshold 30 (grey levels), min_area 10 (pixels of\n"
+                  "threshold 15 (grey levels), min_area 10 (pixels of\n"
                   "the 100-row copy), frame_height 100, alpha 0.01,\n"
                   "recal_share 0.8, region_margin 20, region_min_w and\n"
                   "region_min_h (the model's min_size), full_frame_share\n"

@@ -34,7 +34,7 @@ static const char usage_text[] =
     "             --track: MOTA/IDF1 of annotate --mot's tracks\n"
     "  calibrate  measure int8 ranges on images; write a model for --precision int8\n"
     "\n"
-    "view, annotate and bench take --track: identities across frames, trails,\n"
+    "view, annotate, bench and watch take --track: identities across frames, trails,\n"
     "counts per class, --count-line crossings and --zone entries and exits;\n"
     "--motion and --detect-fps: the detector only where and when something\n"
     "moves; --config FILE: options from a file.\n"
