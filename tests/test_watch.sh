@@ -89,6 +89,12 @@ check "zone entries appear in updates" grep -q '"entered_zones": \["left"' "$TMP
 check "the camera's name" grep -q '"camera": "clip1"' "$TMP/ev.jsonl"
 "$BIN" watch $M "$CLIP" --fast --events "$TMP/ev.jsonl" --frames 2 -q 2>"$TMP/err"
 check "an existing --events file needs -y (rc $?)" grep -q 'exists' "$TMP/err"
+n0=$(wc -l <"$TMP/ev.jsonl")
+"$BIN" watch $M "$CLIP" --fast --events "$TMP/ev.jsonl" --append --frames 50 -q 2>"$TMP/err"
+n1=$(wc -l <"$TMP/ev.jsonl")
+check "--append adds to the events file ($n0 -> $n1 lines)" [ "$n1" -gt "$n0" ]
+check "--append keeps what was there" "$PY" -c "
+import json; [json.loads(l) for l in open('$TMP/ev.jsonl')]"
 
 # ---- --clips: a clip per object from pre-capture (plus at most a GOP) before it --------
 "$BIN" watch $M "$CLIP" --fast --clips "$TMP/clips" --pre-capture 2 --post-capture 1 \
@@ -290,5 +296,6 @@ expect 2 "--mqtt without a host" "mqtt" watch $M "$CLIP" --mqtt mqtt://
 expect 2 "--mqtt of another scheme" "mqtt" watch $M "$CLIP" --mqtt http://x/y
 expect 2 "--camera with a slash" "letters, digits" watch $M "$CLIP" --camera a/b
 expect 2 "no SOURCE" "no SOURCE" watch $M
+expect 2 "--append with -y" "--append and -y" watch $M "$CLIP" --events "$TMP/x.jsonl" --append -y
 expect 1 "--metrics on a bad address" "metrics" watch $M "$CLIP" --metrics 999.1.1.1:80 --frames 1
 summary
