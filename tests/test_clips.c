@@ -22,6 +22,7 @@
  *   - JPEG: size, colours, exclusive creation, no temporary file left.
  */
 #include "check.h"
+#include "shell.h"
 #include "../video/video.h"
 
 #include <dirent.h>
@@ -54,49 +55,6 @@ static const char *path_of(const char *name)
     return buf[k];
 }
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    return rc == -1 ? -1 : WEXITSTATUS(rc);
-}
-
-/* A command's standard output (malloc'ed, NUL-terminated), NULL if it failed. */
-static char *capture(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *capture(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return NULL;
-    size_t cap = 1 << 16, n = 0, got;
-    char *buf = malloc(cap);
-    while (buf && (got = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += got;
-        if (cap - n < 2) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb)
-                free(buf);
-            buf = nb;
-        }
-    }
-    if (pclose(p) != 0) {
-        free(buf);
-        return NULL;
-    }
-    if (buf)
-        buf[n] = 0;
-    return buf;
-}
 
 static int exists(const char *p)
 {
@@ -126,7 +84,7 @@ struct pk {
 /* The video packets of file, in file order. Returns the count, -1 on error. */
 static int probe_packets(const char *file, struct pk *out, int max)
 {
-    char *s = capture("ffprobe -v error -select_streams v:0 -show_data_hash MD5 -show_entries "
+    char *s = test_capture("ffprobe -v error -select_streams v:0 -show_data_hash MD5 -show_entries "
                       "packet=pts_time,dts_time,size,flags,data_hash -of default=nw=1 '%s'",
                       file);
     if (!s)
@@ -155,7 +113,7 @@ static int probe_packets(const char *file, struct pk *out, int max)
 
 static double probe_double(const char *entries, const char *file)
 {
-    char *s = capture("ffprobe -v error -select_streams v:0 -show_entries %s -of csv=p=0 '%s'",
+    char *s = test_capture("ffprobe -v error -select_streams v:0 -show_entries %s -of csv=p=0 '%s'",
                       entries, file);
     char *end = s;
     double v = s ? strtod(s, &end) : NAN;
@@ -168,7 +126,7 @@ static double probe_double(const char *entries, const char *file)
 /* "ffmpeg -v error -i file -f null -" says nothing: the file plays. */
 static int plays(const char *file)
 {
-    char *err = capture("ffmpeg -nostdin -v error -i '%s' -f null - 2>&1", file);
+    char *err = test_capture("ffmpeg -nostdin -v error -i '%s' -f null - 2>&1", file);
     int ok = err && !*err;
     if (err && *err)
         fprintf(stderr, "%s: %s", file, err);
@@ -179,7 +137,7 @@ static int plays(const char *file)
 /* The MD5 of each decoded frame (ffmpeg's framemd5), in order. */
 static int frame_hashes(const char *file, char (*out)[40], int max)
 {
-    char *s = capture("ffmpeg -nostdin -v error -i '%s' -map 0:v:0 -f framemd5 -", file);
+    char *s = test_capture("ffmpeg -nostdin -v error -i '%s' -map 0:v:0 -f framemd5 -", file);
     if (!s)
         return -1;
     int n = 0;
@@ -468,7 +426,7 @@ static void test_mp4_source(void)
 
 static char *md5_of(const char *file)
 {
-    char *s = capture("md5sum < '%s'", file);
+    char *s = test_capture("md5sum < '%s'", file);
     if (s)
         s[strcspn(s, " \n")] = 0;
     return s;
@@ -591,14 +549,14 @@ static void kill_case(const char *format, const char *name)
     waitpid(pid, &status, 0);
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
           "%s: the child was killed mid-clip (status %#x)", name, status);
-    char *s = capture("ffprobe -v error -count_frames -select_streams v:0 -show_entries "
+    char *s = test_capture("ffprobe -v error -count_frames -select_streams v:0 -show_entries "
                       "stream=nb_read_frames -of csv=p=0 '%s'", out);
     int nf = s ? atoi(s) : -1;
     free(s);
     /* 3 s to 8 s was there to write: at least the 100 packets waited for, less
      * a fragment (MP4) or a cluster (Matroska) of 200 ms */
     CHECK(nf >= 90 && nf <= 135, "%s: %d frames decode from the killed clip", name, nf);
-    char *err = capture("ffmpeg -nostdin -v error -i '%s' -f null - 2>&1", out);
+    char *err = test_capture("ffmpeg -nostdin -v error -i '%s' -f null - 2>&1", out);
     CHECK(err != NULL, "%s: ffmpeg reads it (%s)", name, err ? err : "failed");
     free(err);
 }
@@ -756,7 +714,7 @@ static void test_jpeg(void)
         }
     const char *snap = path_of("snap.jpg");
     CHECK(video_write_jpeg(snap, rgb, W, H, STRIDE, 90) == 0, "write snap.jpg");
-    char *s = capture("ffprobe -v error -show_entries stream=codec_name,width,height -of csv=p=0 "
+    char *s = test_capture("ffprobe -v error -show_entries stream=codec_name,width,height -of csv=p=0 "
                       "'%s'", snap);
     if (s)
         s[strcspn(s, "\n")] = 0;
@@ -807,7 +765,7 @@ static int downs;
 /* An MPEG-TS camera of size for seconds, paced, to our UDP port. */
 static void start_sender(const char *size, double seconds)
 {
-    sh("timeout 30 ffmpeg -nostdin -v error -re -f lavfi -i testsrc2=s=%s:r=25:d=%g "
+    test_sh("timeout 30 ffmpeg -nostdin -v error -re -f lavfi -i testsrc2=s=%s:r=25:d=%g "
        "-c:v mpeg2video -g 5 -f mpegts 'udp://127.0.0.1:%d?pkt_size=1316' >/dev/null 2>&1 &",
        size, seconds, udp_port);
 }
@@ -828,7 +786,7 @@ static void on_state(void *ctx, int up, const char *why)
 /* The video stream's width * 10000 + height, -1 if ffprobe cannot tell. */
 static int probe_size(const char *file)
 {
-    char *s = capture("ffprobe -v error -select_streams v:0 -show_entries stream=width,height "
+    char *s = test_capture("ffprobe -v error -select_streams v:0 -show_entries stream=width,height "
                       "-of csv=p=0 '%s'", file);
     int w, h, ok = s && sscanf(s, "%d,%d", &w, &h) == 2;
     free(s);
@@ -926,9 +884,9 @@ static int make_media(void)
     const char *h264 = "-f lavfi -i testsrc2=s=320x240:r=25:d=10 -c:v libx264 -preset ultrafast "
                        "-bf 2 -g 25 -keyint_min 25 -sc_threshold 0";
     int rc = 0;
-    rc |= sh("%s %s '%s'", lv, h264, path_of("src.ts"));
-    rc |= sh("%s %s '%s'", lv, h264, path_of("src.mp4"));
-    rc |= sh("%s -f lavfi -i testsrc2=s=64x48:r=10:d=1 -c:v mjpeg '%s'", lv, path_of("mj.mkv"));
+    rc |= test_sh("%s %s '%s'", lv, h264, path_of("src.ts"));
+    rc |= test_sh("%s %s '%s'", lv, h264, path_of("src.mp4"));
+    rc |= test_sh("%s -f lavfi -i testsrc2=s=64x48:r=10:d=1 -c:v mjpeg '%s'", lv, path_of("mj.mkv"));
     return rc;
 }
 
@@ -953,7 +911,7 @@ int main(void)
         test_reconnect();
     }
     if (!getenv("VDETECT_KEEP_MEDIA"))
-        sh("rm -rf '%s'", dir);
+        test_sh("rm -rf '%s'", dir);
     else
         fprintf(stderr, "media kept in %s\n", dir);
     return check_summary("test_clips");

@@ -7,6 +7,7 @@
  * cleanup. The frame pool has its own test (test_frame_pool.c, under TSan).
  */
 #include "check.h"
+#include "shell.h"
 #include "../video/video.h"
 
 #include <errno.h>
@@ -32,57 +33,11 @@ static const char *path_of(const char *name)
     return buf[k];
 }
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    return rc == -1 ? -1 : WEXITSTATUS(rc);
-}
-
-/* Run a command, return its stdout (malloc'ed, NUL-terminated) or NULL. */
-static char *capture(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *capture(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    size_t r;
-    while (buf && (r = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += r;
-        if (cap - n < 2) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-            }
-            buf = nb;
-        }
-    }
-    if (pclose(p) != 0) {
-        free(buf);
-        return NULL;
-    }
-    if (buf)
-        buf[n] = 0;
-    return buf;
-}
 
 /* ffprobe's video frame pts in seconds (best effort timestamp); count returned. */
 static int probe_pts(const char *file, double *out, int max)
 {
-    char *s = capture("ffprobe -v error -select_streams v:0 -show_entries "
+    char *s = test_capture("ffprobe -v error -select_streams v:0 -show_entries "
                       "frame=best_effort_timestamp_time -of csv=p=0 '%s'",
                       file);
     if (!s)
@@ -101,7 +56,7 @@ static int probe_pts(const char *file, double *out, int max)
 
 static double probe_double(const char *entries, const char *sel, const char *file)
 {
-    char *s = capture("ffprobe -v error %s -show_entries %s -of csv=p=0 '%s'", sel, entries, file);
+    char *s = test_capture("ffprobe -v error %s -show_entries %s -of csv=p=0 '%s'", sel, entries, file);
     char *end = s;
     double v = s ? strtod(s, &end) : NAN;
     if (!s || end == s)
@@ -116,7 +71,7 @@ static double probe_video_duration(const char *file)
     double d = probe_double("stream=duration", "-select_streams v:0", file);
     if (!isnan(d))
         return d;
-    char *s = capture("ffprobe -v error -select_streams v:0 -show_entries stream_tags=DURATION "
+    char *s = test_capture("ffprobe -v error -select_streams v:0 -show_entries stream_tags=DURATION "
                       "-of csv=p=0 '%s'", file);
     int hh, mm;
     double ss;
@@ -128,7 +83,7 @@ static double probe_video_duration(const char *file)
 
 static char *probe_str(const char *entries, const char *sel, const char *file)
 {
-    char *s = capture("ffprobe -v error %s -show_entries %s -of csv=p=0 '%s'", sel, entries, file);
+    char *s = test_capture("ffprobe -v error %s -show_entries %s -of csv=p=0 '%s'", sel, entries, file);
     if (s)
         s[strcspn(s, "\r\n")] = 0;
     return s;
@@ -137,7 +92,7 @@ static char *probe_str(const char *entries, const char *sel, const char *file)
 /* Time covered by a stream's packets: max(pts + duration) - min(pts), s. */
 static double probe_span(const char *file, const char *stream)
 {
-    char *s = capture("ffprobe -v error -select_streams %s -show_entries "
+    char *s = test_capture("ffprobe -v error -select_streams %s -show_entries "
                       "packet=pts_time,duration_time -of csv=p=0 '%s'",
                       stream, file);
     if (!s)
@@ -320,7 +275,7 @@ static double diff_with_ffmpeg(const char *file, int *w, int *h)
     uint8_t *ref = malloc(n);
     const char *raw = path_of("ref.rgb");
     if (video_read(s, f) == 0 &&
-        sh("ffmpeg -v error -y -i '%s' -frames:v 1 -f rawvideo -pix_fmt rgb24 '%s'", file,
+        test_sh("ffmpeg -v error -y -i '%s' -frames:v 1 -f rawvideo -pix_fmt rgb24 '%s'", file,
            raw) == 0) {
         FILE *fp = fopen(raw, "rb");
         if (fp && fread(ref, 1, n, fp) == n) {
@@ -529,7 +484,7 @@ static void test_stalled_stream(void)
     int port = 20000 + (int)(getpid() % 20000);
     char url[64];
     snprintf(url, sizeof url, "udp://127.0.0.1:%d", port);
-    sh("ffmpeg -nostdin -v error -re -f lavfi -i testsrc2=s=64x48:r=25:d=2 -c:v mpeg2video "
+    test_sh("ffmpeg -nostdin -v error -re -f lavfi -i testsrc2=s=64x48:r=25:d=2 -c:v mpeg2video "
        "-g 5 -f mpegts '%s?pkt_size=1316' >/dev/null 2>&1 &", url);
     o.input = url;
     t0 = video_now();
@@ -577,9 +532,9 @@ static void test_writer_roundtrip(const char *in_name, const char *out_name, dou
         CHECK(cb && !strcmp(ca, cb), "%s: audio codec %s, input %s", out_name, cb ? cb : "-",
               ca);
         /* audio duration from its packets: last pts + duration - first pts */
-        char *pa = capture("ffprobe -v error -select_streams a:0 -show_entries "
+        char *pa = test_capture("ffprobe -v error -select_streams a:0 -show_entries "
                            "packet=pts_time -of csv=p=0 '%s' | grep -c '^-*[0-9]'", in);
-        char *pb = capture("ffprobe -v error -select_streams a:0 -show_entries "
+        char *pb = test_capture("ffprobe -v error -select_streams a:0 -show_entries "
                            "packet=pts_time -of csv=p=0 '%s' | grep -c '^-*[0-9]'", out);
         CHECK(pa && pb && atoi(pa) == atoi(pb), "%s: %s audio packets, input %s", out_name,
               pb ? pb : "-", pa ? pa : "-");
@@ -595,7 +550,7 @@ static void test_writer_roundtrip(const char *in_name, const char *out_name, dou
     }
     free(ca);
     free(cb);
-    char *err = capture("ffmpeg -v error -i '%s' -f null - 2>&1", out);
+    char *err = test_capture("ffmpeg -v error -i '%s' -f null - 2>&1", out);
     CHECK(err && !*err, "%s plays with errors: %s", out_name, err ? err : "(ffmpeg failed)");
     free(err);
 }
@@ -609,7 +564,7 @@ static void test_writer_rotation(void)
     char *s = probe_str("stream=width,height", "-select_streams v:0", out);
     CHECK(s && !strcmp(s, "120,160"), "rotated output stored as %s, want upright 120,160", s);
     free(s);
-    s = capture("ffprobe -v error -select_streams v:0 -show_entries stream_side_data "
+    s = test_capture("ffprobe -v error -select_streams v:0 -show_entries stream_side_data "
                 "-of csv=p=0 '%s'", out);
     CHECK(s && !strstr(s, "Display Matrix"), "upright output has no rotation: %s", s);
     free(s);
@@ -641,7 +596,7 @@ static void test_writer_errors(void)
     const char *bad = path_of("no/such/dir/out.mp4");
     CHECK(video_writer_open(&w, bad, s, NULL) < 0 && !w, "unwritable path fails");
     CHECK(!exists(bad), "no file left");
-    sh("mkdir -p '%s/ro' && chmod 555 '%s/ro'", dir, dir);
+    test_sh("mkdir -p '%s/ro' && chmod 555 '%s/ro'", dir, dir);
     const char *ro = path_of("ro/out.mp4");
     if (geteuid() != 0) {
         CHECK(video_writer_open(&w, ro, s, NULL) < 0 && !w, "read-only dir fails");
@@ -704,7 +659,7 @@ static void test_writer_interrupted(void)
     /* + the AAC priming frame fragmented MP4 shows (see test_writer_roundtrip) */
     CHECK(au > 0.7 && au < 0.8 + 0.03 + 1024.0 / 44100, "audio duration %.3f stops with the video",
           au);
-    char *err = capture("ffmpeg -v error -i '%s' -f null - 2>&1", out);
+    char *err = test_capture("ffmpeg -v error -i '%s' -f null - 2>&1", out);
     CHECK(err && !*err, "stopped file plays: %s", err ? err : "(ffmpeg failed)");
     free(err);
 }
@@ -716,7 +671,7 @@ static void test_writer_interrupted(void)
 static void test_copy_bound(void)
 {
     const char *in = path_of("longaudio.mkv"), *out = path_of("longaudio_out.mkv");
-    char *np = capture("ffprobe -v error -select_streams a:0 -show_entries packet=pts "
+    char *np = test_capture("ffprobe -v error -select_streams a:0 -show_entries packet=pts "
                        "-of csv=p=0 '%s' | grep -c .", in);
     int64_t total = np ? atoll(np) : 0;
     free(np);
@@ -751,12 +706,12 @@ static void test_copy_bound(void)
     video_pool_put(pool, f);
     video_pool_close(&pool);
     video_close(&s);
-    np = capture("ffprobe -v error -select_streams a:0 -show_entries packet=pts "
+    np = test_capture("ffprobe -v error -select_streams a:0 -show_entries packet=pts "
                  "-of csv=p=0 '%s' | grep -c .", out);
     CHECK(np && atoll(np) == VIDEO_COPY_MAX_PACKETS, "the output has the %d kept packets (%s)",
           VIDEO_COPY_MAX_PACKETS, np ? np : "-");
     free(np);
-    char *err = capture("ffmpeg -v error -i '%s' -f null - 2>&1", out);
+    char *err = test_capture("ffmpeg -v error -i '%s' -f null - 2>&1", out);
     CHECK(err && !*err, "longaudio_out.mkv plays: %s", err ? err : "(ffmpeg failed)");
     free(err);
 }
@@ -875,47 +830,47 @@ static int make_media(void)
     const char *lv = "ffmpeg -nostdin -v error -y";
     const char *av = "-f lavfi -i testsrc2=s=160x120:r=25:d=2 -f lavfi -i sine=f=440:d=2";
     int rc = 0;
-    rc |= sh("%s %s -c:v libx264 -preset ultrafast -c:a aac -b:a 64k -shortest '%s'", lv, av,
+    rc |= test_sh("%s %s -c:v libx264 -preset ultrafast -c:a aac -b:a 64k -shortest '%s'", lv, av,
              path_of("av.mp4"));
-    rc |= sh("%s %s -c:v libx264 -preset ultrafast -c:a libopus -b:a 32k '%s' 2>/dev/null || "
+    rc |= test_sh("%s %s -c:v libx264 -preset ultrafast -c:a libopus -b:a 32k '%s' 2>/dev/null || "
              "%s %s -c:v libx264 -preset ultrafast -c:a aac '%s'",
              lv, av, path_of("av.mkv"), lv, av, path_of("av.mkv"));
-    rc |= sh("%s -f lavfi -i testsrc2=s=160x120:r=25:d=2 -vf "
+    rc |= test_sh("%s -f lavfi -i testsrc2=s=160x120:r=25:d=2 -vf "
              "\"setpts='if(lt(N,20),N*0.04,0.8+(N-20)*0.1)/TB'\" -fps_mode passthrough "
              "-c:v libx264 -preset ultrafast '%s'",
              lv, path_of("vfr.mkv"));
-    rc |= sh("%s -f lavfi -i testsrc=s=333x247:r=25:d=0.4 -c:v libx264 -preset ultrafast "
+    rc |= test_sh("%s -f lavfi -i testsrc=s=333x247:r=25:d=0.4 -c:v libx264 -preset ultrafast "
              "-pix_fmt yuv444p '%s'",
              lv, path_of("odd.mkv"));
-    rc |= sh("%s -f lavfi -i testsrc2=s=160x120:r=25:d=0.4 -c:v libx264 -preset ultrafast "
+    rc |= test_sh("%s -f lavfi -i testsrc2=s=160x120:r=25:d=0.4 -c:v libx264 -preset ultrafast "
              "'%s' && %s -i '%s' -c copy -metadata:s:v:0 rotate=90 '%s' && "
              "%s -i '%s' -c copy -metadata:s:v:0 rotate=270 '%s'",
              lv, path_of("base.mp4"), lv, path_of("base.mp4"), path_of("rot.mp4"), lv,
              path_of("base.mp4"), path_of("rot270.mp4"));
-    rc |= sh("%s -f lavfi -i color=c=red:s=64x48:r=5:d=0.4 -c:v libx264 -preset ultrafast "
+    rc |= test_sh("%s -f lavfi -i color=c=red:s=64x48:r=5:d=0.4 -c:v libx264 -preset ultrafast "
              "-pix_fmt yuv420p '%s'",
              lv, path_of("red_tv.mkv"));
-    rc |= sh("%s -f lavfi -i color=c=red:s=64x48:r=5:d=0.4 -vf scale=out_range=full "
+    rc |= test_sh("%s -f lavfi -i color=c=red:s=64x48:r=5:d=0.4 -vf scale=out_range=full "
              "-c:v libx264 -preset ultrafast -pix_fmt yuvj420p -color_range pc '%s'",
              lv, path_of("red_pc.mkv"));
-    rc |= sh("%s -f lavfi -i color=c=red:s=64x48:r=5:d=0.4 -vf "
+    rc |= test_sh("%s -f lavfi -i color=c=red:s=64x48:r=5:d=0.4 -vf "
              "scale=out_color_matrix=bt709 -colorspace bt709 -c:v libx264 -preset ultrafast "
              "-pix_fmt yuv420p '%s'",
              lv, path_of("red_709.mkv"));
-    rc |= sh("%s -f lavfi -i sine=d=0.5 -c:a aac '%s'", lv, path_of("audio.m4a"));
+    rc |= test_sh("%s -f lavfi -i sine=d=0.5 -c:a aac '%s'", lv, path_of("audio.m4a"));
     /* 4 s at 25 fps, a keyframe every 25 frames, B-frames: for seeking */
-    rc |= sh("%s -f lavfi -i testsrc2=s=160x120:r=25:d=4 -c:v libx264 -preset ultrafast "
+    rc |= test_sh("%s -f lavfi -i testsrc2=s=160x120:r=25:d=4 -c:v libx264 -preset ultrafast "
              "-g 25 -keyint_min 25 -sc_threshold 0 -bf 2 '%s'",
              lv, path_of("gop.mp4"));
     /* 1 s of video, 60 s of audio in 7500 small packets (8 kHz PCM, 64 samples) */
-    rc |= sh("%s -f lavfi -i testsrc2=s=64x48:r=10:d=1 -f lavfi -i "
+    rc |= test_sh("%s -f lavfi -i testsrc2=s=64x48:r=10:d=1 -f lavfi -i "
              "sine=sample_rate=8000:samples_per_frame=64:d=60 -c:v libx264 -preset ultrafast "
              "-c:a pcm_s16le '%s'",
              lv, path_of("longaudio.mkv"));
-    rc |= sh("head -c 20000 /dev/urandom > '%s'", path_of("garbage.mp4"));
+    rc |= test_sh("head -c 20000 /dev/urandom > '%s'", path_of("garbage.mp4"));
     /* moov at the end, cut off; and moov first (faststart), data cut off */
-    rc |= sh("head -c 30000 '%s' > '%s'", path_of("av.mp4"), path_of("trunc.mp4"));
-    rc |= sh("%s -i '%s' -c copy -movflags +faststart '%s' && head -c 40000 '%s' > '%s'", lv,
+    rc |= test_sh("head -c 30000 '%s' > '%s'", path_of("av.mp4"), path_of("trunc.mp4"));
+    rc |= test_sh("%s -i '%s' -c copy -movflags +faststart '%s' && head -c 40000 '%s' > '%s'", lv,
              path_of("av.mp4"), path_of("fs.mp4"), path_of("fs.mp4"), path_of("trunc_fs.mp4"));
     return rc;
 }
@@ -949,7 +904,7 @@ int main(void)
         test_copy_bound();
     }
     if (!getenv("VDETECT_KEEP_MEDIA"))
-        sh("chmod -R u+w '%s'; rm -rf '%s'", dir, dir);
+        test_sh("chmod -R u+w '%s'; rm -rf '%s'", dir, dir);
     else
         fprintf(stderr, "media kept in %s\n", dir);
     return check_summary("test_video");

@@ -1,0 +1,15 @@
+/*
+ * shell.h — C tests that run commands (ffmpeg to make inputs, ffprobe to read
+ * outputs): one place for running a formatted command line and for reading
+ * what it prints.
+ */
+#ifndef VDETECT_TESTS_SHELL_H
+#define VDETECT_TESTS_SHELL_H
+
+/* Run the formatted command with sh -c; its exit status, or -1 if it could not run. */
+int test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The formatted command's standard output (malloc'ed, NUL-terminated), or NULL
+ * when it could not run, exited non-zero, or memory ran out. */
+char *test_capture(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
