@@ -28,7 +28,9 @@ MOSQ=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 PIDS=""
-trap 'for p in $PIDS; do kill "$p" 2>/dev/null; done' EXIT INT TERM
+# (the exit status survives the clean-up: a kill of a process gone already fails)
+trap 'st=$?; for p in $PIDS; do kill "$p" 2>/dev/null; done; exit $st' EXIT
+trap 'exit 130' INT TERM
 BPORT=$(port)
 printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nuser %s\n' "$BPORT" "$(id -un)" \
     >"$OUT/mosquitto.conf"
