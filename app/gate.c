@@ -68,6 +68,7 @@ struct gate {
     float (*b)[4];                   /* max: last detections inside crops */
     unsigned char *inb;              /* max: 1 when last[i] is in b */
     struct motion_region reg[GATE_MAX_REGIONS];
+    double reg_cost[GATE_MAX_REGIONS];   /* GFLOPs of each, from plan_regions */
     struct model_detection *rd;      /* max: one crop's detections */
     struct motion_det *md;           /* (GATE_MAX_REGIONS + 1) * max: a run's merge */
 
@@ -420,7 +421,7 @@ static int plan_regions(struct gate *g, int all_last)
     int x0 = g->w, y0 = g->h, x1 = 0, y1 = 0;
     for (int j = 0; j < nr; j++) {
         const struct motion_region *r = &g->reg[j];
-        double gf = crop_cost(g, r->w, r->h);
+        double gf = g->reg_cost[j] = crop_cost(g, r->w, r->h);
         if (isinf(gf))
             return -1;   /* a crop the model cannot take: the whole frame */
         cost += gf;
@@ -433,6 +434,7 @@ static int plan_regions(struct gate *g, int all_last)
         double one = crop_cost(g, x1 - x0, y1 - y0);
         if (one < cost && one < g->full_gflops) {
             g->reg[0] = (struct motion_region){ x0, y0, x1 - x0, y1 - y0 };
+            g->reg_cost[0] = one;
             nr = 1;
             cost = one;
             /* every last detection the wider crop reaches is inside it */
@@ -468,9 +470,7 @@ static int run_regions(struct gate *g, int nr, const struct video_frame *vf,
         add_timing(t, &tj);
         g->st.calls++;
         g->st.region_calls++;
-        double gf = crop_cost(g, r->w, r->h);
-        if (isfinite(gf))
-            g->st.gflops += gf;
+        g->st.gflops += g->reg_cost[j];   /* finite: plan_regions priced it */
         k = k < 0 ? 0 : k > g->max ? g->max : k;
         struct motion_det *out = g->md + nm;
         for (int i = 0; i < k; i++) {
