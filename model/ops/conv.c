@@ -204,6 +204,50 @@ struct dw_job {
     int parts;
 };
 
+/* The depthwise loops' register blocks: NV vectors of 8 floats of partial sums
+ * stay in registers across the k*k taps. Each output's sum is formed in the
+ * same order as before (0, then tap by tap in row order, then the bias), so the
+ * results are the same bits at every block width. GCC/clang vector extension:
+ * AVX registers, or two SSE halves each. */
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v8f_u __attribute__((vector_size(32), aligned(4)));   /* unaligned access */
+
+static inline __attribute__((always_inline)) void
+dw_block(int NV, const float *rows, size_t rstep, int s, int half, const float *wk, int k,
+         float bias, float *out)
+{
+    v8f a[4] = { { 0 }, { 0 }, { 0 }, { 0 } };
+    for (int ky = 0; ky < k; ky++) {
+        const float *rk = rows + (size_t)ky * rstep;
+        for (int kx = 0; kx < k; kx++) {
+            float wv = wk[ky * k + kx];
+            const float *r = rk + (s == 1 ? kx : (kx & 1 ? half : 0) + (kx >> 1));
+            v8f w = { wv, wv, wv, wv, wv, wv, wv, wv };
+            for (int v = 0; v < NV; v++) a[v] += w * *(const v8f_u *)(r + 8 * v);
+        }
+    }
+    v8f b = { bias, bias, bias, bias, bias, bias, bias, bias };
+    for (int v = 0; v < NV; v++) *(v8f_u *)(out + 8 * v) = a[v] + b;
+}
+
+/* One output row of a depthwise conv: blocks of 32 outputs, then of 8, then the
+ * last 1..7 through a block of 8 into tmp (its extra lanes read up to 8 floats
+ * past the row's end — the plane is followed by DW_SLACK floats — and are
+ * dropped). */
+#define DW_SLACK 16
+static void dw_row(const float *rows, size_t rstep, int s, int half, const float *wk, int k,
+                   float bias, float *out, int ow)
+{
+    int x = 0;
+    for (; x + 32 <= ow; x += 32) dw_block(4, rows + x, rstep, s, half, wk, k, bias, out + x);
+    for (; x + 8 <= ow; x += 8) dw_block(1, rows + x, rstep, s, half, wk, k, bias, out + x);
+    if (x < ow) {
+        float tmp[8];
+        dw_block(1, rows + x, rstep, s, half, wk, k, bias, tmp);
+        memcpy(out + x, tmp, sizeof(float) * (size_t)(ow - x));
+    }
+}
+
 static void dw_part(void *ctx, int part, int worker)
 {
     const struct dw_job *j = ctx;
@@ -215,7 +259,6 @@ static void dw_part(void *ctx, int part, int worker)
     int half = (pw + 1) / 2;                 /* columns per parity plane (stride 2) */
     int rowlen = s == 1 ? pw : half;
     float *pad = j->scratch + (size_t)worker * j->per_worker;
-    float *acc = pad + (size_t)ph * rowlen * s;
     int c0 = cv->cout * part / j->parts, c1 = cv->cout * (part + 1) / j->parts;
     memset(pad, 0, sizeof(float) * (size_t)ph * rowlen * s);
 
@@ -230,40 +273,29 @@ static void dw_part(void *ctx, int part, int worker)
             if (s == 1) {
                 memcpy(pad + (size_t)(y + p) * pw + p, srow, sizeof(float) * in->w);
             } else {
+                /* padded column px = x + p goes to plane px & 1, at px / 2 */
                 float *even = pad + (size_t)(y + p) * 2 * half, *odd = even + half;
-                for (int x = 0; x < in->w; x++) {
-                    int px = x + p;
-                    (px & 1 ? odd : even)[px >> 1] = srow[x];
-                }
+                int x0 = p & 1;   /* the first x with an even px */
+                for (int x = x0; x < in->w; x += 2) even[(x + p) >> 1] = srow[x];
+                for (int x = 1 - x0; x < in->w; x += 2) odd[(x + p) >> 1] = srow[x];
             }
         }
-        for (int oy = 0; oy < out->h; oy++) {
-            float *restrict a = acc;
-            for (int ox = 0; ox < out->w; ox++) a[ox] = 0.0f;
-            for (int ky = 0; ky < k; ky++) {
-                int r = oy * s + ky;
-                for (int kx = 0; kx < k; kx++) {
-                    float wv = wk[ky * k + kx];
-                    const float *restrict row;
-                    if (s == 1) row = pad + (size_t)r * pw + kx;
-                    else row = pad + (size_t)r * 2 * half + (kx & 1 ? half : 0) + (kx >> 1);
-                    for (int ox = 0; ox < out->w; ox++) a[ox] += wv * row[ox];
-                }
-            }
-            float *drow = dst + (size_t)oy * out->w;
-            for (int ox = 0; ox < out->w; ox++) drow[ox] = a[ox] + bias;
-        }
+        size_t rstep = (size_t)rowlen * s;   /* floats from one padded input row to the next */
+        for (int oy = 0; oy < out->h; oy++)
+            dw_row(pad + (size_t)oy * s * rstep, rstep, s, half, wk, k, bias,
+                   dst + (size_t)oy * out->w, out->w);
         act_inplace(dst, (size_t)out->h * out->w, cv->act);
     }
 }
 
 /* Scratch floats per thread of conv_depthwise: the zero-bordered plane (two
- * half-width planes for stride 2) and one accumulator row. */
+ * half-width planes for stride 2) and the slack dw_row's last block reads. */
 static size_t dw_per_worker(const struct conv *cv, int h, int w, int ow)
 {
     size_t ph = (size_t)h + 2 * cv->pad, pw = (size_t)w + 2 * cv->pad;
     size_t plane = ph * (cv->stride == 1 ? pw : (pw + 1) / 2) * cv->stride;
-    return plane + (size_t)ow + 16;
+    (void)ow;
+    return plane + DW_SLACK;
 }
 
 /* Output rows per im2col tile: as many as keep the column buffer (kk rows of
