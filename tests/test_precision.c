@@ -64,6 +64,40 @@ static void test_round(void)
     CHECK(same, "round trips stay within half a bf16 ulp");
 }
 
+/* bf16_from_f32 (the CPU's conversion instruction where it has AVX512_BF16)
+ * gives bf16_round's bits for every normal value, inf and NaN at every length
+ * and offset (the tails are masked); subnormal inputs give a signed zero or
+ * bf16_round's bits. */
+static void test_round_array(void)
+{
+    enum { N = 100 };
+    float x[N + 8];
+    uint16_t y[N + 8];
+    for (int i = 0; i < N + 8; i++) x[i] = frand() * (i % 3 ? 1e3f : 1e-30f);
+    x[5] = from_bits(0x3f808000u);   /* ties */
+    x[6] = from_bits(0x3f818000u);
+    x[7] = NAN;
+    x[8] = -INFINITY;
+    x[9] = from_bits(0x7f7fffffu);
+    x[10] = from_bits(0x00000123u);   /* subnormal */
+    x[11] = from_bits(0x80400000u);
+    int same = 1, guard = 1;
+    for (int off = 0; off < 3; off++)
+        for (int n = 0; n <= N; n += n < 40 ? 1 : 7) {
+            for (int i = 0; i < N + 8; i++) y[i] = 0xabcd;
+            bf16_from_f32(x + off, (size_t)n, y + off);
+            for (int i = 0; i < n; i++) {
+                uint16_t want = bf16_round(x[off + i]), got = y[off + i];
+                int sub = (want & 0x7f80) == 0 && (want & 0x7f);
+                same &= got == want || (sub && (got & 0x7fff) == 0 && got == (want & 0x8000));
+            }
+            for (int i = 0; i < N + 8; i++)
+                if (i < off || i >= off + n) guard &= y[i] == 0xabcd;
+        }
+    CHECK(same, "bf16_from_f32 rounds every element as bf16_round does");
+    CHECK(guard, "bf16_from_f32 writes nothing outside its n elements");
+}
+
 /* gemm_bf16 against double sums of the rounded values. */
 static void check_gemm(int m, int n, int k, int trans_b, int pad, struct pool *pool)
 {
@@ -370,6 +404,7 @@ static void check_engines(int m, int n, int k)
 int main(void)
 {
     test_round();
+    test_round_array();
     struct pool *pool = NULL;
     CHECK(pool_open(&pool, 2) == 0, "pool of 2");
     for (int t = 0; t < 2; t++) {

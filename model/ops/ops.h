@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Always-on invariant check (bugs assert; the world returns errors). */
 #define MODEL_ASSERT(cond)                                                         \
@@ -152,8 +153,17 @@ int cpu_has_bf16(void);
  * runs int8 on plain AVX-512/AVX2, at about fp32's speed. */
 int cpu_has_int8(void);
 
-/* bfloat16: round to nearest even (NaN stays NaN), and back. */
-uint16_t bf16_round(float x);
+/* bfloat16: round to nearest even (NaN stays NaN), and back. Branch-free so
+ * loops over it vectorise; a NaN keeps its sign and becomes a quiet NaN. */
+static inline uint16_t bf16_round(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    uint32_t r = (u + 0x7fffu + ((u >> 16) & 1)) >> 16;
+    uint32_t nan = (u >> 16) | 0x40;
+    return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? nan : r);
+}
+/* (bf16_from_f32 uses AVX512_BF16 where the CPU has it: see bf16.c) */
 float bf16_to_f32(uint16_t h);
 void bf16_from_f32(const float *x, size_t n, uint16_t *y);
 /* C[m,n] = A[m,k] * op(B) in bf16 with f32 sums, row-major with leading dimensions
