@@ -82,6 +82,56 @@ static void same_conv(struct pool *p, int cin, int cout, int k, int stride, int 
     free(b);
 }
 
+/* The ops pool_for splits by channel (and RoIAlign by RoI): the same bits with
+ * a pool of 2 as without. */
+static void same_small_ops(struct pool *p)
+{
+    struct arena a;
+    arena_init(&a);
+    struct fmap x = arena_fmap(&a, 64, 61, 47), y = arena_fmap(&a, 64, 61, 47);
+    struct fmap s = arena_fmap(&a, 64, 1, 1);
+    fill(x.d, fmap_numel(&x), 5);
+    fill(y.d, fmap_numel(&y), 6);
+    fill(s.d, 64, 7);
+    struct pool_geom g = { 3, 2, 1, 1, 0, 1 };
+    int oh = pool_out_len(61, 3, 2, 1, 1, 0), ow = pool_out_len(47, 3, 2, 1, 1, 0);
+    struct fmap o[2][5];
+    for (int run = 0; run < 2; run++) {
+        ops_use_pool(run ? p : NULL);
+        for (int i = 0; i < 3; i++) o[run][i] = arena_fmap(&a, 64, i == 2 ? 1 : oh, i == 2 ? 1 : ow);
+        o[run][3] = arena_fmap(&a, 64, 61, 47);
+        o[run][4] = arena_fmap(&a, 64, 61, 47);
+        pool_max(&x, &o[run][0], &g);
+        pool_avg(&x, &o[run][1], &g);
+        pool_adaptive(&x, &o[run][2], 0);
+        eltwise_binary(&x, &y, &o[run][3], 0, ACT_RELU);
+        eltwise_binary(&s, &x, &o[run][4], 1, ACT_HARDSWISH);
+    }
+    ops_use_pool(NULL);
+    const char *name[5] = { "max pool", "avg pool", "adaptive pool", "add + relu", "broadcast mul" };
+    for (int i = 0; i < 5; i++)
+        CHECK(!memcmp(o[0][i].d, o[1][i].d, sizeof(float) * fmap_numel(&o[0][i])),
+              "%s: the pool changes the result", name[i]);
+
+    /* RoIAlign over two levels, 40 RoIs (HWC path) */
+    struct fmap maps[2] = { arena_fmap(&a, 32, 40, 48), arena_fmap(&a, 32, 20, 24) };
+    fill(maps[0].d, fmap_numel(&maps[0]), 8);
+    fill(maps[1].d, fmap_numel(&maps[1]), 9);
+    float scales[2] = { 0.25f, 0.125f }, boxes[40 * 4];
+    for (int i = 0; i < 40; i++) {
+        float x0 = (float)(i * 7 % 150), y0 = (float)(i * 11 % 120), sz = 8.0f + (float)(i * 13 % 90);
+        boxes[4 * i] = x0, boxes[4 * i + 1] = y0, boxes[4 * i + 2] = x0 + sz, boxes[4 * i + 3] = y0 + sz;
+    }
+    size_t per = (size_t)32 * 7 * 7 * 40;
+    float *r1 = arena_floats(&a, per), *r2 = arena_floats(&a, per);
+    multiscale_roi_align(maps, scales, 2, 2, 3, boxes, 40, 7, 2, r1, &a);
+    ops_use_pool(p);
+    multiscale_roi_align(maps, scales, 2, 2, 3, boxes, 40, 7, 2, r2, &a);
+    ops_use_pool(NULL);
+    CHECK(!memcmp(r1, r2, sizeof(float) * per), "RoIAlign: the pool changes the result");
+    arena_release(&a);
+}
+
 int main(void)
 {
     struct pool *p = NULL;
@@ -139,6 +189,7 @@ int main(void)
     same_conv(two, 24, 40, 3, 1, 1, 37, 29, "3x3 via im2col");
     same_conv(two, 16, 32, 3, 2, 1, 31, 45, "3x3 stride 2 via im2col");
     same_conv(two, 64, 48, 1, 1, 1, 19, 23, "1x1");
+    same_small_ops(two);
     pool_close(&two);
     return check_summary("test_thread_pool");
 }

@@ -175,7 +175,7 @@ static void plan_roi_heads(const struct model *m, struct arena *a, const struct 
     arena_ints(a, P + 1);
     arena_ints(a, (size_t)s->roi_maps);
     arena_floats(a, map_max);
-    arena_floats(a, C * ro2);
+    arena_floats(a, C * ro2 * (size_t)pool_size(ops_pool()));   /* a stage per thread */
     arena_rewind(a, mk);
     arena_floats(a, mul_z(Pn, rep));           /* features */
     arena_floats(a, mul_z(Pn, K));             /* logits */

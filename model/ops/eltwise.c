@@ -15,6 +15,38 @@ static int broadcasts(const struct fmap *a, const struct fmap *b)
     return b->c == a->c && b->h == 1 && b->w == 1 && (a->h != 1 || a->w != 1);
 }
 
+struct binary_job {
+    const struct fmap *a, *b;
+    struct fmap *out;
+    int mul, bcast;
+    enum act act;
+};
+
+/* channels [c0, c1): the same per-element arithmetic whatever the split */
+static void binary_channels(void *ctx, int c0, int c1)
+{
+    const struct binary_job *j = ctx;
+    size_t hw = (size_t)j->a->h * j->a->w;
+    for (int c = c0; c < c1; c++) {
+        const float *x = j->a->d + (size_t)c * hw;
+        float *y = j->out->d + (size_t)c * hw;
+        if (j->bcast) {
+            float v = j->b->d[c];
+            if (j->mul)
+                for (size_t i = 0; i < hw; i++) y[i] = x[i] * v;
+            else
+                for (size_t i = 0; i < hw; i++) y[i] = x[i] + v;
+        } else {
+            const float *z = j->b->d + (size_t)c * hw;
+            if (j->mul)
+                for (size_t i = 0; i < hw; i++) y[i] = x[i] * z[i];
+            else
+                for (size_t i = 0; i < hw; i++) y[i] = x[i] + z[i];
+        }
+        act_inplace(y, hw, j->act);
+    }
+}
+
 void eltwise_binary(const struct fmap *a, const struct fmap *b, struct fmap *out, int mul,
                     enum act act)
 {
@@ -24,25 +56,9 @@ void eltwise_binary(const struct fmap *a, const struct fmap *b, struct fmap *out
         b = t;
     }
     MODEL_ASSERT(out->c == a->c && out->h == a->h && out->w == a->w);
-    size_t hw = (size_t)a->h * a->w;
-    if (broadcasts(a, b)) {
-        for (int c = 0; c < a->c; c++) {
-            const float *x = a->d + (size_t)c * hw;
-            float *y = out->d + (size_t)c * hw, v = b->d[c];
-            if (mul)
-                for (size_t i = 0; i < hw; i++) y[i] = x[i] * v;
-            else
-                for (size_t i = 0; i < hw; i++) y[i] = x[i] + v;
-        }
-    } else {
-        MODEL_ASSERT(b->c == a->c && b->h == a->h && b->w == a->w);
-        size_t n = fmap_numel(a);
-        if (mul)
-            for (size_t i = 0; i < n; i++) out->d[i] = a->d[i] * b->d[i];
-        else
-            for (size_t i = 0; i < n; i++) out->d[i] = a->d[i] + b->d[i];
-    }
-    act_inplace(out->d, fmap_numel(out), act);
+    struct binary_job j = { a, b, out, mul, broadcasts(a, b), act };
+    if (!j.bcast) MODEL_ASSERT(b->c == a->c && b->h == a->h && b->w == a->w);
+    pool_for(a->c, (double)fmap_numel(a), binary_channels, &j);
 }
 
 void channel_affine(const struct fmap *in, const float *scale, const float *shift,

@@ -102,6 +102,10 @@ int pool_size(const struct pool *p);        /* 1 for NULL */
 /* Run fn(ctx, task, worker) for task = 0..ntasks-1 on the caller and the
  * workers (worker: 0..size-1, for per-thread scratch); returns when all ran. */
 void pool_run(struct pool *p, int ntasks, void (*fn)(void *ctx, int task, int worker), void *ctx);
+/* fn(ctx, lo, hi) over [0, n) in one contiguous range per thread of the ops'
+ * pool (see ops_use_pool), or in one call when work (the values it touches)
+ * is too small to share. Each range's results must not depend on the split. */
+void pool_for(int n, double work, void (*fn)(void *ctx, int lo, int hi), void *ctx);
 /* The pool the ops on this thread use (NULL: run on the calling thread alone).
  * model_detect sets its model's pool; tests may leave it unset. */
 void ops_use_pool(struct pool *p);

@@ -18,10 +18,20 @@ int pool_out_len(int n, int k, int stride, int pad, int dil, int ceil_mode)
     return len > INT32_MAX ? INT32_MAX : (int)len;
 }
 
-void pool_max(const struct fmap *in, struct fmap *out, const struct pool_geom *g)
+struct pool_job {
+    const struct fmap *in;
+    struct fmap *out;
+    const struct pool_geom *g;
+    int is_max;
+};
+
+static void max_channels(void *ctx, int c0, int c1)
 {
-    MODEL_ASSERT(out->c == in->c);
-    for (int c = 0; c < in->c; c++) {
+    const struct pool_job *j = ctx;
+    const struct fmap *in = j->in;
+    struct fmap *out = j->out;
+    const struct pool_geom *g = j->g;
+    for (int c = c0; c < c1; c++) {
         const float *src = in->d + (size_t)c * in->h * in->w;
         float *dst = out->d + (size_t)c * out->h * out->w;
         for (int oy = 0; oy < out->h; oy++) {
@@ -43,10 +53,21 @@ void pool_max(const struct fmap *in, struct fmap *out, const struct pool_geom *g
     }
 }
 
-void pool_avg(const struct fmap *in, struct fmap *out, const struct pool_geom *g)
+/* (channels split over the ops' pool, here and below) */
+void pool_max(const struct fmap *in, struct fmap *out, const struct pool_geom *g)
 {
     MODEL_ASSERT(out->c == in->c);
-    for (int c = 0; c < in->c; c++) {
+    struct pool_job j = { in, out, g, 1 };
+    pool_for(in->c, (double)fmap_numel(out) * g->k * g->k, max_channels, &j);
+}
+
+static void avg_channels(void *ctx, int c0, int c1)
+{
+    const struct pool_job *j = ctx;
+    const struct fmap *in = j->in;
+    struct fmap *out = j->out;
+    const struct pool_geom *g = j->g;
+    for (int c = c0; c < c1; c++) {
         const float *src = in->d + (size_t)c * in->h * in->w;
         float *dst = out->d + (size_t)c * out->h * out->w;
         for (int oy = 0; oy < out->h; oy++) {
@@ -71,6 +92,13 @@ void pool_avg(const struct fmap *in, struct fmap *out, const struct pool_geom *g
     }
 }
 
+void pool_avg(const struct fmap *in, struct fmap *out, const struct pool_geom *g)
+{
+    MODEL_ASSERT(out->c == in->c);
+    struct pool_job j = { in, out, g, 0 };
+    pool_for(in->c, (double)fmap_numel(out) * g->k * g->k, avg_channels, &j);
+}
+
 /* Output cell o of an adaptive pool over n inputs covers [floor(o n / len),
  * ceil((o + 1) n / len)). */
 static int adaptive_start(int o, int len, int n) { return (int)(((int64_t)o * n) / len); }
@@ -79,10 +107,13 @@ static int adaptive_end(int o, int len, int n)
     return (int)(((int64_t)(o + 1) * n + len - 1) / len);
 }
 
-void pool_adaptive(const struct fmap *in, struct fmap *out, int is_max)
+static void adaptive_channels(void *ctx, int c0, int c1)
 {
-    MODEL_ASSERT(out->c == in->c && out->h >= 1 && out->w >= 1);
-    for (int c = 0; c < in->c; c++) {
+    const struct pool_job *j = ctx;
+    const struct fmap *in = j->in;
+    struct fmap *out = j->out;
+    int is_max = j->is_max;
+    for (int c = c0; c < c1; c++) {
         const float *src = in->d + (size_t)c * in->h * in->w;
         float *dst = out->d + (size_t)c * out->h * out->w;
         for (int oy = 0; oy < out->h; oy++) {
@@ -103,4 +134,11 @@ void pool_adaptive(const struct fmap *in, struct fmap *out, int is_max)
             }
         }
     }
+}
+
+void pool_adaptive(const struct fmap *in, struct fmap *out, int is_max)
+{
+    MODEL_ASSERT(out->c == in->c && out->h >= 1 && out->w >= 1);
+    struct pool_job j = { in, out, NULL, is_max };
+    pool_for(in->c, (double)fmap_numel(in), adaptive_channels, &j);
 }

@@ -276,6 +276,46 @@ static void align_hwc(const float *hwc, int C, const struct roi_geom *g, const s
         for (int b = 0; b < bins; b++) out[(size_t)c * bins + b] = stage[(size_t)b * C + c];
 }
 
+/* One part of one level's RoIs: those of RoIs [n p / parts, n (p + 1) / parts). */
+struct level_job {
+    const struct fmap *f;
+    const float *hwc;
+    float *stage;          /* per_roi floats per worker */
+    size_t per_roi;
+    int C, level;
+    const int *levels;
+    int n;
+    const float *boxes;
+    float scale;
+    int out_size, sampling_ratio;
+    float *out;
+    int parts, use_hwc;
+};
+
+static void level_part(void *ctx, int p, int worker)
+{
+    const struct level_job *j = ctx;
+    struct sample stack[SAMPLES_STACK];
+    int lo = (int)((int64_t)j->n * p / j->parts), hi = (int)((int64_t)j->n * (p + 1) / j->parts);
+    for (int i = lo; i < hi; i++) {
+        if (j->levels[i] != j->level) continue;
+        struct roi_geom g = roi_geometry(j->boxes + (size_t)4 * i, j->scale, j->out_size,
+                                         j->sampling_ratio);
+        size_t ns = (size_t)j->out_size * j->out_size * g.gh * g.gw;
+        float *out = j->out + j->per_roi * i;
+        struct sample *t = samples_get(ns, stack);
+        if (!t) {
+            align_direct(j->f, &g, j->out_size, out);
+            continue;
+        }
+        roi_samples(&g, j->f->h, j->f->w, j->out_size, t);
+        if (j->use_hwc)
+            align_hwc(j->hwc, j->C, &g, t, j->out_size, j->stage + j->per_roi * worker, out);
+        else align_chw(j->f, &g, t, j->out_size, out);
+        if (t != stack) free(t);
+    }
+}
+
 /* MultiScaleRoIAlign(featmap_names, out_size, sampling_ratio) on already selected
  * maps. One map: no LevelMapper, scales[0]. Several: LevelMapper(k_min, k_max);
  * a RoI whose level index has no map (gapped pyramids, §5.3) stays zero. */
@@ -310,9 +350,10 @@ void multiscale_roi_align(const struct fmap *maps, const float *scales, int nmap
         if (count[l] > 0 && (size_t)count[l] * 768 >= hw && fmap_numel(&maps[l]) > hwc_max)
             hwc_max = fmap_numel(&maps[l]);
     }
+    /* the RoIs of a level are split over the ops' pool, each part with its own stage */
+    int parts = pool_size(ops_pool());
     float *hwc = hwc_max ? arena_floats(scratch, hwc_max) : NULL;
-    float *stage = hwc_max ? arena_floats(scratch, per_roi) : NULL;
-    struct sample stack[SAMPLES_STACK];
+    float *stage = hwc_max ? arena_floats(scratch, per_roi * (size_t)parts) : NULL;
 
     for (int i = 0; i < n; i++)
         if (levels[i] < 0 || levels[i] >= nmaps) memset(out + per_roi * i, 0, per_roi * sizeof *out);
@@ -321,22 +362,11 @@ void multiscale_roi_align(const struct fmap *maps, const float *scales, int nmap
         if (count[l] == 0) continue;
         const struct fmap *f = &maps[l];
         MODEL_ASSERT(f->d && f->h > 0 && f->w > 0);
-        const int use_hwc = (size_t)count[l] * 768 >= (size_t)f->h * f->w;
-        if (use_hwc) to_hwc(f, hwc);
-        for (int i = 0; i < n; i++) {
-            if (levels[i] != l) continue;
-            struct roi_geom g = roi_geometry(boxes + (size_t)4 * i, scales[l], out_size, sampling_ratio);
-            size_t ns = (size_t)out_size * out_size * g.gh * g.gw;
-            struct sample *t = samples_get(ns, stack);
-            if (!t) {
-                align_direct(f, &g, out_size, out + per_roi * i);
-                continue;
-            }
-            roi_samples(&g, f->h, f->w, out_size, t);
-            if (use_hwc) align_hwc(hwc, C, &g, t, out_size, stage, out + per_roi * i);
-            else align_chw(f, &g, t, out_size, out + per_roi * i);
-            if (t != stack) free(t);
-        }
+        struct level_job j = { f, hwc, stage, per_roi, C, l, levels, n, boxes, scales[l],
+                               out_size, sampling_ratio, out, parts, 0 };
+        j.use_hwc = (size_t)count[l] * 768 >= (size_t)f->h * f->w;
+        if (j.use_hwc) to_hwc(f, hwc);
+        pool_run(ops_pool(), count[l] > 1 ? parts : 1, level_part, &j);
     }
     arena_rewind(scratch, mark);
 }

@@ -195,6 +195,31 @@ void pool_run(struct pool *p, int ntasks, void (*fn)(void *ctx, int task, int wo
     }
 }
 
+/* pool_for: [0, n) in one contiguous range per thread. */
+struct range_job {
+    int n, parts;
+    void (*fn)(void *ctx, int lo, int hi);
+    void *ctx;
+};
+
+static void range_part(void *ctx, int p, int worker)
+{
+    (void)worker;
+    const struct range_job *j = ctx;
+    int lo = (int)((int64_t)j->n * p / j->parts), hi = (int)((int64_t)j->n * (p + 1) / j->parts);
+    if (hi > lo) j->fn(j->ctx, lo, hi);
+}
+
+void pool_for(int n, double work, void (*fn)(void *ctx, int lo, int hi), void *ctx)
+{
+    if (n <= 0) return;
+    struct range_job j = { n, pool_size(ops_pool()), fn, ctx };
+    if (j.parts > n) j.parts = n;
+    if (work < 65536.0) j.parts = 1;   /* too small to be worth a wake-up */
+    if (j.parts == 1) fn(ctx, 0, n);
+    else pool_run(ops_pool(), j.parts, range_part, &j);
+}
+
 /* The pool the ops on this thread use (ops_use_pool). */
 static _Thread_local struct pool *tl_pool;
 
