@@ -399,6 +399,8 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
     fprintf(txt, "machine      %s, engine %s, %d thread%s; vdetect %s\n", cpu,
             app_engine_desc(cm->model, eng, sizeof eng), cm->threads, cm->threads == 1 ? "" : "s",
             VDETECT_VERSION);
+    char kern[256];
+    fprintf(txt, "kernels      %s\n", model_kernels(cm->model, kern, sizeof kern));
     if (gate)
         fprintf(txt, "frames       %lld decoded = %lld detected + %lld still + %lld held + %lld "
                 "dropped; %lld %s\n", (long long)ps->decoded, (long long)ps->detected,

@@ -49,6 +49,7 @@ static const char bench_help[] =
     "  input       source or image size -> resized: the detector's input after\n"
     "              its own resize (min_size/max_size); GFLOPs per frame\n"
     "  machine     CPU model, GEMM engine, detector threads, vdetect version\n"
+    "  kernels     what runs each kind of layer here (chosen from the CPU's flags)\n"
     "  runs        (model only) timed and warm-up runs; detections on the image\n"
     "  precision   (model only) fp32, or bf16/int8 and its agreement with fp32\n"
     "  frames      decoded = detected + dropped; frames drawn or encoded (-o)\n"
@@ -374,6 +375,8 @@ int cmd_bench(int argc, char **argv)
     fprintf(txt, "machine      %s, engine %s, %d thread%s; vdetect %s\n", cpu,
             app_engine_desc(cm.model, eng, sizeof eng), cm.threads, cm.threads == 1 ? "" : "s",
             VDETECT_VERSION);
+    char kern[256];
+    fprintf(txt, "kernels      %s\n", model_kernels(cm.model, kern, sizeof kern));
     int shown = 0;
     for (int i = 0; i < nd; i++) shown += dets[i].score >= cm.score_thresh;
     fprintf(txt, "runs         %ld timed after %ld warm-up; %d detections (%d with score >= %g)\n",
@@ -416,6 +419,8 @@ int cmd_bench(int argc, char **argv)
         json_put_string(o, model_engine(cm.model));
         fprintf(o, ", \"precision\": ");
         json_put_string(o, precision);
+        fprintf(o, ", \"kernels\": ");
+        json_put_string(o, model_kernels(cm.model, kern, sizeof kern));
         if (reduced)
             fprintf(o, ", \"agreement_fp32\": {\"matched\": %d, \"of\": %d, \"iou\": 0.9, "
                     "\"score\": %g}", agree_m, agree_n, cm.score_thresh);

@@ -116,6 +116,8 @@ static void print_text(const struct cli_model *cm, int w, int h, int rw, int rh,
     char eng[96];
     printf("engine         %s, precision %s\n", app_engine_desc(cm->model, eng, sizeof eng),
            model_precision(cm->model));
+    char kern[256];
+    printf("kernels        %s\n", model_kernels(cm->model, kern, sizeof kern));
     int cal = model_calibrated_images(cm->model);
     if (cal)
         printf("int8 ranges    calibrated on %d image%s (vdetect calibrate)\n", cal,

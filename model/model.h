@@ -170,6 +170,9 @@ const char *model_engine(const struct model *m);
 /* "fp32", "bf16" or "int8"; model_set_precision switches between them (the first
  * switch to bf16 or int8 converts a copy of the weights). 0, or -1 with a message. */
 const char *model_precision(const struct model *m);
+/* One line naming what runs each kind of layer in the model's precision on
+ * this CPU (chosen at load from its flags), into buf; returns buf. */
+const char *model_kernels(const struct model *m, char *buf, size_t len);
 int model_set_precision(struct model *m, const char *name);
 /* int8 calibration. In int8 each layer's input is quantised with one scale; a
  * model file may carry them (measured once on representative images), else

@@ -226,6 +226,35 @@ const char *model_engine(const struct model *m)
 }
 const char *model_precision(const struct model *m) { return precision_name(m->precision); }
 
+/* What runs each kind of layer in the model's precision on this CPU: chosen at
+ * load from the CPU's flags, after measurements recorded in README's
+ * Performance section (the kernels each candidate was measured against). */
+const char *model_kernels(const struct model *m, char *buf, size_t len)
+{
+    const char *dense;
+    char tmp[96];
+    if (m->precision == PREC_BF16) {
+        dense = cpu_has("amx_bf16")      ? "oneDNN bf16 matmul (AMX)"
+                : cpu_has("avx512_bf16") ? "oneDNN bf16 matmul (AVX512_BF16)"
+                                         : "oneDNN bf16 matmul (emulated)";
+    } else if (m->precision == PREC_INT8) {
+        dense = cpu_has("amx_int8")                                  ? "oneDNN int8 matmul (AMX)"
+                : cpu_has("avx512_vnni") || cpu_has("avx_vnni")      ? "oneDNN int8 matmul (VNNI)"
+                                                                     : "oneDNN int8 matmul (no VNNI: inputs to +-63)";
+    } else {
+        snprintf(tmp, sizeof tmp, "%s sgemm", m->engine == GEMM_ONEDNN ? "oneDNN" : "OpenBLAS");
+        dense = tmp;
+    }
+    snprintf(buf, len,
+             "convs and linears %s (k x k convs through im2col); depthwise convs own "
+             "(register blocks)%s; RoIAlign, pooling, adds split over the threads",
+             dense,
+             m->precision == PREC_BF16 ? (bf16_rounding_native() ? "; bf16 rounding AVX512_BF16"
+                                                                 : "; bf16 rounding plain C")
+                                       : "");
+    return buf;
+}
+
 int model_set_precision(struct model *m, const char *name)
 {
     enum precision p;

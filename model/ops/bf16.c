@@ -61,6 +61,12 @@ static void pick(void)
 #endif
 }
 
+int bf16_rounding_native(void)
+{
+    pthread_once(&pick_once, pick);
+    return from_f32 != from_f32_plain;
+}
+
 void bf16_from_f32(const float *x, size_t n, uint16_t *y)
 {
     pthread_once(&pick_once, pick);

@@ -168,6 +168,7 @@ static inline uint16_t bf16_round(float x)
     return (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? nan : r);
 }
 /* (bf16_from_f32 uses AVX512_BF16 where the CPU has it: see bf16.c) */
+int bf16_rounding_native(void);   /* 1 when it does */
 float bf16_to_f32(uint16_t h);
 void bf16_from_f32(const float *x, size_t n, uint16_t *y);
 /* C[m,n] = A[m,k] * op(B) in bf16 with f32 sums, row-major with leading dimensions
