@@ -122,7 +122,7 @@ for p in $PRESETS; do
 import json, os, shutil, sys
 def median(f):
     j = json.load(open(f))
-    return j["stages_ms"]["total"]["median"] if "stages_ms" in j else j["median_ms"]
+    return j["median_ms"] if "median_ms" in j else j["stages_ms"]["total"]["median"]
 for x in "cbito":
     runs = [r for r in range(1, int(sys.argv[1]) + 1) if os.path.exists("build/bench-%s-%d.json" % (x, r))]
     if os.path.exists("build/bench-%s.json" % x):
