@@ -749,7 +749,7 @@ static void run_case(const char *dir, const char *name)
         int ok = 1, scales_ok = 1;
         /* featmap_names ['0'..'3'] in feature-dict order: the first roi_maps maps */
         for (int i = 0; i < roi_maps && ok; i++) {
-            char f[64];
+            char f[160];
             snprintf(f, sizeof f, "fpn_%s.npy", names[i]);
             if (load(f, &R.fpn[i]) != 0 || R.fpn[i].ndim != 3) {
                 ok = 0;
