@@ -39,7 +39,7 @@ def main():
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                                         "model", "py"))
         from export import export  # noqa: E402
-        export(model, a.out, None, None)
+        export(model, a.out, None, a.arch)   # (the name bench reports: the builder's)
         print(a.out)
         return
     with Image.open(a.image) as im:
