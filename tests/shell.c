@@ -47,3 +47,33 @@ char *test_capture(const char *fmt, ...)
     buf[n] = '\0';
     return buf;
 }
+
+static char scratch[64];
+
+const char *test_scratch_open(const char *name)
+{
+    snprintf(scratch, sizeof scratch, "/tmp/vdetect_%s_XXXXXX", name);
+    if (!mkdtemp(scratch)) {
+        perror("mkdtemp");
+        return NULL;
+    }
+    return scratch;
+}
+
+const char *test_path(const char *file)
+{
+    static char buf[8][256];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", scratch, file);
+    return buf[k];
+}
+
+void test_scratch_close(void)
+{
+    if (!scratch[0]) return;
+    if (!getenv("VDETECT_KEEP_MEDIA"))
+        test_sh("chmod -R u+w '%s'; rm -rf '%s'", scratch, scratch);
+    else
+        fprintf(stderr, "media kept in %s\n", scratch);
+}

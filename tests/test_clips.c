@@ -44,16 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static char dir[64];
-
-static const char *path_of(const char *name)
-{
-    static char buf[8][256];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
+static const char *dir;   /* the scratch directory (tests/shell.c) */
 
 
 static int exists(const char *p)
@@ -224,7 +215,7 @@ static void wait_done(struct video_recorder *r, int64_t done, double seconds,
 static int stderr_of(int (*f)(void *), void *arg, const char **msg)
 {
     static char text[1024];
-    const char *log = path_of("stderr.txt");
+    const char *log = test_path("stderr.txt");
     fflush(stderr);
     int saved = dup(2), fd = open(log, O_CREAT | O_TRUNC | O_WRONLY, 0600);
     dup2(fd, 2);
@@ -282,7 +273,7 @@ static void reader_close(struct reader *rd)
 /* The clip at 5 s (pre 2, stop 7) and an overlapping one at 6 s (stop 9). */
 static void test_file_clips(void)
 {
-    const char *in = path_of("src.ts");
+    const char *in = test_path("src.ts");
     load_source(in);
     struct reader rd;
     if (reader_open(&rd, in) < 0) {
@@ -305,11 +296,11 @@ static void test_file_clips(void)
         double t = rd.f->pts_sec;
         n++;
         if (a < 0 && t >= 5.0) {
-            a = video_clip_start(r, path_of("a.ts"), 5.0);
+            a = video_clip_start(r, test_path("a.ts"), 5.0);
             CHECK(a >= 0, "clip a started: %d", a);
         }
         if (b < 0 && t >= 6.0) {
-            b = video_clip_start(r, path_of("b.ts"), 6.0);
+            b = video_clip_start(r, test_path("b.ts"), 6.0);
             CHECK(b >= 0 && b != a, "clip b started: %d", b);
         }
         if (!stopped_a && t >= 7.0)
@@ -341,22 +332,22 @@ static void test_file_clips(void)
     reader_close(&rd);
 
     struct found f;
-    find_clip(path_of("a.ts"), &f);
+    find_clip(test_path("a.ts"), &f);
     CHECK(f.n > 0 && f.first >= 0 && f.same == f.n,
           "a.ts: %d packets, %d of them the source's bytes in order (from %d)", f.n, f.same,
           f.first);
     CHECK(f.key && f.t0 >= 2.0 - 1e-3 && f.t0 <= 3.0 + 1e-3,
           "a.ts starts at the source's %.3f s (key %d): the keyframe in [2, 3] s", f.t0, f.key);
     CHECK(f.span >= 4.0 - 1e-3 && f.span <= 5.0 + 1e-3, "a.ts covers %.3f s (want 4-5)", f.span);
-    double d = probe_double("format=duration", path_of("a.ts"));
+    double d = probe_double("format=duration", test_path("a.ts"));
     CHECK(d >= 3.9 && d <= 5.1, "a.ts lasts %.3f s by ffprobe", d);
-    CHECK(plays(path_of("a.ts")), "a.ts plays");
-    find_clip(path_of("b.ts"), &f);
+    CHECK(plays(test_path("a.ts")), "a.ts plays");
+    find_clip(test_path("b.ts"), &f);
     CHECK(f.n > 0 && f.same == f.n && f.key && fabs(f.t0 - 4.0) < 1e-3,
           "b.ts: the source's packets (%d of %d) from its keyframe at %.3f s (want 4)", f.same,
           f.n, f.t0);
     CHECK(f.span >= 5.0 - 1e-3 && f.span <= 5.2, "b.ts covers %.3f s (want ~5)", f.span);
-    CHECK(plays(path_of("b.ts")), "b.ts plays");
+    CHECK(plays(test_path("b.ts")), "b.ts plays");
 }
 
 /* Read file to its end with a recorder in format, one clip from t_start
@@ -393,14 +384,14 @@ static int one_clip(const char *file, const char *format, const char *clip, doub
 static void test_mp4_source(void)
 {
     static char src[300][40], clip[300][40];
-    const char *in = path_of("src.mp4");
+    const char *in = test_path("src.mp4");
     int ns = frame_hashes(in, src, 300);
     CHECK(ns == 250, "src.mp4: %d frames", ns);
     static const struct {
         const char *format, *name;
     } outs[] = { { NULL, "m.ts" }, { "matroska", "m.mkv" }, { "mp4", "m.mp4" } };
     for (size_t k = 0; k < sizeof outs / sizeof outs[0]; k++) {
-        const char *out = path_of(outs[k].name);
+        const char *out = test_path(outs[k].name);
         CHECK(one_clip(in, outs[k].format, out, 2, 5.0, 6.0) == 0, "%s: clip ended complete",
               outs[k].name);
         /* from frame 75 on, every frame the source's up to 6 s (frame 150) at
@@ -439,7 +430,7 @@ static char *md5_of(const char *file)
 static void test_ring_and_refusals(void)
 {
     struct reader rd;
-    if (reader_open(&rd, path_of("src.ts")) < 0) {
+    if (reader_open(&rd, test_path("src.ts")) < 0) {
         CHECK(0, "open src.ts");
         return;
     }
@@ -450,24 +441,24 @@ static void test_ring_and_refusals(void)
         reader_close(&rd);
         return;
     }
-    char *md5_before = md5_of(path_of("a.ts"));
+    char *md5_before = md5_of(test_path("a.ts"));
     int phase = 0, c = -1, d = -1, ret;
     double t_seek = NAN; /* the first frame after the seek: MPEG-TS seeks are not exact */
     struct video_recorder_stats st;
     while ((ret = video_read(rd.src, rd.f)) == 0) {
         double t = rd.f->pts_sec;
         if (phase == 0 && t >= 8.5) {
-            CHECK(video_clip_start(r, path_of("a.ts"), 8.5) == -EEXIST,
+            CHECK(video_clip_start(r, test_path("a.ts"), 8.5) == -EEXIST,
                   "an existing path is refused");
             phase = 1;
         } else if (phase == 1 && t >= 9.0) {
             video_recorder_stats(r, &st);
             CHECK(st.ring_seconds >= 1.5 && st.ring_seconds <= 2.7,
                   "the ring holds %.2f s (pre 1 + margin 0.5, whole GOPs)", st.ring_seconds);
-            c = video_clip_start(r, path_of("old.ts"), 2.0);
+            c = video_clip_start(r, test_path("old.ts"), 2.0);
             CHECK(c >= 0, "a clip from before the ring starts (%d)", c);
-            CHECK(video_clip_start(r, path_of("second.ts"), 9.0) == -EBUSY &&
-                      !exists(path_of("second.ts")),
+            CHECK(video_clip_start(r, test_path("second.ts"), 9.0) == -EBUSY &&
+                      !exists(test_path("second.ts")),
                   "max_clips 1: a second clip is refused, no file");
             phase = 2;
         } else if (phase == 2 && t >= 9.5) {
@@ -482,7 +473,7 @@ static void test_ring_and_refusals(void)
             CHECK(video_clip_stop(r, c, 99.0) == 0, "stopping an ended clip: 0, slot freed");
             t_seek = t;
             CHECK(t >= 1.0 - 1e-3 && t <= 2.0 + 1e-3, "the seek to 1 s lands at %.3f s", t);
-            d = video_clip_start(r, path_of("after_seek.ts"), t_seek + 1.0);
+            d = video_clip_start(r, test_path("after_seek.ts"), t_seek + 1.0);
             CHECK(d >= 0, "a clip after the seek (%d)", d);
             phase = 4;
         } else if (phase == 4 && t >= t_seek + 2.0) {
@@ -498,31 +489,31 @@ static void test_ring_and_refusals(void)
     video_recorder_close(&r);
     reader_close(&rd);
 
-    char *md5_after = md5_of(path_of("a.ts"));
+    char *md5_after = md5_of(test_path("a.ts"));
     CHECK(md5_before && md5_after && !strcmp(md5_before, md5_after), "a.ts left alone");
     free(md5_before);
     free(md5_after);
     struct found f;
-    find_clip(path_of("old.ts"), &f);
+    find_clip(test_path("old.ts"), &f);
     CHECK(f.n > 0 && f.same == f.n && f.key && f.t0 >= 6.0 - 1e-3 && f.t0 <= 7.0 + 1e-3,
           "old.ts starts at the oldest keyframe kept, %.3f s (want 6-7; %d of %d packets the "
           "source's)", f.t0, f.same, f.n);
     CHECK(f.t1 >= 9.4 && f.t1 <= 10.0, "old.ts ends at the seek (last packet %.3f s)", f.t1);
-    CHECK(plays(path_of("old.ts")), "old.ts plays");
-    find_clip(path_of("after_seek.ts"), &f);
+    CHECK(plays(test_path("old.ts")), "old.ts plays");
+    find_clip(test_path("after_seek.ts"), &f);
     CHECK(f.n > 0 && f.same == f.n && f.key && f.t0 >= t_seek - 1 - 1e-3 && f.t0 <= t_seek + 1e-3,
           "after_seek.ts starts at the keyframe at %.3f s, at or before the first frame after "
           "the seek (%.3f s)", f.t0, t_seek);
     CHECK(f.t1 >= t_seek + 1.9 && f.t1 <= t_seek + 2.2, "after_seek.ts ends at %.3f s (want %.3f)",
           f.t1, t_seek + 2);
-    CHECK(plays(path_of("after_seek.ts")), "after_seek.ts plays");
+    CHECK(plays(test_path("after_seek.ts")), "after_seek.ts plays");
 }
 
 /* A child starts a clip, lets the recorder write part of it and SIGKILLs
  * itself: no trailer, yet the file plays. */
 static void kill_case(const char *format, const char *name)
 {
-    const char *out = path_of(name);
+    const char *out = test_path(name);
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
@@ -530,7 +521,7 @@ static void kill_case(const char *format, const char *name)
         struct reader rd;
         struct video_recorder *r = NULL;
         struct video_recorder_options o = { .pre = 2, .format = format };
-        if (reader_open(&rd, path_of("src.ts")) < 0 || video_recorder_open(&r, rd.src, &o) < 0)
+        if (reader_open(&rd, test_path("src.ts")) < 0 || video_recorder_open(&r, rd.src, &o) < 0)
             _exit(2);
         int id = -1;
         while (video_read(rd.src, rd.f) == 0 && rd.f->pts_sec < 8.0)
@@ -595,17 +586,17 @@ static void test_refused_sources(void)
     CHECK(lines_in(msg) == 1 && strstr(msg, "decoded pictures") &&
               strstr(msg, "nothing to stream-copy") && strstr(msg, "lavfi:testsrc2"),
           "lavfi: one clear line: %s", msg);
-    const char *mj_ts[2] = { path_of("mj.mkv"), NULL };
+    const char *mj_ts[2] = { test_path("mj.mkv"), NULL };
     ret = stderr_of(open_recorder_on, mj_ts, &msg);
     CHECK(ret < 0 && lines_in(msg) == 1 && strstr(msg, "matroska"),
           "MJPEG into MPEG-TS: refused, pointing to matroska (%d: %s)", ret, msg);
-    const char *mj_mkv[2] = { path_of("mj.mkv"), "matroska" };
+    const char *mj_mkv[2] = { test_path("mj.mkv"), "matroska" };
     CHECK(open_recorder_on(mj_mkv) == 0, "MJPEG into Matroska is fine");
-    const char *bad[2] = { path_of("src.ts"), "nosuchformat" };
+    const char *bad[2] = { test_path("src.ts"), "nosuchformat" };
     ret = stderr_of(open_recorder_on, bad, &msg);
     CHECK(ret < 0 && lines_in(msg) == 1 && strstr(msg, "unknown container"),
           "unknown format: %s", msg);
-    const char *webm[2] = { path_of("src.ts"), "webm" };
+    const char *webm[2] = { test_path("src.ts"), "webm" };
     ret = stderr_of(open_recorder_on, webm, &msg);
     CHECK(ret < 0 && lines_in(msg) == 1 && strstr(msg, "cannot hold h264"),
           "H.264 into WebM: refused at open: %s", msg);
@@ -635,7 +626,7 @@ static void *caller_main(void *arg)
         c->polls++;
         if (t >= at[step] || atomic_load(&c->done)) {
             if (step % 2 == 0)
-                c->ids[step / 2] = video_clip_start(c->r, path_of(step ? "y.ts" : "x.ts"), t);
+                c->ids[step / 2] = video_clip_start(c->r, test_path(step ? "y.ts" : "x.ts"), t);
             else
                 c->stops += video_clip_stop(c->r, c->ids[step / 2], t) == 0;
             step++;
@@ -648,7 +639,7 @@ static void *caller_main(void *arg)
 static void test_threads(void)
 {
     struct reader rd;
-    if (reader_open(&rd, path_of("src.ts")) < 0) {
+    if (reader_open(&rd, test_path("src.ts")) < 0) {
         CHECK(0, "open src.ts");
         return;
     }
@@ -677,11 +668,11 @@ static void test_threads(void)
     video_recorder_close(&c.r);
     reader_close(&rd);
     struct found f;
-    find_clip(path_of("x.ts"), &f);
-    CHECK(f.n > 25 && f.same == f.n && f.key && plays(path_of("x.ts")),
+    find_clip(test_path("x.ts"), &f);
+    CHECK(f.n > 25 && f.same == f.n && f.key && plays(test_path("x.ts")),
           "x.ts: %d packets, the source's from %.3f s, plays", f.n, f.t0);
-    find_clip(path_of("y.ts"), &f);
-    CHECK(f.n > 25 && f.same == f.n && f.key && plays(path_of("y.ts")),
+    find_clip(test_path("y.ts"), &f);
+    CHECK(f.n > 25 && f.same == f.n && f.key && plays(test_path("y.ts")),
           "y.ts: %d packets, the source's from %.3f s, plays", f.n, f.t0);
 }
 
@@ -712,7 +703,7 @@ static void test_jpeg(void)
             p[1] = red ? 20 : (uint8_t)(y * 255 / (H - 1));
             p[2] = red ? 20 : 128;
         }
-    const char *snap = path_of("snap.jpg");
+    const char *snap = test_path("snap.jpg");
     CHECK(video_write_jpeg(snap, rgb, W, H, STRIDE, 90) == 0, "write snap.jpg");
     char *s = test_capture("ffprobe -v error -show_entries stream=codec_name,width,height -of csv=p=0 "
                       "'%s'", snap);
@@ -744,7 +735,7 @@ static void test_jpeg(void)
     CHECK(md5 && md5b && !strcmp(md5, md5b), "and left alone");
     free(md5);
     free(md5b);
-    const char *lo = path_of("lo.jpg"), *hi = path_of("hi.jpg");
+    const char *lo = test_path("lo.jpg"), *hi = test_path("hi.jpg");
     CHECK(video_write_jpeg(lo, rgb, W, H, STRIDE, 1) == 0 &&
               video_write_jpeg(hi, rgb, W, H, STRIDE, 100) == 0,
           "qualities 1 and 100");
@@ -752,7 +743,7 @@ static void test_jpeg(void)
     CHECK(stat(lo, &a) == 0 && stat(hi, &b) == 0 && a.st_size * 2 < b.st_size,
           "quality 1 is much smaller than 100 (%lld vs %lld bytes)", (long long)a.st_size,
           (long long)b.st_size);
-    CHECK(video_write_jpeg(path_of("no/such/dir/x.jpg"), rgb, W, H, STRIDE, 90) < 0,
+    CHECK(video_write_jpeg(test_path("no/such/dir/x.jpg"), rgb, W, H, STRIDE, 90) < 0,
           "a missing directory fails");
     CHECK(count_tmp_files() == 0, "no temporary file left behind");
 }
@@ -829,7 +820,7 @@ static void test_reconnect(void)
     struct video_recorder *r = NULL;
     struct video_recorder_options o = { .pre = 1 };
     CHECK(video_recorder_open(&r, s, &o) == 0, "recorder on a UDP stream");
-    const char *A = path_of("before_break.ts"), *B = path_of("after_break.ts");
+    const char *A = test_path("before_break.ts"), *B = test_path("after_break.ts");
     int a = -1, b = -1, after = 0, ret;
     struct video_recorder_stats st;
     while (r && (ret = video_read(s, f)) == 0) {
@@ -884,19 +875,16 @@ static int make_media(void)
     const char *h264 = "-f lavfi -i testsrc2=s=320x240:r=25:d=10 -c:v libx264 -preset ultrafast "
                        "-bf 2 -g 25 -keyint_min 25 -sc_threshold 0";
     int rc = 0;
-    rc |= test_sh("%s %s '%s'", lv, h264, path_of("src.ts"));
-    rc |= test_sh("%s %s '%s'", lv, h264, path_of("src.mp4"));
-    rc |= test_sh("%s -f lavfi -i testsrc2=s=64x48:r=10:d=1 -c:v mjpeg '%s'", lv, path_of("mj.mkv"));
+    rc |= test_sh("%s %s '%s'", lv, h264, test_path("src.ts"));
+    rc |= test_sh("%s %s '%s'", lv, h264, test_path("src.mp4"));
+    rc |= test_sh("%s -f lavfi -i testsrc2=s=64x48:r=10:d=1 -c:v mjpeg '%s'", lv,
+                  test_path("mj.mkv"));
     return rc;
 }
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/vdetect_clips_XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (!(dir = test_scratch_open("clips"))) return 1;
     video_set_log_level(NULL);
     int rc = make_media();
     CHECK(rc == 0, "generating test media with the ffmpeg CLI");
@@ -910,9 +898,6 @@ int main(void)
         test_jpeg();
         test_reconnect();
     }
-    if (!getenv("VDETECT_KEEP_MEDIA"))
-        test_sh("rm -rf '%s'", dir);
-    else
-        fprintf(stderr, "media kept in %s\n", dir);
+    test_scratch_close();
     return check_summary("test_clips");
 }

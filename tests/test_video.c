@@ -22,16 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char dir[64];
-
-static const char *path_of(const char *name)
-{
-    static char buf[8][256];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-    return buf[k];
-}
+static const char *dir;   /* the scratch directory (tests/shell.c) */
 
 
 /* ffprobe's video frame pts in seconds (best effort timestamp); count returned. */
@@ -217,7 +208,7 @@ static void check_pts_equal(const char *what, const char *file, const struct rea
 static void test_basic(void)
 {
     struct read_result r;
-    const char *f = path_of("av.mp4");
+    const char *f = test_path("av.mp4");
     CHECK(read_all(f, NULL, &r, NULL) == VIDEO_EOF || r.err == 0, "read av.mp4: %d", r.err);
     CHECK(r.w == 160 && r.h == 120, "av.mp4 size %dx%d", r.w, r.h);
     CHECK(r.n == 50, "av.mp4: %d frames", r.n);
@@ -246,12 +237,12 @@ static void test_basic(void)
         video_close(&s);
     }
 
-    f = path_of("vfr.mkv");
+    f = test_path("vfr.mkv");
     read_all(f, NULL, &r, NULL);
     CHECK(r.err == 0 && r.n == 50, "vfr.mkv: err %d, %d frames", r.err, r.n);
     check_pts_equal("vfr.mkv", f, &r);
 
-    f = path_of("odd.mkv");
+    f = test_path("odd.mkv");
     read_all(f, NULL, &r, NULL);
     CHECK(r.err == 0 && r.w == 333 && r.h == 247 && r.n == 10, "odd.mkv: err %d %dx%d n %d",
           r.err, r.w, r.h, r.n);
@@ -273,7 +264,7 @@ static double diff_with_ffmpeg(const char *file, int *w, int *h)
     double d = 1e9;
     size_t n = (size_t)*w * *h * 3;
     uint8_t *ref = malloc(n);
-    const char *raw = path_of("ref.rgb");
+    const char *raw = test_path("ref.rgb");
     if (video_read(s, f) == 0 &&
         test_sh("ffmpeg -v error -y -i '%s' -frames:v 1 -f rawvideo -pix_fmt rgb24 '%s'", file,
            raw) == 0) {
@@ -340,22 +331,22 @@ static void test_rotation(void)
      * picture 90 degrees counter-clockwise = 270 clockwise; phone portrait
      * video (rotation=-90) is the 90 clockwise case. */
     int w0, h0, r0, w, h, r;
-    uint8_t *base = first_frame(path_of("base.mp4"), &w0, &h0, &r0);
-    uint8_t *rot = first_frame(path_of("rot.mp4"), &w, &h, &r);
+    uint8_t *base = first_frame(test_path("base.mp4"), &w0, &h0, &r0);
+    uint8_t *rot = first_frame(test_path("rot.mp4"), &w, &h, &r);
     CHECK(base && rot && w == 120 && h == 160, "rotated clip comes out %dx%d, want 120x160", w, h);
     CHECK(r == 270, "rot.mp4: rotation %d, want 270", r);
     CHECK(base && rot && is_turned(base, w0, h0, rot, w, h, 270), "rot.mp4 = base turned 270");
     free(rot);
-    rot = first_frame(path_of("rot270.mp4"), &w, &h, &r);
+    rot = first_frame(test_path("rot270.mp4"), &w, &h, &r);
     CHECK(r == 90, "rot270.mp4: rotation %d, want 90", r);
     CHECK(base && rot && is_turned(base, w0, h0, rot, w, h, 90), "rot270.mp4 = base turned 90");
     free(rot);
     free(base);
     /* and the same orientation as ffmpeg's own autorotation (conversion
      * details differ a little: ffmpeg's default scaler flags) */
-    double d = diff_with_ffmpeg(path_of("rot.mp4"), &w, &h);
+    double d = diff_with_ffmpeg(test_path("rot.mp4"), &w, &h);
     CHECK(w == 120 && h == 160 && d < 8, "rot.mp4 vs ffmpeg autorotated: %.2f per sample", d);
-    d = diff_with_ffmpeg(path_of("rot270.mp4"), &w, &h);
+    d = diff_with_ffmpeg(test_path("rot270.mp4"), &w, &h);
     CHECK(w == 120 && h == 160 && d < 8, "rot270.mp4 vs ffmpeg autorotated: %.2f", d);
 }
 
@@ -364,7 +355,7 @@ static void test_colour(void)
     static const char *names[] = { "red_tv.mkv", "red_pc.mkv", "red_709.mkv" };
     for (int i = 0; i < 3; i++) {
         struct read_result r;
-        read_all(path_of(names[i]), NULL, &r, NULL);
+        read_all(test_path(names[i]), NULL, &r, NULL);
         CHECK(r.err == 0 && r.n > 0, "%s: err %d", names[i], r.err);
         CHECK(fabs(r.rgb0[0] - 255) < 4 && r.rgb0[1] < 4 && r.rgb0[2] < 4,
               "%s: red came out as (%.1f, %.1f, %.1f)", names[i], r.rgb0[0], r.rgb0[1],
@@ -377,7 +368,7 @@ static void expect_open_error(const char *input, const char *want)
 {
     struct video_source *s = (struct video_source *)1;
     struct video_source_options o = { .input = input };
-    const char *log = path_of("stderr.txt");
+    const char *log = test_path("stderr.txt");
     fflush(stderr);
     int saved = dup(2), fd = open(log, O_CREAT | O_TRUNC | O_WRONLY, 0600);
     dup2(fd, 2);
@@ -402,10 +393,10 @@ static void expect_open_error(const char *input, const char *want)
 
 static void test_bad_inputs(void)
 {
-    expect_open_error(path_of("missing.mp4"), "No such file");
-    expect_open_error(path_of("garbage.mp4"), "not a video");
-    expect_open_error(path_of("trunc.mp4"), "not a video");
-    expect_open_error(path_of("audio.m4a"), "no video stream");
+    expect_open_error(test_path("missing.mp4"), "No such file");
+    expect_open_error(test_path("garbage.mp4"), "not a video");
+    expect_open_error(test_path("trunc.mp4"), "not a video");
+    expect_open_error(test_path("audio.m4a"), "no video stream");
     expect_open_error("/dev/video9", "No such file");
     expect_open_error("webcam:7", "--list-devices");
     expect_open_error("webcam:7", "/dev/video7: No such file");
@@ -423,7 +414,7 @@ static void test_bad_inputs(void)
 
     /* A truncated file: either refuses to open or ends in an error. */
     struct read_result r;
-    int ret = read_all(path_of("trunc_fs.mp4"), NULL, &r, NULL);
+    int ret = read_all(test_path("trunc_fs.mp4"), NULL, &r, NULL);
     CHECK(ret < 0, "truncated faststart mp4: %d after %d frames", ret, r.n);
 }
 
@@ -515,7 +506,7 @@ static void test_stalled_stream(void)
  * fragmented MP4 writer keeps the video's edit list but not the audio's). */
 static void test_writer_roundtrip(const char *in_name, const char *out_name, double start_tol)
 {
-    const char *in = path_of(in_name), *out = path_of(out_name);
+    const char *in = test_path(in_name), *out = test_path(out_name);
     struct read_result r;
     int ret = read_all(in, out, &r, NULL);
     CHECK(ret == 0 || ret == VIDEO_EOF, "%s → %s: %d", in_name, out_name, ret);
@@ -557,9 +548,9 @@ static void test_writer_roundtrip(const char *in_name, const char *out_name, dou
 
 static void test_writer_rotation(void)
 {
-    const char *out = path_of("rot_out.mp4");
+    const char *out = test_path("rot_out.mp4");
     struct read_result r;
-    read_all(path_of("rot.mp4"), out, &r, NULL);
+    read_all(test_path("rot.mp4"), out, &r, NULL);
     CHECK(r.err == 0 || r.err == VIDEO_EOF, "rot.mp4 → rot_out.mp4: %d", r.err);
     char *s = probe_str("stream=width,height", "-select_streams v:0", out);
     CHECK(s && !strcmp(s, "120,160"), "rotated output stored as %s, want upright 120,160", s);
@@ -572,7 +563,7 @@ static void test_writer_rotation(void)
     double d = diff_with_ffmpeg(out, &w, &h);
     CHECK(w == 120 && h == 160 && d < 8, "output displays like the input (diff %.2f)", d);
     int w1, h1, r1;
-    uint8_t *a = first_frame(path_of("rot.mp4"), &w, &h, &r1);
+    uint8_t *a = first_frame(test_path("rot.mp4"), &w, &h, &r1);
     uint8_t *b = first_frame(out, &w1, &h1, &r1);
     double sum = 0;
     for (int i = 0; a && b && w == w1 && h == h1 && i < w * h * 3; i++)
@@ -587,39 +578,40 @@ static void test_writer_rotation(void)
 static void test_writer_errors(void)
 {
     struct video_source *s = NULL;
-    struct video_source_options o = { .input = path_of("av.mkv") };
+    struct video_source_options o = { .input = test_path("av.mkv") };
     if (video_open(&s, &o) < 0) {
         CHECK(0, "open av.mkv");
         return;
     }
     struct video_writer *w = NULL;
-    const char *bad = path_of("no/such/dir/out.mp4");
+    const char *bad = test_path("no/such/dir/out.mp4");
     CHECK(video_writer_open(&w, bad, s, NULL) < 0 && !w, "unwritable path fails");
     CHECK(!exists(bad), "no file left");
     test_sh("mkdir -p '%s/ro' && chmod 555 '%s/ro'", dir, dir);
-    const char *ro = path_of("ro/out.mp4");
+    const char *ro = test_path("ro/out.mp4");
     if (geteuid() != 0) {
         CHECK(video_writer_open(&w, ro, s, NULL) < 0 && !w, "read-only dir fails");
         CHECK(!exists(ro), "no file left in read-only dir");
     }
-    const char *unk = path_of("out.xyz");
+    const char *unk = test_path("out.xyz");
     CHECK(video_writer_open(&w, unk, s, NULL) < 0 && !exists(unk), "unknown extension fails");
     struct video_writer_options wo = { .codec = "nosuchcodec" };
-    const char *nc = path_of("nc.mp4");
+    const char *nc = test_path("nc.mp4");
     CHECK(video_writer_open(&w, nc, s, &wo) < 0 && !exists(nc), "unknown codec fails");
-    CHECK(video_writer_open(&w, path_of("av.mkv"), s, NULL) < 0, "refuses to overwrite input");
-    CHECK(exists(path_of("av.mkv")), "input still there");
+    CHECK(video_writer_open(&w, test_path("av.mkv"), s, NULL) < 0, "refuses to overwrite input");
+    CHECK(exists(test_path("av.mkv")), "input still there");
     /* opened, then closed without frames: no file */
-    const char *empty = path_of("empty.mkv");
+    const char *empty = test_path("empty.mkv");
     CHECK(video_writer_open(&w, empty, s, NULL) == 0, "open empty.mkv");
     CHECK(video_writer_close(&w) < 0 && !exists(empty), "no frames: error, file removed");
     /* a second writer on a source is refused while one is attached */
     struct video_writer *w2 = NULL;
-    CHECK(video_writer_open(&w, path_of("one.mkv"), s, NULL) == 0, "open one.mkv");
-    CHECK(video_writer_open(&w2, path_of("two.mkv"), s, NULL) < 0 && !exists(path_of("two.mkv")),
+    CHECK(video_writer_open(&w, test_path("one.mkv"), s, NULL) == 0, "open one.mkv");
+    CHECK(video_writer_open(&w2, test_path("two.mkv"), s, NULL) < 0 &&
+              !exists(test_path("two.mkv")),
           "second writer refused");
     video_writer_abort(&w);
-    CHECK(!exists(path_of("one.mkv")), "abort removes the file");
+    CHECK(!exists(test_path("one.mkv")), "abort removes the file");
     video_close(&s);
 }
 
@@ -627,13 +619,13 @@ static void test_writer_errors(void)
 static void test_writer_interrupted(void)
 {
     struct video_source *s = NULL;
-    struct video_source_options o = { .input = path_of("av.mp4") };
+    struct video_source_options o = { .input = test_path("av.mp4") };
     if (video_open(&s, &o) < 0)
         return;
     struct video_pool *pool = NULL;
     video_pool_open(&pool, 4, 160, 120);
     struct video_writer *w = NULL;
-    const char *out = path_of("part.mp4");
+    const char *out = test_path("part.mp4");
     CHECK(video_writer_open(&w, out, s, NULL) == 0, "open part.mp4");
     struct video_frame *fr[4];
     for (int i = 0; i < 4; i++)
@@ -670,7 +662,7 @@ static void test_writer_interrupted(void)
  * and counts the rest, and still writes a file that plays with those. */
 static void test_copy_bound(void)
 {
-    const char *in = path_of("longaudio.mkv"), *out = path_of("longaudio_out.mkv");
+    const char *in = test_path("longaudio.mkv"), *out = test_path("longaudio_out.mkv");
     char *np = test_capture("ffprobe -v error -select_streams a:0 -show_entries packet=pts "
                        "-of csv=p=0 '%s' | grep -c .", in);
     int64_t total = np ? atoll(np) : 0;
@@ -725,7 +717,7 @@ static void test_copy_bound(void)
  * file; past the end the next read is the end; live sources refuse. */
 static void seek_case(const char *name, const double *targets, int nt)
 {
-    const char *file = path_of(name);
+    const char *file = test_path(name);
     static double ref[512];
     int n = probe_pts(file, ref, 512);
     double start = probe_double("stream=start_time", "-select_streams v:0", file);
@@ -799,7 +791,7 @@ static void test_seek(void)
     CHECK(video_open(&s, &o) == 0, "lavfi open");
     if (!s)
         return;
-    const char *log = path_of("seek_stderr.txt");
+    const char *log = test_path("seek_stderr.txt");
     fflush(stderr);
     int saved = dup(2), fd = open(log, O_CREAT | O_TRUNC | O_WRONLY, 0600);
     dup2(fd, 2);
@@ -831,57 +823,54 @@ static int make_media(void)
     const char *av = "-f lavfi -i testsrc2=s=160x120:r=25:d=2 -f lavfi -i sine=f=440:d=2";
     int rc = 0;
     rc |= test_sh("%s %s -c:v libx264 -preset ultrafast -c:a aac -b:a 64k -shortest '%s'", lv, av,
-             path_of("av.mp4"));
+             test_path("av.mp4"));
     rc |= test_sh("%s %s -c:v libx264 -preset ultrafast -c:a libopus -b:a 32k '%s' 2>/dev/null || "
              "%s %s -c:v libx264 -preset ultrafast -c:a aac '%s'",
-             lv, av, path_of("av.mkv"), lv, av, path_of("av.mkv"));
+             lv, av, test_path("av.mkv"), lv, av, test_path("av.mkv"));
     rc |= test_sh("%s -f lavfi -i testsrc2=s=160x120:r=25:d=2 -vf "
              "\"setpts='if(lt(N,20),N*0.04,0.8+(N-20)*0.1)/TB'\" -fps_mode passthrough "
              "-c:v libx264 -preset ultrafast '%s'",
-             lv, path_of("vfr.mkv"));
+             lv, test_path("vfr.mkv"));
     rc |= test_sh("%s -f lavfi -i testsrc=s=333x247:r=25:d=0.4 -c:v libx264 -preset ultrafast "
              "-pix_fmt yuv444p '%s'",
-             lv, path_of("odd.mkv"));
+             lv, test_path("odd.mkv"));
     rc |= test_sh("%s -f lavfi -i testsrc2=s=160x120:r=25:d=0.4 -c:v libx264 -preset ultrafast "
              "'%s' && %s -i '%s' -c copy -metadata:s:v:0 rotate=90 '%s' && "
              "%s -i '%s' -c copy -metadata:s:v:0 rotate=270 '%s'",
-             lv, path_of("base.mp4"), lv, path_of("base.mp4"), path_of("rot.mp4"), lv,
-             path_of("base.mp4"), path_of("rot270.mp4"));
+             lv, test_path("base.mp4"), lv, test_path("base.mp4"), test_path("rot.mp4"), lv,
+             test_path("base.mp4"), test_path("rot270.mp4"));
     rc |= test_sh("%s -f lavfi -i color=c=red:s=64x48:r=5:d=0.4 -c:v libx264 -preset ultrafast "
              "-pix_fmt yuv420p '%s'",
-             lv, path_of("red_tv.mkv"));
+             lv, test_path("red_tv.mkv"));
     rc |= test_sh("%s -f lavfi -i color=c=red:s=64x48:r=5:d=0.4 -vf scale=out_range=full "
              "-c:v libx264 -preset ultrafast -pix_fmt yuvj420p -color_range pc '%s'",
-             lv, path_of("red_pc.mkv"));
+             lv, test_path("red_pc.mkv"));
     rc |= test_sh("%s -f lavfi -i color=c=red:s=64x48:r=5:d=0.4 -vf "
              "scale=out_color_matrix=bt709 -colorspace bt709 -c:v libx264 -preset ultrafast "
              "-pix_fmt yuv420p '%s'",
-             lv, path_of("red_709.mkv"));
-    rc |= test_sh("%s -f lavfi -i sine=d=0.5 -c:a aac '%s'", lv, path_of("audio.m4a"));
+             lv, test_path("red_709.mkv"));
+    rc |= test_sh("%s -f lavfi -i sine=d=0.5 -c:a aac '%s'", lv, test_path("audio.m4a"));
     /* 4 s at 25 fps, a keyframe every 25 frames, B-frames: for seeking */
     rc |= test_sh("%s -f lavfi -i testsrc2=s=160x120:r=25:d=4 -c:v libx264 -preset ultrafast "
              "-g 25 -keyint_min 25 -sc_threshold 0 -bf 2 '%s'",
-             lv, path_of("gop.mp4"));
+             lv, test_path("gop.mp4"));
     /* 1 s of video, 60 s of audio in 7500 small packets (8 kHz PCM, 64 samples) */
     rc |= test_sh("%s -f lavfi -i testsrc2=s=64x48:r=10:d=1 -f lavfi -i "
              "sine=sample_rate=8000:samples_per_frame=64:d=60 -c:v libx264 -preset ultrafast "
              "-c:a pcm_s16le '%s'",
-             lv, path_of("longaudio.mkv"));
-    rc |= test_sh("head -c 20000 /dev/urandom > '%s'", path_of("garbage.mp4"));
+             lv, test_path("longaudio.mkv"));
+    rc |= test_sh("head -c 20000 /dev/urandom > '%s'", test_path("garbage.mp4"));
     /* moov at the end, cut off; and moov first (faststart), data cut off */
-    rc |= test_sh("head -c 30000 '%s' > '%s'", path_of("av.mp4"), path_of("trunc.mp4"));
+    rc |= test_sh("head -c 30000 '%s' > '%s'", test_path("av.mp4"), test_path("trunc.mp4"));
     rc |= test_sh("%s -i '%s' -c copy -movflags +faststart '%s' && head -c 40000 '%s' > '%s'", lv,
-             path_of("av.mp4"), path_of("fs.mp4"), path_of("fs.mp4"), path_of("trunc_fs.mp4"));
+             test_path("av.mp4"), test_path("fs.mp4"), test_path("fs.mp4"),
+             test_path("trunc_fs.mp4"));
     return rc;
 }
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/vdetect_video_XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (!(dir = test_scratch_open("video"))) return 1;
     video_set_log_level(NULL);
     int rc = make_media();
     CHECK(rc == 0, "generating test media with the ffmpeg CLI");
@@ -903,9 +892,6 @@ int main(void)
         test_writer_interrupted();
         test_copy_bound();
     }
-    if (!getenv("VDETECT_KEEP_MEDIA"))
-        test_sh("chmod -R u+w '%s'; rm -rf '%s'", dir, dir);
-    else
-        fprintf(stderr, "media kept in %s\n", dir);
+    test_scratch_close();
     return check_summary("test_video");
 }
