@@ -234,13 +234,14 @@ const char *model_kernels(const struct model *m, char *buf, size_t len)
     const char *dense;
     char tmp[96];
     if (m->precision == PREC_BF16) {
-        dense = cpu_has("amx_bf16")      ? "oneDNN bf16 matmul (AMX)"
-                : cpu_has("avx512_bf16") ? "oneDNN bf16 matmul (AVX512_BF16)"
-                                         : "oneDNN bf16 matmul (emulated)";
+        /* (the rules the precision itself goes by: cpu_has_bf16, quant_levels) */
+        dense = !cpu_has_bf16()        ? "oneDNN bf16 matmul (emulated)"
+                : cpu_has("amx_bf16") ? "oneDNN bf16 matmul (AMX)"
+                                      : "oneDNN bf16 matmul (AVX512_BF16)";
     } else if (m->precision == PREC_INT8) {
-        dense = cpu_has("amx_int8")                                  ? "oneDNN int8 matmul (AMX)"
-                : cpu_has("avx512_vnni") || cpu_has("avx_vnni")      ? "oneDNN int8 matmul (VNNI)"
-                                                                     : "oneDNN int8 matmul (no VNNI: inputs to +-63)";
+        dense = quant_levels() < 127   ? "oneDNN int8 matmul (no VNNI: inputs to +-63)"
+                : cpu_has("amx_int8") ? "oneDNN int8 matmul (AMX)"
+                                      : "oneDNN int8 matmul (VNNI)";
     } else {
         snprintf(tmp, sizeof tmp, "%s sgemm", m->engine == GEMM_ONEDNN ? "oneDNN" : "OpenBLAS");
         dense = tmp;

@@ -290,11 +290,10 @@ static void dw_part(void *ctx, int part, int worker)
 
 /* Scratch floats per thread of conv_depthwise: the zero-bordered plane (two
  * half-width planes for stride 2) and the slack dw_row's last block reads. */
-static size_t dw_per_worker(const struct conv *cv, int h, int w, int ow)
+static size_t dw_per_worker(const struct conv *cv, int h, int w)
 {
     size_t ph = (size_t)h + 2 * cv->pad, pw = (size_t)w + 2 * cv->pad;
     size_t plane = ph * (cv->stride == 1 ? pw : (pw + 1) / 2) * cv->stride;
-    (void)ow;
     return plane + DW_SLACK;
 }
 
@@ -316,7 +315,7 @@ static void conv_depthwise(const struct conv *cv, const struct fmap *in, struct 
 {
     MODEL_ASSERT(cv->stride == 1 || cv->stride == 2);
     int T = pool_size(ops_pool());
-    struct dw_job j = { cv, in, out, NULL, dw_per_worker(cv, in->h, in->w, out->w),
+    struct dw_job j = { cv, in, out, NULL, dw_per_worker(cv, in->h, in->w),
                         T < cv->cout ? T : cv->cout };
     if ((double)fmap_numel(out) * cv->k * cv->k < 1e5) j.parts = 1;   /* too small to split */
     struct arena_mark mark = arena_mark(scratch);
@@ -347,7 +346,7 @@ size_t conv_scratch_floats_images(const struct conv *cv, int n, int h, int w)
     conv_out_size(cv, h, w, &oh, &ow);
     if (oh < 1 || ow < 1 || n < 1) return 0;
     if (n == 1 && use_depthwise(cv))   /* one zero-bordered plane per thread */
-        return dw_per_worker(cv, h, w, ow) * (size_t)pool_size(ops_pool());
+        return dw_per_worker(cv, h, w) * (size_t)pool_size(ops_pool());
     enum col_type t = col_type(cv);
     /* the int8 input, a block of its own */
     size_t q = t == COL_S8 ? arena_aligned_floats(((size_t)cv->cin * n * h * w + 3) / 4) : 0;
