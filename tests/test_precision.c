@@ -6,6 +6,8 @@
  *     dimensions, B transposed or not, on one thread and split over a pool;
  *   - a conv and a linear layer in bf16 stay within bf16's rounding of their f32
  *     results, for dense, 1x1, strided, grouped, dilated and stacked-image convs;
+ *   - 3x3 stride-1 convs by Winograd (winograd.c) likewise, within 3x im2col's
+ *     bf16 error, at partial tiles, paddings 0-2, stacked images and several bands;
  *   - both GEMM engines agree with each other to f32 rounding.
  *   - int8 (quant.c, matmul.c): quant_one rounds half away from zero, clamps to
  *     +-127 and sends NaN to 0; absmax ignores NaN and gives the same over a pool;
@@ -187,6 +189,58 @@ static void check_conv(int cin, int cout, int k, int stride, int pad, int groups
     CHECK(want > 0 || (groups == cin && groups == cout), "bf16 conv reports its scratch");
     arena_release(&a);
     free(wt); free(bias); free(w16); free(in.d); free(o32.d); free(o16.d);
+}
+
+/* A 3x3 stride-1 conv by Winograd F(2x2, 3x3) in bf16 against f32 and against
+ * im2col's bf16: within bf16's bound, and within a small multiple of im2col's
+ * error (its transforms add a few roundings, not a different scale of error). */
+static void check_winograd(int cin, int cout, int pad, int h, int w, int nimg, struct pool *pool)
+{
+    struct conv cv = { .cin = cin, .cout = cout, .k = 3, .stride = 1, .pad = pad, .groups = 1,
+                       .act = ACT_RELU, .dil = 1 };
+    CHECK(winograd_eligible(&cv), "%d->%d 3x3 stride 1 is Winograd's", cin, cout);
+    size_t nw = (size_t)cout * cin * 9;
+    float *wt = malloc(sizeof(float) * nw), *bias = malloc(sizeof(float) * cout);
+    uint16_t *w16 = malloc(sizeof(uint16_t) * nw);
+    uint16_t *u = malloc(sizeof(uint16_t) * winograd_weights_len(&cv));
+    fill(wt, nw);
+    fill(bias, (size_t)cout);
+    bf16_from_f32(wt, nw, w16);
+    cv.w = wt;
+    cv.b = bias;
+    cv.w16 = w16;
+    winograd_weights_bf16(&cv, u);
+    int oh, ow;
+    conv_out_size(&cv, h, w, &oh, &ow);
+    size_t no = (size_t)cout * oh * ow * nimg;
+    struct fmap in = { malloc(sizeof(float) * cin * h * w * nimg), cin, h * nimg, w };
+    fill(in.d, fmap_numel(&in));
+    struct fmap o32 = { malloc(sizeof(float) * no), cout, oh * nimg, ow };
+    struct fmap o16 = { malloc(sizeof(float) * no), cout, oh * nimg, ow };
+    struct fmap ow16 = { malloc(sizeof(float) * (no + 1)), cout, oh * nimg, ow };
+    ow16.d[no] = 12345.0f;   /* a guard past the end */
+    struct arena a, b;
+    arena_init(&a);
+    arena_init(&b);
+    ops_use_pool(pool);
+    conv_forward_images(&cv, &in, nimg, &o32, &a);
+    ops_use_precision(PREC_BF16);
+    conv_forward_images(&cv, &in, nimg, &o16, &a);   /* im2col: no wino16 yet */
+    cv.wino16 = u;
+    size_t want = conv_scratch_floats_images(&cv, nimg, h, w);
+    conv_forward_images(&cv, &in, nimg, &ow16, &b);
+    ops_use_precision(PREC_FP32);
+    ops_use_pool(NULL);
+    double e16 = rel_l2(o16.d, o32.d, no), ew = rel_l2(ow16.d, o32.d, no);
+    CHECK(ew < 8e-3 && ew > 0 && ew < 3 * e16,
+          "conv %d->%d 3x3 p%d %dx%d x%d by Winograd in bf16: rel L2 %.2e (im2col %.2e)", cin,
+          cout, pad, h, w, nimg, ew, e16);
+    CHECK(ow16.d[no] == 12345.0f, "Winograd writes nothing past the output");
+    CHECK(b.peak <= want * sizeof(float) + 64 && want > 0,
+          "Winograd uses %zu bytes of scratch, reports %zu", b.peak, want * sizeof(float));
+    arena_release(&a);
+    arena_release(&b);
+    free(wt); free(bias); free(w16); free(u); free(in.d); free(o32.d); free(o16.d); free(ow16.d);
 }
 
 static void check_linear(int m, int in, int out, struct pool *pool)
@@ -420,6 +474,13 @@ int main(void)
         check_conv(16, 32, 3, 1, 2, 4, 2, 15, 15, 1, p);      /* grouped, dilated */
         check_conv(8, 8, 3, 1, 1, 1, 1, 7, 7, 5, p);          /* stacked images (box head) */
         check_conv(8, 8, 3, 1, 1, 8, 1, 9, 9, 1, p);          /* depthwise: stays f32 */
+        check_winograd(16, 32, 1, 20, 24, 1, p);
+        check_winograd(24, 16, 1, 21, 17, 1, p);              /* odd sizes: partial tiles */
+        check_winograd(16, 16, 0, 9, 11, 1, p);               /* no padding */
+        check_winograd(16, 16, 2, 5, 6, 1, p);                /* padding 2: a wider output */
+        check_winograd(16, 16, 0, 3, 3, 1, p);                /* one output */
+        check_winograd(16, 24, 1, 7, 7, 5, p);                /* stacked images (box head) */
+        check_winograd(64, 64, 1, 120, 128, 1, p);            /* several bands */
         check_linear(37, 200, 45, p);
         check_linear(150, 784, 128, p);
         check_gemm_s8(7, 5, 3, 0, 0, p);

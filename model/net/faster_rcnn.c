@@ -247,9 +247,12 @@ const char *model_kernels(const struct model *m, char *buf, size_t len)
         dense = tmp;
     }
     snprintf(buf, len,
-             "convs and linears %s (k x k convs through im2col); depthwise convs own "
+             "convs and linears %s (%s); depthwise convs own "
              "(register blocks)%s; RoIAlign, pooling, adds split over the threads",
              dense,
+             m->precision == PREC_BF16 && m->winograd
+                 ? "3x3 stride-1 convs by Winograd F(2x2,3x3), other k x k through im2col"
+                 : "k x k convs through im2col",
              m->precision == PREC_BF16 ? (bf16_rounding_native() ? "; bf16 rounding AVX512_BF16"
                                                                  : "; bf16 rounding plain C")
                                        : "");

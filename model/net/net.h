@@ -238,6 +238,7 @@ struct model {
     enum gemm_engine engine;      /* what runs the f32 GEMMs */
     enum precision precision;     /* f32, or bf16 / int8 convs and linears (w16 / w8 made) */
     uint16_t *w16_block;          /* every w16 (precision.c), malloc'd; NULL until bf16 */
+    int winograd;                 /* convs with Winograd weights in w16_block (wino16) */
     void *w8_block;               /* every w8 and its scales; NULL until int8 */
     struct int8_table calib;      /* int8 input ranges from the model file, one per layer of
                                      precision_layer_list (calibrate.c); n 0: none */

@@ -113,11 +113,24 @@ static inline void put_span(void *col, struct col_fmt f, size_t at, const float 
     else memcpy((float *)col + at, x + off, sizeof(float) * n);
 }
 
-static inline void put_one(void *col, struct col_fmt f, size_t at, const float *x, size_t off)
+/* n values from every stride-th element of the input from element off: plain
+ * loops per type, which vectorise. */
+static void put_strided(void *col, struct col_fmt f, size_t at, const float *x, size_t off,
+                        int stride, int n)
 {
-    if (f.t == COL_F32) ((float *)col)[at] = x[off];
-    else if (f.t == COL_BF16) ((uint16_t *)col)[at] = bf16_round(x[off]);
-    else ((int8_t *)col)[at] = f.q[off];
+    if (f.t == COL_F32) {
+        float *restrict c = (float *)col + at;
+        const float *restrict s = x + off;
+        for (int i = 0; i < n; i++) c[i] = s[(size_t)i * stride];
+    } else if (f.t == COL_BF16) {
+        uint16_t *restrict c = (uint16_t *)col + at;
+        const float *restrict s = x + off;
+        for (int i = 0; i < n; i++) c[i] = bf16_round(s[(size_t)i * stride]);
+    } else {
+        int8_t *restrict c = (int8_t *)col + at;
+        const int8_t *restrict s = f.q + off;
+        for (int i = 0; i < n; i++) c[i] = s[(size_t)i * stride];
+    }
 }
 
 /* Rows [y0, y1) of the im2col matrix of channels [c0, c0 + cn) of in, which
@@ -156,11 +169,16 @@ static void im2col_rows(const struct fmap *in, int ih, int oh, int c0, int cn, i
                             put_zeros(col, f, d + x_lo, ow - x_lo);
                         }
                     } else {
-                        for (int x = 0; x < ow; x++) {
-                            int ix = x * stride - pad + kx * dil;
-                            if (ix >= 0 && ix < in->w) put_one(col, f, d + x, in->d, s + ix);
-                            else put_zeros(col, f, d + x, 1);
-                        }
+                        /* outputs [x_lo, x_hi) read inside the row: ix = x * stride + off */
+                        int off = kx * dil - pad;
+                        int x_lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
+                        int x_hi = in->w - 1 - off < 0 ? 0 : (in->w - 1 - off) / stride + 1;
+                        if (x_hi > ow) x_hi = ow;
+                        if (x_lo > x_hi) x_lo = x_hi;
+                        put_zeros(col, f, d, x_lo);
+                        put_strided(col, f, d + x_lo, in->d, s + (ptrdiff_t)x_lo * stride + off,
+                                    stride, x_hi - x_lo);
+                        put_zeros(col, f, d + x_hi, ow - x_hi);
                     }
                 }
             }
@@ -348,6 +366,7 @@ size_t conv_scratch_floats_images(const struct conv *cv, int n, int h, int w)
     if (n == 1 && use_depthwise(cv))   /* one zero-bordered plane per thread */
         return dw_per_worker(cv, h, w) * (size_t)pool_size(ops_pool());
     enum col_type t = col_type(cv);
+    if (t == COL_BF16 && cv->wino16) return winograd_scratch_floats(cv, n, h, w);
     /* the int8 input, a block of its own */
     size_t q = t == COL_S8 ? arena_aligned_floats(((size_t)cv->cin * n * h * w + 3) / 4) : 0;
     if (t != COL_BF16 && is_plain_product(cv)) return q;
@@ -380,6 +399,10 @@ void conv_forward_images(const struct conv *cv, const struct fmap *in, int nimg,
         return;
     }
     ops_observed(cv, in->d, fmap_numel(in));
+    if (col_type(cv) == COL_BF16 && cv->wino16) {
+        conv_winograd_bf16(cv, cv->wino16, in, nimg, out, scratch);
+        return;
+    }
     int g = cv->groups, cin_g = cv->cin / g, cout_g = cv->cout / g;
     int kk = cin_g * cv->k * cv->k;
     int rows_out = oh * nimg;                  /* output rows of all images */

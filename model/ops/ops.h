@@ -250,6 +250,7 @@ struct conv {
     const int8_t *w8;    /* w in int8 (--precision int8), or NULL; */
     const float *w8_scale;  /* its scale per output channel */
     float x_scale;       /* the input's int8 scale; 0: measured on each input */
+    const uint16_t *wino16; /* bf16: w transformed for Winograd (winograd.c), or NULL */
 };
 
 void conv_out_size(const struct conv *cv, int h, int w, int *oh, int *ow);
@@ -270,6 +271,16 @@ void conv_forward(const struct conv *cv, const struct fmap *in, struct fmap *out
 void conv_forward_images(const struct conv *cv, const struct fmap *in, int n, struct fmap *out,
                          struct arena *scratch);
 size_t conv_scratch_floats_images(const struct conv *cv, int n, int h, int w);
+/* Winograd F(2x2, 3x3) in bf16 (winograd.c): for 3x3 stride-1 convs of at
+ * least 16 channels in and out (winograd_eligible). Its weights, 16 * cout * cin
+ * bf16 (winograd_weights_len), are made once from cv->w; conv_forward_images
+ * runs it in bf16 where the conv has them (cv->wino16). */
+int winograd_eligible(const struct conv *cv);
+size_t winograd_weights_len(const struct conv *cv);
+void winograd_weights_bf16(const struct conv *cv, uint16_t *u);
+size_t winograd_scratch_floats(const struct conv *cv, int n, int h, int w);
+void conv_winograd_bf16(const struct conv *cv, const uint16_t *u, const struct fmap *in, int n,
+                        struct fmap *out, struct arena *scratch);
 /* Multiply-adds of cv producing an oh x ow map. */
 double conv_macs(const struct conv *cv, int oh, int ow);
 

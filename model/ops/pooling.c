@@ -25,29 +25,57 @@ struct pool_job {
     int is_max;
 };
 
+/* torch's max: a larger value or a NaN replaces the running maximum. */
+static inline float max_nan(float m, float v) { return v > m || v != v ? v : m; }
+
+/* One output of a max pool, with its window clipped to the map. */
+static float max_at(const float *src, int h, int w, const struct pool_geom *g, int oy, int ox)
+{
+    float m = -INFINITY;
+    for (int ky = 0; ky < g->k; ky++) {
+        int iy = oy * g->stride - g->pad + ky * g->dil;
+        if (iy < 0 || iy >= h) continue;
+        for (int kx = 0; kx < g->k; kx++) {
+            int ix = ox * g->stride - g->pad + kx * g->dil;
+            if (ix >= 0 && ix < w) m = max_nan(m, src[(size_t)iy * w + ix]);
+        }
+    }
+    return m;
+}
+
+/* dst[x] = max(dst[x], row[x * stride]) over n outputs: the inner loop of the
+ * columns whose windows lie inside the map, which vectorises. */
+static void max_into(float *restrict dst, const float *restrict row, int stride, int n)
+{
+    for (int x = 0; x < n; x++) dst[x] = max_nan(dst[x], row[(size_t)x * stride]);
+}
+
 static void max_channels(void *ctx, int c0, int c1)
 {
     const struct pool_job *j = ctx;
     const struct fmap *in = j->in;
     struct fmap *out = j->out;
     const struct pool_geom *g = j->g;
+    int s = g->stride, span = g->dil * (g->k - 1);
+    /* outputs [xa, xb) have every column of their window inside the map */
+    int xa = (g->pad + s - 1) / s, xb = 0;
+    while (xb < out->w && xb * s - g->pad + span < in->w) xb++;
+    if (xa > xb) xa = xb;
     for (int c = c0; c < c1; c++) {
         const float *src = in->d + (size_t)c * in->h * in->w;
         float *dst = out->d + (size_t)c * out->h * out->w;
         for (int oy = 0; oy < out->h; oy++) {
-            for (int ox = 0; ox < out->w; ox++) {
-                float m = -INFINITY;
-                for (int ky = 0; ky < g->k; ky++) {
-                    int iy = oy * g->stride - g->pad + ky * g->dil;
-                    if (iy < 0 || iy >= in->h) continue;
-                    for (int kx = 0; kx < g->k; kx++) {
-                        int ix = ox * g->stride - g->pad + kx * g->dil;
-                        if (ix < 0 || ix >= in->w) continue;
-                        float v = src[(size_t)iy * in->w + ix];
-                        if (v > m || isnan(v)) m = v;
-                    }
-                }
-                dst[(size_t)oy * out->w + ox] = m;
+            float *drow = dst + (size_t)oy * out->w;
+            for (int ox = 0; ox < xa; ox++) drow[ox] = max_at(src, in->h, in->w, g, oy, ox);
+            for (int ox = xb; ox < out->w; ox++) drow[ox] = max_at(src, in->h, in->w, g, oy, ox);
+            /* the inside columns tap by tap, in max_at's order (ky, then kx): the same bits */
+            for (int ox = xa; ox < xb; ox++) drow[ox] = -INFINITY;
+            for (int ky = 0; ky < g->k; ky++) {
+                int iy = oy * s - g->pad + ky * g->dil;
+                if (iy < 0 || iy >= in->h) continue;
+                for (int kx = 0; kx < g->k; kx++)
+                    max_into(drow + xa, src + (size_t)iy * in->w + xa * s - g->pad + kx * g->dil,
+                             s, xb - xa);
             }
         }
     }
