@@ -234,7 +234,7 @@ static void part(void *ctx, int p, int worker)
 }
 
 static void matmul(enum kind kind, int m, int n, int k, const void *A, int lda, const void *B,
-                   int ldb, void *C, int ldc, int trans_b)
+                   int ldb, void *C, int ldc, int trans_b, int alone)
 {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {   /* an empty sum (0 and 0.0f have the same bits) */
@@ -243,6 +243,7 @@ static void matmul(enum kind kind, int m, int n, int k, const void *A, int lda, 
     }
     struct gemm_shape s = { m, n, k, lda, ldb, ldc, trans_b };
     struct job j = { gemm_split(&s), kind, A, B, C };
+    if (alone) j.sp = (struct gemm_split){ s, 0, 1 };
     if (j.sp.parts == 1) part(&j, 0, 0);
     else pool_run(ops_pool(), j.sp.parts, part, &j);
 }
@@ -250,11 +251,17 @@ static void matmul(enum kind kind, int m, int n, int k, const void *A, int lda, 
 void gemm_bf16(int m, int n, int k, const uint16_t *A, int lda, const uint16_t *B, int ldb,
                float *C, int ldc, int trans_b)
 {
-    matmul(KIND_BF16, m, n, k, A, lda, B, ldb, C, ldc, trans_b);
+    matmul(KIND_BF16, m, n, k, A, lda, B, ldb, C, ldc, trans_b, 0);
+}
+
+void gemm_bf16_alone(int m, int n, int k, const uint16_t *A, int lda, const uint16_t *B, int ldb,
+                     float *C, int ldc, int trans_b)
+{
+    matmul(KIND_BF16, m, n, k, A, lda, B, ldb, C, ldc, trans_b, 1);
 }
 
 void gemm_s8(int m, int n, int k, const int8_t *A, int lda, const int8_t *B, int ldb, int32_t *C,
              int ldc, int trans_b)
 {
-    matmul(KIND_S8, m, n, k, A, lda, B, ldb, C, ldc, trans_b);
+    matmul(KIND_S8, m, n, k, A, lda, B, ldb, C, ldc, trans_b, 0);
 }

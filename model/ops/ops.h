@@ -175,6 +175,9 @@ void bf16_from_f32(const float *x, size_t n, uint16_t *y);
  * (op(B) = B[k,n], or B[n,k]^T with trans_b); split over the ops' pool. */
 void gemm_bf16(int m, int n, int k, const uint16_t *A, int lda, const uint16_t *B, int ldb,
                float *C, int ldc, int trans_b);
+/* gemm_bf16 on the calling thread alone (never split: for tasks of the pool). */
+void gemm_bf16_alone(int m, int n, int k, const uint16_t *A, int lda, const uint16_t *B, int ldb,
+                     float *C, int ldc, int trans_b);
 /* The same in int8 with exact int32 sums. */
 void gemm_s8(int m, int n, int k, const int8_t *A, int lda, const int8_t *B, int ldb, int32_t *C,
              int ldc, int trans_b);

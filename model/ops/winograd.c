@@ -24,16 +24,25 @@
  * Only --precision bf16 comes here: fp32 keeps im2col's sums, which are
  * torchvision's arithmetic up to the order of additions; Winograd's are not.
  *
- * The tiles go by bands of tile rows, so that V and M stay bounded like
- * im2col's buffer. A map may hold several images stacked along its height (the
- * conv box head's RoIs): tile rows never straddle two images.
+ * The work goes by bands of tile rows, one band a task of the pool: each thread
+ * transforms its band's input, runs the band's 16 products itself (no split,
+ * no wait between them) and transforms their output, with V and M of one band
+ * its own and small enough to stay in its caches. (Splitting each product and
+ * each transform over the threads instead, with a wait after each, scaled 1.4x
+ * to two threads; memory traffic and waits, not arithmetic, were the limit.)
+ * A map may hold several images stacked along its height (the conv box head's
+ * RoIs): tile rows never straddle two images.
  */
 #include "ops.h"
 
 #include <string.h>
 
-/* Keep V and M of a band below this many floats. */
-#define WINO_MAX_FLOATS ((size_t)4 << 20)
+/* A band's V and M: about this many bytes (in whole tile rows, at least
+ * WINO_MIN_TILES tiles, but no more than a WINO_MIN_BANDS-th of the map): small
+ * enough to stay in a core's caches, big enough for efficient products. */
+#define WINO_BAND_BYTES ((size_t)1 << 20)
+#define WINO_MIN_TILES 64
+#define WINO_MIN_BANDS 4
 /* Channels below which im2col's longer sums pay better (VGG's first conv: 3). */
 #define WINO_MIN_CHANNELS 16
 
@@ -86,44 +95,62 @@ static struct wino_geom geom_of(const struct conv *cv, int nimg, int ih, int w)
     g.th = (g.oh + 1) / 2;
     g.tw = (g.ow + 1) / 2;
     g.rows = g.th * nimg;
-    /* V (bf16) and M (f32) of one tile row: 16 * tw * (cin / 2 + cout) floats */
-    size_t per_row = (size_t)16 * g.tw * ((size_t)cv->cin / 2 + cv->cout + 1);
-    size_t band = WINO_MAX_FLOATS / (per_row ? per_row : 1);
-    g.band = band < 1 ? 1 : band > (size_t)g.rows ? g.rows : (int)band;
+    if (g.tw < 1 || g.rows < 1) return g;
+    size_t per_tile = (size_t)16 * (2 * (size_t)cv->cin + 4 * (size_t)cv->cout);
+    size_t tiles = WINO_BAND_BYTES / per_tile;
+    if (tiles < WINO_MIN_TILES) tiles = WINO_MIN_TILES;
+    int band = (int)((tiles + g.tw - 1) / g.tw);
+    /* at least WINO_MIN_BANDS bands where there are rows enough, so that threads
+     * share the work; never by the thread count, which would change the
+     * products' shapes and with them the last bits of their sums */
+    int share = (g.rows + WINO_MIN_BANDS - 1) / WINO_MIN_BANDS;
+    if (band > share) band = share;
+    g.band = band < 1 ? 1 : band;
     return g;
 }
 
-/* Per thread: four input rows with their zero border and a row of zeros (pw
- * each), 16 transformed rows (tw each); the output transform's four rows of tw
- * reuse the start. */
-static size_t worker_floats(const struct wino_geom *g)
+/* Per thread: V and M of one band; four input rows with their zero border and a
+ * row of zeros (pw each), whose start the output transform's four rows of tw
+ * reuse. */
+static size_t v_floats(const struct conv *cv, const struct wino_geom *g)
+{
+    return arena_aligned_floats((16 * (size_t)cv->cin * g->band * g->tw + 1) / 2);
+}
+static size_t m_floats(const struct conv *cv, const struct wino_geom *g)
+{
+    return arena_aligned_floats(16 * (size_t)cv->cout * g->band * g->tw);
+}
+static size_t worker_floats(const struct conv *cv, const struct wino_geom *g)
 {
     size_t pw = (size_t)2 * g->tw + 2;
-    return arena_aligned_floats(5 * pw + 16 * (size_t)g->tw);
+    return v_floats(cv, g) + m_floats(cv, g) + arena_aligned_floats(5 * pw);
 }
 
 size_t winograd_scratch_floats(const struct conv *cv, int nimg, int h, int w)
 {
     struct wino_geom g = geom_of(cv, nimg, h, w);
     if (g.oh < 1 || g.ow < 1) return 0;
-    size_t n = (size_t)g.band * g.tw;
-    return arena_aligned_floats((16 * (size_t)cv->cin * n + 1) / 2) +
-           arena_aligned_floats(16 * (size_t)cv->cout * n) +
-           worker_floats(&g) * (size_t)pool_size(ops_pool());
+    return worker_floats(cv, &g) * (size_t)pool_size(ops_pool());
 }
 
-/* ---- the transforms, split by channel over the pool ------------------------------- */
+/* ---- one band: its input's transform, its products, its output's ------------------ */
 
 struct wino_job {
     const struct conv *cv;
+    const uint16_t *u;    /* U: [16][cout][cin] */
     const struct fmap *in;
     struct fmap *out;
     struct wino_geom g;
-    int r0, r1;           /* this band's tile rows [r0, r1) */
-    uint16_t *v;          /* V: [16][cin][n], n = (r1 - r0) * tw */
-    float *m;             /* M: [16][cout][n] */
     float *scratch;       /* worker_floats each */
-    int parts;
+};
+
+/* A band's buffers on this worker. */
+struct band {
+    int r0, r1;           /* its tile rows [r0, r1) */
+    size_t n;             /* its tiles: (r1 - r0) * tw */
+    uint16_t *v;          /* V: [16][cin][n] */
+    float *m;             /* M: [16][cout][n] */
+    float *rows;          /* [4][pw], then [pw] of zeros */
 };
 
 /* B^T d down n columns: d0..d3 from the input rows s0..s3. */
@@ -140,24 +167,35 @@ static void columns(const float *restrict s0, const float *restrict s1, const fl
     }
 }
 
-/* V of input channels [lo, hi) for the band's tile rows. */
-static void input_part(void *ctx, int part, int worker)
+/* B along one row of B^T d, tile by tile (columns 2x..2x+3 of q), each result
+ * rounded to bf16 as it is made (bf16_round: a plain loop that vectorises). */
+static void tiles_along(const float *restrict q, int tw, uint16_t *restrict v0,
+                        uint16_t *restrict v1, uint16_t *restrict v2, uint16_t *restrict v3)
 {
-    const struct wino_job *j = ctx;
+    for (int x = 0; x < tw; x++) {
+        float a = q[2 * x], b = q[2 * x + 1], c = q[2 * x + 2], e = q[2 * x + 3];
+        v0[x] = bf16_round(a - c);
+        v1[x] = bf16_round(b + c);
+        v2[x] = bf16_round(c - b);
+        v3[x] = bf16_round(b - e);
+    }
+}
+
+/* V of every input channel for the band's tile rows. */
+static void input_band(const struct wino_job *j, const struct band *b)
+{
     const struct wino_geom *g = &j->g;
     int cin = j->cv->cin, pad = j->cv->pad, w = j->in->w, tw = g->tw;
-    int lo = cin * part / j->parts, hi = cin * (part + 1) / j->parts;
-    size_t n = (size_t)(j->r1 - j->r0) * tw, pw = (size_t)2 * tw + 2;
-    float *rows = j->scratch + worker_floats(g) * worker;   /* [4][pw] */
-    float *t = rows + 4 * pw;                                /* [16][tw] */
-    float *zero = t + 16 * (size_t)tw;                       /* [pw]: rows outside the map */
+    size_t n = b->n, pw = (size_t)2 * tw + 2;
+    float *rows = b->rows;                                   /* [4][pw] */
+    float *zero = rows + 4 * pw;                             /* [pw]: rows outside the map */
     memset(zero, 0, sizeof(float) * pw);
     /* the bordered columns x' that hold input columns x = x' - pad: [x0, x1) */
     int x0 = pad < (int)pw ? pad : (int)pw, x1 = w + pad < (int)pw ? w + pad : (int)pw;
     if (x1 < x0) x1 = x0;
-    for (int c = lo; c < hi; c++) {
+    for (int c = 0; c < cin; c++) {
         const float *src = j->in->d + (size_t)c * j->in->h * w;
-        for (int r = j->r0; r < j->r1; r++) {
+        for (int r = b->r0; r < b->r1; r++) {
             int img = r / g->th, y0 = (r - img * g->th) * 2 - pad;
             const float *s[4];   /* the tile row's four input rows (zero outside the map) */
             for (int i = 0; i < 4; i++) {
@@ -171,22 +209,13 @@ static void input_part(void *ctx, int part, int worker)
                 memset(rows + i * pw + x1, 0, sizeof(float) * (pw - x1));
             }
             columns(s[0], s[1], s[2], s[3], x1 - x0, d0 + x0, d1 + x0, d2 + x0, d3 + x0);
-            /* (B^T d) B: along each row, tile by tile */
+            /* (B^T d) B: along each row, tile by tile, rounded into V */
+            size_t at = (size_t)(r - b->r0) * tw;
             for (int i = 0; i < 4; i++) {
-                const float *q = rows + i * pw;
-                float *t0 = t + (size_t)(4 * i) * tw, *t1 = t0 + tw, *t2 = t1 + tw, *t3 = t2 + tw;
-                for (int x = 0; x < tw; x++) {
-                    float a = q[2 * x], b = q[2 * x + 1], cc = q[2 * x + 2], e = q[2 * x + 3];
-                    t0[x] = a - cc;
-                    t1[x] = b + cc;
-                    t2[x] = cc - b;
-                    t3[x] = b - e;
-                }
+                uint16_t *v0 = b->v + ((size_t)(4 * i) * cin + c) * n + at;
+                size_t xs = (size_t)cin * n;   /* from one position's V to the next */
+                tiles_along(rows + i * pw, tw, v0, v0 + xs, v0 + 2 * xs, v0 + 3 * xs);
             }
-            size_t at = (size_t)(r - j->r0) * tw;
-            for (int xi = 0; xi < 16; xi++)
-                bf16_from_f32(t + (size_t)xi * tw, (size_t)tw,
-                              j->v + ((size_t)xi * cin + c) * n + at);
         }
     }
 }
@@ -195,7 +224,7 @@ static void input_part(void *ctx, int part, int worker)
  * (y00, y01, y10, y11: the tiles' top-left, top-right, ... outputs), then
  * interleaved into the two output rows. m: position 0's row, xs floats from
  * one position's to the next. Plain loops over the tiles, which vectorise. */
-static void output_tiles(const float *restrict m, size_t xs, int tw, float bias,
+static void output_tiles(const float *restrict m, size_t xs, int tw, float bias, int relu,
                          float *restrict y /* [4][tw] */)
 {
     float *restrict y00 = y, *restrict y01 = y + tw, *restrict y10 = y + 2 * tw,
@@ -211,10 +240,18 @@ static void output_tiles(const float *restrict m, size_t xs, int tw, float bias,
         float a2 = m2[x] + m6[x] + m10[x], b2 = m6[x] - m10[x] - m14[x];
         float a3 = m3[x] + m7[x] + m11[x], b3 = m7[x] - m11[x] - m15[x];
         /* (A^T M) A: along the rows */
-        y00[x] = a0 + a1 + a2 + bias;
-        y01[x] = a1 - a2 - a3 + bias;
-        y10[x] = b0 + b1 + b2 + bias;
-        y11[x] = b1 - b2 - b3 + bias;
+        float p = a0 + a1 + a2 + bias, q = a1 - a2 - a3 + bias;
+        float r = b0 + b1 + b2 + bias, t = b1 - b2 - b3 + bias;
+        if (relu) {   /* act_inplace's ReLU, fused */
+            p = p < 0.0f ? 0.0f : p;
+            q = q < 0.0f ? 0.0f : q;
+            r = r < 0.0f ? 0.0f : r;
+            t = t < 0.0f ? 0.0f : t;
+        }
+        y00[x] = p;
+        y01[x] = q;
+        y10[x] = r;
+        y11[x] = t;
     }
 }
 
@@ -230,23 +267,21 @@ static void interleave(const float *restrict left, const float *restrict right, 
     if (ow & 1) row[ow - 1] = left[pairs];
 }
 
-/* Y = A^T M A of output channels [lo, hi), + bias, then the activation. */
-static void output_part(void *ctx, int part, int worker)
+/* Y = A^T M A of every output channel for the band, + bias, then the activation. */
+static void output_band(const struct wino_job *j, const struct band *b)
 {
-    const struct wino_job *j = ctx;
     const struct wino_geom *g = &j->g;
     const struct conv *cv = j->cv;
-    int cout = cv->cout, tw = g->tw, ow = g->ow;
-    int lo = cout * part / j->parts, hi = cout * (part + 1) / j->parts;
-    size_t n = (size_t)(j->r1 - j->r0) * tw;
-    float *y = j->scratch + worker_floats(g) * worker;   /* [4][tw] */
-    for (int o = lo; o < hi; o++) {
+    int cout = cv->cout, tw = g->tw, ow = g->ow, relu = cv->act == ACT_RELU;
+    size_t n = b->n;
+    float *y = b->rows;   /* [4][tw] */
+    for (int o = 0; o < cout; o++) {
         float bias = cv->b ? cv->b[o] : 0.0f;
         float *dst = j->out->d + (size_t)o * j->out->h * ow;
-        for (int r = j->r0; r < j->r1; r++) {
-            output_tiles(j->m + (size_t)o * n + (size_t)(r - j->r0) * tw, (size_t)cout * n, tw,
-                         bias, y);
-            act_inplace(y, 4 * (size_t)tw, cv->act);
+        for (int r = b->r0; r < b->r1; r++) {
+            output_tiles(b->m + (size_t)o * n + (size_t)(r - b->r0) * tw, (size_t)cout * n, tw,
+                         bias, relu, y);
+            if (!relu) act_inplace(y, 4 * (size_t)tw, cv->act);
             int img = r / g->th, oy = (r - img * g->th) * 2;
             for (int a = 0; a < 2 && oy + a < g->oh; a++) {
                 float *row = dst + ((size_t)img * g->oh + oy + a) * ow;
@@ -254,6 +289,29 @@ static void output_part(void *ctx, int part, int worker)
             }
         }
     }
+}
+
+/* Task band: the whole of one band on this worker. */
+static void band_task(void *ctx, int band, int worker)
+{
+    const struct wino_job *j = ctx;
+    const struct conv *cv = j->cv;
+    const struct wino_geom *g = &j->g;
+    float *s = j->scratch + worker_floats(cv, g) * worker;
+    struct band b;
+    b.r0 = band * g->band;
+    b.r1 = b.r0 + g->band < g->rows ? b.r0 + g->band : g->rows;
+    b.n = (size_t)(b.r1 - b.r0) * g->tw;
+    b.v = (uint16_t *)s;
+    b.m = s + v_floats(cv, g);
+    b.rows = b.m + m_floats(cv, g);
+    input_band(j, &b);
+    size_t plane = (size_t)cv->cout * cv->cin;
+    int n = (int)b.n;
+    for (int xi = 0; xi < 16; xi++)   /* this thread's own products, not split */
+        gemm_bf16_alone(cv->cout, n, cv->cin, j->u + xi * plane, cv->cin,
+                        b.v + (size_t)xi * cv->cin * n, n, b.m + (size_t)xi * cv->cout * n, n, 0);
+    output_band(j, &b);
 }
 
 void conv_winograd_bf16(const struct conv *cv, const uint16_t *u, const struct fmap *in, int nimg,
@@ -265,26 +323,9 @@ void conv_winograd_bf16(const struct conv *cv, const uint16_t *u, const struct f
                  out->w == g.ow && g.oh >= 1 && g.ow >= 1);
     int T = pool_size(ops_pool());
     struct arena_mark mark = arena_mark(scratch);
-    size_t nmax = (size_t)g.band * g.tw;
-    struct wino_job j = { cv, in, out, g, 0, 0, NULL, NULL, NULL, 1 };
-    j.v = (uint16_t *)arena_floats(scratch, (16 * (size_t)cv->cin * nmax + 1) / 2);
-    j.m = arena_floats(scratch, 16 * (size_t)cv->cout * nmax);
-    j.scratch = arena_floats(scratch, worker_floats(&g) * (size_t)T);
-    size_t plane = (size_t)cv->cout * cv->cin;
-    for (int r0 = 0; r0 < g.rows; r0 += g.band) {
-        j.r0 = r0;
-        j.r1 = r0 + g.band < g.rows ? r0 + g.band : g.rows;
-        int n = (j.r1 - j.r0) * g.tw;
-        /* each part's work: 16 values per tile of its channels */
-        j.parts = T < cv->cin ? T : cv->cin;
-        if (16.0 * n * cv->cin < 1e5) j.parts = 1;
-        pool_run(ops_pool(), j.parts, input_part, &j);
-        for (int xi = 0; xi < 16; xi++)
-            gemm_bf16(cv->cout, n, cv->cin, u + xi * plane, cv->cin,
-                      j.v + (size_t)xi * cv->cin * n, n, j.m + (size_t)xi * cv->cout * n, n, 0);
-        j.parts = T < cv->cout ? T : cv->cout;
-        if (16.0 * n * cv->cout < 1e5) j.parts = 1;
-        pool_run(ops_pool(), j.parts, output_part, &j);
-    }
+    struct wino_job j = { cv, u, in, out, g, NULL };
+    j.scratch = arena_floats(scratch, worker_floats(cv, &g) * (size_t)T);
+    int bands = (g.rows + g.band - 1) / g.band;
+    pool_run(ops_pool(), bands, band_task, &j);
     arena_rewind(scratch, mark);
 }
