@@ -48,6 +48,8 @@ static const char usage_text[] =
     "                             info, verbose, debug\n"
     "  VDETECT_ENGINE=NAME        the fp32 GEMM engine when --engine is not given:\n"
     "                             onednn, openblas or auto (the default)\n"
+    "  VDETECT_WINOGRAD=0         --precision bf16 runs 3x3 stride-1 convolutions\n"
+    "                             through im2col instead of Winograd F(2x2,3x3)\n"
     "\n"
     "Files: an output may not be an input (exit 2); an existing output is replaced\n"
     "only with -y; outputs are written as NAME.partial-XXXXXX.EXT and renamed into\n"
