@@ -139,6 +139,31 @@ static void check_gemm(int m, int n, int k, int trans_b, int pad, struct pool *p
     free(a); free(b); free(c); free(a16); free(b16);
 }
 
+/* A conv with random weights and bias and their bf16 copy (random_conv_free
+ * gives them back). */
+static struct conv random_conv(int cin, int cout, int k, int stride, int pad, int groups, int dil)
+{
+    struct conv cv = { .cin = cin, .cout = cout, .k = k, .stride = stride, .pad = pad,
+                       .groups = groups, .act = ACT_RELU, .dil = dil };
+    size_t nw = (size_t)cout * (cin / groups) * k * k;
+    float *wt = malloc(sizeof(float) * nw), *bias = malloc(sizeof(float) * cout);
+    uint16_t *w16 = malloc(sizeof(uint16_t) * nw);
+    fill(wt, nw);
+    fill(bias, (size_t)cout);
+    bf16_from_f32(wt, nw, w16);
+    cv.w = wt;
+    cv.b = bias;
+    cv.w16 = w16;
+    return cv;
+}
+
+static void random_conv_free(struct conv *cv)
+{
+    free((void *)cv->w);
+    free((void *)cv->b);
+    free((void *)cv->w16);
+}
+
 static double rel_l2(const float *x, const float *ref, size_t n)
 {
     double d = 0, r = 0;
@@ -153,17 +178,7 @@ static double rel_l2(const float *x, const float *ref, size_t n)
 static void check_conv(int cin, int cout, int k, int stride, int pad, int groups, int dil, int h,
                        int w, int nimg, struct pool *pool)
 {
-    struct conv cv = { .cin = cin, .cout = cout, .k = k, .stride = stride, .pad = pad,
-                       .groups = groups, .act = ACT_RELU, .dil = dil };
-    size_t nw = (size_t)cout * (cin / groups) * k * k;
-    float *wt = malloc(sizeof(float) * nw), *bias = malloc(sizeof(float) * cout);
-    uint16_t *w16 = malloc(sizeof(uint16_t) * nw);
-    fill(wt, nw);
-    fill(bias, (size_t)cout);
-    bf16_from_f32(wt, nw, w16);
-    cv.w = wt;
-    cv.b = bias;
-    cv.w16 = w16;
+    struct conv cv = random_conv(cin, cout, k, stride, pad, groups, dil);
     int oh, ow;
     conv_out_size(&cv, h, w, &oh, &ow);
     struct fmap in = { malloc(sizeof(float) * cin * h * w * nimg), cin, h * nimg, w };
@@ -188,7 +203,8 @@ static void check_conv(int cin, int cout, int k, int stride, int pad, int groups
           stride, pad, groups, dil, h, w, nimg, e, dw ? " (depthwise: f32, exact)" : "");
     CHECK(want > 0 || (groups == cin && groups == cout), "bf16 conv reports its scratch");
     arena_release(&a);
-    free(wt); free(bias); free(w16); free(in.d); free(o32.d); free(o16.d);
+    random_conv_free(&cv);
+    free(in.d); free(o32.d); free(o16.d);
 }
 
 /* A 3x3 stride-1 conv by Winograd F(2x2, 3x3) in bf16 against f32 and against
@@ -196,19 +212,9 @@ static void check_conv(int cin, int cout, int k, int stride, int pad, int groups
  * error (its transforms add a few roundings, not a different scale of error). */
 static void check_winograd(int cin, int cout, int pad, int h, int w, int nimg, struct pool *pool)
 {
-    struct conv cv = { .cin = cin, .cout = cout, .k = 3, .stride = 1, .pad = pad, .groups = 1,
-                       .act = ACT_RELU, .dil = 1 };
+    struct conv cv = random_conv(cin, cout, 3, 1, pad, 1, 1);
     CHECK(winograd_eligible(&cv), "%d->%d 3x3 stride 1 is Winograd's", cin, cout);
-    size_t nw = (size_t)cout * cin * 9;
-    float *wt = malloc(sizeof(float) * nw), *bias = malloc(sizeof(float) * cout);
-    uint16_t *w16 = malloc(sizeof(uint16_t) * nw);
     uint16_t *u = malloc(sizeof(uint16_t) * winograd_weights_len(&cv));
-    fill(wt, nw);
-    fill(bias, (size_t)cout);
-    bf16_from_f32(wt, nw, w16);
-    cv.w = wt;
-    cv.b = bias;
-    cv.w16 = w16;
     winograd_weights_bf16(&cv, u);
     int oh, ow;
     conv_out_size(&cv, h, w, &oh, &ow);
@@ -240,7 +246,8 @@ static void check_winograd(int cin, int cout, int pad, int h, int w, int nimg, s
           "Winograd uses %zu bytes of scratch, reports %zu", b.peak, want * sizeof(float));
     arena_release(&a);
     arena_release(&b);
-    free(wt); free(bias); free(w16); free(u); free(in.d); free(o32.d); free(o16.d); free(ow16.d);
+    random_conv_free(&cv);
+    free(u); free(in.d); free(o32.d); free(o16.d); free(ow16.d);
 }
 
 static void check_linear(int m, int in, int out, struct pool *pool)
