@@ -210,7 +210,7 @@ def gen_multiscale(out, rng):
     ]
     out.i(len(setups))
     for (ih, iw), sizes, maxside, clip in setups:
-        c = 11   # one 8-lane block plus a scalar tail in the HWC path
+        c = 43   # one 32-channel register block, an 8 x 8 transpose block and a scalar tail in the HWC path
         maps = [rng.normal(0, 1, (c, h, w)).astype(np.float32) for h, w in sizes]
         names = [str(i) for i in range(len(maps))]
         pool = MultiScaleRoIAlign(names, 7, 2)

@@ -7,7 +7,9 @@
  *   - a conv and a linear layer in bf16 stay within bf16's rounding of their f32
  *     results, for dense, 1x1, strided, grouped, dilated and stacked-image convs;
  *   - 3x3 stride-1 convs by Winograd (winograd.c) likewise, within 3x im2col's
- *     bf16 error, at partial tiles, paddings 0-2, stacked images and several bands;
+ *     bf16 error, at partial tiles, paddings 0-2, stacked images and several bands
+ *     (with our own bf16 kernel turned off: it takes small maps where it runs;
+ *     tests/test_conv_bf16.c holds it);
  *   - both GEMM engines agree with each other to f32 rounding.
  *   - int8 (quant.c, matmul.c): quant_one rounds half away from zero, clamps to
  *     +-127 and sends NaN to 0; absmax ignores NaN and gives the same over a pool;
@@ -229,6 +231,7 @@ static void check_winograd(int cin, int cout, int pad, int h, int w, int nimg, s
     arena_init(&a);
     arena_init(&b);
     ops_use_pool(pool);
+    conv_bf16_allow(0);   /* oneDNN's im2col and Winograd, never conv_bf16.c's kernel */
     conv_forward_images(&cv, &in, nimg, &o32, &a);
     ops_use_precision(PREC_BF16);
     conv_forward_images(&cv, &in, nimg, &o16, &a);   /* im2col: no wino16 yet */
@@ -236,6 +239,7 @@ static void check_winograd(int cin, int cout, int pad, int h, int w, int nimg, s
     size_t want = conv_scratch_floats_images(&cv, nimg, h, w);
     conv_forward_images(&cv, &in, nimg, &ow16, &b);
     ops_use_precision(PREC_FP32);
+    conv_bf16_allow(1);
     ops_use_pool(NULL);
     double e16 = rel_l2(o16.d, o32.d, no), ew = rel_l2(ow16.d, o32.d, no);
     CHECK(ew < 8e-3 && ew > 0 && ew < 3 * e16,

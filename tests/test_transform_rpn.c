@@ -7,7 +7,8 @@
  * Expected values are either derived by hand in the comments (exactly representable
  * cases) or are torch 1.13.1 / torchvision 0.14.1 outputs written as hex floats
  * (the expression that produced them is quoted beside them). Nothing is checked
- * against the code under test itself.
+ * against the code under test itself, except the fused normalise-and-resize pass,
+ * held to the two stages it fuses.
  */
 #include "../model/net/net.h"
 #include "check.h"
@@ -192,6 +193,38 @@ static void test_resize_wide(void)
                 ok &= down[(c * IH + i) * (IW / 2) + j] == want;
             }
     CHECK(ok, "wide downsample");
+}
+
+/* transform_forward's fused pass (normalising the bytes as the resize reads
+ * them) gives the bits of the two stages above, which are held to torch's, down
+ * and up, alone and with its rows split over a pool of 2. */
+static void test_normalize_resize(void)
+{
+    enum { H = 61, W = 83, STRIDE = 3 * W + 5 };
+    static uint8_t img[H * STRIDE];
+    static float norm[3 * H * W], a[3 * 130 * 180], b[3 * 130 * 180];
+    unsigned r = 99;
+    for (int i = 0; i < H * STRIDE; i++) img[i] = (uint8_t)((r = r * 1103515245u + 12345u) >> 16);
+    const float mean[3] = { 0.485f, 0.456f, 0.406f }, sd[3] = { 0.229f, 0.224f, 0.225f };
+    transform_normalize(img, STRIDE, H, W, mean, sd, norm);
+    static const int sizes[][2] = { { 37, 50 }, { 122, 166 }, { H, W } };
+    struct pool *pool = NULL;
+    CHECK(pool_open(&pool, 2) == 0, "pool of 2");
+    for (int t = 0; t < 2; t++)
+        for (int k = 0; k < 3; k++) {
+            int oh = sizes[k][0], ow = sizes[k][1], sw = ow + 3;
+            size_t sc = (size_t)(oh + 2) * sw;
+            memset(a, 0, sizeof a);
+            memset(b, 0, sizeof b);
+            transform_resize_bilinear(norm, 3, H, W, a, oh, ow, sw, sc);
+            ops_use_pool(t ? pool : NULL);
+            transform_normalize_resize(img, STRIDE, H, W, mean, sd, b, oh, ow, sw, sc);
+            ops_use_pool(NULL);
+            CHECK(!memcmp(a, b, sizeof(float) * 3 * sc),
+                  "normalize + resize in one pass to %dx%d (%s): the two stages' bits", oh, ow,
+                  t ? "2 threads" : "1 thread");
+        }
+    pool_close(&pool);
 }
 
 /* ---- §1.5 rescale ------------------------------------------------------- */
@@ -478,6 +511,7 @@ int main(void)
     test_resize_up_2x2();
     test_resize_down();
     test_resize_wide();
+    test_normalize_resize();
     test_rescale();
     test_anchors_cell();
     test_anchors_grid();

@@ -237,6 +237,7 @@ const char *model_kernels(const struct model *m, char *buf, size_t len)
         /* (the rules the precision itself goes by: cpu_has_bf16, quant_levels) */
         dense = !cpu_has_bf16()        ? "oneDNN bf16 matmul (emulated)"
                 : cpu_has("amx_bf16") ? "oneDNN bf16 matmul (AMX)"
+                : conv_bf16_native()  ? "own AVX512_BF16 kernel"
                                       : "oneDNN bf16 matmul (AVX512_BF16)";
     } else if (m->precision == PREC_INT8) {
         dense = quant_levels() < 127   ? "oneDNN int8 matmul (no VNNI: inputs to +-63)"
@@ -246,13 +247,18 @@ const char *model_kernels(const struct model *m, char *buf, size_t len)
         snprintf(tmp, sizeof tmp, "%s sgemm", m->engine == GEMM_ONEDNN ? "oneDNN" : "OpenBLAS");
         dense = tmp;
     }
+    const char *how = "k x k convs through im2col";
+    if (m->precision == PREC_BF16 && conv_bf16_native())
+        how = m->winograd ? "k x k convs through im2col; 3x3 stride-1 convs on maps of 64 or more "
+                            "2x2 tiles by Winograd F(2x2,3x3) on oneDNN bf16 matmul; convs on "
+                            "maps under 32 pixels fp32"
+                          : "k x k convs through im2col; convs on maps under 32 pixels fp32";
+    else if (m->precision == PREC_BF16 && m->winograd)
+        how = "3x3 stride-1 convs by Winograd F(2x2,3x3), other k x k through im2col";
     snprintf(buf, len,
              "convs and linears %s (%s); depthwise convs own "
              "(register blocks)%s; RoIAlign, pooling, adds split over the threads",
-             dense,
-             m->precision == PREC_BF16 && m->winograd
-                 ? "3x3 stride-1 convs by Winograd F(2x2,3x3), other k x k through im2col"
-                 : "k x k convs through im2col",
+             dense, how,
              m->precision == PREC_BF16 ? (bf16_rounding_native() ? "; bf16 rounding AVX512_BF16"
                                                                  : "; bf16 rounding plain C")
                                        : "");

@@ -45,8 +45,11 @@ int generalized_rcnn_forward(struct model *m, const struct model_image *img,
         return -1;
     struct fmap x;
     struct image_sizes z;
-    if (transform_forward(m, img, &x, &z)) return -1;
-    net_ops_begin(m);
+    net_ops_begin(m);   /* (the transform splits its rows over the pool too) */
+    if (transform_forward(m, img, &x, &z)) {
+        net_ops_end();
+        return -1;
+    }
     tm->preprocess = (t = ops_now_ms()) - t0;
 
     struct fmap feats[SPEC_MAX_LEVELS];

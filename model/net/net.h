@@ -145,6 +145,11 @@ void transform_normalize(const uint8_t *rgb, int stride, int h, int w, const flo
  * row, out_stride_c floats per channel (to write straight into the padded tensor). */
 void transform_resize_bilinear(const float *in, int c, int ih, int iw, float *out, int oh,
                                int ow, int out_stride_w, size_t out_stride_c);
+/* The two in one pass, as transform_forward runs them: the same values, the
+ * normalised copy of the input never written. */
+void transform_normalize_resize(const uint8_t *rgb, int stride, int h, int w, const float mean[3],
+                                const float std[3], float *out, int oh, int ow, int out_stride_w,
+                                size_t out_stride_c);
 /* transform.postprocess: boxes from the resized (rh x rw) to the original (h x w) size. */
 void transform_rescale_boxes(float *boxes, int n, int rh, int rw, int h, int w);
 

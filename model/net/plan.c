@@ -87,11 +87,10 @@ static void empty_resize_msg(const struct spec *s, const struct image_sizes *z, 
              s->p.min_size, s->p.max_size, hint);
 }
 
-/* transform_forward: the padded image, and the unpadded normalised copy it frees. */
+/* transform_forward: the padded image. */
 static void plan_transform(struct arena *a, const struct image_sizes *z)
 {
     arena_fmap(a, 3, z->hp, z->wp);
-    scratch_floats(a, mul_z(3, mul_z((size_t)z->h, (size_t)z->w)));
 }
 
 /* backbone_run (graph_run): the outputs, kept; the shared buffer and the largest

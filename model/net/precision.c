@@ -70,12 +70,13 @@ int precision_prepare_bf16(struct model *m)
     struct qlayer *q = precision_layer_list(m, &n);
     if (!q) return -1;
     size_t total = 0;
-    int wino = winograd_wanted();
+    int wino = winograd_wanted(), panels = conv_bf16_native();
     for (int i = 0; i < n; i++) {
         int r, c;
         qlayer_shape(&q[i], &r, &c);
         total += (size_t)r * c;
         if (wino && q[i].cv && winograd_eligible(q[i].cv)) total += winograd_weights_len(q[i].cv);
+        if (panels && q[i].lin) total += linear_bf16_weights_len(q[i].lin) + 32;   /* + alignment */
     }
     uint16_t *p = m->w16_block = malloc(sizeof(uint16_t) * (total ? total : 1));
     if (!p) {
@@ -95,6 +96,12 @@ int precision_prepare_bf16(struct model *m)
             q[i].cv->wino16 = p;
             p += winograd_weights_len(q[i].cv);
             m->winograd++;
+        }
+        if (panels && q[i].lin) {
+            while ((uintptr_t)p % 64) p++;   /* whole cache lines per panel row */
+            linear_bf16_weights(q[i].lin, p);
+            q[i].lin->wp16 = p;
+            p += linear_bf16_weights_len(q[i].lin);
         }
     }
     free(q);

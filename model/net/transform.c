@@ -36,26 +36,47 @@ void transform_resized_size(int h, int w, float min_size, float max_size, int *o
  * result depends only on the byte and the channel, so it is tabulated once per
  * call (768 entries) and the pixel loop is a plain de-interleaving lookup.
  */
-void transform_normalize(const uint8_t *rgb, int stride, int h, int w, const float mean[3],
-                         const float std[3], float *out)
-{
-    MODEL_ASSERT(h > 0 && w > 0 && stride >= 3 * w);
-    float lut[3][256];
-    for (int c = 0; c < 3; c++)
-        for (int v = 0; v < 256; v++)
-            lut[c][v] = ((float)v / 255.0f - mean[c]) / std[c];
+struct normalize_job {
+    const uint8_t *rgb;
+    int stride, h, w;
+    const float (*lut)[3][256];
+    float *out;
+};
 
-    size_t plane = (size_t)h * w;
-    float *r = out, *g = out + plane, *b = out + 2 * plane;
-    for (int y = 0; y < h; y++) {
-        const uint8_t *row = rgb + (size_t)y * stride;
-        size_t o = (size_t)y * w;
-        for (int x = 0; x < w; x++) {
+/* rows [lo, hi) */
+static void normalize_rows(void *ctx, int lo, int hi)
+{
+    const struct normalize_job *j = ctx;
+    size_t plane = (size_t)j->h * j->w;
+    float *r = j->out, *g = j->out + plane, *b = j->out + 2 * plane;
+    const float (*lut)[256] = *j->lut;
+    for (int y = lo; y < hi; y++) {
+        const uint8_t *row = j->rgb + (size_t)y * j->stride;
+        size_t o = (size_t)y * j->w;
+        for (int x = 0; x < j->w; x++) {
             r[o + x] = lut[0][row[3 * x + 0]];
             g[o + x] = lut[1][row[3 * x + 1]];
             b[o + x] = lut[2][row[3 * x + 2]];
         }
     }
+}
+
+static void normalize_lut(const float mean[3], const float std[3], float lut[3][256])
+{
+    for (int c = 0; c < 3; c++)
+        for (int v = 0; v < 256; v++)
+            lut[c][v] = ((float)v / 255.0f - mean[c]) / std[c];
+}
+
+void transform_normalize(const uint8_t *rgb, int stride, int h, int w, const float mean[3],
+                         const float std[3], float *out)
+{
+    MODEL_ASSERT(h > 0 && w > 0 && stride >= 3 * w);
+    float lut[3][256];
+    normalize_lut(mean, std, lut);
+
+    struct normalize_job j = { rgb, stride, h, w, &lut, out };
+    pool_for(h, (double)h * w * 3, normalize_rows, &j);
 }
 
 /*
@@ -93,6 +114,15 @@ static void resize_row(const float *row, const int *x0, const int *x1, const flo
         dst[j] = fmaf(row[x0[j]], l0[j], row[x1[j]] * l1[j]);
 }
 
+/* The same on a row of RGB24 bytes, normalised by lut as it is read (the values
+ * transform_normalize would have written, without writing them). */
+static void resize_row_rgb(const uint8_t *row, const float *lut, int c, const int *x0,
+                           const int *x1, const float *l0, const float *l1, int n, float *dst)
+{
+    for (int j = 0; j < n; j++)
+        dst[j] = fmaf(lut[row[3 * x0[j] + c]], l0[j], lut[row[3 * x1[j] + c]] * l1[j]);
+}
+
 /* Vertical pass: out = fma(t0, ly0, fl(t1 * ly1)). Written in fixed groups of 8 so
  * that -O2's very cheap vectoriser turns each group into one AVX op. */
 static void blend_rows(const float *restrict t0, const float *restrict t1, float ly0, float ly1,
@@ -119,15 +149,26 @@ static void blend_rows(const float *restrict t0, const float *restrict t1, float
  * recent ones are kept and reused by the next output rows (an upscale by ~2 reads
  * each input row twice): same values, about half the work.
  */
-void transform_resize_bilinear(const float *in, int c, int ih, int iw, float *out, int oh,
-                               int ow, int out_stride_w, size_t out_stride_c)
-{
-    MODEL_ASSERT(c > 0 && ih > 0 && iw > 0 && oh > 0 && ow > 0);
-    MODEL_ASSERT(out_stride_w >= ow && out_stride_c >= (size_t)oh * out_stride_w);
+struct resize_job {
+    const float *in;         /* [c, ih, iw], or NULL: */
+    const uint8_t *rgb;      /* RGB24 rows stride bytes apart, normalised by lut */
+    int stride;
+    const float (*lut)[256];
+    int c, ih, iw;
+    float *out;
+    int oh, ow, out_stride_w;
+    size_t out_stride_c;
+};
 
+/* output rows [lo, hi) of every channel (each range starts its row cache afresh:
+ * the same values, computed once more at the ranges' edges) */
+static void resize_rows(void *ctx, int lo, int hi)
+{
+    const struct resize_job *r = ctx;
     int x0[RESIZE_BLOCK], x1[RESIZE_BLOCK];
     float lx0[RESIZE_BLOCK], lx1[RESIZE_BLOCK];
     float hbuf[2][RESIZE_BLOCK];
+    int ih = r->ih, iw = r->iw, oh = r->oh, ow = r->ow;
     float rx = (float)iw / (float)ow, ry = (float)ih / (float)oh;
     size_t in_plane = (size_t)ih * iw;
 
@@ -136,12 +177,12 @@ void transform_resize_bilinear(const float *in, int c, int ih, int iw, float *ou
         for (int j = 0; j < n; j++)
             axis_coef(iw, ow, rx, jb + j, &x0[j], &x1[j], &lx0[j], &lx1[j]);
 
-        for (int ch = 0; ch < c; ch++) {
-            const float *src = in + ch * in_plane;
-            float *dst = out + ch * out_stride_c + jb;
+        for (int ch = 0; ch < r->c; ch++) {
+            const float *src = r->in ? r->in + ch * in_plane : NULL;
+            float *dst = r->out + ch * r->out_stride_c + jb;
             int cached[2] = { -1, -1 };   /* input row held by hbuf[s] */
 
-            for (int i = 0; i < oh; i++) {
+            for (int i = lo; i < hi; i++) {
                 int y0, y1;
                 float ly0, ly1;
                 axis_coef(ih, oh, ry, i, &y0, &y1, &ly0, &ly1);
@@ -149,20 +190,49 @@ void transform_resize_bilinear(const float *in, int c, int ih, int iw, float *ou
                 int s0 = cached[0] == y0 ? 0 : cached[1] == y0 ? 1 : -1;
                 if (s0 < 0) {
                     s0 = cached[0] == y1 ? 1 : 0;   /* keep y1's row if we have it */
-                    resize_row(src + (size_t)y0 * iw, x0, x1, lx0, lx1, n, hbuf[s0]);
+                    if (r->rgb)
+                        resize_row_rgb(r->rgb + (size_t)y0 * r->stride, r->lut[ch], ch, x0, x1,
+                                       lx0, lx1, n, hbuf[s0]);
+                    else
+                        resize_row(src + (size_t)y0 * iw, x0, x1, lx0, lx1, n, hbuf[s0]);
                     cached[s0] = y0;
                 }
                 int s1 = cached[0] == y1 ? 0 : cached[1] == y1 ? 1 : -1;
                 if (s1 < 0) {
                     s1 = 1 - s0;
-                    resize_row(src + (size_t)y1 * iw, x0, x1, lx0, lx1, n, hbuf[s1]);
+                    if (r->rgb)
+                        resize_row_rgb(r->rgb + (size_t)y1 * r->stride, r->lut[ch], ch, x0, x1,
+                                       lx0, lx1, n, hbuf[s1]);
+                    else
+                        resize_row(src + (size_t)y1 * iw, x0, x1, lx0, lx1, n, hbuf[s1]);
                     cached[s1] = y1;
                 }
 
-                blend_rows(hbuf[s0], hbuf[s1], ly0, ly1, n, dst + (size_t)i * out_stride_w);
+                blend_rows(hbuf[s0], hbuf[s1], ly0, ly1, n, dst + (size_t)i * r->out_stride_w);
             }
         }
     }
+}
+
+void transform_resize_bilinear(const float *in, int c, int ih, int iw, float *out, int oh,
+                               int ow, int out_stride_w, size_t out_stride_c)
+{
+    MODEL_ASSERT(c > 0 && ih > 0 && iw > 0 && oh > 0 && ow > 0);
+    MODEL_ASSERT(out_stride_w >= ow && out_stride_c >= (size_t)oh * out_stride_w);
+    struct resize_job r = { in, NULL, 0, NULL, c, ih, iw, out, oh, ow, out_stride_w, out_stride_c };
+    pool_for(oh, (double)c * oh * ow * 4, resize_rows, &r);
+}
+
+void transform_normalize_resize(const uint8_t *rgb, int stride, int h, int w, const float mean[3],
+                                const float std[3], float *out, int oh, int ow, int out_stride_w,
+                                size_t out_stride_c)
+{
+    MODEL_ASSERT(h > 0 && w > 0 && stride >= 3 * w && oh > 0 && ow > 0);
+    MODEL_ASSERT(out_stride_w >= ow && out_stride_c >= (size_t)oh * out_stride_w);
+    float lut[3][256];
+    normalize_lut(mean, std, lut);
+    struct resize_job r = { NULL, rgb, stride, lut, 3, h, w, out, oh, ow, out_stride_w, out_stride_c };
+    pool_for(oh, (double)3 * oh * ow * 4, resize_rows, &r);
 }
 
 /*
@@ -210,11 +280,14 @@ int transform_forward(struct model *m, const struct model_image *img, struct fma
     int H = img->height, W = img->width;
     transform_sizes(s, H, W, z);
     *x = arena_fmap(&m->arena, 3, z->hp, z->wp);
-    memset(x->d, 0, sizeof(float) * fmap_numel(x));
-    struct arena_mark mk2 = arena_mark(&m->arena);
-    float *norm = arena_floats(&m->arena, (size_t)3 * H * W);
-    transform_normalize(img->rgb, img->stride, H, W, s->p.image_mean, s->p.image_std, norm);
-    transform_resize_bilinear(norm, 3, H, W, x->d, z->rh, z->rw, z->wp, (size_t)z->hp * z->wp);
-    arena_rewind(&m->arena, mk2);   /* the unpadded copy is not needed any more */
+    for (int c = 0; c < 3; c++) {   /* the padding (the resize writes the rest) */
+        float *plane = x->d + (size_t)c * z->hp * z->wp;
+        if (z->wp > z->rw)
+            for (int y = 0; y < z->rh; y++)
+                memset(plane + (size_t)y * z->wp + z->rw, 0, sizeof(float) * (z->wp - z->rw));
+        memset(plane + (size_t)z->rh * z->wp, 0, sizeof(float) * (z->hp - z->rh) * z->wp);
+    }
+    transform_normalize_resize(img->rgb, img->stride, H, W, s->p.image_mean, s->p.image_std, x->d,
+                               z->rh, z->rw, z->wp, (size_t)z->hp * z->wp);
     return 0;
 }

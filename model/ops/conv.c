@@ -4,9 +4,12 @@
  * column buffer stays bounded; none for 1x1 stride 1 in f32), direct loops for
  * depthwise ones. In bf16 and int8 the im2col writes the product's input in that
  * type (rounded, or quantised with the layer's input scale); int8 sums come back
- * as int32 and the bias pass turns them into floats. A map may hold several images stacked along its height, each
- * padded on its own (conv_forward_images): the box head runs its convs over all
- * RoIs at once that way.
+ * as int32 and the bias pass turns them into floats. Where the CPU runs our own
+ * bf16 kernel (conv_bf16.c), bf16 convs go there instead, but 3x3 stride-1 ones
+ * on large maps (Winograd, winograd.c) and those on tiny maps (f32). A map may
+ * hold several images stacked along its height, each padded on its own
+ * (conv_forward_images): the box head runs its convs over all RoIs at once that
+ * way.
  */
 #include "ops.h"
 
@@ -101,6 +104,11 @@ static size_t col_bytes(enum col_type t) { return t == COL_S8 ? 1 : t == COL_BF1
 /* Writing one im2col row. */
 static inline void put_zeros(void *col, struct col_fmt f, size_t at, int n)
 {
+    if (f.t == COL_F32 && n <= 16) {   /* short rows (small maps): no call */
+        float *c = (float *)col + at;
+        for (int i = 0; i < n; i++) c[i] = 0.0f;
+        return;
+    }
     memset((char *)col + at * col_bytes(f.t), 0, col_bytes(f.t) * n);   /* 0 in every type */
 }
 
@@ -110,7 +118,10 @@ static inline void put_span(void *col, struct col_fmt f, size_t at, const float 
 {
     if (f.t == COL_BF16) bf16_from_f32(x + off, (size_t)n, (uint16_t *)col + at);
     else if (f.t == COL_S8) memcpy((int8_t *)col + at, f.q + off, (size_t)n);
-    else memcpy((float *)col + at, x + off, sizeof(float) * n);
+    else if (n <= 16) {   /* short rows (small maps): no call */
+        float *c = (float *)col + at;
+        for (int i = 0; i < n; i++) c[i] = x[off + i];
+    } else memcpy((float *)col + at, x + off, sizeof(float) * n);
 }
 
 /* n values from every stride-th element of the input from element off: plain
@@ -342,13 +353,43 @@ static void conv_depthwise(const struct conv *cv, const struct fmap *in, struct 
     arena_rewind(scratch, mark);
 }
 
+/* Maps of fewer output pixels than this are not for our bf16 kernel (its panels
+ * would be mostly padding); where it runs, they run in f32 (the squeeze-excitation
+ * convs on 1x1 maps: oneDNN's bf16 took twice f32's time on them on Zen 5). */
+#define OWN_BF16_MIN_PIXELS 32
+
+static int own_bf16_too_small(const struct conv *cv, size_t pixels)
+{
+    return cv->groups == 1 && pixels < OWN_BF16_MIN_PIXELS && conv_bf16_native();
+}
+
+/* Winograd's products are oneDNN's, small ones inefficient: below this many
+ * tiles our kernel on the im2col matrix is faster (measured on Zen 5). */
+#define WINO_OVER_OWN_TILES 64
+
+/* Does this bf16 conv run on our own kernel (conv_bf16.c)? */
+static int use_own_bf16(const struct conv *cv, size_t pixels)
+{
+    return cv->groups == 1 && pixels >= OWN_BF16_MIN_PIXELS && conv_bf16_native();
+}
+
+/* Does this bf16 conv run by Winograd (it has the weights, and is not small
+ * enough for our kernel to be faster)? */
+static int use_winograd(const struct conv *cv, int nimg, int oh, int ow)
+{
+    size_t tiles = (size_t)nimg * ((oh + 1) / 2) * ((ow + 1) / 2);
+    return cv->wino16 && !(use_own_bf16(cv, (size_t)nimg * oh * ow) && tiles < WINO_OVER_OWN_TILES);
+}
+
 /* What this conv's product runs in: the thread's precision where the layer has
  * weights for it. Depthwise convs stay f32: they are memory-bound, not products. */
-static enum col_type col_type(const struct conv *cv)
+static enum col_type col_type(const struct conv *cv, size_t pixels)
 {
     if (use_depthwise(cv)) return COL_F32;
     enum precision p = ops_precision();
-    return p == PREC_BF16 && cv->w16 ? COL_BF16 : p == PREC_INT8 && cv->w8 ? COL_S8 : COL_F32;
+    if (p == PREC_BF16 && cv->w16)   /* (tiny maps: see own_bf16_too_small) */
+        return own_bf16_too_small(cv, pixels) ? COL_F32 : COL_BF16;
+    return p == PREC_INT8 && cv->w8 ? COL_S8 : COL_F32;
 }
 
 /* A 1x1 stride-1 conv without padding: its input is already the product's
@@ -358,6 +399,13 @@ static int is_plain_product(const struct conv *cv)
     return cv->k == 1 && cv->stride == 1 && cv->pad == 0;
 }
 
+void im2col_f32(const struct fmap *in, int ih, int oh, const struct conv *cv, int ow, int c0,
+                int cn, int y0, int y1, float *col)
+{
+    struct col_fmt f = { COL_F32, 0.0f, NULL };
+    im2col_rows(in, ih, oh, c0, cn, cv->k, cv->stride, cv->pad, dil_of(cv), ow, y0, y1, col, f);
+}
+
 size_t conv_scratch_floats_images(const struct conv *cv, int n, int h, int w)
 {
     int oh, ow;
@@ -365,12 +413,13 @@ size_t conv_scratch_floats_images(const struct conv *cv, int n, int h, int w)
     if (oh < 1 || ow < 1 || n < 1) return 0;
     if (n == 1 && use_depthwise(cv))   /* one zero-bordered plane per thread */
         return dw_per_worker(cv, h, w) * (size_t)pool_size(ops_pool());
-    enum col_type t = col_type(cv);
-    if (t == COL_BF16 && cv->wino16) return winograd_scratch_floats(cv, n, h, w);
+    enum col_type t = col_type(cv, (size_t)n * oh * ow);
+    if (t == COL_BF16 && use_winograd(cv, n, oh, ow)) return winograd_scratch_floats(cv, n, h, w);
+    size_t kk = (size_t)(cv->cin / cv->groups) * cv->k * cv->k, ohw = (size_t)n * oh * ow;
+    if (t == COL_BF16 && use_own_bf16(cv, ohw)) return conv_bf16_scratch_floats(cv, n, h, w);
     /* the int8 input, a block of its own */
     size_t q = t == COL_S8 ? arena_aligned_floats(((size_t)cv->cin * n * h * w + 3) / 4) : 0;
     if (t != COL_BF16 && is_plain_product(cv)) return q;
-    size_t kk = (size_t)(cv->cin / cv->groups) * cv->k * cv->k;
     size_t col = kk * (size_t)im2col_tile_rows(kk, ow, oh * n) * (size_t)ow;
     return q + (col * col_bytes(t) + 3) / 4;
 }
@@ -399,8 +448,13 @@ void conv_forward_images(const struct conv *cv, const struct fmap *in, int nimg,
         return;
     }
     ops_observed(cv, in->d, fmap_numel(in));
-    if (col_type(cv) == COL_BF16 && cv->wino16) {
+    enum col_type t = col_type(cv, (size_t)nimg * oh * ow);
+    if (t == COL_BF16 && use_winograd(cv, nimg, oh, ow)) {
         conv_winograd_bf16(cv, cv->wino16, in, nimg, out, scratch);
+        return;
+    }
+    if (t == COL_BF16 && use_own_bf16(cv, (size_t)nimg * oh * ow)) {
+        conv_bf16_forward(cv, in, nimg, out, scratch);
         return;
     }
     int g = cv->groups, cin_g = cv->cin / g, cout_g = cv->cout / g;
@@ -409,7 +463,7 @@ void conv_forward_images(const struct conv *cv, const struct fmap *in, int nimg,
     size_t ohw = (size_t)rows_out * ow;
 
     struct arena_mark mark = arena_mark(scratch);
-    struct col_fmt f = { col_type(cv), 0.0f, NULL };
+    struct col_fmt f = { t, 0.0f, NULL };
     if (f.t == COL_S8) {   /* the calibrated scale, or this input's own; quantised once */
         size_t numel = fmap_numel(in);
         f.scale = cv->x_scale > 0.0f ? cv->x_scale : quant_scale(absmax(in->d, numel));

@@ -111,6 +111,8 @@ void gemm_nt(int m, int n, int k, const float *A, const float *B, float *C)
 size_t linear_scratch_floats(const struct linear *l, int m)
 {
     size_t n = (size_t)m * l->in;
+    if (ops_precision() == PREC_BF16 && l->wp16 && conv_bf16_native())
+        return linear_bf16_scratch_floats(l, m);
     if (ops_precision() == PREC_BF16 && l->w16) return (n + 1) / 2;   /* x in bf16 */
     if (ops_precision() == PREC_INT8 && l->w8)   /* x in int8, the int32 sums transposed */
         return arena_aligned_floats((n + 3) / 4) + (size_t)m * l->out;
@@ -121,8 +123,12 @@ void linear_forward(const struct linear *l, const float *x, int m, float *y, int
                     struct arena *scratch)
 {
     enum precision p = ops_precision();
-    struct arena_mark mk = arena_mark(scratch);
     ops_observed(l, x, (size_t)m * l->in);
+    if (p == PREC_BF16 && l->wp16 && conv_bf16_native()) {
+        linear_bf16_forward(l, l->wp16, x, m, y, relu, scratch);
+        return;
+    }
+    struct arena_mark mk = arena_mark(scratch);
     if (p == PREC_BF16 && l->w16) {
         uint16_t *x16 = (uint16_t *)arena_floats(scratch, linear_scratch_floats(l, m));
         bf16_from_f32(x, (size_t)m * l->in, x16);

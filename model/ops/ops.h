@@ -284,6 +284,21 @@ void winograd_weights_bf16(const struct conv *cv, uint16_t *u);
 size_t winograd_scratch_floats(const struct conv *cv, int n, int h, int w);
 void conv_winograd_bf16(const struct conv *cv, const uint16_t *u, const struct fmap *in, int n,
                         struct fmap *out, struct arena *scratch);
+/* Convs in bf16 by our own AVX512_BF16 kernel (conv_bf16.c), where the CPU has
+ * AVX512_BF16 and no AMX (conv_bf16_native); groups 1 only. Bias and activation
+ * included; sums do not depend on the thread count. conv_forward_images sends
+ * bf16 convs here (but Winograd's on large maps). */
+int conv_bf16_native(void);
+/* Tests and benchmarks: 0 sends every bf16 conv to oneDNN (set between runs). */
+void conv_bf16_allow(int allow);
+size_t conv_bf16_scratch_floats(const struct conv *cv, int n, int h, int w);
+void conv_bf16_forward(const struct conv *cv, const struct fmap *in, int n, struct fmap *out,
+                       struct arena *scratch);
+/* Rows [y0, y1) of the im2col matrix of channels [c0, c0 + cn) of cv's input
+ * in (n images of ih rows stacked, oh output rows each) in f32: col[(ci * k +
+ * ky) * k + kx][(y - y0) * ow + x] (conv.c). */
+void im2col_f32(const struct fmap *in, int ih, int oh, const struct conv *cv, int ow, int c0,
+                int cn, int y0, int y1, float *col);
 /* Multiply-adds of cv producing an oh x ow map. */
 double conv_macs(const struct conv *cv, int oh, int ow);
 
@@ -297,12 +312,23 @@ struct linear {
     const float *w;          /* [out, in] */
     const float *b;          /* [out] or NULL */
     const uint16_t *w16;     /* w rounded to bf16 (--precision bf16), or NULL */
+    const uint16_t *wp16;    /* w in bf16 panels for linear_bf16.c, or NULL */
     const int8_t *w8;        /* w in int8 (--precision int8), or NULL; */
     const float *w8_scale;   /* its scale per output */
     float x_scale;           /* the input's int8 scale; 0: measured on each input */
 };
+/* F.linear in bf16 by our own AVX512_BF16 kernel (linear_bf16.c), where
+ * conv_bf16_native(): its weights in panels, linear_bf16_weights_len values made
+ * once by linear_bf16_weights (the layer's wp16); y = x W^T + b, optional ReLU.
+ * Sums do not depend on the thread count. */
+size_t linear_bf16_weights_len(const struct linear *l);
+void linear_bf16_weights(const struct linear *l, uint16_t *wp);
+size_t linear_bf16_scratch_floats(const struct linear *l, int m);
+void linear_bf16_forward(const struct linear *l, const uint16_t *wp, const float *x, int m,
+                         float *y, int relu, struct arena *scratch);
 /* F.linear on x [m, in] → y [m, out], optional ReLU; in bf16 (when the thread's
- * precision is bf16 and l has w16) x is rounded into scratch first. */
+ * precision is bf16 and l has w16) x is rounded into scratch first, or it runs
+ * on linear_bf16.c where l has wp16 and the CPU that kernel. */
 void linear_forward(const struct linear *l, const float *x, int m, float *y, int relu,
                     struct arena *scratch);
 size_t linear_scratch_floats(const struct linear *l, int m);

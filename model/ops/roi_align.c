@@ -240,40 +240,93 @@ static void to_hwc(const struct fmap *f, float *hwc)
     }
 }
 
+/* Eight rows of eight floats (r[i] at src + i * lds) written as their columns
+ * (column j at dst + j * ldd): the unpack / shuffle network of an 8 x 8
+ * transpose. */
+static void transpose8(const float *src, size_t lds, float *dst, size_t ldd)
+{
+    v8f r[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) memcpy(&r[i], src + i * lds, sizeof r[i]);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = __builtin_shufflevector(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+        u[i + 1] = __builtin_shufflevector(t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        u[i + 2] = __builtin_shufflevector(t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+        u[i + 3] = __builtin_shufflevector(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+    for (int j = 0; j < 4; j++) {   /* u[j]: column j in its low half, j + 4 in its high */
+        v8f lo = __builtin_shufflevector(u[j], u[j + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        v8f hi = __builtin_shufflevector(u[j], u[j + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+        memcpy(dst + j * ldd, &lo, sizeof lo);
+        memcpy(dst + (j + 4) * ldd, &hi, sizeof hi);
+    }
+}
+
+/* stage [bins][C] -> out [C][bins], by 8 x 8 blocks. */
+static void bins_to_channels(const float *stage, int bins, int C, float *out)
+{
+    int b8 = bins & ~7, c8 = C & ~7;
+    for (int c = 0; c < c8; c += 8) {
+        for (int b = 0; b < b8; b += 8)
+            transpose8(stage + (size_t)b * C + c, (size_t)C, out + (size_t)c * bins + b, (size_t)bins);
+        for (int b = b8; b < bins; b++)
+            for (int j = 0; j < 8; j++) out[(size_t)(c + j) * bins + b] = stage[(size_t)b * C + c + j];
+    }
+    for (int c = c8; c < C; c++)
+        for (int b = 0; b < bins; b++) out[(size_t)c * bins + b] = stage[(size_t)b * C + c];
+}
+
 /* One RoI on an HWC map of C channels: the same per-lane arithmetic as align_chw,
- * samples outer and channels inner (each lane still adds its samples in order).
- * Accumulates out[bin][c] in `stage`, then writes out[c][bin]. */
+ * each lane adding its samples in order, but channels across the lanes: a bin's
+ * sums stay in registers (CB channels at a time) over its samples. Writes
+ * out[bin][c] in `stage`, then out[c][bin]. */
+enum { CB = 32 };   /* channels per register block: 4 vectors of 8 */
+
 static void align_hwc(const float *hwc, int C, const struct roi_geom *g, const struct sample *t,
                       int out_size, float *stage, float *out)
 {
     const int bins = out_size * out_size, per_bin = g->gh * g->gw;
-    const int C8 = C & ~7;
+    const int cb = C - C % CB;
     const float count = g->count;
-    const struct sample *s = t;
     for (int b = 0; b < bins; b++) {
         float *st = stage + (size_t)b * C;
-        memset(st, 0, (size_t)C * sizeof *st);
-        for (int k = 0; k < per_bin; k++, s++) {
-            const float w0 = s->w[0], w1 = s->w[1], w2 = s->w[2], w3 = s->w[3];
-            const float *p0 = hwc + (size_t)s->pos[0] * C, *p1 = hwc + (size_t)s->pos[1] * C;
-            const float *p2 = hwc + (size_t)s->pos[2] * C, *p3 = hwc + (size_t)s->pos[3] * C;
-            int c = 0;
-            for (; c < C8; c += 8) {
-                v8f a, bb, cc, d, acc;
-                memcpy(&a, p0 + c, sizeof a);
-                memcpy(&bb, p1 + c, sizeof bb);
-                memcpy(&cc, p2 + c, sizeof cc);
-                memcpy(&d, p3 + c, sizeof d);
-                memcpy(&acc, st + c, sizeof acc);
-                acc += ((w0 * a + w1 * bb) + w2 * cc) + w3 * d;
-                memcpy(st + c, &acc, sizeof acc);
+        const struct sample *s0 = t + (size_t)b * per_bin;
+        for (int c = 0; c < cb; c += CB) {
+            v8f acc[CB / 8] = { 0 };
+            const struct sample *s = s0;
+            for (int k = 0; k < per_bin; k++, s++) {
+                const float w0 = s->w[0], w1 = s->w[1], w2 = s->w[2], w3 = s->w[3];
+                const float *p0 = hwc + (size_t)s->pos[0] * C + c, *p1 = hwc + (size_t)s->pos[1] * C + c;
+                const float *p2 = hwc + (size_t)s->pos[2] * C + c, *p3 = hwc + (size_t)s->pos[3] * C + c;
+                for (int v = 0; v < CB / 8; v++) {
+                    v8f a, bb, cc, d;
+                    memcpy(&a, p0 + 8 * v, sizeof a);
+                    memcpy(&bb, p1 + 8 * v, sizeof bb);
+                    memcpy(&cc, p2 + 8 * v, sizeof cc);
+                    memcpy(&d, p3 + 8 * v, sizeof d);
+                    acc[v] += ((w0 * a + w1 * bb) + w2 * cc) + w3 * d;
+                }
             }
-            for (; c < C; c++) st[c] += ((w0 * p0[c] + w1 * p1[c]) + w2 * p2[c]) + w3 * p3[c];
+            for (int v = 0; v < CB / 8; v++) {
+                acc[v] /= count;
+                memcpy(st + c + 8 * v, &acc[v], sizeof acc[v]);
+            }
         }
-        for (int c = 0; c < C; c++) st[c] /= count;
+        for (int c = cb; c < C; c++) {
+            float acc = 0.0f;
+            const struct sample *s = s0;
+            for (int k = 0; k < per_bin; k++, s++)
+                acc += ((s->w[0] * hwc[(size_t)s->pos[0] * C + c] +
+                         s->w[1] * hwc[(size_t)s->pos[1] * C + c]) +
+                        s->w[2] * hwc[(size_t)s->pos[2] * C + c]) +
+                       s->w[3] * hwc[(size_t)s->pos[3] * C + c];
+            st[c] = acc / count;
+        }
     }
-    for (int c = 0; c < C; c++)
-        for (int b = 0; b < bins; b++) out[(size_t)c * bins + b] = stage[(size_t)b * C + c];
+    bins_to_channels(stage, bins, C, out);
 }
 
 /* One part of one level's RoIs: those of RoIs [n p / parts, n (p + 1) / parts). */
