@@ -6,7 +6,9 @@
  * everything outside convs and linears — normalisation, RoIAlign, decoding, NMS,
  * softmax — is f32 in every precision. In bf16, the 3x3 stride-1 convs also get
  * their weights transformed for Winograd's algorithm (winograd.c), which runs
- * them with 2.25x fewer multiply-adds, unless VDETECT_WINOGRAD=0.
+ * them with 2.25x fewer multiply-adds, unless VDETECT_WINOGRAD=0. Where our own
+ * bf16 kernels run (conv_bf16_native), a linear layer's bf16 copy is laid out in
+ * linear_bf16.c's panels instead (wp16, no w16).
  *
  * int8 weights are per output channel (quantize_rows_s8); each layer's input
  * scale comes from the model file's calibration (calibrate.c) where it has one.
@@ -74,9 +76,9 @@ int precision_prepare_bf16(struct model *m)
     for (int i = 0; i < n; i++) {
         int r, c;
         qlayer_shape(&q[i], &r, &c);
-        total += (size_t)r * c;
-        if (wino && q[i].cv && winograd_eligible(q[i].cv)) total += winograd_weights_len(q[i].cv);
         if (panels && q[i].lin) total += linear_bf16_weights_len(q[i].lin) + 32;   /* + alignment */
+        else total += (size_t)r * c;
+        if (wino && q[i].cv && winograd_eligible(q[i].cv)) total += winograd_weights_len(q[i].cv);
     }
     uint16_t *p = m->w16_block = malloc(sizeof(uint16_t) * (total ? total : 1));
     if (!p) {
@@ -87,6 +89,13 @@ int precision_prepare_bf16(struct model *m)
     for (int i = 0; i < n; i++) {
         int r, c;
         qlayer_shape(&q[i], &r, &c);
+        if (panels && q[i].lin) {   /* linear_bf16.c's panels instead of [out, in] */
+            while ((uintptr_t)p % 64) p++;   /* whole cache lines per panel row */
+            linear_bf16_weights(q[i].lin, p);
+            q[i].lin->wp16 = p;
+            p += linear_bf16_weights_len(q[i].lin);
+            continue;
+        }
         bf16_from_f32(weights_of(&q[i]), (size_t)r * c, p);
         if (q[i].cv) q[i].cv->w16 = p;
         else q[i].lin->w16 = p;
@@ -96,12 +105,6 @@ int precision_prepare_bf16(struct model *m)
             q[i].cv->wino16 = p;
             p += winograd_weights_len(q[i].cv);
             m->winograd++;
-        }
-        if (panels && q[i].lin) {
-            while ((uintptr_t)p % 64) p++;   /* whole cache lines per panel row */
-            linear_bf16_weights(q[i].lin, p);
-            q[i].lin->wp16 = p;
-            p += linear_bf16_weights_len(q[i].lin);
         }
     }
     free(q);

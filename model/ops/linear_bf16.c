@@ -8,7 +8,9 @@
  * one. Here a lane of VDPBF16PS is an output feature and a pair is two
  * successive inputs: the weights are laid out once, at load, in panels of PANEL
  * outputs, each holding for every input pair kp the 2 x PANEL values
- * W[o][2kp], W[o][2kp + 1] interleaved (linear_bf16_weights); a row's input pair
+ * W[o][2kp], W[o][2kp + 1] interleaved (linear_bf16_weights: rounded as the
+ * other layers' bf16 copies are, and the only bf16 copy such a layer keeps); a
+ * row's input pair
  * (x[i][2kp], x[i][2kp + 1]) is one 32-bit word of x rounded to bf16, broadcast.
  * A register block is MR rows of x by one panel, its outputs contiguous in y.
  *
@@ -43,14 +45,23 @@ size_t linear_bf16_weights_len(const struct linear *l)
 
 void linear_bf16_weights(const struct linear *l, uint16_t *wp)
 {
+    enum { BLOCK = 64 };   /* pairs per step: a row's piece rounded at once */
     int pairs = pairs_of(l);
+    size_t step = (size_t)PANEL * 2;   /* values per pair of a panel */
+    uint16_t piece[2 * BLOCK];
+    memset(wp, 0, sizeof(uint16_t) * linear_bf16_weights_len(l));
     for (int panel = 0; panel < panels_of(l); panel++)
-        for (int kp = 0; kp < pairs; kp++)
-            for (int c = 0; c < PANEL; c++, wp += 2) {
-                int o = panel * PANEL + c, i = 2 * kp;
-                wp[0] = o < l->out ? bf16_round(l->w[(size_t)o * l->in + i]) : 0;
-                wp[1] = o < l->out && i + 1 < l->in ? bf16_round(l->w[(size_t)o * l->in + i + 1]) : 0;
+        for (int k0 = 0; k0 < pairs; k0 += BLOCK) {
+            int k1 = k0 + BLOCK < pairs ? k0 + BLOCK : pairs;
+            int i0 = 2 * k0, n = 2 * k1 < l->in ? 2 * k1 - i0 : l->in - i0;
+            for (int c = 0; c < PANEL; c++) {
+                int o = panel * PANEL + c;
+                if (o >= l->out) break;
+                bf16_from_f32(l->w + (size_t)o * l->in + i0, (size_t)n, piece);
+                uint16_t *dst = wp + (size_t)panel * pairs * step + 2 * c;
+                for (int i = 0; i < n; i++) dst[(size_t)(k0 + i / 2) * step + i % 2] = piece[i];
             }
+        }
 }
 
 size_t linear_bf16_scratch_floats(const struct linear *l, int m)

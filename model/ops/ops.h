@@ -319,7 +319,8 @@ struct linear {
 };
 /* F.linear in bf16 by our own AVX512_BF16 kernel (linear_bf16.c), where
  * conv_bf16_native(): its weights in panels, linear_bf16_weights_len values made
- * once by linear_bf16_weights (the layer's wp16); y = x W^T + b, optional ReLU.
+ * once by linear_bf16_weights from w (the layer's wp16, in place of a w16);
+ * y = x W^T + b, optional ReLU.
  * Sums do not depend on the thread count. */
 size_t linear_bf16_weights_len(const struct linear *l);
 void linear_bf16_weights(const struct linear *l, uint16_t *wp);
