@@ -8,8 +8,9 @@
  *     counts beyond the 48-pixel panels, stacked images, padding, stride 2, the
  *     activations done in registers (ReLU, hardswish) and after (ReLU6, SiLU),
  *     no bias, NaN inputs kept NaN;
- *   - in both ways of cutting the work (bands of pixels; shared panels by groups
- *     of output channels), the result is bit for bit the same on 1, 2 and 3
+ *   - in every way of cutting the work (bands of pixels, of im2col rows; shared
+ *     panels, gathered from a padded copy for k x k, by groups of panels or of
+ *     output channels), the result is bit for bit the same on 1, 2 and 3
  *     threads, nothing is written outside the output, and the scratch stays
  *     within what conv_scratch_floats_images reports;
  *   - linear_bf16 likewise: exact against double sums, chunked sums (more than
@@ -322,6 +323,8 @@ int main(void)
         { 3, 16, 3, 2, 1, 64, 90, 1, ACT_HARDSWISH, 1 },
         /* stacked images, each padded on its own; SiLU after the kernel */
         { 16, 8, 3, 1, 1, 7, 7, 5, ACT_SILU, 1 },
+        /* a map whose padded copy is over 2 MB: bands of f32 im2col rows */
+        { 64, 24, 3, 2, 1, 96, 100, 1, ACT_RELU, 1 },
         /* a 1x1 with stride 2 (an im2col), 5x5 pad 2 */
         { 24, 24, 1, 2, 0, 30, 22, 1, ACT_NONE, 1 },
         { 8, 12, 5, 1, 2, 17, 19, 1, ACT_HARDSWISH, 0 },

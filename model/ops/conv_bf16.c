@@ -76,12 +76,24 @@ static size_t panel_floats(int k, size_t pixels)
 /* A band's im2col and panels: about this many bytes, within a core's L2. */
 #define BAND_BYTES ((size_t)256 << 10)
 
-/* How a conv's product is cut into the pool's tasks. By bands: each task takes
- * its pixels' rows of B (an im2col tile, made by the task), rounds them into
- * panels of its own and computes every output channel of those pixels — B goes
- * through the caches once, never through memory as panels. Few pixels (less than
- * 8 panels per thread): the panels of all of B first, shared, then tasks of
- * panels x groups of output channels. */
+/* A k x k conv's panels are gathered from its input's zero-padded copy up to
+ * this many bytes of copy and this many panels of output (3072 pixels: the
+ * stem's 35840 went faster through im2col bands, measured on Zen 5). */
+#define GATHER_BYTES ((size_t)2 << 20)
+#define GATHER_PANELS 64
+
+/* How a conv's product is cut into the pool's tasks.
+ * - Bands: each task takes its pixels' rows of B (the map's, or an im2col tile
+ *   made by the task), rounds them into panels of its own and computes every
+ *   output channel of those pixels: B goes through the caches once, never
+ *   through memory as panels. For 1x1 convs on one thread or with at least 4
+ *   panels per thread, and k x k convs on larger maps.
+ * - Shared panels: the panels of all of B first, then tasks of panels x groups
+ *   of output channels (few pixels: the channels give the threads their work).
+ *   A k x k conv's panels are gathered straight from a zero-padded copy of its
+ *   input (small maps, whose rows of a dozen pixels made im2col a third of the
+ *   conv's time), not through an im2col matrix: k x k convs on small maps come
+ *   here whatever the thread count. */
 struct plan {
     int k;               /* rows of B: cin * k * k */
     int oh, ow, rows;    /* output rows of all images, their width */
@@ -91,6 +103,8 @@ struct plan {
     size_t band_px;      /* banded: pixels per band (whole output rows for an im2col) */
     int bands;
     size_t per_worker;   /* banded: floats of scratch per thread */
+    int ph, pw;          /* shared im2col: the padded input's rows and width (per image) */
+    size_t padded;       /* its floats */
 };
 
 static struct plan plan_of(const struct conv *cv, int nimg, int ih, int w)
@@ -102,13 +116,20 @@ static struct plan plan_of(const struct conv *cv, int nimg, int ih, int w)
     p.pixels = (size_t)p.rows * p.ow;
     p.im2col = !(cv->k == 1 && cv->stride == 1 && cv->pad == 0);
     int T = pool_size(ops_pool());
-    /* bands of whole panels (a 1x1 conv) or whole output rows of at least 4
-     * panels (an im2col), at least 4 per thread; else shared panels */
-    size_t panels = panels_of(p.pixels), min_px = p.im2col ? 4 * PANEL : PANEL;
-    p.banded = T == 1 || panels >= (size_t)(p.im2col ? 8 : 4) * T;
+    size_t panels = panels_of(p.pixels);
+    if (p.im2col) {
+        p.ph = ih + 2 * cv->pad;
+        p.pw = w + 2 * cv->pad;
+        p.padded = (size_t)cv->cin * nimg * p.ph * p.pw;
+        p.banded = p.padded * sizeof(float) > GATHER_BYTES || panels > GATHER_PANELS;
+    } else {
+        p.banded = T == 1 || panels >= 4 * (size_t)T;
+    }
     if (!p.banded) return p;
+    /* bands of whole panels (a 1x1 conv) or whole output rows of at least 4
+     * panels (an im2col), at least 4 per thread */
     size_t per_px = (size_t)p.k * (p.im2col ? 6 : 2);   /* f32 im2col + bf16 panel */
-    size_t px = BAND_BYTES / per_px;
+    size_t px = BAND_BYTES / per_px, min_px = p.im2col ? 4 * PANEL : PANEL;
     size_t share = (p.pixels + 4 * T - 1) / (4 * (size_t)T);
     if (T > 1 && px > share) px = share;
     if (px < min_px) px = min_px;
@@ -128,8 +149,8 @@ size_t conv_bf16_scratch_floats(const struct conv *cv, int n, int h, int w)
 {
     struct plan p = plan_of(cv, n, h, w);
     if (p.banded) return p.per_worker * (size_t)pool_size(ops_pool());
-    return (p.im2col ? arena_aligned_floats((size_t)p.k * p.pixels) : 0) +
-           panel_floats(p.k, p.pixels);
+    size_t idx = arena_aligned_floats(panels_of(p.pixels) * PANEL);   /* int32 each */
+    return (p.im2col ? arena_aligned_floats(p.padded) + idx : 0) + panel_floats(p.k, p.pixels);
 }
 
 #ifdef HAVE_X86_BF16
@@ -167,6 +188,75 @@ TARGET static void pack_part(void *ctx, int lo, int hi)
             }
         }
     }
+}
+
+/* ---- gathering an im2col's panels from the padded input ---------------------------- */
+
+struct gather_job {
+    const float *pad;       /* [cin][nimg][ph][pw], zero borders */
+    const int32_t *idx;     /* per pixel (panels x PANEL): its window's corner in pad */
+    size_t pixels, plane;   /* plane: floats per channel of pad */
+    int k, pairs, ksize, dil, pw, panels;
+    uint16_t *pack;
+};
+
+/* Row r of B (channel, ky, kx) is pad[channel] at offset ky * dil * pw + kx * dil
+ * from each pixel's corner. */
+static int32_t row_offset(const struct gather_job *j, int r)
+{
+    int kk = j->ksize * j->ksize, ci = r / kk, ky = r % kk / j->ksize, kx = r % j->ksize;
+    return (int32_t)((size_t)ci * j->plane + (size_t)ky * j->dil * j->pw + (size_t)kx * j->dil);
+}
+
+/* pairs [lo, hi) of every panel */
+TARGET static void gather_part(void *ctx, int lo, int hi)
+{
+    const struct gather_job *j = ctx;
+    __m512i inter = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24,
+                                     8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    for (int kp = lo; kp < hi; kp++) {
+        __m512i o0 = _mm512_set1_epi32(row_offset(j, 2 * kp));
+        int second = 2 * kp + 1 < j->k;   /* odd k: the last pair's second row is zeros */
+        __m512i o1 = _mm512_set1_epi32(second ? row_offset(j, 2 * kp + 1) : 0);
+        for (int panel = 0; panel < j->panels; panel++) {
+            uint16_t *dst = j->pack + ((size_t)panel * j->pairs + kp) * PANEL * 2;
+            for (int v = 0; v < NV; v++) {
+                size_t p = (size_t)panel * PANEL + 16 * (size_t)v;
+                size_t left = p < j->pixels ? j->pixels - p : 0;
+                __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+                __m512i at = _mm512_loadu_si512((const void *)(j->idx + p));
+                __m512 a = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m,
+                                                    _mm512_add_epi32(at, o0), j->pad, 4);
+                __m512 b = second ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m,
+                                                             _mm512_add_epi32(at, o1), j->pad, 4)
+                                  : _mm512_setzero_ps();
+                __m512i ab = (__m512i)_mm512_cvtne2ps_pbh(b, a);
+                _mm512_storeu_si512((void *)(dst + 32 * v), _mm512_permutexvar_epi16(inter, ab));
+            }
+        }
+    }
+}
+
+struct pad_job {
+    const struct fmap *in;
+    int nimg, ih, pad, ph, pw;
+    float *out;
+};
+
+/* channels [lo, hi) of the zero-padded copy */
+static void pad_part(void *ctx, int lo, int hi)
+{
+    const struct pad_job *j = ctx;
+    size_t plane = (size_t)j->ph * j->pw;
+    for (int c = lo; c < hi; c++)
+        for (int img = 0; img < j->nimg; img++) {
+            float *d = j->out + ((size_t)c * j->nimg + img) * plane;
+            const float *s = j->in->d + ((size_t)c * j->in->h + (size_t)img * j->ih) * j->in->w;
+            memset(d, 0, sizeof(float) * plane);
+            for (int y = 0; y < j->ih; y++)
+                memcpy(d + (size_t)(y + j->pad) * j->pw + j->pad, s + (size_t)y * j->in->w,
+                       sizeof(float) * j->in->w);
+        }
 }
 
 /* ---- the kernel ---------------------------------------------------------------- */
@@ -269,7 +359,7 @@ struct job {
     const struct fmap *in;
     int ih;
     float *out;
-    float *scratch;        /* banded: per_worker floats per thread; else B's im2col */
+    float *scratch;        /* banded: per_worker floats per thread */
     uint16_t *pack;        /* not banded: the panels of all of B */
     int panel_step, row_groups, rows_per_group;
 };
@@ -296,14 +386,6 @@ static void band_part(void *ctx, int band, int worker)
     struct pack_job pj = { b, n, ldb, p->k, (p->k + 1) / 2, pack };
     pack_part(&pj, 0, (int)panels_of(n));
     panels_product(j->cv, p->k, pack, lo, n, 0, j->cv->cout, j->out, p->pixels);
-}
-
-static void im2col_part(void *ctx, int lo, int hi)
-{
-    const struct job *j = ctx;
-    const struct conv *cv = j->cv;
-    size_t at = (size_t)lo * cv->k * cv->k * j->p->pixels;
-    im2col_f32(j->in, j->ih, j->p->oh, cv, j->p->ow, lo, hi - lo, 0, j->p->rows, j->scratch + at);
 }
 
 static void shared_part(void *ctx, int task, int worker)
@@ -337,25 +419,43 @@ void conv_bf16_forward(const struct conv *cv, const struct fmap *in, int nimg, s
         arena_rewind(scratch, mark);
         return;
     }
-    const float *b = in->d;
-    if (p.im2col) {
-        j.scratch = arena_floats(scratch, (size_t)p.k * p.pixels);
-        pool_for(cv->cin, (double)p.k * p.pixels, im2col_part, &j);
-        b = j.scratch;
-    }
     size_t panels = panels_of(p.pixels);
-    j.pack = (uint16_t *)arena_floats(scratch, panel_floats(p.k, p.pixels));
-    struct pack_job pj = { b, p.pixels, p.pixels, p.k, (p.k + 1) / 2, j.pack };
-    pool_for((int)panels, (double)p.k * p.pixels, pack_part, &pj);
+    int pairs = (p.k + 1) / 2;
+    if (p.im2col) {   /* gathered from the padded input */
+        float *pad = arena_floats(scratch, p.padded);
+        int32_t *idx = (int32_t *)arena_floats(scratch, panels * PANEL);
+        struct pad_job dj = { in, nimg, ih, cv->pad, p.ph, p.pw, pad };
+        pool_for(cv->cin, (double)p.padded, pad_part, &dj);
+        size_t q = 0;   /* each pixel's window corner; the panels' padding: 0 */
+        for (int img = 0; img < nimg; img++)
+            for (int y = 0; y < p.oh; y++)
+                for (int x = 0; x < p.ow; x++, q++)
+                    idx[q] = (int32_t)(((size_t)img * p.ph + (size_t)y * cv->stride) * p.pw +
+                                       (size_t)x * cv->stride);
+        for (; q < panels * PANEL; q++) idx[q] = 0;
+        j.pack = (uint16_t *)arena_floats(scratch, panel_floats(p.k, p.pixels));
+        struct gather_job gj = { pad, idx, p.pixels, (size_t)nimg * p.ph * p.pw, p.k, pairs,
+                                 cv->k, cv->dil > 1 ? cv->dil : 1, p.pw, (int)panels, j.pack };
+        pool_for(pairs, (double)p.k * p.pixels, gather_part, &gj);
+    } else {
+        j.pack = (uint16_t *)arena_floats(scratch, panel_floats(p.k, p.pixels));
+        struct pack_job pj = { in->d, p.pixels, p.pixels, p.k, pairs, j.pack };
+        pool_for((int)panels, (double)p.k * p.pixels, pack_part, &pj);
+    }
 
     /* about 8 tasks per thread (the pool hands them out as threads come free):
-     * panels by groups of output channels */
+     * groups of panels, or panels by groups of output channels */
     int want = 8 * pool_size(ops_pool());
-    int groups = (want + (int)panels - 1) / (int)panels, blocks = (cv->cout + MR - 1) / MR;
-    if (groups > blocks) groups = blocks;
-    j.rows_per_group = (blocks + groups - 1) / groups * MR;
-    j.row_groups = (cv->cout + j.rows_per_group - 1) / j.rows_per_group;
-    pool_run(ops_pool(), (int)panels * j.row_groups, shared_part, &j);
+    if (panels >= (size_t)want) {
+        j.panel_step = (int)((panels + want - 1) / want);
+    } else {
+        int groups = (want + (int)panels - 1) / (int)panels, blocks = (cv->cout + MR - 1) / MR;
+        if (groups > blocks) groups = blocks;
+        j.rows_per_group = (blocks + groups - 1) / groups * MR;
+        j.row_groups = (cv->cout + j.rows_per_group - 1) / j.rows_per_group;
+    }
+    int tasks = (int)((panels + j.panel_step - 1) / j.panel_step) * j.row_groups;
+    pool_run(ops_pool(), tasks, shared_part, &j);
     arena_rewind(scratch, mark);
 }
 
