@@ -12,7 +12,8 @@
  *     panels, gathered from a padded copy for k x k, by groups of panels or of
  *     output channels), the result is bit for bit the same on 1, 2 and 3
  *     threads, nothing is written outside the output, and the scratch stays
- *     within what conv_scratch_floats_images reports;
+ *     within what conv_scratch_floats_images reports — also for fewer stacked
+ *     images than it was asked for (the box head's plan);
  *   - linear_bf16 likewise: exact against double sums, chunked sums (more than
  *     1024 input pairs), odd inputs, outputs beyond a panel, rows beyond a
  *     block, one row, ReLU, no bias, the same bits on any thread count; and
@@ -52,7 +53,7 @@ static double act_ref(double x, enum act a)
 struct conv_case {
     int cin, cout, k, stride, pad, h, w, nimg;
     enum act act;
-    int bias;
+    int bias, dil;
 };
 
 /* in [cin, nimg * h, w] -> out by the definition, in double on rounded values */
@@ -68,8 +69,9 @@ static void conv_ref(const struct conv *cv, const struct fmap *in, int nimg, int
                     for (int c = 0; c < cv->cin; c++)
                         for (int ky = 0; ky < cv->k; ky++)
                             for (int kx = 0; kx < cv->k; kx++) {
-                                int iy = y * cv->stride - cv->pad + ky;
-                                int ix = x * cv->stride - cv->pad + kx;
+                                int d = cv->dil > 1 ? cv->dil : 1;
+                                int iy = y * cv->stride - cv->pad + ky * d;
+                                int ix = x * cv->stride - cv->pad + kx * d;
                                 if (iy < 0 || iy >= ih || ix < 0 || ix >= in->w) continue;
                                 double a = rd(cv->w[((size_t)(o * cv->cin + c) * cv->k + ky) * cv->k + kx]);
                                 double b = rd(in->d[((size_t)c * in->h + img * ih + iy) * in->w + ix]);
@@ -107,7 +109,7 @@ static float *run_conv(const struct conv *cv, const struct fmap *in, int nimg, i
 static void check_conv(struct conv_case c, struct pool *p2, struct pool *p3)
 {
     struct conv cv = { .cin = c.cin, .cout = c.cout, .k = c.k, .stride = c.stride, .pad = c.pad,
-                       .groups = 1, .act = c.act };
+                       .groups = 1, .act = c.act, .dil = c.dil };
     size_t nw = (size_t)c.cout * c.cin * c.k * c.k;
     float *w = malloc(sizeof(float) * nw), *b = malloc(sizeof(float) * c.cout);
     uint16_t *w16 = malloc(sizeof(uint16_t) * nw);
@@ -150,6 +152,50 @@ static void check_conv(struct conv_case c, struct pool *p2, struct pool *p3)
               c.cout, c.k, c.h, c.w, t + 1, peak[t], want[t] * sizeof(float));
     for (int t = 0; t < 3; t++) free(o[t]);
     free(ref); free(mag); free(in.d); free(w); free(b); free(w16);
+}
+
+/* The box head plans its convs' scratch for its largest RoI count: any fewer
+ * stacked images must fit in it, though few images take shared panels (a padded
+ * copy and all panels) where many take bands. */
+static void check_stacked_scratch(struct pool *pool)
+{
+    struct conv cv = { .cin = 64, .cout = 64, .k = 3, .stride = 1, .pad = 1, .groups = 1,
+                       .act = ACT_RELU };
+    size_t nw = (size_t)64 * 64 * 9;
+    float *w = malloc(sizeof(float) * nw), *b = malloc(sizeof(float) * 64);
+    uint16_t *w16 = malloc(sizeof(uint16_t) * nw);
+    fill(w, nw);
+    fill(b, 64);
+    bf16_from_f32(w, nw, w16);
+    cv.w = w;
+    cv.b = b;
+    cv.w16 = w16;
+    enum { N = 80 };
+    struct fmap in = { malloc(sizeof(float) * 64 * 49 * N), 64, 7 * N, 7 };
+    float *o = malloc(sizeof(float) * 64 * 49 * N);
+    fill(in.d, fmap_numel(&in));
+    ops_use_pool(pool);
+    ops_use_precision(PREC_BF16);
+    size_t want = conv_scratch_floats_images(&cv, N, 7, 7);
+    static const int counts[] = { 1, 10, 40, 62, 63, 80 };
+    int fits = 1;
+    for (int i = 0; i < 6; i++) {
+        int n = counts[i];
+        struct fmap part = { in.d, 64, 7 * n, 7 }, out = { o, 64, 7 * n, 7 };
+        struct arena a;
+        arena_init(&a);
+        conv_forward_images(&cv, &part, n, &out, &a);
+        if (a.peak > want * sizeof(float) + 64) {
+            fits = 0;
+            fprintf(stderr, "  %d images used %zu bytes of scratch, %d reserved %zu\n", n, a.peak,
+                    N, want * sizeof(float));
+        }
+        arena_release(&a);
+    }
+    ops_use_precision(PREC_FP32);
+    ops_use_pool(NULL);
+    CHECK(fits, "64->64 3x3 on up to %d stacked 7x7 images: every count fits the plan for %d", N, N);
+    free(in.d); free(o); free(w); free(b); free(w16);
 }
 
 /* NaN in, NaN out, through the register activations too. */
@@ -309,30 +355,40 @@ int main(void)
     }
     struct pool *p2 = NULL, *p3 = NULL;
     CHECK(pool_open(&p2, 2) == 0 && pool_open(&p3, 3) == 0, "pools of 2 and 3");
+    /* paths per plan_of (conv_bf16.c): at 1 thread a 1x1 conv always goes by bands */
     struct conv_case cases[] = {
-        /* 1x1: bands of panels on every thread count (>= 4 panels per thread) */
-        { 16, 64, 1, 1, 0, 40, 56, 1, ACT_HARDSWISH, 1 },
-        /* 1x1: shared panels, output channels by groups; cout past the 8-row blocks */
-        { 96, 27, 1, 1, 0, 7, 9, 1, ACT_RELU, 1 },
+        /* 1x1, 47 panels: bands of panels on every thread count */
+        { 16, 64, 1, 1, 0, 40, 56, 1, ACT_HARDSWISH, 1, 0 },
+        /* 1x1, 2 panels: shared panels by groups of output channels at 2 and 3
+         * threads; cout past the 8-row blocks */
+        { 96, 27, 1, 1, 0, 7, 9, 1, ACT_RELU, 1, 0 },
         /* odd cin (a zero half pair), pixels past the last panel */
-        { 5, 16, 1, 1, 0, 13, 11, 1, ACT_NONE, 0 },
-        /* 3x3 through im2col: small map (shared) and larger (bands of rows) */
-        { 32, 40, 3, 1, 1, 10, 14, 1, ACT_RELU, 1 },
-        { 24, 16, 3, 1, 1, 41, 37, 1, ACT_RELU6, 1 },
-        /* the stem: 3 channels (k = 27, odd), stride 2 */
-        { 3, 16, 3, 2, 1, 64, 90, 1, ACT_HARDSWISH, 1 },
-        /* stacked images, each padded on its own; SiLU after the kernel */
-        { 16, 8, 3, 1, 1, 7, 7, 5, ACT_SILU, 1 },
-        /* a map whose padded copy is over 2 MB: bands of f32 im2col rows */
-        { 64, 24, 3, 2, 1, 96, 100, 1, ACT_RELU, 1 },
-        /* a 1x1 with stride 2 (an im2col), 5x5 pad 2 */
-        { 24, 24, 1, 2, 0, 30, 22, 1, ACT_NONE, 1 },
-        { 8, 12, 5, 1, 2, 17, 19, 1, ACT_HARDSWISH, 0 },
+        { 5, 16, 1, 1, 0, 13, 11, 1, ACT_NONE, 0, 0 },
+        /* k x k on small maps: gathered panels, by output channels (3 panels) and
+         * by groups of panels (32 panels) */
+        { 32, 40, 3, 1, 1, 10, 14, 1, ACT_RELU, 1, 0 },
+        { 24, 16, 3, 1, 1, 41, 37, 1, ACT_RELU6, 1, 0 },
+        /* 3 channels (k = 27, odd), stride 2, gathered */
+        { 3, 16, 3, 2, 1, 64, 90, 1, ACT_HARDSWISH, 1, 0 },
+        /* stacked images, each padded on its own, gathered; SiLU after the kernel */
+        { 16, 8, 3, 1, 1, 7, 7, 5, ACT_SILU, 1, 0 },
+        /* dilation 2, gathered */
+        { 8, 16, 3, 1, 2, 15, 13, 1, ACT_RELU, 1, 2 },
+        /* im2col bands: a padded copy over 2 MB; over 64 panels with k = 27 (odd)
+         * and cout past the 8-row blocks; stacked images over 64 panels */
+        { 64, 24, 3, 2, 1, 96, 100, 1, ACT_RELU, 1, 0 },
+        { 3, 20, 3, 1, 1, 60, 70, 1, ACT_HARDSWISH, 1, 0 },
+        { 16, 12, 3, 1, 1, 40, 40, 3, ACT_NONE, 1, 0 },
+        /* a 1x1 with stride 2 and a 5x5 with pad 2: im2col convs, gathered */
+        { 24, 24, 1, 2, 0, 30, 22, 1, ACT_NONE, 1, 0 },
+        { 8, 12, 5, 1, 2, 17, 19, 1, ACT_HARDSWISH, 0, 0 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_conv(cases[i], p2, p3);
     check_nan();
+    check_stacked_scratch(p2);
+    check_stacked_scratch(NULL);
     check_allow(p2);
-    check_linear(150, 784, 128, 1, 1, p2, p3);    /* rows past the 6-row blocks: 150 = 25 x 6 */
+    check_linear(151, 784, 128, 1, 1, p2, p3);    /* a row past the 6-row blocks */
     check_linear(37, 201, 45, 0, 1, p2, p3);      /* odd in, out below one panel */
     check_linear(1, 64, 70, 1, 0, p2, p3);        /* one row, no bias */
     check_linear(13, 4100, 130, 0, 1, p2, p3);    /* 2050 pairs: three chunks of sums */

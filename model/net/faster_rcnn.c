@@ -249,10 +249,11 @@ const char *model_kernels(const struct model *m, char *buf, size_t len)
     }
     const char *how = "k x k convs through im2col";
     if (m->precision == PREC_BF16 && conv_bf16_native())
-        how = m->winograd ? "k x k convs through im2col; 3x3 stride-1 convs on maps of 64 or more "
-                            "2x2 tiles by Winograd F(2x2,3x3) on oneDNN bf16 matmul; convs on "
-                            "maps under 32 pixels fp32"
-                          : "k x k convs through im2col; convs on maps under 32 pixels fp32";
+        how = m->winograd ? "k x k convs gathered on small maps, through im2col on larger; 3x3 "
+                            "stride-1 convs on maps of 64 or more 2x2 tiles by Winograd F(2x2,3x3) "
+                            "on oneDNN bf16 matmul; convs on maps under 32 pixels fp32"
+                          : "k x k convs gathered on small maps, through im2col on larger; convs "
+                            "on maps under 32 pixels fp32";
     else if (m->precision == PREC_BF16 && m->winograd)
         how = "3x3 stride-1 convs by Winograd F(2x2,3x3), other k x k through im2col";
     snprintf(buf, len,

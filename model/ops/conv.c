@@ -406,7 +406,7 @@ void im2col_f32(const struct fmap *in, int ih, int oh, const struct conv *cv, in
     im2col_rows(in, ih, oh, c0, cn, cv->k, cv->stride, cv->pad, dil_of(cv), ow, y0, y1, col, f);
 }
 
-size_t conv_scratch_floats_images(const struct conv *cv, int n, int h, int w)
+static size_t scratch_floats(const struct conv *cv, int n, int h, int w)
 {
     int oh, ow;
     conv_out_size(cv, h, w, &oh, &ow);
@@ -422,6 +422,21 @@ size_t conv_scratch_floats_images(const struct conv *cv, int n, int h, int w)
     if (t != COL_BF16 && is_plain_product(cv)) return q;
     size_t col = kk * (size_t)im2col_tile_rows(kk, ow, oh * n) * (size_t)ow;
     return q + (col * col_bytes(t) + 3) / 4;
+}
+
+/* n stacked images (the box head's RoIs, planned for the largest count): in bf16
+ * where our kernel runs, the path depends on the count (Winograd from 64 tiles,
+ * our kernel's shared panels or bands, f32 under 32 pixels), and so does the
+ * scratch: the most that any count up to n needs. */
+size_t conv_scratch_floats_images(const struct conv *cv, int n, int h, int w)
+{
+    size_t most = scratch_floats(cv, n, h, w);
+    if (n > 1 && ops_precision() == PREC_BF16 && cv->w16 && conv_bf16_native())
+        for (int i = 1; i < n; i++) {
+            size_t s = scratch_floats(cv, i, h, w);
+            if (s > most) most = s;
+        }
+    return most;
 }
 
 size_t conv_scratch_floats(const struct conv *cv, int h, int w)

@@ -2,7 +2,9 @@
  * conv_bf16.c — convolutions in bf16 by our own AVX512_BF16 kernel: the product
  * out[o][p] = act(b[o] + sum_k w[o][k] B[k][p]) of a conv's bf16 weights w
  * [cout, K] and its input as a [K, pixels] matrix B — the map itself for a 1x1
- * stride-1 conv, the im2col matrix for any other (conv.c).
+ * stride-1 conv, the im2col matrix for any other (made in tiles by conv.c's
+ * im2col on larger maps, gathered here from a padded copy of the input on small
+ * ones).
  *
  * MobileNet's backbone is mostly 1x1 convs, many on maps of thousands of pixels
  * with few channels (16 in, 64 out) or on maps of a hundred pixels with many
@@ -87,7 +89,10 @@ static size_t panel_floats(int k, size_t pixels)
  *   made by the task), rounds them into panels of its own and computes every
  *   output channel of those pixels: B goes through the caches once, never
  *   through memory as panels. For 1x1 convs on one thread or with at least 4
- *   panels per thread, and k x k convs on larger maps.
+ *   panels per thread, and k x k convs on larger maps. A band is about
+ *   BAND_BYTES of scratch, and about a quarter of a thread's share when that is
+ *   less; never under a panel (1x1) or 4 panels' worth of whole output rows
+ *   (k x k: a band's last panel may be part empty).
  * - Shared panels: the panels of all of B first, then tasks of panels x groups
  *   of output channels (few pixels: the channels give the threads their work).
  *   A k x k conv's panels are gathered straight from a zero-padded copy of its
@@ -126,8 +131,6 @@ static struct plan plan_of(const struct conv *cv, int nimg, int ih, int w)
         p.banded = T == 1 || panels >= 4 * (size_t)T;
     }
     if (!p.banded) return p;
-    /* bands of whole panels (a 1x1 conv) or whole output rows of at least 4
-     * panels (an im2col), at least 4 per thread */
     size_t per_px = (size_t)p.k * (p.im2col ? 6 : 2);   /* f32 im2col + bf16 panel */
     size_t px = BAND_BYTES / per_px, min_px = p.im2col ? 4 * PANEL : PANEL;
     size_t share = (p.pixels + 4 * T - 1) / (4 * (size_t)T);
@@ -145,6 +148,8 @@ static struct plan plan_of(const struct conv *cv, int nimg, int ih, int w)
     return p;
 }
 
+/* (for n stacked images exactly; conv_scratch_floats_images takes the most over
+ * every count up to n, which the box head's plan needs) */
 size_t conv_bf16_scratch_floats(const struct conv *cv, int n, int h, int w)
 {
     struct plan p = plan_of(cv, n, h, w);

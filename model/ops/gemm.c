@@ -160,6 +160,6 @@ void linear_forward(const struct linear *l, const float *x, int m, float *y, int
         if (l->b)
             for (int o = 0; o < l->out; o++) row[o] += l->b[o];
         if (relu)
-            for (int o = 0; o < l->out; o++) row[o] = row[o] > 0.0f ? row[o] : 0.0f;
+            for (int o = 0; o < l->out; o++) row[o] = row[o] < 0.0f ? 0.0f : row[o];   /* NaN kept */
     }
 }

@@ -96,7 +96,7 @@ static void round_part(void *ctx, int lo, int hi)
  * first: the sums start at 0, else from y; last: add the bias (at the panel's
  * first output) and the ReLU. */
 TARGET static inline __attribute__((always_inline)) void
-block(const int rows, const uint16_t *wp, const uint32_t *x, size_t ldx, int n, float *y,
+block(const int rows, const uint16_t *wp, const uint16_t *x, size_t ldx, int n, float *y,
       size_t ldy, int cnt, const float *bias, int first, int last, int relu)
 {
     __m512 acc[MR][NV];
@@ -112,7 +112,9 @@ block(const int rows, const uint16_t *wp, const uint32_t *x, size_t ldx, int n, 
         __m512bh w[NV];
         for (int v = 0; v < NV; v++) w[v] = (__m512bh)_mm512_loadu_si512((const void *)(wp + 32 * v));
         for (int r = 0; r < rows; r++) {
-            __m512bh xb = (__m512bh)_mm512_set1_epi32((int)x[r * ldx + kp]);
+            uint32_t pair;   /* (the bf16 pair as one word, read as bytes: no aliasing) */
+            memcpy(&pair, x + 2 * (r * ldx + kp), sizeof pair);
+            __m512bh xb = (__m512bh)_mm512_set1_epi32((int)pair);
             for (int v = 0; v < NV; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], w[v], xb);
         }
     }
@@ -127,13 +129,13 @@ block(const int rows, const uint16_t *wp, const uint32_t *x, size_t ldx, int n, 
         }
 }
 
-TARGET static void block_full(const uint16_t *wp, const uint32_t *x, size_t ldx, int n, float *y,
+TARGET static void block_full(const uint16_t *wp, const uint16_t *x, size_t ldx, int n, float *y,
                               size_t ldy, int cnt, const float *bias, int first, int last, int relu)
 {
     block(MR, wp, x, ldx, n, y, ldy, cnt, bias, first, last, relu);
 }
 
-TARGET static void block_one(const uint16_t *wp, const uint32_t *x, size_t ldx, int n, float *y,
+TARGET static void block_one(const uint16_t *wp, const uint16_t *x, size_t ldx, int n, float *y,
                              size_t ldy, int cnt, const float *bias, int first, int last, int relu)
 {
     block(1, wp, x, ldx, n, y, ldy, cnt, bias, first, last, relu);
@@ -142,7 +144,7 @@ TARGET static void block_one(const uint16_t *wp, const uint32_t *x, size_t ldx, 
 struct job {
     const struct linear *l;
     const uint16_t *wp;
-    const uint32_t *x;   /* x in bf16, pairs per row */
+    const uint16_t *x;   /* x in bf16, 2 x pairs values per row */
     int m, relu, groups;
     float *y;
 };
@@ -163,11 +165,11 @@ static void group_part(void *ctx, int g, int worker)
             const float *bias = l->b ? l->b + o : NULL;
             int i = 0;
             for (; i + MR <= j->m; i += MR)
-                block_full(wp, j->x + (size_t)i * pairs + k0, (size_t)pairs, n,
+                block_full(wp, j->x + (size_t)2 * ((size_t)i * pairs + k0), (size_t)pairs, n,
                            j->y + (size_t)i * l->out + o, (size_t)l->out, cnt, bias, first, last,
                            j->relu);
             for (; i < j->m; i++)
-                block_one(wp, j->x + (size_t)i * pairs + k0, (size_t)pairs, n,
+                block_one(wp, j->x + (size_t)2 * ((size_t)i * pairs + k0), (size_t)pairs, n,
                           j->y + (size_t)i * l->out + o, (size_t)l->out, cnt, bias, first, last,
                           j->relu);
         }
@@ -186,7 +188,7 @@ void linear_bf16_forward(const struct linear *l, const uint16_t *wp, const float
     /* one contiguous group of panels per thread (the weights are the memory traffic:
      * each read once), unless there are fewer panels */
     int T = pool_size(ops_pool()), panels = panels_of(l);
-    struct job j = { l, wp, (const uint32_t *)x16, m, relu, T < panels ? T : panels, y };
+    struct job j = { l, wp, x16, m, relu, T < panels ? T : panels, y };
     pool_run(ops_pool(), j.groups, group_part, &j);
     arena_rewind(scratch, mark);
 }

@@ -289,7 +289,9 @@ void conv_winograd_bf16(const struct conv *cv, const uint16_t *u, const struct f
  * included; sums do not depend on the thread count. conv_forward_images sends
  * bf16 convs here (but Winograd's on large maps). */
 int conv_bf16_native(void);
-/* Tests and benchmarks: 0 sends every bf16 conv to oneDNN (set between runs). */
+/* Tests and benchmarks: 0 sends every bf16 conv to oneDNN (set between runs,
+ * while nothing runs). Linear layers prepared while allowed keep only their
+ * panels (wp16): with 0 they run in f32. */
 void conv_bf16_allow(int allow);
 size_t conv_bf16_scratch_floats(const struct conv *cv, int n, int h, int w);
 void conv_bf16_forward(const struct conv *cv, const struct fmap *in, int n, struct fmap *out,
