@@ -34,6 +34,7 @@
 
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -44,8 +45,21 @@
 #define NV 3                /* vectors of 16 pixels per register block */
 #define PANEL (16 * NV)     /* pixels per panel */
 
-static int native;
+static int native, gathers_slow;
 static pthread_once_t native_once = PTHREAD_ONCE_INIT;
+
+/* Intel CPUs patched against Gather Data Sampling (Skylake to Ice Lake server
+ * cores, Cooper Lake's AVX512_BF16 among them) run vector gathers several times
+ * slower under that microcode; there small maps' panels come from im2col too. */
+static int gathers_mitigated(void)
+{
+    FILE *f = fopen("/sys/devices/system/cpu/vulnerabilities/gather_data_sampling", "r");
+    if (!f) return 0;
+    char line[128] = "";
+    int slow = fgets(line, sizeof line, f) && !strncmp(line, "Mitigation", 10);
+    fclose(f);
+    return slow;
+}
 
 static void find_native(void)
 {
@@ -54,6 +68,7 @@ static void find_native(void)
     unsigned bf16 = (unsigned)dnnl_cpu_isa_avx512_core_bf16;
     native = (isa & bf16) == bf16 && !cpu_has("amx_bf16") && cpu_has("avx512f") &&
              cpu_has("avx512bw") && cpu_has("avx512vl") && cpu_has("avx512_bf16");
+    gathers_slow = native && gathers_mitigated();
 #endif
 }
 
@@ -126,7 +141,8 @@ static struct plan plan_of(const struct conv *cv, int nimg, int ih, int w)
         p.ph = ih + 2 * cv->pad;
         p.pw = w + 2 * cv->pad;
         p.padded = (size_t)cv->cin * nimg * p.ph * p.pw;
-        p.banded = p.padded * sizeof(float) > GATHER_BYTES || panels > GATHER_PANELS;
+        p.banded = p.padded * sizeof(float) > GATHER_BYTES || panels > GATHER_PANELS ||
+                   gathers_slow;
     } else {
         p.banded = T == 1 || panels >= 4 * (size_t)T;
     }
