@@ -11,7 +11,9 @@
  * by the same loop as annotate's (consume.c: draw, then encode to -o or drop
  * the frame); this file adds the plot's series and the report. Before the
  * timed run, --warmup detections on a picture of the source's size size the
- * detector's arena, so the first frame is not an outlier of allocation.
+ * detector's arena, so the first frame is not an outlier of allocation, and one
+ * more on the pipeline's detect thread makes that thread's own state (oneDNN's
+ * primitives are per thread).
  *
  * Also home of bench.h's helpers, which cli_bench.c (the model-only run)
  * shares.
@@ -279,6 +281,7 @@ int bench_pipeline(struct cli_model *cm, const struct bench_pipeline_opts *o)
         .live = o->live >= 0 ? o->live : info->live,
         .queue_len = o->queue_len,
         .max_frames = o->frames,
+        .warmup = 1,   /* the detect thread's own kernels' state, after the main thread's */
     };
     double cpu0 = bench_cpu_seconds();
     if (signals_pending() || pipeline_start(&p, &pc) < 0) {

@@ -61,6 +61,7 @@ struct pipeline {
     pthread_mutex_t ctl_lock;
     pthread_cond_t ctl_cond;
     int ctl_init;
+    int warmed;                     /* the detect thread's warm-up is over (ctl_lock) */
     int paused;
     int steps;                      /* frames it may read while paused */
     unsigned seek_req;              /* requests made (pipeline_seek) */
@@ -246,6 +247,29 @@ static void *decode_main(void *arg)
     return NULL;
 }
 
+/* The detect thread's warm-up (pipeline_config.warmup): the thread's own state
+ * (oneDNN's primitives are made per thread, on first use) is made here rather
+ * than on the first live frame, whose 40-50 ms would drop the next one. Then
+ * pipeline_start lets the decode thread go. */
+static void warm_up(struct pipeline *p, struct model_detection *dets)
+{
+    const struct video_info *info = video_source_info(p->c.src);
+    size_t bytes = (size_t)info->width * info->height * 3;
+    uint8_t *rgb = p->c.warmup > 0 && !p->c.detect ? malloc(bytes) : NULL;
+    if (rgb) {
+        for (size_t i = 0; i < bytes; i++) rgb[i] = (uint8_t)((i * 2654435761u) >> 24);
+        struct model_image img = { rgb, info->width, info->height, 3 * info->width };
+        int n;
+        for (int i = 0; i < p->c.warmup && atomic_load(&p->stop) != STOP_ABORT; i++)
+            model_detect(p->c.detect_ctx, &img, dets, p->c.max_dets, &n);
+        free(rgb);
+    }
+    pthread_mutex_lock(&p->ctl_lock);
+    p->warmed = 1;
+    pthread_cond_broadcast(&p->ctl_cond);
+    pthread_mutex_unlock(&p->ctl_lock);
+}
+
 static void *detect_main(void *arg)
 {
     struct pipeline *p = arg;
@@ -256,6 +280,7 @@ static void *detect_main(void *arg)
     int64_t last_frame = -1, seen = 0;
     double last_capture = 0;
     void *it;
+    warm_up(p, last);
     while (queue_pop(p->frameq, &it) == 0) {
         struct pipe_frame *f = it;
         if (atomic_load(&p->stop) == STOP_ABORT) {
@@ -437,6 +462,9 @@ int pipeline_start(struct pipeline **out, const struct pipeline_config *c)
         goto fail;
     }
     p->detect_started = 1;
+    pthread_mutex_lock(&p->ctl_lock);   /* the detect thread's warm-up first */
+    while (!p->warmed) pthread_cond_wait(&p->ctl_cond, &p->ctl_lock);
+    pthread_mutex_unlock(&p->ctl_lock);
     if ((r = pthread_create(&p->decode_tid, NULL, decode_main, p)) != 0) {
         app_error("pipeline: cannot start the decode thread: %s", strerror(r));
         r = -r;

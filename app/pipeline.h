@@ -136,6 +136,10 @@ struct pipeline_config {
     int display_all;           /* also hand every decoded frame to the display side */
     int stride;                /* run the detector on every stride-th frame; 0 or 1: all */
     int64_t max_frames;        /* stop after decoding this many; 0: until the end */
+    int warmup;                /* detections on a picture of the source's size that the
+                                  detect thread runs before the decode thread starts (its
+                                  own per-thread kernels' state made before frame 1);
+                                  default detector only */
     int loop;                  /* files: at the end, seek to the start and go on
                                   (max_frames still ends the run) */
     struct gate *gate;         /* --motion, --detect-fps, --object-mask (gate.c), or
