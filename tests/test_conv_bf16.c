@@ -23,21 +23,13 @@
  */
 #include "../model/ops/ops.h"
 #include "check.h"
+#include "numeric.h"
 
 #include <math.h>
 #include <string.h>
 
 static unsigned rng = 777;
-static float frand(void)
-{
-    rng = rng * 1103515245u + 12345u;
-    return (float)((rng >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
-
-static void fill(float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++) x[i] = frand();
-}
+static void fill(float *x, size_t n) { test_fill(&rng, x, n); }
 
 static double rd(float x) { return bf16_to_f32(bf16_round(x)); }
 
@@ -231,17 +223,9 @@ static void check_nan(void)
     free(in.d);
 }
 
-/* With conv_bf16_allow(0), the same conv runs on oneDNN: both near f32. */
-static double rel_l2(const float *x, const float *ref, size_t n)
-{
-    double d = 0, r = 0;
-    for (size_t i = 0; i < n; i++) {
-        d += ((double)x[i] - ref[i]) * ((double)x[i] - ref[i]);
-        r += (double)ref[i] * ref[i];
-    }
-    return sqrt(d / (r + 1e-30));
-}
+static double rel_l2(const float *x, const float *ref, size_t n) { return test_rel_l2(x, ref, n); }
 
+/* With conv_bf16_allow(0), the same conv runs on oneDNN: both near f32. */
 static void check_allow(struct pool *pool)
 {
     struct conv cv = { .cin = 32, .cout = 24, .k = 3, .stride = 1, .pad = 1, .groups = 1,

@@ -22,21 +22,14 @@
  */
 #include "../model/ops/ops.h"
 #include "check.h"
+#include "numeric.h"
 
 #include <math.h>
 #include <string.h>
 
 static unsigned rng = 12345;
-static float frand(void)
-{
-    rng = rng * 1103515245u + 12345u;
-    return (float)((rng >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
-
-static void fill(float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++) x[i] = frand();
-}
+static float frand(void) { return test_frand(&rng); }
+static void fill(float *x, size_t n) { test_fill(&rng, x, n); }
 
 static float from_bits(uint32_t u)
 {
@@ -166,15 +159,7 @@ static void random_conv_free(struct conv *cv)
     free((void *)cv->w16);
 }
 
-static double rel_l2(const float *x, const float *ref, size_t n)
-{
-    double d = 0, r = 0;
-    for (size_t i = 0; i < n; i++) {
-        d += ((double)x[i] - ref[i]) * ((double)x[i] - ref[i]);
-        r += (double)ref[i] * ref[i];
-    }
-    return sqrt(d / (r + 1e-30));
-}
+static double rel_l2(const float *x, const float *ref, size_t n) { return test_rel_l2(x, ref, n); }
 
 /* A conv in bf16 against f32: the relative L2 error of bf16 inputs is about 2^-9. */
 static void check_conv(int cin, int cout, int k, int stride, int pad, int groups, int dil, int h,
