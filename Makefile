@@ -148,14 +148,14 @@ soak: test-deps
 	@scripts/soak.sh
 
 ASAN_OPT := -O1 -g -march=native -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-ASAN_TESTS := test_precision test_conv_bf16 test_pooling test_ckpt test_npy test_json test_video_image test_transform_rpn test_nms_roi test_queue test_ties \
+ASAN_TESTS := test_precision test_conv_bf16 test_pooling test_upsample test_ckpt test_npy test_json test_video_image test_transform_rpn test_nms_roi test_queue test_ties \
               test_outfile test_plan test_coco test_options test_app_json test_model_set test_track test_motion \
               test_metrics_http test_publish test_clips \
               $(addprefix replay_,$(FUZZ_TARGETS))
 # drive_ programs whose shell test also runs them from build-asan/ when they are there
 ASAN_DRIVES := drive_reconnect
 TSAN_OPT := -O1 -g -march=native -fsanitize=thread
-TSAN_TESTS := test_queue test_pipeline test_thread_pool test_precision test_conv_bf16 test_frame_pool test_service \
+TSAN_TESTS := test_queue test_pipeline test_thread_pool test_precision test_conv_bf16 test_upsample test_frame_pool test_service \
               test_metrics_http test_publish test_clips
 
 weights:
