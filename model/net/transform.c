@@ -36,31 +36,6 @@ void transform_resized_size(int h, int w, float min_size, float max_size, int *o
  * result depends only on the byte and the channel, so it is tabulated once per
  * call (768 entries) and the pixel loop is a plain de-interleaving lookup.
  */
-struct normalize_job {
-    const uint8_t *rgb;
-    int stride, h, w;
-    const float (*lut)[3][256];
-    float *out;
-};
-
-/* rows [lo, hi) */
-static void normalize_rows(void *ctx, int lo, int hi)
-{
-    const struct normalize_job *j = ctx;
-    size_t plane = (size_t)j->h * j->w;
-    float *r = j->out, *g = j->out + plane, *b = j->out + 2 * plane;
-    const float (*lut)[256] = *j->lut;
-    for (int y = lo; y < hi; y++) {
-        const uint8_t *row = j->rgb + (size_t)y * j->stride;
-        size_t o = (size_t)y * j->w;
-        for (int x = 0; x < j->w; x++) {
-            r[o + x] = lut[0][row[3 * x + 0]];
-            g[o + x] = lut[1][row[3 * x + 1]];
-            b[o + x] = lut[2][row[3 * x + 2]];
-        }
-    }
-}
-
 static void normalize_lut(const float mean[3], const float std[3], float lut[3][256])
 {
     for (int c = 0; c < 3; c++)
@@ -75,8 +50,17 @@ void transform_normalize(const uint8_t *rgb, int stride, int h, int w, const flo
     float lut[3][256];
     normalize_lut(mean, std, lut);
 
-    struct normalize_job j = { rgb, stride, h, w, &lut, out };
-    pool_for(h, (double)h * w * 3, normalize_rows, &j);
+    size_t plane = (size_t)h * w;
+    float *r = out, *g = out + plane, *b = out + 2 * plane;
+    for (int y = 0; y < h; y++) {
+        const uint8_t *row = rgb + (size_t)y * stride;
+        size_t o = (size_t)y * w;
+        for (int x = 0; x < w; x++) {
+            r[o + x] = lut[0][row[3 * x + 0]];
+            g[o + x] = lut[1][row[3 * x + 1]];
+            b[o + x] = lut[2][row[3 * x + 2]];
+        }
+    }
 }
 
 /*
@@ -160,6 +144,17 @@ struct resize_job {
     size_t out_stride_c;
 };
 
+/* Input row y of channel ch resampled horizontally into dst: from the float
+ * planes, or from the RGB24 bytes through the normalising lut. */
+static void input_row(const struct resize_job *r, int ch, int y, const int *x0, const int *x1,
+                      const float *l0, const float *l1, int n, float *dst)
+{
+    if (r->rgb)
+        resize_row_rgb(r->rgb + (size_t)y * r->stride, r->lut[ch], ch, x0, x1, l0, l1, n, dst);
+    else
+        resize_row(r->in + ((size_t)ch * r->ih + y) * r->iw, x0, x1, l0, l1, n, dst);
+}
+
 /* output rows [lo, hi) of every channel (each range starts its row cache afresh:
  * the same values, computed once more at the ranges' edges) */
 static void resize_rows(void *ctx, int lo, int hi)
@@ -170,7 +165,6 @@ static void resize_rows(void *ctx, int lo, int hi)
     float hbuf[2][RESIZE_BLOCK];
     int ih = r->ih, iw = r->iw, oh = r->oh, ow = r->ow;
     float rx = (float)iw / (float)ow, ry = (float)ih / (float)oh;
-    size_t in_plane = (size_t)ih * iw;
 
     for (int jb = 0; jb < ow; jb += RESIZE_BLOCK) {
         int n = ow - jb < RESIZE_BLOCK ? ow - jb : RESIZE_BLOCK;
@@ -178,7 +172,6 @@ static void resize_rows(void *ctx, int lo, int hi)
             axis_coef(iw, ow, rx, jb + j, &x0[j], &x1[j], &lx0[j], &lx1[j]);
 
         for (int ch = 0; ch < r->c; ch++) {
-            const float *src = r->in ? r->in + ch * in_plane : NULL;
             float *dst = r->out + ch * r->out_stride_c + jb;
             int cached[2] = { -1, -1 };   /* input row held by hbuf[s] */
 
@@ -190,21 +183,13 @@ static void resize_rows(void *ctx, int lo, int hi)
                 int s0 = cached[0] == y0 ? 0 : cached[1] == y0 ? 1 : -1;
                 if (s0 < 0) {
                     s0 = cached[0] == y1 ? 1 : 0;   /* keep y1's row if we have it */
-                    if (r->rgb)
-                        resize_row_rgb(r->rgb + (size_t)y0 * r->stride, r->lut[ch], ch, x0, x1,
-                                       lx0, lx1, n, hbuf[s0]);
-                    else
-                        resize_row(src + (size_t)y0 * iw, x0, x1, lx0, lx1, n, hbuf[s0]);
+                    input_row(r, ch, y0, x0, x1, lx0, lx1, n, hbuf[s0]);
                     cached[s0] = y0;
                 }
                 int s1 = cached[0] == y1 ? 0 : cached[1] == y1 ? 1 : -1;
                 if (s1 < 0) {
                     s1 = 1 - s0;
-                    if (r->rgb)
-                        resize_row_rgb(r->rgb + (size_t)y1 * r->stride, r->lut[ch], ch, x0, x1,
-                                       lx0, lx1, n, hbuf[s1]);
-                    else
-                        resize_row(src + (size_t)y1 * iw, x0, x1, lx0, lx1, n, hbuf[s1]);
+                    input_row(r, ch, y1, x0, x1, lx0, lx1, n, hbuf[s1]);
                     cached[s1] = y1;
                 }
 

@@ -358,27 +358,21 @@ static void conv_depthwise(const struct conv *cv, const struct fmap *in, struct 
  * convs on 1x1 maps: oneDNN's bf16 took twice f32's time on them on Zen 5). */
 #define OWN_BF16_MIN_PIXELS 32
 
-static int own_bf16_too_small(const struct conv *cv, size_t pixels)
-{
-    return cv->groups == 1 && pixels < OWN_BF16_MIN_PIXELS && conv_bf16_native();
-}
+/* Is this conv our bf16 kernel's (conv_bf16.c) where it runs? In bf16 it then
+ * takes every map of OWN_BF16_MIN_PIXELS or more (col_type sends the others to
+ * f32), but Winograd's (use_winograd). */
+static int own_bf16(const struct conv *cv) { return cv->groups == 1 && conv_bf16_native(); }
 
 /* Winograd's products are oneDNN's, small ones inefficient: below this many
  * tiles our kernel on the im2col matrix is faster (measured on Zen 5). */
 #define WINO_OVER_OWN_TILES 64
-
-/* Does this bf16 conv run on our own kernel (conv_bf16.c)? */
-static int use_own_bf16(const struct conv *cv, size_t pixels)
-{
-    return cv->groups == 1 && pixels >= OWN_BF16_MIN_PIXELS && conv_bf16_native();
-}
 
 /* Does this bf16 conv run by Winograd (it has the weights, and is not small
  * enough for our kernel to be faster)? */
 static int use_winograd(const struct conv *cv, int nimg, int oh, int ow)
 {
     size_t tiles = (size_t)nimg * ((oh + 1) / 2) * ((ow + 1) / 2);
-    return cv->wino16 && !(use_own_bf16(cv, (size_t)nimg * oh * ow) && tiles < WINO_OVER_OWN_TILES);
+    return cv->wino16 && !(own_bf16(cv) && tiles < WINO_OVER_OWN_TILES);
 }
 
 /* What this conv's product runs in: the thread's precision where the layer has
@@ -387,8 +381,8 @@ static enum col_type col_type(const struct conv *cv, size_t pixels)
 {
     if (use_depthwise(cv)) return COL_F32;
     enum precision p = ops_precision();
-    if (p == PREC_BF16 && cv->w16)   /* (tiny maps: see own_bf16_too_small) */
-        return own_bf16_too_small(cv, pixels) ? COL_F32 : COL_BF16;
+    if (p == PREC_BF16 && cv->w16)   /* (tiny maps: see OWN_BF16_MIN_PIXELS) */
+        return own_bf16(cv) && pixels < OWN_BF16_MIN_PIXELS ? COL_F32 : COL_BF16;
     return p == PREC_INT8 && cv->w8 ? COL_S8 : COL_F32;
 }
 
@@ -415,8 +409,8 @@ static size_t scratch_floats(const struct conv *cv, int n, int h, int w)
         return dw_per_worker(cv, h, w) * (size_t)pool_size(ops_pool());
     enum col_type t = col_type(cv, (size_t)n * oh * ow);
     if (t == COL_BF16 && use_winograd(cv, n, oh, ow)) return winograd_scratch_floats(cv, n, h, w);
-    size_t kk = (size_t)(cv->cin / cv->groups) * cv->k * cv->k, ohw = (size_t)n * oh * ow;
-    if (t == COL_BF16 && use_own_bf16(cv, ohw)) return conv_bf16_scratch_floats(cv, n, h, w);
+    if (t == COL_BF16 && own_bf16(cv)) return conv_bf16_scratch_floats(cv, n, h, w);
+    size_t kk = (size_t)(cv->cin / cv->groups) * cv->k * cv->k;
     /* the int8 input, a block of its own */
     size_t q = t == COL_S8 ? arena_aligned_floats(((size_t)cv->cin * n * h * w + 3) / 4) : 0;
     if (t != COL_BF16 && is_plain_product(cv)) return q;
@@ -468,7 +462,7 @@ void conv_forward_images(const struct conv *cv, const struct fmap *in, int nimg,
         conv_winograd_bf16(cv, cv->wino16, in, nimg, out, scratch);
         return;
     }
-    if (t == COL_BF16 && use_own_bf16(cv, (size_t)nimg * oh * ow)) {
+    if (t == COL_BF16 && own_bf16(cv)) {
         conv_bf16_forward(cv, in, nimg, out, scratch);
         return;
     }

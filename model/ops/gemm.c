@@ -108,10 +108,16 @@ void gemm_nt(int m, int n, int k, const float *A, const float *B, float *C)
 
 /* ---- fully connected -------------------------------------------------------- */
 
+/* Does this linear run on linear_bf16.c's kernel in the thread's precision? */
+static int own_bf16(const struct linear *l)
+{
+    return ops_precision() == PREC_BF16 && l->wp16 && conv_bf16_native();
+}
+
 size_t linear_scratch_floats(const struct linear *l, int m)
 {
     size_t n = (size_t)m * l->in;
-    if (ops_precision() == PREC_BF16 && l->wp16 && conv_bf16_native())
+    if (own_bf16(l))
         return linear_bf16_scratch_floats(l, m);
     if (ops_precision() == PREC_BF16 && l->w16) return (n + 1) / 2;   /* x in bf16 */
     if (ops_precision() == PREC_INT8 && l->w8)   /* x in int8, the int32 sums transposed */
@@ -124,7 +130,7 @@ void linear_forward(const struct linear *l, const float *x, int m, float *y, int
 {
     enum precision p = ops_precision();
     ops_observed(l, x, (size_t)m * l->in);
-    if (p == PREC_BF16 && l->wp16 && conv_bf16_native()) {
+    if (own_bf16(l)) {
         linear_bf16_forward(l, l->wp16, x, m, y, relu, scratch);
         return;
     }
