@@ -21,7 +21,7 @@ FIX=${VDETECT_FIXTURES:-tests/fixtures}
 BIN=${VDETECT_BIN:-./vdetect}
 THREADS=${BENCH_THREADS:-1 2}
 ROUNDS=${BENCH_ROUNDS:-2}
-PRESETS=${BENCH_PRESETS:-mnv3_320 mnv3 r50 vgg16}
+PRESETS=${BENCH_PRESETS:-mnv3_320 mnv3 r50 r50v2 vgg16}
 out=build/bench.md
 mkdir -p build
 
@@ -74,6 +74,7 @@ for p in $PRESETS; do
         mnv3_320) arch=fasterrcnn_mobilenet_v3_large_320_fpn; case_dir=mnv3_320_photo; sets=""; n=20 ;;
         mnv3)     arch=fasterrcnn_mobilenet_v3_large_fpn; case_dir=mnv3_photo; sets=""; n=6 ;;
         r50)      arch=fasterrcnn_resnet50_fpn; case_dir=r50_photo; sets="min_size=480 max_size=640"; n=4 ;;
+        r50v2)    arch=fasterrcnn_resnet50_fpn_v2; case_dir=r50v2_photo; sets="min_size=480 max_size=640"; n=4 ;;
         vgg16)    arch=fasterrcnn_vgg16_fpn; case_dir=vgg16_photo; sets="min_size=480 max_size=640"; n=2 ;;
         *) echo "unknown preset $p" >&2; exit 2 ;;
     esac
